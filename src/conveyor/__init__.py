@@ -1,0 +1,3 @@
+"""Conveyor: a build and CI/CD orchestrator."""
+
+__version__ = "0.1.0"

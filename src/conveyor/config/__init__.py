@@ -1,0 +1,99 @@
+"""Load `conveyor.yml` into a validated, frozen `model.Pipeline`, or one located error.
+
+A validated pipeline is cached (pickled) under `.conveyor/` keyed by the file's
+content and Conveyor's version, so an unchanged file costs neither the YAML parse
+nor the schema's import on the next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+
+from conveyor import __version__, model
+from conveyor.config.loader import locate, parse_yaml, read_text, relpath
+from conveyor.errors import ConfigError
+
+__all__ = ["PIPELINE_FILE", "find_pipeline_file", "load_pipeline", "locate_in_file"]
+
+PIPELINE_FILE = "conveyor.yml"
+_CACHE_SCHEMA = "1"
+
+
+def find_pipeline_file(start: str | None = None) -> str:
+    """`conveyor.yml` in `start` (default: the current directory) or its nearest parent."""
+    cur = os.path.abspath(start or os.getcwd())
+    while True:
+        for name in (PIPELINE_FILE, "conveyor.yaml"):
+            candidate = os.path.join(cur, name)
+            if os.path.isfile(candidate):
+                return candidate
+        parent = os.path.dirname(cur)
+        if parent == cur:
+            return os.path.join(os.path.abspath(start or os.getcwd()), PIPELINE_FILE)
+        cur = parent
+
+
+def _cache_path(root: str, text: str, abspath: str) -> str:
+    key = hashlib.sha256(
+        f"{_CACHE_SCHEMA}\0{__version__}\0{abspath}\0".encode() + text.encode()
+    ).hexdigest()[:32]
+    return os.path.join(root, ".conveyor", "cache", f"pipeline-{key}.pickle")
+
+
+def load_pipeline(path: str, *, use_cache: bool = True) -> model.Pipeline:
+    """Read, validate and build the pipeline in `path`; raise a located ConfigError."""
+    from conveyor.config.build import build_pipeline
+
+    abspath = os.path.abspath(path)
+    file = relpath(abspath)
+    root = os.path.dirname(abspath)
+    text = read_text(abspath)
+    cache = _cache_path(root, text, abspath)
+    if use_cache:
+        try:
+            with open(cache, "rb") as fh:
+                cached = pickle.load(fh)
+            if isinstance(cached, model.Pipeline):
+                return cached
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+            pass
+    try:
+        data = parse_yaml(text, file)
+        pipeline = build_pipeline(data, path=file, root=root)
+    except ConfigError as exc:
+        raise locate(exc, text, file) from None
+    if use_cache:
+        _store(cache, pipeline)
+    return pipeline
+
+
+def _store(cache: str, pipeline: model.Pipeline) -> None:
+    """Atomic write; a cache that cannot be written is simply not used."""
+    try:
+        os.makedirs(os.path.dirname(cache), exist_ok=True)
+        _ensure_gitignore(os.path.dirname(os.path.dirname(cache)))
+        tmp = f"{cache}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as fh:
+            pickle.dump(pipeline, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, cache)
+    except OSError:
+        pass
+
+
+def _ensure_gitignore(state_dir: str) -> None:
+    marker = os.path.join(state_dir, ".gitignore")
+    if not os.path.exists(marker):
+        with open(marker, "w") as fh:
+            fh.write("# created by conveyor: its state is never committed\n*\n")
+
+
+def locate_in_file(error: ConfigError, pipeline_path: str) -> ConfigError:
+    """Add line:col to an error raised past loading (a `needs` cycle found by the graph)."""
+    abspath = os.path.abspath(pipeline_path)
+    try:
+        text: str | None = read_text(abspath)
+    except ConfigError:
+        text = None
+    return locate(error, text, relpath(abspath))

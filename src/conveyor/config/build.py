@@ -1,0 +1,401 @@
+"""From parsed YAML to a validated `model.Pipeline`: extends, stages, needs, matrix, if.
+
+Every problem is raised as a ConfigError carrying its config path; the caller
+(`conveyor.config.load_pipeline`) adds line and column.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import shlex
+from typing import Any
+
+from conveyor import expressions, model
+from conveyor.config import schema
+from conveyor.config.errors_map import describe, from_validation_error
+from conveyor.errors import ConfigError, CycleError
+
+JOB_NAME = re.compile(r"\.?[A-Za-z0-9_][A-Za-z0-9_.:/-]*")
+MATRIX_REF = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
+SHELLS: dict[str, tuple[str, ...]] = {
+    "bash": ("bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"),
+    "sh": ("sh", "-ec"),
+    "python": ("python3", "-c"),
+}
+DEFAULT_SHELL = SHELLS["bash"]
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def build_pipeline(data: Any, *, path: str, root: str) -> model.Pipeline:
+    from pydantic import ValidationError
+
+    if data is None:
+        raise ConfigError(
+            "the file is empty", hint="a pipeline needs at least a 'jobs:' mapping"
+        )
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"expected a mapping at the top level (version, name, env, defaults, stages, jobs), "
+            f"got {describe(data)}"
+        )
+    if "jobs" not in data:
+        raise ConfigError("missing required key 'jobs'", hint="add a 'jobs:' mapping of job names to jobs")
+    try:
+        top = schema.PipelineFile.model_validate(data)
+    except ValidationError as exc:
+        raise from_validation_error(exc, (), ()) from None
+    if not top.jobs:
+        raise ConfigError("no jobs defined", path=("jobs",), at_key=True)
+    if len(set(top.stages)) != len(top.stages):
+        dup = next(s for i, s in enumerate(top.stages) if s in top.stages[:i])
+        raise ConfigError(f"stage '{dup}' is listed twice", path=("stages", top.stages.index(dup, top.stages.index(dup) + 1)))
+
+    raw: dict[str, dict[str, Any]] = {}
+    for name, body in top.jobs.items():
+        if not JOB_NAME.fullmatch(name):
+            raise ConfigError(
+                f"invalid job name {name!r}: use letters, digits and _ . : / - "
+                "(a leading '.' makes a template)",
+                path=("jobs", name),
+                at_key=True,
+            )
+        if not isinstance(body, dict):
+            raise ConfigError(
+                f"expected a mapping (run, needs, ...), got {describe(body)}", path=("jobs", name)
+            )
+        try:
+            schema.JobFile.model_validate(body)
+        except ValidationError as exc:
+            raise from_validation_error(exc, ("jobs", name), ("<job>",)) from None
+        raw[name] = body
+
+    merged = {name: _merge_extends(name, raw) for name in raw}
+    runnable = [name for name in raw if not name.startswith(".")]
+    if not runnable:
+        raise ConfigError(
+            "every job is a template (its name starts with '.'); nothing would run",
+            path=("jobs",),
+            at_key=True,
+        )
+    jobs: list[model.Job] = []
+    for name in runnable:
+        spec = schema.JobFile.model_validate(merged[name])
+        jobs.extend(_build_job(name, spec, top, runnable))
+    return model.Pipeline(
+        path=path,
+        root=root,
+        jobs=tuple(jobs),
+        name=top.name,
+        version=top.version,
+        env=tuple(top.env.items()),
+        stages=tuple(top.stages),
+        gates=_gates(top.gates),
+        requires=tuple(top.requires.items()),
+        history_url=top.history.url if top.history else None,
+    )
+
+
+def _merge_extends(name: str, raw: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """GitLab's `extends`: templates merged in order, the job's own keys last; mappings
+    merge deeply, anything else is replaced."""
+    order: list[str] = []
+
+    def visit(cur: str, chain: list[str]) -> dict[str, Any]:
+        body = raw[cur]
+        exts = body.get("extends", [])
+        exts = [exts] if isinstance(exts, str) else exts
+        result: dict[str, Any] = {}
+        for i, ext in enumerate(exts):
+            if ext not in raw:
+                raise ConfigError(
+                    f"extends unknown job '{ext}'{_did_you_mean(ext, list(raw))}",
+                    path=("jobs", cur, "extends", i) if not isinstance(body.get("extends"), str)
+                    else ("jobs", cur, "extends"),
+                )
+            if ext in chain:
+                cycle = [*chain[chain.index(ext):], ext]
+                raise CycleError(cycle, path=("jobs", cur, "extends"), kind="extends")
+            result = _deep_merge(result, visit(ext, [*chain, ext]))
+        order.append(cur)
+        own = {k: v for k, v in body.items() if k != "extends"}
+        return _deep_merge(result, own)
+
+    return visit(name, [name])
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _shell(value: list[str] | None, default: tuple[str, ...], path: tuple[str | int, ...]) -> tuple[str, ...]:
+    if value is None:
+        return default
+    if len(value) == 1:
+        word = value[0].strip()
+        if word in SHELLS:
+            return SHELLS[word]
+        try:
+            argv = tuple(shlex.split(word))
+        except ValueError as exc:
+            raise ConfigError(f"cannot split shell command: {exc}", path=path) from None
+        if not argv:
+            raise ConfigError("must not be empty", path=path)
+        return argv
+    return tuple(value)
+
+
+def _build_job(
+    name: str, spec: schema.JobFile, top: schema.PipelineFile, runnable: list[str]
+) -> list[model.Job]:
+    where = ("jobs", name)
+    if spec.run is None:
+        raise ConfigError(
+            "missing 'run': every job needs a command (a string or a list of strings)",
+            path=where,
+            at_key=True,
+        )
+    if spec.stage is not None:
+        if not top.stages:
+            raise ConfigError(
+                f"stage '{spec.stage}' is used but no stages are declared",
+                path=(*where, "stage"),
+                hint="add a top-level 'stages:' list, in the order they run",
+            )
+        if spec.stage not in top.stages:
+            raise ConfigError(
+                f"unknown stage '{spec.stage}'{_did_you_mean(spec.stage, top.stages)}",
+                path=(*where, "stage"),
+                hint=f"declared stages: {', '.join(top.stages)}",
+            )
+    needs = spec.needs or []
+    for i, need in enumerate(needs):
+        if need not in runnable:
+            if need.startswith(".") and need in top.jobs:
+                msg = f"'{need}' is a template and never runs; it cannot be needed"
+            else:
+                msg = f"unknown job '{need}'{_did_you_mean(need, runnable)}"
+            raise ConfigError(msg, path=(*where, "needs", i))
+        if need == name:
+            raise CycleError([name, name], path=(*where, "needs", i))
+    if len(set(needs)) != len(needs):
+        dup = next(n for i, n in enumerate(needs) if n in needs[:i])
+        raise ConfigError(f"'{dup}' is listed twice", path=(*where, "needs"))
+
+    combos = _matrix(spec.matrix, (*where, "matrix")) if spec.matrix is not None else [()]
+    axes = frozenset(k for combo in combos for k, _ in combo)
+    if spec.if_ is not None:
+        try:
+            expressions.parse(spec.if_, matrix_keys=axes)
+        except expressions.ExpressionError as exc:
+            raise ConfigError(
+                f"invalid expression: {exc.message}", path=(*where, "if"), offset=exc.offset
+            ) from None
+    if spec.dir is not None and (spec.dir.startswith("/") or spec.dir.split("/")[0] == ".."):
+        raise ConfigError(
+            f"dir must be a path inside the workspace, got {spec.dir!r}", path=(*where, "dir")
+        )
+    defaults = top.defaults
+    shell = _shell(spec.shell, _shell(defaults.shell, DEFAULT_SHELL, ("defaults", "shell")), (*where, "shell"))
+    retry_file = spec.retries or defaults.retries or schema.RetryFile()
+    retry = model.Retry(
+        max=retry_file.max, delay=retry_file.delay, backoff=retry_file.backoff, max_delay=retry_file.max_delay
+    )
+    timeout = spec.timeout if spec.timeout is not None else defaults.timeout
+    if timeout is not None and timeout <= 0:
+        raise ConfigError("timeout must be more than 0", path=(*where, "timeout"))
+    env = {**top.env, **spec.env}
+    for var in (*spec.pass_env, *spec.secrets):
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
+            field = "secrets" if var in spec.secrets else "pass_env"
+            raise ConfigError(f"invalid environment variable name {var!r}", path=(*where, field))
+
+    jobs = []
+    for combo in combos:
+        values = dict(combo)
+
+        def sub(text: str, path: tuple[str | int, ...], values: dict[str, str] = values) -> str:
+            return _interpolate(text, values, path)
+
+        instance = name if not combo else f"{name} ({', '.join(f'{k}={v}' for k, v in combo)})"
+        run = tuple(sub(cmd, (*where, "run", i)) for i, cmd in enumerate(spec.run))
+        jobs.append(
+            model.Job(
+                name=instance,
+                base=name,
+                run=run,
+                shell=shell,
+                matrix=combo,
+                stage=spec.stage,
+                needs=tuple(needs),
+                needs_explicit=spec.needs is not None,
+                condition=spec.if_,
+                env=tuple((k, sub(v, (*where, "env", k))) for k, v in env.items()),
+                pass_env=tuple(spec.pass_env),
+                secrets=tuple(spec.secrets),
+                dir=sub(spec.dir, (*where, "dir")) if spec.dir else ".",
+                timeout=timeout,
+                retry=retry,
+                allow_failure=spec.allow_failure,
+                inputs=tuple(spec.inputs),
+                outputs=tuple(spec.outputs),
+                reports=model.Reports(
+                    junit=tuple(spec.reports.junit),
+                    coverage=tuple(spec.reports.coverage),
+                    sarif=tuple(spec.reports.sarif),
+                )
+                if spec.reports
+                else model.Reports(),
+                gates=_gates(spec.gates),
+                artifacts=model.ArtifactSpec(
+                    paths=tuple(spec.artifacts.paths),
+                    name=spec.artifacts.name,
+                    expire_in=spec.artifacts.expire_in,
+                    when=spec.artifacts.when,
+                )
+                if spec.artifacts
+                else None,
+                caches=tuple(
+                    model.CacheSpec(key=c.key, paths=tuple(c.paths), restore_keys=tuple(c.restore_keys))
+                    for c in spec.caches
+                ),
+                tools=tuple(spec.tools.items()),
+                cache=spec.cache,
+                requires=tuple(spec.requires.items()),
+            )
+        )
+    return jobs
+
+
+def _interpolate(text: str, values: dict[str, str], path: tuple[str | int, ...]) -> str:
+    def repl(m: re.Match[str]) -> str:
+        ref = m.group(1)
+        if not ref.startswith("matrix."):
+            raise ConfigError(
+                f"unknown reference '${{{{ {ref} }}}}': only matrix.NAME can be substituted here",
+                path=path,
+                offset=m.start(),
+                hint="for environment variables use the shell's own $NAME",
+            )
+        key = ref.removeprefix("matrix.")
+        if key not in values:
+            axes = ", ".join(values) or "none: the job has no matrix"
+            raise ConfigError(
+                f"unknown matrix value 'matrix.{key}' (axes: {axes})", path=path, offset=m.start()
+            )
+        return values[key]
+
+    return MATRIX_REF.sub(repl, text) if "${{" in text else text
+
+
+def _scalar(value: Any, path: tuple[str | int, ...]) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
+        return str(value)
+    raise ConfigError(f"expected a string, number or boolean, got {describe(value)}", path=path)
+
+
+def _matrix(spec: dict[str, Any], where: tuple[str | int, ...]) -> list[model.Pairs]:
+    """Expand a matrix as GitHub Actions does: the product of the axes, minus `exclude`,
+    then each `include` either extends the combinations it matches or adds one."""
+    axes: dict[str, list[str]] = {}
+    for key, values in spec.items():
+        if key in ("include", "exclude"):
+            continue
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", key):
+            raise ConfigError(f"invalid matrix axis name {key!r}", path=(*where, key), at_key=True)
+        if not isinstance(values, list):
+            raise ConfigError(
+                f"a matrix axis must be a list of values, got {describe(values)}", path=(*where, key)
+            )
+        if not values:
+            raise ConfigError("a matrix axis must not be empty", path=(*where, key))
+        axes[key] = [_scalar(v, (*where, key, i)) for i, v in enumerate(values)]
+
+    def entries(kind: str) -> list[dict[str, str]]:
+        items = spec.get(kind, [])
+        if not isinstance(items, list):
+            raise ConfigError(f"expected a list of mappings, got {describe(items)}", path=(*where, kind))
+        out = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or not item:
+                raise ConfigError(
+                    f"expected a mapping of axis values, got {describe(item)}", path=(*where, kind, i)
+                )
+            out.append({str(k): _scalar(v, (*where, kind, i, str(k))) for k, v in item.items()})
+        return out
+
+    excludes, includes = entries("exclude"), entries("include")
+    for i, ex in enumerate(excludes):
+        for key in ex:
+            if key not in axes:
+                raise ConfigError(
+                    f"exclude names unknown axis '{key}'{_did_you_mean(key, list(axes))}",
+                    path=(*where, "exclude", i, key),
+                    at_key=True,
+                )
+    combos: list[dict[str, str]] = [{}]
+    for key, values in axes.items():
+        combos = [{**c, key: v} for c in combos for v in values]
+    if not axes:
+        combos = []
+    combos = [c for c in combos if not any(all(c.get(k) == v for k, v in ex.items()) for ex in excludes)]
+    original = [dict(c) for c in combos]
+    for inc in includes:
+        matched = False
+        for combo, orig in zip(combos, original, strict=False):
+            if all(orig[k] == v for k, v in inc.items() if k in axes):
+                # Added keys may overwrite earlier additions, never an original axis value.
+                combo.update({k: v for k, v in inc.items() if k not in axes})
+                matched = True
+        if not matched:
+            combos.append(dict(inc))
+            original.append({})
+    if not combos:
+        raise ConfigError("the matrix produces no combinations (every one is excluded)", path=where)
+    seen: set[model.Pairs] = set()
+    out: list[model.Pairs] = []
+    for combo in combos:
+        pairs = tuple(combo.items())
+        if pairs not in seen:
+            seen.add(pairs)
+            out.append(pairs)
+    return out
+
+
+def _gates(spec: schema.GatesFile | None) -> model.Gates:
+    if spec is None:
+        return model.Gates()
+    lv = model.GateLevel
+    return model.Gates(
+        tests=model.TestsGate(spec.tests.max_failures, lv(spec.tests.level)) if spec.tests else None,
+        coverage=model.CoverageGate(
+            spec.coverage.line, spec.coverage.branch, spec.coverage.diff, spec.coverage.diff_base,
+            lv(spec.coverage.level),
+        )
+        if spec.coverage
+        else None,
+        findings=model.FindingsGate(
+            tuple(spec.findings.max.items()), spec.findings.baseline, lv(spec.findings.level)
+        )
+        if spec.findings
+        else None,
+        sizes=model.SizesGate(tuple(spec.sizes.files.items()), spec.sizes.total, lv(spec.sizes.level))
+        if spec.sizes
+        else None,
+        time=model.TimeGate(spec.time.max, lv(spec.time.level)) if spec.time else None,
+        commands=tuple(
+            model.CommandGate(name, g.run, lv(g.level)) for name, g in spec.commands.items()
+        ),
+    )

@@ -1,0 +1,256 @@
+"""The one declarative schema of `conveyor.yml`, as strict, frozen pydantic models.
+
+These models describe the file as written (before `extends` is merged and matrices
+are expanded); `conveyor.config.build` turns them into `conveyor.model` objects.
+Fields that later features consume (inputs, outputs, reports, gates, artifacts,
+caches, tools, requires) are validated here too, so the schema is designed once.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from conveyor.units import parse_duration, parse_size
+
+
+def _one_or_many(value: Any) -> Any:
+    """Accept a single string where a list of strings is meant."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list):
+        from conveyor.config.errors_map import describe
+
+        raise ValueError(f"expected a string or a list of strings, got {describe(value)}")
+    return value
+
+
+def _scalar_to_str(value: Any) -> Any:
+    """Env values may be written as numbers or booleans; they are strings to a process."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if value is None:
+        return ""
+    return value
+
+
+def _duration(value: Any) -> float:
+    return parse_duration(value)
+
+
+def _size(value: Any) -> int:
+    return parse_size(value)
+
+
+def _percent(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            return float(value.strip()[:-1])
+        except ValueError:
+            pass
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+StrList = Annotated[list[str], BeforeValidator(_one_or_many)]
+EnvValue = Annotated[str, BeforeValidator(_scalar_to_str)]
+Duration = Annotated[float, BeforeValidator(_duration)]
+Size = Annotated[int, BeforeValidator(_size)]
+Percent = Annotated[float, BeforeValidator(_percent), Field(ge=0, le=100)]
+Level = Literal["error", "warn"]
+Name = Annotated[str, Field(min_length=1)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
+
+class RetryFile(Strict):
+    max: Annotated[int, Field(ge=0, le=100)] = 0
+    delay: Duration = 1.0
+    backoff: Annotated[float, BeforeValidator(_percent), Field(ge=1)] = 2.0
+    max_delay: Duration = 60.0
+
+
+def _retries(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return {"max": value}
+    if not isinstance(value, dict):
+        from conveyor.config.errors_map import describe
+
+        raise ValueError(
+            "expected a number of retries or a mapping (max, delay, backoff, max_delay), "
+            f"got {describe(value)}"
+        )
+    return value
+
+
+Retries = Annotated[RetryFile, BeforeValidator(_retries)]
+Shell = Annotated[list[str], BeforeValidator(_one_or_many), Field(min_length=1)]
+
+
+class Defaults(Strict):
+    shell: Shell | None = None
+    timeout: Duration | None = None
+    retries: Retries | None = None
+
+
+class ReportsFile(Strict):
+    junit: StrList = []
+    coverage: StrList = []
+    sarif: StrList = []
+
+
+class TestsGateFile(Strict):
+    max_failures: Annotated[int, Field(ge=0)] = 0
+    level: Level = "error"
+
+
+class CoverageGateFile(Strict):
+    line: Percent | None = None
+    branch: Percent | None = None
+    diff: Percent | None = None
+    diff_base: str | None = None
+    level: Level = "error"
+
+
+class FindingsGateFile(Strict):
+    max: dict[Literal["critical", "high", "medium", "low", "note"], Annotated[int, Field(ge=0)]] = {}
+    baseline: str | None = None
+    level: Level = "error"
+
+
+class SizesGateFile(Strict):
+    files: dict[str, Size] = {}
+    total: Size | None = None
+    level: Level = "error"
+
+
+class TimeGateFile(Strict):
+    max: Duration
+    level: Level = "error"
+
+
+class CommandGateFile(Strict):
+    run: str
+    level: Level = "error"
+
+
+class GatesFile(Strict):
+    tests: TestsGateFile | None = None
+    coverage: CoverageGateFile | None = None
+    findings: FindingsGateFile | None = None
+    sizes: SizesGateFile | None = None
+    time: TimeGateFile | None = None
+    commands: dict[str, CommandGateFile] = {}
+
+
+class ArtifactsFile(Strict):
+    paths: StrList
+    name: str | None = None
+    expire_in: Duration | None = None
+    when: Literal["on_success", "on_failure", "always"] = "on_success"
+
+
+def _artifacts(value: Any) -> Any:
+    if isinstance(value, str | list):
+        return {"paths": value}
+    return value
+
+
+class CacheFile(Strict):
+    key: Name
+    paths: Annotated[StrList, Field(min_length=1)]
+    restore_keys: StrList = []
+
+
+class JobFile(Strict):
+    """One entry under `jobs:`; every key is optional here because a job may get it
+    from the template it `extends` (checked after merging)."""
+
+    description: str | None = None
+    extends: StrList = []
+    run: Annotated[StrList, Field(min_length=1)] | None = None
+    shell: Shell | None = None
+    stage: str | None = None
+    needs: StrList | None = None
+    matrix: dict[str, Any] | None = None
+    if_: str | None = Field(default=None, alias="if")
+    env: dict[str, EnvValue] = {}
+    pass_env: StrList = []
+    secrets: StrList = []
+    dir: str | None = None
+    timeout: Duration | None = None
+    retries: Retries | None = None
+    allow_failure: bool = False
+    inputs: StrList = []
+    outputs: StrList = []
+    reports: ReportsFile | None = None
+    gates: GatesFile | None = None
+    artifacts: Annotated[ArtifactsFile, BeforeValidator(_artifacts)] | None = None
+    caches: list[CacheFile] = []
+    tools: dict[str, str] = {}
+    cache: bool = True
+    requires: dict[str, str] = {}
+
+
+class HistoryFile(Strict):
+    url: str | None = None
+
+
+class PipelineFile(Strict):
+    version: Literal[1] = 1
+    name: str = ""
+    env: dict[str, EnvValue] = {}
+    defaults: Defaults = Defaults()
+    stages: list[Name] = []
+    jobs: dict[str, dict[str, Any]]
+    gates: GatesFile | None = None
+    requires: dict[str, str] = {}
+    history: HistoryFile | None = None
+
+
+def model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The schema model that a (job-relative or top-level) location falls in, if any.
+
+    Used to list the valid keys next to an 'unknown key' error.
+    """
+    import typing
+
+    cls: Any = JobFile if loc and loc[0] == "<job>" else PipelineFile
+    parts = loc[1:] if loc and loc[0] == "<job>" else loc
+    for part in parts:
+        if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
+            return None
+        if not isinstance(part, str):
+            return None
+        field = next(
+            (f for n, f in cls.model_fields.items() if part in (n, f.alias)), None
+        )
+        if field is None:
+            return None
+        ann: Any = field.annotation
+        # Peel Optional/Annotated/containers down to a model class if there is one.
+        for _ in range(6):
+            origin = typing.get_origin(ann)
+            if origin is None:
+                break
+            args = [a for a in typing.get_args(ann) if a is not type(None)]
+            if origin is typing.Annotated:
+                ann = args[0]
+            elif origin is dict:
+                ann = args[-1]
+            elif args:
+                ann = args[0]
+            else:
+                break
+        cls = ann
+    return cls if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+
+
+def keys_of(cls: type[BaseModel]) -> list[str]:
+    return [f.alias or n for n, f in cls.model_fields.items()]

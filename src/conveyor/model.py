@@ -1,0 +1,235 @@
+"""Plain data of a validated pipeline and of a run: frozen, typed, no I/O.
+
+Everything past `conveyor.config` works on these objects; nothing here imports
+other Conveyor modules. Mappings are stored as tuples of pairs so that every
+object is hashable, picklable (the config cache stores them) and immutable.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+Pairs = tuple[tuple[str, str], ...]
+
+
+class GateLevel(enum.StrEnum):
+    ERROR = "error"
+    WARN = "warn"
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How often a failed job is tried again, and how long to wait between tries."""
+
+    max: int = 0
+    delay: float = 1.0
+    backoff: float = 2.0
+    max_delay: float = 60.0
+
+    def wait_before(self, attempt: int) -> float:
+        """Seconds to wait before `attempt` (2 is the first retry)."""
+        return float(min(self.max_delay, self.delay * self.backoff ** max(0, attempt - 2)))
+
+
+@dataclass(frozen=True)
+class Reports:
+    """Report files a job produces (read by the gates and history issues)."""
+
+    junit: tuple[str, ...] = ()
+    coverage: tuple[str, ...] = ()
+    sarif: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ArtifactSpec:
+    paths: tuple[str, ...] = ()
+    name: str | None = None
+    expire_in: float | None = None
+    when: str = "on_success"
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    """A dependency cache in the manner of actions/cache."""
+
+    key: str
+    paths: tuple[str, ...]
+    restore_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TestsGate:
+    max_failures: int = 0
+    level: GateLevel = GateLevel.ERROR
+
+
+@dataclass(frozen=True)
+class CoverageGate:
+    line: float | None = None
+    branch: float | None = None
+    diff: float | None = None
+    diff_base: str | None = None
+    level: GateLevel = GateLevel.ERROR
+
+
+@dataclass(frozen=True)
+class FindingsGate:
+    max: tuple[tuple[str, int], ...] = ()
+    baseline: str | None = None
+    level: GateLevel = GateLevel.ERROR
+
+
+@dataclass(frozen=True)
+class SizesGate:
+    files: tuple[tuple[str, int], ...] = ()
+    total: int | None = None
+    level: GateLevel = GateLevel.ERROR
+
+
+@dataclass(frozen=True)
+class TimeGate:
+    max: float
+    level: GateLevel = GateLevel.ERROR
+
+
+@dataclass(frozen=True)
+class CommandGate:
+    name: str
+    run: str
+    level: GateLevel = GateLevel.ERROR
+
+
+@dataclass(frozen=True)
+class Gates:
+    tests: TestsGate | None = None
+    coverage: CoverageGate | None = None
+    findings: FindingsGate | None = None
+    sizes: SizesGate | None = None
+    time: TimeGate | None = None
+    commands: tuple[CommandGate, ...] = ()
+
+    def __bool__(self) -> bool:
+        return any((self.tests, self.coverage, self.findings, self.sizes, self.time, self.commands))
+
+
+@dataclass(frozen=True)
+class Job:
+    """One runnable job instance (a matrix job yields one per combination)."""
+
+    name: str
+    """Instance name, e.g. 'test (python=3.12, os=linux)'."""
+    base: str
+    """The key under `jobs:`; equal to `name` unless the job has a matrix."""
+    run: tuple[str, ...]
+    shell: tuple[str, ...]
+    """argv prefix; the script is appended as the last argument."""
+    matrix: Pairs = ()
+    stage: str | None = None
+    needs: tuple[str, ...] = ()
+    """Job keys (not instance names) as written; a matrix job means all its instances."""
+    needs_explicit: bool = False
+    condition: str | None = None
+    env: Pairs = ()
+    pass_env: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
+    dir: str = "."
+    timeout: float | None = None
+    retry: Retry = field(default_factory=Retry)
+    allow_failure: bool = False
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    reports: Reports = field(default_factory=Reports)
+    gates: Gates = field(default_factory=Gates)
+    artifacts: ArtifactSpec | None = None
+    caches: tuple[CacheSpec, ...] = ()
+    tools: Pairs = ()
+    cache: bool = True
+    requires: Pairs = ()
+
+    @property
+    def script(self) -> str:
+        return "\n".join(self.run)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A validated pipeline file."""
+
+    path: str
+    """The pipeline file, as given (used in messages)."""
+    root: str
+    """Absolute workspace root: the directory holding the pipeline file."""
+    jobs: tuple[Job, ...]
+    name: str = ""
+    version: int = 1
+    env: Pairs = ()
+    stages: tuple[str, ...] = ()
+    gates: Gates = field(default_factory=Gates)
+    requires: Pairs = ()
+    history_url: str | None = None
+
+    def job(self, name: str) -> Job:
+        for job in self.jobs:
+            if job.name == name:
+                return job
+        raise KeyError(name)
+
+    def instances(self, base: str) -> tuple[Job, ...]:
+        return tuple(j for j in self.jobs if j.base == base)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What the run is for: the facts `if:` conditions are evaluated against."""
+
+    branch: str | None
+    tag: str | None
+    commit: str | None
+    event: str
+    ci: str | None = None
+    """'github', 'gitlab', 'ci' (some other CI) or None (a developer's machine)."""
+    env: Pairs = ()
+
+
+class JobStatus(enum.StrEnum):
+    SUCCESS = "success"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
+    @property
+    def ok(self) -> bool:
+        return self in (JobStatus.SUCCESS, JobStatus.SKIPPED)
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What happened to one job in one run."""
+
+    name: str
+    status: JobStatus
+    reason: str = ""
+    exit_code: int | None = None
+    attempts: int = 0
+    queued_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    cpu_time: float | None = None
+    """User + system seconds of the job's process tree (last attempt)."""
+    peak_rss: int | None = None
+    """Peak resident memory in bytes of the job's process tree (last attempt)."""
+    allowed_failure: bool = False
+    log_path: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    @property
+    def blocks_run(self) -> bool:
+        """True when this result makes the run fail."""
+        return not self.status.ok and not self.allowed_failure and self.status != JobStatus.SKIPPED

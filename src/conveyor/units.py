@@ -1,0 +1,79 @@
+"""Durations ('1h30m', '90s', '500ms', 42) and sizes ('5MB', '1.5GiB', 1024) as users write them."""
+
+from __future__ import annotations
+
+import re
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?", re.IGNORECASE)
+_SIZE_UNITS = {
+    "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+    "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4,
+}
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from a number or a string such as '1h30m', '90s', '2.5m', '500ms'."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as '90s', '10m' or '1h30m'")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError("expected a duration such as '90s', '10m' or '1h30m'")
+    text = value.strip().replace(" ", "")
+    pos, total = 0, 0.0
+    while pos < len(text):
+        m = _DURATION.match(text, pos)
+        if not m:
+            raise ValueError(
+                f"invalid duration {value!r}: expected a number with a unit "
+                "(ms, s, m, h, d), such as '90s', '10m' or '1h30m'"
+            )
+        total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+        pos = m.end()
+    if not text:
+        raise ValueError("empty duration: expected such as '90s', '10m' or '1h30m'")
+    return total
+
+
+def parse_size(value: object) -> int:
+    """Bytes from a number or a string such as '5MB', '1.5GiB', '200 KB'."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as '500KB', '5MB' or '1GiB'")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("a size cannot be negative")
+        return value
+    if isinstance(value, str):
+        m = _SIZE.fullmatch(value.strip())
+        if m:
+            unit = (m.group(2) or "B").lower()
+            return int(float(m.group(1)) * _SIZE_UNITS[unit])
+    raise ValueError(
+        f"invalid size {value!r}: expected a number with a unit (B, KB, MB, GB, KiB, MiB, GiB), "
+        "such as '500KB' or '5MB'"
+    )
+
+
+def format_duration(seconds: float) -> str:
+    """Short human form: '850ms', '12.3s', '4m05s', '1h02m'."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def format_size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1024
+    return f"{n:.1f}GiB"
