@@ -1,0 +1,113 @@
+"""The `conveyor` command: argument parsing, the one error boundary, exit codes.
+
+Exit codes: 0 ok; 1 a job or gate failed; 2 usage, config or environment error;
+3 a bug in Conveyor (with traceback); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from conveyor import __version__
+
+
+class LazyGroup(click.Group):
+    """Imports a command's module only when that command runs, to keep start-up fast."""
+
+    commands_by_module = {
+        "run": "conveyor.cli.run",
+        "validate": "conveyor.cli.inspect",
+        "list": "conveyor.cli.inspect",
+        "graph": "conveyor.cli.inspect",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self.commands_by_module)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = self.commands_by_module.get(cmd_name)
+        if module is None:
+            return None
+        import importlib
+
+        cmd = getattr(importlib.import_module(module), f"{cmd_name}_command")
+        assert isinstance(cmd, click.Command)
+        return cmd
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="conveyor")
+@click.option(
+    "-f",
+    "--file",
+    "pipeline_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Pipeline file (default: conveyor.yml here or in a parent directory).",
+)
+@click.pass_context
+def cli(ctx: click.Context, pipeline_file: str | None) -> None:
+    """Conveyor runs your pipeline as a fast, parallel graph of jobs."""
+    ctx.obj = {"pipeline_file": pipeline_file}
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(run_cli(argv))
+
+
+def run_cli(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (the one place errors become exit codes)."""
+    from conveyor.errors import ConveyorError
+
+    try:
+        result: Any = cli.main(args=argv, prog_name="conveyor", standalone_mode=False)
+    except ConveyorError as exc:
+        click.echo(f"error: {exc.render()}" if not _located(exc) else exc.render(), err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception:
+        import traceback
+
+        traceback.print_exc()
+        click.echo(
+            f"conveyor {__version__}: internal error (a bug in Conveyor, not in your pipeline); "
+            "please report it with the traceback above",
+            err=True,
+        )
+        return 3
+    return int(result or 0)
+
+
+def _located(exc: Exception) -> bool:
+    from conveyor.errors import ConfigError
+
+    return isinstance(exc, ConfigError)
+
+
+def load(ctx: click.Context) -> Any:
+    """The validated pipeline named by -f (or found from the current directory)."""
+    from conveyor.config import find_pipeline_file, load_pipeline, locate_in_file
+    from conveyor.errors import ConfigError
+    from conveyor.graph import check
+
+    path = ctx.obj.get("pipeline_file") if ctx.obj else None
+    path = path or find_pipeline_file()
+    pipeline = load_pipeline(path)
+    try:
+        check(pipeline)
+    except ConfigError as exc:
+        raise locate_in_file(exc, path) from None
+    return pipeline

@@ -1,0 +1,81 @@
+"""`conveyor validate`, `conveyor list` and `conveyor graph`: look without running."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from conveyor.cli import load
+
+
+@click.command("validate")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def validate_command(ctx: click.Context, as_json: bool) -> int:
+    """Check the pipeline file; print one located error, or a short summary."""
+    pipeline = load(ctx)
+    bases = list(dict.fromkeys(j.base for j in pipeline.jobs))
+    if as_json:
+        click.echo(json.dumps({
+            "file": pipeline.path, "valid": True, "jobs": len(bases),
+            "instances": len(pipeline.jobs), "stages": list(pipeline.stages),
+        }))
+    else:
+        extra = f" ({len(pipeline.jobs)} with matrix instances)" if len(pipeline.jobs) != len(bases) else ""
+        stages = f", {len(pipeline.stages)} stage(s)" if pipeline.stages else ""
+        click.echo(f"{pipeline.path}: valid: {len(bases)} job(s){extra}{stages}")
+    return 0
+
+
+@click.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the jobs as JSON.")
+@click.pass_context
+def list_command(ctx: click.Context, as_json: bool) -> int:
+    """List every job instance with its stage, needs and condition."""
+    from conveyor import graph
+
+    pipeline = load(ctx)
+    needs = graph.adjacency(pipeline)
+    rows = [
+        {
+            "name": j.name,
+            "job": j.base,
+            "stage": j.stage,
+            "needs": needs[j.name],
+            "if": j.condition,
+            "matrix": dict(j.matrix),
+        }
+        for j in pipeline.jobs
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    swidth = max([len(r["stage"] or "") for r in rows] + [5])
+    click.echo(f"{'JOB':<{width}}  {'STAGE':<{swidth}}  NEEDS")
+    for r in rows:
+        line = f"{r['name']:<{width}}  {(r['stage'] or '-'):<{swidth}}  {', '.join(r['needs']) or '-'}"
+        if r["if"]:
+            line += f"  if: {r['if']}"
+        click.echo(line)
+    return 0
+
+
+@click.command("graph")
+@click.option("--format", "fmt", type=click.Choice(["ascii", "dot", "mermaid", "json"]), default="ascii",
+              show_default=True)
+@click.pass_context
+def graph_command(ctx: click.Context, fmt: str) -> int:
+    """Print the job graph (edges point from a job to what needs it)."""
+    from conveyor import graph_formats
+
+    pipeline = load(ctx)
+    render = {
+        "ascii": graph_formats.ascii_tree,
+        "dot": graph_formats.dot,
+        "mermaid": graph_formats.mermaid,
+        "json": graph_formats.json_graph,
+    }[fmt]
+    click.echo(render(pipeline))
+    return 0

@@ -1,0 +1,146 @@
+"""`conveyor run`: run the pipeline (or some jobs and what they need)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from typing import Any
+
+import click
+
+from conveyor.cli import load
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    from conveyor.units import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.command("run")
+@click.argument("jobs", nargs=-1)
+@click.option("-j", "--jobs", "parallelism", type=click.IntRange(min=1), default=None,
+              help="Jobs to run at once (default: the number of CPUs).")
+@click.option("-k", "--keep-going", is_flag=True, help="After a failure, still run the jobs that do not need it.")
+@click.option("-n", "--dry-run", is_flag=True, help="Print the plan, in order, with why each job would or would not run.")
+@click.option("--event", type=click.Choice(["push", "pull_request", "tag", "schedule", "manual"]), default=None,
+              help="The event to plan for (default: from the CI's variables, else push).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary (or the plan) as JSON on stdout.")
+@click.option("--plain", is_flag=True, help="Plain lines even on a terminal (the default on CI and in pipes).")
+@click.option("-q", "--quiet", is_flag=True, help="Do not print jobs' output (it is still in the logs).")
+@click.option("--kill-grace", callback=_duration, default="5s", show_default=True,
+              help="Time between SIGTERM and SIGKILL when a job is stopped.")
+@click.pass_context
+def run_command(
+    ctx: click.Context,
+    jobs: tuple[str, ...],
+    parallelism: int | None,
+    keep_going: bool,
+    dry_run: bool,
+    event: str | None,
+    as_json: bool,
+    plain: bool,
+    quiet: bool,
+    kill_grace: float,
+) -> int:
+    """Run the pipeline's jobs as a parallel graph (JOBS: only these and what they need)."""
+    from conveyor import context as run_context
+    from conveyor import graph
+
+    pipeline = load(ctx)
+    environ = dict(os.environ)
+    context = run_context.detect(pipeline.root, environ, event)
+    selected = graph.select(pipeline, jobs) if jobs else []
+    parallelism = parallelism or os.cpu_count() or 1
+    if dry_run:
+        plan = graph.plan(pipeline, context, selected)
+        _print_plan(plan, context, parallelism, as_json)
+        return 0
+
+    from conveyor.runner import run_pipeline
+
+    stream = sys.stderr if as_json else sys.stdout
+    view: Any
+    if not plain and stream.isatty() and context.ci is None and os.environ.get("TERM") != "dumb":
+        from conveyor.cli.view import LiveView
+
+        view = LiveView(stream, show_output=not quiet)
+    else:
+        from conveyor.cli.view import PlainView
+
+        view = PlainView(stream, show_output=not quiet)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        outcome = run_pipeline(
+            pipeline,
+            context,
+            environ,
+            selected=selected,
+            parallelism=parallelism,
+            keep_going=keep_going,
+            sinks=[view],
+            kill_grace=kill_grace,
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    for problem in outcome.sink_errors:
+        click.echo(f"warning: {problem}", err=True)
+    if as_json:
+        click.echo(json.dumps(outcome.summary, indent=2))
+    status = outcome.finished.status
+    return {"success": 0, "failed": 1}.get(status, 130)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    # SIGTERM (a CI cancelling the run) stops jobs the way Ctrl-C does.
+    raise KeyboardInterrupt
+
+
+def _print_plan(plan: Any, context: Any, parallelism: int, as_json: bool) -> None:
+    if as_json:
+        data = {
+            "context": {k: getattr(context, k) for k in ("branch", "tag", "commit", "event", "ci")},
+            "parallelism": parallelism,
+            "jobs": [
+                {
+                    "name": pj.name,
+                    "will_run": pj.will_run,
+                    "reason": pj.reason,
+                    "needs": list(pj.needs),
+                    "priority": pj.priority,
+                    "stage": pj.job.stage,
+                    "command": pj.job.script,
+                }
+                for pj in plan.jobs
+            ],
+        }
+        click.echo(json.dumps(data, indent=2))
+        return
+    runs = [pj for pj in plan.jobs if pj.will_run]
+    where = ", ".join(
+        p for p in (
+            f"branch {context.branch}" if context.branch else "",
+            f"tag {context.tag}" if context.tag else "",
+            f"event {context.event}",
+        ) if p
+    )
+    click.echo(f"plan: {len(runs)} of {len(plan.jobs)} job(s) would run ({where}), {parallelism} at a time")
+    width = max((len(pj.name) for pj in plan.jobs), default=0)
+    n = 0
+    for pj in plan.jobs:
+        if pj.will_run:
+            n += 1
+            label = f"{n:>3}."
+            why = pj.reason
+            if pj.needs:
+                why += f"; after {', '.join(pj.needs)}"
+            click.echo(f"{label} {pj.name:<{width}}  run   {why}")
+        else:
+            click.echo(f"   - {pj.name:<{width}}  skip  {pj.reason}")

@@ -1,0 +1,239 @@
+"""Terminal sinks: plain lines for CI and pipes, a rich live view on a terminal."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, TextIO
+
+from conveyor.events import (
+    Event,
+    JobFinished,
+    JobOutput,
+    JobRetrying,
+    JobStarted,
+    RunFinished,
+    RunStarted,
+)
+from conveyor.model import JobResult, JobStatus
+from conveyor.units import format_duration
+
+MARK = {
+    JobStatus.SUCCESS: "✔",
+    JobStatus.FAILED: "✘",
+    JobStatus.TIMED_OUT: "⏱",
+    JobStatus.CANCELLED: "⊘",
+    JobStatus.SKIPPED: "○",
+}
+STYLE = {
+    JobStatus.SUCCESS: "green",
+    JobStatus.FAILED: "red",
+    JobStatus.TIMED_OUT: "red",
+    JobStatus.CANCELLED: "yellow",
+    JobStatus.SKIPPED: "dim",
+}
+
+
+def _rel(path: str | None) -> str:
+    if not path:
+        return ""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def status_text(result: JobResult) -> str:
+    if result.allowed_failure:
+        return f"{result.status.value} (allowed)"
+    return result.status.value
+
+
+def summary_rows(results: tuple[JobResult, ...]) -> list[tuple[str, str, str, str, str]]:
+    rows = []
+    for r in results:
+        duration = format_duration(r.duration) if r.duration is not None else "-"
+        code = "-" if r.exit_code is None else str(r.exit_code)
+        rows.append((f"{MARK[r.status]} {r.name}", status_text(r), duration, code, r.reason))
+    return rows
+
+
+def closing_line(event: RunFinished) -> str:
+    counts: dict[str, int] = {}
+    for r in event.results:
+        key = "allowed to fail" if r.allowed_failure else r.status.value
+        counts[key] = counts.get(key, 0) + 1
+    parts = ", ".join(f"{n} {k}" for k, n in counts.items())
+    verdict = {"success": "Run succeeded", "failed": "Run failed", "interrupted": "Run interrupted"}
+    text = f"{verdict[event.status]} in {format_duration(event.wall_time)}: {parts}"
+    if len(event.critical_path) > 1:
+        text += f"\ncritical path: {' -> '.join(event.critical_path)}"
+    return text
+
+
+class PlainView:
+    """Line-based output: safe for CI logs and pipes, one event per line."""
+
+    def __init__(self, stream: TextIO | None = None, *, show_output: bool = True) -> None:
+        self.out = stream or sys.stdout
+        self.show_output = show_output
+        self.prefix = False
+        self.width = 0
+
+    def write(self, text: str) -> None:
+        self.out.write(text + "\n")
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.prefix = event.parallelism > 1 and len(event.jobs) > 1
+            self.width = min(28, max((len(j) for j in event.jobs), default=0))
+            ctx = event.context
+            where = ", ".join(
+                p for p in (
+                    f"branch {ctx.branch}" if ctx.branch else "",
+                    f"tag {ctx.tag}" if ctx.tag else "",
+                    f"event {ctx.event}",
+                ) if p
+            )
+            self.write(
+                f"conveyor: {len(event.jobs)} job(s) of {event.pipeline} ({where}), "
+                f"{event.parallelism} at a time; run {event.run_id}"
+            )
+        elif isinstance(event, JobStarted):
+            again = f" (attempt {event.attempt})" if event.attempt > 1 else ""
+            self.write(f"▶ {event.name}{again}")
+        elif isinstance(event, JobOutput):
+            if self.show_output:
+                if self.prefix:
+                    self.write(f"{event.name[:self.width]:<{self.width}} │ {event.line}")
+                else:
+                    self.write(event.line)
+        elif isinstance(event, JobRetrying):
+            self.write(
+                f"↻ {event.name}: {event.reason}; retrying in {format_duration(event.delay)}"
+            )
+        elif isinstance(event, JobFinished):
+            self.write(self.finished_line(event.result))
+        elif isinstance(event, RunFinished):
+            self.summary(event)
+        self.out.flush()
+
+    @staticmethod
+    def finished_line(r: JobResult) -> str:
+        took = f" in {format_duration(r.duration)}" if r.duration is not None else ""
+        if r.status is JobStatus.SUCCESS:
+            return f"{MARK[r.status]} {r.name}{took}"
+        text = f"{MARK[r.status]} {r.name} {status_text(r)}{took}"
+        if r.reason:
+            text += f": {r.reason}"
+        if r.log_path and r.status is not JobStatus.SKIPPED:
+            text += f" (log: {_rel(r.log_path)})"
+        return text
+
+    def summary(self, event: RunFinished) -> None:
+        rows = summary_rows(event.results)
+        head = ("JOB", "STATUS", "DURATION", "EXIT", "REASON")
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head[:4])]
+        self.write("")
+        self.write("  ".join(h.ljust(w) for h, w in zip(head[:4], widths, strict=True)) + "  " + head[4])
+        for row in rows:
+            self.write(
+                "  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True)) + "  " + row[4]
+            )
+        self.write(closing_line(event))
+
+    def close(self) -> None:
+        self.out.flush()
+
+
+class LiveView:
+    """On a terminal: a live table of running jobs, output above it, a table at the end."""
+
+    def __init__(self, stream: TextIO | None = None, *, show_output: bool = True) -> None:
+        from rich.console import Console
+
+        self.console = Console(file=stream or sys.stdout, highlight=False)
+        self.show_output = show_output
+        self.live: Any = None
+        self.running: dict[str, tuple[float, int]] = {}
+        self.done = 0
+        self.total = 0
+        self.prefix = False
+        self.colors = ("cyan", "magenta", "blue", "yellow", "green", "bright_cyan")
+        self.color_of: dict[str, str] = {}
+
+    def _render(self) -> Any:
+        import time
+
+        from rich.spinner import Spinner
+        from rich.table import Table
+
+        table = Table.grid(padding=(0, 1))
+        now = time.time()
+        for name, (since, attempt) in list(self.running.items())[:12]:
+            again = f" (attempt {attempt})" if attempt > 1 else ""
+            table.add_row(Spinner("dots"), name + again, format_duration(now - since))
+        more = len(self.running) - 12
+        if more > 0:
+            table.add_row("", f"… and {more} more", "")
+        table.add_row("", f"[dim]{self.done}/{self.total} done[/dim]", "")
+        return table
+
+    def handle(self, event: Event) -> None:
+        from rich.live import Live
+        from rich.markup import escape
+
+        if isinstance(event, RunStarted):
+            self.total = len(event.jobs) + len(event.skipped)
+            self.prefix = event.parallelism > 1 and len(event.jobs) > 1
+            self.console.print(
+                f"[bold]conveyor[/bold]: {len(event.jobs)} job(s) of {escape(event.pipeline)}, "
+                f"{event.parallelism} at a time; run [dim]{event.run_id}[/dim]"
+            )
+            self.live = Live(self._render(), console=self.console, refresh_per_second=8, transient=True,
+                             get_renderable=self._render)
+            self.live.start()
+        elif isinstance(event, JobStarted):
+            self.running[event.name] = (event.time, event.attempt)
+        elif isinstance(event, JobOutput):
+            if self.show_output:
+                if self.prefix:
+                    color = self.color_of.setdefault(
+                        event.name, self.colors[len(self.color_of) % len(self.colors)]
+                    )
+                    self.console.print(f"[{color}]{escape(event.name)}[/{color}] │ {escape(event.line)}")
+                else:
+                    self.console.print(escape(event.line))
+        elif isinstance(event, JobRetrying):
+            self.console.print(
+                f"[yellow]↻ {escape(event.name)}[/yellow]: {escape(event.reason)}; "
+                f"retrying in {format_duration(event.delay)}"
+            )
+        elif isinstance(event, JobFinished):
+            r = event.result
+            self.running.pop(r.name, None)
+            self.done += 1
+            style = STYLE[r.status]
+            self.console.print(f"[{style}]{escape(PlainView.finished_line(r))}[/{style}]")
+        elif isinstance(event, RunFinished):
+            if self.live is not None:
+                self.live.stop()
+                self.live = None
+            self.summary(event)
+
+    def summary(self, event: RunFinished) -> None:
+        from rich.table import Table
+
+        table = Table(show_edge=False, header_style="bold")
+        for col in ("job", "status", "duration", "exit", "reason"):
+            table.add_column(col, justify="right" if col in ("duration", "exit") else "left")
+        for r, row in zip(event.results, summary_rows(event.results), strict=True):
+            style = STYLE[r.status]
+            table.add_row(row[0], f"[{style}]{row[1]}[/{style}]", row[2], row[3], row[4])
+        self.console.print()
+        self.console.print(table)
+        style = "green" if event.status == "success" else "red"
+        self.console.print(f"[bold {style}]{closing_line(event)}[/bold {style}]", highlight=False)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None

@@ -1,0 +1,105 @@
+"""The run context: branch, tag, commit and event, from hosted CI's variables or git.
+
+On GitHub Actions and GitLab CI the CI's own variables win (a CI checkout is often
+a detached HEAD); elsewhere git is asked. The event is what `--event` says, else
+what the CI says, else 'push' (as `act` assumes), so `if: event == 'tag'` behaves
+locally as it would on the hosted CI when given `--event tag`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping
+
+from conveyor.errors import UsageError
+from conveyor.model import RunContext
+
+EVENTS = ("push", "pull_request", "tag", "schedule", "manual")
+_GITHUB_EVENTS = {
+    "push": "push",
+    "pull_request": "pull_request",
+    "pull_request_target": "pull_request",
+    "merge_group": "pull_request",
+    "schedule": "schedule",
+    "workflow_dispatch": "manual",
+    "repository_dispatch": "manual",
+    "release": "tag",
+}
+_GITLAB_EVENTS = {
+    "push": "push",
+    "merge_request_event": "pull_request",
+    "external_pull_request_event": "pull_request",
+    "schedule": "schedule",
+    "web": "manual",
+    "api": "manual",
+    "trigger": "manual",
+    "pipeline": "manual",
+    "chat": "manual",
+}
+
+
+def _git(root: str, *args: str) -> list[str]:
+    try:
+        proc = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return proc.stdout.split() if proc.returncode == 0 else []
+
+
+def from_git(root: str) -> tuple[str | None, str | None, str | None]:
+    """(branch, tag, commit) of the checkout at `root`; None where there is none."""
+    head = _git(root, "rev-parse", "HEAD", "--abbrev-ref", "HEAD")
+    if len(head) != 2:
+        return None, None, None
+    commit, branch = head
+    tags = _git(root, "tag", "--points-at", "HEAD")
+    return (None if branch == "HEAD" else branch), (tags[-1] if tags else None), commit
+
+
+def detect(root: str, environ: Mapping[str, str], event: str | None = None) -> RunContext:
+    if event is not None and event not in EVENTS:
+        raise UsageError(f"unknown event '{event}'", hint=f"use one of: {', '.join(EVENTS)}")
+    ci: str | None = None
+    branch = tag = commit = None
+    ci_event: str | None = None
+    if environ.get("GITHUB_ACTIONS") == "true":
+        ci = "github"
+        gh_event = environ.get("GITHUB_EVENT_NAME", "")
+        ci_event = _GITHUB_EVENTS.get(gh_event, "push")
+        ref_name = environ.get("GITHUB_REF_NAME") or None
+        if environ.get("GITHUB_REF_TYPE") == "tag" or environ.get("GITHUB_REF", "").startswith("refs/tags/"):
+            tag = ref_name
+            if ci_event == "push":
+                ci_event = "tag"
+        elif ci_event == "pull_request":
+            branch = environ.get("GITHUB_HEAD_REF") or None
+        else:
+            branch = ref_name
+        commit = environ.get("GITHUB_SHA") or None
+    elif environ.get("GITLAB_CI") == "true":
+        ci = "gitlab"
+        ci_event = _GITLAB_EVENTS.get(environ.get("CI_PIPELINE_SOURCE", ""), "push")
+        tag = environ.get("CI_COMMIT_TAG") or None
+        if tag and ci_event == "push":
+            ci_event = "tag"
+        branch = (
+            environ.get("CI_COMMIT_BRANCH") or environ.get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME") or None
+        )
+        commit = environ.get("CI_COMMIT_SHA") or None
+    elif environ.get("CI", "").lower() in ("true", "1", "yes"):
+        ci = "ci"
+    if commit is None or (branch is None and tag is None):
+        g_branch, g_tag, g_commit = from_git(root)
+        branch = branch or (g_branch if ci is None or branch is None else None)
+        tag = tag or g_tag
+        commit = commit or g_commit
+    return RunContext(
+        branch=branch,
+        tag=tag,
+        commit=commit,
+        event=event or ci_event or "push",
+        ci=ci,
+        env=tuple(environ.items()),
+    )

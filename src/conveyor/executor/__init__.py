@@ -1,0 +1,1 @@
+"""Executors run one job attempt somewhere: `local` (a process group here); later `remote`."""

@@ -1,0 +1,220 @@
+"""Run one job attempt as a local process group: the only module that spawns jobs.
+
+The job gets its own session (so its own process group): a timeout or a cancel
+sends SIGTERM to the whole group, then SIGKILL after a grace period; processes a
+job leaves behind after its main process exits are terminated the same way, so no
+job outlives its run. stdout and stderr share one pipe (the log keeps their order)
+which is drained without blocking while the process is watched, so a chatty job can
+never deadlock on a full pipe. CPU time comes from wait4's rusage of the process
+tree; peak memory from that and from sampling the tree with psutil.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+
+from conveyor.executor.interface import Cancel, ExecOutcome, ExecRequest
+from conveyor.masking import Masker
+
+_MAX_LINE = 64 * 1024
+_POLL = 0.05
+
+
+class LocalExecutor:
+    def __init__(self, *, grace: float = 5.0, sample_every: float = 0.5) -> None:
+        self.grace = grace
+        self.sample_every = sample_every
+
+    def execute(
+        self, request: ExecRequest, on_line: Callable[[str], None], cancel: Cancel
+    ) -> ExecOutcome:
+        masker = Masker(request.secrets)
+        started = time.time()
+        if not os.path.isdir(request.cwd):
+            return ExecOutcome(
+                None, started, time.time(), error=f"working directory does not exist: {request.cwd}"
+            )
+        try:
+            proc = subprocess.Popen(
+                list(request.argv),
+                cwd=request.cwd,
+                env=dict(request.env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except FileNotFoundError:
+            return ExecOutcome(
+                None, started, time.time(), error=f"shell not found: {request.argv[0]}"
+            )
+        except OSError as exc:
+            return ExecOutcome(
+                None, started, time.time(), error=f"cannot start {request.argv[0]}: {exc.strerror}"
+            )
+        return _Watch(self, proc, request, masker, on_line, cancel, started).run()
+
+
+class _Watch:
+    """The state of one running process group, polled until it is gone."""
+
+    def __init__(
+        self,
+        executor: LocalExecutor,
+        proc: subprocess.Popen[bytes],
+        request: ExecRequest,
+        masker: Masker,
+        on_line: Callable[[str], None],
+        cancel: Cancel,
+        started: float,
+    ) -> None:
+        self.ex = executor
+        self.proc = proc
+        self.pgid = proc.pid
+        self.request = request
+        self.masker = masker
+        self.on_line = on_line
+        self.cancel = cancel
+        self.started = started
+        self.t0 = time.monotonic()
+        self.buf = b""
+        self.peak_rss = 0
+        self.next_sample = self.t0 + 0.2
+
+    def emit(self, raw: bytes) -> None:
+        text = raw.decode("utf-8", "replace").rstrip("\r")
+        if "\r" in text:  # progress bars redraw with \r: keep what was last shown
+            text = next((p for p in reversed(text.split("\r")) if p), "")
+        self.on_line(self.masker.mask(text) if self.masker else text)
+
+    def read(self, fd: int, wait: float) -> bool:
+        """Read what is available; False at end of file."""
+        ready, _, _ = select.select([fd], [], [], wait)
+        if not ready:
+            return True
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            if self.buf:
+                self.emit(self.buf)
+                self.buf = b""
+            return False
+        self.buf += chunk
+        if b"\n" in self.buf:
+            *lines, self.buf = self.buf.split(b"\n")
+            for line in lines:
+                self.emit(line)
+        if len(self.buf) > _MAX_LINE:
+            self.emit(self.buf)
+            self.buf = b""
+        return True
+
+    def signal_group(self, sig: int) -> bool:
+        try:
+            os.killpg(self.pgid, sig)
+            return True
+        except (ProcessLookupError, PermissionError):
+            return False
+
+    def sample(self, now: float) -> None:
+        if now < self.next_sample:
+            return
+        self.next_sample = now + self.ex.sample_every
+        import psutil
+
+        try:
+            root = psutil.Process(self.proc.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return
+        total = 0
+        for p in procs:
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                pass
+        self.peak_rss = max(self.peak_rss, total)
+
+    def run(self) -> ExecOutcome:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        os.set_blocking(fd, False)
+        deadline = self.t0 + self.request.timeout if self.request.timeout else None
+        status: int | None = None
+        rusage = None
+        eof = False
+        timed_out = cancelled = False
+        term_at: float | None = None
+        killed = False
+        leftovers = False
+        idle = 0.001
+        try:
+            while True:
+                if not eof:
+                    eof = not self.read(fd, _POLL)
+                if status is None:
+                    pid, st, ru = os.wait4(self.proc.pid, os.WNOHANG)
+                    if pid:
+                        status, rusage = st, ru
+                now = time.monotonic()
+                if status is not None and eof:
+                    break
+                if status is None:
+                    if term_at is None:
+                        if deadline is not None and now >= deadline:
+                            timed_out = True
+                        elif self.cancel.requested.is_set():
+                            cancelled = True
+                        if timed_out or cancelled:
+                            self.signal_group(signal.SIGTERM)
+                            term_at = now
+                    self.sample(now)
+                elif term_at is None:
+                    # The main process is gone but something in its group keeps the
+                    # output open: a process left behind. Terminate it like a timeout.
+                    leftovers = True
+                    self.signal_group(signal.SIGTERM)
+                    term_at = now
+                if term_at is not None and not killed and (
+                    now - term_at >= self.ex.grace or self.cancel.force.is_set()
+                ):
+                    self.signal_group(signal.SIGKILL)
+                    killed = True
+                if eof:
+                    time.sleep(idle)
+                    idle = min(idle * 2, _POLL)
+        finally:
+            if status is None:  # only on an exception in this thread: never leave the group
+                self.signal_group(signal.SIGKILL)
+                _, status, rusage = os.wait4(self.proc.pid, 0)
+            self.proc.returncode = os.waitstatus_to_exitcode(status)
+            self.proc.stdout.close()
+        # Processes that closed their output and live on are still part of the job.
+        if self.signal_group(0):
+            leftovers = True
+            self.signal_group(signal.SIGTERM)
+            end = time.monotonic() + (0 if self.cancel.force.is_set() else self.ex.grace)
+            while self.signal_group(0) and time.monotonic() < end:
+                time.sleep(0.02)
+            self.signal_group(signal.SIGKILL)
+        if leftovers:
+            self.on_line("conveyor: terminated processes the job left running")
+        code = self.proc.returncode
+        exit_code = 128 - code if code < 0 else code
+        cpu = rusage.ru_utime + rusage.ru_stime if rusage is not None else None
+        maxrss = rusage.ru_maxrss * 1024 if rusage is not None else 0
+        return ExecOutcome(
+            exit_code=exit_code,
+            started_at=self.started,
+            finished_at=time.time(),
+            timed_out=timed_out,
+            cancelled=cancelled and not timed_out,
+            cpu_time=cpu,
+            peak_rss=max(maxrss, self.peak_rss) or None,
+            leftover_killed=1 if leftovers else 0,
+        )

@@ -1,0 +1,295 @@
+"""The job graph: needs and stages to edges, cycles, selection, conditions, order.
+
+Pure functions over `model` objects: nothing here runs a process or touches a file.
+Edges are between job *instances* (a matrix job has several); needing a matrix job
+means needing every instance of it. Stages work as in GitLab: a job in a later stage
+needs every job of the earlier stages unless it lists `needs` itself.
+"""
+
+from __future__ import annotations
+
+import difflib
+import heapq
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from conveyor import expressions
+from conveyor.errors import CycleError, UsageError
+from conveyor.model import Job, Pipeline, RunContext
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    """The job that needs..."""
+    target: str
+    """...this one."""
+    explicit: bool
+    """From `needs:` (True) or implied by stage order (False)."""
+
+
+def edges(pipeline: Pipeline) -> list[Edge]:
+    """Every instance-level dependency, in declaration order."""
+    out: list[Edge] = []
+    stage_index = {s: i for i, s in enumerate(pipeline.stages)}
+    for job in pipeline.jobs:
+        if job.needs_explicit:
+            for base in job.needs:
+                out.extend(Edge(job.name, dep.name, True) for dep in pipeline.instances(base))
+        elif job.stage is not None:
+            mine = stage_index[job.stage]
+            out.extend(
+                Edge(job.name, other.name, False)
+                for other in pipeline.jobs
+                if other.stage is not None and stage_index[other.stage] < mine
+            )
+    return out
+
+
+def find_cycle(graph: Mapping[str, Sequence[str]]) -> list[str] | None:
+    """A cycle in `graph` (node -> nodes it needs) as [a, b, ..., a], or None."""
+    WHITE, GREY, BLACK = 0, 1, 2
+    color = dict.fromkeys(graph, WHITE)
+    for start in graph:
+        if color[start] != WHITE:
+            continue
+        stack: list[tuple[str, int]] = [(start, 0)]
+        path: list[str] = [start]
+        color[start] = GREY
+        while stack:
+            node, i = stack[-1]
+            succ = graph.get(node, ())
+            if i < len(succ):
+                stack[-1] = (node, i + 1)
+                nxt = succ[i]
+                if color.get(nxt, BLACK) == GREY:
+                    return [*path[path.index(nxt):], nxt]
+                if color.get(nxt) == WHITE:
+                    color[nxt] = GREY
+                    stack.append((nxt, 0))
+                    path.append(nxt)
+            else:
+                color[node] = BLACK
+                stack.pop()
+                path.pop()
+    return None
+
+
+def adjacency(pipeline: Pipeline) -> dict[str, list[str]]:
+    graph: dict[str, list[str]] = {job.name: [] for job in pipeline.jobs}
+    for edge in edges(pipeline):
+        if edge.target not in graph[edge.source]:
+            graph[edge.source].append(edge.target)
+    return graph
+
+
+def check(pipeline: Pipeline) -> None:
+    """Raise CycleError (with the config path of the first edge) if `needs` form a cycle."""
+    graph = adjacency(pipeline)
+    cycle = find_cycle(graph)
+    if cycle is None:
+        return
+    jobs = {j.name: j for j in pipeline.jobs}
+    first, second = jobs[cycle[0]], jobs[cycle[1]]
+    bases = [jobs[n].base for n in cycle]
+    # Matrix instances of one job would repeat its name; show job keys when all differ.
+    shown = bases if len(set(bases[:-1])) == len(bases) - 1 else cycle
+    if second.base in first.needs and first.needs_explicit:
+        path: tuple[str | int, ...] = ("jobs", first.base, "needs", first.needs.index(second.base))
+    else:
+        path = ("jobs", first.base, "stage")
+    raise CycleError(shown, path=path)
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    job: Job
+    needs: tuple[str, ...]
+    """Instance names this job waits for."""
+    will_run: bool
+    reason: str
+    """Why it runs ('selected', 'needed by x') or why not ('if: ... is false')."""
+    priority: int
+    """Jobs on the longest remaining chain (itself included); higher starts first."""
+
+    @property
+    def name(self) -> str:
+        return self.job.name
+
+
+@dataclass(frozen=True)
+class Plan:
+    pipeline: Pipeline
+    jobs: tuple[PlannedJob, ...]
+    """In the order they would start on one worker: dependencies first, longest chain first."""
+
+    def get(self, name: str) -> PlannedJob:
+        for pj in self.jobs:
+            if pj.name == name:
+                return pj
+        raise KeyError(name)
+
+    @property
+    def runnable(self) -> tuple[PlannedJob, ...]:
+        return tuple(pj for pj in self.jobs if pj.will_run)
+
+    def dependents(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {pj.name: [] for pj in self.jobs}
+        for pj in self.jobs:
+            for dep in pj.needs:
+                out[dep].append(pj.name)
+        return out
+
+
+def select(pipeline: Pipeline, names: Iterable[str]) -> list[str]:
+    """Instance names for job keys or instance names given on the command line."""
+    chosen: list[str] = []
+    for name in names:
+        found = [j.name for j in pipeline.jobs if name in (j.name, j.base)]
+        if not found:
+            choices = sorted({j.base for j in pipeline.jobs})
+            close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise UsageError(
+                f"unknown job '{name}'{hint}", hint="`conveyor list` shows every job"
+            )
+        chosen.extend(n for n in found if n not in chosen)
+    return chosen
+
+
+def condition_scope(job: Job, pipeline: Pipeline, context: RunContext) -> expressions.Scope:
+    env = {**dict(context.env), **dict(pipeline.env), **dict(job.env)}
+    values = {
+        "branch": context.branch,
+        "tag": context.tag,
+        "commit": context.commit,
+        "event": context.event,
+        "ci": context.ci,
+    }
+    return expressions.Scope(values=values, env=env, matrix=dict(job.matrix))
+
+
+def explain_condition(job: Job, scope: expressions.Scope) -> str:
+    """'if: branch == 'main' is false (branch='dev')'."""
+    assert job.condition is not None
+    node = expressions.parse(job.condition)
+    facts = []
+    for name in expressions.names_used(node):
+        label = f"{name.scope}.{name.name}" if name.scope else name.name
+        value = expressions.evaluate(name, scope)
+        fact = f"{label}={value!r}" if value is not None else f"{label} unset"
+        if fact not in facts:
+            facts.append(fact)
+    detail = f" ({', '.join(facts)})" if facts else ""
+    return f"if: {job.condition} is false{detail}"
+
+
+def plan(pipeline: Pipeline, context: RunContext, selected: Sequence[str] = ()) -> Plan:
+    """Decide which instances run, in which order, and why."""
+    check(pipeline)
+    all_edges = edges(pipeline)
+    jobs = {j.name: j for j in pipeline.jobs}
+    order = {j.name: i for i, j in enumerate(pipeline.jobs)}
+
+    # 1. Which jobs are wanted: the selection and everything it (transitively) needs.
+    wanted: dict[str, str] = {}
+    if selected:
+        needs_of: dict[str, list[str]] = {name: [] for name in jobs}
+        for e in all_edges:
+            needs_of[e.source].append(e.target)
+        stack = list(selected)
+        for name in selected:
+            wanted[name] = "selected"
+        while stack:
+            cur = stack.pop()
+            for dep in needs_of[cur]:
+                if dep not in wanted:
+                    wanted[dep] = f"needed by {cur}"
+                    stack.append(dep)
+    else:
+        wanted = dict.fromkeys(jobs, "in pipeline")
+
+    # 2. Conditions, in dependency order, so a skip can propagate along explicit needs.
+    graph = adjacency(pipeline)
+    topo = topological([n for n in jobs if n in wanted], graph, order)
+    verdict: dict[str, tuple[bool, str]] = {}
+    kept_edges: dict[str, list[str]] = {n: [] for n in wanted}
+    by_source: dict[str, list[Edge]] = {n: [] for n in jobs}
+    for e in all_edges:
+        by_source[e.source].append(e)
+    for name in topo:
+        job = jobs[name]
+        runs, reason = True, wanted[name]
+        if job.condition is not None:
+            scope = condition_scope(job, pipeline, context)
+            if not expressions.truthy(expressions.evaluate(expressions.parse(job.condition), scope)):
+                runs, reason = False, explain_condition(job, scope)
+        for e in by_source[name]:
+            if e.target not in wanted:
+                continue
+            target_runs = verdict[e.target][0]
+            if e.explicit:
+                kept_edges[name].append(e.target)
+                if runs and not target_runs:
+                    runs, reason = False, f"needs '{e.target}', which will not run"
+            elif target_runs:
+                kept_edges[name].append(e.target)
+        verdict[name] = (runs, reason)
+
+    # 3. Priority: the longest chain of running jobs from here to the end of the graph.
+    dependents: dict[str, list[str]] = {n: [] for n in wanted}
+    for src, targets in kept_edges.items():
+        for t in targets:
+            dependents[t].append(src)
+    priority: dict[str, int] = {}
+    for name in reversed(topo):
+        below = max((priority[d] for d in dependents[name] if verdict[d][0]), default=0)
+        priority[name] = below + (1 if verdict[name][0] else 0)
+
+    final_order = topological(list(topo), kept_edges, order, priority)
+    return Plan(
+        pipeline=pipeline,
+        jobs=tuple(
+            PlannedJob(
+                job=jobs[n],
+                needs=tuple(dict.fromkeys(kept_edges[n])),
+                will_run=verdict[n][0],
+                reason=verdict[n][1],
+                priority=priority[n],
+            )
+            for n in final_order
+        ),
+    )
+
+
+def topological(
+    names: list[str],
+    needs: Mapping[str, Sequence[str]],
+    order: Mapping[str, int],
+    priority: Mapping[str, int] | None = None,
+) -> list[str]:
+    """Kahn's algorithm; among ready jobs, highest priority first, then declaration order."""
+    present = set(names)
+    waiting = {n: len({d for d in needs.get(n, ()) if d in present}) for n in names}
+    users: dict[str, list[str]] = {n: [] for n in names}
+    for n in names:
+        for d in dict.fromkeys(needs.get(n, ())):
+            if d in present:
+                users[d].append(n)
+    prio = priority or {}
+    heap = [(-prio.get(n, 0), order[n], n) for n in names if waiting[n] == 0]
+    heapq.heapify(heap)
+    out: list[str] = []
+    while heap:
+        _, _, n = heapq.heappop(heap)
+        out.append(n)
+        for u in users[n]:
+            waiting[u] -= 1
+            if waiting[u] == 0:
+                heapq.heappush(heap, (-prio.get(u, 0), order[u], u))
+    return out
+
+
+def critical_path_length(plan: Plan) -> int:
+    """Jobs on the longest chain of the plan's running jobs."""
+    return max((pj.priority for pj in plan.jobs), default=0)

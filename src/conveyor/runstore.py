@@ -1,0 +1,208 @@
+"""A run's directory, `.conveyor/runs/<run-id>/`, and the sinks that fill it.
+
+    logs/<job>.log   each job's combined output, secrets masked, every attempt
+    events.jsonl     every event, one JSON object per line, as it happens
+    summary.json     the run's outcome, per job: status, timings, exit code,
+                     attempts, CPU time and peak memory; written atomically at the end
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import time
+from dataclasses import asdict, is_dataclass
+from typing import IO, Any
+
+from conveyor.events import (
+    Event,
+    JobFinished,
+    JobOutput,
+    JobStarted,
+    RunFinished,
+    RunStarted,
+)
+from conveyor.model import JobResult, RunContext
+
+STATE_DIR = ".conveyor"
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def runs_dir(root: str) -> str:
+    return os.path.join(root, STATE_DIR, "runs")
+
+
+def create_run_dir(root: str, run_id: str) -> str:
+    state = os.path.join(root, STATE_DIR)
+    path = os.path.join(state, "runs", run_id)
+    os.makedirs(os.path.join(path, "logs"), exist_ok=True)
+    marker = os.path.join(state, ".gitignore")
+    if not os.path.exists(marker):
+        with open(marker, "w") as fh:
+            fh.write("# created by conveyor: its state is never committed\n*\n")
+    return path
+
+
+class LogNames:
+    """File names for job logs: readable, safe on every filesystem, never colliding."""
+
+    def __init__(self) -> None:
+        self._names: dict[str, str] = {}
+        self._used: set[str] = set()
+
+    def __call__(self, job: str) -> str:
+        if job not in self._names:
+            base = re.sub(r"[^A-Za-z0-9._=-]+", "_", job).strip("_")[:120] or "job"
+            name, n = base, 1
+            while name in self._used:
+                n += 1
+                name = f"{base}-{n}"
+            self._used.add(name)
+            self._names[job] = name + ".log"
+        return self._names[job]
+
+
+def atomic_write(path: str, data: str) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class JobLogSink:
+    """Writes each job's output to its log file, with a header per attempt."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, IO[str]] = {}
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, JobOutput):
+            fh = self._files.get(event.name)
+            if fh is not None:
+                fh.write(event.line + "\n")
+        elif isinstance(event, JobStarted):
+            fh = self._files.get(event.name)
+            if fh is None:
+                fh = open(event.log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed on JobFinished
+                self._files[event.name] = fh
+            if event.attempt > 1:
+                fh.write(f"--- conveyor: attempt {event.attempt} ---\n")
+        elif isinstance(event, JobFinished):
+            fh = self._files.pop(event.result.name, None)
+            if fh is not None:
+                fh.close()
+
+    def close(self) -> None:
+        for fh in self._files.values():
+            fh.close()
+        self._files.clear()
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, RunContext):
+        # The caller's environment may hold secrets: it is never written down.
+        return {k: v for k, v in asdict(obj).items() if k != "env"}
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return {k: _plain(v) for k, v in vars(obj).items()}
+    if isinstance(obj, tuple | list):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def context_dict(context: RunContext) -> dict[str, Any]:
+    return dict(_plain(context))
+
+
+def result_dict(result: JobResult) -> dict[str, Any]:
+    data = dict(_plain(result))
+    data["status"] = result.status.value
+    data["duration"] = result.duration
+    return data
+
+
+_EVENT_TYPES = {
+    "RunStarted": "run_started",
+    "JobQueued": "job_queued",
+    "JobStarted": "job_started",
+    "JobOutput": "job_output",
+    "JobRetrying": "job_retrying",
+    "JobFinished": "job_finished",
+    "RunFinished": "run_finished",
+}
+
+
+def event_dict(event: Event) -> dict[str, Any]:
+    data: dict[str, Any] = {"type": _EVENT_TYPES[type(event).__name__]}
+    if isinstance(event, JobFinished):
+        data.update(result=result_dict(event.result), time=event.time)
+    elif isinstance(event, RunFinished):
+        data.update(
+            run_id=event.run_id,
+            status=event.status,
+            started_at=event.started_at,
+            finished_at=event.finished_at,
+            wall_time=event.wall_time,
+            critical_path=list(event.critical_path),
+        )
+    else:
+        data.update(_plain(event))
+    return data
+
+
+class EventLogSink:
+    """Appends every event to events.jsonl as it happens (a killed run keeps its trail)."""
+
+    def __init__(self, run_dir: str) -> None:
+        self._fh = open(os.path.join(run_dir, "events.jsonl"), "a", encoding="utf-8")  # noqa: SIM115
+
+    def handle(self, event: Event) -> None:
+        self._fh.write(json.dumps(event_dict(event), separators=(",", ":")) + "\n")
+        if not isinstance(event, JobOutput):
+            self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class SummarySink:
+    """Writes summary.json when the run finishes; keeps it for `--json`."""
+
+    def __init__(self, run_dir: str, pipeline_file: str) -> None:
+        self.run_dir = run_dir
+        self.pipeline_file = pipeline_file
+        self._started: RunStarted | None = None
+        self.summary: dict[str, Any] | None = None
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self._started = event
+        elif isinstance(event, RunFinished):
+            started = self._started
+            self.summary = {
+                "run_id": event.run_id,
+                "pipeline": started.pipeline if started else None,
+                "pipeline_file": self.pipeline_file,
+                "workspace": started.workspace if started else None,
+                "run_dir": self.run_dir,
+                "status": event.status,
+                "started_at": event.started_at,
+                "finished_at": event.finished_at,
+                "wall_time": event.wall_time,
+                "parallelism": started.parallelism if started else None,
+                "context": context_dict(started.context) if started else None,
+                "critical_path": list(event.critical_path),
+                "jobs": [result_dict(r) for r in event.results],
+            }
+            atomic_write(
+                os.path.join(self.run_dir, "summary.json"), json.dumps(self.summary, indent=2) + "\n"
+            )
+
+    def close(self) -> None:
+        pass

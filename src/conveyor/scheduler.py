@@ -1,0 +1,338 @@
+"""Drive a Plan to completion: a ready queue, N workers, retries, fail-fast, cancel.
+
+The scheduler emits events and returns the run's outcome; it never prints. Jobs
+become ready when everything they need has finished well (success, or a failure
+the job allows); among ready jobs the one heading the longest remaining chain
+starts first, so the critical path begins as early as it can.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import queue
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from conveyor.events import (
+    EventBus,
+    JobFinished,
+    JobOutput,
+    JobQueued,
+    JobRetrying,
+    JobStarted,
+    RunFinished,
+    RunStarted,
+)
+from conveyor.executor.interface import Cancel, ExecOutcome, ExecRequest, Executor
+from conveyor.graph import Plan, PlannedJob
+from conveyor.model import Job, JobResult, JobStatus, Pipeline, RunContext
+from conveyor.units import format_duration
+
+# What a job inherits from the caller's environment without asking (`pass_env`
+# names more): enough for tools to find themselves, nothing that varies by user.
+BASELINE_ENV = (
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
+    "CI", "VIRTUAL_ENV", "PYENV_ROOT", "PYENV_VERSION", "NO_COLOR", "FORCE_COLOR",
+)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    run_id: str
+    run_dir: str
+    parallelism: int
+    keep_going: bool = False
+    log_name: Callable[[str], str] = lambda name: name
+
+
+def job_environment(
+    job: Job, pipeline: Pipeline, context: RunContext, environ: Mapping[str, str], run_id: str
+) -> dict[str, str]:
+    """The whole environment a job's process gets."""
+    env = {k: v for k, v in environ.items() if k in BASELINE_ENV or k.startswith("LC_")}
+    env.update(pipeline.env)
+    env.update(job.env)
+    for name in (*job.pass_env, *job.secrets):
+        if name in environ:
+            env[name] = environ[name]
+    env.update(
+        {
+            "CONVEYOR": "true",
+            "CONVEYOR_RUN_ID": run_id,
+            "CONVEYOR_JOB": job.name,
+            "CONVEYOR_WORKSPACE": pipeline.root,
+            "CONVEYOR_EVENT": context.event,
+            "CONVEYOR_BRANCH": context.branch or "",
+            "CONVEYOR_TAG": context.tag or "",
+            "CONVEYOR_COMMIT": context.commit or "",
+        }
+    )
+    for axis, value in job.matrix:
+        env[f"CONVEYOR_MATRIX_{axis.upper().replace('-', '_')}"] = value
+    return env
+
+
+class Scheduler:
+    def __init__(
+        self,
+        plan: Plan,
+        executor: Executor,
+        bus: EventBus,
+        context: RunContext,
+        environ: Mapping[str, str],
+        options: RunOptions,
+    ) -> None:
+        self.plan = plan
+        self.executor = executor
+        self.bus = bus
+        self.context = context
+        self.environ = environ
+        self.opt = options
+        self._done: queue.Queue[JobResult] = queue.Queue()
+        self._cancels: dict[str, Cancel] = {}
+        self._queued_at: dict[str, float] = {}
+
+    # -- one job, on a worker thread ----------------------------------------------
+    def _request(self, pj: PlannedJob) -> ExecRequest:
+        job = pj.job
+        env = job_environment(job, self.plan.pipeline, self.context, self.environ, self.opt.run_id)
+        return ExecRequest(
+            name=job.name,
+            argv=(*job.shell, job.script),
+            cwd=os.path.normpath(os.path.join(self.plan.pipeline.root, job.dir)),
+            env=env,
+            timeout=job.timeout,
+            secrets=tuple(self.environ[s] for s in job.secrets if s in self.environ),
+        )
+
+    def _work(self, pj: PlannedJob, cancel: Cancel) -> None:
+        try:
+            result = self._attempts(pj, cancel)
+        except Exception as exc:  # a bug here must still end the job, or the run hangs
+            now = time.time()
+            result = JobResult(
+                pj.name, JobStatus.FAILED, reason=f"conveyor internal error: {exc!r}",
+                started_at=now, finished_at=now,
+            )
+        self._done.put(result)
+
+    def _attempts(self, pj: PlannedJob, cancel: Cancel) -> JobResult:
+        job = pj.job
+        request = self._request(pj)
+        log_path = os.path.join(self.opt.run_dir, "logs", self.opt.log_name(job.name))
+        name = job.name
+        first_start: float | None = None
+        attempt = 0
+        outcome: ExecOutcome | None = None
+
+        def on_line(line: str) -> None:
+            self.bus.emit(JobOutput(name, line, time.time()))
+
+        while True:
+            attempt += 1
+            self.bus.emit(JobStarted(name, attempt, time.time(), log_path))
+            outcome = self.executor.execute(request, on_line, cancel)
+            first_start = first_start if first_start is not None else outcome.started_at
+            if outcome.ok or outcome.cancelled or cancel.requested.is_set():
+                break
+            if attempt > job.retry.max:
+                break
+            delay = job.retry.wait_before(attempt + 1)
+            self.bus.emit(JobRetrying(name, attempt, _failure_reason(outcome, job), delay, time.time()))
+            if cancel.requested.wait(delay):
+                break
+        status, reason = JobStatus.SUCCESS, ""
+        if outcome.cancelled or (cancel.requested.is_set() and not outcome.ok and not outcome.timed_out):
+            status, reason = JobStatus.CANCELLED, cancel.reason or "cancelled"
+        elif outcome.timed_out:
+            status, reason = JobStatus.TIMED_OUT, _failure_reason(outcome, job)
+        elif not outcome.ok:
+            status, reason = JobStatus.FAILED, _failure_reason(outcome, job)
+        if status is not JobStatus.SUCCESS and attempt > 1:
+            reason += f" (after {attempt} attempts)"
+        return JobResult(
+            name=name,
+            status=status,
+            reason=reason,
+            exit_code=outcome.exit_code,
+            attempts=attempt,
+            queued_at=self._queued_at.get(name),
+            started_at=first_start,
+            finished_at=outcome.finished_at,
+            cpu_time=outcome.cpu_time,
+            peak_rss=outcome.peak_rss,
+            allowed_failure=job.allow_failure and status in (JobStatus.FAILED, JobStatus.TIMED_OUT),
+            log_path=log_path,
+        )
+
+    # -- the main loop, on the calling thread ---------------------------------------
+    def run(self) -> RunFinished:
+        plan, opt = self.plan, self.opt
+        started = time.time()
+        order = {pj.name: i for i, pj in enumerate(plan.jobs)}
+        by_name = {pj.name: pj for pj in plan.jobs}
+        runnable = [pj for pj in plan.jobs if pj.will_run]
+        dependents = plan.dependents()
+        waiting = {pj.name: len(pj.needs) for pj in runnable}
+        results: dict[str, JobResult] = {}
+        self.bus.emit(
+            RunStarted(
+                run_id=opt.run_id,
+                pipeline=plan.pipeline.name or os.path.basename(plan.pipeline.root),
+                workspace=plan.pipeline.root,
+                run_dir=opt.run_dir,
+                context=self.context,
+                jobs=tuple(pj.name for pj in runnable),
+                skipped=tuple((pj.name, pj.reason) for pj in plan.jobs if not pj.will_run),
+                parallelism=opt.parallelism,
+                time=started,
+            )
+        )
+        for pj in plan.jobs:
+            if not pj.will_run:
+                self._finish(results, JobResult(pj.name, JobStatus.SKIPPED, reason=pj.reason))
+
+        ready: list[tuple[int, int, str]] = []
+
+        def make_ready(name: str) -> None:
+            self._queued_at[name] = time.time()
+            self.bus.emit(JobQueued(name, self._queued_at[name]))
+            heapq.heappush(ready, (-by_name[name].priority, order[name], name))
+
+        for pj in runnable:
+            if waiting[pj.name] == 0:
+                make_ready(pj.name)
+
+        stop_reason: str | None = None
+        interrupted = False
+        running: set[str] = set()
+        pool = ThreadPoolExecutor(max_workers=max(1, opt.parallelism), thread_name_prefix="job")
+        try:
+            while len(results) < len(plan.jobs):
+                try:
+                    while ready and len(running) < opt.parallelism and stop_reason is None:
+                        _, _, name = heapq.heappop(ready)
+                        cancel = Cancel()
+                        self._cancels[name] = cancel
+                        running.add(name)
+                        pool.submit(self._work, by_name[name], cancel)
+                    if not running:
+                        break
+                    try:
+                        result = self._done.get(timeout=0.25)
+                    except queue.Empty:
+                        continue
+                    running.discard(result.name)
+                    self._cancels.pop(result.name, None)
+                    self._finish(results, result)
+                    if result.blocks_run:
+                        if opt.keep_going:
+                            self._skip_downstream(result.name, dependents, results, by_name)
+                        elif stop_reason is None:
+                            stop_reason = (
+                                f"'{result.name}' {_verb(result.status)} "
+                                "(fail-fast; --keep-going runs independent jobs)"
+                            )
+                            self._cancel_all(f"cancelled: {stop_reason}")
+                    else:
+                        for dep in dependents.get(result.name, ()):
+                            if dep in waiting and dep not in results:
+                                waiting[dep] -= 1
+                                if waiting[dep] == 0:
+                                    make_ready(dep)
+                except KeyboardInterrupt:
+                    if not interrupted:
+                        interrupted = True
+                        stop_reason = "the run was interrupted"
+                        self._cancel_all("cancelled: the run was interrupted")
+                    else:  # a second ^C: no more grace period
+                        for cancel in list(self._cancels.values()):
+                            cancel.force.set()
+        finally:
+            pool.shutdown(wait=True)
+        for pj in plan.jobs:
+            if pj.name not in results:
+                why = f"not started: {stop_reason}" if stop_reason else "not started"
+                self._finish(results, JobResult(pj.name, JobStatus.SKIPPED, reason=why))
+        finished = time.time()
+        ordered = tuple(results[pj.name] for pj in plan.jobs)
+        status = "interrupted" if interrupted else (
+            "failed" if any(r.blocks_run for r in ordered) else "success"
+        )
+        event = RunFinished(
+            run_id=opt.run_id,
+            status=status,
+            results=ordered,
+            started_at=started,
+            finished_at=finished,
+            critical_path=critical_path(plan, results),
+        )
+        self.bus.emit(event)
+        return event
+
+    def _finish(self, results: dict[str, JobResult], result: JobResult) -> None:
+        results[result.name] = result
+        self.bus.emit(JobFinished(result, time.time()))
+
+    def _cancel_all(self, reason: str) -> None:
+        for cancel in list(self._cancels.values()):
+            cancel.reason = reason
+            cancel.requested.set()
+
+    def _skip_downstream(
+        self,
+        failed: str,
+        dependents: dict[str, list[str]],
+        results: dict[str, JobResult],
+        by_name: dict[str, PlannedJob],
+    ) -> None:
+        stack = [(failed, failed)]
+        while stack:
+            cur, origin = stack.pop()
+            for dep in dependents.get(cur, ()):
+                if dep in results or not by_name[dep].will_run:
+                    continue
+                why = f"needs '{cur}', which failed" if cur == failed else (
+                    f"needs '{cur}', which was skipped because '{failed}' failed"
+                )
+                self._finish(results, JobResult(dep, JobStatus.SKIPPED, reason=why))
+                stack.append((dep, origin))
+
+
+def _verb(status: JobStatus) -> str:
+    return {"timed_out": "timed out", "cancelled": "was cancelled"}.get(status.value, "failed")
+
+
+def _failure_reason(outcome: ExecOutcome, job: Job) -> str:
+    if outcome.error:
+        return outcome.error
+    if outcome.timed_out:
+        return f"timed out after {format_duration(job.timeout or 0)}"
+    code = outcome.exit_code
+    if code is not None and code > 128:
+        import signal
+
+        try:
+            return f"killed by {signal.Signals(code - 128).name}"
+        except ValueError:
+            pass
+    return f"exit code {code}"
+
+
+def critical_path(plan: Plan, results: Mapping[str, JobResult]) -> tuple[str, ...]:
+    """The chain that set the wall time: from the last job to finish, back through the
+    dependency that finished last, to a job that waited for nothing."""
+    timed = {n: r for n, r in results.items() if r.finished_at is not None and r.started_at is not None}
+    if not timed:
+        return ()
+    cur: str | None = max(timed, key=lambda n: timed[n].finished_at or 0.0)
+    chain: list[str] = []
+    while cur is not None:
+        chain.append(cur)
+        needs = [d for d in plan.get(cur).needs if d in timed]
+        cur = max(needs, key=lambda n: timed[n].finished_at or 0.0) if needs else None
+    return tuple(reversed(chain))
+
