@@ -49,13 +49,17 @@ def _git(root: str, *args: str) -> list[str]:
 
 
 def from_git(root: str) -> tuple[str | None, str | None, str | None]:
-    """(branch, tag, commit) of the checkout at `root`; None where there is none."""
-    head = _git(root, "rev-parse", "HEAD", "--abbrev-ref", "HEAD")
-    if len(head) != 2:
-        return None, None, None
-    commit, branch = head
-    tags = _git(root, "tag", "--points-at", "HEAD")
-    return (None if branch == "HEAD" else branch), (tags[-1] if tags else None), commit
+    """(branch, tag, commit) of the checkout at `root`; None where there is none.
+
+    The branch comes from HEAD's symbolic ref, so an unborn branch (no commit yet)
+    still has its name; a detached HEAD has none.
+    """
+    branch = _git(root, "symbolic-ref", "-q", "--short", "HEAD")
+    commit = _git(root, "rev-parse", "-q", "--verify", "HEAD")
+    tags = _git(root, "tag", "--points-at", "HEAD") if commit else []
+    return (branch[0] if branch else None), (tags[-1] if tags else None), (
+        commit[0] if commit else None
+    )
 
 
 def detect(root: str, environ: Mapping[str, str], event: str | None = None) -> RunContext:

@@ -49,7 +49,7 @@ def load_pipeline(path: str, *, use_cache: bool = True) -> model.Pipeline:
     abspath = os.path.abspath(path)
     file = relpath(abspath)
     root = os.path.dirname(abspath)
-    text = read_text(abspath)
+    text = read_text(abspath, file)
     cache = _cache_path(root, text, abspath)
     if use_cache:
         try:
@@ -93,7 +93,7 @@ def locate_in_file(error: ConfigError, pipeline_path: str) -> ConfigError:
     """Add line:col to an error raised past loading (a `needs` cycle found by the graph)."""
     abspath = os.path.abspath(pipeline_path)
     try:
-        text: str | None = read_text(abspath)
+        text: str | None = read_text(abspath, relpath(abspath))
     except ConfigError:
         text = None
     return locate(error, text, relpath(abspath))

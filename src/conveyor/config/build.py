@@ -118,7 +118,9 @@ def _merge_extends(name: str, raw: dict[str, dict[str, Any]]) -> dict[str, Any]:
                     else ("jobs", cur, "extends"),
                 )
             if ext in chain:
-                cycle = [*chain[chain.index(ext):], ext]
+                loop = chain[chain.index(ext):]
+                start = loop.index(cur)
+                cycle = [*loop[start:], *loop[:start], cur]
                 raise CycleError(cycle, path=("jobs", cur, "extends"), kind="extends")
             result = _deep_merge(result, visit(ext, [*chain, ext]))
         order.append(cur)

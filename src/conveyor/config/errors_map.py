@@ -47,7 +47,9 @@ def from_validation_error(
     """The first error of `exc`, located under `prefix` (e.g. ('jobs', 'test'))."""
     from conveyor.config.schema import keys_of, model_at
 
-    err = exc.errors(include_url=False)[0]
+    errors = exc.errors(include_url=False)
+    # An unknown key is often a misspelt required one: report the typo, not the absence.
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc: tuple[str | int, ...] = tuple(p for p in err["loc"] if not _is_union_tag(p))
     kind = err["type"]
     path = prefix + loc

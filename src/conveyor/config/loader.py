@@ -14,23 +14,24 @@ from typing import Any
 from conveyor.errors import ConfigError, ConfigPath
 
 
-def read_text(path: str) -> str:
+def read_text(path: str, shown: str | None = None) -> str:
     """The file's text, or a ConfigError that says what is wrong with the path."""
+    shown = shown or path
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
     except FileNotFoundError:
         hint = "create it (see docs/configuration.md) or pass another file with -f"
-        raise ConfigError(f"file not found: {path}", hint=hint, file=path) from None
+        raise ConfigError("file not found", hint=hint, file=shown) from None
     except IsADirectoryError:
-        raise ConfigError("is a directory, not a pipeline file", file=path) from None
+        raise ConfigError("is a directory, not a pipeline file", file=shown) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", file=path) from None
+        raise ConfigError(f"cannot read: {exc.strerror}", file=shown) from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError("the file is not valid UTF-8 text", file=path, line=line) from None
+        raise ConfigError("the file is not valid UTF-8 text", file=shown, line=line) from None
 
 
 def _yaml(typ: str) -> Any:
@@ -85,21 +86,25 @@ class Locator:
                 owner = self._owner(node, path[:i], part)
                 if owner is None:
                     return best
-                line, col = owner.lc.key(part) if (last and at_key) else owner.lc.value(part)
+                key_line, key_col = owner.lc.key(part)
+                line, col = owner.lc.value(part)
                 value = owner[part]
-                if last and not at_key:
-                    col += offset + (1 if _is_quoted(value) else 0)
+                nested = isinstance(value, CommentedMap | CommentedSeq)
+                if last and (at_key or (nested and line > key_line)):
+                    # A key, or a block mapping/list: point at its key, not its first item.
+                    return key_line + 1, key_col + 1
+                if last:
+                    return line + 1, col + 1 + _shift(value, offset)
+                if not nested:
+                    # A string given where a list is allowed (run: "x" read as run[0]).
+                    return line + 1, col + 1 + _shift(value, offset)
                 best = (line + 1, col + 1)
-                if not (isinstance(value, CommentedMap | CommentedSeq)) and not last:
-                    return best
-                if last and at_key:
-                    return best
                 node = value
             elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
                 line, col = node.lc.item(part)
                 value = node[part]
                 if last:
-                    col += offset + (1 if _is_quoted(value) else 0)
+                    return line + 1, col + 1 + _shift(value, offset)
                 best = (line + 1, col + 1)
                 node = value
             else:
@@ -133,6 +138,13 @@ class Locator:
 
     def key_position(self, path: ConfigPath) -> tuple[int, int]:
         return self.position(path, at_key=True)
+
+
+def _shift(value: Any, offset: int) -> int:
+    """Columns from a value's start to `offset` characters into its text."""
+    if not offset:
+        return 0
+    return offset + (1 if _is_quoted(value) else 0)
 
 
 def _is_quoted(value: Any) -> bool:

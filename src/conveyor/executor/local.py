@@ -152,6 +152,7 @@ class _Watch:
         term_at: float | None = None
         killed = False
         leftovers = False
+        exited_at = 0.0
         idle = 0.001
         try:
             while True:
@@ -161,6 +162,7 @@ class _Watch:
                     pid, st, ru = os.wait4(self.proc.pid, os.WNOHANG)
                     if pid:
                         status, rusage = st, ru
+                        exited_at = time.monotonic()
                 now = time.monotonic()
                 if status is not None and eof:
                     break
@@ -174,9 +176,10 @@ class _Watch:
                             self.signal_group(signal.SIGTERM)
                             term_at = now
                     self.sample(now)
-                elif term_at is None:
-                    # The main process is gone but something in its group keeps the
-                    # output open: a process left behind. Terminate it like a timeout.
+                elif term_at is None and now - exited_at > 0.2:
+                    # The main process is gone (and what it wrote has been read) but
+                    # something in its group keeps the output open: a process left
+                    # behind. Terminate it like a timeout.
                     leftovers = True
                     self.signal_group(signal.SIGTERM)
                     term_at = now

@@ -1,0 +1,152 @@
+"""Helpers shared by the bench/ scripts (standard library only; not a benchmark itself).
+
+Whole processes are timed from outside with time.perf_counter (wall clock from
+spawn to exit); the CPU column is user+sys of the reaped process tree, taken
+from resource.getrusage(RUSAGE_CHILDREN) deltas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# CI is removed (tools behave differently under CI), as the shared peers harness does.
+BENCH_ENV = {k: v for k, v in os.environ.items() if k != "CI"} | {"NO_COLOR": "1"}
+
+
+def add_common_args(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--reps", type=int, default=5, help="timed repetitions (median reported; default 5)")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed warm-up runs (default 1)")
+    ap.add_argument("--conveyor", metavar="PATH", default=None,
+                    help="conveyor executable (default: shutil.which('conveyor'), a pyenv shim "
+                         "being replaced by the script beside sys.executable)")
+    ap.add_argument("--json", metavar="FILE", nargs="?", const="-", default=None,
+                    help="also dump raw samples as JSON (to FILE, or stdout when no FILE)")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary work directory")
+
+
+def find_conveyor(explicit: str | None) -> tuple[str, str | None]:
+    """(path to run, note). A pyenv shim costs a bash+pyenv start-up per call, which is
+    not Conveyor's; the script installed beside sys.executable is used instead."""
+    if explicit:
+        path = shutil.which(explicit) or explicit
+        if not os.access(path, os.X_OK):
+            sys.exit(f"error: --conveyor {explicit}: not an executable")
+        return path, None
+    found = shutil.which("conveyor")
+    beside = os.path.join(os.path.dirname(sys.executable), "conveyor")
+    if found and os.sep + "shims" + os.sep in found and os.access(beside, os.X_OK):
+        return beside, f"{found} is a pyenv shim; timing {beside} instead"
+    if not found:
+        if os.access(beside, os.X_OK):
+            return beside, None
+        sys.exit("error: conveyor not found on PATH; pass --conveyor PATH")
+    return found, None
+
+
+def timed(cmd: list[str], cwd: str | None = None, env: dict[str, str] | None = None,
+          timeout: float = 3600) -> tuple[float, float, str]:
+    """Run cmd once; return (wall seconds, child CPU seconds, stderr tail). Fails loudly."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, cwd=cwd, env=BENCH_ENV if env is None else env, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    err = p.stderr.decode(errors="replace")
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} (in {cwd or os.getcwd()}) exited {p.returncode}:\n"
+                           + err[-3000:])
+    return wall, cpu, err[-2000:]
+
+
+def bench(cases: dict[str, dict], reps: int, warmup: int) -> dict[str, dict]:
+    """cases: name -> {"cmd", "cwd"?, "before"?: callable, "after"?: callable(name)}.
+    Cases are interleaved within a repetition, their order rotated between repetitions."""
+    names = list(cases)
+    out = {n: {"cmd": cases[n]["cmd"], "wall": [], "cpu": []} for n in names}
+    for rep in range(warmup + reps):
+        k = rep % len(names)
+        for name in names[k:] + names[:k]:
+            c = cases[name]
+            if c.get("before"):
+                c["before"]()
+            wall, cpu, _ = timed(c["cmd"], cwd=c.get("cwd"))
+            if c.get("after"):
+                c["after"](name)
+            if rep >= warmup:
+                out[name]["wall"].append(wall)
+                out[name]["cpu"].append(cpu)
+        sys.stderr.write(f"  rep {rep + 1 - warmup if rep >= warmup else 'warm-up'} done\n")
+    for r in out.values():
+        r["median_wall"] = statistics.median(r["wall"])
+        r["median_cpu"] = statistics.median(r["cpu"])
+        r["min_wall"] = min(r["wall"])
+        r["max_wall"] = max(r["wall"])
+    return out
+
+
+def random_dag(n: int, seed: int = 42) -> list[list[int]]:
+    """Job i needs 0-3 distinct random earlier jobs (seeded)."""
+    rng = random.Random(seed)
+    return [sorted(rng.sample(range(i), min(rng.randint(0, 3), i))) for i in range(n)]
+
+
+def write_pipeline(path: str, jobs: list[tuple[str, str, list[str], str | None]],
+                   name: str = "bench") -> None:
+    """jobs: (key, command, needs, dir or None). Strings are written JSON-quoted (valid YAML)."""
+    lines = [f"name: {name}", "defaults:", "  shell: sh", "jobs:"]
+    for key, cmd, needs, d in jobs:
+        lines.append(f"  {key}:")
+        lines.append(f"    run: {json.dumps(cmd)}")
+        if needs:
+            lines.append(f"    needs: [{', '.join(needs)}]")
+        if d:
+            lines.append(f"    dir: {json.dumps(d)}")
+    with open(path, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+def ms(s: float) -> str:
+    return f"{s * 1000:.0f} ms" if s < 10 else f"{s:.2f} s"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def tool_version(cmd: list[str]) -> str:
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        return (p.stdout or p.stderr).strip().splitlines()[0]
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return "?"
+
+
+def dump_json(dest: str | None, data: dict) -> None:
+    if dest is None:
+        return
+    text = json.dumps(data, indent=2) + "\n"
+    if dest == "-":
+        sys.stdout.write(text)
+    else:
+        with open(dest, "w") as fh:
+            fh.write(text)
+        sys.stderr.write(f"raw numbers written to {dest}\n")
+
+
+def machine() -> dict:
+    return {"python": sys.version.split()[0], "cpus": os.cpu_count(),
+            "platform": sys.platform, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}

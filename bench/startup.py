@@ -1,0 +1,99 @@
+"""Start-up cost of the `conveyor` command, against the interpreter's own floor.
+
+Measures, as whole processes timed from outside (median of --reps after --warmup):
+
+* floor:            `<sys.executable> -c pass`
+* version:          `conveyor --version`
+* validate (cold):  `conveyor -f <200-job file> validate`, `.conveyor/` deleted
+                    before each run, so the parsed-config cache is empty
+* validate (warm):  the same with the cache kept (filled by the warm-up run)
+
+The 200-job file (-n) is generated in a temporary directory: job i needs 0-3
+random earlier jobs (random.Random(42)), every job runs `true`.
+
+    python3 bench/startup.py [--reps 5] [-n 200] [--conveyor PATH] [--json [FILE]]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+
+from _common import (REPO, add_common_args, bench, dump_json, find_conveyor, machine, ms,
+                     random_dag, table, timed, tool_version, write_pipeline)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 epilog=__doc__.split("\n\n", 1)[1],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-n", "--jobs-in-file", type=int, default=200, help="jobs in the validated file")
+    add_common_args(ap)
+    a = ap.parse_args(argv)
+    conveyor, note = find_conveyor(a.conveyor)
+
+    work = tempfile.mkdtemp(prefix="conveyor-bench-startup-")
+    try:
+        pipe = os.path.join(work, "conveyor.yml")
+        deps = random_dag(a.jobs_in_file)
+        write_pipeline(pipe, [(f"j{i:04d}", "true", [f"j{d:04d}" for d in ds], None)
+                              for i, ds in enumerate(deps)])
+        state = os.path.join(work, ".conveyor")
+
+        def clear() -> None:
+            shutil.rmtree(state, ignore_errors=True)
+
+        def check_cache(name: str) -> None:
+            cache = os.path.join(state, "cache")
+            if not (os.path.isdir(cache) and os.listdir(cache)):
+                raise RuntimeError(f"{name}: validate left no parsed-config cache in {cache}")
+
+        validate = [conveyor, "-f", pipe, "validate"]
+        timed(validate, cwd=work)  # fails loudly if the file does not validate
+        cases = {
+            "python3 -c pass (floor)": {"cmd": [sys.executable, "-c", "pass"], "cwd": work},
+            "conveyor --version": {"cmd": [conveyor, "--version"], "cwd": work},
+            f"conveyor validate, {a.jobs_in_file} jobs, cold cache": {
+                "cmd": validate, "cwd": work, "before": clear, "after": check_cache},
+            f"conveyor validate, {a.jobs_in_file} jobs, warm cache": {
+                "cmd": validate, "cwd": work},
+        }
+        shim = shutil.which("conveyor")
+        if note and shim:
+            cases["conveyor --version via the pyenv shim"] = {"cmd": [shim, "--version"], "cwd": work}
+        sys.stderr.write(f"timing {len(cases)} commands, {a.reps} reps (+{a.warmup} warm-up)\n")
+        res = bench(cases, a.reps, a.warmup)
+    finally:
+        if a.keep:
+            sys.stderr.write(f"work directory kept: {work}\n")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+    floor = res["python3 -c pass (floor)"]["median_wall"]
+    rows = []
+    for name, r in res.items():
+        rows.append([name, ms(r["median_wall"]), f"{ms(r['min_wall'])} - {ms(r['max_wall'])}",
+                     ms(r["median_cpu"]), f"{r['median_wall'] / floor:.2f}x",
+                     ms(r["median_wall"] - floor)])
+    print(f"conveyor: {conveyor} ({tool_version([conveyor, '--version'])}); "
+          f"python: {sys.executable}")
+    if note:
+        print(f"note: {note}")
+    print(f"median of {a.reps} runs after {a.warmup} warm-up; {os.cpu_count()} CPUs\n")
+    print(table(["command", "median wall", "range", "CPU (user+sys)", "ratio to floor",
+                 "above floor"], rows))
+    print()
+    for name in res:
+        if name.startswith("conveyor"):
+            print(f"ratio {name} / floor: {res[name]['median_wall'] / floor:.2f}")
+    dump_json(a.json, {"bench": "startup", "machine": machine(), "conveyor": conveyor,
+                       "repo": REPO, "reps": a.reps, "warmup": a.warmup,
+                       "jobs_in_file": a.jobs_in_file, "results": res})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

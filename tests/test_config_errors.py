@@ -1,0 +1,384 @@
+"""Every mistake in conveyor.yml gives one exact, located message, exit 2, nothing run."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Project
+
+CASES = [
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+          test:
+            needs: [biuld]
+            run: pytest
+        """,
+        "conveyor.yml:5:13: jobs.test.needs[0]: unknown job 'biuld' (did you mean 'build'?)",
+        id="unknown-needs",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            rnu: make
+        """,
+        "conveyor.yml:3:5: jobs.build.rnu: unknown key 'rnu' (did you mean 'run'?)",
+        id="unknown-job-key",
+    ),
+    pytest.param(
+        """
+        version: 1
+        job:
+          build:
+            run: make
+        """,
+        "conveyor.yml:1:1: missing required key 'jobs'",
+        id="missing-jobs",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+        stagse: [a]
+        """,
+        "conveyor.yml:4:1: stagse: unknown key 'stagse' (did you mean 'stages'?)",
+        id="unknown-top-key",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+            allow_failure: "yes"
+        """,
+        "conveyor.yml:4:20: jobs.build.allow_failure: expected true or false, got the string 'yes'",
+        id="wrong-type-bool",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: 5
+        """,
+        "conveyor.yml:3:10: jobs.build.run: expected a string or a list of strings, got the number 5",
+        id="wrong-type-run",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+            needs: [test]
+          test:
+            run: pytest
+            needs: [build]
+        """,
+        "conveyor.yml:4:13: jobs.build.needs[0]: needs form a cycle: build -> test -> build",
+        id="cycle",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+            needs: [build]
+        """,
+        "conveyor.yml:4:13: jobs.build.needs[0]: needs form a cycle: build -> build",
+        id="self-cycle",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+            timeout: 10 minutes
+        """,
+        "conveyor.yml:4:14: jobs.build.timeout: invalid duration '10 minutes': expected a number "
+        "with a unit (ms, s, m, h, d), such as '90s', '10m' or '1h30m'",
+        id="bad-duration",
+    ),
+    pytest.param(
+        """
+        jobs:
+          test:
+            run: pytest
+            matrix:
+              python: "3.12"
+        """,
+        "conveyor.yml:5:15: jobs.test.matrix.python: a matrix axis must be a list of values, "
+        "got the string '3.12'",
+        id="bad-matrix-axis",
+    ),
+    pytest.param(
+        """
+        jobs:
+          test:
+            run: pytest
+            matrix:
+              python: ["3.11"]
+              exclude:
+                - pyhton: "3.11"
+        """,
+        "conveyor.yml:7:11: jobs.test.matrix.exclude[0].pyhton: exclude names unknown axis "
+        "'pyhton' (did you mean 'python'?)",
+        id="bad-matrix-exclude",
+    ),
+    pytest.param(
+        """
+        jobs:
+          test:
+            run: pytest
+            matrix:
+              python: ["3.11"]
+              exclude:
+                - python: "3.11"
+        """,
+        "conveyor.yml:4:5: jobs.test.matrix: the matrix produces no combinations "
+        "(every one is excluded)",
+        id="empty-matrix",
+    ),
+    pytest.param(
+        """
+        jobs:
+          test:
+            run: echo ${{ matrix.pyhton }}
+            matrix:
+              python: ["3.11"]
+        """,
+        "conveyor.yml:3:15: jobs.test.run[0]: unknown matrix value 'matrix.pyhton' (axes: python)",
+        id="bad-matrix-reference",
+    ),
+    pytest.param(
+        """
+        jobs:
+          deploy:
+            run: ./deploy
+            if: branch == 'main' && evnt == 'tag'
+        """,
+        "conveyor.yml:4:29: jobs.deploy.if: invalid expression: unknown name 'evnt' "
+        "(did you mean 'event'?); known: branch, tag, commit, event, ci, env.NAME, matrix.NAME, "
+        "or a quoted string",
+        id="bad-expression-name",
+    ),
+    pytest.param(
+        """
+        jobs:
+          deploy:
+            run: ./deploy
+            if: "branch == 'main' &&"
+        """,
+        "conveyor.yml:4:29: jobs.deploy.if: invalid expression: expected a value, found end of "
+        "expression",
+        id="bad-expression-syntax",
+    ),
+    pytest.param(
+        """
+        jobs:
+          deploy:
+            run: ./deploy
+            if: tag =~ 'v[0-9'
+        """,
+        "conveyor.yml:4:16: jobs.deploy.if: invalid expression: invalid regular expression "
+        "'v[0-9': unterminated character set at position 1",
+        id="bad-expression-regex",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: [make
+          test:
+            run: pytest
+        """,
+        "conveyor.yml:4:7: invalid YAML: did not find expected ',' or ']'",
+        id="yaml-syntax",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+          build:
+            run: make again
+        """,
+        'conveyor.yml:4:3: invalid YAML: duplicate key "build"',
+        id="yaml-duplicate-key",
+    ),
+    pytest.param(
+        """
+        stages: [build, test]
+        jobs:
+          build:
+            stage: biuld
+            run: make
+        """,
+        "conveyor.yml:4:12: jobs.build.stage: unknown stage 'biuld' (did you mean 'build'?)",
+        id="unknown-stage",
+    ),
+    pytest.param(
+        """
+        jobs:
+          test:
+            extends: .bsae
+            run: pytest
+          .base:
+            env: {A: "1"}
+        """,
+        "conveyor.yml:3:14: jobs.test.extends: extends unknown job '.bsae' (did you mean '.base'?)",
+        id="unknown-extends",
+    ),
+    pytest.param(
+        """
+        jobs:
+          .a:
+            extends: .b
+          .b:
+            extends: .a
+          test:
+            extends: .a
+            run: pytest
+        """,
+        "conveyor.yml:5:14: jobs..b.extends: extends form a cycle: .b -> .a -> .b",
+        id="extends-cycle",
+    ),
+    pytest.param(
+        """
+        jobs:
+          .base:
+            timeout: 5x
+          test:
+            extends: .base
+            run: pytest
+        """,
+        "conveyor.yml:3:14: jobs..base.timeout: invalid duration '5x': expected a number with a "
+        "unit (ms, s, m, h, d), such as '90s', '10m' or '1h30m'",
+        id="error-in-template",
+    ),
+    pytest.param(
+        """
+        jobs:
+          test:
+            env:
+              A: 1
+        """,
+        "conveyor.yml:2:3: jobs.test: missing 'run': every job needs a command (a string or a "
+        "list of strings)",
+        id="missing-run",
+    ),
+    pytest.param(
+        """
+        jobs:
+          test:
+            run: pytest
+            retries: {max: -1}
+        """,
+        "conveyor.yml:4:20: jobs.test.retries.max: must be at least 0, got the number -1",
+        id="negative-retries",
+    ),
+    pytest.param(
+        "",
+        "conveyor.yml:1:1: the file is empty",
+        id="empty-file",
+    ),
+    pytest.param(
+        """
+        - build
+        - test
+        """,
+        "conveyor.yml:1:1: expected a mapping at the top level (version, name, env, defaults, "
+        "stages, jobs), got a list",
+        id="top-level-list",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), CASES)
+def test_config_error_is_exact_and_located(project: Project, text: str, message: str) -> None:
+    project.pipeline(text)
+    for command in (["validate"], ["run"]):
+        result = project.run(*command)
+        assert result.code == 2
+        assert result.err.splitlines()[0] == message
+        assert "Traceback" not in result.err
+        assert result.out == ""
+    assert project.runs() == [], "nothing may run after a config error"
+
+
+def test_missing_file_names_it_and_exits_2(project: Project) -> None:
+    result = project.run("-f", "nope.yml", "validate")
+    assert result.code == 2
+    assert result.err.splitlines()[0] == "nope.yml: file not found"
+    assert "hint:" in result.err
+
+
+def test_unknown_key_lists_the_valid_keys(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          build:
+            run: make
+            artifacts:
+              pahts: [dist/]
+        """
+    )
+    result = project.run("validate")
+    assert result.err.splitlines()[0] == (
+        "conveyor.yml:5:7: jobs.build.artifacts.pahts: unknown key 'pahts' (did you mean 'paths'?)"
+    )
+    assert result.err.splitlines()[1] == "  hint: valid keys here: paths, name, expire_in, when"
+
+
+def test_stage_cycle_through_explicit_needs(project: Project) -> None:
+    project.pipeline(
+        """
+        stages: [build, test]
+        jobs:
+          build:
+            stage: build
+            needs: [test]
+            run: make
+          test:
+            stage: test
+            run: pytest
+        """
+    )
+    result = project.run("validate")
+    assert result.code == 2
+    assert result.err.splitlines()[0] == (
+        "conveyor.yml:5:13: jobs.build.needs[0]: needs form a cycle: build -> test -> build"
+    )
+
+
+def test_unknown_job_on_the_command_line(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          build:
+            run: make
+        """
+    )
+    result = project.run("run", "biuld")
+    assert result.code == 2
+    assert result.err.splitlines()[0] == "error: unknown job 'biuld' (did you mean 'build'?)"
+    assert project.runs() == []
+
+
+def test_later_feature_keys_are_validated_now(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          build:
+            run: make
+            gates:
+              coverage: {line: 120}
+        """
+    )
+    result = project.run("validate")
+    assert result.code == 2
+    assert result.err.splitlines()[0] == (
+        "conveyor.yml:5:24: jobs.build.gates.coverage.line: must be at most 100, got the number 120"
+    )

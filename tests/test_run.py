@@ -1,0 +1,347 @@
+"""`conveyor run` on real processes: parallelism, failures, retries, timeouts, logs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import Project
+
+
+def summary(project: Project) -> dict:  # type: ignore[type-arg]
+    return json.loads((project.runs()[-1] / "summary.json").read_text())
+
+
+def by_name(data: dict) -> dict:  # type: ignore[type-arg]
+    return {j["name"]: j for j in data["jobs"]}
+
+
+def test_two_sleeping_jobs_overlap(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          a:
+            run: date +%s.%N > a.start; sleep 0.6; date +%s.%N > a.end
+          b:
+            run: date +%s.%N > b.start; sleep 0.6; date +%s.%N > b.end
+        """
+    )
+    result = project.run("run", "--jobs", "2")
+    assert result.code == 0, result.out + result.err
+    t = {n: float((project.root / n).read_text()) for n in ("a.start", "a.end", "b.start", "b.end")}
+    # Each started before the other ended: they really ran at the same time.
+    assert t["a.start"] < t["b.end"] and t["b.start"] < t["a.end"]
+
+
+def test_jobs_1_runs_one_at_a_time_in_dependency_order(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          c:
+            needs: [a, b]
+            run: echo c >> order
+          a:
+            run: echo a >> order; sleep 0.2
+          b:
+            run: echo b >> order
+        """
+    )
+    result = project.run("run", "--jobs", "1")
+    assert result.code == 0
+    assert (project.root / "order").read_text().split() == ["a", "b", "c"]
+
+
+def test_longest_chain_starts_first(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          short:
+            run: echo short >> order
+          long1:
+            run: echo long1 >> order
+          long2:
+            needs: [long1]
+            run: echo long2 >> order
+          long3:
+            needs: [long2]
+            run: echo long3 >> order
+        """
+    )
+    assert project.run("run", "--jobs", "1").code == 0
+    assert (project.root / "order").read_text().split()[0] == "long1"
+
+
+def test_fail_fast_cancels_running_and_skips_the_rest(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          bad:
+            run: sleep 0.2; echo broken; exit 3
+          slow:
+            run: sleep 30
+          after:
+            needs: [bad]
+            run: echo never
+          other:
+            needs: [slow]
+            run: echo never
+        """
+    )
+    result = project.run("run", "--jobs", "2", "--kill-grace", "1s")
+    assert result.code == 1
+    jobs = by_name(summary(project))
+    assert jobs["bad"]["status"] == "failed"
+    assert jobs["bad"]["exit_code"] == 3
+    assert jobs["bad"]["reason"] == "exit code 3"
+    assert jobs["slow"]["status"] == "cancelled"
+    assert jobs["slow"]["reason"].startswith("cancelled: 'bad' failed (fail-fast")
+    assert jobs["after"]["status"] == "skipped"
+    assert jobs["other"]["status"] == "skipped"
+    assert jobs["slow"]["duration"] < 10
+    assert "Run failed" in result.out
+
+
+def test_keep_going_runs_independent_branches(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          bad:
+            run: exit 1
+          good:
+            run: sleep 0.3; echo fine
+          after-bad:
+            needs: [bad]
+            run: echo never
+          after-after:
+            needs: [after-bad]
+            run: echo never
+          after-good:
+            needs: [good]
+            run: echo yes > after-good.txt
+        """
+    )
+    result = project.run("run", "--keep-going", "--jobs", "2")
+    assert result.code == 1
+    jobs = by_name(summary(project))
+    assert jobs["good"]["status"] == "success"
+    assert jobs["after-good"]["status"] == "success"
+    assert (project.root / "after-good.txt").exists()
+    assert jobs["after-bad"]["status"] == "skipped"
+    assert jobs["after-bad"]["reason"] == "needs 'bad', which failed"
+    assert jobs["after-after"]["reason"] == (
+        "needs 'after-bad', which was skipped because 'bad' failed"
+    )
+
+
+def test_allow_failure_does_not_fail_the_run(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          flaky:
+            run: exit 4
+            allow_failure: true
+          next:
+            needs: [flaky]
+            run: echo ran > next.txt
+        """
+    )
+    result = project.run("run")
+    assert result.code == 0
+    jobs = by_name(summary(project))
+    assert jobs["flaky"]["status"] == "failed"
+    assert jobs["flaky"]["allowed_failure"] is True
+    assert (project.root / "next.txt").exists()
+    assert "failed (allowed)" in result.out
+
+
+def test_retries_with_backoff_until_success(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          flaky:
+            run: |
+              n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count
+              echo "attempt $n"
+              test $n -ge 3
+            retries: {max: 3, delay: 50ms, backoff: 2}
+        """
+    )
+    result = project.run("run")
+    assert result.code == 0, result.out
+    job = by_name(summary(project))["flaky"]
+    assert job["status"] == "success"
+    assert job["attempts"] == 3
+    assert result.out.count("retrying in") == 2
+    log = Path(job["log_path"]).read_text()
+    assert "attempt 1" in log and "attempt 3" in log
+    assert "--- conveyor: attempt 2 ---" in log
+
+
+def test_retries_exhausted_reports_attempts(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          broken:
+            run: exit 2
+            retries: {max: 1, delay: 10ms}
+        """
+    )
+    assert project.run("run").code == 1
+    job = by_name(summary(project))["broken"]
+    assert job["attempts"] == 2
+    assert job["reason"] == "exit code 2 (after 2 attempts)"
+
+
+def test_secrets_are_masked_everywhere(project: Project, monkeypatch: object) -> None:
+    import pytest
+
+    mp: pytest.MonkeyPatch = monkeypatch  # type: ignore[assignment]
+    mp.setenv("API_TOKEN", "s3cr3t-value-42")
+    project.pipeline(
+        """
+        jobs:
+          leak:
+            secrets: [API_TOKEN]
+            run: |
+              echo "token is $API_TOKEN"
+              echo "again:$API_TOKEN:" >&2
+        """
+    )
+    result = project.run("run", "--json")
+    assert result.code == 0
+    run_dir = project.runs()[-1]
+    everything = result.out + result.err
+    everything += "".join(p.read_text() for p in run_dir.rglob("*") if p.is_file())
+    assert "s3cr3t-value-42" not in everything
+    log = (run_dir / "logs" / "leak.log").read_text()
+    assert log.splitlines() == ["token is ***", "again:***:"]
+
+
+def test_missing_secret_stops_before_anything_runs(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          deploy:
+            secrets: [DEPLOY_KEY]
+            run: touch ran
+        """
+    )
+    result = project.run("run")
+    assert result.code == 2
+    assert result.err.splitlines()[0] == (
+        "error: job 'deploy' needs the secret DEPLOY_KEY, which is not set in the environment"
+    )
+    assert not (project.root / "ran").exists()
+
+
+def test_jobs_get_only_declared_environment(project: Project, monkeypatch: object) -> None:
+    import pytest
+
+    mp: pytest.MonkeyPatch = monkeypatch  # type: ignore[assignment]
+    mp.setenv("PASSED", "yes")
+    mp.setenv("NOT_PASSED", "leak")
+    project.pipeline(
+        """
+        env: {TOP: top}
+        jobs:
+          show:
+            env: {OWN: own, TOP: overridden}
+            pass_env: [PASSED]
+            matrix: {py: ["3.12"]}
+            run: echo "$TOP $OWN $PASSED ${NOT_PASSED:-unset} $CONVEYOR_JOB $CONVEYOR_MATRIX_PY"
+        """
+    )
+    result = project.run("run")
+    assert result.code == 0
+    assert "overridden own yes unset show (py=3.12) 3.12" in result.out
+
+
+def test_dir_sets_the_working_directory(project: Project) -> None:
+    (project.root / "sub" / "deeper").mkdir(parents=True)
+    project.pipeline(
+        """
+        jobs:
+          where:
+            dir: sub/deeper
+            run: pwd > here.txt
+        """
+    )
+    assert project.run("run").code == 0
+    assert (project.root / "sub" / "deeper" / "here.txt").read_text().strip().endswith("sub/deeper")
+
+
+def test_missing_dir_fails_the_job_clearly(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          where:
+            dir: nowhere
+            run: pwd
+        """
+    )
+    assert project.run("run").code == 1
+    job = by_name(summary(project))["where"]
+    assert job["reason"].startswith("working directory does not exist:")
+
+
+def test_run_selected_jobs_and_what_they_need(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          build:
+            run: touch built
+          test:
+            needs: [build]
+            run: touch tested
+          docs:
+            run: touch docs
+        """
+    )
+    assert project.run("run", "test").code == 0
+    assert (project.root / "built").exists()
+    assert (project.root / "tested").exists()
+    assert not (project.root / "docs").exists()
+
+
+def test_summary_events_and_logs_are_written(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          hello:
+            run: echo hello; python3 -c "x = bytearray(30_000_000); import time; time.sleep(0.8)"
+        """
+    )
+    result = project.run("run", "--json")
+    assert result.code == 0
+    data = json.loads(result.out)
+    run_dir = project.runs()[-1]
+    assert data == json.loads((run_dir / "summary.json").read_text())
+    job = data["jobs"][0]
+    assert job["status"] == "success" and job["exit_code"] == 0 and job["attempts"] == 1
+    assert job["peak_rss"] > 30_000_000
+    assert job["cpu_time"] > 0
+    assert job["duration"] >= 0.8
+    assert data["context"]["branch"] == "main"
+    assert "env" not in data["context"]
+    types = [json.loads(line)["type"] for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert types[0] == "run_started" and types[-1] == "run_finished"
+    assert {"job_queued", "job_started", "job_output", "job_finished"} <= set(types)
+    assert (run_dir / "logs" / "hello.log").read_text() == "hello\n"
+    assert (project.root / ".conveyor" / ".gitignore").read_text().strip().endswith("*")
+
+
+def test_output_is_prefixed_when_jobs_interleave(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          alpha:
+            run: echo from-alpha
+          beta:
+            run: echo from-beta
+        """
+    )
+    result = project.run("run", "--jobs", "2")
+    lines = result.out.splitlines()
+    assert any(line.startswith("alpha") and line.endswith("│ from-alpha") for line in lines)
+    single = project.run("run", "--jobs", "1", "alpha")
+    assert "from-alpha" in single.out.splitlines()
