@@ -95,9 +95,7 @@ def _hermetic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     home = tmp_path_factory.mktemp("home")
     for var in ("GITHUB_ACTIONS", "GITLAB_CI", "CI", "GITHUB_EVENT_NAME", "CI_PIPELINE_SOURCE"):
         os.environ.pop(var, None)
-    os.environ.update(
-        HOME=str(home), GIT_CONFIG_NOSYSTEM="1", XDG_CACHE_HOME=str(home / ".cache")
-    )
+    os.environ.update(HOME=str(home), GIT_CONFIG_NOSYSTEM="1", XDG_CACHE_HOME=str(home / ".cache"))
     before = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
     yield
     after = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}

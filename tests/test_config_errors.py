@@ -64,7 +64,8 @@ CASES = [
           build:
             run: 5
         """,
-        "conveyor.yml:3:10: jobs.build.run: expected a string or a list of strings, got the number 5",
+        "conveyor.yml:3:10: jobs.build.run: expected a string or a list of strings, "
+        "got the number 5",
         id="wrong-type-run",
     ),
     pytest.param(

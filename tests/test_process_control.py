@@ -118,7 +118,9 @@ def test_interrupt_stops_every_job_and_exits_130(project: Project, sig: signal.S
     try:
         wait_for(project.root / "two.pids")
         end = time.monotonic() + 10
-        while len(pids(project.root / "one.pids") if (project.root / "one.pids").exists() else []) < 2:
+        while (
+            len(pids(project.root / "one.pids") if (project.root / "one.pids").exists() else []) < 2
+        ):
             assert time.monotonic() < end
             time.sleep(0.02)
         proc.send_signal(sig)

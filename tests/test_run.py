@@ -30,7 +30,8 @@ def test_two_sleeping_jobs_overlap(project: Project) -> None:
     assert result.code == 0, result.out + result.err
     t = {n: float((project.root / n).read_text()) for n in ("a.start", "a.end", "b.start", "b.end")}
     # Each started before the other ended: they really ran at the same time.
-    assert t["a.start"] < t["b.end"] and t["b.start"] < t["a.end"]
+    assert t["a.start"] < t["b.end"]
+    assert t["b.start"] < t["a.end"]
 
 
 def test_jobs_1_runs_one_at_a_time_in_dependency_order(project: Project) -> None:
@@ -173,7 +174,8 @@ def test_retries_with_backoff_until_success(project: Project) -> None:
     assert job["attempts"] == 3
     assert result.out.count("retrying in") == 2
     log = Path(job["log_path"]).read_text()
-    assert "attempt 1" in log and "attempt 3" in log
+    assert "attempt 1" in log
+    assert "attempt 3" in log
     assert "--- conveyor: attempt 2 ---" in log
 
 
@@ -317,14 +319,19 @@ def test_summary_events_and_logs_are_written(project: Project) -> None:
     run_dir = project.runs()[-1]
     assert data == json.loads((run_dir / "summary.json").read_text())
     job = data["jobs"][0]
-    assert job["status"] == "success" and job["exit_code"] == 0 and job["attempts"] == 1
+    assert job["status"] == "success"
+    assert job["exit_code"] == 0
+    assert job["attempts"] == 1
     assert job["peak_rss"] > 30_000_000
     assert job["cpu_time"] > 0
     assert job["duration"] >= 0.8
     assert data["context"]["branch"] == "main"
     assert "env" not in data["context"]
-    types = [json.loads(line)["type"] for line in (run_dir / "events.jsonl").read_text().splitlines()]
-    assert types[0] == "run_started" and types[-1] == "run_finished"
+    types = [
+        json.loads(line)["type"] for line in (run_dir / "events.jsonl").read_text().splitlines()
+    ]
+    assert types[0] == "run_started"
+    assert types[-1] == "run_finished"
     assert {"job_queued", "job_started", "job_output", "job_finished"} <= set(types)
     assert (run_dir / "logs" / "hello.log").read_text() == "hello\n"
     assert (project.root / ".conveyor" / ".gitignore").read_text().strip().endswith("*")

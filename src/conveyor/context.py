@@ -57,8 +57,10 @@ def from_git(root: str) -> tuple[str | None, str | None, str | None]:
     branch = _git(root, "symbolic-ref", "-q", "--short", "HEAD")
     commit = _git(root, "rev-parse", "-q", "--verify", "HEAD")
     tags = _git(root, "tag", "--points-at", "HEAD") if commit else []
-    return (branch[0] if branch else None), (tags[-1] if tags else None), (
-        commit[0] if commit else None
+    return (
+        (branch[0] if branch else None),
+        (tags[-1] if tags else None),
+        (commit[0] if commit else None),
     )
 
 
@@ -73,7 +75,9 @@ def detect(root: str, environ: Mapping[str, str], event: str | None = None) -> R
         gh_event = environ.get("GITHUB_EVENT_NAME", "")
         ci_event = _GITHUB_EVENTS.get(gh_event, "push")
         ref_name = environ.get("GITHUB_REF_NAME") or None
-        if environ.get("GITHUB_REF_TYPE") == "tag" or environ.get("GITHUB_REF", "").startswith("refs/tags/"):
+        if environ.get("GITHUB_REF_TYPE") == "tag" or environ.get("GITHUB_REF", "").startswith(
+            "refs/tags/"
+        ):
             tag = ref_name
             if ci_event == "push":
                 ci_event = "tag"
@@ -89,7 +93,9 @@ def detect(root: str, environ: Mapping[str, str], event: str | None = None) -> R
         if tag and ci_event == "push":
             ci_event = "tag"
         branch = (
-            environ.get("CI_COMMIT_BRANCH") or environ.get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME") or None
+            environ.get("CI_COMMIT_BRANCH")
+            or environ.get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME")
+            or None
         )
         commit = environ.get("CI_COMMIT_SHA") or None
     elif environ.get("CI", "").lower() in ("true", "1", "yes"):

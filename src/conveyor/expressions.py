@@ -152,7 +152,9 @@ class _Parser:
 
     def expect(self, text: str, what: str) -> _Tok:
         if self.tok.kind != "op" or self.tok.text != text:
-            raise ExpressionError(f"expected {what}, found {self._describe(self.tok)}", self.tok.offset)
+            raise ExpressionError(
+                f"expected {what}, found {self._describe(self.tok)}", self.tok.offset
+            )
         return self.take()
 
     @staticmethod
@@ -196,7 +198,11 @@ class _Parser:
         if tok.kind == "op" and tok.text in ("==", "!=", "=~", "!~", "in", "<", ">", "<=", ">="):
             self.take()
             right = self.primary()
-            if tok.text in ("=~", "!~") and isinstance(right, Literal) and isinstance(right.value, str):
+            if (
+                tok.text in ("=~", "!~")
+                and isinstance(right, Literal)
+                and isinstance(right.value, str)
+            ):
                 _check_regex(right.value, right.offset)
             return Compare(tok.offset, tok.text, left, right)
         return left
@@ -237,10 +243,15 @@ class _Parser:
             name_tok = self.take()
             if name_tok.kind != "ident":
                 raise ExpressionError(f"expected a name after '{word}.'", name_tok.offset)
-            if word == "matrix" and self.matrix_keys is not None and name_tok.text not in self.matrix_keys:
+            if (
+                word == "matrix"
+                and self.matrix_keys is not None
+                and name_tok.text not in self.matrix_keys
+            ):
                 known = ", ".join(sorted(self.matrix_keys)) or "none: the job has no matrix"
                 raise ExpressionError(
-                    f"unknown matrix value 'matrix.{name_tok.text}' (axes: {known})", name_tok.offset
+                    f"unknown matrix value 'matrix.{name_tok.text}' (axes: {known})",
+                    name_tok.offset,
                 )
             return Name(tok.offset, word, name_tok.text)
         if word in NAMES:
@@ -274,7 +285,11 @@ class _Parser:
             raise ExpressionError(
                 f"{tok.text}() takes {arity} arguments, got {len(args)}", tok.offset
             )
-        if tok.text == "matches" and isinstance(args[1], Literal) and isinstance(args[1].value, str):
+        if (
+            tok.text == "matches"
+            and isinstance(args[1], Literal)
+            and isinstance(args[1].value, str)
+        ):
             _check_regex(args[1].value, args[1].offset)
         return Call(tok.offset, tok.text, tuple(args))
 

@@ -63,7 +63,7 @@ def find_cycle(graph: Mapping[str, Sequence[str]]) -> list[str] | None:
                 stack[-1] = (node, i + 1)
                 nxt = succ[i]
                 if color.get(nxt, BLACK) == GREY:
-                    return [*path[path.index(nxt):], nxt]
+                    return [*path[path.index(nxt) :], nxt]
                 if color.get(nxt) == WHITE:
                     color[nxt] = GREY
                     stack.append((nxt, 0))
@@ -150,9 +150,7 @@ def select(pipeline: Pipeline, names: Iterable[str]) -> list[str]:
             choices = sorted({j.base for j in pipeline.jobs})
             close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise UsageError(
-                f"unknown job '{name}'{hint}", hint="`conveyor list` shows every job"
-            )
+            raise UsageError(f"unknown job '{name}'{hint}", hint="`conveyor list` shows every job")
         chosen.extend(n for n in found if n not in chosen)
     return chosen
 
@@ -222,7 +220,9 @@ def plan(pipeline: Pipeline, context: RunContext, selected: Sequence[str] = ()) 
         runs, reason = True, wanted[name]
         if job.condition is not None:
             scope = condition_scope(job, pipeline, context)
-            if not expressions.truthy(expressions.evaluate(expressions.parse(job.condition), scope)):
+            if not expressions.truthy(
+                expressions.evaluate(expressions.parse(job.condition), scope)
+            ):
                 runs, reason = False, explain_condition(job, scope)
         for e in by_source[name]:
             if e.target not in wanted:

@@ -107,7 +107,13 @@ def json_graph(pipeline: Pipeline) -> str:
     needs, _ = _dependents(pipeline)
     data = {
         "nodes": [
-            {"name": j.name, "job": j.base, "stage": j.stage, "matrix": dict(j.matrix), "if": j.condition}
+            {
+                "name": j.name,
+                "job": j.base,
+                "stage": j.stage,
+                "matrix": dict(j.matrix),
+                "if": j.condition,
+            }
             for j in pipeline.jobs
         ],
         "edges": [{"from": t, "to": name} for name, targets in needs.items() for t in targets],

@@ -64,7 +64,13 @@ def run_pipeline(
         bus,
         context,
         environ,
-        RunOptions(run_id=run_id, run_dir=run_dir, parallelism=parallelism, keep_going=keep_going, log_name=LogNames()),
+        RunOptions(
+            run_id=run_id,
+            run_dir=run_dir,
+            parallelism=parallelism,
+            keep_going=keep_going,
+            log_name=LogNames(),
+        ),
     )
     try:
         finished = scheduler.run()

@@ -1,9 +1,9 @@
 """A run's directory, `.conveyor/runs/<run-id>/`, and the sinks that fill it.
 
-    logs/<job>.log   each job's combined output, secrets masked, every attempt
-    events.jsonl     every event, one JSON object per line, as it happens
-    summary.json     the run's outcome, per job: status, timings, exit code,
-                     attempts, CPU time and peak memory; written atomically at the end
+logs/<job>.log   each job's combined output, secrets masked, every attempt
+events.jsonl     every event, one JSON object per line, as it happens
+summary.json     the run's outcome, per job: status, timings, exit code,
+                 attempts, CPU time and peak memory; written atomically at the end
 """
 
 from __future__ import annotations
@@ -201,7 +201,8 @@ class SummarySink:
                 "jobs": [result_dict(r) for r in event.results],
             }
             atomic_write(
-                os.path.join(self.run_dir, "summary.json"), json.dumps(self.summary, indent=2) + "\n"
+                os.path.join(self.run_dir, "summary.json"),
+                json.dumps(self.summary, indent=2) + "\n",
             )
 
     def close(self) -> None:

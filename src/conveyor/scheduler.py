@@ -34,8 +34,22 @@ from conveyor.units import format_duration
 # What a job inherits from the caller's environment without asking (`pass_env`
 # names more): enough for tools to find themselves, nothing that varies by user.
 BASELINE_ENV = (
-    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
-    "CI", "VIRTUAL_ENV", "PYENV_ROOT", "PYENV_VERSION", "NO_COLOR", "FORCE_COLOR",
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TMPDIR",
+    "TERM",
+    "CI",
+    "VIRTUAL_ENV",
+    "PYENV_ROOT",
+    "PYENV_VERSION",
+    "NO_COLOR",
+    "FORCE_COLOR",
 )
 
 
@@ -114,8 +128,11 @@ class Scheduler:
         except Exception as exc:  # a bug here must still end the job, or the run hangs
             now = time.time()
             result = JobResult(
-                pj.name, JobStatus.FAILED, reason=f"conveyor internal error: {exc!r}",
-                started_at=now, finished_at=now,
+                pj.name,
+                JobStatus.FAILED,
+                reason=f"conveyor internal error: {exc!r}",
+                started_at=now,
+                finished_at=now,
             )
         self._done.put(result)
 
@@ -141,11 +158,15 @@ class Scheduler:
             if attempt > job.retry.max:
                 break
             delay = job.retry.wait_before(attempt + 1)
-            self.bus.emit(JobRetrying(name, attempt, _failure_reason(outcome, job), delay, time.time()))
+            self.bus.emit(
+                JobRetrying(name, attempt, _failure_reason(outcome, job), delay, time.time())
+            )
             if cancel.requested.wait(delay):
                 break
         status, reason = JobStatus.SUCCESS, ""
-        if outcome.cancelled or (cancel.requested.is_set() and not outcome.ok and not outcome.timed_out):
+        if outcome.cancelled or (
+            cancel.requested.is_set() and not outcome.ok and not outcome.timed_out
+        ):
             status, reason = JobStatus.CANCELLED, cancel.reason or "cancelled"
         elif outcome.timed_out:
             status, reason = JobStatus.TIMED_OUT, _failure_reason(outcome, job)
@@ -259,8 +280,10 @@ class Scheduler:
                 self._finish(results, JobResult(pj.name, JobStatus.SKIPPED, reason=why))
         finished = time.time()
         ordered = tuple(results[pj.name] for pj in plan.jobs)
-        status = "interrupted" if interrupted else (
-            "failed" if any(r.blocks_run for r in ordered) else "success"
+        status = (
+            "interrupted"
+            if interrupted
+            else ("failed" if any(r.blocks_run for r in ordered) else "success")
         )
         event = RunFinished(
             run_id=opt.run_id,
@@ -295,8 +318,10 @@ class Scheduler:
             for dep in dependents.get(cur, ()):
                 if dep in results or not by_name[dep].will_run:
                     continue
-                why = f"needs '{cur}', which failed" if cur == failed else (
-                    f"needs '{cur}', which was skipped because '{failed}' failed"
+                why = (
+                    f"needs '{cur}', which failed"
+                    if cur == failed
+                    else (f"needs '{cur}', which was skipped because '{failed}' failed")
                 )
                 self._finish(results, JobResult(dep, JobStatus.SKIPPED, reason=why))
                 stack.append((dep, origin))
@@ -325,7 +350,9 @@ def _failure_reason(outcome: ExecOutcome, job: Job) -> str:
 def critical_path(plan: Plan, results: Mapping[str, JobResult]) -> tuple[str, ...]:
     """The chain that set the wall time: from the last job to finish, back through the
     dependency that finished last, to a job that waited for nothing."""
-    timed = {n: r for n, r in results.items() if r.finished_at is not None and r.started_at is not None}
+    timed = {
+        n: r for n, r in results.items() if r.finished_at is not None and r.started_at is not None
+    }
     if not timed:
         return ()
     cur: str | None = max(timed, key=lambda n: timed[n].finished_at or 0.0)
@@ -335,4 +362,3 @@ def critical_path(plan: Plan, results: Mapping[str, JobResult]) -> tuple[str, ..
         needs = [d for d in plan.get(cur).needs if d in timed]
         cur = max(needs, key=lambda n: timed[n].finished_at or 0.0) if needs else None
     return tuple(reversed(chain))
-

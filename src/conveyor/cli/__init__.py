@@ -7,7 +7,7 @@ Exit codes: 0 ok; 1 a job or gate failed; 2 usage, config or environment error;
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 
@@ -17,7 +17,7 @@ from conveyor import __version__
 class LazyGroup(click.Group):
     """Imports a command's module only when that command runs, to keep start-up fast."""
 
-    commands_by_module = {
+    commands_by_module: ClassVar[dict[str, str]] = {
         "run": "conveyor.cli.run",
         "validate": "conveyor.cli.inspect",
         "list": "conveyor.cli.inspect",

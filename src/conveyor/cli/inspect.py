@@ -17,12 +17,23 @@ def validate_command(ctx: click.Context, as_json: bool) -> int:
     pipeline = load(ctx)
     bases = list(dict.fromkeys(j.base for j in pipeline.jobs))
     if as_json:
-        click.echo(json.dumps({
-            "file": pipeline.path, "valid": True, "jobs": len(bases),
-            "instances": len(pipeline.jobs), "stages": list(pipeline.stages),
-        }))
+        click.echo(
+            json.dumps(
+                {
+                    "file": pipeline.path,
+                    "valid": True,
+                    "jobs": len(bases),
+                    "instances": len(pipeline.jobs),
+                    "stages": list(pipeline.stages),
+                }
+            )
+        )
     else:
-        extra = f" ({len(pipeline.jobs)} with matrix instances)" if len(pipeline.jobs) != len(bases) else ""
+        extra = (
+            f" ({len(pipeline.jobs)} with matrix instances)"
+            if len(pipeline.jobs) != len(bases)
+            else ""
+        )
         stages = f", {len(pipeline.stages)} stage(s)" if pipeline.stages else ""
         click.echo(f"{pipeline.path}: valid: {len(bases)} job(s){extra}{stages}")
     return 0
@@ -55,7 +66,9 @@ def list_command(ctx: click.Context, as_json: bool) -> int:
     swidth = max([len(r["stage"] or "") for r in rows] + [5])
     click.echo(f"{'JOB':<{width}}  {'STAGE':<{swidth}}  NEEDS")
     for r in rows:
-        line = f"{r['name']:<{width}}  {(r['stage'] or '-'):<{swidth}}  {', '.join(r['needs']) or '-'}"
+        line = (
+            f"{r['name']:<{width}}  {(r['stage'] or '-'):<{swidth}}  {', '.join(r['needs']) or '-'}"
+        )
         if r["if"]:
             line += f"  if: {r['if']}"
         click.echo(line)
@@ -63,8 +76,13 @@ def list_command(ctx: click.Context, as_json: bool) -> int:
 
 
 @click.command("graph")
-@click.option("--format", "fmt", type=click.Choice(["ascii", "dot", "mermaid", "json"]), default="ascii",
-              show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["ascii", "dot", "mermaid", "json"]),
+    default="ascii",
+    show_default=True,
+)
 @click.pass_context
 def graph_command(ctx: click.Context, fmt: str) -> int:
     """Print the job graph (edges point from a job to what needs it)."""

@@ -26,17 +26,48 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 @click.command("run")
 @click.argument("jobs", nargs=-1)
-@click.option("-j", "--jobs", "parallelism", type=click.IntRange(min=1), default=None,
-              help="Jobs to run at once (default: the number of CPUs).")
-@click.option("-k", "--keep-going", is_flag=True, help="After a failure, still run the jobs that do not need it.")
-@click.option("-n", "--dry-run", is_flag=True, help="Print the plan, in order, with why each job would or would not run.")
-@click.option("--event", type=click.Choice(["push", "pull_request", "tag", "schedule", "manual"]), default=None,
-              help="The event to plan for (default: from the CI's variables, else push).")
-@click.option("--json", "as_json", is_flag=True, help="Print the run summary (or the plan) as JSON on stdout.")
-@click.option("--plain", is_flag=True, help="Plain lines even on a terminal (the default on CI and in pipes).")
-@click.option("-q", "--quiet", is_flag=True, help="Do not print jobs' output (it is still in the logs).")
-@click.option("--kill-grace", callback=_duration, default="5s", show_default=True,
-              help="Time between SIGTERM and SIGKILL when a job is stopped.")
+@click.option(
+    "-j",
+    "--jobs",
+    "parallelism",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Jobs to run at once (default: the number of CPUs).",
+)
+@click.option(
+    "-k",
+    "--keep-going",
+    is_flag=True,
+    help="After a failure, still run the jobs that do not need it.",
+)
+@click.option(
+    "-n",
+    "--dry-run",
+    is_flag=True,
+    help="Print the plan, in order, with why each job would or would not run.",
+)
+@click.option(
+    "--event",
+    type=click.Choice(["push", "pull_request", "tag", "schedule", "manual"]),
+    default=None,
+    help="The event to plan for (default: from the CI's variables, else push).",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the run summary (or the plan) as JSON on stdout."
+)
+@click.option(
+    "--plain", is_flag=True, help="Plain lines even on a terminal (the default on CI and in pipes)."
+)
+@click.option(
+    "-q", "--quiet", is_flag=True, help="Do not print jobs' output (it is still in the logs)."
+)
+@click.option(
+    "--kill-grace",
+    callback=_duration,
+    default="5s",
+    show_default=True,
+    help="Time between SIGTERM and SIGKILL when a job is stopped.",
+)
 @click.pass_context
 def run_command(
     ctx: click.Context,
@@ -125,13 +156,17 @@ def _print_plan(plan: Any, context: Any, parallelism: int, as_json: bool) -> Non
         return
     runs = [pj for pj in plan.jobs if pj.will_run]
     where = ", ".join(
-        p for p in (
+        p
+        for p in (
             f"branch {context.branch}" if context.branch else "",
             f"tag {context.tag}" if context.tag else "",
             f"event {context.event}",
-        ) if p
+        )
+        if p
     )
-    click.echo(f"plan: {len(runs)} of {len(plan.jobs)} job(s) would run ({where}), {parallelism} at a time")
+    click.echo(
+        f"plan: {len(runs)} of {len(plan.jobs)} job(s) would run ({where}), {parallelism} at a time"
+    )
     width = max((len(pj.name) for pj in plan.jobs), default=0)
     n = 0
     for pj in plan.jobs:

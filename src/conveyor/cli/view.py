@@ -87,11 +87,13 @@ class PlainView:
             self.width = min(28, max((len(j) for j in event.jobs), default=0))
             ctx = event.context
             where = ", ".join(
-                p for p in (
+                p
+                for p in (
                     f"branch {ctx.branch}" if ctx.branch else "",
                     f"tag {ctx.tag}" if ctx.tag else "",
                     f"event {ctx.event}",
-                ) if p
+                )
+                if p
             )
             self.write(
                 f"conveyor: {len(event.jobs)} job(s) of {event.pipeline} ({where}), "
@@ -103,7 +105,7 @@ class PlainView:
         elif isinstance(event, JobOutput):
             if self.show_output:
                 if self.prefix:
-                    self.write(f"{event.name[:self.width]:<{self.width}} │ {event.line}")
+                    self.write(f"{event.name[: self.width]:<{self.width}} │ {event.line}")
                 else:
                     self.write(event.line)
         elif isinstance(event, JobRetrying):
@@ -133,7 +135,9 @@ class PlainView:
         head = ("JOB", "STATUS", "DURATION", "EXIT", "REASON")
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head[:4])]
         self.write("")
-        self.write("  ".join(h.ljust(w) for h, w in zip(head[:4], widths, strict=True)) + "  " + head[4])
+        self.write(
+            "  ".join(h.ljust(w) for h, w in zip(head[:4], widths, strict=True)) + "  " + head[4]
+        )
         for row in rows:
             self.write(
                 "  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True)) + "  " + row[4]
@@ -188,8 +192,13 @@ class LiveView:
                 f"[bold]conveyor[/bold]: {len(event.jobs)} job(s) of {escape(event.pipeline)}, "
                 f"{event.parallelism} at a time; run [dim]{event.run_id}[/dim]"
             )
-            self.live = Live(self._render(), console=self.console, refresh_per_second=8, transient=True,
-                             get_renderable=self._render)
+            self.live = Live(
+                self._render(),
+                console=self.console,
+                refresh_per_second=8,
+                transient=True,
+                get_renderable=self._render,
+            )
             self.live.start()
         elif isinstance(event, JobStarted):
             self.running[event.name] = (event.time, event.attempt)
@@ -199,7 +208,9 @@ class LiveView:
                     color = self.color_of.setdefault(
                         event.name, self.colors[len(self.color_of) % len(self.colors)]
                     )
-                    self.console.print(f"[{color}]{escape(event.name)}[/{color}] │ {escape(event.line)}")
+                    self.console.print(
+                        f"[{color}]{escape(event.name)}[/{color}] │ {escape(event.line)}"
+                    )
                 else:
                     self.console.print(escape(event.line))
         elif isinstance(event, JobRetrying):

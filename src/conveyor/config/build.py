@@ -35,16 +35,16 @@ def build_pipeline(data: Any, *, path: str, root: str) -> model.Pipeline:
     from pydantic import ValidationError
 
     if data is None:
-        raise ConfigError(
-            "the file is empty", hint="a pipeline needs at least a 'jobs:' mapping"
-        )
+        raise ConfigError("the file is empty", hint="a pipeline needs at least a 'jobs:' mapping")
     if not isinstance(data, dict):
         raise ConfigError(
             f"expected a mapping at the top level (version, name, env, defaults, stages, jobs), "
             f"got {describe(data)}"
         )
     if "jobs" not in data:
-        raise ConfigError("missing required key 'jobs'", hint="add a 'jobs:' mapping of job names to jobs")
+        raise ConfigError(
+            "missing required key 'jobs'", hint="add a 'jobs:' mapping of job names to jobs"
+        )
     try:
         top = schema.PipelineFile.model_validate(data)
     except ValidationError as exc:
@@ -53,7 +53,10 @@ def build_pipeline(data: Any, *, path: str, root: str) -> model.Pipeline:
         raise ConfigError("no jobs defined", path=("jobs",), at_key=True)
     if len(set(top.stages)) != len(top.stages):
         dup = next(s for i, s in enumerate(top.stages) if s in top.stages[:i])
-        raise ConfigError(f"stage '{dup}' is listed twice", path=("stages", top.stages.index(dup, top.stages.index(dup) + 1)))
+        raise ConfigError(
+            f"stage '{dup}' is listed twice",
+            path=("stages", top.stages.index(dup, top.stages.index(dup) + 1)),
+        )
 
     raw: dict[str, dict[str, Any]] = {}
     for name, body in top.jobs.items():
@@ -114,11 +117,12 @@ def _merge_extends(name: str, raw: dict[str, dict[str, Any]]) -> dict[str, Any]:
             if ext not in raw:
                 raise ConfigError(
                     f"extends unknown job '{ext}'{_did_you_mean(ext, list(raw))}",
-                    path=("jobs", cur, "extends", i) if not isinstance(body.get("extends"), str)
+                    path=("jobs", cur, "extends", i)
+                    if not isinstance(body.get("extends"), str)
                     else ("jobs", cur, "extends"),
                 )
             if ext in chain:
-                loop = chain[chain.index(ext):]
+                loop = chain[chain.index(ext) :]
                 start = loop.index(cur)
                 cycle = [*loop[start:], *loop[:start], cur]
                 raise CycleError(cycle, path=("jobs", cur, "extends"), kind="extends")
@@ -140,7 +144,9 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _shell(value: list[str] | None, default: tuple[str, ...], path: tuple[str | int, ...]) -> tuple[str, ...]:
+def _shell(
+    value: list[str] | None, default: tuple[str, ...], path: tuple[str | int, ...]
+) -> tuple[str, ...]:
     if value is None:
         return default
     if len(value) == 1:
@@ -208,10 +214,15 @@ def _build_job(
             f"dir must be a path inside the workspace, got {spec.dir!r}", path=(*where, "dir")
         )
     defaults = top.defaults
-    shell = _shell(spec.shell, _shell(defaults.shell, DEFAULT_SHELL, ("defaults", "shell")), (*where, "shell"))
+    shell = _shell(
+        spec.shell, _shell(defaults.shell, DEFAULT_SHELL, ("defaults", "shell")), (*where, "shell")
+    )
     retry_file = spec.retries or defaults.retries or schema.RetryFile()
     retry = model.Retry(
-        max=retry_file.max, delay=retry_file.delay, backoff=retry_file.backoff, max_delay=retry_file.max_delay
+        max=retry_file.max,
+        delay=retry_file.delay,
+        backoff=retry_file.backoff,
+        max_delay=retry_file.max_delay,
     )
     timeout = spec.timeout if spec.timeout is not None else defaults.timeout
     if timeout is not None and timeout <= 0:
@@ -268,7 +279,9 @@ def _build_job(
                 if spec.artifacts
                 else None,
                 caches=tuple(
-                    model.CacheSpec(key=c.key, paths=tuple(c.paths), restore_keys=tuple(c.restore_keys))
+                    model.CacheSpec(
+                        key=c.key, paths=tuple(c.paths), restore_keys=tuple(c.restore_keys)
+                    )
                     for c in spec.caches
                 ),
                 tools=tuple(spec.tools.items()),
@@ -319,7 +332,8 @@ def _matrix(spec: dict[str, Any], where: tuple[str | int, ...]) -> list[model.Pa
             raise ConfigError(f"invalid matrix axis name {key!r}", path=(*where, key), at_key=True)
         if not isinstance(values, list):
             raise ConfigError(
-                f"a matrix axis must be a list of values, got {describe(values)}", path=(*where, key)
+                f"a matrix axis must be a list of values, got {describe(values)}",
+                path=(*where, key),
             )
         if not values:
             raise ConfigError("a matrix axis must not be empty", path=(*where, key))
@@ -328,12 +342,15 @@ def _matrix(spec: dict[str, Any], where: tuple[str | int, ...]) -> list[model.Pa
     def entries(kind: str) -> list[dict[str, str]]:
         items = spec.get(kind, [])
         if not isinstance(items, list):
-            raise ConfigError(f"expected a list of mappings, got {describe(items)}", path=(*where, kind))
+            raise ConfigError(
+                f"expected a list of mappings, got {describe(items)}", path=(*where, kind)
+            )
         out = []
         for i, item in enumerate(items):
             if not isinstance(item, dict) or not item:
                 raise ConfigError(
-                    f"expected a mapping of axis values, got {describe(item)}", path=(*where, kind, i)
+                    f"expected a mapping of axis values, got {describe(item)}",
+                    path=(*where, kind, i),
                 )
             out.append({str(k): _scalar(v, (*where, kind, i, str(k))) for k, v in item.items()})
         return out
@@ -352,7 +369,9 @@ def _matrix(spec: dict[str, Any], where: tuple[str | int, ...]) -> list[model.Pa
         combos = [{**c, key: v} for c in combos for v in values]
     if not axes:
         combos = []
-    combos = [c for c in combos if not any(all(c.get(k) == v for k, v in ex.items()) for ex in excludes)]
+    combos = [
+        c for c in combos if not any(all(c.get(k) == v for k, v in ex.items()) for ex in excludes)
+    ]
     original = [dict(c) for c in combos]
     for inc in includes:
         matched = False
@@ -381,9 +400,14 @@ def _gates(spec: schema.GatesFile | None) -> model.Gates:
         return model.Gates()
     lv = model.GateLevel
     return model.Gates(
-        tests=model.TestsGate(spec.tests.max_failures, lv(spec.tests.level)) if spec.tests else None,
+        tests=model.TestsGate(spec.tests.max_failures, lv(spec.tests.level))
+        if spec.tests
+        else None,
         coverage=model.CoverageGate(
-            spec.coverage.line, spec.coverage.branch, spec.coverage.diff, spec.coverage.diff_base,
+            spec.coverage.line,
+            spec.coverage.branch,
+            spec.coverage.diff,
+            spec.coverage.diff_base,
             lv(spec.coverage.level),
         )
         if spec.coverage
@@ -393,7 +417,9 @@ def _gates(spec: schema.GatesFile | None) -> model.Gates:
         )
         if spec.findings
         else None,
-        sizes=model.SizesGate(tuple(spec.sizes.files.items()), spec.sizes.total, lv(spec.sizes.level))
+        sizes=model.SizesGate(
+            tuple(spec.sizes.files.items()), spec.sizes.total, lv(spec.sizes.level)
+        )
         if spec.sizes
         else None,
         time=model.TimeGate(spec.time.max, lv(spec.time.level)) if spec.time else None,

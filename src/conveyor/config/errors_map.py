@@ -90,4 +90,6 @@ def from_validation_error(
 
 def _is_union_tag(part: Any) -> bool:
     """pydantic puts the tried union member ('list[str]', 'function-before[...]') in loc."""
-    return isinstance(part, str) and ("[" in part or part.startswith(("function-", "lax-or-strict")))
+    return isinstance(part, str) and (
+        "[" in part or part.startswith(("function-", "lax-or-strict"))
+    )

@@ -54,12 +54,12 @@ def parse_yaml(text: str, file: str) -> Any:
         mark = exc.problem_mark or exc.context_mark
         problem = (exc.problem or exc.context or "syntax error").strip()
         if "found duplicate key" in problem:
-            problem = problem.replace("found duplicate key", "duplicate key").split(" with value")[0]
+            problem = problem.replace("found duplicate key", "duplicate key").split(" with value")[
+                0
+            ]
         line = mark.line + 1 if mark is not None else None
         col = mark.column + 1 if mark is not None else None
-        raise ConfigError(
-            f"invalid YAML: {problem}", file=file, line=line, col=col
-        ) from None
+        raise ConfigError(f"invalid YAML: {problem}", file=file, line=line, col=col) from None
     except YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", file=file) from None
 
@@ -73,7 +73,9 @@ class Locator:
         except Exception:  # the fast parse accepted it; positions are a nicety
             self.doc = None
 
-    def position(self, path: ConfigPath, *, at_key: bool = False, offset: int = 0) -> tuple[int, int]:
+    def position(
+        self, path: ConfigPath, *, at_key: bool = False, offset: int = 0
+    ) -> tuple[int, int]:
         from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
         node: Any = self.doc

@@ -119,7 +119,9 @@ class CoverageGateFile(Strict):
 
 
 class FindingsGateFile(Strict):
-    max: dict[Literal["critical", "high", "medium", "low", "note"], Annotated[int, Field(ge=0)]] = {}
+    max: dict[
+        Literal["critical", "high", "medium", "low", "note"], Annotated[int, Field(ge=0)]
+    ] = {}
     baseline: str | None = None
     level: Level = "error"
 
@@ -228,9 +230,7 @@ def model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
             return None
         if not isinstance(part, str):
             return None
-        field = next(
-            (f for n, f in cls.model_fields.items() if part in (n, f.alias)), None
-        )
+        field = next((f for n, f in cls.model_fields.items() if part in (n, f.alias)), None)
         if field is None:
             return None
         ann: Any = field.annotation

@@ -11,6 +11,7 @@ tree; peak memory from that and from sampling the tree with psutil.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -134,10 +135,8 @@ class _Watch:
             return
         total = 0
         for p in procs:
-            try:
+            with contextlib.suppress(psutil.Error):
                 total += p.memory_info().rss
-            except psutil.Error:
-                pass
         self.peak_rss = max(self.peak_rss, total)
 
     def run(self) -> ExecOutcome:
@@ -183,8 +182,10 @@ class _Watch:
                     leftovers = True
                     self.signal_group(signal.SIGTERM)
                     term_at = now
-                if term_at is not None and not killed and (
-                    now - term_at >= self.ex.grace or self.cancel.force.is_set()
+                if (
+                    term_at is not None
+                    and not killed
+                    and (now - term_at >= self.ex.grace or self.cancel.force.is_set())
                 ):
                     self.signal_group(signal.SIGKILL)
                     killed = True
