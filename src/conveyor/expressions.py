@@ -159,7 +159,9 @@ class _Parser:
 
     @staticmethod
     def _describe(tok: _Tok) -> str:
-        return "end of expression" if tok.kind == "end" else repr(tok.text)
+        if tok.kind == "end":
+            return "end of expression"
+        return tok.text if tok.kind == "str" else repr(tok.text)
 
     def parse(self) -> Node:
         if self.tok.kind == "end":
