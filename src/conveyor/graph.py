@@ -32,17 +32,19 @@ def edges(pipeline: Pipeline) -> list[Edge]:
     """Every instance-level dependency, in declaration order."""
     out: list[Edge] = []
     stage_index = {s: i for i, s in enumerate(pipeline.stages)}
+    instances: dict[str, list[str]] = {}
+    by_stage: list[list[str]] = [[] for _ in pipeline.stages]
+    for job in pipeline.jobs:
+        instances.setdefault(job.base, []).append(job.name)
+        if job.stage is not None:
+            by_stage[stage_index[job.stage]].append(job.name)
     for job in pipeline.jobs:
         if job.needs_explicit:
             for base in job.needs:
-                out.extend(Edge(job.name, dep.name, True) for dep in pipeline.instances(base))
+                out.extend(Edge(job.name, dep, True) for dep in instances[base])
         elif job.stage is not None:
-            mine = stage_index[job.stage]
-            out.extend(
-                Edge(job.name, other.name, False)
-                for other in pipeline.jobs
-                if other.stage is not None and stage_index[other.stage] < mine
-            )
+            for earlier in by_stage[: stage_index[job.stage]]:
+                out.extend(Edge(job.name, other, False) for other in earlier)
     return out
 
 
@@ -76,11 +78,10 @@ def find_cycle(graph: Mapping[str, Sequence[str]]) -> list[str] | None:
 
 
 def adjacency(pipeline: Pipeline) -> dict[str, list[str]]:
-    graph: dict[str, list[str]] = {job.name: [] for job in pipeline.jobs}
+    graph: dict[str, dict[str, None]] = {job.name: {} for job in pipeline.jobs}
     for edge in edges(pipeline):
-        if edge.target not in graph[edge.source]:
-            graph[edge.source].append(edge.target)
-    return graph
+        graph[edge.source][edge.target] = None
+    return {name: list(targets) for name, targets in graph.items()}
 
 
 def check(pipeline: Pipeline) -> None:

@@ -77,24 +77,33 @@ def atomic_write(path: str, data: str) -> None:
 
 
 class JobLogSink:
-    """Writes each job's output to its log file, with a header per attempt."""
+    """Writes each job's output to its log file, with a header per attempt.
+
+    The file is created at the job's first line of output: a silent job has no log
+    (its result's `log_path` is then None), which saves a file per job in large graphs.
+    """
 
     def __init__(self) -> None:
+        self._paths: dict[str, tuple[str, int]] = {}
         self._files: dict[str, IO[str]] = {}
 
     def handle(self, event: Event) -> None:
         if isinstance(event, JobOutput):
             fh = self._files.get(event.name)
-            if fh is not None:
-                fh.write(event.line + "\n")
-        elif isinstance(event, JobStarted):
-            fh = self._files.get(event.name)
             if fh is None:
-                fh = open(event.log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed on JobFinished
+                path, attempt = self._paths[event.name]
+                fh = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed on JobFinished
                 self._files[event.name] = fh
-            if event.attempt > 1:
+                if attempt > 1:
+                    fh.write(f"--- conveyor: attempt {attempt} ---\n")
+            fh.write(event.line + "\n")
+        elif isinstance(event, JobStarted):
+            self._paths[event.name] = (event.log_path, event.attempt)
+            fh = self._files.get(event.name)
+            if fh is not None and event.attempt > 1:
                 fh.write(f"--- conveyor: attempt {event.attempt} ---\n")
         elif isinstance(event, JobFinished):
+            self._paths.pop(event.result.name, None)
             fh = self._files.pop(event.result.name, None)
             if fh is not None:
                 fh.close()
@@ -164,7 +173,8 @@ class EventLogSink:
 
     def handle(self, event: Event) -> None:
         self._fh.write(json.dumps(event_dict(event), separators=(",", ":")) + "\n")
-        if not isinstance(event, JobOutput):
+        # Flushed at each job's end: a run killed mid-way keeps every finished job's trail.
+        if isinstance(event, JobFinished | RunStarted | RunFinished):
             self._fh.flush()
 
     def close(self) -> None:

@@ -144,8 +144,11 @@ class Scheduler:
         first_start: float | None = None
         attempt = 0
         outcome: ExecOutcome | None = None
+        lines = 0
 
         def on_line(line: str) -> None:
+            nonlocal lines
+            lines += 1
             self.bus.emit(JobOutput(name, line, time.time()))
 
         while True:
@@ -186,7 +189,7 @@ class Scheduler:
             cpu_time=outcome.cpu_time,
             peak_rss=outcome.peak_rss,
             allowed_failure=job.allow_failure and status in (JobStatus.FAILED, JobStatus.TIMED_OUT),
-            log_path=log_path,
+            log_path=log_path if lines else None,
         )
 
     # -- the main loop, on the calling thread ---------------------------------------

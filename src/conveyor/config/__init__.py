@@ -44,8 +44,6 @@ def _cache_path(root: str, text: str, abspath: str) -> str:
 
 def load_pipeline(path: str, *, use_cache: bool = True) -> model.Pipeline:
     """Read, validate and build the pipeline in `path`; raise a located ConfigError."""
-    from conveyor.config.build import build_pipeline
-
     abspath = os.path.abspath(path)
     file = relpath(abspath)
     root = os.path.dirname(abspath)
@@ -59,6 +57,9 @@ def load_pipeline(path: str, *, use_cache: bool = True) -> model.Pipeline:
                 return cached
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
             pass
+    # Imported only on a cache miss: the schema pulls in pydantic.
+    from conveyor.config.build import build_pipeline
+
     try:
         data = parse_yaml(text, file)
         pipeline = build_pipeline(data, path=file, root=root)

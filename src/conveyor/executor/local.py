@@ -25,6 +25,80 @@ from conveyor.masking import Masker
 _MAX_LINE = 64 * 1024
 _POLL = 0.05
 
+# Like make, a job whose whole script is one simple command is exec'd directly,
+# saving a shell's start-up per job. Only for the stock shells, only when no shell
+# syntax is involved and the program is a real file on PATH (a shell builtin keeps the
+# shell, so `cd`, `export` or `echo -e` behave as written).
+_STOCK_SHELLS = {
+    ("bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"),
+    ("sh", "-ec"),
+}
+_SHELL_SYNTAX = set("|&;<>()$`\\\"'*?[]#~=%{}!\n")
+_BUILTINS = {
+    ".",
+    ":",
+    "alias",
+    "bg",
+    "bind",
+    "break",
+    "builtin",
+    "case",
+    "cd",
+    "command",
+    "compgen",
+    "complete",
+    "continue",
+    "declare",
+    "dirs",
+    "disown",
+    "echo",
+    "enable",
+    "eval",
+    "exec",
+    "exit",
+    "export",
+    "fc",
+    "fg",
+    "for",
+    "function",
+    "getopts",
+    "hash",
+    "help",
+    "history",
+    "if",
+    "jobs",
+    "kill",
+    "let",
+    "local",
+    "logout",
+    "popd",
+    "printf",
+    "pushd",
+    "pwd",
+    "read",
+    "readonly",
+    "return",
+    "select",
+    "set",
+    "shift",
+    "shopt",
+    "source",
+    "suspend",
+    "test",
+    "time",
+    "times",
+    "trap",
+    "type",
+    "typeset",
+    "ulimit",
+    "umask",
+    "unalias",
+    "unset",
+    "until",
+    "wait",
+    "while",
+}
+
 
 class LocalExecutor:
     def __init__(self, *, grace: float = 5.0, sample_every: float = 0.5) -> None:
@@ -40,9 +114,10 @@ class LocalExecutor:
             return ExecOutcome(
                 None, started, time.time(), error=f"working directory does not exist: {request.cwd}"
             )
+        argv = _without_shell(request.argv, request.env) or list(request.argv)
         try:
             proc = subprocess.Popen(
-                list(request.argv),
+                argv,
                 cwd=request.cwd,
                 env=dict(request.env),
                 stdin=subprocess.DEVNULL,
@@ -94,10 +169,12 @@ class _Watch:
             text = next((p for p in reversed(text.split("\r")) if p), "")
         self.on_line(self.masker.mask(text) if self.masker else text)
 
-    def read(self, fd: int, wait: float) -> bool:
-        """Read what is available; False at end of file."""
-        ready, _, _ = select.select([fd], [], [], wait)
-        if not ready:
+    def read(self, fd: int, wait: float, pidfd: int | None) -> bool:
+        """Read what is available; False at end of file. Also wakes when the process
+        exits (its pidfd becomes readable), so nothing waits for a polling interval."""
+        watch = [fd] if pidfd is None else [fd, pidfd]
+        ready, _, _ = select.select(watch, [], [], wait)
+        if fd not in ready:
             return True
         chunk = os.read(fd, 65536)
         if not chunk:
@@ -143,6 +220,7 @@ class _Watch:
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
         os.set_blocking(fd, False)
+        pidfd = _pidfd(self.proc.pid)
         deadline = self.t0 + self.request.timeout if self.request.timeout else None
         status: int | None = None
         rusage = None
@@ -156,7 +234,7 @@ class _Watch:
         try:
             while True:
                 if not eof:
-                    eof = not self.read(fd, _POLL)
+                    eof = not self.read(fd, _POLL, pidfd if status is None else None)
                 if status is None:
                     pid, st, ru = os.wait4(self.proc.pid, os.WNOHANG)
                     if pid:
@@ -189,10 +267,16 @@ class _Watch:
                 ):
                     self.signal_group(signal.SIGKILL)
                     killed = True
-                if eof:
-                    time.sleep(idle)
-                    idle = min(idle * 2, _POLL)
+                if eof and status is None:
+                    # Output closed, process still there: wait for its exit (or a check).
+                    if pidfd is not None:
+                        select.select([pidfd], [], [], _POLL)
+                    else:
+                        time.sleep(idle)
+                        idle = min(idle * 2, _POLL)
         finally:
+            if pidfd is not None:
+                os.close(pidfd)
             if status is None:  # only on an exception in this thread: never leave the group
                 self.signal_group(signal.SIGKILL)
                 _, status, rusage = os.wait4(self.proc.pid, 0)
@@ -222,3 +306,34 @@ class _Watch:
             peak_rss=max(maxrss, self.peak_rss) or None,
             leftover_killed=1 if leftovers else 0,
         )
+
+
+def _pidfd(pid: int) -> int | None:
+    """A descriptor that becomes readable when `pid` exits (Linux 5.3+), else None."""
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return None
+    try:
+        fd: int = opener(pid)
+    except OSError:
+        return None
+    return fd
+
+
+def _without_shell(argv: tuple[str, ...], env: object) -> list[str] | None:
+    """The direct argv for a one-simple-command script, or None to use the shell."""
+    if argv[:-1] not in _STOCK_SHELLS:
+        return None
+    script = argv[-1].strip()
+    if not script or any(ch in _SHELL_SYNTAX for ch in script):
+        return None
+    words = script.split()
+    if words[0] in _BUILTINS or "/" in words[0]:
+        return None
+    import shutil
+
+    path = env.get("PATH") if isinstance(env, dict) else None
+    program = shutil.which(words[0], path=path)
+    if program is None:
+        return None  # let the shell report 'command not found' as it would
+    return [program, *words[1:]]
