@@ -352,3 +352,22 @@ def test_output_is_prefixed_when_jobs_interleave(project: Project) -> None:
     assert any(line.startswith("alpha") and line.endswith("│ from-alpha") for line in lines)
     single = project.run("run", "--jobs", "1", "alpha")
     assert "from-alpha" in single.out.splitlines()
+
+
+def test_simple_commands_and_missing_commands(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          direct:
+            run: env
+          missing:
+            run: no-such-program-xyz --flag
+        """
+    )
+    result = project.run("run", "--keep-going")
+    assert result.code == 1
+    jobs = by_name(summary(project))
+    assert jobs["direct"]["status"] == "success"
+    assert "CONVEYOR_JOB=direct" in Path(jobs["direct"]["log_path"]).read_text()
+    assert jobs["missing"]["exit_code"] == 127
+    assert "no-such-program-xyz" in Path(jobs["missing"]["log_path"]).read_text()
