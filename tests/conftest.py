@@ -63,7 +63,7 @@ class Project:
         captured = self.capsys.readouterr()
         return Result(code, captured.out, captured.err)
 
-    def spawn(self, *args: str, **kw: object) -> subprocess.Popen[str]:
+    def spawn(self, *args: str) -> subprocess.Popen[str]:
         """The real `conveyor` command as a child process (for signals)."""
         return subprocess.Popen(
             [sys.executable, "-m", "conveyor", *args],
@@ -71,7 +71,6 @@ class Project:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            **kw,  # type: ignore[arg-type]
         )
 
     def runs(self) -> list[Path]:

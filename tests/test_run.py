@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.conftest import Project
 
 
-def summary(project: Project) -> dict:  # type: ignore[type-arg]
-    return json.loads((project.runs()[-1] / "summary.json").read_text())
+def summary(project: Project) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((project.runs()[-1] / "summary.json").read_text())
+    return data
 
 
-def by_name(data: dict) -> dict:  # type: ignore[type-arg]
+def by_name(data: dict[str, Any]) -> dict[str, Any]:
     return {j["name"]: j for j in data["jobs"]}
 
 
@@ -194,11 +198,8 @@ def test_retries_exhausted_reports_attempts(project: Project) -> None:
     assert job["reason"] == "exit code 2 (after 2 attempts)"
 
 
-def test_secrets_are_masked_everywhere(project: Project, monkeypatch: object) -> None:
-    import pytest
-
-    mp: pytest.MonkeyPatch = monkeypatch  # type: ignore[assignment]
-    mp.setenv("API_TOKEN", "s3cr3t-value-42")
+def test_secrets_are_masked_everywhere(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_TOKEN", "s3cr3t-value-42")
     project.pipeline(
         """
         jobs:
@@ -236,12 +237,11 @@ def test_missing_secret_stops_before_anything_runs(project: Project) -> None:
     assert not (project.root / "ran").exists()
 
 
-def test_jobs_get_only_declared_environment(project: Project, monkeypatch: object) -> None:
-    import pytest
-
-    mp: pytest.MonkeyPatch = monkeypatch  # type: ignore[assignment]
-    mp.setenv("PASSED", "yes")
-    mp.setenv("NOT_PASSED", "leak")
+def test_jobs_get_only_declared_environment(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PASSED", "yes")
+    monkeypatch.setenv("NOT_PASSED", "leak")
     project.pipeline(
         """
         env: {TOP: top}
