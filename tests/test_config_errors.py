@@ -281,6 +281,73 @@ CASES = [
         id="negative-retries",
     ),
     pytest.param(
+        """
+        jobs:
+          test:
+            run: pytest
+            dir: sub/../..
+        """,
+        "conveyor.yml:4:10: jobs.test.dir: dir must be a relative path inside the workspace, "
+        "got 'sub/../..'",
+        id="dir-escapes",
+    ),
+    pytest.param(
+        """
+        jobs:
+          test:
+            run: pytest
+            matrix: {d: [ok, /etc]}
+            dir: ${{ matrix.d }}
+        """,
+        "conveyor.yml:5:10: jobs.test.dir: dir must be a relative path inside the workspace, "
+        "got '/etc'",
+        id="dir-escapes-through-matrix",
+    ),
+    pytest.param(
+        """
+        defaults:
+          timeout: 0
+        jobs:
+          test:
+            run: pytest
+        """,
+        "conveyor.yml:2:12: defaults.timeout: timeout must be more than 0",
+        id="zero-default-timeout",
+    ),
+    pytest.param(
+        """
+        env:
+          PY: ${{ matrix.python }}
+        jobs:
+          test:
+            run: pytest
+        """,
+        "conveyor.yml:2:7: env.PY: unknown matrix value 'matrix.python' (axes: none: the job "
+        "has no matrix)",
+        id="top-level-env-matrix-reference",
+    ),
+    pytest.param(
+        """
+        jobs:
+          test:
+            run: pytest
+            matrix: {}
+        """,
+        "conveyor.yml:4:13: jobs.test.matrix: a matrix needs at least one axis (name: [values]) "
+        "or an include entry",
+        id="empty-matrix-mapping",
+    ),
+    pytest.param(
+        """
+        jobs:
+          test:
+            run: pytest
+            retries: {max: 2, backoff: "150%"}
+        """,
+        "conveyor.yml:4:32: jobs.test.retries.backoff: expected a number, got the string '150%'",
+        id="backoff-not-a-percentage",
+    ),
+    pytest.param(
         "",
         "conveyor.yml:1:1: the file is empty",
         id="empty-file",

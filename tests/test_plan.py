@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
+from conveyor.cli import run_cli
 from conveyor.context import detect
 from tests.conftest import Project
 
@@ -288,3 +290,83 @@ def test_context_from_git(project: Project) -> None:
     assert ctx.event == "push"
     assert ctx.ci is None
     assert detect(str(project.root), {}, "schedule").event == "schedule"
+
+
+def test_include_only_matrix_makes_one_job_per_entry(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          test:
+            matrix:
+              include:
+                - {python: "3.12", os: linux}
+                - {python: "3.13", os: linux}
+            run: echo ${{ matrix.python }}
+          other:
+            matrix: {python: ["3.12"], include: [{python: "3.14"}, {python: "3.15"}]}
+            run: echo ${{ matrix.python }}
+        """
+    )
+    names = [r["name"] for r in json.loads(project.run("list", "--json").out)]
+    assert names == [
+        "test (python=3.12, os=linux)",
+        "test (python=3.13, os=linux)",
+        "other (python=3.12)",
+        "other (python=3.14)",
+        "other (python=3.15)",
+    ]
+
+
+def test_a_secret_never_appears_in_a_skip_reason(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEPLOY_TOKEN", "staging-s3cr3t")
+    project.pipeline(
+        """
+        jobs:
+          deploy:
+            secrets: [DEPLOY_TOKEN]
+            if: startsWith(env.DEPLOY_TOKEN, 'prod-')
+            run: ./deploy.sh
+          other:
+            run: "true"
+        """
+    )
+    result = project.run("run", "--json")
+    assert result.code == 0
+    run_dir = project.runs()[-1]
+    everything = result.out + result.err + (run_dir / "events.jsonl").read_text()
+    assert "staging-s3cr3t" not in everything
+    assert "env.DEPLOY_TOKEN=***" in result.err
+
+
+def test_condition_sees_what_the_job_gets(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEPLOY", "yes")
+    project.pipeline(
+        """
+        jobs:
+          show:
+            env: {DEPLOY: "no"}
+            pass_env: [DEPLOY]
+            if: env.DEPLOY == 'yes'
+            run: echo "DEPLOY=$DEPLOY"
+        """
+    )
+    result = project.run("run")
+    assert result.code == 0
+    assert "DEPLOY=yes" in result.out
+
+
+def test_file_name_follows_how_it_was_named(project: Project) -> None:
+    (project.root / "sub").mkdir()
+    project.write("sub/conveyor.yml", "jobs:\n  a:\n    run: echo a\n")
+    old = os.getcwd()
+    os.chdir(project.root / "sub")
+    try:
+        assert run_cli(["validate"]) == 0
+    finally:
+        os.chdir(old)
+    result = project.run("-f", "sub/conveyor.yml", "validate")
+    assert result.out.startswith("sub/conveyor.yml: valid")

@@ -138,3 +138,23 @@ def test_interrupt_stops_every_job_and_exits_130(project: Project, sig: signal.S
     status = {j["name"]: j["status"] for j in data["jobs"]}
     assert status == {"one": "cancelled", "two": "cancelled", "later": "skipped"}
     assert "Run interrupted" in out
+
+
+def test_a_detached_process_holding_the_output_does_not_hang_the_run(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          detach:
+            run: |
+              setsid sleep 3 &
+              echo $! > detached.pid
+              echo done
+        """
+    )
+    start = time.monotonic()
+    result = project.run("run", "--kill-grace", "200ms")
+    assert result.code == 0
+    assert time.monotonic() - start < 2.5
+    log = (project.runs()[-1] / "logs" / "detach.log").read_text()
+    assert "done" in log
+    assert "detached process" in log

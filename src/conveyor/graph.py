@@ -157,7 +157,11 @@ def select(pipeline: Pipeline, names: Iterable[str]) -> list[str]:
 
 
 def condition_scope(job: Job, pipeline: Pipeline, context: RunContext) -> expressions.Scope:
-    env = {**dict(context.env), **dict(pipeline.env), **dict(job.env)}
+    """What names mean in the job's `if:`; `env` holds what the job's process would get
+    for the variables it declares (pass_env and secrets win over `env`, as in the job)."""
+    caller = dict(context.env)
+    env = {**caller, **dict(pipeline.env), **dict(job.env)}
+    env.update({n: caller[n] for n in (*job.pass_env, *job.secrets) if n in caller})
     values = {
         "branch": context.branch,
         "tag": context.tag,
@@ -168,15 +172,20 @@ def condition_scope(job: Job, pipeline: Pipeline, context: RunContext) -> expres
     return expressions.Scope(values=values, env=env, matrix=dict(job.matrix))
 
 
-def explain_condition(job: Job, scope: expressions.Scope) -> str:
-    """'if: branch == 'main' is false (branch='dev')'."""
+def explain_condition(job: Job, scope: expressions.Scope, secrets: frozenset[str]) -> str:
+    """'if: branch == 'main' is false (branch='dev')'; a secret's value shows as ***."""
     assert job.condition is not None
     node = expressions.parse(job.condition)
     facts = []
     for name in expressions.names_used(node):
         label = f"{name.scope}.{name.name}" if name.scope else name.name
         value = expressions.evaluate(name, scope)
-        fact = f"{label}={value!r}" if value is not None else f"{label} unset"
+        if value is None:
+            fact = f"{label} unset"
+        elif name.scope == "env" and name.name in secrets:
+            fact = f"{label}=***"
+        else:
+            fact = f"{label}={value!r}"
         if fact not in facts:
             facts.append(fact)
     detail = f" ({', '.join(facts)})" if facts else ""
@@ -212,6 +221,7 @@ def plan(pipeline: Pipeline, context: RunContext, selected: Sequence[str] = ()) 
     graph = adjacency(pipeline)
     topo = topological([n for n in jobs if n in wanted], graph, order)
     verdict: dict[str, tuple[bool, str]] = {}
+    secrets = frozenset(s for j in pipeline.jobs for s in j.secrets)
     kept_edges: dict[str, list[str]] = {n: [] for n in wanted}
     by_source: dict[str, list[Edge]] = {n: [] for n in jobs}
     for e in all_edges:
@@ -224,7 +234,7 @@ def plan(pipeline: Pipeline, context: RunContext, selected: Sequence[str] = ()) 
             if not expressions.truthy(
                 expressions.evaluate(expressions.parse(job.condition), scope)
             ):
-                runs, reason = False, explain_condition(job, scope)
+                runs, reason = False, explain_condition(job, scope, secrets)
         for e in by_source[name]:
             if e.target not in wanted:
                 continue

@@ -69,6 +69,20 @@ def closing_line(event: RunFinished) -> str:
     return text
 
 
+def run_header(event: RunStarted) -> str:
+    ctx = event.context
+    facts = [
+        f"branch {ctx.branch}" if ctx.branch else "",
+        f"tag {ctx.tag}" if ctx.tag else "",
+        f"event {ctx.event}",
+    ]
+    where = ", ".join(f for f in facts if f)
+    return (
+        f"conveyor: {len(event.jobs)} job(s) of {event.pipeline} ({where}), "
+        f"{event.parallelism} at a time; run {event.run_id}"
+    )
+
+
 class PlainView:
     """Line-based output: safe for CI logs and pipes, one event per line."""
 
@@ -85,20 +99,7 @@ class PlainView:
         if isinstance(event, RunStarted):
             self.prefix = event.parallelism > 1 and len(event.jobs) > 1
             self.width = min(28, max((len(j) for j in event.jobs), default=0))
-            ctx = event.context
-            where = ", ".join(
-                p
-                for p in (
-                    f"branch {ctx.branch}" if ctx.branch else "",
-                    f"tag {ctx.tag}" if ctx.tag else "",
-                    f"event {ctx.event}",
-                )
-                if p
-            )
-            self.write(
-                f"conveyor: {len(event.jobs)} job(s) of {event.pipeline} ({where}), "
-                f"{event.parallelism} at a time; run {event.run_id}"
-            )
+            self.write(run_header(event))
         elif isinstance(event, JobStarted):
             again = f" (attempt {event.attempt})" if event.attempt > 1 else ""
             self.write(f"▶ {event.name}{again}")
@@ -161,6 +162,7 @@ class LiveView:
         self.done = 0
         self.total = 0
         self.prefix = False
+        self.width = 0
         self.colors = ("cyan", "magenta", "blue", "yellow", "green", "bright_cyan")
         self.color_of: dict[str, str] = {}
 
@@ -188,10 +190,8 @@ class LiveView:
         if isinstance(event, RunStarted):
             self.total = len(event.jobs) + len(event.skipped)
             self.prefix = event.parallelism > 1 and len(event.jobs) > 1
-            self.console.print(
-                f"[bold]conveyor[/bold]: {len(event.jobs)} job(s) of {escape(event.pipeline)}, "
-                f"{event.parallelism} at a time; run [dim]{event.run_id}[/dim]"
-            )
+            self.width = min(28, max((len(j) for j in event.jobs), default=0))
+            self.console.print(escape(run_header(event)))
             self.live = Live(
                 self._render(),
                 console=self.console,
@@ -231,14 +231,18 @@ class LiveView:
             self.summary(event)
 
     def summary(self, event: RunFinished) -> None:
+        from rich.markup import escape
         from rich.table import Table
 
+        rows = summary_rows(event.results)
+        with_reason = any(row[4] for row in rows)
         table = Table(show_edge=False, header_style="bold")
-        for col in ("job", "status", "duration", "exit", "reason"):
+        for col in ("job", "status", "duration", "exit", "reason")[: 5 if with_reason else 4]:
             table.add_column(col, justify="right" if col in ("duration", "exit") else "left")
-        for r, row in zip(event.results, summary_rows(event.results), strict=True):
+        for r, row in zip(event.results, rows, strict=True):
             style = STYLE[r.status]
-            table.add_row(row[0], f"[{style}]{row[1]}[/{style}]", row[2], row[3], row[4])
+            cells = [escape(row[0]), f"[{style}]{row[1]}[/{style}]", row[2], row[3], escape(row[4])]
+            table.add_row(*cells[: 5 if with_reason else 4])
         self.console.print()
         self.console.print(table)
         style = "green" if event.status == "success" else "red"

@@ -7,6 +7,7 @@ nor the schema's import on the next run.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import pickle
@@ -54,7 +55,8 @@ def load_pipeline(path: str, *, use_cache: bool = True) -> model.Pipeline:
             with open(cache, "rb") as fh:
                 cached = pickle.load(fh)
             if isinstance(cached, model.Pipeline):
-                return cached
+                # The same file may be named differently from another directory.
+                return cached if cached.path == file else dataclasses.replace(cached, path=file)
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
             pass
     # Imported only on a cache miss: the schema pulls in pydantic.

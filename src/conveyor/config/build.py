@@ -7,6 +7,7 @@ Every problem is raised as a ConfigError carrying its config path; the caller
 from __future__ import annotations
 
 import difflib
+import posixpath
 import re
 import shlex
 from typing import Any
@@ -51,6 +52,8 @@ def build_pipeline(data: Any, *, path: str, root: str) -> model.Pipeline:
         raise from_validation_error(exc, (), ()) from None
     if not top.jobs:
         raise ConfigError("no jobs defined", path=("jobs",), at_key=True)
+    if top.defaults.timeout is not None and top.defaults.timeout <= 0:
+        raise ConfigError("timeout must be more than 0", path=("defaults", "timeout"))
     if len(set(top.stages)) != len(top.stages):
         dup = next(s for i, s in enumerate(top.stages) if s in top.stages[:i])
         raise ConfigError(
@@ -209,10 +212,6 @@ def _build_job(
             raise ConfigError(
                 f"invalid expression: {exc.message}", path=(*where, "if"), offset=exc.offset
             ) from None
-    if spec.dir is not None and (spec.dir.startswith("/") or spec.dir.split("/")[0] == ".."):
-        raise ConfigError(
-            f"dir must be a path inside the workspace, got {spec.dir!r}", path=(*where, "dir")
-        )
     defaults = top.defaults
     shell = _shell(
         spec.shell, _shell(defaults.shell, DEFAULT_SHELL, ("defaults", "shell")), (*where, "shell")
@@ -224,9 +223,9 @@ def _build_job(
         backoff=retry_file.backoff,
         max_delay=retry_file.max_delay,
     )
-    timeout = spec.timeout if spec.timeout is not None else defaults.timeout
-    if timeout is not None and timeout <= 0:
+    if spec.timeout is not None and spec.timeout <= 0:
         raise ConfigError("timeout must be more than 0", path=(*where, "timeout"))
+    timeout = spec.timeout if spec.timeout is not None else defaults.timeout
     env = {**top.env, **spec.env}
     for var in (*spec.pass_env, *spec.secrets):
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
@@ -253,10 +252,15 @@ def _build_job(
                 needs=tuple(needs),
                 needs_explicit=spec.needs is not None,
                 condition=spec.if_,
-                env=tuple((k, sub(v, (*where, "env", k))) for k, v in env.items()),
+                env=tuple(
+                    (k, sub(v, (*where, "env", k) if k in spec.env else ("env", k)))
+                    for k, v in env.items()
+                ),
                 pass_env=tuple(spec.pass_env),
                 secrets=tuple(spec.secrets),
-                dir=sub(spec.dir, (*where, "dir")) if spec.dir else ".",
+                dir=_workspace_dir(sub(spec.dir, (*where, "dir")), (*where, "dir"))
+                if spec.dir
+                else ".",
                 timeout=timeout,
                 retry=retry,
                 allow_failure=spec.allow_failure,
@@ -290,6 +294,16 @@ def _build_job(
             )
         )
     return jobs
+
+
+def _workspace_dir(value: str, path: tuple[str | int, ...]) -> str:
+    """A job's directory, normalised; it must stay inside the workspace."""
+    norm = posixpath.normpath(value)
+    if value.startswith("/") or norm == ".." or norm.startswith("../"):
+        raise ConfigError(
+            f"dir must be a relative path inside the workspace, got {value!r}", path=path
+        )
+    return norm
 
 
 def _interpolate(text: str, values: dict[str, str], path: tuple[str | int, ...]) -> str:
@@ -372,17 +386,24 @@ def _matrix(spec: dict[str, Any], where: tuple[str | int, ...]) -> list[model.Pa
     combos = [
         c for c in combos if not any(all(c.get(k) == v for k, v in ex.items()) for ex in excludes)
     ]
-    original = [dict(c) for c in combos]
+    # Includes extend the combinations of the axes' product only; one that matches
+    # none of them (or any include when there are no axes) is a combination of its own.
+    product = combos
+    added: list[dict[str, str]] = []
     for inc in includes:
         matched = False
-        for combo, orig in zip(combos, original, strict=False):
-            if all(orig[k] == v for k, v in inc.items() if k in axes):
+        for combo in product:
+            if all(combo[k] == v for k, v in inc.items() if k in axes):
                 # Added keys may overwrite earlier additions, never an original axis value.
                 combo.update({k: v for k, v in inc.items() if k not in axes})
                 matched = True
         if not matched:
-            combos.append(dict(inc))
-            original.append({})
+            added.append(dict(inc))
+    combos = product + added
+    if not axes and not includes:
+        raise ConfigError(
+            "a matrix needs at least one axis (name: [values]) or an include entry", path=where
+        )
     if not combos:
         raise ConfigError("the matrix produces no combinations (every one is excluded)", path=where)
     seen: set[model.Pairs] = set()

@@ -56,6 +56,13 @@ def _percent(value: Any) -> Any:
     return value
 
 
+def _number(value: Any) -> Any:
+    """An integer where a float is meant is fine (strict mode would refuse it)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
 StrList = Annotated[list[str], BeforeValidator(_one_or_many)]
 EnvValue = Annotated[str, BeforeValidator(_scalar_to_str)]
 Duration = Annotated[float, BeforeValidator(_duration)]
@@ -72,7 +79,7 @@ class Strict(BaseModel):
 class RetryFile(Strict):
     max: Annotated[int, Field(ge=0, le=100)] = 0
     delay: Duration = 1.0
-    backoff: Annotated[float, BeforeValidator(_percent), Field(ge=1)] = 2.0
+    backoff: Annotated[float, BeforeValidator(_number), Field(ge=1)] = 2.0
     max_delay: Duration = 60.0
 
 

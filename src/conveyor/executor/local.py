@@ -16,6 +16,7 @@ import os
 import select
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -104,6 +105,7 @@ class LocalExecutor:
     def __init__(self, *, grace: float = 5.0, sample_every: float = 0.5) -> None:
         self.grace = grace
         self.sample_every = sample_every
+        _become_subreaper()
 
     def execute(
         self, request: ExecRequest, on_line: Callable[[str], None], cancel: Cancel
@@ -115,11 +117,13 @@ class LocalExecutor:
                 None, started, time.time(), error=f"working directory does not exist: {request.cwd}"
             )
         argv = _without_shell(request.argv, request.env) or list(request.argv)
+        env = dict(request.env)
+        env["PWD"] = request.cwd  # a shell would set it; a directly exec'd command not
         try:
             proc = subprocess.Popen(
                 argv,
                 cwd=request.cwd,
-                env=dict(request.env),
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -199,6 +203,19 @@ class _Watch:
         except (ProcessLookupError, PermissionError):
             return False
 
+    def group_alive(self) -> bool:
+        """Whether any process of the job's group still lives. Orphans of the group are
+        our children (we are a subreaper), so their zombies are reaped here first: a dead
+        process must not count as one left behind."""
+        while True:
+            try:
+                pid, _ = os.waitpid(-self.pgid, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+        return self.signal_group(0)
+
     def sample(self, now: float) -> None:
         if now < self.next_sample:
             return
@@ -253,7 +270,12 @@ class _Watch:
                             self.signal_group(signal.SIGTERM)
                             term_at = now
                     self.sample(now)
-                elif term_at is None and now - exited_at > 0.2:
+                elif now - exited_at > self.ex.grace + 0.2 and not self.group_alive():
+                    # Only a process that left the job's group (setsid) holds the output
+                    # open; it cannot be told apart from an unrelated daemon: stop reading.
+                    self.on_line("conveyor: stopped reading output held open by a detached process")
+                    break
+                elif term_at is None and now - exited_at > 0.2 and self.group_alive():
                     # The main process is gone (and what it wrote has been read) but
                     # something in its group keeps the output open: a process left
                     # behind. Terminate it like a timeout.
@@ -283,13 +305,14 @@ class _Watch:
             self.proc.returncode = os.waitstatus_to_exitcode(status)
             self.proc.stdout.close()
         # Processes that closed their output and live on are still part of the job.
-        if self.signal_group(0):
-            leftovers = True
+        if self.group_alive():
+            leftovers = leftovers or not (timed_out or cancelled)
             self.signal_group(signal.SIGTERM)
             end = time.monotonic() + (0 if self.cancel.force.is_set() else self.ex.grace)
-            while self.signal_group(0) and time.monotonic() < end:
+            while self.group_alive() and time.monotonic() < end:
                 time.sleep(0.02)
             self.signal_group(signal.SIGKILL)
+            self.group_alive()
         if leftovers:
             self.on_line("conveyor: terminated processes the job left running")
         code = self.proc.returncode
@@ -337,3 +360,22 @@ def _without_shell(argv: tuple[str, ...], env: object) -> list[str] | None:
     if program is None:
         return None  # let the shell report 'command not found' as it would
     return [program, *words[1:]]
+
+
+_SUBREAPER = False
+
+
+def _become_subreaper() -> None:
+    """Make this process adopt the orphans of its jobs (Linux's PR_SET_CHILD_SUBREAPER),
+    so a job's exited grandchildren can be reaped at once rather than by whatever init
+    the machine has, and none is mistaken for a process left running."""
+    global _SUBREAPER
+    if _SUBREAPER or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        _SUBREAPER = libc.prctl(36, 1, 0, 0, 0) == 0  # 36: PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
