@@ -24,7 +24,8 @@ BENCH_ENV = {k: v for k, v in os.environ.items() if k != "CI"} | {"NO_COLOR": "1
 
 
 def add_common_args(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--reps", type=int, default=5, help="timed repetitions (median reported; default 5)")
+    ap.add_argument("--reps", type=int, default=5,
+                    help="timed repetitions, median reported (default 5)")
     ap.add_argument("--warmup", type=int, default=1, help="untimed warm-up runs (default 1)")
     ap.add_argument("--conveyor", metavar="PATH", default=None,
                     help="conveyor executable (default: shutil.which('conveyor'), a pyenv shim "
@@ -58,7 +59,8 @@ def timed(cmd: list[str], cwd: str | None = None, env: dict[str, str] | None = N
     """Run cmd once; return (wall seconds, child CPU seconds, stderr tail). Fails loudly."""
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, cwd=cwd, env=BENCH_ENV if env is None else env, stdin=subprocess.DEVNULL,
+    env = BENCH_ENV if env is None else env
+    p = subprocess.run(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout)
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -147,6 +149,32 @@ def dump_json(dest: str | None, data: dict) -> None:
         sys.stderr.write(f"raw numbers written to {dest}\n")
 
 
+def src_state() -> str:
+    """Which Conveyor source was timed: git HEAD, plus a hash of uncommitted changes under
+    src/ (the editable install runs the working tree). Read-only git commands."""
+    def git(*args: str) -> bytes:
+        try:
+            return subprocess.run(["git", "-C", REPO, *args], capture_output=True,
+                                  timeout=30).stdout
+        except (OSError, subprocess.SubprocessError):
+            return b""
+    head = git("rev-parse", "--short", "HEAD").decode().strip() or "unknown"
+    dirty = git("diff", "HEAD", "--", "src") + git("status", "--porcelain", "--", "src")
+    if not dirty:
+        return head
+    import hashlib
+    return f"{head}+dirty-src-{hashlib.sha256(dirty).hexdigest()[:8]}"
+
+
+def check_state(before: str) -> str | None:
+    """A warning line when src/ changed while the benchmark ran."""
+    after = src_state()
+    if after != before:
+        return f"WARNING: conveyor source changed during the run ({before} -> {after})"
+    return None
+
+
 def machine() -> dict:
     return {"python": sys.version.split()[0], "cpus": os.cpu_count(),
-            "platform": sys.platform, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+            "platform": sys.platform, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "loadavg_at_end": os.getloadavg()}

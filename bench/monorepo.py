@@ -37,8 +37,21 @@ import subprocess
 import sys
 import tempfile
 
-from _common import (REPO, add_common_args, bench, dump_json, find_conveyor, machine, ms,
-                     table, timed, tool_version, write_pipeline)
+from _common import (
+    REPO,
+    add_common_args,
+    bench,
+    check_state,
+    dump_json,
+    find_conveyor,
+    machine,
+    ms,
+    src_state,
+    table,
+    timed,
+    tool_version,
+    write_pipeline,
+)
 
 
 def load_gen(peers_dir: str):
@@ -53,7 +66,9 @@ def load_gen(peers_dir: str):
 
 def makefile_graph(path: str) -> dict[str, tuple[list[str], str]]:
     """{pkg: (dependency pkgs, command)} read back from gen.py's Makefile."""
-    out, text = {}, open(path).read()
+    out = {}
+    with open(path) as fh:
+        text = fh.read()
     rule = re.compile(r"^packages/(p\d+)/dist/out\.txt: (.*)\n\tcd packages/\1 && (.*)$", re.M)
     for m in rule.finditer(text):
         out[m.group(1)] = (re.findall(r"packages/(p\d+)/dist/out\.txt", m.group(2)), m.group(3))
@@ -61,9 +76,12 @@ def makefile_graph(path: str) -> dict[str, tuple[list[str], str]]:
 
 
 def prepare(gen, peers_dir: str, target: str, n: int, seed: int) -> tuple[str, str, dict]:
+    # gen.py commits ~20*N loose objects; git's automatic gc would then pack them in a
+    # detached background process (racing the copy below and the timings): disable it.
+    env = dict(os.environ, GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="gc.auto", GIT_CONFIG_VALUE_0="0")
     subprocess.run([sys.executable, os.path.join(peers_dir, "gen.py"), "-n", str(n),
                     "--seed", str(seed), "--peers", "make", "--force", target],
-                   check=True, stdout=subprocess.DEVNULL)
+                   check=True, stdout=subprocess.DEVNULL, env=env)
     with open(os.path.join(target, "meta.json")) as fh:
         meta = json.load(fh)
     make_ws, conv_ws = os.path.join(target, "make"), os.path.join(target, "conveyor")
@@ -104,6 +122,33 @@ def outputs(ws: str) -> dict[str, bytes]:
     return found
 
 
+def time_size(a, conveyor: str, make: str, make_ws: str, conv_ws: str, n: int):
+    """Cold runs of both tools at one N; each run checked for N tasks and N outputs."""
+    ws_of = {"make": make_ws, "conveyor": conv_ws}
+    counts: dict[str, list[int]] = {"make": [], "conveyor": []}
+
+    def check(name: str) -> None:
+        c = executed(ws_of[name])
+        counts[name].append(sum(c.values()))
+        outs = glob.glob(os.path.join(ws_of[name], "packages", "*", "dist", "out.txt"))
+        if sum(c.values()) != n or len(c) != n or len(outs) != n:
+            raise RuntimeError(f"{name} at N={n}: {sum(c.values())} tasks logged, "
+                               f"{len(c)} distinct, {len(outs)} outputs; expected {n}")
+
+    cases = {
+        "make": {"cmd": [make, f"-j{a.jobs}"], "cwd": make_ws,
+                 "before": lambda: clean(make_ws), "after": check},
+        "conveyor": {"cmd": [conveyor, "-f", "conveyor.yml", "run", "--jobs", str(a.jobs),
+                             "--plain", "-q"], "cwd": conv_ws,
+                     "before": lambda: clean(conv_ws), "after": check},
+    }
+    sys.stderr.write(f"N={n}: {a.reps} reps (+{a.warmup} warm-up), cold, parallelism {a.jobs}\n")
+    res = bench(cases, a.reps, a.warmup)
+    for name in res:
+        res[name]["tasks_executed"] = counts[name][a.warmup:]
+    return res, outputs(make_ws) == outputs(conv_ws)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  epilog=__doc__.split("\n\n", 1)[1],
@@ -121,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     peers_dir = os.path.abspath(a.peers_dir or os.path.join(REPO, "..", "shared", "bench", "peers"))
     gen = load_gen(peers_dir)
     conveyor, note = find_conveyor(a.conveyor)
+    state = src_state()
     make = shutil.which(a.make) or sys.exit(f"error: {a.make} not found")
     work = os.path.abspath(a.work) if a.work else tempfile.mkdtemp(prefix="conveyor-bench-mono-")
     os.makedirs(work, exist_ok=True)
@@ -131,28 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(f"N={n}: generating with {peers_dir}/gen.py in {work}/n{n}\n")
             make_ws, conv_ws, meta = prepare(gen, peers_dir, os.path.join(work, f"n{n}"), n, a.seed)
             timed([conveyor, "-f", "conveyor.yml", "validate"], cwd=conv_ws)
-            counts: dict[str, list] = {"make": [], "conveyor": []}
-
-            def check(name: str, ws_of={"make": make_ws, "conveyor": conv_ws}, n=n) -> None:
-                c = executed(ws_of[name])
-                counts[name].append(sum(c.values()))
-                outs = glob.glob(os.path.join(ws_of[name], "packages", "*", "dist", "out.txt"))
-                if sum(c.values()) != n or len(c) != n or len(outs) != n:
-                    raise RuntimeError(f"{name} at N={n}: {sum(c.values())} tasks logged, "
-                                       f"{len(c)} distinct, {len(outs)} outputs; expected {n}")
-
-            cases = {
-                "make": {"cmd": [make, f"-j{a.jobs}"], "cwd": make_ws,
-                         "before": lambda ws=make_ws: clean(ws), "after": check},
-                "conveyor": {"cmd": [conveyor, "-f", "conveyor.yml", "run", "--jobs", str(a.jobs),
-                                     "--plain", "-q"], "cwd": conv_ws,
-                             "before": lambda ws=conv_ws: clean(ws), "after": check},
-            }
-            sys.stderr.write(f"N={n}: {a.reps} reps (+{a.warmup} warm-up), cold, parallelism {a.jobs}\n")
-            res = bench(cases, a.reps, a.warmup)
-            same = outputs(make_ws) == outputs(conv_ws)
-            for name in res:
-                res[name]["tasks_executed"] = counts[name][a.warmup:]
+            res, same = time_size(a, conveyor, make, make_ws, conv_ws, n)
             results[n] = {"meta": meta, "results": res, "same_outputs": same}
     finally:
         if a.keep or a.work:
@@ -162,8 +187,13 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"conveyor: {conveyor} ({tool_version([conveyor, '--version'])}); "
           f"make: {make} ({tool_version([make, '--version'])})")
+    print(f"conveyor source: {state} (git HEAD of {REPO}; src/ is an editable install)"
+          if not a.conveyor else f"conveyor: as given by --conveyor (repo tree: {state})")
     if note:
         print(f"note: {note}")
+    warn = check_state(state)
+    if warn:
+        print(warn)
     print(f"cold runs (dist/, .exec.log, .conveyor/ removed before each), parallelism {a.jobs}; "
           f"median of {a.reps} after {a.warmup} warm-up; {os.cpu_count()} CPUs\n")
     rows = []
@@ -183,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
               f"per-task overhead {(c - mk) / n * 1000:.2f} ms; "
               f"dist/out.txt identical for both tools: {'yes' if r['same_outputs'] else 'NO'}")
     print("(no-op re-runs not reported: Conveyor has no task cache yet and re-executes every task)")
-    dump_json(a.json, {"bench": "monorepo", "machine": machine(), "repo": REPO,
+    dump_json(a.json, {"conveyor_source": state, "source_changed": warn,
+                       "bench": "monorepo", "machine": machine(), "repo": REPO,
                        "peers_dir": peers_dir, "parallelism": a.jobs, "reps": a.reps,
                        "warmup": a.warmup, "by_n": {str(k): v for k, v in results.items()}})
     return 0

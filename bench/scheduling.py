@@ -27,15 +27,28 @@ import shutil
 import sys
 import tempfile
 
-from _common import (REPO, add_common_args, bench, dump_json, find_conveyor, machine, ms,
-                     random_dag, table, tool_version, write_pipeline)
+from _common import (
+    REPO,
+    add_common_args,
+    bench,
+    check_state,
+    dump_json,
+    find_conveyor,
+    machine,
+    ms,
+    random_dag,
+    src_state,
+    table,
+    tool_version,
+    write_pipeline,
+)
 
 
 def write_makefile(path: str, names: list[str], deps: list[list[int]]) -> None:
     lines = ["# one phony target per conveyor job, recipe @true", "MAKEFLAGS += --no-builtin-rules",
              ".SUFFIXES:", ".PHONY: all " + " ".join(names), "",
              "all: " + " ".join(names), ""]
-    for name, ds in zip(names, deps):
+    for name, ds in zip(names, deps, strict=True):
         lines.append(f"{name}: " + " ".join(names[d] for d in ds))
         lines.append("\t@true")
     with open(path, "w") as fh:
@@ -53,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     add_common_args(ap)
     a = ap.parse_args(argv)
     conveyor, note = find_conveyor(a.conveyor)
+    state = src_state()
     make = shutil.which(a.make) or sys.exit(f"error: {a.make} not found")
 
     work = tempfile.mkdtemp(prefix="conveyor-bench-sched-")
@@ -60,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         names = [f"j{i:04d}" for i in range(a.n)]
         deps = random_dag(a.n, a.seed)
         write_pipeline(os.path.join(work, "conveyor.yml"),
-                       [(n, "true", [names[d] for d in ds], None) for n, ds in zip(names, deps)])
+                       [(n, "true", [names[d] for d in ds], None)
+                        for n, ds in zip(names, deps, strict=True)])
         write_makefile(os.path.join(work, "Makefile"), names, deps)
         runs = os.path.join(work, ".conveyor", "runs")
 
@@ -100,22 +115,30 @@ def main(argv: list[str] | None = None) -> int:
     per_job = (c - m) / a.n
     print(f"conveyor: {conveyor} ({tool_version([conveyor, '--version'])}); "
           f"make: {make} ({tool_version([make, '--version'])})")
+    print(f"conveyor source: {state} (git HEAD of {REPO}; src/ is an editable install)"
+          if not a.conveyor else f"conveyor: as given by --conveyor (repo tree: {state})")
     if note:
         print(f"note: {note}")
+    warn = check_state(state)
+    if warn:
+        print(warn)
     print(f"N={a.n} jobs running `true`, {sum(map(len, deps))} needs edges, parallelism {a.jobs}; "
           f"median of {a.reps} runs after {a.warmup} warm-up; {os.cpu_count()} CPUs\n")
     rows = [[name, " ".join(os.path.basename(x) if i == 0 else x for i, x in enumerate(r["cmd"])),
              ms(r["median_wall"]), f"{ms(r['min_wall'])} - {ms(r['max_wall'])}",
              ms(r["median_cpu"]), f"{r['median_wall'] / a.n * 1000:.2f} ms"]
             for name, r in res.items()]
-    print(table(["tool", "command", "median wall", "range", "CPU (user+sys)", "wall per job"], rows))
+    print(table(["tool", "command", "median wall", "range", "CPU (user+sys)", "wall per job"],
+                rows))
     print()
     if inner is not None:
-        print(f"conveyor's own wall_time of its last run (scheduler only, no start-up): {ms(inner)}")
+        print(f"conveyor's own wall_time of its last run (its summary.json; no start-up, "
+              f"config load or planning): {ms(inner)}")
     print(f"conveyor per-job overhead over make: {per_job * 1000:.2f} ms/job")
     print(f"ratio conveyor/make: {ratio:.2f} (issue target <= 1.5: "
           f"{'met' if ratio <= 1.5 else 'not met'})")
-    dump_json(a.json, {"bench": "scheduling", "machine": machine(), "repo": REPO, "n": a.n,
+    dump_json(a.json, {"conveyor_source": state, "source_changed": warn,
+                       "bench": "scheduling", "machine": machine(), "repo": REPO, "n": a.n,
                        "parallelism": a.jobs, "reps": a.reps, "warmup": a.warmup,
                        "edges": sum(map(len, deps)), "results": res, "ratio": ratio,
                        "per_job_overhead_s": per_job,

@@ -22,18 +22,34 @@ import shutil
 import sys
 import tempfile
 
-from _common import (REPO, add_common_args, bench, dump_json, find_conveyor, machine, ms,
-                     random_dag, table, timed, tool_version, write_pipeline)
+from _common import (
+    REPO,
+    add_common_args,
+    bench,
+    check_state,
+    dump_json,
+    find_conveyor,
+    machine,
+    ms,
+    random_dag,
+    src_state,
+    table,
+    timed,
+    tool_version,
+    write_pipeline,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  epilog=__doc__.split("\n\n", 1)[1],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("-n", "--jobs-in-file", type=int, default=200, help="jobs in the validated file")
+    ap.add_argument("-n", "--jobs-in-file", type=int, default=200,
+                    help="jobs in the validated file (default 200)")
     add_common_args(ap)
     a = ap.parse_args(argv)
     conveyor, note = find_conveyor(a.conveyor)
+    state = src_state()
 
     work = tempfile.mkdtemp(prefix="conveyor-bench-startup-")
     try:
@@ -41,13 +57,13 @@ def main(argv: list[str] | None = None) -> int:
         deps = random_dag(a.jobs_in_file)
         write_pipeline(pipe, [(f"j{i:04d}", "true", [f"j{d:04d}" for d in ds], None)
                               for i, ds in enumerate(deps)])
-        state = os.path.join(work, ".conveyor")
+        state_dir = os.path.join(work, ".conveyor")
 
         def clear() -> None:
-            shutil.rmtree(state, ignore_errors=True)
+            shutil.rmtree(state_dir, ignore_errors=True)
 
         def check_cache(name: str) -> None:
-            cache = os.path.join(state, "cache")
+            cache = os.path.join(state_dir, "cache")
             if not (os.path.isdir(cache) and os.listdir(cache)):
                 raise RuntimeError(f"{name}: validate left no parsed-config cache in {cache}")
 
@@ -63,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         shim = shutil.which("conveyor")
         if note and shim:
-            cases["conveyor --version via the pyenv shim"] = {"cmd": [shim, "--version"], "cwd": work}
+            cases["conveyor --version via the pyenv shim"] = {"cmd": [shim, "--version"],
+                                                               "cwd": work}
         sys.stderr.write(f"timing {len(cases)} commands, {a.reps} reps (+{a.warmup} warm-up)\n")
         res = bench(cases, a.reps, a.warmup)
     finally:
@@ -80,8 +97,13 @@ def main(argv: list[str] | None = None) -> int:
                      ms(r["median_wall"] - floor)])
     print(f"conveyor: {conveyor} ({tool_version([conveyor, '--version'])}); "
           f"python: {sys.executable}")
+    print(f"conveyor source: {state} (git HEAD of {REPO}; src/ is an editable install)"
+          if not a.conveyor else f"conveyor: as given by --conveyor (repo tree: {state})")
     if note:
         print(f"note: {note}")
+    warn = check_state(state)
+    if warn:
+        print(warn)
     print(f"median of {a.reps} runs after {a.warmup} warm-up; {os.cpu_count()} CPUs\n")
     print(table(["command", "median wall", "range", "CPU (user+sys)", "ratio to floor",
                  "above floor"], rows))
@@ -89,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in res:
         if name.startswith("conveyor"):
             print(f"ratio {name} / floor: {res[name]['median_wall'] / floor:.2f}")
-    dump_json(a.json, {"bench": "startup", "machine": machine(), "conveyor": conveyor,
+    dump_json(a.json, {"conveyor_source": state, "source_changed": warn,
+                       "bench": "startup", "machine": machine(), "conveyor": conveyor,
                        "repo": REPO, "reps": a.reps, "warmup": a.warmup,
                        "jobs_in_file": a.jobs_in_file, "results": res})
     return 0
