@@ -24,14 +24,25 @@ BENCH_ENV = {k: v for k, v in os.environ.items() if k != "CI"} | {"NO_COLOR": "1
 
 
 def add_common_args(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--reps", type=int, default=5,
-                    help="timed repetitions, median reported (default 5)")
+    ap.add_argument(
+        "--reps", type=int, default=5, help="timed repetitions, median reported (default 5)"
+    )
     ap.add_argument("--warmup", type=int, default=1, help="untimed warm-up runs (default 1)")
-    ap.add_argument("--conveyor", metavar="PATH", default=None,
-                    help="conveyor executable (default: shutil.which('conveyor'), a pyenv shim "
-                         "being replaced by the script beside sys.executable)")
-    ap.add_argument("--json", metavar="FILE", nargs="?", const="-", default=None,
-                    help="also dump raw samples as JSON (to FILE, or stdout when no FILE)")
+    ap.add_argument(
+        "--conveyor",
+        metavar="PATH",
+        default=None,
+        help="conveyor executable (default: shutil.which('conveyor'), a pyenv shim "
+        "being replaced by the script beside sys.executable)",
+    )
+    ap.add_argument(
+        "--json",
+        metavar="FILE",
+        nargs="?",
+        const="-",
+        default=None,
+        help="also dump raw samples as JSON (to FILE, or stdout when no FILE)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the temporary work directory")
 
 
@@ -54,21 +65,30 @@ def find_conveyor(explicit: str | None) -> tuple[str, str | None]:
     return found, None
 
 
-def timed(cmd: list[str], cwd: str | None = None, env: dict[str, str] | None = None,
-          timeout: float = 3600) -> tuple[float, float, str]:
+def timed(
+    cmd: list[str], cwd: str | None = None, env: dict[str, str] | None = None, timeout: float = 3600
+) -> tuple[float, float, str]:
     """Run cmd once; return (wall seconds, child CPU seconds, stderr tail). Fails loudly."""
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     env = BENCH_ENV if env is None else env
-    p = subprocess.run(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout)
+    p = subprocess.run(
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=timeout,
+    )
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     err = p.stderr.decode(errors="replace")
     if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} (in {cwd or os.getcwd()}) exited {p.returncode}:\n"
-                           + err[-3000:])
+        raise RuntimeError(
+            f"{' '.join(cmd)} (in {cwd or os.getcwd()}) exited {p.returncode}:\n" + err[-3000:]
+        )
     return wall, cpu, err[-2000:]
 
 
@@ -104,8 +124,9 @@ def random_dag(n: int, seed: int = 42) -> list[list[int]]:
     return [sorted(rng.sample(range(i), min(rng.randint(0, 3), i))) for i in range(n)]
 
 
-def write_pipeline(path: str, jobs: list[tuple[str, str, list[str], str | None]],
-                   name: str = "bench") -> None:
+def write_pipeline(
+    path: str, jobs: list[tuple[str, str, list[str], str | None]], name: str = "bench"
+) -> None:
     """jobs: (key, command, needs, dir or None). Strings are written JSON-quoted (valid YAML)."""
     lines = [f"name: {name}", "defaults:", "  shell: sh", "jobs:"]
     for key, cmd, needs, d in jobs:
@@ -152,17 +173,21 @@ def dump_json(dest: str | None, data: dict) -> None:
 def src_state() -> str:
     """Which Conveyor source was timed: git HEAD, plus a hash of uncommitted changes under
     src/ (the editable install runs the working tree). Read-only git commands."""
+
     def git(*args: str) -> bytes:
         try:
-            return subprocess.run(["git", "-C", REPO, *args], capture_output=True,
-                                  timeout=30).stdout
+            return subprocess.run(
+                ["git", "-C", REPO, *args], capture_output=True, timeout=30
+            ).stdout
         except (OSError, subprocess.SubprocessError):
             return b""
+
     head = git("rev-parse", "--short", "HEAD").decode().strip() or "unknown"
     dirty = git("diff", "HEAD", "--", "src") + git("status", "--porcelain", "--", "src")
     if not dirty:
         return head
     import hashlib
+
     return f"{head}+dirty-src-{hashlib.sha256(dirty).hexdigest()[:8]}"
 
 
@@ -175,6 +200,10 @@ def check_state(before: str) -> str | None:
 
 
 def machine() -> dict:
-    return {"python": sys.version.split()[0], "cpus": os.cpu_count(),
-            "platform": sys.platform, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "loadavg_at_end": os.getloadavg()}
+    return {
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "platform": sys.platform,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "loadavg_at_end": os.getloadavg(),
+    }

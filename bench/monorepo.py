@@ -79,9 +79,23 @@ def prepare(gen, peers_dir: str, target: str, n: int, seed: int) -> tuple[str, s
     # gen.py commits ~20*N loose objects; git's automatic gc would then pack them in a
     # detached background process (racing the copy below and the timings): disable it.
     env = dict(os.environ, GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="gc.auto", GIT_CONFIG_VALUE_0="0")
-    subprocess.run([sys.executable, os.path.join(peers_dir, "gen.py"), "-n", str(n),
-                    "--seed", str(seed), "--peers", "make", "--force", target],
-                   check=True, stdout=subprocess.DEVNULL, env=env)
+    subprocess.run(
+        [
+            sys.executable,
+            os.path.join(peers_dir, "gen.py"),
+            "-n",
+            str(n),
+            "--seed",
+            str(seed),
+            "--peers",
+            "make",
+            "--force",
+            target,
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env=env,
+    )
     with open(os.path.join(target, "meta.json")) as fh:
         meta = json.load(fh)
     make_ws, conv_ws = os.path.join(target, "make"), os.path.join(target, "conveyor")
@@ -132,32 +146,46 @@ def time_size(a, conveyor: str, make: str, make_ws: str, conv_ws: str, n: int):
         counts[name].append(sum(c.values()))
         outs = glob.glob(os.path.join(ws_of[name], "packages", "*", "dist", "out.txt"))
         if sum(c.values()) != n or len(c) != n or len(outs) != n:
-            raise RuntimeError(f"{name} at N={n}: {sum(c.values())} tasks logged, "
-                               f"{len(c)} distinct, {len(outs)} outputs; expected {n}")
+            raise RuntimeError(
+                f"{name} at N={n}: {sum(c.values())} tasks logged, "
+                f"{len(c)} distinct, {len(outs)} outputs; expected {n}"
+            )
 
     cases = {
-        "make": {"cmd": [make, f"-j{a.jobs}"], "cwd": make_ws,
-                 "before": lambda: clean(make_ws), "after": check},
-        "conveyor": {"cmd": [conveyor, "-f", "conveyor.yml", "run", "--jobs", str(a.jobs),
-                             "--plain", "-q"], "cwd": conv_ws,
-                     "before": lambda: clean(conv_ws), "after": check},
+        "make": {
+            "cmd": [make, f"-j{a.jobs}"],
+            "cwd": make_ws,
+            "before": lambda: clean(make_ws),
+            "after": check,
+        },
+        "conveyor": {
+            "cmd": [conveyor, "-f", "conveyor.yml", "run", "--jobs", str(a.jobs), "--plain", "-q"],
+            "cwd": conv_ws,
+            "before": lambda: clean(conv_ws),
+            "after": check,
+        },
     }
     sys.stderr.write(f"N={n}: {a.reps} reps (+{a.warmup} warm-up), cold, parallelism {a.jobs}\n")
     res = bench(cases, a.reps, a.warmup)
     for name in res:
-        res[name]["tasks_executed"] = counts[name][a.warmup:]
+        res[name]["tasks_executed"] = counts[name][a.warmup :]
     return res, outputs(make_ws) == outputs(conv_ws)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 epilog=__doc__.split("\n\n", 1)[1],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("-n", default="200", help="comma list of package counts (default 200)")
     ap.add_argument("--jobs", type=int, default=2, help="parallelism for both tools (default 2)")
     ap.add_argument("--seed", type=int, default=42, help="gen.py seed (default 42)")
-    ap.add_argument("--peers-dir", default=None,
-                    help="shared harness dir with gen.py (default <repo>/../shared/bench/peers)")
+    ap.add_argument(
+        "--peers-dir",
+        default=None,
+        help="shared harness dir with gen.py (default <repo>/../shared/bench/peers)",
+    )
     ap.add_argument("--work", default=None, help="where to generate (default: a temporary dir)")
     ap.add_argument("--make", default="make", help="make executable (default: make)")
     add_common_args(ap)
@@ -185,38 +213,77 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(work, ignore_errors=True)
 
-    print(f"conveyor: {conveyor} ({tool_version([conveyor, '--version'])}); "
-          f"make: {make} ({tool_version([make, '--version'])})")
-    print(f"conveyor source: {state} (git HEAD of {REPO}; src/ is an editable install)"
-          if not a.conveyor else f"conveyor: as given by --conveyor (repo tree: {state})")
+    print(
+        f"conveyor: {conveyor} ({tool_version([conveyor, '--version'])}); "
+        f"make: {make} ({tool_version([make, '--version'])})"
+    )
+    print(
+        f"conveyor source: {state} (git HEAD of {REPO}; src/ is an editable install)"
+        if not a.conveyor
+        else f"conveyor: as given by --conveyor (repo tree: {state})"
+    )
     if note:
         print(f"note: {note}")
     warn = check_state(state)
     if warn:
         print(warn)
-    print(f"cold runs (dist/, .exec.log, .conveyor/ removed before each), parallelism {a.jobs}; "
-          f"median of {a.reps} after {a.warmup} warm-up; {os.cpu_count()} CPUs\n")
+    print(
+        f"cold runs (dist/, .exec.log, .conveyor/ removed before each), parallelism {a.jobs}; "
+        f"median of {a.reps} after {a.warmup} warm-up; {os.cpu_count()} CPUs\n"
+    )
     rows = []
     for n, r in results.items():
         m = r["meta"]
         for name, x in r["results"].items():
-            rows.append([str(n), name, ms(x["median_wall"]),
-                         f"{ms(x['min_wall'])} - {ms(x['max_wall'])}", ms(x["median_cpu"]),
-                         "/".join(sorted({str(t) for t in x["tasks_executed"]})),
-                         f"{m['edges']} / {m['critical_path_tasks']}"])
-    print(table(["N", "tool", "median wall", "range", "CPU (user+sys)", "tasks run",
-                 "edges / critical path"], rows))
+            rows.append(
+                [
+                    str(n),
+                    name,
+                    ms(x["median_wall"]),
+                    f"{ms(x['min_wall'])} - {ms(x['max_wall'])}",
+                    ms(x["median_cpu"]),
+                    "/".join(sorted({str(t) for t in x["tasks_executed"]})),
+                    f"{m['edges']} / {m['critical_path_tasks']}",
+                ]
+            )
+    print(
+        table(
+            [
+                "N",
+                "tool",
+                "median wall",
+                "range",
+                "CPU (user+sys)",
+                "tasks run",
+                "edges / critical path",
+            ],
+            rows,
+        )
+    )
     print()
     for n, r in results.items():
         c, mk = r["results"]["conveyor"]["median_wall"], r["results"]["make"]["median_wall"]
-        print(f"N={n}: ratio conveyor/make (cold) {c / mk:.2f}; "
-              f"per-task overhead {(c - mk) / n * 1000:.2f} ms; "
-              f"dist/out.txt identical for both tools: {'yes' if r['same_outputs'] else 'NO'}")
+        print(
+            f"N={n}: ratio conveyor/make (cold) {c / mk:.2f}; "
+            f"per-task overhead {(c - mk) / n * 1000:.2f} ms; "
+            f"dist/out.txt identical for both tools: {'yes' if r['same_outputs'] else 'NO'}"
+        )
     print("(no-op re-runs not reported: Conveyor has no task cache yet and re-executes every task)")
-    dump_json(a.json, {"conveyor_source": state, "source_changed": warn,
-                       "bench": "monorepo", "machine": machine(), "repo": REPO,
-                       "peers_dir": peers_dir, "parallelism": a.jobs, "reps": a.reps,
-                       "warmup": a.warmup, "by_n": {str(k): v for k, v in results.items()}})
+    dump_json(
+        a.json,
+        {
+            "conveyor_source": state,
+            "source_changed": warn,
+            "bench": "monorepo",
+            "machine": machine(),
+            "repo": REPO,
+            "peers_dir": peers_dir,
+            "parallelism": a.jobs,
+            "reps": a.reps,
+            "warmup": a.warmup,
+            "by_n": {str(k): v for k, v in results.items()},
+        },
+    )
     return 0
 
 

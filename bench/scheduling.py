@@ -45,9 +45,15 @@ from _common import (
 
 
 def write_makefile(path: str, names: list[str], deps: list[list[int]]) -> None:
-    lines = ["# one phony target per conveyor job, recipe @true", "MAKEFLAGS += --no-builtin-rules",
-             ".SUFFIXES:", ".PHONY: all " + " ".join(names), "",
-             "all: " + " ".join(names), ""]
+    lines = [
+        "# one phony target per conveyor job, recipe @true",
+        "MAKEFLAGS += --no-builtin-rules",
+        ".SUFFIXES:",
+        ".PHONY: all " + " ".join(names),
+        "",
+        "all: " + " ".join(names),
+        "",
+    ]
     for name, ds in zip(names, deps, strict=True):
         lines.append(f"{name}: " + " ".join(names[d] for d in ds))
         lines.append("\t@true")
@@ -55,10 +61,27 @@ def write_makefile(path: str, names: list[str], deps: list[list[int]]) -> None:
         fh.write("\n".join(lines) + "\n")
 
 
+# The floor for any orchestrator written in Python: the same N `true` processes, in an
+# order the DAG allows (index order), spawned with subprocess from --jobs threads,
+# output captured through a pipe, and nothing else (no graph, events, logs or summary).
+PY_FLOOR = """
+import subprocess, sys
+from concurrent.futures import ThreadPoolExecutor
+def one(_):
+    p = subprocess.Popen(["true"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, start_new_session=True)
+    p.stdout.read(); p.stdout.close(); p.wait()
+with ThreadPoolExecutor(int(sys.argv[2])) as ex:
+    list(ex.map(one, range(int(sys.argv[1]))))
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 epilog=__doc__.split("\n\n", 1)[1],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("-n", type=int, default=1000, help="number of jobs (default 1000)")
     ap.add_argument("--jobs", type=int, default=2, help="parallelism for both tools (default 2)")
     ap.add_argument("--seed", type=int, default=42, help="seed of the DAG (default 42)")
@@ -73,9 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         names = [f"j{i:04d}" for i in range(a.n)]
         deps = random_dag(a.n, a.seed)
-        write_pipeline(os.path.join(work, "conveyor.yml"),
-                       [(n, "true", [names[d] for d in ds], None)
-                        for n, ds in zip(names, deps, strict=True)])
+        write_pipeline(
+            os.path.join(work, "conveyor.yml"),
+            [(n, "true", [names[d] for d in ds], None) for n, ds in zip(names, deps, strict=True)],
+        )
         write_makefile(os.path.join(work, "Makefile"), names, deps)
         runs = os.path.join(work, ".conveyor", "runs")
 
@@ -90,17 +114,36 @@ def main(argv: list[str] | None = None) -> int:
                 summ = json.load(fh)
             ok = sum(j.get("status") == "success" for j in summ.get("jobs", []))
             if summ.get("status") != "success" or ok != a.n:
-                raise RuntimeError(f"conveyor summary: status {summ.get('status')}, "
-                                   f"{ok} of {a.n} jobs succeeded")
+                raise RuntimeError(
+                    f"conveyor summary: status {summ.get('status')}, {ok} of {a.n} jobs succeeded"
+                )
 
         cases = {
-            "conveyor": {"cmd": [conveyor, "-f", "conveyor.yml", "run", "--jobs", str(a.jobs),
-                                 "--plain", "-q"], "cwd": work,
-                         "before": clear_runs, "after": check_conveyor},
+            "conveyor": {
+                "cmd": [
+                    conveyor,
+                    "-f",
+                    "conveyor.yml",
+                    "run",
+                    "--jobs",
+                    str(a.jobs),
+                    "--plain",
+                    "-q",
+                ],
+                "cwd": work,
+                "before": clear_runs,
+                "after": check_conveyor,
+            },
             "make": {"cmd": [make, f"-j{a.jobs}", "-s", "all"], "cwd": work},
+            "python spawn floor": {
+                "cmd": [sys.executable, "-c", PY_FLOOR, str(a.n), str(a.jobs)],
+                "cwd": work,
+            },
         }
-        sys.stderr.write(f"N={a.n} jobs, {sum(map(len, deps))} edges; {a.reps} reps "
-                         f"(+{a.warmup} warm-up), parallelism {a.jobs}; work dir {work}\n")
+        sys.stderr.write(
+            f"N={a.n} jobs, {sum(map(len, deps))} edges; {a.reps} reps "
+            f"(+{a.warmup} warm-up), parallelism {a.jobs}; work dir {work}\n"
+        )
         res = bench(cases, a.reps, a.warmup)
         with open(glob.glob(os.path.join(runs, "*", "summary.json"))[0]) as fh:
             inner = json.load(fh).get("wall_time")  # conveyor's own measure of its last run
@@ -113,36 +156,79 @@ def main(argv: list[str] | None = None) -> int:
     c, m = res["conveyor"]["median_wall"], res["make"]["median_wall"]
     ratio = c / m
     per_job = (c - m) / a.n
-    print(f"conveyor: {conveyor} ({tool_version([conveyor, '--version'])}); "
-          f"make: {make} ({tool_version([make, '--version'])})")
-    print(f"conveyor source: {state} (git HEAD of {REPO}; src/ is an editable install)"
-          if not a.conveyor else f"conveyor: as given by --conveyor (repo tree: {state})")
+    print(
+        f"conveyor: {conveyor} ({tool_version([conveyor, '--version'])}); "
+        f"make: {make} ({tool_version([make, '--version'])})"
+    )
+    print(
+        f"conveyor source: {state} (git HEAD of {REPO}; src/ is an editable install)"
+        if not a.conveyor
+        else f"conveyor: as given by --conveyor (repo tree: {state})"
+    )
     if note:
         print(f"note: {note}")
     warn = check_state(state)
     if warn:
         print(warn)
-    print(f"N={a.n} jobs running `true`, {sum(map(len, deps))} needs edges, parallelism {a.jobs}; "
-          f"median of {a.reps} runs after {a.warmup} warm-up; {os.cpu_count()} CPUs\n")
-    rows = [[name, " ".join(os.path.basename(x) if i == 0 else x for i, x in enumerate(r["cmd"])),
-             ms(r["median_wall"]), f"{ms(r['min_wall'])} - {ms(r['max_wall'])}",
-             ms(r["median_cpu"]), f"{r['median_wall'] / a.n * 1000:.2f} ms"]
-            for name, r in res.items()]
-    print(table(["tool", "command", "median wall", "range", "CPU (user+sys)", "wall per job"],
-                rows))
+    print(
+        f"N={a.n} jobs running `true`, {sum(map(len, deps))} needs edges, parallelism {a.jobs}; "
+        f"median of {a.reps} runs after {a.warmup} warm-up; {os.cpu_count()} CPUs\n"
+    )
+
+    def shown(name: str, cmd: list[str]) -> str:
+        if name == "python spawn floor":
+            return f"python3 -c <Popen `true` x{a.n}, {a.jobs} threads>"
+        return " ".join(os.path.basename(x) if i == 0 else x for i, x in enumerate(cmd))
+
+    rows = [
+        [
+            name,
+            shown(name, r["cmd"]),
+            ms(r["median_wall"]),
+            f"{ms(r['min_wall'])} - {ms(r['max_wall'])}",
+            ms(r["median_cpu"]),
+            f"{r['median_wall'] / a.n * 1000:.2f} ms",
+        ]
+        for name, r in res.items()
+    ]
+    print(
+        table(["tool", "command", "median wall", "range", "CPU (user+sys)", "wall per job"], rows)
+    )
     print()
     if inner is not None:
-        print(f"conveyor's own wall_time of its last run (its summary.json; no start-up, "
-              f"config load or planning): {ms(inner)}")
+        print(
+            f"conveyor's own wall_time of its last run (its summary.json; no start-up, "
+            f"config load or planning): {ms(inner)}"
+        )
     print(f"conveyor per-job overhead over make: {per_job * 1000:.2f} ms/job")
-    print(f"ratio conveyor/make: {ratio:.2f} (issue target <= 1.5: "
-          f"{'met' if ratio <= 1.5 else 'not met'})")
-    dump_json(a.json, {"conveyor_source": state, "source_changed": warn,
-                       "bench": "scheduling", "machine": machine(), "repo": REPO, "n": a.n,
-                       "parallelism": a.jobs, "reps": a.reps, "warmup": a.warmup,
-                       "edges": sum(map(len, deps)), "results": res, "ratio": ratio,
-                       "per_job_overhead_s": per_job,
-                       "last_conveyor_internal_wall_time_s": inner})
+    floor = res["python spawn floor"]["median_wall"]
+    print(
+        f"ratio conveyor/python spawn floor: {c / floor:.2f}; "
+        f"python spawn floor/make: {floor / m:.2f}"
+    )
+    print(
+        f"ratio conveyor/make: {ratio:.2f} (issue target <= 1.5: "
+        f"{'met' if ratio <= 1.5 else 'not met'})"
+    )
+    dump_json(
+        a.json,
+        {
+            "conveyor_source": state,
+            "source_changed": warn,
+            "bench": "scheduling",
+            "machine": machine(),
+            "repo": REPO,
+            "n": a.n,
+            "parallelism": a.jobs,
+            "reps": a.reps,
+            "warmup": a.warmup,
+            "edges": sum(map(len, deps)),
+            "results": res,
+            "ratio": ratio,
+            "per_job_overhead_s": per_job,
+            "last_conveyor_internal_wall_time_s": inner,
+        },
+    )
     return 0
 
 

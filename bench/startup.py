@@ -41,11 +41,18 @@ from _common import (
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 epilog=__doc__.split("\n\n", 1)[1],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("-n", "--jobs-in-file", type=int, default=200,
-                    help="jobs in the validated file (default 200)")
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument(
+        "-n",
+        "--jobs-in-file",
+        type=int,
+        default=200,
+        help="jobs in the validated file (default 200)",
+    )
     add_common_args(ap)
     a = ap.parse_args(argv)
     conveyor, note = find_conveyor(a.conveyor)
@@ -55,8 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pipe = os.path.join(work, "conveyor.yml")
         deps = random_dag(a.jobs_in_file)
-        write_pipeline(pipe, [(f"j{i:04d}", "true", [f"j{d:04d}" for d in ds], None)
-                              for i, ds in enumerate(deps)])
+        write_pipeline(
+            pipe,
+            [(f"j{i:04d}", "true", [f"j{d:04d}" for d in ds], None) for i, ds in enumerate(deps)],
+        )
         state_dir = os.path.join(work, ".conveyor")
 
         def clear() -> None:
@@ -73,14 +82,19 @@ def main(argv: list[str] | None = None) -> int:
             "python3 -c pass (floor)": {"cmd": [sys.executable, "-c", "pass"], "cwd": work},
             "conveyor --version": {"cmd": [conveyor, "--version"], "cwd": work},
             f"conveyor validate, {a.jobs_in_file} jobs, cold cache": {
-                "cmd": validate, "cwd": work, "before": clear, "after": check_cache},
-            f"conveyor validate, {a.jobs_in_file} jobs, warm cache": {
-                "cmd": validate, "cwd": work},
+                "cmd": validate,
+                "cwd": work,
+                "before": clear,
+                "after": check_cache,
+            },
+            f"conveyor validate, {a.jobs_in_file} jobs, warm cache": {"cmd": validate, "cwd": work},
         }
         shim = shutil.which("conveyor")
         if note and shim:
-            cases["conveyor --version via the pyenv shim"] = {"cmd": [shim, "--version"],
-                                                               "cwd": work}
+            cases["conveyor --version via the pyenv shim"] = {
+                "cmd": [shim, "--version"],
+                "cwd": work,
+            }
         sys.stderr.write(f"timing {len(cases)} commands, {a.reps} reps (+{a.warmup} warm-up)\n")
         res = bench(cases, a.reps, a.warmup)
     finally:
@@ -92,29 +106,55 @@ def main(argv: list[str] | None = None) -> int:
     floor = res["python3 -c pass (floor)"]["median_wall"]
     rows = []
     for name, r in res.items():
-        rows.append([name, ms(r["median_wall"]), f"{ms(r['min_wall'])} - {ms(r['max_wall'])}",
-                     ms(r["median_cpu"]), f"{r['median_wall'] / floor:.2f}x",
-                     ms(r["median_wall"] - floor)])
-    print(f"conveyor: {conveyor} ({tool_version([conveyor, '--version'])}); "
-          f"python: {sys.executable}")
-    print(f"conveyor source: {state} (git HEAD of {REPO}; src/ is an editable install)"
-          if not a.conveyor else f"conveyor: as given by --conveyor (repo tree: {state})")
+        rows.append(
+            [
+                name,
+                ms(r["median_wall"]),
+                f"{ms(r['min_wall'])} - {ms(r['max_wall'])}",
+                ms(r["median_cpu"]),
+                f"{r['median_wall'] / floor:.2f}x",
+                ms(r["median_wall"] - floor),
+            ]
+        )
+    print(
+        f"conveyor: {conveyor} ({tool_version([conveyor, '--version'])}); python: {sys.executable}"
+    )
+    print(
+        f"conveyor source: {state} (git HEAD of {REPO}; src/ is an editable install)"
+        if not a.conveyor
+        else f"conveyor: as given by --conveyor (repo tree: {state})"
+    )
     if note:
         print(f"note: {note}")
     warn = check_state(state)
     if warn:
         print(warn)
     print(f"median of {a.reps} runs after {a.warmup} warm-up; {os.cpu_count()} CPUs\n")
-    print(table(["command", "median wall", "range", "CPU (user+sys)", "ratio to floor",
-                 "above floor"], rows))
+    print(
+        table(
+            ["command", "median wall", "range", "CPU (user+sys)", "ratio to floor", "above floor"],
+            rows,
+        )
+    )
     print()
     for name in res:
         if name.startswith("conveyor"):
             print(f"ratio {name} / floor: {res[name]['median_wall'] / floor:.2f}")
-    dump_json(a.json, {"conveyor_source": state, "source_changed": warn,
-                       "bench": "startup", "machine": machine(), "conveyor": conveyor,
-                       "repo": REPO, "reps": a.reps, "warmup": a.warmup,
-                       "jobs_in_file": a.jobs_in_file, "results": res})
+    dump_json(
+        a.json,
+        {
+            "conveyor_source": state,
+            "source_changed": warn,
+            "bench": "startup",
+            "machine": machine(),
+            "conveyor": conveyor,
+            "repo": REPO,
+            "reps": a.reps,
+            "warmup": a.warmup,
+            "jobs_in_file": a.jobs_in_file,
+            "results": res,
+        },
+    )
     return 0
 
 

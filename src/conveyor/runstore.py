@@ -13,13 +13,14 @@ import os
 import re
 import secrets
 import time
-from dataclasses import asdict, is_dataclass
 from typing import IO, Any
 
 from conveyor.events import (
     Event,
     JobFinished,
     JobOutput,
+    JobQueued,
+    JobRetrying,
     JobStarted,
     RunFinished,
     RunStarted,
@@ -114,68 +115,102 @@ class JobLogSink:
         self._files.clear()
 
 
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, RunContext):
-        # The caller's environment may hold secrets: it is never written down.
-        return {k: v for k, v in asdict(obj).items() if k != "env"}
-    if is_dataclass(obj) and not isinstance(obj, type):
-        return {k: _plain(v) for k, v in vars(obj).items()}
-    if isinstance(obj, tuple | list):
-        return [_plain(v) for v in obj]
-    return obj
-
-
 def context_dict(context: RunContext) -> dict[str, Any]:
-    return dict(_plain(context))
+    # The caller's environment may hold secrets: it is never written down.
+    return {
+        "branch": context.branch,
+        "tag": context.tag,
+        "commit": context.commit,
+        "event": context.event,
+        "ci": context.ci,
+    }
 
 
-def result_dict(result: JobResult) -> dict[str, Any]:
-    data = dict(_plain(result))
-    data["status"] = result.status.value
-    data["duration"] = result.duration
-    return data
-
-
-_EVENT_TYPES = {
-    "RunStarted": "run_started",
-    "JobQueued": "job_queued",
-    "JobStarted": "job_started",
-    "JobOutput": "job_output",
-    "JobRetrying": "job_retrying",
-    "JobFinished": "job_finished",
-    "RunFinished": "run_finished",
-}
+def result_dict(r: JobResult) -> dict[str, Any]:
+    return {
+        "name": r.name,
+        "status": r.status.value,
+        "reason": r.reason,
+        "exit_code": r.exit_code,
+        "attempts": r.attempts,
+        "queued_at": r.queued_at,
+        "started_at": r.started_at,
+        "finished_at": r.finished_at,
+        "duration": r.duration,
+        "cpu_time": r.cpu_time,
+        "peak_rss": r.peak_rss,
+        "allowed_failure": r.allowed_failure,
+        "log_path": r.log_path,
+    }
 
 
 def event_dict(event: Event) -> dict[str, Any]:
-    data: dict[str, Any] = {"type": _EVENT_TYPES[type(event).__name__]}
+    """One event as plain JSON-able data, with a `type`."""
+    if isinstance(event, JobOutput):
+        return {"type": "job_output", "name": event.name, "line": event.line, "time": event.time}
     if isinstance(event, JobFinished):
-        data.update(result=result_dict(event.result), time=event.time)
-    elif isinstance(event, RunFinished):
-        data.update(
-            run_id=event.run_id,
-            status=event.status,
-            started_at=event.started_at,
-            finished_at=event.finished_at,
-            wall_time=event.wall_time,
-            critical_path=list(event.critical_path),
-        )
-    else:
-        data.update(_plain(event))
-    return data
+        return {"type": "job_finished", "result": result_dict(event.result), "time": event.time}
+    if isinstance(event, JobStarted):
+        return {
+            "type": "job_started",
+            "name": event.name,
+            "attempt": event.attempt,
+            "time": event.time,
+            "log_path": event.log_path,
+        }
+    if isinstance(event, JobQueued):
+        return {"type": "job_queued", "name": event.name, "time": event.time}
+    if isinstance(event, JobRetrying):
+        return {
+            "type": "job_retrying",
+            "name": event.name,
+            "attempt": event.attempt,
+            "reason": event.reason,
+            "delay": event.delay,
+            "time": event.time,
+        }
+    if isinstance(event, RunStarted):
+        return {
+            "type": "run_started",
+            "run_id": event.run_id,
+            "pipeline": event.pipeline,
+            "workspace": event.workspace,
+            "run_dir": event.run_dir,
+            "context": context_dict(event.context),
+            "jobs": list(event.jobs),
+            "skipped": [list(pair) for pair in event.skipped],
+            "parallelism": event.parallelism,
+            "time": event.time,
+        }
+    return {
+        "type": "run_finished",
+        "run_id": event.run_id,
+        "status": event.status,
+        "started_at": event.started_at,
+        "finished_at": event.finished_at,
+        "wall_time": event.wall_time,
+        "critical_path": list(event.critical_path),
+    }
 
 
 class EventLogSink:
-    """Appends every event to events.jsonl as it happens (a killed run keeps its trail)."""
+    """Appends every event to events.jsonl as it happens. Flushed at most every 100 ms
+    and at the end (a write per event costs more than a short job here), so a run
+    killed mid-way keeps its trail up to its last tenth of a second."""
+
+    FLUSH_EVERY = 0.1
 
     def __init__(self, run_dir: str) -> None:
         self._fh = open(os.path.join(run_dir, "events.jsonl"), "a", encoding="utf-8")  # noqa: SIM115
+        self._encode = json.JSONEncoder(separators=(",", ":")).encode
+        self._flushed = time.monotonic()
 
     def handle(self, event: Event) -> None:
-        self._fh.write(json.dumps(event_dict(event), separators=(",", ":")) + "\n")
-        # Flushed at each job's end: a run killed mid-way keeps every finished job's trail.
-        if isinstance(event, JobFinished | RunStarted | RunFinished):
+        self._fh.write(self._encode(event_dict(event)) + "\n")
+        now = time.monotonic()
+        if now - self._flushed >= self.FLUSH_EVERY or isinstance(event, RunFinished):
             self._fh.flush()
+            self._flushed = now
 
     def close(self) -> None:
         self._fh.close()

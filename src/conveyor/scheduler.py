@@ -106,7 +106,9 @@ class Scheduler:
         self.environ = environ
         self.opt = options
         self._done: queue.Queue[JobResult] = queue.Queue()
-        self._cancels: dict[str, Cancel] = {}
+        # Stopping is always for the whole run (fail-fast or an interrupt), so one
+        # Cancel is shared by every running job.
+        self._cancel = Cancel()
         self._queued_at: dict[str, float] = {}
 
     # -- one job, on a worker thread ----------------------------------------------
@@ -239,10 +241,8 @@ class Scheduler:
                 try:
                     while ready and len(running) < opt.parallelism and stop_reason is None:
                         _, _, name = heapq.heappop(ready)
-                        cancel = Cancel()
-                        self._cancels[name] = cancel
                         running.add(name)
-                        pool.submit(self._work, by_name[name], cancel)
+                        pool.submit(self._work, by_name[name], self._cancel)
                     if not running:
                         break
                     try:
@@ -250,7 +250,6 @@ class Scheduler:
                     except queue.Empty:
                         continue
                     running.discard(result.name)
-                    self._cancels.pop(result.name, None)
                     self._finish(results, result)
                     if result.blocks_run:
                         if opt.keep_going:
@@ -273,8 +272,7 @@ class Scheduler:
                         stop_reason = "the run was interrupted"
                         self._cancel_all("cancelled: the run was interrupted")
                     else:  # a second ^C: no more grace period
-                        for cancel in list(self._cancels.values()):
-                            cancel.force.set()
+                        self._cancel.force.set()
         finally:
             pool.shutdown(wait=True)
         for pj in plan.jobs:
@@ -304,9 +302,9 @@ class Scheduler:
         self.bus.emit(JobFinished(result, time.time()))
 
     def _cancel_all(self, reason: str) -> None:
-        for cancel in list(self._cancels.values()):
-            cancel.reason = reason
-            cancel.requested.set()
+        if not self._cancel.requested.is_set():
+            self._cancel.reason = reason
+            self._cancel.requested.set()
 
     def _skip_downstream(
         self,
