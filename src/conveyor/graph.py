@@ -299,8 +299,3 @@ def topological(
             if waiting[u] == 0:
                 heapq.heappush(heap, (-prio.get(u, 0), order[u], u))
     return out
-
-
-def critical_path_length(plan: Plan) -> int:
-    """Jobs on the longest chain of the plan's running jobs."""
-    return max((pj.priority for pj in plan.jobs), default=0)

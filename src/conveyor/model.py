@@ -169,15 +169,6 @@ class Pipeline:
     requires: Pairs = ()
     history_url: str | None = None
 
-    def job(self, name: str) -> Job:
-        for job in self.jobs:
-            if job.name == name:
-                return job
-        raise KeyError(name)
-
-    def instances(self, base: str) -> tuple[Job, ...]:
-        return tuple(j for j in self.jobs if j.base == base)
-
 
 @dataclass(frozen=True)
 class RunContext:

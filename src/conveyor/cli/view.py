@@ -140,9 +140,8 @@ class PlainView:
             "  ".join(h.ljust(w) for h, w in zip(head[:4], widths, strict=True)) + "  " + head[4]
         )
         for row in rows:
-            self.write(
-                "  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True)) + "  " + row[4]
-            )
+            line = "  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True))
+            self.write(f"{line}  {row[4]}".rstrip())
         self.write(closing_line(event))
 
     def close(self) -> None:

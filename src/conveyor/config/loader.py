@@ -138,9 +138,6 @@ class Locator:
                     stack.extend(str(e) for e in ext)
         return None
 
-    def key_position(self, path: ConfigPath) -> tuple[int, int]:
-        return self.position(path, at_key=True)
-
 
 def _shift(value: Any, offset: int) -> int:
     """Columns from a value's start to `offset` characters into its text."""
