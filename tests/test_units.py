@@ -1,0 +1,54 @@
+"""Durations and sizes as users write them."""
+
+from __future__ import annotations
+
+import pytest
+
+from conveyor.units import format_duration, parse_duration, parse_size
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90s", 90.0),
+        ("10m", 600.0),
+        ("1h30m", 5400.0),
+        ("500ms", 0.5),
+        ("2.5m", 150.0),
+        ("1d", 86400.0),
+        (42, 42.0),
+        (1.5, 1.5),
+        ("1h 5m", 3900.0),
+    ],
+)
+def test_durations(text: object, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["10 minutes", "5x", "", "-1s", True, [1], -3])
+def test_bad_durations(bad: object) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("5MB", 5_000_000), ("1.5GiB", 1610612736), ("200 KB", 200_000), (1024, 1024), ("12", 12)],
+)
+def test_sizes(text: object, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("bad", ["5 parsecs", "MB", True, -1])
+def test_bad_sizes(bad: object) -> None:
+    with pytest.raises(ValueError, match="size"):
+        parse_size(bad)
+
+
+def test_format_duration() -> None:
+    assert [format_duration(s) for s in (0.0123, 12.34, 245, 3725)] == [
+        "12ms",
+        "12.3s",
+        "4m05s",
+        "1h02m",
+    ]
