@@ -62,6 +62,7 @@ def build_pipeline(data: Any, *, path: str, root: str) -> model.Pipeline:
         )
 
     raw: dict[str, dict[str, Any]] = {}
+    validated: dict[str, schema.JobFile] = {}
     for name, body in top.jobs.items():
         if not JOB_NAME.fullmatch(name):
             raise ConfigError(
@@ -75,7 +76,7 @@ def build_pipeline(data: Any, *, path: str, root: str) -> model.Pipeline:
                 f"expected a mapping (run, needs, ...), got {describe(body)}", path=("jobs", name)
             )
         try:
-            schema.JobFile.model_validate(body)
+            validated[name] = schema.JobFile.model_validate(body)
         except ValidationError as exc:
             raise from_validation_error(exc, ("jobs", name), ("<job>",)) from None
         raw[name] = body
@@ -90,7 +91,12 @@ def build_pipeline(data: Any, *, path: str, root: str) -> model.Pipeline:
         )
     jobs: list[model.Job] = []
     for name in runnable:
-        spec = schema.JobFile.model_validate(merged[name])
+        # A job without `extends` was validated as it stands; only merged ones again.
+        spec = (
+            validated[name]
+            if "extends" not in raw[name]
+            else schema.JobFile.model_validate(merged[name])
+        )
         jobs.extend(_build_job(name, spec, top, runnable))
     return model.Pipeline(
         path=path,

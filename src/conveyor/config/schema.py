@@ -107,9 +107,9 @@ class Defaults(Strict):
 
 
 class ReportsFile(Strict):
-    junit: StrList = []
-    coverage: StrList = []
-    sarif: StrList = []
+    junit: StrList = Field(default_factory=list)
+    coverage: StrList = Field(default_factory=list)
+    sarif: StrList = Field(default_factory=list)
 
 
 class TestsGateFile(Strict):
@@ -126,15 +126,15 @@ class CoverageGateFile(Strict):
 
 
 class FindingsGateFile(Strict):
-    max: dict[
-        Literal["critical", "high", "medium", "low", "note"], Annotated[int, Field(ge=0)]
-    ] = {}
+    max: dict[Literal["critical", "high", "medium", "low", "note"], Annotated[int, Field(ge=0)]] = (
+        Field(default_factory=dict)
+    )
     baseline: str | None = None
     level: Level = "error"
 
 
 class SizesGateFile(Strict):
-    files: dict[str, Size] = {}
+    files: dict[str, Size] = Field(default_factory=dict)
     total: Size | None = None
     level: Level = "error"
 
@@ -155,7 +155,7 @@ class GatesFile(Strict):
     findings: FindingsGateFile | None = None
     sizes: SizesGateFile | None = None
     time: TimeGateFile | None = None
-    commands: dict[str, CommandGateFile] = {}
+    commands: dict[str, CommandGateFile] = Field(default_factory=dict)
 
 
 class ArtifactsFile(Strict):
@@ -174,7 +174,7 @@ def _artifacts(value: Any) -> Any:
 class CacheFile(Strict):
     key: Name
     paths: Annotated[StrList, Field(min_length=1)]
-    restore_keys: StrList = []
+    restore_keys: StrList = Field(default_factory=list)
 
 
 class JobFile(Strict):
@@ -182,29 +182,29 @@ class JobFile(Strict):
     from the template it `extends` (checked after merging)."""
 
     description: str | None = None
-    extends: StrList = []
+    extends: StrList = Field(default_factory=list)
     run: Annotated[StrList, Field(min_length=1)] | None = None
     shell: Shell | None = None
     stage: str | None = None
     needs: StrList | None = None
     matrix: dict[str, Any] | None = None
     if_: str | None = Field(default=None, alias="if")
-    env: dict[str, EnvValue] = {}
-    pass_env: StrList = []
-    secrets: StrList = []
+    env: dict[str, EnvValue] = Field(default_factory=dict)
+    pass_env: StrList = Field(default_factory=list)
+    secrets: StrList = Field(default_factory=list)
     dir: str | None = None
     timeout: Duration | None = None
     retries: Retries | None = None
     allow_failure: bool = False
-    inputs: StrList = []
-    outputs: StrList = []
+    inputs: StrList = Field(default_factory=list)
+    outputs: StrList = Field(default_factory=list)
     reports: ReportsFile | None = None
     gates: GatesFile | None = None
     artifacts: Annotated[ArtifactsFile, BeforeValidator(_artifacts)] | None = None
-    caches: list[CacheFile] = []
-    tools: dict[str, str] = {}
+    caches: list[CacheFile] = Field(default_factory=list)
+    tools: dict[str, str] = Field(default_factory=dict)
     cache: bool = True
-    requires: dict[str, str] = {}
+    requires: dict[str, str] = Field(default_factory=dict)
 
 
 class HistoryFile(Strict):
@@ -214,12 +214,12 @@ class HistoryFile(Strict):
 class PipelineFile(Strict):
     version: Literal[1] = 1
     name: str = ""
-    env: dict[str, EnvValue] = {}
+    env: dict[str, EnvValue] = Field(default_factory=dict)
     defaults: Defaults = Defaults()
-    stages: list[Name] = []
+    stages: list[Name] = Field(default_factory=list)
     jobs: dict[str, dict[str, Any]]
     gates: GatesFile | None = None
-    requires: dict[str, str] = {}
+    requires: dict[str, str] = Field(default_factory=dict)
     history: HistoryFile | None = None
 
 
