@@ -158,6 +158,20 @@ def tool_version(cmd: list[str]) -> str:
         return "?"
 
 
+def print_source(state: str, note: str | None, *, explicit: bool) -> str | None:
+    """Say which Conveyor was timed; return (and print) a warning if src/ changed."""
+    if explicit:
+        print(f"conveyor: as given by --conveyor (repo tree: {state})")
+    else:
+        print(f"conveyor source: {state} (git HEAD of {REPO}; src/ is an editable install)")
+    if note:
+        print(f"note: {note}")
+    warn = check_state(state)
+    if warn:
+        print(warn)
+    return warn
+
+
 def dump_json(dest: str | None, data: dict) -> None:
     if dest is None:
         return

@@ -41,11 +41,11 @@ from _common import (
     REPO,
     add_common_args,
     bench,
-    check_state,
     dump_json,
     find_conveyor,
     machine,
     ms,
+    print_source,
     src_state,
     table,
     timed,
@@ -217,16 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         f"conveyor: {conveyor} ({tool_version([conveyor, '--version'])}); "
         f"make: {make} ({tool_version([make, '--version'])})"
     )
-    print(
-        f"conveyor source: {state} (git HEAD of {REPO}; src/ is an editable install)"
-        if not a.conveyor
-        else f"conveyor: as given by --conveyor (repo tree: {state})"
-    )
-    if note:
-        print(f"note: {note}")
-    warn = check_state(state)
-    if warn:
-        print(warn)
+    warn = print_source(state, note, explicit=bool(a.conveyor))
     print(
         f"cold runs (dist/, .exec.log, .conveyor/ removed before each), parallelism {a.jobs}; "
         f"median of {a.reps} after {a.warmup} warm-up; {os.cpu_count()} CPUs\n"

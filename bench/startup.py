@@ -26,11 +26,11 @@ from _common import (
     REPO,
     add_common_args,
     bench,
-    check_state,
     dump_json,
     find_conveyor,
     machine,
     ms,
+    print_source,
     random_dag,
     src_state,
     table,
@@ -119,16 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"conveyor: {conveyor} ({tool_version([conveyor, '--version'])}); python: {sys.executable}"
     )
-    print(
-        f"conveyor source: {state} (git HEAD of {REPO}; src/ is an editable install)"
-        if not a.conveyor
-        else f"conveyor: as given by --conveyor (repo tree: {state})"
-    )
-    if note:
-        print(f"note: {note}")
-    warn = check_state(state)
-    if warn:
-        print(warn)
+    warn = print_source(state, note, explicit=bool(a.conveyor))
     print(f"median of {a.reps} runs after {a.warmup} warm-up; {os.cpu_count()} CPUs\n")
     print(
         table(

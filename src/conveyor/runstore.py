@@ -26,26 +26,16 @@ from conveyor.events import (
     RunStarted,
 )
 from conveyor.model import JobResult, RunContext
-
-STATE_DIR = ".conveyor"
+from conveyor.statedir import ensure_state_dir
 
 
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
-def runs_dir(root: str) -> str:
-    return os.path.join(root, STATE_DIR, "runs")
-
-
 def create_run_dir(root: str, run_id: str) -> str:
-    state = os.path.join(root, STATE_DIR)
-    path = os.path.join(state, "runs", run_id)
+    path = ensure_state_dir(root, "runs", run_id)
     os.makedirs(os.path.join(path, "logs"), exist_ok=True)
-    marker = os.path.join(state, ".gitignore")
-    if not os.path.exists(marker):
-        with open(marker, "w") as fh:
-            fh.write("# created by conveyor: its state is never committed\n*\n")
     return path
 
 

@@ -15,6 +15,7 @@ import pickle
 from conveyor import __version__, model
 from conveyor.config.loader import locate, parse_yaml, read_text, relpath
 from conveyor.errors import ConfigError
+from conveyor.statedir import STATE_DIR, ensure_state_dir
 
 __all__ = ["PIPELINE_FILE", "find_pipeline_file", "load_pipeline", "locate_in_file"]
 
@@ -40,7 +41,7 @@ def _cache_path(root: str, text: str, abspath: str) -> str:
     key = hashlib.sha256(
         f"{_CACHE_SCHEMA}\0{__version__}\0{abspath}\0".encode() + text.encode()
     ).hexdigest()[:32]
-    return os.path.join(root, ".conveyor", "cache", f"pipeline-{key}.pickle")
+    return os.path.join(root, STATE_DIR, "cache", f"pipeline-{key}.pickle")
 
 
 def load_pipeline(path: str, *, use_cache: bool = True) -> model.Pipeline:
@@ -75,21 +76,13 @@ def load_pipeline(path: str, *, use_cache: bool = True) -> model.Pipeline:
 def _store(cache: str, pipeline: model.Pipeline) -> None:
     """Atomic write; a cache that cannot be written is simply not used."""
     try:
-        os.makedirs(os.path.dirname(cache), exist_ok=True)
-        _ensure_gitignore(os.path.dirname(os.path.dirname(cache)))
+        ensure_state_dir(os.path.dirname(os.path.dirname(os.path.dirname(cache))), "cache")
         tmp = f"{cache}.{os.getpid()}.tmp"
         with open(tmp, "wb") as fh:
             pickle.dump(pipeline, fh, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, cache)
     except OSError:
         pass
-
-
-def _ensure_gitignore(state_dir: str) -> None:
-    marker = os.path.join(state_dir, ".gitignore")
-    if not os.path.exists(marker):
-        with open(marker, "w") as fh:
-            fh.write("# created by conveyor: its state is never committed\n*\n")
 
 
 def locate_in_file(error: ConfigError, pipeline_path: str) -> ConfigError:
