@@ -371,3 +371,22 @@ def test_simple_commands_and_missing_commands(project: Project) -> None:
     assert "CONVEYOR_JOB=direct" in Path(jobs["direct"]["log_path"]).read_text()
     assert jobs["missing"]["exit_code"] == 127
     assert "no-such-program-xyz" in Path(jobs["missing"]["log_path"]).read_text()
+
+
+def test_quiet_run_still_shows_why_a_job_failed(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          chatty:
+            run: echo lots of noise
+          broken:
+            run: |
+              echo "step 1 fine"
+              echo "error: the widget is bent" >&2
+              exit 5
+        """
+    )
+    result = project.run("run", "--quiet", "--keep-going")
+    assert result.code == 1
+    assert "lots of noise" not in result.out
+    assert "  │ error: the widget is bent" in result.out.splitlines()

@@ -56,6 +56,17 @@ def summary_rows(results: tuple[JobResult, ...]) -> list[tuple[str, str, str, st
     return rows
 
 
+def failure_tail(result: JobResult, lines: int = 20) -> list[str]:
+    """The last lines of a failed job's log: with --quiet, what a user needs to see why."""
+    if result.status not in (JobStatus.FAILED, JobStatus.TIMED_OUT) or not result.log_path:
+        return []
+    try:
+        with open(result.log_path, encoding="utf-8", errors="replace") as fh:
+            return [line.rstrip("\n") for line in fh.readlines()[-lines:]]
+    except OSError:
+        return []
+
+
 def closing_line(event: RunFinished) -> str:
     counts: dict[str, int] = {}
     for r in event.results:
@@ -115,6 +126,9 @@ class PlainView:
             )
         elif isinstance(event, JobFinished):
             self.write(self.finished_line(event.result))
+            if not self.show_output:
+                for line in failure_tail(event.result):
+                    self.write(f"  │ {line}")
         elif isinstance(event, RunFinished):
             self.summary(event)
         self.out.flush()
@@ -223,6 +237,9 @@ class LiveView:
             self.done += 1
             style = STYLE[r.status]
             self.console.print(f"[{style}]{escape(PlainView.finished_line(r))}[/{style}]")
+            if not self.show_output:
+                for line in failure_tail(r):
+                    self.console.print(f"  [dim]│[/dim] {escape(line)}")
         elif isinstance(event, RunFinished):
             if self.live is not None:
                 self.live.stop()
