@@ -390,3 +390,19 @@ def test_quiet_run_still_shows_why_a_job_failed(project: Project) -> None:
     assert result.code == 1
     assert "lots of noise" not in result.out
     assert "  │ error: the widget is bent" in result.out.splitlines()
+
+
+def test_unwritable_workspace_is_a_clear_error(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          a:
+            run: touch ran
+        """
+    )
+    (project.root / ".conveyor").write_text("a file where the state directory should be")
+    result = project.run("run")
+    assert result.code == 2
+    assert result.err.startswith("error: cannot create the run directory in ")
+    assert "Traceback" not in result.err
+    assert not (project.root / "ran").exists()

@@ -55,7 +55,13 @@ def run_pipeline(
     plan = graph.plan(pipeline, context, selected)
     check_secrets(plan, environ)
     run_id = new_run_id()
-    run_dir = create_run_dir(pipeline.root, run_id)
+    try:
+        run_dir = create_run_dir(pipeline.root, run_id)
+    except OSError as exc:
+        raise EnvironmentProblem(
+            f"cannot create the run directory in {pipeline.root}/.conveyor: {exc.strerror}",
+            hint="Conveyor keeps each run's logs and summary there; make it writable",
+        ) from None
     summary = SummarySink(run_dir, pipeline.path)
     bus = EventBus([JobLogSink(), EventLogSink(run_dir), summary, *sinks])
     scheduler = Scheduler(
