@@ -224,3 +224,14 @@ class JobResult:
     def blocks_run(self) -> bool:
         """True when this result makes the run fail."""
         return not self.status.ok and not self.allowed_failure and self.status != JobStatus.SKIPPED
+
+
+@dataclass(frozen=True, order=True)
+class Digest:
+    """A content digest as REAPI has it: SHA-256 hex of the bytes, and their length."""
+
+    hash: str
+    size_bytes: int
+
+    def __str__(self) -> str:
+        return f"{self.hash}/{self.size_bytes}"
