@@ -1,0 +1,289 @@
+"""The local cache: a CAS and an action cache in one directory, safe to share.
+
+    <root>/cas/<2 hex>/<sha256>     blobs, named by their digest
+    <root>/ac/<2 hex>/<sha256>      ActionResult of an action digest: a line with the
+                                    SHA-256 of the payload, then the serialised message
+    <root>/tmp/                     writes in progress
+
+Every write goes to a temp file in `tmp/` (same filesystem), is fsynced and renamed
+into place, so a reader sees a whole entry or none, whatever kills the writer and
+however many `conveyor` processes share the directory. Every read is verified: a blob
+that does not hash to its name, or an entry whose checksum fails, is evicted and
+reported, and counts as a miss. Use refreshes an entry's mtime, which is what
+`prune` orders by (least recently used first).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from conveyor.cache.interface import CorruptBlob
+from conveyor.model import Digest
+
+if TYPE_CHECKING:
+    from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2
+
+_CHUNK = 1 << 20
+# Entries used this recently are never pruned: a running build may be restoring them.
+PRUNE_GRACE = 600.0
+
+
+def default_root(environ: dict[str, str] | None = None) -> str:
+    """$CONVEYOR_CACHE_DIR, else $XDG_CACHE_HOME/conveyor, else ~/.cache/conveyor."""
+    env = os.environ if environ is None else environ
+    if env.get("CONVEYOR_CACHE_DIR"):
+        return env["CONVEYOR_CACHE_DIR"]
+    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "conveyor")
+
+
+@dataclass(frozen=True)
+class Stats:
+    blobs: int
+    blob_bytes: int
+    actions: int
+    action_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.blob_bytes + self.action_bytes
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    removed: int
+    freed_bytes: int
+    kept_bytes: int
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    checked: int
+    corrupt: tuple[str, ...]
+
+
+class LocalCache:
+    """A ContentStore and an ActionCache on local disk."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._tmp = os.path.join(root, "tmp")
+        for sub in ("cas", "ac", "tmp"):
+            os.makedirs(os.path.join(root, sub), exist_ok=True)
+
+    # -- paths and atomic writes --------------------------------------------------------
+    def _path(self, kind: str, digest: Digest) -> str:
+        return os.path.join(self.root, kind, digest.hash[:2], digest.hash)
+
+    def _commit(self, data_or_src: bytes | str, final: str) -> None:
+        """Write bytes (or copy a file) to `final` through an fsynced temp file."""
+        fd, tmp = tempfile.mkstemp(dir=self._tmp, prefix="w-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                if isinstance(data_or_src, bytes):
+                    out.write(data_or_src)
+                else:
+                    with open(data_or_src, "rb") as src:
+                        shutil.copyfileobj(src, out, _CHUNK)
+                out.flush()
+                os.fsync(out.fileno())
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.replace(tmp, final)
+        except BaseException:
+            _unlink(tmp)
+            raise
+
+    # -- CAS ----------------------------------------------------------------------------
+    def find_missing(self, digests: Iterable[Digest]) -> list[Digest]:
+        return [d for d in dict.fromkeys(digests) if not os.path.exists(self._path("cas", d))]
+
+    def put_bytes(self, data: bytes) -> Digest:
+        digest = Digest(hashlib.sha256(data).hexdigest(), len(data))
+        final = self._path("cas", digest)
+        if os.path.exists(final):
+            _touch(final)
+        else:
+            self._commit(data, final)
+        return digest
+
+    def put_file(self, path: str) -> Digest:
+        """Store a file; it is hashed from the stored copy, so a file changing while it is
+        stored can never be filed under the wrong digest."""
+        fd, tmp = tempfile.mkstemp(dir=self._tmp, prefix="f-")
+        h = hashlib.sha256()
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+                while chunk := src.read(_CHUNK):
+                    h.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            digest = Digest(h.hexdigest(), size)
+            final = self._path("cas", digest)
+            if os.path.exists(final):
+                _unlink(tmp)
+                _touch(final)
+            else:
+                os.makedirs(os.path.dirname(final), exist_ok=True)
+                os.replace(tmp, final)
+            return digest
+        except BaseException:
+            _unlink(tmp)
+            raise
+
+    def get_bytes(self, digest: Digest) -> bytes:
+        path = self._path("cas", digest)
+        with open(path, "rb") as fh:
+            data = fh.read()
+        self._check(digest, path, len(data), hashlib.sha256(data).hexdigest())
+        _touch(path)
+        return data
+
+    def get_file(self, digest: Digest, dest: str, *, executable: bool = False) -> None:
+        """Materialise a blob at `dest` (atomically, verified while copied, mode set)."""
+        path = self._path("cas", digest)
+        directory = os.path.dirname(dest) or "."
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".conveyor-restore-")
+        h = hashlib.sha256()
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+                while chunk := src.read(_CHUNK):
+                    h.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+            self._check(digest, path, size, h.hexdigest())
+            os.chmod(tmp, 0o755 if executable else 0o644)
+            os.replace(tmp, dest)
+        except BaseException:
+            _unlink(tmp)
+            raise
+        _touch(path)
+
+    def _check(self, digest: Digest, path: str, size: int, actual: str) -> None:
+        if size != digest.size_bytes or actual != digest.hash:
+            _unlink(path)
+            raise CorruptBlob(digest, f"read {size} bytes hashing to {actual[:12]}")
+
+    # -- action cache -----------------------------------------------------------------------
+    def get_action_result(self, action: Digest) -> remote_execution_pb2.ActionResult | None:
+        """The stored result, or None: not stored, corrupt (evicted), or missing a blob it
+        refers to (pruned): never a result that cannot be restored whole."""
+        from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2
+
+        path = self._path("ac", action)
+        try:
+            with open(path, "rb") as fh:
+                raw = fh.read()
+        except FileNotFoundError:
+            return None
+        head, _, payload = raw.partition(b"\n")
+        if head.decode("ascii", "replace") != hashlib.sha256(payload).hexdigest():
+            _unlink(path)
+            return None
+        result = remote_execution_pb2.ActionResult()
+        result.ParseFromString(payload)
+        needed = [Digest(f.digest.hash, f.digest.size_bytes) for f in result.output_files]
+        if result.HasField("stdout_digest"):
+            needed.append(Digest(result.stdout_digest.hash, result.stdout_digest.size_bytes))
+        if self.find_missing(needed):
+            return None
+        _touch(path)
+        return result
+
+    def put_action_result(self, action: Digest, result: remote_execution_pb2.ActionResult) -> None:
+        payload = result.SerializeToString(deterministic=True)
+        head = hashlib.sha256(payload).hexdigest().encode()
+        self._commit(head + b"\n" + payload, self._path("ac", action))
+
+    # -- maintenance ----------------------------------------------------------------------
+    def _entries(self) -> Iterator[tuple[str, str, os.stat_result]]:
+        for kind in ("cas", "ac"):
+            base = os.path.join(self.root, kind)
+            for shard in os.scandir(base):
+                if not shard.is_dir():
+                    continue
+                for entry in os.scandir(shard.path):
+                    try:
+                        yield kind, entry.path, entry.stat()
+                    except FileNotFoundError:
+                        continue
+
+    def stats(self) -> Stats:
+        counts = {"cas": [0, 0], "ac": [0, 0]}
+        for kind, _path, st in self._entries():
+            counts[kind][0] += 1
+            counts[kind][1] += st.st_size
+        return Stats(counts["cas"][0], counts["cas"][1], counts["ac"][0], counts["ac"][1])
+
+    def prune(self, max_bytes: int, *, now: float | None = None) -> PruneReport:
+        """Remove least recently used entries until the cache fits in `max_bytes`; entries
+        used in the last PRUNE_GRACE seconds are kept whatever the size."""
+        now = time.time() if now is None else now
+        entries = sorted(self._entries(), key=lambda e: e[2].st_mtime)
+        total = sum(st.st_size for _, _, st in entries)
+        removed = freed = 0
+        for _kind, path, st in entries:
+            if total <= max_bytes:
+                break
+            if now - st.st_mtime < PRUNE_GRACE:
+                continue
+            _unlink(path)
+            total -= st.st_size
+            freed += st.st_size
+            removed += 1
+        self._clean_tmp(now)
+        return PruneReport(removed, freed, total)
+
+    def verify(self) -> VerifyReport:
+        """Hash every blob and check every action entry; evict what is corrupt."""
+        checked = 0
+        corrupt: list[str] = []
+        for kind, path, _st in list(self._entries()):
+            checked += 1
+            with open(path, "rb") as fh:
+                data = fh.read()
+            if kind == "cas":
+                ok = hashlib.sha256(data).hexdigest() == os.path.basename(path)
+            else:
+                head, _, payload = data.partition(b"\n")
+                ok = head.decode("ascii", "replace") == hashlib.sha256(payload).hexdigest()
+            if not ok:
+                _unlink(path)
+                corrupt.append(os.path.relpath(path, self.root))
+        return VerifyReport(checked, tuple(corrupt))
+
+    def clear(self) -> None:
+        for sub in ("cas", "ac", "tmp"):
+            shutil.rmtree(os.path.join(self.root, sub), ignore_errors=True)
+            os.makedirs(os.path.join(self.root, sub), exist_ok=True)
+
+    def _clean_tmp(self, now: float) -> None:
+        """Temp files of writers that died (a day old) are removed."""
+        for entry in os.scandir(self._tmp):
+            try:
+                if now - entry.stat().st_mtime > 86400:
+                    _unlink(entry.path)
+            except FileNotFoundError:
+                continue
+
+
+def _touch(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.utime(path)
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
