@@ -213,6 +213,15 @@ class JobResult:
     """Peak resident memory in bytes of the job's process tree (last attempt)."""
     allowed_failure: bool = False
     log_path: str | None = None
+    cached: bool = False
+    """Restored from the cache instead of run."""
+    saved: float | None = None
+    """For a cached job: how long the run that produced the result took."""
+    action_digest: str | None = None
+    outputs_digest: str | None = None
+    """One digest of the job's outputs (what its dependents' cache keys include)."""
+    miss_reasons: tuple[str, ...] = ()
+    """Why the cache missed (with --explain)."""
 
     @property
     def duration(self) -> float | None:

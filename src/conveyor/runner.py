@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from conveyor import graph
+from conveyor.cache.local import LocalCache, default_root
+from conveyor.digest import WorkspaceFiles
 from conveyor.errors import EnvironmentProblem
 from conveyor.events import EventBus, RunFinished, Sink
 from conveyor.executor.local import LocalExecutor
 from conveyor.graph import Plan
+from conveyor.jobcache import JobCache
 from conveyor.model import Pipeline, RunContext
 from conveyor.runstore import (
     EventLogSink,
@@ -20,6 +24,7 @@ from conveyor.runstore import (
     new_run_id,
 )
 from conveyor.scheduler import RunOptions, Scheduler
+from conveyor.statedir import ensure_state_dir
 
 
 @dataclass
@@ -51,6 +56,9 @@ def run_pipeline(
     keep_going: bool = False,
     sinks: Sequence[Sink] = (),
     kill_grace: float = 5.0,
+    cache: bool = True,
+    read_cache: bool = True,
+    explain: bool = False,
 ) -> RunOutcome:
     plan = graph.plan(pipeline, context, selected)
     check_secrets(plan, environ)
@@ -62,6 +70,7 @@ def run_pipeline(
             f"cannot create the run directory in {pipeline.root}/.conveyor: {exc.strerror}",
             hint="Conveyor keeps each run's logs and summary there; make it writable",
         ) from None
+    jobcache = _job_cache(pipeline, environ, run_id, read_cache) if cache else None
     summary = SummarySink(run_dir, pipeline.path)
     bus = EventBus([JobLogSink(), EventLogSink(run_dir), summary, *sinks])
     scheduler = Scheduler(
@@ -76,10 +85,29 @@ def run_pipeline(
             parallelism=parallelism,
             keep_going=keep_going,
             log_name=LogNames(),
+            explain=explain,
         ),
+        jobcache,
     )
     try:
         finished = scheduler.run()
     finally:
         bus.close()
+        if jobcache is not None:
+            jobcache.save()
     return RunOutcome(finished, summary.summary or {}, run_dir, bus.errors)
+
+
+def _job_cache(
+    pipeline: Pipeline, environ: Mapping[str, str], run_id: str, read: bool
+) -> JobCache | None:
+    """The job cache in $CONVEYOR_CACHE_DIR (default ~/.cache/conveyor), or None when it
+    cannot be created (the run goes on uncached; the scheduler says so per job)."""
+    try:
+        store = LocalCache(default_root(dict(environ)))
+    except OSError:
+        return None
+    files = WorkspaceFiles(
+        pipeline.root, os.path.join(ensure_state_dir(pipeline.root, "cache"), "files.state")
+    )
+    return JobCache(store, files, pipeline, environ, run_id=run_id, read=read)

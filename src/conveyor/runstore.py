@@ -131,6 +131,11 @@ def result_dict(r: JobResult) -> dict[str, Any]:
         "peak_rss": r.peak_rss,
         "allowed_failure": r.allowed_failure,
         "log_path": r.log_path,
+        "cached": r.cached,
+        "saved": r.saved,
+        "action_digest": r.action_digest,
+        "outputs_digest": r.outputs_digest,
+        "miss_reasons": list(r.miss_reasons),
     }
 
 

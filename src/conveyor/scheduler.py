@@ -28,6 +28,7 @@ from conveyor.events import (
 )
 from conveyor.executor.interface import Cancel, ExecOutcome, ExecRequest, Executor
 from conveyor.graph import Plan, PlannedJob
+from conveyor.jobcache import JobCache
 from conveyor.model import Job, JobResult, JobStatus, Pipeline, RunContext
 from conveyor.units import format_duration
 
@@ -60,6 +61,8 @@ class RunOptions:
     parallelism: int
     keep_going: bool = False
     log_name: Callable[[str], str] = lambda name: name
+    explain: bool = False
+    """Say why each cache miss missed."""
 
 
 def job_environment(
@@ -98,8 +101,11 @@ class Scheduler:
         context: RunContext,
         environ: Mapping[str, str],
         options: RunOptions,
+        jobcache: JobCache | None = None,
     ) -> None:
         self.plan = plan
+        self.jobcache = jobcache
+        self._outputs: dict[str, str] = {}
         self.executor = executor
         self.bus = bus
         self.context = context
@@ -143,18 +149,53 @@ class Scheduler:
         request = self._request(pj)
         log_path = os.path.join(self.opt.run_dir, "logs", self.opt.log_name(job.name))
         name = job.name
+        built = None
+        reasons: tuple[str, ...] = ()
+        if self.jobcache is not None:
+            needs = {d: self._outputs[d] for d in pj.needs if d in self._outputs}
+            try:
+                built = self.jobcache.prepare(job, request.argv, needs)
+                hit = self.jobcache.lookup(job, built)
+            except OSError as exc:  # the cache is an optimisation: never a reason to fail
+                built, hit = None, None
+                self.bus.emit(JobOutput(name, f"conveyor: cache unavailable: {exc}", time.time()))
+            if hit is not None and built is not None:
+                now = time.time()
+                self.bus.emit(JobStarted(name, 1, now, log_path))
+                for line in hit.log:
+                    self.bus.emit(JobOutput(name, line, now))
+                return JobResult(
+                    name=name,
+                    status=JobStatus.SUCCESS,
+                    reason=f"from {hit.origin}",
+                    exit_code=0,
+                    attempts=0,
+                    queued_at=self._queued_at.get(name),
+                    started_at=now,
+                    finished_at=time.time(),
+                    log_path=log_path if hit.log else None,
+                    cached=True,
+                    saved=hit.saved,
+                    action_digest=built.digest.hash,
+                    outputs_digest=hit.outputs_digest,
+                )
+            if built is not None and self.opt.explain:
+                reasons = tuple(self.jobcache.explain_miss(job, built))
         first_start: float | None = None
         attempt = 0
         outcome: ExecOutcome | None = None
-        lines = 0
+        lines: list[str] = []
+        any_output = False
 
         def on_line(line: str) -> None:
-            nonlocal lines
-            lines += 1
+            nonlocal any_output
+            any_output = True
+            lines.append(line)
             self.bus.emit(JobOutput(name, line, time.time()))
 
         while True:
             attempt += 1
+            lines.clear()
             self.bus.emit(JobStarted(name, attempt, time.time(), log_path))
             outcome = self.executor.execute(request, on_line, cancel)
             first_start = first_start if first_start is not None else outcome.started_at
@@ -179,6 +220,18 @@ class Scheduler:
             status, reason = JobStatus.FAILED, _failure_reason(outcome, job)
         if status is not JobStatus.SUCCESS and attempt > 1:
             reason += f" (after {attempt} attempts)"
+        outputs = None
+        if status is JobStatus.SUCCESS and built is not None and self.jobcache is not None:
+            # A failed job is never stored; a successful one is, with its last attempt's log.
+            try:
+                stored = self.jobcache.store_result(
+                    job, built, lines, outcome.started_at, outcome.finished_at
+                )
+                outputs = stored.outputs_digest
+                for missing in stored.missing_outputs:
+                    on_line(f"conveyor: declared output {missing!r} was not produced")
+            except OSError as exc:
+                on_line(f"conveyor: could not store the result in the cache: {exc}")
         return JobResult(
             name=name,
             status=status,
@@ -191,7 +244,10 @@ class Scheduler:
             cpu_time=outcome.cpu_time,
             peak_rss=outcome.peak_rss,
             allowed_failure=job.allow_failure and status in (JobStatus.FAILED, JobStatus.TIMED_OUT),
-            log_path=log_path if lines else None,
+            log_path=log_path if any_output else None,
+            action_digest=built.digest.hash if built is not None else None,
+            outputs_digest=outputs,
+            miss_reasons=reasons,
         )
 
     # -- the main loop, on the calling thread ---------------------------------------
@@ -299,6 +355,8 @@ class Scheduler:
 
     def _finish(self, results: dict[str, JobResult], result: JobResult) -> None:
         results[result.name] = result
+        if result.outputs_digest is not None:
+            self._outputs[result.name] = result.outputs_digest
         self.bus.emit(JobFinished(result, time.time()))
 
     def _cancel_all(self, reason: str) -> None:

@@ -62,6 +62,12 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     "-q", "--quiet", is_flag=True, help="Do not print jobs' output (it is still in the logs)."
 )
 @click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Run every job even if a cached result exists (results are still stored).",
+)
+@click.option("--explain", is_flag=True, help="Say, for each job the cache missed, what changed.")
+@click.option(
     "--kill-grace",
     callback=_duration,
     default="5s",
@@ -79,6 +85,8 @@ def run_command(
     as_json: bool,
     plain: bool,
     quiet: bool,
+    no_cache: bool,
+    explain: bool,
     kill_grace: float,
 ) -> int:
     """Run the pipeline's jobs as a parallel graph (JOBS: only these and what they need)."""
@@ -102,11 +110,11 @@ def run_command(
     if not plain and stream.isatty() and context.ci is None and os.environ.get("TERM") != "dumb":
         from conveyor.cli.view import LiveView
 
-        view = LiveView(stream, show_output=not quiet)
+        view = LiveView(stream, show_output=not quiet, explain=explain)
     else:
         from conveyor.cli.view import PlainView
 
-        view = PlainView(stream, show_output=not quiet)
+        view = PlainView(stream, show_output=not quiet, explain=explain)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         outcome = run_pipeline(
@@ -118,6 +126,8 @@ def run_command(
             keep_going=keep_going,
             sinks=[view],
             kill_grace=kill_grace,
+            read_cache=not no_cache,
+            explain=explain,
         )
     finally:
         signal.signal(signal.SIGTERM, previous)

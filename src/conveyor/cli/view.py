@@ -42,6 +42,8 @@ def _rel(path: str | None) -> str:
 
 
 def status_text(result: JobResult) -> str:
+    if result.cached:
+        return "cached"
     if result.allowed_failure:
         return f"{result.status.value} (allowed)"
     return result.status.value
@@ -52,7 +54,8 @@ def summary_rows(results: tuple[JobResult, ...]) -> list[tuple[str, str, str, st
     for r in results:
         duration = format_duration(r.duration) if r.duration is not None else "-"
         code = "-" if r.exit_code is None else str(r.exit_code)
-        rows.append((f"{MARK[r.status]} {r.name}", status_text(r), duration, code, r.reason))
+        reason = "" if r.cached else r.reason
+        rows.append((f"{MARK[r.status]} {r.name}", status_text(r), duration, code, reason))
     return rows
 
 
@@ -69,10 +72,14 @@ def failure_tail(result: JobResult, lines: int = 20) -> list[str]:
 
 def closing_line(event: RunFinished) -> str:
     counts: dict[str, int] = {}
+    saved = 0.0
     for r in event.results:
-        key = "allowed to fail" if r.allowed_failure else r.status.value
+        key = "allowed to fail" if r.allowed_failure else ("cached" if r.cached else r.status.value)
         counts[key] = counts.get(key, 0) + 1
+        saved += r.saved or 0.0
     parts = ", ".join(f"{n} {k}" for k, n in counts.items())
+    if saved:
+        parts += f" (the cache saved {format_duration(saved)})"
     verdict = {"success": "Run succeeded", "failed": "Run failed", "interrupted": "Run interrupted"}
     text = f"{verdict[event.status]} in {format_duration(event.wall_time)}: {parts}"
     if len(event.critical_path) > 1:
@@ -97,9 +104,12 @@ def run_header(event: RunStarted) -> str:
 class PlainView:
     """Line-based output: safe for CI logs and pipes, one event per line."""
 
-    def __init__(self, stream: TextIO | None = None, *, show_output: bool = True) -> None:
+    def __init__(
+        self, stream: TextIO | None = None, *, show_output: bool = True, explain: bool = False
+    ) -> None:
         self.out = stream or sys.stdout
         self.show_output = show_output
+        self.explain = explain
         self.prefix = False
         self.width = 0
 
@@ -126,6 +136,9 @@ class PlainView:
             )
         elif isinstance(event, JobFinished):
             self.write(self.finished_line(event.result))
+            if self.explain:
+                for reason in event.result.miss_reasons:
+                    self.write(f"  cache miss: {reason}")
             if not self.show_output:
                 for line in failure_tail(event.result):
                     self.write(f"  │ {line}")
@@ -135,6 +148,9 @@ class PlainView:
 
     @staticmethod
     def finished_line(r: JobResult) -> str:
+        if r.cached:
+            saved = f", saved {format_duration(r.saved)}" if r.saved else ""
+            return f"{MARK[r.status]} {r.name} cached ({r.reason}{saved})"
         took = f" in {format_duration(r.duration)}" if r.duration is not None else ""
         if r.status is JobStatus.SUCCESS:
             return f"{MARK[r.status]} {r.name}{took}"
@@ -165,9 +181,12 @@ class PlainView:
 class LiveView:
     """On a terminal: a live table of running jobs, output above it, a table at the end."""
 
-    def __init__(self, stream: TextIO | None = None, *, show_output: bool = True) -> None:
+    def __init__(
+        self, stream: TextIO | None = None, *, show_output: bool = True, explain: bool = False
+    ) -> None:
         from rich.console import Console
 
+        self.explain = explain
         self.console = Console(file=stream or sys.stdout, highlight=False)
         self.show_output = show_output
         self.live: Any = None
@@ -237,6 +256,9 @@ class LiveView:
             self.done += 1
             style = STYLE[r.status]
             self.console.print(f"[{style}]{escape(PlainView.finished_line(r))}[/{style}]")
+            if self.explain:
+                for reason in r.miss_reasons:
+                    self.console.print(f"  [yellow]cache miss:[/yellow] {escape(reason)}")
             if not self.show_output:
                 for line in failure_tail(r):
                     self.console.print(f"  [dim]│[/dim] {escape(line)}")

@@ -1,0 +1,273 @@
+"""A planned job as a REAPI Action: what it runs, on what inputs, and its digest.
+
+The action digest is the cache key. It covers (DESIGN.md, "The cache key"): a schema
+version; the command and shell; the working directory; declared env values and the
+values of `pass_env` variables (secrets by name only); the digests of the inputs (an
+input-root Merkle tree of REAPI Directory messages); the output digests of the jobs
+it needs; declared tool versions; the platform; the matrix values; the declared
+outputs. Everything but the input files goes into the Command (or the Action's salt,
+for what REAPI has no field for), so the stored form is REAPI's own.
+
+Alongside, a Manifest keeps the same parts in plain JSON so `conveyor why` can say
+exactly which part changed between two runs of a job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from conveyor.digest import FileInfo
+from conveyor.model import Digest, Job
+
+if TYPE_CHECKING:
+    from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2
+
+SCHEMA = 1
+SECRET_VALUE = "<secret>"
+
+
+def _pb() -> Any:
+    from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2
+
+    return remote_execution_pb2
+
+
+def proto_digest(message: Any) -> tuple[Digest, bytes]:
+    data: bytes = message.SerializeToString(deterministic=True)
+    return Digest(hashlib.sha256(data).hexdigest(), len(data)), data
+
+
+def platform_facts() -> dict[str, str]:
+    return {"OSFamily": platform.system().lower(), "ISA": platform.machine().lower()}
+
+
+def tool_versions(
+    tools: Sequence[tuple[str, str]], cwd: str, env: Mapping[str, str]
+) -> dict[str, str]:
+    """Run each `tools:` command; keep the first line it printed and a digest of all of it."""
+    out: dict[str, str] = {}
+    for name, command in tools:
+        try:
+            proc = subprocess.run(
+                ["sh", "-c", command], cwd=cwd, env=dict(env), capture_output=True, timeout=60
+            )
+            text = proc.stdout + proc.stderr + f"\nexit {proc.returncode}".encode()
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            text = f"error: {exc}".encode()
+        first = text.decode("utf-8", "replace").strip().splitlines()[0][:80]
+        out[name] = f"{first} ({hashlib.sha256(text).hexdigest()[:12]})"
+    return out
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The parts of an action digest, readable and comparable."""
+
+    job: str
+    command: tuple[str, ...]
+    dir: str
+    env: tuple[tuple[str, str], ...]
+    inputs: tuple[tuple[str, str], ...]
+    """(path, 'sha256/size[x]') of every input file."""
+    needs: tuple[tuple[str, str], ...]
+    """(job, its output digest)."""
+    tools: tuple[tuple[str, str], ...]
+    platform: tuple[tuple[str, str], ...]
+    matrix: tuple[tuple[str, str], ...]
+    outputs: tuple[str, ...]
+
+    def to_json(self) -> bytes:
+        data = dict(self.__dict__.items())
+        return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Manifest:
+        data = json.loads(raw)
+        return cls(
+            job=data["job"],
+            command=tuple(data["command"]),
+            dir=data["dir"],
+            outputs=tuple(data["outputs"]),
+            **{
+                k: tuple(tuple(p) for p in data[k])
+                for k in ("env", "inputs", "needs", "tools", "platform", "matrix")
+            },
+        )
+
+
+@dataclass(frozen=True)
+class BuiltAction:
+    digest: Digest
+    action: Any
+    """remote_execution_pb2.Action"""
+    blobs: dict[Digest, bytes]
+    """Command and Directory messages, by digest (for a CAS that executes remotely)."""
+    manifest: Manifest
+
+
+def key_environment(
+    job: Job, pipeline_env: Sequence[tuple[str, str]], environ: Mapping[str, str]
+) -> dict[str, str]:
+    """The environment that is part of the key: declared env, pass_env values, secrets
+    by name only. Per-run facts (CONVEYOR_RUN_ID, branch, commit) are not part of it."""
+    env = {**dict(pipeline_env), **dict(job.env)}
+    for name in job.pass_env:
+        if name in environ:
+            env[name] = environ[name]
+    for name in job.secrets:
+        env[name] = SECRET_VALUE
+    return env
+
+
+def input_root(files: Mapping[str, FileInfo]) -> tuple[Digest, dict[Digest, bytes]]:
+    """The REAPI Merkle tree (Directory messages) of workspace-relative files."""
+    pb = _pb()
+    tree: dict[str, Any] = {}
+    for path, info in files.items():
+        node = tree
+        parts = path.split("/")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = info
+    blobs: dict[Digest, bytes] = {}
+
+    def build(node: dict[str, Any]) -> Digest:
+        directory = pb.Directory()
+        for name in sorted(node):
+            value = node[name]
+            if isinstance(value, FileInfo):
+                directory.files.add(
+                    name=name,
+                    digest=pb.Digest(hash=value.digest.hash, size_bytes=value.digest.size_bytes),
+                    is_executable=value.executable,
+                )
+        for name in sorted(node):
+            value = node[name]
+            if isinstance(value, dict):
+                sub = build(value)
+                directory.directories.add(
+                    name=name, digest=pb.Digest(hash=sub.hash, size_bytes=sub.size_bytes)
+                )
+        digest, data = proto_digest(directory)
+        blobs[digest] = data
+        return digest
+
+    return build(tree), blobs
+
+
+def build_action(
+    job: Job,
+    *,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    files: Mapping[str, FileInfo],
+    needs: Mapping[str, str],
+    tools: Mapping[str, str],
+) -> BuiltAction:
+    pb = _pb()
+    facts = platform_facts()
+    command = pb.Command(
+        arguments=list(argv),
+        working_directory="" if job.dir == "." else job.dir,
+        output_paths=sorted(job.outputs),
+    )
+    for name in sorted(env):
+        command.environment_variables.add(name=name, value=env[name])
+    for name in sorted(facts):
+        command.platform.properties.add(name=name, value=facts[name])
+    command_digest, command_bytes = proto_digest(command)
+    root, blobs = input_root(files)
+    blobs[command_digest] = command_bytes
+    salt = json.dumps(
+        {
+            "schema": SCHEMA,
+            "needs": dict(sorted(needs.items())),
+            "tools": dict(sorted(tools.items())),
+            "matrix": dict(job.matrix),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
+    action = pb.Action(
+        command_digest=pb.Digest(hash=command_digest.hash, size_bytes=command_digest.size_bytes),
+        input_root_digest=pb.Digest(hash=root.hash, size_bytes=root.size_bytes),
+        salt=salt,
+    )
+    action.platform.CopyFrom(command.platform)
+    digest, _ = proto_digest(action)
+    manifest = Manifest(
+        job=job.name,
+        command=tuple(argv),
+        dir=job.dir,
+        env=tuple(sorted(env.items())),
+        inputs=tuple(
+            (p, f"{i.digest}{'x' if i.executable else ''}") for p, i in sorted(files.items())
+        ),
+        needs=tuple(sorted(needs.items())),
+        tools=tuple(sorted(tools.items())),
+        platform=tuple(sorted(facts.items())),
+        matrix=tuple(job.matrix),
+        outputs=tuple(sorted(job.outputs)),
+    )
+    return BuiltAction(digest, action, blobs, manifest)
+
+
+def outputs_digest(
+    result: remote_execution_pb2.ActionResult | None, files: Sequence[tuple[str, Digest, bool]] = ()
+) -> str:
+    """One digest for a job's outputs: what its dependents' keys include."""
+    if result is not None:
+        entries = [
+            (f.path, f.digest.hash, f.digest.size_bytes, f.is_executable)
+            for f in result.output_files
+        ]
+    else:
+        entries = [(p, d.hash, d.size_bytes, x) for p, d, x in files]
+    text = json.dumps(sorted(entries), separators=(",", ":")).encode()
+    return hashlib.sha256(text).hexdigest()
+
+
+def explain(old: Manifest, new: Manifest) -> list[str]:
+    """What differs between two manifests of a job, one line per change."""
+    lines: list[str] = []
+    if old.command != new.command:
+        lines.append("the command changed")
+    if old.dir != new.dir:
+        lines.append(f"the working directory changed: {old.dir} -> {new.dir}")
+    lines += _diff_pairs("env", old.env, new.env, values=True)
+    lines += _diff_pairs("input", old.inputs, new.inputs, values=False)
+    lines += _diff_pairs("upstream outputs of", old.needs, new.needs, values=False)
+    lines += _diff_pairs("tool", old.tools, new.tools, values=True)
+    lines += _diff_pairs("platform", old.platform, new.platform, values=True)
+    lines += _diff_pairs("matrix value", old.matrix, new.matrix, values=True)
+    if old.outputs != new.outputs:
+        lines.append("the declared outputs changed")
+    return lines
+
+
+def _diff_pairs(
+    label: str,
+    old: Sequence[tuple[str, str]],
+    new: Sequence[tuple[str, str]],
+    *,
+    values: bool,
+) -> list[str]:
+    a, b = dict(old), dict(new)
+    out = []
+    for key in sorted(set(a) | set(b)):
+        if key not in a:
+            out.append(f"{label} {key} added" + (f" ({b[key]!r})" if values else ""))
+        elif key not in b:
+            out.append(f"{label} {key} removed")
+        elif a[key] != b[key]:
+            if values and SECRET_VALUE not in (a[key], b[key]):
+                out.append(f"{label} {key} changed: {a[key]!r} -> {b[key]!r}")
+            else:
+                out.append(f"{label} {key} modified")
+    return out

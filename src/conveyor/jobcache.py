@@ -1,0 +1,256 @@
+"""Caching whole jobs: compute a job's action, look it up, restore or store its results.
+
+Sits between the scheduler and the stores: the scheduler asks `prepare` for a job's
+action once what it needs has finished, then `lookup`; on a hit it `restore`s the
+outputs and replays the log, on a successful miss it `store`s them. A failed job is
+never stored. Nothing here decides what runs: that stays in the scheduler.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from conveyor.action import (
+    BuiltAction,
+    Manifest,
+    build_action,
+    explain,
+    key_environment,
+    outputs_digest,
+    tool_versions,
+)
+from conveyor.cache.interface import CorruptBlob
+from conveyor.cache.local import LocalCache
+from conveyor.digest import FileInfo, WorkspaceFiles
+from conveyor.model import Digest, Job, Pipeline
+
+
+@dataclass(frozen=True)
+class Hit:
+    log: list[str]
+    outputs_digest: str
+    saved: float
+    """Seconds the original execution took."""
+    origin: str
+    """Which earlier run produced it."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    outputs_digest: str
+    missing_outputs: tuple[str, ...]
+
+
+class JobCache:
+    def __init__(
+        self,
+        store: LocalCache,
+        files: WorkspaceFiles,
+        pipeline: Pipeline,
+        environ: Mapping[str, str],
+        *,
+        run_id: str,
+        read: bool = True,
+    ) -> None:
+        self.store = store
+        self.files = files
+        self.pipeline = pipeline
+        self.environ = environ
+        self.run_id = run_id
+        self.read = read
+        self._lock = threading.Lock()
+        self._host = socket.gethostname()
+
+    # -- keys ------------------------------------------------------------------------------
+    def prepare(self, job: Job, argv: Sequence[str], needs: Mapping[str, str]) -> BuiltAction:
+        """The job's action, from its inputs as they are now and its needs' outputs."""
+        with self._lock:
+            paths = self.files.select(job.dir, job.inputs)
+            infos: dict[str, FileInfo] = {}
+            for path in paths:
+                try:
+                    infos[path] = self.files.info(path)
+                except FileNotFoundError:
+                    continue
+        tools = tool_versions(job.tools, self._cwd(job), self.environ) if job.tools else {}
+        return build_action(
+            job,
+            argv=argv,
+            env=key_environment(job, self.pipeline.env, self.environ),
+            files=infos,
+            needs=needs,
+            tools=tools,
+        )
+
+    def _cwd(self, job: Job) -> str:
+        return os.path.normpath(os.path.join(self.pipeline.root, job.dir))
+
+    # -- hits --------------------------------------------------------------------------------
+    def lookup(self, job: Job, built: BuiltAction) -> Hit | None:
+        """A complete, verified earlier result whose outputs are now in place, or None."""
+        if not self.read or not job.cache:
+            return None
+        result = self.store.get_action_result(built.digest)
+        if result is None:
+            return None
+        try:
+            for out in result.output_files:
+                self._restore_file(job, out)
+            log_bytes = (
+                self.store.get_bytes(_digest(result.stdout_digest))
+                if result.HasField("stdout_digest")
+                else b""
+            )
+        except (CorruptBlob, FileNotFoundError):
+            return None  # evicted or pruned meanwhile: run the job again
+        meta = result.execution_metadata
+        saved = max(
+            0.0,
+            meta.execution_completed_timestamp.ToNanoseconds() / 1e9
+            - meta.execution_start_timestamp.ToNanoseconds() / 1e9,
+        )
+        origin = self._origin(job, built)
+        text = log_bytes.decode("utf-8", "replace")
+        return Hit(text.splitlines(), outputs_digest(result), saved, origin)
+
+    def _restore_file(self, job: Job, out: Any) -> None:
+        rel = os.path.normpath(os.path.join(job.dir, out.path))
+        dest = os.path.join(self.pipeline.root, rel)
+        want = _digest(out.digest)
+        if os.path.isfile(dest):
+            with self._lock:
+                try:
+                    have = self.files.hash_path(rel)
+                except OSError:
+                    have = None
+            if have == want and bool(os.stat(dest).st_mode & 0o100) == out.is_executable:
+                return
+        self.store.get_file(want, dest, executable=out.is_executable)
+
+    # -- misses ------------------------------------------------------------------------------
+    def explain_miss(self, job: Job, built: BuiltAction) -> list[str]:
+        """Why this job's key differs from its last stored one (empty: never stored here)."""
+        last = self._index(job)
+        if last is None:
+            return ["no earlier result of this job in the cache"]
+        if last.get("action") == built.digest.hash:
+            return ["its earlier result was removed from the cache (pruned, cleared or corrupt)"]
+        try:
+            old = Manifest.from_json(self.store.get_bytes(Digest(*last["manifest"])))
+        except (CorruptBlob, FileNotFoundError, KeyError, ValueError, TypeError):
+            return ["the manifest of its earlier result is no longer in the cache"]
+        return explain(old, built.manifest) or ["the cache key changed (Conveyor was upgraded)"]
+
+    def store_result(
+        self,
+        job: Job,
+        built: BuiltAction,
+        log_lines: Sequence[str],
+        started: float,
+        finished: float,
+    ) -> Stored:
+        """Store outputs, log and result; return the outputs' digest for dependents."""
+        from google.protobuf.timestamp_pb2 import Timestamp
+
+        from conveyor.action import _pb
+
+        pb = _pb()
+        files, missing = self._collect_outputs(job)
+        result = pb.ActionResult(exit_code=0)
+        stored = []
+        for rel_to_dir, full in files:
+            digest = self.store.put_file(full)
+            executable = bool(os.stat(full).st_mode & 0o100)
+            result.output_files.add(
+                path=rel_to_dir,
+                digest=pb.Digest(hash=digest.hash, size_bytes=digest.size_bytes),
+                is_executable=executable,
+            )
+            stored.append((rel_to_dir, digest, executable))
+        log = self.store.put_bytes(("\n".join(log_lines) + "\n").encode() if log_lines else b"")
+        result.stdout_digest.CopyFrom(pb.Digest(hash=log.hash, size_bytes=log.size_bytes))
+        meta = result.execution_metadata
+        meta.worker = self._host
+        start, end = Timestamp(), Timestamp()
+        start.FromNanoseconds(int(started * 1e9))
+        end.FromNanoseconds(int(finished * 1e9))
+        meta.execution_start_timestamp.CopyFrom(start)
+        meta.execution_completed_timestamp.CopyFrom(end)
+        if job.cache:
+            manifest = self.store.put_bytes(built.manifest.to_json())
+            self.store.put_action_result(built.digest, result)
+            self._write_index(job, built, manifest, finished - started)
+        return Stored(outputs_digest(None, stored), missing)
+
+    def _collect_outputs(self, job: Job) -> tuple[list[tuple[str, str]], tuple[str, ...]]:
+        base = self._cwd(job)
+        found: dict[str, str] = {}
+        missing: list[str] = []
+        for pattern in job.outputs:
+            full = os.path.join(base, pattern)
+            if os.path.isdir(full):
+                candidates = [os.path.join(d, f) for d, _, fs in os.walk(full) for f in fs]
+            elif any(c in pattern for c in "*?["):
+                candidates = [p for p in glob.glob(full, recursive=True) if os.path.isfile(p)]
+            elif os.path.isfile(full):
+                candidates = [full]
+            else:
+                missing.append(pattern)
+                continue
+            for path in candidates:
+                found[os.path.relpath(path, base).replace(os.sep, "/")] = path
+        return sorted(found.items()), tuple(missing)
+
+    # -- the per-job index: the last stored result of each job of this workspace ---------
+    def _index_path(self, job: Job) -> str:
+        key = hashlib.sha256(f"{self.pipeline.root}\0{job.name}".encode()).hexdigest()
+        return os.path.join(self.store.root, "jobs", key[:2], key)
+
+    def _index(self, job: Job) -> dict[str, Any] | None:
+        try:
+            with open(self._index_path(job), encoding="utf-8") as fh:
+                data: dict[str, Any] = json.load(fh)
+                return data
+        except (OSError, ValueError):
+            return None
+
+    def _write_index(self, job: Job, built: BuiltAction, manifest: Digest, took: float) -> None:
+        path = self._index_path(job)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        data = {
+            "job": job.name,
+            "action": built.digest.hash,
+            "manifest": [manifest.hash, manifest.size_bytes],
+            "run_id": self.run_id,
+            "time": time.time(),
+            "duration": took,
+        }
+        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+    def _origin(self, job: Job, built: BuiltAction) -> str:
+        last = self._index(job)
+        if last and last.get("action") == built.digest.hash:
+            return f"run {last.get('run_id')}"
+        return "an earlier run with the same inputs"
+
+    def save(self) -> None:
+        with self._lock:
+            self.files.save()
+
+
+def _digest(message: Any) -> Digest:
+    return Digest(message.hash, message.size_bytes)
