@@ -30,7 +30,10 @@ from conveyor.statedir import ensure_state_dir
 
 
 def new_run_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+    """Sortable by start time (to the millisecond), unique across concurrent runs."""
+    now = time.time()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    return f"{stamp}.{int(now * 1000) % 1000:03d}-{secrets.token_hex(2)}"
 
 
 def create_run_dir(root: str, run_id: str) -> str:

@@ -1,0 +1,206 @@
+"""Job caching end to end: skip what did not change, restore outputs, explain misses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conveyor.cache.local import LocalCache
+from tests.conftest import Project
+
+PIPELINE = """
+jobs:
+  build:
+    inputs: [src/**]
+    outputs: [dist/]
+    run: |
+      echo "building"
+      mkdir -p dist
+      cat src/*.txt | tr a-z A-Z > dist/app.txt
+      echo "#!/bin/sh" > dist/tool.sh && chmod +x dist/tool.sh
+      echo run >> ../runs.log
+  test:
+    needs: [build]
+    inputs: [tests/**]
+    run: |
+      echo "testing $(cat dist/app.txt)"
+      echo test >> ../runs.log
+"""
+
+
+def jobs(project: Project) -> dict[str, Any]:
+    data = json.loads((project.runs()[-1] / "summary.json").read_text())
+    return {j["name"]: j for j in data["jobs"]}
+
+
+def runs_log(project: Project) -> list[str]:
+    path = project.root.parent / "runs.log"
+    return path.read_text().split() if path.exists() else []
+
+
+@pytest.fixture
+def built(project: Project) -> Project:
+    project.pipeline(PIPELINE)
+    project.write("src/a.txt", "alpha\n")
+    project.write("tests/t.txt", "t\n")
+    project.write(".gitignore", "dist/\n")
+    project.commit()
+    result = project.run("run", "--jobs", "1")
+    assert result.code == 0, result.out
+    assert runs_log(project) == ["run", "test"]
+    return project
+
+
+def test_second_run_restores_nothing_and_replays_logs(built: Project) -> None:
+    result = built.run("run", "--jobs", "1")
+    assert result.code == 0
+    assert runs_log(built) == ["run", "test"], "nothing ran again"
+    assert "✔ build cached (from run " in result.out
+    assert "testing ALPHA" in result.out, "the log is replayed"
+    status = jobs(built)
+    assert status["build"]["cached"] is True
+    assert status["build"]["saved"] > 0
+    assert "2 cached" in result.out
+
+
+def test_deleted_outputs_are_restored_with_their_modes(built: Project) -> None:
+    import shutil
+
+    shutil.rmtree(built.root / "dist")
+    assert built.run("run").code == 0
+    assert runs_log(built) == ["run", "test"]
+    assert (built.root / "dist/app.txt").read_text() == "ALPHA\n"
+    assert os.access(built.root / "dist/tool.sh", os.X_OK)
+
+
+def test_an_input_change_reruns_what_depends_on_it(built: Project) -> None:
+    built.write("tests/t.txt", "t2\n")
+    assert built.run("run", "--jobs", "1").code == 0
+    assert runs_log(built) == ["run", "test", "test"]
+    built.write("src/a.txt", "beta\n")
+    assert built.run("run", "--jobs", "1").code == 0
+    assert runs_log(built) == ["run", "test", "test", "run", "test"]
+    assert (built.root / "dist/app.txt").read_text() == "BETA\n"
+
+
+def test_identical_upstream_outputs_do_not_invalidate_dependents(built: Project) -> None:
+    # A second source file that contributes nothing to the output.
+    built.write("src/empty.txt", "")
+    assert built.run("run", "--jobs", "1").code == 0
+    assert runs_log(built) == ["run", "test", "run"], "build re-ran, test stayed cached"
+
+
+def test_a_failed_job_is_never_cached(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          flaky:
+            run: echo x >> ../count; test -f ok
+        """
+    )
+    assert project.run("run").code == 1
+    assert project.run("run").code == 1
+    assert (project.root.parent / "count").read_text().split() == ["x", "x"]
+    (project.root / "ok").touch()
+    assert project.run("run").code == 0
+
+
+def test_no_cache_and_cache_false_run_again(built: Project) -> None:
+    assert built.run("run", "--no-cache", "--jobs", "1").code == 0
+    assert runs_log(built) == ["run", "test", "run", "test"]
+    built.pipeline(PIPELINE.replace("  test:\n", "  test:\n    cache: false\n"))
+    assert built.run("run", "--jobs", "1").code == 0
+    assert runs_log(built)[-1] == "test"
+    assert jobs(built)["build"]["cached"] is True
+
+
+def test_explain_names_what_changed(built: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    built.write("src/a.txt", "gamma\n")
+    built.write("src/new.txt", "n\n")
+    result = built.run("run", "--explain", "--jobs", "1")
+    assert "  cache miss: input src/a.txt modified" in result.out
+    assert "  cache miss: input src/new.txt added" in result.out
+    assert "  cache miss: upstream outputs of build modified" in result.out
+    built.pipeline(PIPELINE.replace('echo "building"', 'echo "building!"'))
+    assert "  cache miss: the command changed" in built.run("run", "--explain").out
+
+
+def test_env_and_pass_env_are_in_the_key_secrets_only_by_name(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.pipeline(
+        """
+        jobs:
+          show:
+            env: {MODE: fast}
+            pass_env: [REGION]
+            secrets: [TOKEN]
+            run: echo "$MODE $REGION" >> ../seen
+        """
+    )
+    monkeypatch.setenv("REGION", "eu")
+    monkeypatch.setenv("TOKEN", "s3cr3t-one")
+    assert project.run("run").code == 0
+    monkeypatch.setenv("TOKEN", "s3cr3t-two")
+    assert project.run("run").code == 0
+    assert len((project.root.parent / "seen").read_text().splitlines()) == 1, (
+        "a new secret value is not a miss"
+    )
+    monkeypatch.setenv("REGION", "us")
+    result = project.run("run", "--explain")
+    assert "  cache miss: env REGION changed: 'eu' -> 'us'" in result.out
+    cache = Path(os.environ["XDG_CACHE_HOME"]) / "conveyor"
+    stored = b"".join(p.read_bytes() for p in cache.rglob("*") if p.is_file())
+    assert b"s3cr3t" not in stored
+
+
+def test_a_corrupt_blob_makes_the_job_run_again(built: Project) -> None:
+    cache = Path(os.environ["XDG_CACHE_HOME"]) / "conveyor" / "cas"
+    for blob in cache.rglob("*"):
+        if blob.is_file() and blob.read_bytes() == b"ALPHA\n":
+            blob.write_bytes(b"EVIL!\n")
+    import shutil
+
+    shutil.rmtree(built.root / "dist")
+    assert built.run("run", "--jobs", "1").code == 0
+    assert (built.root / "dist/app.txt").read_text() == "ALPHA\n"
+    assert runs_log(built)[2] == "run", "build ran again instead of restoring a bad blob"
+
+
+def test_cache_dir_can_be_relocated(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONVEYOR_CACHE_DIR", str(tmp_path / "elsewhere"))
+    project.pipeline("jobs:\n  a:\n    run: echo a\n")
+    assert project.run("run").code == 0
+    assert list((tmp_path / "elsewhere" / "ac").rglob("*"))
+
+
+def test_a_run_killed_while_storing_leaves_a_correct_cache(project: Project) -> None:
+    lines = ["jobs:"]
+    for i in range(30):
+        lines += [
+            f"  j{i}:",
+            f"    outputs: [out{i}.bin]",
+            f"    run: head -c 3000000 /dev/urandom > out{i}.bin; sleep 0.05; echo {i}",
+        ]
+    project.pipeline("\n".join(lines) + "\n")
+    proc = project.spawn("run", "--plain", "--jobs", "2")
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    for i in range(30):
+        (project.root / f"out{i}.bin").unlink(missing_ok=True)
+    result = project.run("run", "--jobs", "2")
+    assert result.code == 0
+    for i in range(30):
+        out = project.root / f"out{i}.bin"
+        assert out.stat().st_size == 3000000, f"out{i}.bin restored whole or rebuilt"
+    cache = LocalCache(str(Path(os.environ["XDG_CACHE_HOME"]) / "conveyor"))
+    assert cache.verify().corrupt == ()
