@@ -204,3 +204,41 @@ def test_a_run_killed_while_storing_leaves_a_correct_cache(project: Project) -> 
         assert out.stat().st_size == 3000000, f"out{i}.bin restored whole or rebuilt"
     cache = LocalCache(str(Path(os.environ["XDG_CACHE_HOME"]) / "conveyor"))
     assert cache.verify().corrupt == ()
+
+
+def test_why_says_hit_or_what_changed(built: Project) -> None:
+    result = built.run("why", "test")
+    assert result.code == 0
+    lines = result.out.splitlines()
+    assert lines[0].startswith("hit   build  (action ")
+    assert lines[1].startswith("      cached from run ")
+    assert lines[2].startswith("hit   test  (action ")
+    built.write("src/a.txt", "changed\n")
+    data = json.loads(built.run("why", "test", "--json").out)
+    assert [(v["job"], v["hit"]) for v in data] == [("build", False), ("test", False)]
+    assert data[0]["reasons"] == ["input src/a.txt modified"]
+    assert data[1]["reasons"] == [
+        "it needs 'build', which will run: its key depends on what that produces"
+    ]
+
+
+def test_cache_commands(built: Project) -> None:
+    stats = json.loads(built.run("cache", "stats", "--json").out)
+    assert stats["actions"] == 2
+    assert stats["blobs"] >= 4
+    verify = built.run("cache", "verify", "--json")
+    assert verify.code == 0
+    assert json.loads(verify.out)["corrupt"] == []
+    cas = Path(stats["root"]) / "cas"
+    victim = next(p for p in cas.rglob("*") if p.is_file())
+    victim.write_bytes(b"garbage")
+    bad = built.run("cache", "verify")
+    assert bad.code == 1
+    assert "1 corrupt (evicted)" in bad.out
+    assert built.run("cache", "prune", "--max-size", "nonsense").code == 2
+    pruned = json.loads(built.run("cache", "prune", "--max-size", "0", "--json").out)
+    assert pruned["removed"] == 0, "entries used minutes ago are kept"
+    assert built.run("cache", "clear").code == 0
+    assert json.loads(built.run("cache", "stats", "--json").out)["total_bytes"] == 0
+    assert built.run("run", "--jobs", "1").code == 0
+    assert runs_log(built) == ["run", "test", "run", "test"]

@@ -118,7 +118,7 @@ class JobCache:
             meta.execution_completed_timestamp.ToNanoseconds() / 1e9
             - meta.execution_start_timestamp.ToNanoseconds() / 1e9,
         )
-        origin = self._origin(job, built)
+        origin = self.origin(job, built)
         text = log_bytes.decode("utf-8", "replace")
         return Hit(text.splitlines(), outputs_digest(result), saved, origin)
 
@@ -241,7 +241,7 @@ class JobCache:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
 
-    def _origin(self, job: Job, built: BuiltAction) -> str:
+    def origin(self, job: Job, built: BuiltAction) -> str:
         last = self._index(job)
         if last and last.get("action") == built.digest.hash:
             return f"run {last.get('run_id')}"

@@ -22,6 +22,8 @@ class LazyGroup(click.Group):
         "validate": "conveyor.cli.inspect",
         "list": "conveyor.cli.inspect",
         "graph": "conveyor.cli.inspect",
+        "why": "conveyor.cli.cache",
+        "cache": "conveyor.cli.cache",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -33,7 +35,7 @@ class LazyGroup(click.Group):
             return None
         import importlib
 
-        cmd = getattr(importlib.import_module(module), f"{cmd_name}_command")
+        cmd = getattr(importlib.import_module(module), f"{cmd_name.replace('-', '_')}_command")
         assert isinstance(cmd, click.Command)
         return cmd
 

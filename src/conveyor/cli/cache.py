@@ -1,0 +1,139 @@
+"""`conveyor why` and `conveyor cache stats|prune|verify|clear`."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import click
+
+from conveyor.cli import load
+
+
+def _store() -> Any:
+    from conveyor.cache.local import LocalCache, default_root
+
+    return LocalCache(default_root())
+
+
+@click.command("why")
+@click.argument("jobs", nargs=-1, required=True)
+@click.option("--event", type=click.Choice(["push", "pull_request", "tag", "schedule", "manual"]))
+@click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
+@click.pass_context
+def why_command(ctx: click.Context, jobs: tuple[str, ...], event: str | None, as_json: bool) -> int:
+    """Say whether the cache would serve JOBS (and what they need) now, and if not, why."""
+    from conveyor import context as run_context
+    from conveyor import graph
+    from conveyor.digest import WorkspaceFiles
+    from conveyor.jobcache import JobCache
+    from conveyor.statedir import ensure_state_dir
+    from conveyor.why import why
+
+    pipeline = load(ctx)
+    environ = dict(os.environ)
+    context = run_context.detect(pipeline.root, environ, event)
+    selected = graph.select(pipeline, jobs)
+    files = WorkspaceFiles(
+        pipeline.root, os.path.join(ensure_state_dir(pipeline.root, "cache"), "files.state")
+    )
+    jobcache = JobCache(_store(), files, pipeline, environ, run_id="why")
+    verdicts = why(pipeline, context, environ, jobcache, selected)
+    files.save()
+    if as_json:
+        click.echo(json.dumps([v.__dict__ for v in verdicts], indent=2, default=list))
+        return 0
+    for v in verdicts:
+        mark = "hit " if v.hit else "miss"
+        click.echo(f"{mark}  {v.job}  (action {v.action[:12]})")
+        for reason in v.reasons:
+            click.echo(f"      {reason}")
+    return 0
+
+
+@click.group("cache")
+def cache_command() -> None:
+    """Inspect and maintain the local cache ($CONVEYOR_CACHE_DIR, default ~/.cache/conveyor)."""
+
+
+@cache_command.command("stats")
+@click.option("--json", "as_json", is_flag=True)
+def stats(as_json: bool) -> int:
+    """Entries and sizes."""
+    from conveyor.units import format_bytes
+
+    store = _store()
+    st = store.stats()
+    data = {
+        "root": store.root,
+        "blobs": st.blobs,
+        "blob_bytes": st.blob_bytes,
+        "actions": st.actions,
+        "action_bytes": st.action_bytes,
+        "total_bytes": st.total_bytes,
+    }
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(f"cache: {store.root}")
+        click.echo(
+            f"  {st.actions} job results, {st.blobs} blobs, {format_bytes(st.total_bytes)} in all"
+        )
+    return 0
+
+
+def _size(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    from conveyor.units import parse_size
+
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@cache_command.command("prune")
+@click.option("--max-size", callback=_size, required=True, help="Size to shrink to, e.g. 5GB.")
+@click.option("--json", "as_json", is_flag=True)
+def prune(max_size: int, as_json: bool) -> int:
+    """Remove least recently used entries until the cache fits (entries used in the last
+    10 minutes are kept: a running build may be restoring them)."""
+    from conveyor.units import format_bytes
+
+    report = _store().prune(max_size)
+    if as_json:
+        click.echo(json.dumps(report.__dict__))
+    else:
+        click.echo(
+            f"removed {report.removed} entries ({format_bytes(report.freed_bytes)}); "
+            f"{format_bytes(report.kept_bytes)} kept"
+        )
+    return 0
+
+
+@cache_command.command("verify")
+@click.option("--json", "as_json", is_flag=True)
+def verify(as_json: bool) -> int:
+    """Hash every entry; evict (and list) the corrupt ones. Exit 1 if any was corrupt."""
+    report = _store().verify()
+    if as_json:
+        click.echo(json.dumps({"checked": report.checked, "corrupt": list(report.corrupt)}))
+    else:
+        click.echo(f"checked {report.checked} entries: {len(report.corrupt)} corrupt (evicted)")
+        for path in report.corrupt:
+            click.echo(f"  {path}")
+    return 1 if report.corrupt else 0
+
+
+@cache_command.command("clear")
+@click.option("--json", "as_json", is_flag=True)
+def clear(as_json: bool) -> int:
+    """Remove everything from the cache."""
+    store = _store()
+    before = store.stats().total_bytes
+    store.clear()
+    if as_json:
+        click.echo(json.dumps({"freed_bytes": before}))
+    else:
+        click.echo(f"cleared {store.root}")
+    return 0
