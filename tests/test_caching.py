@@ -242,3 +242,42 @@ def test_cache_commands(built: Project) -> None:
     assert json.loads(built.run("cache", "stats", "--json").out)["total_bytes"] == 0
     assert built.run("run", "--jobs", "1").code == 0
     assert runs_log(built) == ["run", "test", "run", "test"]
+
+
+def test_affected_runs_changed_jobs_and_their_dependents(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          lib:
+            dir: lib
+            run: echo lib >> ../../ran
+          app:
+            dir: app
+            needs: [lib]
+            run: echo app >> ../../ran
+          docs:
+            inputs: [docs/**]
+            run: echo docs >> ../ran
+        """
+    )
+    for path in ("lib/a.c", "app/main.c", "docs/index.md"):
+        project.write(path, "x\n")
+    project.commit()
+    project.git("branch", "base")
+    ran = project.root.parent / "ran"
+    result = project.run("run", "--affected", "base")
+    assert result.code == 0
+    assert "no job is affected by changes since base" in result.out
+    project.write("app/main.c", "y\n")
+    assert project.run("run", "--affected", "base", "--jobs", "1").code == 0
+    # app changed; it needs lib, which runs (or is restored) so app can build.
+    assert ran.read_text().split() == ["lib", "app"]
+    ran.unlink()
+    project.write("lib/new.c", "z\n")  # untracked files count too
+    project.commit()
+    assert project.run("run", "--affected", "base", "--no-cache", "--jobs", "1").code == 0
+    assert ran.read_text().split() == ["lib", "app"]
+    assert "docs" not in ran.read_text()
+    bad = project.run("run", "--affected", "no-such-ref")
+    assert bad.code == 2
+    assert bad.err.startswith("error: unknown git ref 'no-such-ref'")

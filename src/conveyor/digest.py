@@ -72,7 +72,7 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(out + "(?:/.*)?")
 
 
-def _anchor(base: str, pattern: str) -> str:
+def anchor(base: str, pattern: str) -> str:
     """A pattern relative to a job's directory, made relative to the workspace."""
     joined = pattern if base in (".", "") else f"{base.rstrip('/')}/{pattern}"
     return posixpath.normpath(joined)
@@ -198,11 +198,11 @@ class WorkspaceFiles:
             prefix = "" if base in (".", "") else base.rstrip("/") + "/"
             return self._under(prefix, tracked_only=True)
         chosen: set[str] = set()
-        excludes = [glob_regex(_anchor(base, p[1:])) for p in patterns if p.startswith("!")]
+        excludes = [glob_regex(anchor(base, p[1:])) for p in patterns if p.startswith("!")]
         for pattern in patterns:
             if pattern.startswith("!"):
                 continue
-            anchored = _anchor(base, pattern)
+            anchored = anchor(base, pattern)
             literal = re.split(r"[*?\[]", anchored, maxsplit=1)[0]
             prefix = literal if "/" not in literal else literal[: literal.rfind("/") + 1]
             rx = glob_regex(anchored)

@@ -134,6 +134,9 @@ class Plan:
     def runnable(self) -> tuple[PlannedJob, ...]:
         return tuple(pj for pj in self.jobs if pj.will_run)
 
+    def runnable_names(self) -> list[str]:
+        return [pj.name for pj in self.jobs if pj.will_run]
+
     def dependents(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {pj.name: [] for pj in self.jobs}
         for pj in self.jobs:

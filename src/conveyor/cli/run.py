@@ -62,6 +62,13 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     "-q", "--quiet", is_flag=True, help="Do not print jobs' output (it is still in the logs)."
 )
 @click.option(
+    "--affected",
+    "affected_ref",
+    metavar="REF",
+    default=None,
+    help="Only jobs whose inputs changed since git REF, and the jobs that need them.",
+)
+@click.option(
     "--no-cache",
     is_flag=True,
     help="Run every job even if a cached result exists (results are still stored).",
@@ -85,6 +92,7 @@ def run_command(
     as_json: bool,
     plain: bool,
     quiet: bool,
+    affected_ref: str | None,
     no_cache: bool,
     explain: bool,
     kill_grace: float,
@@ -97,6 +105,17 @@ def run_command(
     environ = dict(os.environ)
     context = run_context.detect(pipeline.root, environ, event)
     selected = graph.select(pipeline, jobs) if jobs else []
+    if affected_ref is not None:
+        from conveyor.affected import affected_jobs
+
+        touched = affected_jobs(pipeline, pipeline.root, affected_ref)
+        if selected:
+            wanted = set(graph.plan(pipeline, context, selected).runnable_names())
+            touched = [name for name in touched if name in wanted]
+        if not touched:
+            click.echo(f"no job is affected by changes since {affected_ref}", err=as_json)
+            return 0
+        selected = touched
     parallelism = parallelism or os.cpu_count() or 1
     if dry_run:
         plan = graph.plan(pipeline, context, selected)

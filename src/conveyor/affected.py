@@ -1,0 +1,70 @@
+"""`--affected REF`: the jobs whose inputs changed since a git ref, and the jobs that need them."""
+
+from __future__ import annotations
+
+import subprocess
+
+from conveyor import graph
+from conveyor.digest import anchor, glob_regex
+from conveyor.errors import EnvironmentProblem, UsageError
+from conveyor.model import Job, Pipeline
+
+
+def changed_files(root: str, ref: str) -> set[str]:
+    """Files that differ between `ref` and the working tree, untracked ones included."""
+    try:
+        check = subprocess.run(
+            ["git", "rev-parse", "--verify", "-q", f"{ref}^{{commit}}"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        )
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot run git: {exc.strerror}") from None
+    if check.returncode != 0:
+        raise UsageError(
+            f"unknown git ref '{ref}'", hint="give a branch, tag or commit, e.g. origin/main"
+        )
+    diff = subprocess.run(
+        ["git", "diff", "--name-only", "-z", "--no-renames", ref],
+        cwd=root,
+        capture_output=True,
+        check=True,
+    ).stdout
+    untracked = subprocess.run(
+        ["git", "ls-files", "-o", "--exclude-standard", "-z"],
+        cwd=root,
+        capture_output=True,
+        check=True,
+    ).stdout
+    return {p.decode() for p in (diff + untracked).split(b"\0") if p}
+
+
+def touches(job: Job, changed: set[str]) -> bool:
+    if not job.inputs:
+        prefix = "" if job.dir == "." else job.dir.rstrip("/") + "/"
+        return any(p.startswith(prefix) for p in changed)
+    include = [glob_regex(anchor(job.dir, p)) for p in job.inputs if not p.startswith("!")]
+    exclude = [glob_regex(anchor(job.dir, p[1:])) for p in job.inputs if p.startswith("!")]
+    return any(
+        any(rx.fullmatch(p) for rx in include) and not any(rx.fullmatch(p) for rx in exclude)
+        for p in changed
+    )
+
+
+def affected_jobs(pipeline: Pipeline, root: str, ref: str) -> list[str]:
+    """Instance names: the jobs with a changed input, then every job that needs them."""
+    changed = changed_files(root, ref)
+    direct = {j.name for j in pipeline.jobs if touches(j, changed)}
+    users: dict[str, list[str]] = {j.name: [] for j in pipeline.jobs}
+    for name, needs in graph.adjacency(pipeline).items():
+        for target in needs:
+            users[target].append(name)
+    out = set(direct)
+    stack = list(direct)
+    while stack:
+        for user in users[stack.pop()]:
+            if user not in out:
+                out.add(user)
+                stack.append(user)
+    return [j.name for j in pipeline.jobs if j.name in out]
