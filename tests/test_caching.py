@@ -281,3 +281,60 @@ def test_affected_runs_changed_jobs_and_their_dependents(project: Project) -> No
     bad = project.run("run", "--affected", "no-such-ref")
     assert bad.code == 2
     assert bad.err.startswith("error: unknown git ref 'no-such-ref'")
+
+
+def test_dependency_caches_like_actions_cache(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          install:
+            caches:
+              - key: deps-{{ os }}-{{ hashFiles('requirements*.txt') }}
+                restore_keys:
+                  - deps-{{ os }}-
+                paths: [vendor]
+            outputs: [installed.txt]
+            run: |
+              mkdir -p vendor
+              if [ -f vendor/lib.txt ]; then echo "reused $(cat vendor/lib.txt)"; fi
+              cp requirements.txt vendor/lib.txt
+              ln -sf lib.txt vendor/link.txt
+              cat requirements.txt > installed.txt
+        """
+    )
+    project.write("requirements.txt", "flask==3\n")
+    project.write(".gitignore", "vendor/\ninstalled.txt\n")
+    project.commit()
+    first = project.run("run", "--plain")
+    assert first.code == 0
+    assert "conveyor: cache 'deps-linux-" in first.out and "not found" in first.out
+    assert "saved (2 files)" in first.out
+    # A new requirement: the exact key misses, the prefix restores the older entry.
+    import shutil
+
+    shutil.rmtree(project.root / "vendor")
+    project.write("requirements.txt", "flask==3\nrequests\n")
+    second = project.run("run", "--plain")
+    assert second.code == 0
+    assert "reused flask==3" in second.out
+    assert "not found; restored 'deps-linux-" in second.out
+    assert (project.root / "vendor" / "link.txt").is_symlink()
+
+
+def test_a_bad_cache_key_expression_is_a_config_error(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          install:
+            caches:
+              - key: deps-{{ hashfiles('x') }}
+                paths: [vendor]
+            run: "true"
+        """
+    )
+    result = project.run("validate")
+    assert result.code == 2
+    assert result.err.splitlines()[0] == (
+        "conveyor.yml:4:19: jobs.install.caches[0].key: unknown expression "
+        "'{{ hashfiles('x') }}' in a cache key"
+    )

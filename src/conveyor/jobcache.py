@@ -247,6 +247,46 @@ class JobCache:
             return f"run {last.get('run_id')}"
         return "an earlier run with the same inputs"
 
+    # -- dependency caches (`caches:`) ------------------------------------------------------
+    def restore_dependencies(self, job: Job) -> tuple[list[str], set[str]]:
+        """Restore each of the job's `caches:`; (lines to show, keys restored exactly)."""
+        from conveyor.depcache import DependencyCaches, render_key
+
+        deps = DependencyCaches(self.store, self.files, self.pipeline.root)
+        lines: list[str] = []
+        exact: set[str] = set()
+        for spec in job.caches:
+            with self._lock:
+                key = render_key(spec.key, job, self.files)
+                prefixes = [render_key(r, job, self.files) for r in spec.restore_keys]
+            restored = deps.restore(job, spec, key, prefixes) if self.read else None
+            if restored is None:
+                lines.append(f"conveyor: cache {key!r} not found")
+            elif restored.exact:
+                exact.add(key)
+                lines.append(f"conveyor: cache {key!r} restored ({restored.files} files)")
+            else:
+                lines.append(
+                    f"conveyor: cache {key!r} not found; restored {restored.key!r} "
+                    f"({restored.files} files)"
+                )
+        return lines, exact
+
+    def save_dependencies(self, job: Job, exact: set[str]) -> list[str]:
+        from conveyor.depcache import DependencyCaches, render_key
+
+        deps = DependencyCaches(self.store, self.files, self.pipeline.root)
+        lines = []
+        for spec in job.caches:
+            with self._lock:
+                key = render_key(spec.key, job, self.files)
+            if key in exact:
+                continue
+            count = deps.save(job, spec, key)
+            if count:
+                lines.append(f"conveyor: cache {key!r} saved ({count} files)")
+        return lines
+
     def save(self) -> None:
         with self._lock:
             self.files.save()

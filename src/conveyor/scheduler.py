@@ -193,10 +193,20 @@ class Scheduler:
             lines.append(line)
             self.bus.emit(JobOutput(name, line, time.time()))
 
+        restored_keys: set[str] = set()
+        deps_lines: list[str] = []
+        if self.jobcache is not None and job.caches:
+            try:
+                deps_lines, restored_keys = self.jobcache.restore_dependencies(job)
+            except OSError as exc:
+                deps_lines = [f"conveyor: could not restore caches: {exc}"]
         while True:
             attempt += 1
             lines.clear()
             self.bus.emit(JobStarted(name, attempt, time.time(), log_path))
+            if attempt == 1:
+                for line in deps_lines:
+                    on_line(line)
             outcome = self.executor.execute(request, on_line, cancel)
             first_start = first_start if first_start is not None else outcome.started_at
             if outcome.ok or outcome.cancelled or cancel.requested.is_set():
@@ -230,6 +240,8 @@ class Scheduler:
                 outputs = stored.outputs_digest
                 for missing in stored.missing_outputs:
                     on_line(f"conveyor: declared output {missing!r} was not produced")
+                for line in self.jobcache.save_dependencies(job, restored_keys):
+                    on_line(line)
             except OSError as exc:
                 on_line(f"conveyor: could not store the result in the cache: {exc}")
         return JobResult(

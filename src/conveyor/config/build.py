@@ -210,6 +210,11 @@ def _build_job(
         raise ConfigError(f"'{dup}' is listed twice", path=(*where, "needs"))
 
     combos = _matrix(spec.matrix, (*where, "matrix")) if spec.matrix is not None else [()]
+    axes_names = {k for combo in combos for k, _ in combo}
+    for i, cache in enumerate(spec.caches):
+        _check_cache_key(cache.key, axes_names, (*where, "caches", i, "key"))
+        for j, prefix in enumerate(cache.restore_keys):
+            _check_cache_key(prefix, axes_names, (*where, "caches", i, "restore_keys", j))
     axes = frozenset(k for combo in combos for k, _ in combo)
     if spec.if_ is not None:
         try:
@@ -300,6 +305,28 @@ def _build_job(
             )
         )
     return jobs
+
+
+_KEY_EXPR = re.compile(r"\{\{\s*(.*?)\s*\}\}")
+_HASHFILES = re.compile(
+    r"hashFiles\(\s*(?:'[^']*'|\"[^\"]*\")(?:\s*,\s*(?:'[^']*'|\"[^\"]*\"))*\s*\)"
+)
+
+
+def _check_cache_key(text: str, axes: set[str], path: tuple[str | int, ...]) -> None:
+    """A cache key may use {{ hashFiles('glob', ...) }}, {{ os }}, {{ arch }}, {{ matrix.X }}."""
+    for m in _KEY_EXPR.finditer(text):
+        expr = m.group(1)
+        if _HASHFILES.fullmatch(expr) or expr in ("os", "runner.os", "arch"):
+            continue
+        if expr.startswith("matrix.") and expr[7:] in axes:
+            continue
+        raise ConfigError(
+            f"unknown expression '{{{{ {expr} }}}}' in a cache key",
+            path=path,
+            offset=m.start(),
+            hint="use hashFiles('glob', ...), os, arch or matrix.NAME",
+        )
 
 
 def _workspace_dir(value: str, path: tuple[str | int, ...]) -> str:

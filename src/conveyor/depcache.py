@@ -1,0 +1,191 @@
+"""Dependency caches in the manner of actions/cache: `caches:` on a job.
+
+    caches:
+      - key: pip-{{ os }}-{{ hashFiles('requirements*.txt') }}
+        restore_keys: [pip-{{ os }}-]
+        paths: [.venv, ~/.cache/pip]
+
+Before the job runs, the entry with exactly `key` is restored, else the newest entry
+whose key starts with one of `restore_keys` (in order). After the job succeeds, if the
+exact key was not restored, `paths` are saved under it. Entries are immutable: a key
+is written once. The files live in the CAS; an entry is a JSON listing (path, digest,
+mode, or symlink target) stored as a blob, indexed by key under `<cache>/deps/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from conveyor.cache.interface import CorruptBlob
+from conveyor.cache.local import LocalCache
+from conveyor.digest import WorkspaceFiles
+from conveyor.errors import ConfigError
+from conveyor.model import CacheSpec, Digest, Job
+
+_TEMPLATE = re.compile(r"\{\{\s*(.*?)\s*\}\}")
+_HASHFILES = re.compile(
+    r"hashFiles\(\s*((?:'[^']*'|\"[^\"]*\")(?:\s*,\s*(?:'[^']*'|\"[^\"]*\"))*)\s*\)"
+)
+
+
+def render_key(template: str, job: Job, files: WorkspaceFiles) -> str:
+    """Fill `{{ hashFiles('glob', ...) }}`, `{{ os }}`, `{{ arch }}` and `{{ matrix.X }}`."""
+
+    def repl(m: re.Match[str]) -> str:
+        expr = m.group(1)
+        hf = _HASHFILES.fullmatch(expr)
+        if hf:
+            globs = [g.strip()[1:-1] for g in re.findall(r"'[^']*'|\"[^\"]*\"", hf.group(1))]
+            return hash_files(job, files, globs)
+        if expr in ("os", "runner.os"):
+            return platform.system().lower()
+        if expr == "arch":
+            return platform.machine().lower()
+        if expr.startswith("matrix.") and expr[7:] in dict(job.matrix):
+            return dict(job.matrix)[expr[7:]]
+        raise ConfigError(
+            f"unknown expression '{{{{ {expr} }}}}' in a cache key",
+            path=("jobs", job.base, "caches"),
+            hint="use hashFiles('glob', ...), os, arch or matrix.NAME",
+        )
+
+    return _TEMPLATE.sub(repl, template)
+
+
+def hash_files(job: Job, files: WorkspaceFiles, globs: list[str]) -> str:
+    """SHA-256 over the digests of the matching files (relative to the job's directory);
+    an empty string when nothing matches, as GitHub's hashFiles does."""
+    paths = files.select(job.dir, globs)
+    if not paths:
+        return ""
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(f"{path}\0{files.info(path).digest}\n".encode())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Restored:
+    key: str
+    exact: bool
+    files: int
+
+
+class DependencyCaches:
+    def __init__(self, store: LocalCache, files: WorkspaceFiles, root: str) -> None:
+        self.store = store
+        self.files = files
+        self.root = root
+        self.index_dir = os.path.join(store.root, "deps")
+
+    def _paths(self, job: Job, spec: CacheSpec) -> list[str]:
+        base = os.path.join(self.root, job.dir)
+        return [os.path.normpath(os.path.join(base, os.path.expanduser(p))) for p in spec.paths]
+
+    def _index(self, key: str) -> str:
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return os.path.join(self.index_dir, digest[:2], digest)
+
+    def _entries(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        if not os.path.isdir(self.index_dir):
+            return out
+        for shard in os.scandir(self.index_dir):
+            for entry in os.scandir(shard.path):
+                try:
+                    with open(entry.path, encoding="utf-8") as fh:
+                        out.append(json.load(fh))
+                except (OSError, ValueError):
+                    continue
+        return out
+
+    def restore(
+        self, job: Job, spec: CacheSpec, key: str, restore_keys: list[str]
+    ) -> Restored | None:
+        entry = self._load(key)
+        exact = entry is not None
+        if entry is None:
+            for prefix in restore_keys:
+                candidates = [e for e in self._entries() if e.get("key", "").startswith(prefix)]
+                if candidates:
+                    entry = max(candidates, key=lambda e: e.get("time", 0))
+                    break
+        if entry is None:
+            return None
+        try:
+            listing = json.loads(self.store.get_bytes(Digest(*entry["listing"])))
+            targets = self._paths(job, spec)
+            for item in listing:
+                top = targets[item["root"]]
+                dest = os.path.join(top, item["path"]) if item["path"] else top
+                if "link" in item:
+                    os.makedirs(os.path.dirname(dest), exist_ok=True)
+                    if os.path.lexists(dest):
+                        os.unlink(dest)
+                    os.symlink(item["link"], dest)
+                else:
+                    self.store.get_file(
+                        Digest(item["hash"], item["size"]), dest, executable=item["x"]
+                    )
+        except (CorruptBlob, FileNotFoundError, KeyError, ValueError):
+            return None
+        return Restored(entry["key"], exact, len(listing))
+
+    def _load(self, key: str) -> dict[str, Any] | None:
+        try:
+            with open(self._index(key), encoding="utf-8") as fh:
+                data: dict[str, Any] = json.load(fh)
+        except (OSError, ValueError):
+            return None
+        return data if data.get("key") == key else None
+
+    def save(self, job: Job, spec: CacheSpec, key: str) -> int:
+        """Store `paths` under `key` (once); the number of files saved."""
+        if self._load(key) is not None:
+            return 0
+        listing: list[dict[str, Any]] = []
+        for i, top in enumerate(self._paths(job, spec)):
+            if os.path.isdir(top) and not os.path.islink(top):
+                found = []
+                for directory, dirs, names in os.walk(top):
+                    links = [d for d in dirs if os.path.islink(os.path.join(directory, d))]
+                    found += [os.path.join(directory, n) for n in names + links]
+                pairs = [(full, os.path.relpath(full, top)) for full in found]
+            elif os.path.lexists(top):
+                pairs = [(top, "")]  # a single file: restored to the path itself
+            else:
+                continue
+            for full, rel in pairs:
+                if os.path.islink(full):
+                    listing.append({"root": i, "path": rel, "link": os.readlink(full)})
+                elif os.path.isfile(full):
+                    digest = self.store.put_file(full)
+                    executable = bool(os.stat(full).st_mode & 0o100)
+                    listing.append(
+                        {
+                            "root": i,
+                            "path": rel,
+                            "hash": digest.hash,
+                            "size": digest.size_bytes,
+                            "x": executable,
+                        }
+                    )
+        blob = self.store.put_bytes(json.dumps(listing, sort_keys=True).encode())
+        path = self._index(key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(
+                {"key": key, "listing": [blob.hash, blob.size_bytes], "time": time.time()}, fh
+            )
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        return len(listing)
