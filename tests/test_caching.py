@@ -307,7 +307,8 @@ def test_dependency_caches_like_actions_cache(project: Project) -> None:
     project.commit()
     first = project.run("run", "--plain")
     assert first.code == 0
-    assert "conveyor: cache 'deps-linux-" in first.out and "not found" in first.out
+    assert "conveyor: cache 'deps-linux-" in first.out
+    assert "not found" in first.out
     assert "saved (2 files)" in first.out
     # A new requirement: the exact key misses, the prefix restores the older entry.
     import shutil
