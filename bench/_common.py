@@ -125,9 +125,13 @@ def random_dag(n: int, seed: int = 42) -> list[list[int]]:
 
 
 def write_pipeline(
-    path: str, jobs: list[tuple[str, str, list[str], str | None]], name: str = "bench"
+    path: str,
+    jobs: list[tuple[str, str, list[str], str | None]],
+    name: str = "bench",
+    outputs: list[str] | None = None,
 ) -> None:
-    """jobs: (key, command, needs, dir or None). Strings are written JSON-quoted (valid YAML)."""
+    """jobs: (key, command, needs, dir or None), each with `outputs` when given.
+    Strings are written JSON-quoted (valid YAML)."""
     lines = [f"name: {name}", "defaults:", "  shell: sh", "jobs:"]
     for key, cmd, needs, d in jobs:
         lines.append(f"  {key}:")
@@ -136,6 +140,8 @@ def write_pipeline(
             lines.append(f"    needs: [{', '.join(needs)}]")
         if d:
             lines.append(f"    dir: {json.dumps(d)}")
+        if outputs:
+            lines.append(f"    outputs: [{', '.join(json.dumps(o) for o in outputs)}]")
     with open(path, "w") as fh:
         fh.write("\n".join(lines) + "\n")
 

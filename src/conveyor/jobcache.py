@@ -118,7 +118,12 @@ class JobCache:
             meta.execution_completed_timestamp.ToNanoseconds() / 1e9
             - meta.execution_start_timestamp.ToNanoseconds() / 1e9,
         )
-        origin = self.origin(job, built)
+        # The run that produced it is in the result itself (no index read on the hot path).
+        origin = (
+            meta.worker.split(" ", 1)[1]
+            if meta.worker.startswith("conveyor@") and " run " in meta.worker
+            else "an earlier run with the same inputs"
+        )
         text = log_bytes.decode("utf-8", "replace")
         return Hit(text.splitlines(), outputs_digest(result), saved, origin)
 
@@ -179,7 +184,7 @@ class JobCache:
         log = self.store.put_bytes(("\n".join(log_lines) + "\n").encode() if log_lines else b"")
         result.stdout_digest.CopyFrom(pb.Digest(hash=log.hash, size_bytes=log.size_bytes))
         meta = result.execution_metadata
-        meta.worker = self._host
+        meta.worker = f"conveyor@{self._host} run {self.run_id}"
         start, end = Timestamp(), Timestamp()
         start.FromNanoseconds(int(started * 1e9))
         end.FromNanoseconds(int(finished * 1e9))

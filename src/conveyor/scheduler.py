@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from conveyor.action import BuiltAction
 from conveyor.events import (
     EventBus,
     JobFinished,
@@ -130,9 +131,11 @@ class Scheduler:
             secrets=tuple(self.environ[s] for s in job.secrets if s in self.environ),
         )
 
-    def _work(self, pj: PlannedJob, cancel: Cancel) -> None:
+    def _work(
+        self, pj: PlannedJob, cancel: Cancel, built: BuiltAction | None, reasons: tuple[str, ...]
+    ) -> None:
         try:
-            result = self._attempts(pj, cancel)
+            result = self._attempts(pj, cancel, built, reasons)
         except Exception as exc:  # a bug here must still end the job, or the run hangs
             now = time.time()
             result = JobResult(
@@ -144,43 +147,56 @@ class Scheduler:
             )
         self._done.put(result)
 
-    def _attempts(self, pj: PlannedJob, cancel: Cancel) -> JobResult:
+    def _log_path(self, name: str) -> str:
+        return os.path.join(self.opt.run_dir, "logs", self.opt.log_name(name))
+
+    def _from_cache(
+        self, pj: PlannedJob
+    ) -> tuple[JobResult | None, BuiltAction | None, tuple[str, ...]]:
+        """On the scheduler's thread: the job's action and, on a hit, its result (outputs
+        restored, log replayed). A hit never takes a worker slot or a thread hop."""
+        if self.jobcache is None:
+            return None, None, ()
+        job, name = pj.job, pj.name
+        needs = {d: self._outputs[d] for d in pj.needs if d in self._outputs}
+        try:
+            built = self.jobcache.prepare(job, (*job.shell, job.script), needs)
+            hit = self.jobcache.lookup(job, built)
+        except OSError as exc:  # the cache is an optimisation: never a reason to fail
+            self.bus.emit(JobOutput(name, f"conveyor: cache unavailable: {exc}", time.time()))
+            return None, None, ()
+        if hit is None:
+            reasons = tuple(self.jobcache.explain_miss(job, built)) if self.opt.explain else ()
+            return None, built, reasons
+        now = time.time()
+        log_path = self._log_path(name)
+        self.bus.emit(JobStarted(name, 1, now, log_path))
+        for line in hit.log:
+            self.bus.emit(JobOutput(name, line, now))
+        result = JobResult(
+            name=name,
+            status=JobStatus.SUCCESS,
+            reason=f"from {hit.origin}",
+            exit_code=0,
+            attempts=0,
+            queued_at=self._queued_at.get(name),
+            started_at=now,
+            finished_at=time.time(),
+            log_path=log_path if hit.log else None,
+            cached=True,
+            saved=hit.saved,
+            action_digest=built.digest.hash,
+            outputs_digest=hit.outputs_digest,
+        )
+        return result, built, ()
+
+    def _attempts(
+        self, pj: PlannedJob, cancel: Cancel, built: BuiltAction | None, reasons: tuple[str, ...]
+    ) -> JobResult:
         job = pj.job
         request = self._request(pj)
-        log_path = os.path.join(self.opt.run_dir, "logs", self.opt.log_name(job.name))
+        log_path = self._log_path(job.name)
         name = job.name
-        built = None
-        reasons: tuple[str, ...] = ()
-        if self.jobcache is not None:
-            needs = {d: self._outputs[d] for d in pj.needs if d in self._outputs}
-            try:
-                built = self.jobcache.prepare(job, request.argv, needs)
-                hit = self.jobcache.lookup(job, built)
-            except OSError as exc:  # the cache is an optimisation: never a reason to fail
-                built, hit = None, None
-                self.bus.emit(JobOutput(name, f"conveyor: cache unavailable: {exc}", time.time()))
-            if hit is not None and built is not None:
-                now = time.time()
-                self.bus.emit(JobStarted(name, 1, now, log_path))
-                for line in hit.log:
-                    self.bus.emit(JobOutput(name, line, now))
-                return JobResult(
-                    name=name,
-                    status=JobStatus.SUCCESS,
-                    reason=f"from {hit.origin}",
-                    exit_code=0,
-                    attempts=0,
-                    queued_at=self._queued_at.get(name),
-                    started_at=now,
-                    finished_at=time.time(),
-                    log_path=log_path if hit.log else None,
-                    cached=True,
-                    saved=hit.saved,
-                    action_digest=built.digest.hash,
-                    outputs_digest=hit.outputs_digest,
-                )
-            if built is not None and self.opt.explain:
-                reasons = tuple(self.jobcache.explain_miss(job, built))
         first_start: float | None = None
         attempt = 0
         outcome: ExecOutcome | None = None
@@ -307,16 +323,23 @@ class Scheduler:
         try:
             while len(results) < len(plan.jobs):
                 try:
+                    completed: list[JobResult] = []
                     while ready and len(running) < opt.parallelism and stop_reason is None:
                         _, _, name = heapq.heappop(ready)
+                        hit, built, reasons = self._from_cache(by_name[name])
+                        if hit is not None:
+                            completed.append(hit)
+                            break  # handle it (its dependents may be ready) before going on
                         running.add(name)
-                        pool.submit(self._work, by_name[name], self._cancel)
-                    if not running:
-                        break
-                    try:
-                        result = self._done.get(timeout=0.25)
-                    except queue.Empty:
-                        continue
+                        pool.submit(self._work, by_name[name], self._cancel, built, reasons)
+                    if not completed:
+                        if not running:
+                            break
+                        try:
+                            completed.append(self._done.get(timeout=0.25))
+                        except queue.Empty:
+                            continue
+                    result = completed[0]
                     running.discard(result.name)
                     self._finish(results, result)
                     if result.blocks_run:
