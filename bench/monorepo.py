@@ -108,7 +108,7 @@ def prepare(gen, peers_dir: str, target: str, n: int, seed: int) -> tuple[str, s
     mk = makefile_graph(os.path.join(make_ws, "Makefile"))
     if {j[0]: (j[2], j[1]) for j in jobs} != mk:
         sys.exit("error: graph re-derived from gen.py differs from its Makefile")
-    write_pipeline(os.path.join(conv_ws, "conveyor.yml"), jobs, name="monorepo")
+    write_pipeline(os.path.join(conv_ws, "conveyor.yml"), jobs, name="monorepo", outputs=["dist/"])
     return make_ws, conv_ws, meta
 
 
@@ -116,6 +116,8 @@ def clean(ws: str) -> None:
     for d in glob.glob(os.path.join(ws, "packages", "*", "dist")):
         shutil.rmtree(d)
     shutil.rmtree(os.path.join(ws, ".conveyor"), ignore_errors=True)
+    # A cold run: the job cache (kept beside the workspace) is emptied too.
+    shutil.rmtree(os.path.join(os.path.dirname(ws), "conveyor-cache"), ignore_errors=True)
     if os.path.exists(os.path.join(ws, ".exec.log")):
         os.remove(os.path.join(ws, ".exec.log"))
 
@@ -151,6 +153,8 @@ def time_size(a, conveyor: str, make: str, make_ws: str, conv_ws: str, n: int):
                 f"{len(c)} distinct, {len(outs)} outputs; expected {n}"
             )
 
+    # Conveyor's job cache lives beside the workspace and is emptied before each run.
+    os.environ["CONVEYOR_CACHE_DIR"] = os.path.join(os.path.dirname(conv_ws), "conveyor-cache")
     cases = {
         "make": {
             "cmd": [make, f"-j{a.jobs}"],
