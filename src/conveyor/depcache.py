@@ -185,7 +185,5 @@ class DependencyCaches:
             json.dump(
                 {"key": key, "listing": [blob.hash, blob.size_bytes], "time": time.time()}, fh
             )
-            fh.flush()
-            os.fsync(fh.fileno())
         os.replace(tmp, path)
         return len(listing)

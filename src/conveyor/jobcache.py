@@ -69,6 +69,7 @@ class JobCache:
         self.read = read
         self._lock = threading.Lock()
         self._host = socket.gethostname()
+        self._pending: dict[str, dict[str, Any]] = {}
 
     # -- keys ------------------------------------------------------------------------------
     def prepare(self, job: Job, argv: Sequence[str], needs: Mapping[str, str]) -> BuiltAction:
@@ -163,7 +164,10 @@ class JobCache:
         started: float,
         finished: float,
     ) -> Stored:
-        """Store outputs, log and result; return the outputs' digest for dependents."""
+        """Store outputs, log and result; return the outputs' digest for dependents.
+
+        (Storing from a background thread was tried: on two cores it made cold runs
+        slower, the store competing with the jobs for the CPU.)"""
         from google.protobuf.timestamp_pb2 import Timestamp
 
         from conveyor.action import _pb
@@ -181,16 +185,16 @@ class JobCache:
                 is_executable=executable,
             )
             stored.append((rel_to_dir, digest, executable))
-        log = self.store.put_bytes(("\n".join(log_lines) + "\n").encode() if log_lines else b"")
-        result.stdout_digest.CopyFrom(pb.Digest(hash=log.hash, size_bytes=log.size_bytes))
-        meta = result.execution_metadata
-        meta.worker = f"conveyor@{self._host} run {self.run_id}"
-        start, end = Timestamp(), Timestamp()
-        start.FromNanoseconds(int(started * 1e9))
-        end.FromNanoseconds(int(finished * 1e9))
-        meta.execution_start_timestamp.CopyFrom(start)
-        meta.execution_completed_timestamp.CopyFrom(end)
         if job.cache:
+            log = self.store.put_bytes(("\n".join(log_lines) + "\n").encode() if log_lines else b"")
+            result.stdout_digest.CopyFrom(pb.Digest(hash=log.hash, size_bytes=log.size_bytes))
+            meta = result.execution_metadata
+            meta.worker = f"conveyor@{self._host} run {self.run_id}"
+            start, end = Timestamp(), Timestamp()
+            start.FromNanoseconds(int(started * 1e9))
+            end.FromNanoseconds(int(finished * 1e9))
+            meta.execution_start_timestamp.CopyFrom(start)
+            meta.execution_completed_timestamp.CopyFrom(end)
             manifest = self.store.put_bytes(built.manifest.to_json())
             self.store.put_action_result(built.digest, result)
             self._write_index(job, built, manifest, finished - started)
@@ -221,6 +225,9 @@ class JobCache:
         return os.path.join(self.store.root, "jobs", key[:2], key)
 
     def _index(self, job: Job) -> dict[str, Any] | None:
+        pending = self._pending.get(self._index_path(job))
+        if pending is not None:
+            return pending
         try:
             with open(self._index_path(job), encoding="utf-8") as fh:
                 data: dict[str, Any] = json.load(fh)
@@ -229,22 +236,28 @@ class JobCache:
             return None
 
     def _write_index(self, job: Job, built: BuiltAction, manifest: Digest, took: float) -> None:
-        path = self._index_path(job)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        data = {
-            "job": job.name,
-            "action": built.digest.hash,
-            "manifest": [manifest.hash, manifest.size_bytes],
-            "run_id": self.run_id,
-            "time": time.time(),
-            "duration": took,
-        }
-        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        """Remember this job's newest stored result; written out once, by `save`."""
+        with self._lock:
+            self._pending[self._index_path(job)] = {
+                "job": job.name,
+                "action": built.digest.hash,
+                "manifest": [manifest.hash, manifest.size_bytes],
+                "run_id": self.run_id,
+                "time": time.time(),
+                "duration": took,
+            }
+
+    def _flush_index(self) -> None:
+        for path, data in self._pending.items():
+            try:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                tmp = f"{path}.{os.getpid()}.tmp"
+                with open(tmp, "w", encoding="utf-8") as fh:
+                    json.dump(data, fh)
+                os.replace(tmp, path)
+            except OSError:
+                continue  # only explanations (`why`) would be the poorer
+        self._pending.clear()
 
     def origin(self, job: Job, built: BuiltAction) -> str:
         last = self._index(job)
@@ -293,8 +306,10 @@ class JobCache:
         return lines
 
     def save(self) -> None:
+        """Write the file-state and the job index."""
         with self._lock:
             self.files.save()
+            self._flush_index()
 
 
 def _digest(message: Any) -> Digest:

@@ -40,7 +40,7 @@ def why_command(ctx: click.Context, jobs: tuple[str, ...], event: str | None, as
     )
     jobcache = JobCache(_store(), files, pipeline, environ, run_id="why")
     verdicts = why(pipeline, context, environ, jobcache, selected)
-    files.save()
+    jobcache.save()
     if as_json:
         click.echo(json.dumps([v.__dict__ for v in verdicts], indent=2, default=list))
         return 0
