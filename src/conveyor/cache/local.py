@@ -133,15 +133,8 @@ class LocalCache:
         """Store a file; it is hashed from the stored copy, so a file changing while it is
         stored can never be filed under the wrong digest."""
         fd, tmp = self._temp(self._tmp, "f-")
-        h = hashlib.sha256()
-        size = 0
         try:
-            with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
-                while chunk := src.read(_CHUNK):
-                    h.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
-            digest = Digest(h.hexdigest(), size)
+            digest = _copy_hashing(path, fd)
             final = self._path("cas", digest)
             if os.path.exists(final):
                 _unlink(tmp)
@@ -168,15 +161,9 @@ class LocalCache:
         directory = os.path.dirname(dest) or "."
         os.makedirs(directory, exist_ok=True)
         fd, tmp = self._temp(directory, ".conveyor-restore-")
-        h = hashlib.sha256()
-        size = 0
         try:
-            with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
-                while chunk := src.read(_CHUNK):
-                    h.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
-            self._check(digest, path, size, h.hexdigest())
+            copied = _copy_hashing(path, fd)
+            self._check(digest, path, copied.size_bytes, copied.hash)
             os.chmod(tmp, 0o755 if executable else 0o644)
             os.replace(tmp, dest)
         except BaseException:
@@ -290,6 +277,18 @@ class LocalCache:
                     _unlink(entry.path)
             except FileNotFoundError:
                 continue
+
+
+def _copy_hashing(src_path: str, fd: int) -> Digest:
+    """Copy a file into the open descriptor `fd` (closed after), hashing what is copied."""
+    h = hashlib.sha256()
+    size = 0
+    with os.fdopen(fd, "wb") as out, open(src_path, "rb") as src:
+        while chunk := src.read(_CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+    return Digest(h.hexdigest(), size)
 
 
 def _touch(path: str) -> None:
