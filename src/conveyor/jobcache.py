@@ -33,6 +33,8 @@ from conveyor.cache.local import LocalCache
 from conveyor.digest import FileInfo, WorkspaceFiles
 from conveyor.model import Digest, Job, Pipeline
 
+MANIFEST_TYPE = "type.googleapis.com/conveyor.Manifest"
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -69,7 +71,8 @@ class JobCache:
         self.read = read
         self._lock = threading.Lock()
         self._host = socket.gethostname()
-        self._pending: dict[str, dict[str, Any]] = {}
+        self._jobs_index: dict[str, dict[str, Any]] | None = None
+        self._index_dirty = False
 
     # -- keys ------------------------------------------------------------------------------
     def prepare(self, job: Job, argv: Sequence[str], needs: Mapping[str, str]) -> BuiltAction:
@@ -150,10 +153,16 @@ class JobCache:
             return ["no earlier result of this job in the cache"]
         if last.get("action") == built.digest.hash:
             return ["its earlier result was removed from the cache (pruned, cleared or corrupt)"]
+        old = None
         try:
-            old = Manifest.from_json(self.store.get_bytes(Digest(*last["manifest"])))
-        except (CorruptBlob, FileNotFoundError, KeyError, ValueError, TypeError):
-            return ["the manifest of its earlier result is no longer in the cache"]
+            result = self.store.get_action_result(Digest(last["action"], last["action_size"]))
+            for extra in result.execution_metadata.auxiliary_metadata if result else ():
+                if extra.type_url == MANIFEST_TYPE:
+                    old = Manifest.from_json(extra.value)
+        except (KeyError, ValueError, TypeError):
+            old = None
+        if old is None:
+            return ["its earlier result is no longer in the cache (pruned, cleared or corrupt)"]
         return explain(old, built.manifest) or ["the cache key changed (Conveyor was upgraded)"]
 
     def store_result(
@@ -195,9 +204,13 @@ class JobCache:
             end.FromNanoseconds(int(finished * 1e9))
             meta.execution_start_timestamp.CopyFrom(start)
             meta.execution_completed_timestamp.CopyFrom(end)
-            manifest = self.store.put_bytes(built.manifest.to_json())
+            # The parts of the key travel with the result (REAPI's auxiliary metadata), so
+            # `why` can compare against them and no separate blob is written per job.
+            extra = meta.auxiliary_metadata.add()
+            extra.type_url = MANIFEST_TYPE
+            extra.value = built.manifest.to_json()
             self.store.put_action_result(built.digest, result)
-            self._write_index(job, built, manifest, finished - started)
+            self._write_index(job, built, finished - started)
         return Stored(outputs_digest(None, stored), missing)
 
     def _collect_outputs(self, job: Job) -> tuple[list[tuple[str, str]], tuple[str, ...]]:
@@ -219,45 +232,52 @@ class JobCache:
                 found[os.path.relpath(path, base).replace(os.sep, "/")] = path
         return sorted(found.items()), tuple(missing)
 
-    # -- the per-job index: the last stored result of each job of this workspace ---------
-    def _index_path(self, job: Job) -> str:
-        key = hashlib.sha256(f"{self.pipeline.root}\0{job.name}".encode()).hexdigest()
-        return os.path.join(self.store.root, "jobs", key[:2], key)
+    # -- the job index: the last stored result of each job of this workspace -------------
+    # One small JSON file per workspace, read on first use and written once per run: a
+    # file per job cost a write per job. Losing an update to a concurrent run only makes
+    # an explanation vaguer; results themselves are never looked up through it.
+    def _index_file(self) -> str:
+        key = hashlib.sha256(self.pipeline.root.encode()).hexdigest()
+        return os.path.join(self.store.root, "jobs", f"{key}.json")
+
+    def _load_index(self) -> dict[str, dict[str, Any]]:
+        if self._jobs_index is None:
+            try:
+                with open(self._index_file(), encoding="utf-8") as fh:
+                    data = json.load(fh)
+                self._jobs_index = data if isinstance(data, dict) else {}
+            except (OSError, ValueError):
+                self._jobs_index = {}
+        return self._jobs_index
 
     def _index(self, job: Job) -> dict[str, Any] | None:
-        pending = self._pending.get(self._index_path(job))
-        if pending is not None:
-            return pending
-        try:
-            with open(self._index_path(job), encoding="utf-8") as fh:
-                data: dict[str, Any] = json.load(fh)
-                return data
-        except (OSError, ValueError):
-            return None
+        return self._load_index().get(job.name)
 
-    def _write_index(self, job: Job, built: BuiltAction, manifest: Digest, took: float) -> None:
+    def _write_index(self, job: Job, built: BuiltAction, took: float) -> None:
         """Remember this job's newest stored result; written out once, by `save`."""
         with self._lock:
-            self._pending[self._index_path(job)] = {
-                "job": job.name,
+            self._load_index()[job.name] = {
                 "action": built.digest.hash,
-                "manifest": [manifest.hash, manifest.size_bytes],
+                "action_size": built.digest.size_bytes,
                 "run_id": self.run_id,
                 "time": time.time(),
                 "duration": took,
             }
+            self._index_dirty = True
 
     def _flush_index(self) -> None:
-        for path, data in self._pending.items():
-            try:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                tmp = f"{path}.{os.getpid()}.tmp"
-                with open(tmp, "w", encoding="utf-8") as fh:
-                    json.dump(data, fh)
-                os.replace(tmp, path)
-            except OSError:
-                continue  # only explanations (`why`) would be the poorer
-        self._pending.clear()
+        if not self._index_dirty or self._jobs_index is None:
+            return
+        path = self._index_file()
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path}.{os.getpid()}.tmp"
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(self._jobs_index, fh)
+            os.replace(tmp, path)
+            self._index_dirty = False
+        except OSError:
+            pass  # only explanations (`why`) would be the poorer
 
     def origin(self, job: Job, built: BuiltAction) -> str:
         last = self._index(job)
