@@ -339,3 +339,17 @@ def test_a_bad_cache_key_expression_is_a_config_error(project: Project) -> None:
         "conveyor.yml:4:19: jobs.install.caches[0].key: unknown expression "
         "'{{ hashfiles('x') }}' in a cache key"
     )
+
+
+def test_an_unusable_cache_directory_warns_and_runs_uncached(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory should be")
+    monkeypatch.setenv("CONVEYOR_CACHE_DIR", str(blocker))
+    project.pipeline("jobs:\n  a:\n    run: echo ran >> ../ran\n")
+    for _ in range(2):
+        result = project.run("run")
+        assert result.code == 0
+    assert "warning: the job cache is off for this run: cannot use " in result.err
+    assert (project.root.parent / "ran").read_text().split() == ["ran", "ran"]

@@ -70,7 +70,8 @@ def run_pipeline(
             f"cannot create the run directory in {pipeline.root}/.conveyor: {exc.strerror}",
             hint="Conveyor keeps each run's logs and summary there; make it writable",
         ) from None
-    jobcache = _job_cache(pipeline, environ, run_id, read_cache) if cache else None
+    warnings: list[str] = []
+    jobcache = _job_cache(pipeline, environ, run_id, read_cache, warnings) if cache else None
     summary = SummarySink(run_dir, pipeline.path)
     bus = EventBus([JobLogSink(), EventLogSink(run_dir), summary, *sinks])
     scheduler = Scheduler(
@@ -95,17 +96,23 @@ def run_pipeline(
         bus.close()
         if jobcache is not None:
             jobcache.save()
-    return RunOutcome(finished, summary.summary or {}, run_dir, bus.errors)
+    return RunOutcome(finished, summary.summary or {}, run_dir, [*warnings, *bus.errors])
 
 
 def _job_cache(
-    pipeline: Pipeline, environ: Mapping[str, str], run_id: str, read: bool
+    pipeline: Pipeline,
+    environ: Mapping[str, str],
+    run_id: str,
+    read: bool,
+    warnings: list[str],
 ) -> JobCache | None:
     """The job cache in $CONVEYOR_CACHE_DIR (default ~/.cache/conveyor), or None when it
-    cannot be created (the run goes on uncached; the scheduler says so per job)."""
+    cannot be created: the run goes on uncached, with a warning."""
+    root = default_root(dict(environ))
     try:
-        store = LocalCache(default_root(dict(environ)))
-    except OSError:
+        store = LocalCache(root)
+    except OSError as exc:
+        warnings.append(f"the job cache is off for this run: cannot use {root}: {exc.strerror}")
         return None
     files = WorkspaceFiles(
         pipeline.root, os.path.join(ensure_state_dir(pipeline.root, "cache"), "files.state")
