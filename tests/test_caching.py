@@ -353,3 +353,18 @@ def test_an_unusable_cache_directory_warns_and_runs_uncached(
         assert result.code == 0
     assert "warning: the job cache is off for this run: cannot use " in result.err
     assert (project.root.parent / "ran").read_text().split() == ["ran", "ran"]
+
+
+def test_the_fingerprint_memo_gives_the_full_action_digest(built: Project) -> None:
+    first = jobs(built)
+    memo = built.root / ".conveyor" / "cache" / "actions.memo"
+    assert memo.exists()
+    assert built.run("run", "--jobs", "1").code == 0
+    from_memo = jobs(built)
+    memo.unlink()
+    assert built.run("run", "--jobs", "1").code == 0
+    rebuilt = jobs(built)
+    for name in ("build", "test"):
+        assert first[name]["action_digest"] == from_memo[name]["action_digest"]
+        assert from_memo[name]["action_digest"] == rebuilt[name]["action_digest"]
+        assert rebuilt[name]["cached"] is True

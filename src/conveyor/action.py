@@ -104,11 +104,19 @@ class Manifest:
 @dataclass(frozen=True)
 class BuiltAction:
     digest: Digest
-    action: Any
-    """remote_execution_pb2.Action"""
-    blobs: dict[Digest, bytes]
-    """Command and Directory messages, by digest (for a CAS that executes remotely)."""
     manifest: Manifest
+    action: Any = None
+    """remote_execution_pb2.Action; None when the digest came from the fingerprint memo."""
+    blobs: dict[Digest, bytes] | None = None
+    """Command and Directory messages, by digest (for a CAS that executes remotely)."""
+
+
+def fingerprint(manifest: Manifest) -> str:
+    """A cheap stand-in for the action digest: the manifest holds every part of the key,
+    and the same parts always build the same Action (for one Conveyor version)."""
+    from conveyor import __version__
+
+    return hashlib.sha256(f"{SCHEMA}\0{__version__}\0".encode() + manifest.to_json()).hexdigest()
 
 
 def key_environment(
@@ -161,6 +169,31 @@ def input_root(files: Mapping[str, FileInfo]) -> tuple[Digest, dict[Digest, byte
     return build(tree), blobs
 
 
+def build_manifest(
+    job: Job,
+    *,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    files: Mapping[str, FileInfo],
+    needs: Mapping[str, str],
+    tools: Mapping[str, str],
+) -> Manifest:
+    return Manifest(
+        job=job.name,
+        command=tuple(argv),
+        dir=job.dir,
+        env=tuple(sorted(env.items())),
+        inputs=tuple(
+            (p, f"{i.digest}{'x' if i.executable else ''}") for p, i in sorted(files.items())
+        ),
+        needs=tuple(sorted(needs.items())),
+        tools=tuple(sorted(tools.items())),
+        platform=tuple(sorted(platform_facts().items())),
+        matrix=tuple(job.matrix),
+        outputs=tuple(sorted(job.outputs)),
+    )
+
+
 def build_action(
     job: Job,
     *,
@@ -169,6 +202,7 @@ def build_action(
     files: Mapping[str, FileInfo],
     needs: Mapping[str, str],
     tools: Mapping[str, str],
+    manifest: Manifest | None = None,
 ) -> BuiltAction:
     pb = _pb()
     facts = platform_facts()
@@ -201,21 +235,9 @@ def build_action(
     )
     action.platform.CopyFrom(command.platform)
     digest, _ = proto_digest(action)
-    manifest = Manifest(
-        job=job.name,
-        command=tuple(argv),
-        dir=job.dir,
-        env=tuple(sorted(env.items())),
-        inputs=tuple(
-            (p, f"{i.digest}{'x' if i.executable else ''}") for p, i in sorted(files.items())
-        ),
-        needs=tuple(sorted(needs.items())),
-        tools=tuple(sorted(tools.items())),
-        platform=tuple(sorted(facts.items())),
-        matrix=tuple(job.matrix),
-        outputs=tuple(sorted(job.outputs)),
-    )
-    return BuiltAction(digest, action, blobs, manifest)
+    if manifest is None:
+        manifest = build_manifest(job, argv=argv, env=env, files=files, needs=needs, tools=tools)
+    return BuiltAction(digest, manifest, action, blobs)
 
 
 def outputs_digest(

@@ -12,6 +12,7 @@ import glob
 import hashlib
 import json
 import os
+import pickle
 import socket
 import threading
 import time
@@ -23,7 +24,9 @@ from conveyor.action import (
     BuiltAction,
     Manifest,
     build_action,
+    build_manifest,
     explain,
+    fingerprint,
     key_environment,
     outputs_digest,
     tool_versions,
@@ -72,6 +75,9 @@ class JobCache:
         self._lock = threading.Lock()
         self._host = socket.gethostname()
         self._jobs_index: dict[str, dict[str, Any]] | None = None
+        self._memo_file = os.path.join(os.path.dirname(files.state_file), "actions.memo")
+        self._memo_cache: dict[str, tuple[str, int]] | None = None
+        self._new_memo: dict[str, tuple[str, int]] = {}
         self._index_dirty = False
 
     # -- keys ------------------------------------------------------------------------------
@@ -86,14 +92,47 @@ class JobCache:
                 except FileNotFoundError:
                     continue
         tools = tool_versions(job.tools, self._cwd(job), self.environ) if job.tools else {}
-        return build_action(
-            job,
-            argv=argv,
-            env=key_environment(job, self.pipeline.env, self.environ),
-            files=infos,
-            needs=needs,
-            tools=tools,
+        env = key_environment(job, self.pipeline.env, self.environ)
+        manifest = build_manifest(job, argv=argv, env=env, files=infos, needs=needs, tools=tools)
+        # Unchanged parts give the same action: skip building the protos (the Merkle tree
+        # of every input directory), the larger part of a no-op run's cost per job.
+        fp = fingerprint(manifest)
+        with self._lock:
+            known = self._memo().get(fp)
+            if known is not None:
+                self._new_memo[fp] = known
+                return BuiltAction(Digest(*known), manifest)
+        built = build_action(
+            job, argv=argv, env=env, files=infos, needs=needs, tools=tools, manifest=manifest
         )
+        with self._lock:
+            self._new_memo[fp] = (built.digest.hash, built.digest.size_bytes)
+        return built
+
+    def _memo(self) -> dict[str, tuple[str, int]]:
+        if self._memo_cache is None:
+            try:
+                with open(self._memo_file, "rb") as fh:
+                    data = pickle.load(fh)
+                self._memo_cache = data if isinstance(data, dict) else {}
+            except (OSError, ValueError, EOFError, pickle.UnpicklingError):
+                self._memo_cache = {}
+        return self._memo_cache
+
+    def _save_memo(self) -> None:
+        if not self._new_memo:
+            return
+        old = self._memo()
+        merged = {**old, **self._new_memo}
+        if len(merged) > 50_000:  # what this run used first, then older entries, bounded
+            merged = {**dict(list(old.items())[:40_000]), **self._new_memo}
+        try:
+            tmp = f"{self._memo_file}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as fh:
+                pickle.dump(merged, fh, pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, self._memo_file)
+        except OSError:
+            pass
 
     def _cwd(self, job: Job) -> str:
         return os.path.normpath(os.path.join(self.pipeline.root, job.dir))
@@ -330,6 +369,7 @@ class JobCache:
         with self._lock:
             self.files.save()
             self._flush_index()
+            self._save_memo()
 
 
 def _digest(message: Any) -> Digest:
