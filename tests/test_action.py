@@ -9,7 +9,7 @@ import sys
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conveyor.action import build_action, key_environment
+from conveyor.action import build_action, build_manifest, key_environment
 from conveyor.digest import FileInfo
 from conveyor.model import Digest, Job
 
@@ -41,7 +41,7 @@ def digest(
     environ: dict[str, str] = ENVIRON,
 ) -> str:
     env = key_environment(job, (("TOP", "1"),), environ)
-    built = build_action(
+    manifest = build_manifest(
         job,
         argv=(*job.shell, job.script),
         env=env,
@@ -49,6 +49,7 @@ def digest(
         needs={"build": "o" * 64} if needs is None else needs,
         tools={"python": "Python 3.11.7"} if tools is None else tools,
     )
+    built = build_action(manifest, files)
     return built.digest.hash
 
 

@@ -194,36 +194,28 @@ def build_manifest(
     )
 
 
-def build_action(
-    job: Job,
-    *,
-    argv: Sequence[str],
-    env: Mapping[str, str],
-    files: Mapping[str, FileInfo],
-    needs: Mapping[str, str],
-    tools: Mapping[str, str],
-    manifest: Manifest | None = None,
-) -> BuiltAction:
+def build_action(manifest: Manifest, files: Mapping[str, FileInfo]) -> BuiltAction:
+    """The REAPI Action of a manifest. Everything but the file tree comes from the manifest,
+    so equal manifests (and files) always give the same digest: what the memo relies on."""
     pb = _pb()
-    facts = platform_facts()
     command = pb.Command(
-        arguments=list(argv),
-        working_directory="" if job.dir == "." else job.dir,
-        output_paths=sorted(job.outputs),
+        arguments=list(manifest.command),
+        working_directory="" if manifest.dir == "." else manifest.dir,
+        output_paths=list(manifest.outputs),
     )
-    for name in sorted(env):
-        command.environment_variables.add(name=name, value=env[name])
-    for name in sorted(facts):
-        command.platform.properties.add(name=name, value=facts[name])
+    for name, value in manifest.env:
+        command.environment_variables.add(name=name, value=value)
+    for name, value in manifest.platform:
+        command.platform.properties.add(name=name, value=value)
     command_digest, command_bytes = proto_digest(command)
     root, blobs = input_root(files)
     blobs[command_digest] = command_bytes
     salt = json.dumps(
         {
             "schema": SCHEMA,
-            "needs": dict(sorted(needs.items())),
-            "tools": dict(sorted(tools.items())),
-            "matrix": dict(job.matrix),
+            "needs": dict(manifest.needs),
+            "tools": dict(manifest.tools),
+            "matrix": dict(manifest.matrix),
         },
         sort_keys=True,
         separators=(",", ":"),
@@ -235,8 +227,6 @@ def build_action(
     )
     action.platform.CopyFrom(command.platform)
     digest, _ = proto_digest(action)
-    if manifest is None:
-        manifest = build_manifest(job, argv=argv, env=env, files=files, needs=needs, tools=tools)
     return BuiltAction(digest, manifest, action, blobs)
 
 

@@ -102,9 +102,7 @@ class JobCache:
             if known is not None:
                 self._new_memo[fp] = known
                 return BuiltAction(Digest(*known), manifest)
-        built = build_action(
-            job, argv=argv, env=env, files=infos, needs=needs, tools=tools, manifest=manifest
-        )
+        built = build_action(manifest, infos)
         with self._lock:
             self._new_memo[fp] = (built.digest.hash, built.digest.size_bytes)
         return built
@@ -161,14 +159,8 @@ class JobCache:
             meta.execution_completed_timestamp.ToNanoseconds() / 1e9
             - meta.execution_start_timestamp.ToNanoseconds() / 1e9,
         )
-        # The run that produced it is in the result itself (no index read on the hot path).
-        origin = (
-            meta.worker.split(" ", 1)[1]
-            if meta.worker.startswith("conveyor@") and " run " in meta.worker
-            else "an earlier run with the same inputs"
-        )
         text = log_bytes.decode("utf-8", "replace")
-        return Hit(text.splitlines(), outputs_digest(result), saved, origin)
+        return Hit(text.splitlines(), outputs_digest(result), saved, origin_of(result))
 
     def _restore_file(self, job: Job, out: Any) -> None:
         rel = os.path.normpath(os.path.join(job.dir, out.path))
@@ -318,12 +310,6 @@ class JobCache:
         except OSError:
             pass  # only explanations (`why`) would be the poorer
 
-    def origin(self, job: Job, built: BuiltAction) -> str:
-        last = self._index(job)
-        if last and last.get("action") == built.digest.hash:
-            return f"run {last.get('run_id')}"
-        return "an earlier run with the same inputs"
-
     # -- dependency caches (`caches:`) ------------------------------------------------------
     def restore_dependencies(self, job: Job) -> tuple[list[str], set[str]]:
         """Restore each of the job's `caches:`; (lines to show, keys restored exactly)."""
@@ -370,6 +356,14 @@ class JobCache:
             self.files.save()
             self._flush_index()
             self._save_memo()
+
+
+def origin_of(result: Any) -> str:
+    """Which run produced a result: stored in it (ExecutedActionMetadata.worker)."""
+    worker: str = result.execution_metadata.worker
+    if worker.startswith("conveyor@") and " run " in worker:
+        return worker.split(" ", 1)[1]
+    return "an earlier run with the same inputs"
 
 
 def _digest(message: Any) -> Digest:

@@ -406,9 +406,9 @@ class Scheduler:
         results: dict[str, JobResult],
         by_name: dict[str, PlannedJob],
     ) -> None:
-        stack = [(failed, failed)]
+        stack = [failed]
         while stack:
-            cur, origin = stack.pop()
+            cur = stack.pop()
             for dep in dependents.get(cur, ()):
                 if dep in results or not by_name[dep].will_run:
                     continue
@@ -418,7 +418,7 @@ class Scheduler:
                     else (f"needs '{cur}', which was skipped because '{failed}' failed")
                 )
                 self._finish(results, JobResult(dep, JobStatus.SKIPPED, reason=why))
-                stack.append((dep, origin))
+                stack.append(dep)
 
 
 def _verb(status: JobStatus) -> str:

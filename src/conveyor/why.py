@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from conveyor import graph
 from conveyor.action import outputs_digest
-from conveyor.jobcache import JobCache
+from conveyor.jobcache import JobCache, origin_of
 from conveyor.model import Pipeline, RunContext
 
 
@@ -43,8 +43,8 @@ def why(
         upstream = [d for d in pj.needs if d in misses]
         if result is not None and not upstream:
             outputs[pj.name] = outputs_digest(result)
-            origin = jobcache.origin(job, built)
-            verdicts.append(Verdict(pj.name, True, built.digest.hash, (f"cached from {origin}",)))
+            reason = f"cached from {origin_of(result)}"
+            verdicts.append(Verdict(pj.name, True, built.digest.hash, (reason,)))
             continue
         misses.add(pj.name)
         if not job.cache:
