@@ -14,11 +14,12 @@ exactly which part changed between two runs of a job.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import platform
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ def proto_digest(message: Any) -> tuple[Digest, bytes]:
     return Digest(hashlib.sha256(data).hexdigest(), len(data)), data
 
 
+@functools.cache
 def platform_facts() -> dict[str, str]:
     return {"OSFamily": platform.system().lower(), "ISA": platform.machine().lower()}
 
@@ -101,22 +103,75 @@ class Manifest:
         )
 
 
-@dataclass(frozen=True)
 class BuiltAction:
-    digest: Digest
-    manifest: Manifest
-    action: Any = None
-    """remote_execution_pb2.Action; None when the digest came from the fingerprint memo."""
-    blobs: dict[Digest, bytes] | None = None
-    """Command and Directory messages, by digest (for a CAS that executes remotely)."""
+    """A job's action digest, its manifest, and (when built here rather than taken from
+    the memo) the Action and the Command/Directory blobs. The manifest may be given as a
+    function: a memoized cache hit never needs it, and building it per job was a good
+    part of a no-op run."""
+
+    def __init__(
+        self,
+        digest: Digest,
+        manifest: Manifest | Callable[[], Manifest],
+        action: Any = None,
+        blobs: dict[Digest, bytes] | None = None,
+    ) -> None:
+        self.digest = digest
+        self._manifest = manifest
+        self.action = action
+        """remote_execution_pb2.Action; None when the digest came from the memo."""
+        self.blobs = blobs
+        """Command and Directory messages, by digest (for a CAS that executes remotely)."""
+
+    @property
+    def manifest(self) -> Manifest:
+        if not isinstance(self._manifest, Manifest):
+            self._manifest = self._manifest()
+        return self._manifest
 
 
-def fingerprint(manifest: Manifest) -> str:
-    """A cheap stand-in for the action digest: the manifest holds every part of the key,
-    and the same parts always build the same Action (for one Conveyor version)."""
+@functools.cache
+def _version() -> str:
     from conveyor import __version__
 
-    return hashlib.sha256(f"{SCHEMA}\0{__version__}\0".encode() + manifest.to_json()).hexdigest()
+    return __version__
+
+
+def fingerprint(
+    job: Job,
+    *,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    needs: Mapping[str, str],
+    tools: Mapping[str, str],
+    paths: Sequence[str],
+    identities: Sequence[str],
+) -> str:
+    """A cheap stand-in for the action digest, made of exactly the manifest's parts with
+    each input named by `WorkspaceFiles.identities` (a git blob id names the same bytes
+    as their SHA-256), so equal fingerprints always mean equal actions (for one Conveyor
+    version). It needs no file digest, no Manifest and no protobuf."""
+    head = json.dumps(
+        [
+            SCHEMA,
+            _version(),
+            job.name,
+            list(argv),
+            job.dir,
+            sorted(env.items()),
+            sorted(needs.items()),
+            sorted(tools.items()),
+            sorted(platform_facts().items()),
+            [list(pair) for pair in job.matrix],
+            sorted(job.outputs),
+        ],
+        separators=(",", ":"),
+    )
+    h = hashlib.sha256(head.encode())
+    h.update(b"\n")
+    # Neither a path nor an identity can hold a NUL: the pairs cannot run together.
+    h.update("\0".join(f"{p}\0{i}" for p, i in zip(paths, identities, strict=True)).encode())
+    return h.hexdigest()
 
 
 def key_environment(

@@ -23,13 +23,14 @@ import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from conveyor.model import Digest
 
 EMPTY = Digest(hashlib.sha256(b"").hexdigest(), 0)
 # A stat entry recorded less than this long after the file's mtime is "racy".
 RACY_NS = 2_000_000_000
-_STATE_VERSION = 1
+_STATE_VERSION = 2
 
 
 def digest_bytes(data: bytes) -> Digest:
@@ -78,83 +79,139 @@ def anchor(base: str, pattern: str) -> str:
     return posixpath.normpath(joined)
 
 
+_LS_FILES = ("git", "ls-files", "-s", "-z")
+_STATUS = ("git", "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames")
+GitState = tuple[dict[str, tuple[str, bool]], set[str], list[str]]
+
+
+class GitScan:
+    """`git ls-files -s` and `git status` of a workspace, both started at once and read
+    when first needed: the two overlap each other and whatever Conveyor does meanwhile
+    (the rest of its start-up), which matters on a no-op run where they are the floor."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._state: GitState | None = None
+        self._failed = False
+        try:
+            for argv in (_LS_FILES, _STATUS):
+                self._procs.append(
+                    subprocess.Popen(
+                        argv,
+                        cwd=root,
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
+        except OSError:  # no git at all: every file is then an untracked file
+            self._failed = True
+
+    def result(self) -> GitState | None:
+        """(tracked: path -> (blob id, executable), modified tracked paths, untracked
+        paths), or None when the workspace is not a git checkout (or git is missing)."""
+        if self._state is None and not self._failed:
+            outputs = []
+            for proc in self._procs:
+                out, _ = proc.communicate()
+                outputs.append(out)
+                self._failed = self._failed or proc.returncode != 0
+            if len(outputs) == 2 and not self._failed:
+                self._state = _parse_git(*outputs)
+        return None if self._failed else self._state
+
+    def close(self) -> None:
+        """Reap the processes if nobody asked for the result (a run that stopped early)."""
+        for proc in self._procs:
+            if proc.returncode is None:
+                proc.kill()
+                proc.communicate()
+
+
+def _parse_git(ls: bytes, status: bytes) -> GitState:
+    tracked: dict[str, tuple[str, bool]] = {}
+    dirty: set[str] = set()
+    untracked: list[str] = []
+    for entry in ls.split(b"\0"):
+        if not entry:
+            continue
+        meta, path = entry.split(b"\t", 1)
+        mode, oid, _stage = meta.split()
+        if mode in (b"100644", b"100755"):
+            tracked[path.decode()] = (oid.decode(), mode == b"100755")
+    for entry in status.split(b"\0"):
+        if len(entry) < 4:
+            continue
+        name = entry[3:].decode()
+        if entry[:2] == b"??":
+            untracked.append(name)
+        else:
+            dirty.add(name)
+    return tracked, dirty, untracked
+
+
 class WorkspaceFiles:
     """The files of one workspace and their digests, with the two shortcuts above.
 
-    One instance per run: git is asked once, the state file read once and written once.
+    One instance per run: git is asked once, each state file read (lazily) once and
+    written once. The two maps live in two files because a run whose every action is
+    memoized needs only the small one (stats of outputs and changed files), never the
+    blob ids of the whole tree.
     """
 
-    def __init__(self, root: str, state_file: str, *, racy_ns: int = RACY_NS) -> None:
+    def __init__(
+        self,
+        root: str,
+        state_file: str,
+        *,
+        racy_ns: int = RACY_NS,
+        scan: GitScan | None = None,
+    ) -> None:
         self.root = root
         self.racy_ns = racy_ns
         self.state_file = state_file
-        self._oids: dict[str, tuple[str, int]] = {}
-        self._stats: dict[str, tuple[int, int, int, int, int, str]] = {}
-        self._dirty_state = False
-        self._git: tuple[dict[str, tuple[str, bool]], set[str], list[str]] | None = None
+        self._oids_file = state_file + ".oids"
+        self._oids_map: dict[str, tuple[str, int]] | None = None
+        self._stats_map: dict[str, tuple[int, int, int, int, int, str]] | None = None
+        self._dirty_oids = self._dirty_stats = False
+        self._scan = scan
+        self._git: GitState | None = None
         self._sorted: list[str] | None = None
-        self._load()
 
     # -- persisted state -------------------------------------------------------------
-    def _load(self) -> None:
-        try:
-            with open(self.state_file, "rb") as fh:
-                version, oids, stats = pickle.load(fh)
-        except (OSError, ValueError, EOFError, pickle.UnpicklingError, TypeError):
-            return
-        if version == _STATE_VERSION:
-            self._oids, self._stats = oids, stats
+    @property
+    def _oids(self) -> dict[str, tuple[str, int]]:
+        if self._oids_map is None:
+            self._oids_map = _load_map(self._oids_file)
+        return self._oids_map
+
+    @property
+    def _stats(self) -> dict[str, tuple[int, int, int, int, int, str]]:
+        if self._stats_map is None:
+            self._stats_map = _load_map(self.state_file)
+        return self._stats_map
 
     def save(self) -> None:
-        """Write the state atomically; a failure only costs re-hashing next time."""
-        if not self._dirty_state:
-            return
-        try:
-            os.makedirs(os.path.dirname(self.state_file), exist_ok=True)
-            tmp = f"{self.state_file}.{os.getpid()}.tmp"
-            with open(tmp, "wb") as fh:
-                pickle.dump((_STATE_VERSION, self._oids, self._stats), fh, pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self.state_file)
-            self._dirty_state = False
-        except OSError:
-            pass
+        """Write what changed atomically; a failure only costs re-hashing next time."""
+        if self._dirty_oids and self._oids_map is not None:
+            self._dirty_oids = not _save_map(self._oids_file, self._oids_map)
+        if self._dirty_stats and self._stats_map is not None:
+            self._dirty_stats = not _save_map(self.state_file, self._stats_map)
+
+    def close(self) -> None:
+        if self._scan is not None:
+            self._scan.close()
 
     # -- git ---------------------------------------------------------------------------
-    def _git_state(self) -> tuple[dict[str, tuple[str, bool]], set[str], list[str]]:
+    def _git_state(self) -> GitState:
         """(tracked: path -> (blob id, executable), modified tracked paths, untracked paths)."""
         if self._git is not None:
             return self._git
-        tracked: dict[str, tuple[str, bool]] = {}
-        dirty: set[str] = set()
-        untracked: list[str] = []
-        try:
-            ls = subprocess.run(
-                ["git", "ls-files", "-s", "-z"], cwd=self.root, capture_output=True, check=True
-            ).stdout
-            for entry in ls.split(b"\0"):
-                if not entry:
-                    continue
-                meta, path = entry.split(b"\t", 1)
-                mode, oid, _stage = meta.split()
-                if mode in (b"100644", b"100755"):
-                    tracked[path.decode()] = (oid.decode(), mode == b"100755")
-            st = subprocess.run(
-                ["git", "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"],
-                cwd=self.root,
-                capture_output=True,
-                check=True,
-            ).stdout
-            for entry in st.split(b"\0"):
-                if len(entry) < 4:
-                    continue
-                name = entry[3:].decode()
-                if entry[:2] == b"??":
-                    untracked.append(name)
-                else:
-                    dirty.add(name)
-        except (OSError, subprocess.CalledProcessError):
-            tracked, dirty, untracked = {}, set(), self._walk()
-        self._git = (tracked, dirty, untracked)
+        if self._scan is None:
+            self._scan = GitScan(self.root)
+        state = self._scan.result()
+        self._git = state if state is not None else ({}, set(), self._walk())
         return self._git
 
     def _walk(self) -> list[str]:
@@ -219,17 +276,43 @@ class WorkspaceFiles:
             known = self._oids.get(oid)
             if known is not None:
                 return FileInfo(Digest(known[0], known[1]), executable)
-            digest = self.hash_path(rel)
+            digest = digest_file(os.path.join(self.root, rel))
             self._oids[oid] = (digest.hash, digest.size_bytes)
-            self._dirty_state = True
+            self._dirty_oids = True
             return FileInfo(digest, executable)
         full = os.path.join(self.root, rel)
         st = os.stat(full)
         return FileInfo(self._by_stat(rel, full, st), bool(st.st_mode & stat.S_IXUSR))
 
+    def identities(self, paths: Sequence[str]) -> list[str]:
+        """For each file (in order), a string that names its content and executable bit
+        exactly: `git:<blob id>` for a clean tracked file (no digest needed: a blob id
+        names the same bytes as a SHA-256 does), its digest otherwise. What the action
+        memo is keyed on; a file deleted meanwhile is named `-`."""
+        tracked, dirty, _ = self._git_state()
+        out = []
+        for rel in paths:
+            entry = tracked.get(rel)
+            if entry is not None and rel not in dirty:
+                out.append(f"git:{entry[0]}{'x' if entry[1] else ''}")
+                continue
+            try:
+                i = self.info(rel)
+            except FileNotFoundError:
+                out.append("-")
+                continue
+            out.append(f"{i.digest}{'x' if i.executable else ''}")
+        return out
+
     def hash_path(self, rel: str) -> Digest:
         full = os.path.join(self.root, rel)
         return self._by_stat(rel, full, os.stat(full))
+
+    def file_state(self, rel: str) -> tuple[Digest, bool]:
+        """Digest and executable bit of any workspace file (outputs too), by the stat cache."""
+        full = os.path.join(self.root, rel)
+        st = os.stat(full)
+        return self._by_stat(rel, full, st), bool(st.st_mode & stat.S_IXUSR)
 
     def _by_stat(self, rel: str, full: str, st: os.stat_result) -> Digest:
         key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
@@ -240,7 +323,28 @@ class WorkspaceFiles:
         # Racy: recorded too soon after the last change to trust the stat next time.
         if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > self.racy_ns:
             self._stats[rel] = (*key, digest.hash)
-            self._dirty_state = True
-        else:
-            self._stats.pop(rel, None)
+            self._dirty_stats = True
+        elif self._stats.pop(rel, None) is not None:
+            self._dirty_stats = True
         return digest
+
+
+def _load_map(path: str) -> dict[Any, Any]:
+    try:
+        with open(path, "rb") as fh:
+            version, data = pickle.load(fh)
+    except (OSError, ValueError, EOFError, pickle.UnpicklingError, TypeError):
+        return {}
+    return data if version == _STATE_VERSION and isinstance(data, dict) else {}
+
+
+def _save_map(path: str, data: dict[Any, Any]) -> bool:
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as fh:
+            pickle.dump((_STATE_VERSION, data), fh, pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except OSError:
+        return False
+    return True

@@ -41,6 +41,8 @@ class JobStarted:
     attempt: int
     time: float
     log_path: str
+    cached: bool = False
+    """A cache hit: nothing executes, the log is replayed and the job finishes at once."""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from conveyor.action import (
     BuiltAction,
@@ -47,6 +47,30 @@ class Hit:
     """Seconds the original execution took."""
     origin: str
     """Which earlier run produced it."""
+
+
+class HitRecord(NamedTuple):
+    """What this workspace last got from the cache (or put in it) for a job, so that the
+    next run can serve the same hit from a stat of the entry and of each output instead
+    of reading, verifying and parsing the entry and the log again."""
+
+    action: str
+    entry: tuple[int, int]
+    """(inode, size) of the action-cache entry when it was verified."""
+    outputs: tuple[tuple[str, str, int, bool], ...]
+    """(workspace-relative path, sha256, size, executable) of every output file."""
+    log: tuple[str, ...] | None
+    """The log's lines, or None when it is long: then it is read from the CAS."""
+    log_digest: tuple[str, int] | None
+    saved: float
+    origin: str
+    outputs_digest: str
+
+
+# Logs longer than this are not kept in the hit records (read from the CAS instead).
+_RECORD_LOG_BYTES = 64 * 1024
+# A hit served from a record refreshes the entry's mtime (for `prune`) once this old.
+_TOUCH_AFTER = 3600.0
 
 
 @dataclass(frozen=True)
@@ -79,33 +103,47 @@ class JobCache:
         self._memo_cache: dict[str, tuple[str, int]] | None = None
         self._new_memo: dict[str, tuple[str, int]] = {}
         self._index_dirty = False
+        self._records_file = os.path.join(os.path.dirname(files.state_file), "hits")
+        self._records_cache: dict[str, HitRecord] | None = None
+        self._new_records: dict[str, HitRecord] = {}
 
     # -- keys ------------------------------------------------------------------------------
     def prepare(self, job: Job, argv: Sequence[str], needs: Mapping[str, str]) -> BuiltAction:
         """The job's action, from its inputs as they are now and its needs' outputs."""
         with self._lock:
             paths = self.files.select(job.dir, job.inputs)
-            infos: dict[str, FileInfo] = {}
+            identities = self.files.identities(paths)
+        tools = tool_versions(job.tools, self._cwd(job), self.environ) if job.tools else {}
+        env = key_environment(job, self.pipeline.env, self.environ)
+
+        def manifest_of(infos: Mapping[str, FileInfo]) -> Manifest:
+            return build_manifest(job, argv=argv, env=env, files=infos, needs=needs, tools=tools)
+
+        # Unchanged parts give the same action: skip the file digests, the manifest and
+        # the protos (the Merkle tree of every input directory), most of a no-op's cost.
+        fp = fingerprint(
+            job, argv=argv, env=env, needs=needs, tools=tools, paths=paths, identities=identities
+        )
+        with self._lock:
+            known = self._memo().get(fp)
+            if known is not None:
+                self._new_memo[fp] = known
+                return BuiltAction(Digest(*known), lambda: manifest_of(self._infos(paths)))
+        infos = self._infos(paths)
+        built = build_action(manifest_of(infos), infos)
+        with self._lock:
+            self._new_memo[fp] = (built.digest.hash, built.digest.size_bytes)
+        return built
+
+    def _infos(self, paths: Sequence[str]) -> dict[str, FileInfo]:
+        infos: dict[str, FileInfo] = {}
+        with self._lock:
             for path in paths:
                 try:
                     infos[path] = self.files.info(path)
                 except FileNotFoundError:
                     continue
-        tools = tool_versions(job.tools, self._cwd(job), self.environ) if job.tools else {}
-        env = key_environment(job, self.pipeline.env, self.environ)
-        manifest = build_manifest(job, argv=argv, env=env, files=infos, needs=needs, tools=tools)
-        # Unchanged parts give the same action: skip building the protos (the Merkle tree
-        # of every input directory), the larger part of a no-op run's cost per job.
-        fp = fingerprint(manifest)
-        with self._lock:
-            known = self._memo().get(fp)
-            if known is not None:
-                self._new_memo[fp] = known
-                return BuiltAction(Digest(*known), manifest)
-        built = build_action(manifest, infos)
-        with self._lock:
-            self._new_memo[fp] = (built.digest.hash, built.digest.size_bytes)
-        return built
+        return infos
 
     def _memo(self) -> dict[str, tuple[str, int]]:
         if self._memo_cache is None:
@@ -140,12 +178,16 @@ class JobCache:
         """A complete, verified earlier result whose outputs are now in place, or None."""
         if not self.read or not job.cache:
             return None
+        hit = self._recorded_hit(job, built)
+        if hit is not None:
+            return hit
         result = self.store.get_action_result(built.digest)
         if result is None:
             return None
         try:
+            outputs = []
             for out in result.output_files:
-                self._restore_file(job, out)
+                outputs.append(self._restore_file(job, out))
             log_bytes = (
                 self.store.get_bytes(_digest(result.stdout_digest))
                 if result.HasField("stdout_digest")
@@ -160,21 +202,118 @@ class JobCache:
             - meta.execution_start_timestamp.ToNanoseconds() / 1e9,
         )
         text = log_bytes.decode("utf-8", "replace")
-        return Hit(text.splitlines(), outputs_digest(result), saved, origin_of(result))
+        hit = Hit(text.splitlines(), outputs_digest(result), saved, origin_of(result))
+        log_digest = (
+            (result.stdout_digest.hash, result.stdout_digest.size_bytes)
+            if result.HasField("stdout_digest")
+            else None
+        )
+        self._record(job, built, outputs, hit, log_digest, len(log_bytes))
+        return hit
 
-    def _restore_file(self, job: Job, out: Any) -> None:
+    def _recorded_hit(self, job: Job, built: BuiltAction) -> Hit | None:
+        """The hit this workspace recorded for the job, if the entry it came from is still
+        in the cache and every output is still in place, byte for byte (by the stat cache,
+        with its racy rule): then it is exactly what the full lookup would give."""
+        record = self._records().get(job.name)
+        if record is None or record.action != built.digest.hash:
+            return None
+        state = self.store.entry_state(built.digest)
+        if state is None or state[:2] != record.entry:
+            return None
+        with self._lock:
+            for rel, sha, size, executable in record.outputs:
+                try:
+                    digest, is_exec = self.files.file_state(rel)
+                except OSError:
+                    return None
+                if digest != Digest(sha, size) or is_exec != executable:
+                    return None
+        log = record.log
+        blobs = [Digest(sha, size) for _rel, sha, size, _x in record.outputs]
+        if record.log_digest is not None:
+            blobs.append(Digest(*record.log_digest))
+            if log is None:
+                try:
+                    log = tuple(
+                        self.store.get_bytes(Digest(*record.log_digest))
+                        .decode("utf-8", "replace")
+                        .splitlines()
+                    )
+                except (CorruptBlob, FileNotFoundError):
+                    return None
+        if time.time() - state[2] > _TOUCH_AFTER:
+            self.store.touch(built.digest, blobs)
+        with self._lock:
+            self._new_records[job.name] = record
+        return Hit(list(log or ()), record.outputs_digest, record.saved, record.origin)
+
+    def _record(
+        self,
+        job: Job,
+        built: BuiltAction,
+        outputs: Sequence[tuple[str, Digest, bool]],
+        hit: Hit,
+        log_digest: tuple[str, int] | None,
+        log_size: int,
+    ) -> None:
+        state = self.store.entry_state(built.digest)
+        if state is None:
+            return
+        record = HitRecord(
+            action=built.digest.hash,
+            entry=(state[0], state[1]),
+            outputs=tuple((rel, d.hash, d.size_bytes, x) for rel, d, x in outputs),
+            log=tuple(hit.log) if log_size <= _RECORD_LOG_BYTES else None,
+            log_digest=log_digest,
+            saved=hit.saved,
+            origin=hit.origin,
+            outputs_digest=hit.outputs_digest,
+        )
+        with self._lock:
+            self._new_records[job.name] = record
+
+    def _records(self) -> dict[str, HitRecord]:
+        if self._records_cache is None:
+            try:
+                with open(self._records_file, "rb") as fh:
+                    data = pickle.load(fh)
+                ok = isinstance(data, dict) and all(type(r) is HitRecord for r in data.values())
+                self._records_cache = data if ok else {}
+            except (OSError, ValueError, EOFError, AttributeError, pickle.UnpicklingError):
+                self._records_cache = {}
+        return self._records_cache
+
+    def _save_records(self) -> None:
+        if not self._new_records:
+            return
+        names = {job.name for job in self.pipeline.jobs}
+        merged = {k: v for k, v in self._records().items() if k in names}
+        merged.update(self._new_records)
+        try:
+            tmp = f"{self._records_file}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as fh:
+                pickle.dump(merged, fh, pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, self._records_file)
+        except OSError:
+            pass
+
+    def _restore_file(self, job: Job, out: Any) -> tuple[str, Digest, bool]:
+        """Put one output in place unless it already is; (workspace path, digest, exec)."""
         rel = os.path.normpath(os.path.join(job.dir, out.path))
         dest = os.path.join(self.pipeline.root, rel)
         want = _digest(out.digest)
+        executable = bool(out.is_executable)
         if os.path.isfile(dest):
             with self._lock:
                 try:
-                    have = self.files.hash_path(rel)
+                    have: tuple[Digest, bool] | None = self.files.file_state(rel)
                 except OSError:
                     have = None
-            if have == want and bool(os.stat(dest).st_mode & 0o100) == out.is_executable:
-                return
-        self.store.get_file(want, dest, executable=out.is_executable)
+            if have == (want, executable):
+                return rel, want, executable
+        self.store.get_file(want, dest, executable=executable)
+        return rel, want, executable
 
     # -- misses ------------------------------------------------------------------------------
     def explain_miss(self, job: Job, built: BuiltAction) -> list[str]:
@@ -242,6 +381,16 @@ class JobCache:
             extra.value = built.manifest.to_json()
             self.store.put_action_result(built.digest, result)
             self._write_index(job, built, finished - started)
+            digest_of_outputs = outputs_digest(None, stored)
+            self._record(
+                job,
+                built,
+                [(os.path.normpath(os.path.join(job.dir, p)), d, x) for p, d, x in stored],
+                Hit(list(log_lines), digest_of_outputs, finished - started, f"run {self.run_id}"),
+                (log.hash, log.size_bytes),
+                log.size_bytes,
+            )
+            return Stored(digest_of_outputs, missing)
         return Stored(outputs_digest(None, stored), missing)
 
     def _collect_outputs(self, job: Job) -> tuple[list[tuple[str, str]], tuple[str, ...]]:
@@ -356,6 +505,7 @@ class JobCache:
             self.files.save()
             self._flush_index()
             self._save_memo()
+            self._save_records()
 
 
 def origin_of(result: Any) -> str:

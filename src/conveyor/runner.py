@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from conveyor import graph
 from conveyor.cache.local import LocalCache, default_root
-from conveyor.digest import WorkspaceFiles
+from conveyor.digest import GitScan, WorkspaceFiles
 from conveyor.errors import EnvironmentProblem
 from conveyor.events import EventBus, RunFinished, Sink
 from conveyor.executor.local import LocalExecutor
@@ -59,7 +59,10 @@ def run_pipeline(
     cache: bool = True,
     read_cache: bool = True,
     explain: bool = False,
+    scan: GitScan | None = None,
 ) -> RunOutcome:
+    """Run the plan. `scan` is the workspace's git scan if the caller started it early
+    (so it overlaps the caller's own start-up); it is started here otherwise."""
     plan = graph.plan(pipeline, context, selected)
     check_secrets(plan, environ)
     run_id = new_run_id()
@@ -71,7 +74,7 @@ def run_pipeline(
             hint="Conveyor keeps each run's logs and summary there; make it writable",
         ) from None
     warnings: list[str] = []
-    jobcache = _job_cache(pipeline, environ, run_id, read_cache, warnings) if cache else None
+    jobcache = _job_cache(pipeline, environ, run_id, read_cache, warnings, scan) if cache else None
     summary = SummarySink(run_dir, pipeline.path)
     bus = EventBus([JobLogSink(), EventLogSink(run_dir), summary, *sinks])
     scheduler = Scheduler(
@@ -96,6 +99,7 @@ def run_pipeline(
         bus.close()
         if jobcache is not None:
             jobcache.save()
+            jobcache.files.close()
     return RunOutcome(finished, summary.summary or {}, run_dir, [*warnings, *bus.errors])
 
 
@@ -105,6 +109,7 @@ def _job_cache(
     run_id: str,
     read: bool,
     warnings: list[str],
+    scan: GitScan | None,
 ) -> JobCache | None:
     """The job cache in $CONVEYOR_CACHE_DIR (default ~/.cache/conveyor), or None when it
     cannot be created: the run goes on uncached, with a warning."""
@@ -115,6 +120,8 @@ def _job_cache(
         warnings.append(f"the job cache is off for this run: cannot use {root}: {exc.strerror}")
         return None
     files = WorkspaceFiles(
-        pipeline.root, os.path.join(ensure_state_dir(pipeline.root, "cache"), "files.state")
+        pipeline.root,
+        os.path.join(ensure_state_dir(pipeline.root, "cache"), "files.state"),
+        scan=scan,
     )
     return JobCache(store, files, pipeline, environ, run_id=run_id, read=read)

@@ -155,6 +155,7 @@ def event_dict(event: Event) -> dict[str, Any]:
             "attempt": event.attempt,
             "time": event.time,
             "log_path": event.log_path,
+            "cached": event.cached,
         }
     if isinstance(event, JobQueued):
         return {"type": "job_queued", "name": event.name, "time": event.time}
@@ -214,6 +215,20 @@ class EventLogSink:
         self._fh.close()
 
 
+def dumps_summary(summary: dict[str, Any]) -> str:
+    """JSON with one top-level key, and one job, per line: readable and diffable, yet made
+    by the C encoder (`indent=` falls back to pure Python: 40 ms for 1,000 jobs)."""
+    encode = json.JSONEncoder(separators=(", ", ": ")).encode
+    lines = []
+    for key, value in summary.items():
+        if key == "jobs" and value:
+            jobs = ",\n    ".join(encode(job) for job in value)
+            lines.append(f'  "jobs": [\n    {jobs}\n  ]')
+        else:
+            lines.append(f"  {encode(key)}: {encode(value)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
 class SummarySink:
     """Writes summary.json when the run finishes; keeps it for `--json`."""
 
@@ -243,10 +258,7 @@ class SummarySink:
                 "critical_path": list(event.critical_path),
                 "jobs": [result_dict(r) for r in event.results],
             }
-            atomic_write(
-                os.path.join(self.run_dir, "summary.json"),
-                json.dumps(self.summary, indent=2) + "\n",
-            )
+            atomic_write(os.path.join(self.run_dir, "summary.json"), dumps_summary(self.summary))
 
     def close(self) -> None:
         pass

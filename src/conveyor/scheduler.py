@@ -166,11 +166,18 @@ class Scheduler:
             self.bus.emit(JobOutput(name, f"conveyor: cache unavailable: {exc}", time.time()))
             return None, None, ()
         if hit is None:
+            try:
+                # Now, before the job can change its own inputs: what its result is
+                # stored with (and `why` compares against) is what the key was made of.
+                built.manifest  # noqa: B018
+            except OSError as exc:
+                self.bus.emit(JobOutput(name, f"conveyor: cache unavailable: {exc}", time.time()))
+                return None, None, ()
             reasons = tuple(self.jobcache.explain_miss(job, built)) if self.opt.explain else ()
             return None, built, reasons
         now = time.time()
         log_path = self._log_path(name)
-        self.bus.emit(JobStarted(name, 1, now, log_path))
+        self.bus.emit(JobStarted(name, 1, now, log_path, cached=True))
         for line in hit.log:
             self.bus.emit(JobOutput(name, line, now))
         result = JobResult(

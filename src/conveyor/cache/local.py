@@ -202,6 +202,22 @@ class LocalCache:
         _touch(path)
         return result
 
+    def entry_state(self, action: Digest) -> tuple[int, int, float] | None:
+        """(inode, size, mtime) of an action's entry, None if there is none: whether an
+        entry checked earlier is still the same one (entries are only ever replaced by a
+        rename, which gives a new inode) for the price of a stat."""
+        try:
+            st = os.stat(self._path("ac", action))
+        except OSError:
+            return None
+        return st.st_ino, st.st_size, st.st_mtime
+
+    def touch(self, action: Digest, blobs: Iterable[Digest]) -> None:
+        """Mark an entry and its blobs as used now (for `prune`), without reading them."""
+        _touch(self._path("ac", action))
+        for blob in blobs:
+            _touch(self._path("cas", blob))
+
     def put_action_result(self, action: Digest, result: remote_execution_pb2.ActionResult) -> None:
         payload = result.SerializeToString(deterministic=True)
         head = hashlib.sha256(payload).hexdigest().encode()

@@ -6,11 +6,15 @@ import json
 import os
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from conveyor.cli import load
+
+if TYPE_CHECKING:
+    from conveyor.digest import GitScan
+    from conveyor.model import Pipeline
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
@@ -98,10 +102,56 @@ def run_command(
     kill_grace: float,
 ) -> int:
     """Run the pipeline's jobs as a parallel graph (JOBS: only these and what they need)."""
+    pipeline = load(ctx)
+    if dry_run:
+        scan = None
+    else:
+        from conveyor.digest import GitScan
+
+        # Started first, so git reads the workspace while the rest starts up.
+        scan = GitScan(pipeline.root)
+    try:
+        return _run(
+            pipeline,
+            scan,
+            jobs=jobs,
+            parallelism=parallelism,
+            keep_going=keep_going,
+            dry_run=dry_run,
+            event=event,
+            as_json=as_json,
+            plain=plain,
+            quiet=quiet,
+            affected_ref=affected_ref,
+            no_cache=no_cache,
+            explain=explain,
+            kill_grace=kill_grace,
+        )
+    finally:
+        if scan is not None:
+            scan.close()
+
+
+def _run(
+    pipeline: Pipeline,
+    scan: GitScan | None,
+    *,
+    jobs: tuple[str, ...],
+    parallelism: int | None,
+    keep_going: bool,
+    dry_run: bool,
+    event: str | None,
+    as_json: bool,
+    plain: bool,
+    quiet: bool,
+    affected_ref: str | None,
+    no_cache: bool,
+    explain: bool,
+    kill_grace: float,
+) -> int:
     from conveyor import context as run_context
     from conveyor import graph
 
-    pipeline = load(ctx)
     environ = dict(os.environ)
     context = run_context.detect(pipeline.root, environ, event)
     selected = graph.select(pipeline, jobs) if jobs else []
@@ -147,6 +197,7 @@ def run_command(
             kill_grace=kill_grace,
             read_cache=not no_cache,
             explain=explain,
+            scan=scan,
         )
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Any, TextIO
 
 from conveyor.events import (
@@ -47,6 +48,18 @@ def status_text(result: JobResult) -> str:
     if result.allowed_failure:
         return f"{result.status.value} (allowed)"
     return result.status.value
+
+
+# Above this many jobs, the closing table leaves out cache hits (the closing line counts
+# them, and each had its own line as it finished): a 1,000-row table of "cached" is noise.
+LIST_CACHED_UP_TO = 30
+
+
+def listed(results: tuple[JobResult, ...]) -> tuple[JobResult, ...]:
+    """The jobs the closing table shows."""
+    if len(results) <= LIST_CACHED_UP_TO:
+        return results
+    return tuple(r for r in results if not r.cached)
 
 
 def summary_rows(results: tuple[JobResult, ...]) -> list[tuple[str, str, str, str, str]]:
@@ -104,6 +117,8 @@ def run_header(event: RunStarted) -> str:
 class PlainView:
     """Line-based output: safe for CI logs and pipes, one event per line."""
 
+    FLUSH_EVERY = 0.1
+
     def __init__(
         self, stream: TextIO | None = None, *, show_output: bool = True, explain: bool = False
     ) -> None:
@@ -112,6 +127,8 @@ class PlainView:
         self.explain = explain
         self.prefix = False
         self.width = 0
+        self.replaying: set[str] = set()
+        self._flushed = 0.0
 
     def write(self, text: str) -> None:
         self.out.write(text + "\n")
@@ -122,8 +139,11 @@ class PlainView:
             self.width = min(28, max((len(j) for j in event.jobs), default=0))
             self.write(run_header(event))
         elif isinstance(event, JobStarted):
-            again = f" (attempt {event.attempt})" if event.attempt > 1 else ""
-            self.write(f"▶ {event.name}{again}")
+            if event.cached:
+                self.replaying.add(event.name)
+            else:
+                again = f" (attempt {event.attempt})" if event.attempt > 1 else ""
+                self.write(f"▶ {event.name}{again}")
         elif isinstance(event, JobOutput):
             if self.show_output:
                 if self.prefix:
@@ -144,7 +164,21 @@ class PlainView:
                     self.write(f"  │ {line}")
         elif isinstance(event, RunFinished):
             self.summary(event)
+        self._flush(event)
+
+    def _flush(self, event: Event) -> None:
+        """Flush at once, except within a burst of cache hits (a write per line cost more
+        than the hit itself): those are flushed every FLUSH_EVERY seconds, and by the
+        next event of a job that executes, which always comes before any wait."""
+        name = event.result.name if isinstance(event, JobFinished) else getattr(event, "name", None)
+        if name in self.replaying:
+            if isinstance(event, JobFinished):
+                self.replaying.discard(name)
+            now = time.monotonic()
+            if now - self._flushed < self.FLUSH_EVERY:
+                return
         self.out.flush()
+        self._flushed = time.monotonic()
 
     @staticmethod
     def finished_line(r: JobResult) -> str:
@@ -162,16 +196,19 @@ class PlainView:
         return text
 
     def summary(self, event: RunFinished) -> None:
-        rows = summary_rows(event.results)
-        head = ("JOB", "STATUS", "DURATION", "EXIT", "REASON")
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head[:4])]
-        self.write("")
-        self.write(
-            "  ".join(h.ljust(w) for h, w in zip(head[:4], widths, strict=True)) + "  " + head[4]
-        )
-        for row in rows:
-            line = "  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True))
-            self.write(f"{line}  {row[4]}".rstrip())
+        rows = summary_rows(listed(event.results))
+        if rows:
+            head = ("JOB", "STATUS", "DURATION", "EXIT", "REASON")
+            widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head[:4])]
+            self.write("")
+            self.write(
+                "  ".join(h.ljust(w) for h, w in zip(head[:4], widths, strict=True))
+                + "  "
+                + head[4]
+            )
+            for row in rows:
+                line = "  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True))
+                self.write(f"{line}  {row[4]}".rstrip())
         self.write(closing_line(event))
 
     def close(self) -> None:
@@ -272,17 +309,19 @@ class LiveView:
         from rich.markup import escape
         from rich.table import Table
 
-        rows = summary_rows(event.results)
+        shown = listed(event.results)
+        rows = summary_rows(shown)
         with_reason = any(row[4] for row in rows)
         table = Table(show_edge=False, header_style="bold")
         for col in ("job", "status", "duration", "exit", "reason")[: 5 if with_reason else 4]:
             table.add_column(col, justify="right" if col in ("duration", "exit") else "left")
-        for r, row in zip(event.results, rows, strict=True):
+        for r, row in zip(shown, rows, strict=True):
             style = STYLE[r.status]
             cells = [escape(row[0]), f"[{style}]{row[1]}[/{style}]", row[2], row[3], escape(row[4])]
             table.add_row(*cells[: 5 if with_reason else 4])
-        self.console.print()
-        self.console.print(table)
+        if rows:
+            self.console.print()
+            self.console.print(table)
         style = "green" if event.status == "success" else "red"
         self.console.print(f"[bold {style}]{closing_line(event)}[/bold {style}]", highlight=False)
 
