@@ -38,14 +38,38 @@ _GITLAB_EVENTS = {
 }
 
 
-def _git(root: str, *args: str) -> list[str]:
-    try:
-        proc = subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    return proc.stdout.split() if proc.returncode == 0 else []
+def _git_all(root: str, *commands: tuple[str, ...]) -> list[list[str]]:
+    """Run git commands at once (each costs a few ms of start-up, mostly waiting); the
+    words each printed, or [] where it failed."""
+    procs: list[subprocess.Popen[str] | None] = []
+    for args in commands:
+        try:
+            procs.append(
+                subprocess.Popen(
+                    ["git", *args],
+                    cwd=root,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    text=True,
+                )
+            )
+        except OSError:
+            procs.append(None)
+    out: list[list[str]] = []
+    for proc in procs:
+        if proc is None:
+            out.append([])
+            continue
+        try:
+            text, _ = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            out.append([])
+            continue
+        out.append(text.split() if proc.returncode == 0 else [])
+    return out
 
 
 def from_git(root: str) -> tuple[str | None, str | None, str | None]:
@@ -54,12 +78,15 @@ def from_git(root: str) -> tuple[str | None, str | None, str | None]:
     The branch comes from HEAD's symbolic ref, so an unborn branch (no commit yet)
     still has its name; a detached HEAD has none.
     """
-    branch = _git(root, "symbolic-ref", "-q", "--short", "HEAD")
-    commit = _git(root, "rev-parse", "-q", "--verify", "HEAD")
-    tags = _git(root, "tag", "--points-at", "HEAD") if commit else []
+    branch, commit, tags = _git_all(
+        root,
+        ("symbolic-ref", "-q", "--short", "HEAD"),
+        ("rev-parse", "-q", "--verify", "HEAD"),
+        ("tag", "--points-at", "HEAD"),
+    )
     return (
         (branch[0] if branch else None),
-        (tags[-1] if tags else None),
+        (tags[-1] if tags and commit else None),
         (commit[0] if commit else None),
     )
 

@@ -80,59 +80,85 @@ def anchor(base: str, pattern: str) -> str:
 
 
 _LS_FILES = ("git", "ls-files", "-s", "-z")
-_STATUS = ("git", "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames")
-GitState = tuple[dict[str, tuple[str, bool]], set[str], list[str]]
+# Tracked files whose content differs from the index (git's racy-safe stat check).
+_DIFF_FILES = ("git", "diff-files", "--name-only", "-z")
+_UNTRACKED = ("git", "ls-files", "-o", "--exclude-standard", "-z")
+GitState = tuple[dict[str, tuple[str, bool]], set[str]]
 
 
 class GitScan:
-    """`git ls-files -s` and `git status` of a workspace, both started at once and read
-    when first needed: the two overlap each other and whatever Conveyor does meanwhile
-    (the rest of its start-up), which matters on a no-op run where they are the floor."""
+    """What git knows of a workspace: the index (`ls-files -s`), the tracked files changed
+    since (`diff-files`) and, when asked for, the untracked files that are not ignored.
+    All are started at once and read when first needed, so they overlap each other and
+    whatever Conveyor does meanwhile (the rest of its start-up): on a no-op run they are
+    the floor. The untracked scan is the slowest and only inputs chosen by `inputs:`
+    globs can include untracked files, so a caller that knows none will be asked for
+    them passes `untracked=False`; they are then listed on demand."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, *, untracked: bool = True) -> None:
         self.root = root
-        self._procs: list[subprocess.Popen[bytes]] = []
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._state: GitState | None = None
+        self._untracked: list[str] | None = None
         self._failed = False
+        self._start("ls", _LS_FILES)
+        self._start("diff", _DIFF_FILES)
+        if untracked:
+            self._start("untracked", _UNTRACKED)
+
+    def _start(self, name: str, argv: tuple[str, ...]) -> None:
+        if self._failed:
+            return
         try:
-            for argv in (_LS_FILES, _STATUS):
-                self._procs.append(
-                    subprocess.Popen(
-                        argv,
-                        cwd=root,
-                        stdin=subprocess.DEVNULL,
-                        stdout=subprocess.PIPE,
-                        stderr=subprocess.DEVNULL,
-                    )
-                )
+            self._procs[name] = subprocess.Popen(
+                argv,
+                cwd=self.root,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
         except OSError:  # no git at all: every file is then an untracked file
             self._failed = True
 
+    def _collect(self, name: str) -> bytes | None:
+        proc = self._procs.pop(name, None)
+        if proc is None:
+            return None
+        out, _ = proc.communicate()
+        if proc.returncode != 0:
+            self._failed = True
+            return None
+        return out
+
     def result(self) -> GitState | None:
-        """(tracked: path -> (blob id, executable), modified tracked paths, untracked
-        paths), or None when the workspace is not a git checkout (or git is missing)."""
+        """(tracked: path -> (blob id, executable), tracked paths whose content changed),
+        or None when the workspace is not a git checkout (or git is missing)."""
         if self._state is None and not self._failed:
-            outputs = []
-            for proc in self._procs:
-                out, _ = proc.communicate()
-                outputs.append(out)
-                self._failed = self._failed or proc.returncode != 0
-            if len(outputs) == 2 and not self._failed:
-                self._state = _parse_git(*outputs)
+            ls, diff = self._collect("ls"), self._collect("diff")
+            if ls is not None and diff is not None:
+                self._state = _parse_index(ls), {n.decode() for n in diff.split(b"\0") if n}
         return None if self._failed else self._state
 
+    def untracked(self) -> list[str]:
+        """Untracked files that are not ignored (listed now if they were not asked for)."""
+        if self._untracked is None:
+            if "untracked" not in self._procs:
+                self._start("untracked", _UNTRACKED)
+            out = self._collect("untracked")
+            self._untracked = [n.decode() for n in out.split(b"\0") if n] if out else []
+        return self._untracked
+
     def close(self) -> None:
-        """Reap the processes if nobody asked for the result (a run that stopped early)."""
-        for proc in self._procs:
+        """Reap the processes if nobody asked for their output (a run that stopped early)."""
+        for proc in self._procs.values():
             if proc.returncode is None:
                 proc.kill()
                 proc.communicate()
+        self._procs.clear()
 
 
-def _parse_git(ls: bytes, status: bytes) -> GitState:
+def _parse_index(ls: bytes) -> dict[str, tuple[str, bool]]:
     tracked: dict[str, tuple[str, bool]] = {}
-    dirty: set[str] = set()
-    untracked: list[str] = []
     for entry in ls.split(b"\0"):
         if not entry:
             continue
@@ -140,15 +166,7 @@ def _parse_git(ls: bytes, status: bytes) -> GitState:
         mode, oid, _stage = meta.split()
         if mode in (b"100644", b"100755"):
             tracked[path.decode()] = (oid.decode(), mode == b"100755")
-    for entry in status.split(b"\0"):
-        if len(entry) < 4:
-            continue
-        name = entry[3:].decode()
-        if entry[:2] == b"??":
-            untracked.append(name)
-        else:
-            dirty.add(name)
-    return tracked, dirty, untracked
+    return tracked
 
 
 class WorkspaceFiles:
@@ -177,7 +195,10 @@ class WorkspaceFiles:
         self._dirty_oids = self._dirty_stats = False
         self._scan = scan
         self._git: GitState | None = None
+        self._walked: list[str] | None = None
+        """Every file, when the workspace is not a git checkout."""
         self._sorted: list[str] | None = None
+        self._sorted_all: list[str] | None = None
 
     # -- persisted state -------------------------------------------------------------
     @property
@@ -205,14 +226,22 @@ class WorkspaceFiles:
 
     # -- git ---------------------------------------------------------------------------
     def _git_state(self) -> GitState:
-        """(tracked: path -> (blob id, executable), modified tracked paths, untracked paths)."""
-        if self._git is not None:
-            return self._git
-        if self._scan is None:
-            self._scan = GitScan(self.root)
-        state = self._scan.result()
-        self._git = state if state is not None else ({}, set(), self._walk())
+        """(tracked: path -> (blob id, executable), tracked paths whose content changed)."""
+        if self._git is None:
+            if self._scan is None:
+                self._scan = GitScan(self.root, untracked=False)
+            state = self._scan.result()
+            if state is None:
+                self._walked = self._walk()
+            self._git = state if state is not None else ({}, set())
         return self._git
+
+    def _untracked(self) -> list[str]:
+        self._git_state()
+        if self._walked is not None:
+            return self._walked
+        assert self._scan is not None
+        return self._scan.untracked()
 
     def _walk(self) -> list[str]:
         """Every file of a workspace that is not a git checkout."""
@@ -224,22 +253,26 @@ class WorkspaceFiles:
                 out.append(name if rel == "." else f"{rel}/{name}".replace(os.sep, "/"))
         return out
 
-    def _pool(self) -> list[str]:
-        """Files inputs are chosen from, sorted: tracked and untracked-not-ignored."""
+    def _pool(self, with_untracked: bool) -> list[str]:
+        """Files inputs are chosen from, sorted: tracked, and untracked-not-ignored too
+        when asked for (default inputs are tracked files only)."""
+        if with_untracked:
+            if self._sorted_all is None:
+                tracked, _dirty = self._git_state()
+                self._sorted_all = sorted({*tracked, *self._untracked()})
+            return self._sorted_all
         if self._sorted is None:
-            tracked, _dirty, untracked = self._git_state()
-            self._sorted = sorted({*tracked, *untracked})
+            tracked, _dirty = self._git_state()
+            self._sorted = sorted(tracked) if self._walked is None else sorted(self._walked)
         return self._sorted
 
     def _under(self, prefix: str, tracked_only: bool = False) -> list[str]:
-        pool = self._pool()
+        pool = self._pool(with_untracked=not tracked_only)
         start = bisect.bisect_left(pool, prefix)
         end = bisect.bisect_left(pool, prefix + "\U0010ffff")
-        tracked, dirty, _ = self._git_state()
+        tracked, dirty = self._git_state()
         out = []
         for path in pool[start:end]:
-            if tracked_only and tracked and path not in tracked:
-                continue
             if (path in dirty or path not in tracked) and not os.path.isfile(
                 os.path.join(self.root, path)
             ):
@@ -269,7 +302,7 @@ class WorkspaceFiles:
     # -- digests -------------------------------------------------------------------------
     def info(self, rel: str) -> FileInfo:
         """Digest and executable bit of a workspace-relative file."""
-        tracked, dirty, _ = self._git_state()
+        tracked, dirty = self._git_state()
         entry = tracked.get(rel)
         if entry is not None and rel not in dirty:
             oid, executable = entry
@@ -289,7 +322,7 @@ class WorkspaceFiles:
         exactly: `git:<blob id>` for a clean tracked file (no digest needed: a blob id
         names the same bytes as a SHA-256 does), its digest otherwise. What the action
         memo is keyed on; a file deleted meanwhile is named `-`."""
-        tracked, dirty, _ = self._git_state()
+        tracked, dirty = self._git_state()
         out = []
         for rel in paths:
             entry = tracked.get(rel)

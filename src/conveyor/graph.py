@@ -12,10 +12,13 @@ import difflib
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from conveyor import expressions
 from conveyor.errors import CycleError, UsageError
 from conveyor.model import Job, Pipeline, RunContext
+
+if TYPE_CHECKING:
+    from conveyor import expressions
 
 
 @dataclass(frozen=True)
@@ -28,8 +31,24 @@ class Edge:
     """From `needs:` (True) or implied by stage order (False)."""
 
 
-def edges(pipeline: Pipeline) -> list[Edge]:
-    """Every instance-level dependency, in declaration order."""
+_EDGES: dict[int, tuple[Pipeline, tuple[Edge, ...]]] = {}
+
+
+def edges(pipeline: Pipeline) -> tuple[Edge, ...]:
+    """Every instance-level dependency, in declaration order. Remembered for the last few
+    pipelines (by identity: hashing a frozen pipeline would cost more than this), since a
+    run asks several times."""
+    known = _EDGES.get(id(pipeline))
+    if known is not None and known[0] is pipeline:
+        return known[1]
+    out = tuple(_edges(pipeline))
+    if len(_EDGES) >= 4:
+        _EDGES.clear()
+    _EDGES[id(pipeline)] = (pipeline, out)
+    return out
+
+
+def _edges(pipeline: Pipeline) -> list[Edge]:
     out: list[Edge] = []
     stage_index = {s: i for i, s in enumerate(pipeline.stages)}
     instances: dict[str, list[str]] = {}
@@ -160,6 +179,9 @@ def select(pipeline: Pipeline, names: Iterable[str]) -> list[str]:
 
 
 def condition_scope(job: Job, pipeline: Pipeline, context: RunContext) -> expressions.Scope:
+    # Imported here: only pipelines with `if:` conditions need the expression language.
+    from conveyor import expressions
+
     """What names mean in the job's `if:`; `env` holds what the job's process would get
     for the variables it declares (pass_env and secrets win over `env`, as in the job)."""
     caller = dict(context.env)
@@ -176,6 +198,8 @@ def condition_scope(job: Job, pipeline: Pipeline, context: RunContext) -> expres
 
 
 def explain_condition(job: Job, scope: expressions.Scope, secrets: frozenset[str]) -> str:
+    from conveyor import expressions
+
     """'if: branch == 'main' is false (branch='dev')'; a secret's value shows as ***."""
     assert job.condition is not None
     node = expressions.parse(job.condition)
@@ -233,6 +257,8 @@ def plan(pipeline: Pipeline, context: RunContext, selected: Sequence[str] = ()) 
         job = jobs[name]
         runs, reason = True, wanted[name]
         if job.condition is not None:
+            from conveyor import expressions
+
             scope = condition_scope(job, pipeline, context)
             if not expressions.truthy(
                 expressions.evaluate(expressions.parse(job.condition), scope)

@@ -25,8 +25,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from conveyor.cache.interface import CorruptBlob
 from conveyor.model import Digest
@@ -48,8 +47,9 @@ def default_root(environ: dict[str, str] | None = None) -> str:
     return os.path.join(base, "conveyor")
 
 
-@dataclass(frozen=True)
-class Stats:
+# NamedTuples, not dataclasses: building a dataclass costs about a millisecond at import,
+# and every `conveyor run` imports this module.
+class Stats(NamedTuple):
     blobs: int
     blob_bytes: int
     actions: int
@@ -60,15 +60,13 @@ class Stats:
         return self.blob_bytes + self.action_bytes
 
 
-@dataclass(frozen=True)
-class PruneReport:
+class PruneReport(NamedTuple):
     removed: int
     freed_bytes: int
     kept_bytes: int
 
 
-@dataclass(frozen=True)
-class VerifyReport:
+class VerifyReport(NamedTuple):
     checked: int
     corrupt: tuple[str, ...]
 

@@ -102,7 +102,7 @@ def prune(max_size: int, as_json: bool) -> int:
 
     report = _store().prune(max_size)
     if as_json:
-        click.echo(json.dumps(report.__dict__))
+        click.echo(json.dumps(report._asdict()))
     else:
         click.echo(
             f"removed {report.removed} entries ({format_bytes(report.freed_bytes)}); "

@@ -108,8 +108,11 @@ def run_command(
     else:
         from conveyor.digest import GitScan
 
-        # Started first, so git reads the workspace while the rest starts up.
-        scan = GitScan(pipeline.root)
+        # Started first, so git reads the workspace while the rest starts up. Untracked
+        # files can only be inputs through `inputs:` globs (or `caches:` keys).
+        scan = GitScan(
+            pipeline.root, untracked=any(job.inputs or job.caches for job in pipeline.jobs)
+        )
     try:
         return _run(
             pipeline,
