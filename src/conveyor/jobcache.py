@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import pickle
-import socket
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -97,7 +96,7 @@ class JobCache:
         self.run_id = run_id
         self.read = read
         self._lock = threading.Lock()
-        self._host = socket.gethostname()
+        self._host = os.uname().nodename  # socket.gethostname(), without importing socket
         self._jobs_index: dict[str, dict[str, Any]] | None = None
         self._memo_file = os.path.join(os.path.dirname(files.state_file), "actions.memo")
         self._memo_cache: dict[str, tuple[str, int]] | None = None

@@ -8,12 +8,13 @@ starts first, so the critical path begins as early as it can.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import os
 import queue
+import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from conveyor.action import BuiltAction
@@ -32,6 +33,47 @@ from conveyor.graph import Plan, PlannedJob
 from conveyor.jobcache import JobCache
 from conveyor.model import Job, JobResult, JobStatus, Pipeline, RunContext
 from conveyor.units import format_duration
+
+
+class _Workers:
+    """N threads running submitted calls; started as they are first needed (a run served
+    wholly from the cache starts none). concurrent.futures would do, but importing it
+    (with logging) cost more than this class on every run."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._tasks: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[[], None]) -> None:
+        with self._lock:
+            if self._idle == 0 and len(self._threads) < self.size:
+                thread = threading.Thread(
+                    target=self._loop, name=f"job-{len(self._threads)}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
+            else:
+                self._idle -= 1
+        self._tasks.put(fn)
+
+    def _loop(self) -> None:
+        while True:
+            fn = self._tasks.get()
+            if fn is None:
+                return
+            fn()  # never raises: Scheduler._work catches everything
+            with self._lock:
+                self._idle += 1
+
+    def shutdown(self) -> None:
+        for _ in self._threads:
+            self._tasks.put(None)
+        for thread in self._threads:
+            thread.join()
+
 
 # What a job inherits from the caller's environment without asking (`pass_env`
 # names more): enough for tools to find themselves, nothing that varies by user.
@@ -177,9 +219,10 @@ class Scheduler:
             return None, built, reasons
         now = time.time()
         log_path = self._log_path(name)
-        self.bus.emit(JobStarted(name, 1, now, log_path, cached=True))
-        for line in hit.log:
-            self.bus.emit(JobOutput(name, line, now))
+        if hit.log:  # a silent hit is one JobFinished event: thousands of them are common
+            self.bus.emit(JobStarted(name, 1, now, log_path, cached=True))
+            for line in hit.log:
+                self.bus.emit(JobOutput(name, line, now))
         result = JobResult(
             name=name,
             status=JobStatus.SUCCESS,
@@ -326,7 +369,7 @@ class Scheduler:
         stop_reason: str | None = None
         interrupted = False
         running: set[str] = set()
-        pool = ThreadPoolExecutor(max_workers=max(1, opt.parallelism), thread_name_prefix="job")
+        pool = _Workers(max(1, opt.parallelism))
         try:
             while len(results) < len(plan.jobs):
                 try:
@@ -338,7 +381,11 @@ class Scheduler:
                             completed.append(hit)
                             break  # handle it (its dependents may be ready) before going on
                         running.add(name)
-                        pool.submit(self._work, by_name[name], self._cancel, built, reasons)
+                        pool.submit(
+                            functools.partial(
+                                self._work, by_name[name], self._cancel, built, reasons
+                            )
+                        )
                     if not completed:
                         if not running:
                             break
@@ -372,7 +419,7 @@ class Scheduler:
                     else:  # a second ^C: no more grace period
                         self._cancel.force.set()
         finally:
-            pool.shutdown(wait=True)
+            pool.shutdown()
         for pj in plan.jobs:
             if pj.name not in results:
                 why = f"not started: {stop_reason}" if stop_reason else "not started"

@@ -129,9 +129,11 @@ class PlainView:
         self.width = 0
         self.replaying: set[str] = set()
         self._flushed = 0.0
+        self._pending = False
 
     def write(self, text: str) -> None:
         self.out.write(text + "\n")
+        self._pending = True
 
     def handle(self, event: Event) -> None:
         if isinstance(event, RunStarted):
@@ -170,14 +172,17 @@ class PlainView:
         """Flush at once, except within a burst of cache hits (a write per line cost more
         than the hit itself): those are flushed every FLUSH_EVERY seconds, and by the
         next event of a job that executes, which always comes before any wait."""
-        name = event.result.name if isinstance(event, JobFinished) else getattr(event, "name", None)
-        if name in self.replaying:
-            if isinstance(event, JobFinished):
-                self.replaying.discard(name)
-            now = time.monotonic()
-            if now - self._flushed < self.FLUSH_EVERY:
-                return
+        if isinstance(event, JobFinished):
+            burst = event.result.cached
+            self.replaying.discard(event.result.name)
+        elif isinstance(event, JobStarted | JobOutput):
+            burst = event.name in self.replaying
+        else:
+            burst = False
+        if not self._pending or (burst and time.monotonic() - self._flushed < self.FLUSH_EVERY):
+            return
         self.out.flush()
+        self._pending = False
         self._flushed = time.monotonic()
 
     @staticmethod

@@ -107,11 +107,11 @@ class LocalExecutor:
     def __init__(self, *, grace: float = 5.0, sample_every: float = 0.25) -> None:
         self.grace = grace
         self.sample_every = sample_every
-        _become_subreaper()
 
     def execute(
         self, request: ExecRequest, on_line: Callable[[str], None], cancel: Cancel
     ) -> ExecOutcome:
+        _become_subreaper()  # at the first job, not before: a no-op run needs no ctypes
         masker = Masker(request.secrets)
         started = time.time()
         if not os.path.isdir(request.cwd):
@@ -363,21 +363,22 @@ def _without_shell(argv: tuple[str, ...], env: object) -> list[str] | None:
     return [program, *words[1:]]
 
 
-_SUBREAPER = False
+_SUBREAPER_TRIED = False
 
 
 def _become_subreaper() -> None:
     """Make this process adopt the orphans of its jobs (Linux's PR_SET_CHILD_SUBREAPER),
     so a job's exited grandchildren can be reaped at once rather than by whatever init
     the machine has, and none is mistaken for a process left running."""
-    global _SUBREAPER
-    if _SUBREAPER or not sys.platform.startswith("linux"):
+    global _SUBREAPER_TRIED
+    if _SUBREAPER_TRIED or not sys.platform.startswith("linux"):
         return
+    _SUBREAPER_TRIED = True
     import ctypes
 
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        _SUBREAPER = libc.prctl(36, 1, 0, 0, 0) == 0  # 36: PR_SET_CHILD_SUBREAPER
+        libc.prctl(36, 1, 0, 0, 0)  # 36: PR_SET_CHILD_SUBREAPER
     except (OSError, AttributeError):
         pass
 
