@@ -160,17 +160,42 @@ def test_env_and_pass_env_are_in_the_key_secrets_only_by_name(
     assert b"s3cr3t" not in stored
 
 
-def test_a_corrupt_blob_makes_the_job_run_again(built: Project) -> None:
+def test_a_corrupt_blob_makes_the_job_run_again(project: Project) -> None:
+    big = "x" * 40_000  # above the inline limit: stored as a CAS blob
+    project.pipeline(
+        "jobs:\n  build:\n    outputs: [out.txt]\n"
+        f"    run: printf {big[:10]}%.0s $(seq 4000) > out.txt; echo run >> ../runs.log\n"
+    )
+    project.commit()
+    assert project.run("run").code == 0
     cache = Path(os.environ["XDG_CACHE_HOME"]) / "conveyor" / "cas"
+    corrupted = 0
     for blob in cache.rglob("*"):
-        if blob.is_file() and blob.read_bytes() == b"ALPHA\n":
-            blob.write_bytes(b"EVIL!\n")
+        if blob.is_file() and blob.read_bytes() == big.encode():
+            blob.write_bytes(b"EVIL!" + big.encode()[5:])
+            corrupted += 1
+    assert corrupted == 1
+    (project.root / "out.txt").unlink()
+    assert project.run("run").code == 0
+    assert (project.root / "out.txt").read_text() == big
+    assert runs_log(project) == ["run", "run"], "it ran again instead of restoring a bad blob"
+
+
+def test_a_corrupt_entry_with_inline_outputs_makes_the_job_run_again(built: Project) -> None:
+    """Small outputs ride inside the result entry: damage there fails its checksum."""
+    entries = list((Path(os.environ["XDG_CACHE_HOME"]) / "conveyor" / "ac").rglob("*"))
+    damaged = 0
+    for entry in entries:
+        if entry.is_file() and b"ALPHA\n" in entry.read_bytes():
+            entry.write_bytes(entry.read_bytes().replace(b"ALPHA\n", b"EVIL!\n"))
+            damaged += 1
+    assert damaged >= 1  # build's output (and test's log, which quotes it)
     import shutil
 
     shutil.rmtree(built.root / "dist")
     assert built.run("run", "--jobs", "1").code == 0
     assert (built.root / "dist/app.txt").read_text() == "ALPHA\n"
-    assert runs_log(built)[2] == "run", "build ran again instead of restoring a bad blob"
+    assert runs_log(built)[2] == "run", "build ran again instead of restoring a bad entry"
 
 
 def test_cache_dir_can_be_relocated(
@@ -225,12 +250,12 @@ def test_why_says_hit_or_what_changed(built: Project) -> None:
 def test_cache_commands(built: Project) -> None:
     stats = json.loads(built.run("cache", "stats", "--json").out)
     assert stats["actions"] == 2
-    assert stats["blobs"] >= 4
+    assert stats["blobs"] == 0, "small outputs and logs ride inside the two entries"
     verify = built.run("cache", "verify", "--json")
     assert verify.code == 0
     assert json.loads(verify.out)["corrupt"] == []
-    cas = Path(stats["root"]) / "cas"
-    victim = next(p for p in cas.rglob("*") if p.is_file())
+    ac = Path(stats["root"]) / "ac"
+    victim = next(p for p in ac.rglob("*") if p.is_file())
     victim.write_bytes(b"garbage")
     bad = built.run("cache", "verify")
     assert bad.code == 1

@@ -2,7 +2,10 @@
 
     <root>/cas/<2 hex>/<sha256>     blobs, named by their digest
     <root>/ac/<2 hex>/<sha256>      ActionResult of an action digest: a line with the
-                                    SHA-256 of the payload, then the serialised message
+                                    SHA-256 of the payload, then the serialised message;
+                                    small outputs and logs ride inside it (REAPI's
+                                    OutputFile.contents and stdout_raw) instead of being
+                                    blobs: a remote store uploads those to its CAS
     <root>/tmp/                     writes in progress
 
 Every write goes to a temp file in `tmp/` (same filesystem) and is renamed into place,
@@ -153,6 +156,23 @@ class LocalCache:
         _touch(path)
         return data
 
+    def materialize(self, data: bytes, digest: Digest, dest: str, *, executable: bool) -> None:
+        """Write bytes an entry carried inline at `dest` (atomically, checked, mode set)."""
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != digest.hash or len(data) != digest.size_bytes:
+            raise CorruptBlob(digest, f"inline contents hash to {actual[:12]}")
+        directory = os.path.dirname(dest) or "."
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = self._temp(directory, ".conveyor-restore-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.chmod(tmp, 0o755 if executable else 0o644)
+            os.replace(tmp, dest)
+        except BaseException:
+            _unlink(tmp)
+            raise
+
     def get_file(self, digest: Digest, dest: str, *, executable: bool = False) -> None:
         """Materialise a blob at `dest` (atomically, verified while copied, mode set)."""
         path = self._path("cas", digest)
@@ -192,9 +212,16 @@ class LocalCache:
             return None
         result = remote_execution_pb2.ActionResult()
         result.ParseFromString(payload)
-        needed = [Digest(f.digest.hash, f.digest.size_bytes) for f in result.output_files]
-        if result.HasField("stdout_digest"):
-            needed.append(Digest(result.stdout_digest.hash, result.stdout_digest.size_bytes))
+        # Blobs the entry refers to but does not carry inline (REAPI's OutputFile.contents
+        # and stdout_raw) must all be in the CAS.
+        needed = [
+            Digest(f.digest.hash, f.digest.size_bytes)
+            for f in result.output_files
+            if len(f.contents) != f.digest.size_bytes
+        ]
+        out = result.stdout_digest
+        if result.HasField("stdout_digest") and len(result.stdout_raw) != out.size_bytes:
+            needed.append(Digest(out.hash, out.size_bytes))
         if self.find_missing(needed):
             return None
         _touch(path)
