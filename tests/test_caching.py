@@ -62,6 +62,7 @@ def test_second_run_restores_nothing_and_replays_logs(built: Project) -> None:
     assert result.code == 0
     assert runs_log(built) == ["run", "test"], "nothing ran again"
     assert "✔ build cached (from run " in result.out
+    assert "▶ build" not in result.out, "a cache hit is one line, not a start and an end"
     assert "testing ALPHA" in result.out, "the log is replayed"
     status = jobs(built)
     assert status["build"]["cached"] is True
@@ -77,6 +78,42 @@ def test_deleted_outputs_are_restored_with_their_modes(built: Project) -> None:
     assert runs_log(built) == ["run", "test"]
     assert (built.root / "dist/app.txt").read_text() == "ALPHA\n"
     assert os.access(built.root / "dist/tool.sh", os.X_OK)
+
+
+def test_an_output_changed_in_place_is_restored_even_with_size_and_mtime_kept(
+    built: Project,
+) -> None:
+    """A hit is confirmed from what the workspace recorded (a stat of each output), never
+    by trusting a stat that could hide a change: ctime and the racy rule catch this."""
+    assert built.run("run", "--jobs", "1").code == 0  # a hit: the record is written
+    time.sleep(2.1)  # out of the racy window, so the recorded stat of the output is trusted
+    assert built.run("run", "--jobs", "1").code == 0
+    app = built.root / "dist/app.txt"
+    before = app.stat()
+    app.write_text("EVIL!\n")  # same size
+    os.utime(app, ns=(before.st_atime_ns, before.st_mtime_ns))  # same mtime
+    assert built.run("run", "--jobs", "1").code == 0
+    assert app.read_text() == "ALPHA\n"
+    assert runs_log(built) == ["run", "test"], "restored from the cache, not run again"
+
+
+def test_the_closing_table_leaves_out_cache_hits_in_large_runs(project: Project) -> None:
+    lines = ["jobs:"]
+    for i in range(40):
+        lines.append(f"  j{i:02}:\n    inputs: [x{i:02}.txt]\n    run: echo {i}")
+        project.write(f"x{i:02}.txt", "1")
+    project.pipeline("\n".join(lines) + "\n")
+    project.commit()
+    first = project.run("run", "--jobs", "2")
+    assert first.code == 0
+    assert "j39" in first.out.split("JOB", 1)[1], "jobs that ran are listed"
+    project.write("x05.txt", "2")
+    second = project.run("run", "--jobs", "2")
+    assert second.code == 0
+    table = second.out.split("JOB", 1)[1]
+    assert "j05" in table, "a job that ran is listed"
+    assert "j00" not in table, "cache hits are counted, not listed, above 30 jobs"
+    assert "39 cached" in table
 
 
 def test_an_input_change_reruns_what_depends_on_it(built: Project) -> None:
