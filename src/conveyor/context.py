@@ -38,60 +38,82 @@ _GITLAB_EVENTS = {
 }
 
 
-def _git_all(root: str, *commands: tuple[str, ...]) -> list[list[str]]:
-    """Run git commands at once (each costs a few ms of start-up, mostly waiting); the
-    words each printed, or [] where it failed."""
-    procs: list[subprocess.Popen[str] | None] = []
-    for args in commands:
-        try:
-            procs.append(
-                subprocess.Popen(
-                    ["git", *args],
-                    cwd=root,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
-                    text=True,
+_FACTS = (
+    ("symbolic-ref", "-q", "--short", "HEAD"),
+    ("rev-parse", "-q", "--verify", "HEAD"),
+    ("tag", "--points-at", "HEAD"),
+)
+
+
+class GitFacts:
+    """Branch, tag and commit of a checkout, asked of git at once (three commands started
+    together, each mostly waiting) and read when needed: a caller can start them early so
+    they overlap its own start-up."""
+
+    def __init__(self, root: str) -> None:
+        self._procs: list[subprocess.Popen[str] | None] = []
+        for args in _FACTS:
+            try:
+                self._procs.append(
+                    subprocess.Popen(
+                        ["git", *args],
+                        cwd=root,
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.DEVNULL,
+                        text=True,
+                    )
                 )
+            except OSError:
+                self._procs.append(None)
+        self._result: tuple[str | None, str | None, str | None] | None = None
+
+    def result(self) -> tuple[str | None, str | None, str | None]:
+        """(branch, tag, commit); None where there is none. The branch comes from HEAD's
+        symbolic ref, so an unborn branch (no commit yet) still has its name; a detached
+        HEAD has none."""
+        if self._result is None:
+            branch, commit, tags = (self._words(p) for p in self._procs)
+            self._result = (
+                (branch[0] if branch else None),
+                (tags[-1] if tags and commit else None),
+                (commit[0] if commit else None),
             )
-        except OSError:
-            procs.append(None)
-    out: list[list[str]] = []
-    for proc in procs:
+        return self._result
+
+    @staticmethod
+    def _words(proc: subprocess.Popen[str] | None) -> list[str]:
         if proc is None:
-            out.append([])
-            continue
+            return []
         try:
             text, _ = proc.communicate(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
-            out.append([])
-            continue
-        out.append(text.split() if proc.returncode == 0 else [])
-    return out
+            return []
+        return text.split() if proc.returncode == 0 else []
+
+    def close(self) -> None:
+        """Reap the commands if their answer was not needed (a CI said it all)."""
+        for proc in self._procs:
+            if proc is not None and proc.returncode is None:
+                proc.kill()
+                proc.communicate()
 
 
 def from_git(root: str) -> tuple[str | None, str | None, str | None]:
-    """(branch, tag, commit) of the checkout at `root`; None where there is none.
-
-    The branch comes from HEAD's symbolic ref, so an unborn branch (no commit yet)
-    still has its name; a detached HEAD has none.
-    """
-    branch, commit, tags = _git_all(
-        root,
-        ("symbolic-ref", "-q", "--short", "HEAD"),
-        ("rev-parse", "-q", "--verify", "HEAD"),
-        ("tag", "--points-at", "HEAD"),
-    )
-    return (
-        (branch[0] if branch else None),
-        (tags[-1] if tags and commit else None),
-        (commit[0] if commit else None),
-    )
+    """(branch, tag, commit) of the checkout at `root`; None where there is none."""
+    return GitFacts(root).result()
 
 
-def detect(root: str, environ: Mapping[str, str], event: str | None = None) -> RunContext:
+def detect(
+    root: str,
+    environ: Mapping[str, str],
+    event: str | None = None,
+    *,
+    git: GitFacts | None = None,
+) -> RunContext:
+    """The run's context; `git` is a GitFacts the caller started early, if it did."""
     if event is not None and event not in EVENTS:
         raise UsageError(f"unknown event '{event}'", hint=f"use one of: {', '.join(EVENTS)}")
     ci: str | None = None
@@ -128,7 +150,7 @@ def detect(root: str, environ: Mapping[str, str], event: str | None = None) -> R
     elif environ.get("CI", "").lower() in ("true", "1", "yes"):
         ci = "ci"
     if commit is None or (branch is None and tag is None):
-        g_branch, g_tag, g_commit = from_git(root)
+        g_branch, g_tag, g_commit = (git or GitFacts(root)).result()
         branch = branch or (g_branch if ci is None or branch is None else None)
         tag = tag or g_tag
         commit = commit or g_commit

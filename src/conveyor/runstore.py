@@ -77,6 +77,8 @@ class JobLogSink:
     (its result's `log_path` is then None), which saves a file per job in large graphs.
     """
 
+    events = (JobOutput, JobStarted, JobFinished)
+
     def __init__(self) -> None:
         self._paths: dict[str, tuple[str, int]] = {}
         self._files: dict[str, IO[str]] = {}
@@ -231,6 +233,8 @@ def dumps_summary(summary: dict[str, Any]) -> str:
 
 class SummarySink:
     """Writes summary.json when the run finishes; keeps it for `--json`."""
+
+    events = (RunStarted, RunFinished)
 
     def __init__(self, run_dir: str, pipeline_file: str) -> None:
         self.run_dir = run_dir

@@ -13,6 +13,7 @@ import click
 from conveyor.cli import load
 
 if TYPE_CHECKING:
+    from conveyor.context import GitFacts
     from conveyor.digest import GitScan
     from conveyor.model import Pipeline
 
@@ -103,6 +104,9 @@ def run_command(
 ) -> int:
     """Run the pipeline's jobs as a parallel graph (JOBS: only these and what they need)."""
     pipeline = load(ctx)
+    from conveyor.context import GitFacts
+
+    facts = GitFacts(pipeline.root)
     if dry_run:
         scan = None
     else:
@@ -117,6 +121,7 @@ def run_command(
         return _run(
             pipeline,
             scan,
+            facts,
             jobs=jobs,
             parallelism=parallelism,
             keep_going=keep_going,
@@ -131,6 +136,7 @@ def run_command(
             kill_grace=kill_grace,
         )
     finally:
+        facts.close()
         if scan is not None:
             scan.close()
 
@@ -138,6 +144,7 @@ def run_command(
 def _run(
     pipeline: Pipeline,
     scan: GitScan | None,
+    facts: GitFacts,
     *,
     jobs: tuple[str, ...],
     parallelism: int | None,
@@ -156,7 +163,7 @@ def _run(
     from conveyor import graph
 
     environ = dict(os.environ)
-    context = run_context.detect(pipeline.root, environ, event)
+    context = run_context.detect(pipeline.root, environ, event, git=facts)
     selected = graph.select(pipeline, jobs) if jobs else []
     if affected_ref is not None:
         from conveyor.affected import affected_jobs

@@ -118,6 +118,7 @@ class PlainView:
     """Line-based output: safe for CI logs and pipes, one event per line."""
 
     FLUSH_EVERY = 0.1
+    events = (RunStarted, JobStarted, JobOutput, JobRetrying, JobFinished, RunFinished)
 
     def __init__(
         self, stream: TextIO | None = None, *, show_output: bool = True, explain: bool = False
@@ -222,6 +223,8 @@ class PlainView:
 
 class LiveView:
     """On a terminal: a live table of running jobs, output above it, a table at the end."""
+
+    events = PlainView.events
 
     def __init__(
         self, stream: TextIO | None = None, *, show_output: bool = True, explain: bool = False
