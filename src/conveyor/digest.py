@@ -343,7 +343,7 @@ class WorkspaceFiles:
 
     def file_state(self, rel: str) -> tuple[Digest, bool]:
         """Digest and executable bit of any workspace file (outputs too), by the stat cache."""
-        full = os.path.join(self.root, rel)
+        full = f"{self.root}/{rel}"
         st = os.stat(full)
         return self._by_stat(rel, full, st), bool(st.st_mode & stat.S_IXUSR)
 

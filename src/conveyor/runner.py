@@ -19,6 +19,7 @@ from conveyor.runstore import (
     EventLogSink,
     JobLogSink,
     LogNames,
+    ResultJSON,
     SummarySink,
     create_run_dir,
     new_run_id,
@@ -75,8 +76,9 @@ def run_pipeline(
         ) from None
     warnings: list[str] = []
     jobcache = _job_cache(pipeline, environ, run_id, read_cache, warnings, scan) if cache else None
-    summary = SummarySink(run_dir, pipeline.path)
-    bus = EventBus([JobLogSink(), EventLogSink(run_dir), summary, *sinks])
+    results = ResultJSON()
+    summary = SummarySink(run_dir, pipeline.path, results)
+    bus = EventBus([JobLogSink(), EventLogSink(run_dir, results), summary, *sinks])
     scheduler = Scheduler(
         plan,
         LocalExecutor(grace=kill_grace),

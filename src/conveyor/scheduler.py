@@ -218,8 +218,10 @@ class Scheduler:
             reasons = tuple(self.jobcache.explain_miss(job, built)) if self.opt.explain else ()
             return None, built, reasons
         now = time.time()
-        log_path = self._log_path(name)
-        if hit.log:  # a silent hit is one JobFinished event: thousands of them are common
+        log_path = self._log_path(name) if hit.log else None
+        if (
+            hit.log and log_path is not None
+        ):  # a silent hit is one JobFinished event: thousands of them are common
             self.bus.emit(JobStarted(name, 1, now, log_path, cached=True))
             for line in hit.log:
                 self.bus.emit(JobOutput(name, line, now))
@@ -232,7 +234,7 @@ class Scheduler:
             queued_at=self._queued_at.get(name),
             started_at=now,
             finished_at=time.time(),
-            log_path=log_path if hit.log else None,
+            log_path=log_path,
             cached=True,
             saved=hit.saved,
             action_digest=built.digest.hash,

@@ -80,6 +80,7 @@ class LocalCache:
     def __init__(self, root: str) -> None:
         self.root = root
         self._tmp = os.path.join(root, "tmp")
+        self._base = {kind: os.path.join(root, kind, "") for kind in ("cas", "ac")}
         for sub in ("cas", "ac", "tmp"):
             os.makedirs(os.path.join(root, sub), exist_ok=True)
         # Shard directories known to exist: a makedirs per write is a measurable cost.
@@ -99,7 +100,8 @@ class LocalCache:
 
     # -- paths and atomic writes --------------------------------------------------------
     def _path(self, kind: str, digest: Digest) -> str:
-        return os.path.join(self.root, kind, digest.hash[:2], digest.hash)
+        h = digest.hash
+        return f"{self._base[kind]}{h[:2]}/{h}"  # os.path.join cost more than the stat
 
     def _commit(self, data_or_src: bytes | str, final: str) -> None:
         """Write bytes (or copy a file) to `final` through a temp file and a rename."""
