@@ -53,16 +53,39 @@ def find_conveyor(explicit: str | None) -> tuple[str, str | None]:
         path = shutil.which(explicit) or explicit
         if not os.access(path, os.X_OK):
             sys.exit(f"error: --conveyor {explicit}: not an executable")
+        compile_bytecode(path)
         return path, None
     found = shutil.which("conveyor")
     beside = os.path.join(os.path.dirname(sys.executable), "conveyor")
     if found and os.sep + "shims" + os.sep in found and os.access(beside, os.X_OK):
+        compile_bytecode(beside)
         return beside, f"{found} is a pyenv shim; timing {beside} instead"
     if not found:
         if os.access(beside, os.X_OK):
+            compile_bytecode(beside)
             return beside, None
         sys.exit("error: conveyor not found on PATH; pass --conveyor PATH")
+    compile_bytecode(found)
     return found, None
+
+
+def compile_bytecode(conveyor: str) -> None:
+    """Write Conveyor's bytecode before timing it. With PYTHONDONTWRITEBYTECODE set (as in
+    some CI and sandbox shells) an editable install whose sources changed would otherwise
+    recompile those modules on every run, and that would be timed."""
+    python = sys.executable
+    try:
+        with open(conveyor, encoding="utf-8", errors="replace") as fh:
+            first = fh.readline()
+        if first.startswith("#!") and "python" in first:
+            python = first[2:].strip().split()[0]
+    except OSError:
+        pass
+    code = (
+        "import compileall, os, conveyor; "
+        "compileall.compile_dir(os.path.dirname(conveyor.__file__), quiet=1)"
+    )
+    subprocess.run([python, "-c", code], check=False, stdout=subprocess.DEVNULL)
 
 
 def timed(
