@@ -103,6 +103,44 @@ def test_same_size_same_mtime_rewrite_is_still_seen(project: Project) -> None:
     assert again.info("data.txt").digest == sha(b"bbbb")
 
 
+def test_the_parsed_git_index_is_reused_only_while_the_index_is_unchanged(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(digest, "RACY_NS", 0)  # this index was written just now
+    project.write("a.txt", "one\n")
+    project.commit()
+    cache = str(project.root / ".conveyor" / "git-index")
+    (project.root / ".conveyor").mkdir(exist_ok=True)
+    first = digest.GitScan(str(project.root), untracked=False, index_cache=cache).result()
+    assert first is not None
+    oid = first[0]["a.txt"][0]
+    # Unchanged index: its parse is reused; `git ls-files` is not even run.
+    monkeypatch.setattr(digest, "_LS_FILES", ("git", "no-such-command"))
+    again = digest.GitScan(str(project.root), untracked=False, index_cache=cache).result()
+    assert again is not None
+    assert again[0]["a.txt"][0] == oid
+    # A new index (git add) is a new file: read again, never the stale parse.
+    monkeypatch.setattr(digest, "_LS_FILES", ("git", "ls-files", "-s", "-z"))
+    project.write("a.txt", "two\n")
+    project.git("add", "a.txt")
+    fresh = digest.GitScan(str(project.root), untracked=False, index_cache=cache).result()
+    assert fresh is not None
+    assert fresh[0]["a.txt"][0] != oid
+    assert fresh[0]["a.txt"][0] == project.git("rev-parse", ":a.txt").strip()
+
+
+def test_an_index_written_within_the_racy_window_is_not_kept(project: Project) -> None:
+    project.write("a.txt", "one\n")
+    project.commit()
+    cache = project.root / ".conveyor" / "git-index"
+    (project.root / ".conveyor").mkdir(exist_ok=True)
+    assert (
+        digest.GitScan(str(project.root), untracked=False, index_cache=str(cache)).result()
+        is not None
+    )
+    assert not cache.exists(), "an index changed less than 2 s ago could change unseen"
+
+
 def test_executable_bit(project: Project) -> None:
     path = project.write("run.sh", "#!/bin/sh\n")
     path.chmod(0o755)

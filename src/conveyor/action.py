@@ -170,7 +170,11 @@ def fingerprint(
     h = hashlib.sha256(head.encode())
     h.update(b"\n")
     # Neither a path nor an identity can hold a NUL: the pairs cannot run together.
-    h.update("\0".join(f"{p}\0{i}" for p, i in zip(paths, identities, strict=True)).encode())
+    if len(paths) != len(identities):
+        raise ValueError("one identity per path")
+    pairs: list[str] = [""] * (2 * len(paths))
+    pairs[::2], pairs[1::2] = paths, identities
+    h.update("\0".join(pairs).encode())
     return h.hexdigest()
 
 

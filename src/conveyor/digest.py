@@ -13,6 +13,7 @@ reading files again:
 from __future__ import annotations
 
 import bisect
+import contextlib
 import hashlib
 import os
 import pickle
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conveyor.model import Digest
+from conveyor.statedir import ensure_state_dir
 
 EMPTY = Digest(hashlib.sha256(b"").hexdigest(), 0)
 # A stat entry recorded less than this long after the file's mtime is "racy".
@@ -95,16 +97,48 @@ class GitScan:
     globs can include untracked files, so a caller that knows none will be asked for
     them passes `untracked=False`; they are then listed on demand."""
 
-    def __init__(self, root: str, *, untracked: bool = True) -> None:
+    def __init__(
+        self, root: str, *, untracked: bool = True, index_cache: str | None = None
+    ) -> None:
         self.root = root
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._state: GitState | None = None
         self._untracked: list[str] | None = None
         self._failed = False
-        self._start("ls", _LS_FILES)
+        self._index_cache = index_cache
+        self._index_key = _index_key(root) if index_cache else None
+        self._tracked = self._cached_index()
+        if self._tracked is None:
+            self._start("ls", _LS_FILES)
         self._start("diff", _DIFF_FILES)
         if untracked:
             self._start("untracked", _UNTRACKED)
+
+    # `git ls-files -s` of 20,000 files is 1.5 MB to read and parse on every run; the
+    # parsed map is kept, keyed by the index file's identity. Git replaces the index by
+    # a rename, so a new index is a new inode, and an index changed within the racy
+    # window of being read is never kept (the same rule as the stat cache).
+    def _cached_index(self) -> dict[str, tuple[str, bool]] | None:
+        if self._index_cache is None or self._index_key is None:
+            return None
+        try:
+            with open(self._index_cache, "rb") as fh:
+                key, tracked = pickle.load(fh)
+        except (OSError, ValueError, EOFError, TypeError, pickle.UnpicklingError):
+            return None
+        return tracked if key == self._index_key and isinstance(tracked, dict) else None
+
+    def _keep_index(self, tracked: dict[str, tuple[str, bool]]) -> None:
+        key = self._index_key
+        if self._index_cache is None or key is None or key != _index_key(self.root):
+            return
+        if time.time_ns() - max(key[3], key[4]) <= RACY_NS:
+            return
+        with contextlib.suppress(OSError):
+            tmp = f"{self._index_cache}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as fh:
+                pickle.dump((key, tracked), fh, pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, self._index_cache)
 
     def _start(self, name: str, argv: tuple[str, ...]) -> None:
         if self._failed:
@@ -134,9 +168,15 @@ class GitScan:
         """(tracked: path -> (blob id, executable), tracked paths whose content changed),
         or None when the workspace is not a git checkout (or git is missing)."""
         if self._state is None and not self._failed:
-            ls, diff = self._collect("ls"), self._collect("diff")
-            if ls is not None and diff is not None:
-                self._state = _parse_index(ls), {n.decode() for n in diff.split(b"\0") if n}
+            tracked = self._tracked
+            if tracked is None:
+                ls = self._collect("ls")
+                if ls is not None:
+                    tracked = _parse_index(ls)
+                    self._keep_index(tracked)
+            diff = self._collect("diff")
+            if tracked is not None and diff is not None:
+                self._state = tracked, {n.decode() for n in diff.split(b"\0") if n}
         return None if self._failed else self._state
 
     def untracked(self) -> list[str]:
@@ -155,6 +195,36 @@ class GitScan:
                 proc.kill()
                 proc.communicate()
         self._procs.clear()
+
+
+def workspace_state_file(root: str) -> str:
+    """The file-state of the workspace at `root` (its state directory is created)."""
+    return os.path.join(ensure_state_dir(root, "cache"), "files.state")
+
+
+def workspace_index_cache(root: str) -> str | None:
+    """Where runs keep the parsed git index of `root` (None: no usable state directory)."""
+    try:
+        return index_cache_file(workspace_state_file(root))
+    except OSError:
+        return None
+
+
+def index_cache_file(state_file: str) -> str:
+    """Where the parsed git index is kept: beside the workspace's file-state."""
+    return os.path.join(os.path.dirname(state_file), "git-index")
+
+
+def _index_key(root: str) -> tuple[int, int, int, int, int] | None:
+    """The identity of the workspace's git index, when the workspace is a plain checkout
+    whose index git would use (no GIT_DIR or GIT_INDEX_FILE overriding it)."""
+    if any(v in os.environ for v in ("GIT_DIR", "GIT_INDEX_FILE", "GIT_WORK_TREE")):
+        return None
+    try:
+        st = os.stat(os.path.join(root, ".git", "index"))
+    except OSError:  # not the top of a checkout, a worktree (.git is a file), no index
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _parse_index(ls: bytes) -> dict[str, tuple[str, bool]]:
@@ -229,7 +299,9 @@ class WorkspaceFiles:
         """(tracked: path -> (blob id, executable), tracked paths whose content changed)."""
         if self._git is None:
             if self._scan is None:
-                self._scan = GitScan(self.root, untracked=False)
+                self._scan = GitScan(
+                    self.root, untracked=False, index_cache=index_cache_file(self.state_file)
+                )
             state = self._scan.result()
             if state is None:
                 self._walked = self._walk()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from conveyor import graph
 from conveyor.cache.local import LocalCache, default_root
-from conveyor.digest import GitScan, WorkspaceFiles
+from conveyor.digest import GitScan, WorkspaceFiles, workspace_state_file
 from conveyor.errors import EnvironmentProblem
 from conveyor.events import EventBus, RunFinished, Sink
 from conveyor.executor.local import LocalExecutor
@@ -25,7 +24,6 @@ from conveyor.runstore import (
     new_run_id,
 )
 from conveyor.scheduler import RunOptions, Scheduler
-from conveyor.statedir import ensure_state_dir
 
 
 @dataclass
@@ -121,9 +119,5 @@ def _job_cache(
     except OSError as exc:
         warnings.append(f"the job cache is off for this run: cannot use {root}: {exc.strerror}")
         return None
-    files = WorkspaceFiles(
-        pipeline.root,
-        os.path.join(ensure_state_dir(pipeline.root, "cache"), "files.state"),
-        scan=scan,
-    )
+    files = WorkspaceFiles(pipeline.root, workspace_state_file(pipeline.root), scan=scan)
     return JobCache(store, files, pipeline, environ, run_id=run_id, read=read)

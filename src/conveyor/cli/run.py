@@ -110,12 +110,14 @@ def run_command(
     if dry_run:
         scan = None
     else:
-        from conveyor.digest import GitScan
+        from conveyor.digest import GitScan, workspace_index_cache
 
         # Started first, so git reads the workspace while the rest starts up. Untracked
         # files can only be inputs through `inputs:` globs (or `caches:` keys).
         scan = GitScan(
-            pipeline.root, untracked=any(job.inputs or job.caches for job in pipeline.jobs)
+            pipeline.root,
+            untracked=any(job.inputs or job.caches for job in pipeline.jobs),
+            index_cache=workspace_index_cache(pipeline.root),
         )
     try:
         return _run(

@@ -119,6 +119,13 @@ class LocalExecutor:
                 None, started, time.time(), error=f"working directory does not exist: {request.cwd}"
             )
         argv = _without_shell(request.argv, request.env) or list(request.argv)
+        if "/" not in argv[0]:
+            # Found once per program: Popen would otherwise build (and encode) a candidate
+            # path for every PATH entry at every spawn.
+            # (A relative PATH entry would resolve against the job's directory: left alone.)
+            found = _which(argv[0], request.env.get("PATH"))
+            if found is not None and os.path.isabs(found):
+                argv[0] = found
         env = dict(request.env)
         env["PWD"] = request.cwd  # a shell would set it; a directly exec'd command not
         try:
