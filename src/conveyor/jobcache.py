@@ -70,6 +70,7 @@ class HitRecord(NamedTuple):
 INLINE_MAX = 16 * 1024
 # Logs longer than this are not kept in the hit records (read from the CAS instead).
 _RECORD_LOG_BYTES = 64 * 1024
+_RECORDS_VERSION = 1
 # A hit served from a record refreshes the entry's mtime (for `prune`) once this old.
 _TOUCH_AFTER = 3600.0
 
@@ -105,7 +106,7 @@ class JobCache:
         self._new_memo: dict[str, tuple[str, int]] = {}
         self._index_dirty = False
         self._records_file = os.path.join(os.path.dirname(files.state_file), "hits")
-        self._records_cache: dict[str, HitRecord] | None = None
+        self._records_cache: dict[str, tuple[Any, ...]] | None = None
         self._new_records: dict[str, HitRecord] = {}
 
     # -- keys ------------------------------------------------------------------------------
@@ -217,7 +218,7 @@ class JobCache:
         """The hit this workspace recorded for the job, if the entry it came from is still
         in the cache and every output is still in place, byte for byte (by the stat cache,
         with its racy rule): then it is exactly what the full lookup would give."""
-        record = self._records().get(job.name)
+        record = self._record_of(job)
         if record is None or record.action != built.digest.hash:
             return None
         state = self.store.entry_state(built.digest)
@@ -275,27 +276,35 @@ class JobCache:
         with self._lock:
             self._new_records[job.name] = record
 
-    def _records(self) -> dict[str, HitRecord]:
+    def _records(self) -> dict[str, tuple[Any, ...]]:
+        """Job name -> its HitRecord as a plain tuple: stored so because unpickling a
+        thousand NamedTuples (a Python-level call each) took longer than the hits."""
         if self._records_cache is None:
             try:
                 with open(self._records_file, "rb") as fh:
-                    data = pickle.load(fh)
-                ok = isinstance(data, dict) and all(type(r) is HitRecord for r in data.values())
+                    version, data = pickle.load(fh)
+                ok = version == _RECORDS_VERSION and isinstance(data, dict)
                 self._records_cache = data if ok else {}
-            except (OSError, ValueError, EOFError, AttributeError, pickle.UnpicklingError):
+            except (OSError, ValueError, TypeError, EOFError, pickle.UnpicklingError):
                 self._records_cache = {}
         return self._records_cache
+
+    def _record_of(self, job: Job) -> HitRecord | None:
+        raw = self._records().get(job.name)
+        if raw is None or len(raw) != len(HitRecord._fields):
+            return None
+        return HitRecord._make(raw)
 
     def _save_records(self) -> None:
         if not self._new_records:
             return
         names = {job.name for job in self.pipeline.jobs}
         merged = {k: v for k, v in self._records().items() if k in names}
-        merged.update(self._new_records)
+        merged.update((k, tuple(v)) for k, v in self._new_records.items())
         try:
             tmp = f"{self._records_file}.{os.getpid()}.tmp"
             with open(tmp, "wb") as fh:
-                pickle.dump(merged, fh, pickle.HIGHEST_PROTOCOL)
+                pickle.dump((_RECORDS_VERSION, merged), fh, pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, self._records_file)
         except OSError:
             pass
