@@ -490,7 +490,7 @@ class JobCache:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             tmp = f"{path}.{os.getpid()}.tmp"
             with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(self._jobs_index, fh)
+                fh.write(json.dumps(self._jobs_index))  # json.dump streams in pure Python
             os.replace(tmp, path)
             self._index_dirty = False
         except OSError:
