@@ -69,18 +69,23 @@ def find_conveyor(explicit: str | None) -> tuple[str, str | None]:
     return found, None
 
 
-def compile_bytecode(conveyor: str) -> None:
-    """Write Conveyor's bytecode before timing it. With PYTHONDONTWRITEBYTECODE set (as in
-    some CI and sandbox shells) an editable install whose sources changed would otherwise
-    recompile those modules on every run, and that would be timed."""
-    python = sys.executable
+def conveyor_python(conveyor: str) -> str:
+    """The interpreter a `conveyor` script runs with (its #! line), else this one."""
     try:
         with open(conveyor, encoding="utf-8", errors="replace") as fh:
             first = fh.readline()
         if first.startswith("#!") and "python" in first:
-            python = first[2:].strip().split()[0]
+            return first[2:].strip().split()[0]
     except OSError:
         pass
+    return sys.executable
+
+
+def compile_bytecode(conveyor: str) -> None:
+    """Write Conveyor's bytecode before timing it. With PYTHONDONTWRITEBYTECODE set (as in
+    some CI and sandbox shells) an editable install whose sources changed would otherwise
+    recompile those modules on every run, and that would be timed."""
+    python = conveyor_python(conveyor)
     code = (
         "import compileall, os, conveyor; "
         "compileall.compile_dir(os.path.dirname(conveyor.__file__), quiet=1)"
@@ -116,7 +121,7 @@ def timed(
 
 
 def bench(cases: dict[str, dict], reps: int, warmup: int) -> dict[str, dict]:
-    """cases: name -> {"cmd", "cwd"?, "before"?: callable, "after"?: callable(name)}.
+    """cases: name -> {"cmd", "cwd"?, "env"?, "before"?: callable, "after"?: callable(name)}.
     Cases are interleaved within a repetition, their order rotated between repetitions."""
     names = list(cases)
     out = {n: {"cmd": cases[n]["cmd"], "wall": [], "cpu": []} for n in names}
@@ -126,7 +131,7 @@ def bench(cases: dict[str, dict], reps: int, warmup: int) -> dict[str, dict]:
             c = cases[name]
             if c.get("before"):
                 c["before"]()
-            wall, cpu, _ = timed(c["cmd"], cwd=c.get("cwd"))
+            wall, cpu, _ = timed(c["cmd"], cwd=c.get("cwd"), env=c.get("env"))
             if c.get("after"):
                 c["after"](name)
             if rep >= warmup:

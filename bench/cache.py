@@ -15,7 +15,10 @@ tasks executed counted from .exec.log, outputs present):
 Conveyor's workspace is a copy of gen.py's make workspace with a generated conveyor.yml
 (one job per package: `dir`, gen.py's own command, `needs`, `outputs: [dist/]`); its
 cache goes to a directory beside the workspace (CONVEYOR_CACHE_DIR), emptied for `cold`.
-Also printed: the floor of a no-op, `git ls-files -s` plus a stat of every input file.
+Also printed: the floor of a no-op, `git ls-files -s` plus a stat of every input file,
+and the floor of a cold run for a Python orchestrator that caches (`_cold_floor.py`:
+parse the YAML, hash every input, run every task in dependency order, write a result
+file per task; nothing else).
 
     python3 bench/cache.py [-n 200,1000] [--prefix PEERS_PREFIX] [--reps 5] [...]
 
@@ -36,9 +39,10 @@ import sys
 import tempfile
 import time
 
-from _common import REPO, find_conveyor, write_pipeline
+from _common import REPO, conveyor_python, find_conveyor, write_pipeline
 
 PEERS_DEFAULT = os.path.join(REPO, "..", "shared", "bench", "peers")
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def load(path: str, name: str):  # type: ignore[no-untyped-def]
@@ -90,6 +94,33 @@ def noop_floor(ws: str, reps: int) -> float:
         t = time.perf_counter()
         subprocess.run([sys.executable, "-c", code, ws], check=True)
         samples.append(time.perf_counter() - t)
+    return statistics.median(samples[1:])
+
+
+def cold_floor(ws: str, python: str, jobs: int, n: int, reps: int) -> float:
+    """`_cold_floor.py` (what any Python orchestrator that caches must do on a cold run)
+    in Conveyor's workspace, outputs removed before each sample; checked to have run
+    every task exactly once."""
+    samples = []
+    for _ in range(reps + 1):
+        for pkg in os.listdir(os.path.join(ws, "packages")):
+            shutil.rmtree(os.path.join(ws, "packages", pkg, "dist"), ignore_errors=True)
+        log = os.path.join(ws, ".exec.log")
+        if os.path.exists(log):
+            os.unlink(log)
+        store = tempfile.mkdtemp(prefix="cold-floor-")
+        try:
+            t = time.perf_counter()
+            subprocess.run(
+                [python, os.path.join(HERE, "_cold_floor.py"), ws, str(jobs), store], check=True
+            )
+            samples.append(time.perf_counter() - t)
+        finally:
+            shutil.rmtree(store, ignore_errors=True)
+        with open(log, encoding="utf-8") as fh:
+            ran = fh.read().split()
+        if sorted(ran) != sorted(set(ran)) or len(ran) != n:
+            sys.exit(f"error: the cold floor ran {len(ran)} tasks, not {n}")
     return statistics.median(samples[1:])
 
 
@@ -181,8 +212,14 @@ def main() -> int:
         or 0
     )
     for n in [int(x) for x in a.sizes.split(",")]:
-        floor = noop_floor(os.path.join(a.work, f"n{n}", "conveyor"), 5)
+        ws = os.path.join(a.work, f"n{n}", "conveyor")
+        floor = noop_floor(ws, 5)
         print(f"N={n}: no-op floor (git ls-files -s + stat of every source file): {floor:.3f}s")
+        cold = cold_floor(ws, conveyor_python(conveyor), a.jobs, n, 3)
+        print(
+            f"N={n}: cold floor (a minimal Python orchestrator that hashes inputs and "
+            f"stores results, bench/_cold_floor.py): {cold:.3f}s"
+        )
     return int(code)
 
 

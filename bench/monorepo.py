@@ -38,6 +38,7 @@ import sys
 import tempfile
 
 from _common import (
+    BENCH_ENV,
     REPO,
     add_common_args,
     bench,
@@ -154,7 +155,9 @@ def time_size(a, conveyor: str, make: str, make_ws: str, conv_ws: str, n: int):
             )
 
     # Conveyor's job cache lives beside the workspace and is emptied before each run.
-    os.environ["CONVEYOR_CACHE_DIR"] = os.path.join(os.path.dirname(conv_ws), "conveyor-cache")
+    conv_env = dict(
+        BENCH_ENV, CONVEYOR_CACHE_DIR=os.path.join(os.path.dirname(conv_ws), "conveyor-cache")
+    )
     cases = {
         "make": {
             "cmd": [make, f"-j{a.jobs}"],
@@ -165,6 +168,7 @@ def time_size(a, conveyor: str, make: str, make_ws: str, conv_ws: str, n: int):
         "conveyor": {
             "cmd": [conveyor, "-f", "conveyor.yml", "run", "--jobs", str(a.jobs), "--plain", "-q"],
             "cwd": conv_ws,
+            "env": conv_env,
             "before": lambda: clean(conv_ws),
             "after": check,
         },
