@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             f"per-task overhead {(c - mk) / n * 1000:.2f} ms; "
             f"dist/out.txt identical for both tools: {'yes' if r['same_outputs'] else 'NO'}"
         )
-    print("(no-op re-runs not reported: Conveyor has no task cache yet and re-executes every task)")
+    print("(cold runs only: job caching, no-op and incremental runs are measured by cache.py)")
     dump_json(
         a.json,
         {
