@@ -32,6 +32,7 @@ from conveyor.statedir import ensure_state_dir
 EMPTY = Digest(hashlib.sha256(b"").hexdigest(), 0)
 # A stat entry recorded less than this long after the file's mtime is "racy".
 RACY_NS = 2_000_000_000
+_CHUNK = 1 << 20
 _STATE_VERSION = 2
 
 
@@ -40,10 +41,13 @@ def digest_bytes(data: bytes) -> Digest:
 
 
 def digest_file(path: str) -> Digest:
-    h = hashlib.sha256()
-    size = 0
     with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
+        data = fh.read(_CHUNK)
+        if len(data) < _CHUNK:  # most files: one read, no loop
+            return Digest(hashlib.sha256(data).hexdigest(), len(data))
+        h = hashlib.sha256(data)
+        size = len(data)
+        while chunk := fh.read(_CHUNK):
             h.update(chunk)
             size += len(chunk)
     return Digest(h.hexdigest(), size)
@@ -381,11 +385,11 @@ class WorkspaceFiles:
             known = self._oids.get(oid)
             if known is not None:
                 return FileInfo(Digest(known[0], known[1]), executable)
-            digest = digest_file(os.path.join(self.root, rel))
+            digest = digest_file(f"{self.root}/{rel}")
             self._oids[oid] = (digest.hash, digest.size_bytes)
             self._dirty_oids = True
             return FileInfo(digest, executable)
-        full = os.path.join(self.root, rel)
+        full = f"{self.root}/{rel}"
         st = os.stat(full)
         return FileInfo(self._by_stat(rel, full, st), bool(st.st_mode & stat.S_IXUSR))
 

@@ -445,8 +445,12 @@ class JobCache:
             else:
                 missing.append(pattern)
                 continue
+            prefix = base + os.sep
             for path in candidates:
-                found[os.path.relpath(path, base).replace(os.sep, "/")] = path
+                # Slicing, not relpath (which cost more than storing a small output).
+                inside = path.startswith(prefix)
+                rel = path[len(prefix) :] if inside else os.path.relpath(path, base)
+                found[rel.replace(os.sep, "/")] = path
         return sorted(found.items()), tuple(missing)
 
     # -- the job index: the last stored result of each job of this workspace -------------
