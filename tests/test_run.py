@@ -106,6 +106,50 @@ def test_fail_fast_cancels_running_and_skips_the_rest(project: Project) -> None:
     assert "Run failed" in result.out
 
 
+def test_fail_fast_starts_nothing_after_the_failure_even_if_handed_over(
+    project: Project,
+) -> None:
+    """Workers are given their next job ahead of time; a failure still stops it."""
+    project.pipeline(
+        """
+        jobs:
+          bad:
+            run: exit 3
+          b:
+            run: touch b.ran
+          c:
+            run: touch c.ran
+          d:
+            run: touch d.ran
+        """
+    )
+    result = project.run("run", "--jobs", "1")
+    assert result.code == 1
+    jobs = by_name(summary(project))
+    assert jobs["bad"]["status"] == "failed"
+    for name in ("b", "c", "d"):
+        assert jobs[name]["status"] == "skipped", name
+        assert jobs[name]["reason"].startswith("not started: 'bad' failed (fail-fast"), name
+        assert not (project.root / f"{name}.ran").exists(), f"{name} ran after the failure"
+
+
+def test_keep_going_still_runs_what_was_handed_over(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          bad:
+            run: exit 3
+          b:
+            run: touch b.ran
+          c:
+            run: touch c.ran
+        """
+    )
+    assert project.run("run", "--jobs", "1", "--keep-going").code == 1
+    assert (project.root / "b.ran").exists()
+    assert (project.root / "c.ran").exists()
+
+
 def test_keep_going_runs_independent_branches(project: Project) -> None:
     project.pipeline(
         """
