@@ -19,6 +19,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -371,6 +372,7 @@ def _without_shell(argv: tuple[str, ...], env: object) -> list[str] | None:
 
 
 _SUBREAPER_TRIED = False
+_SUBREAPER_LOCK = threading.Lock()
 
 
 def _become_subreaper() -> None:
@@ -380,14 +382,19 @@ def _become_subreaper() -> None:
     global _SUBREAPER_TRIED
     if _SUBREAPER_TRIED or not sys.platform.startswith("linux"):
         return
-    _SUBREAPER_TRIED = True
-    import ctypes
+    # Under a lock: two workers start their first jobs at once, and neither job may be
+    # spawned before this process is a subreaper.
+    with _SUBREAPER_LOCK:
+        if _SUBREAPER_TRIED:
+            return
+        import ctypes
 
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(36, 1, 0, 0, 0)  # 36: PR_SET_CHILD_SUBREAPER
-    except (OSError, AttributeError):
-        pass
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(36, 1, 0, 0, 0)  # 36: PR_SET_CHILD_SUBREAPER
+        except (OSError, AttributeError):
+            pass
+        _SUBREAPER_TRIED = True
 
 
 @functools.lru_cache(maxsize=1024)
