@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ from conveyor.errors import EnvironmentProblem
 from conveyor.events import EventBus, RunFinished, Sink
 from conveyor.executor.local import LocalExecutor
 from conveyor.graph import Plan
+from conveyor.history.record import NO_HISTORY
 from conveyor.jobcache import JobCache
 from conveyor.model import Pipeline, RunContext
 from conveyor.runstore import (
@@ -59,9 +61,14 @@ def run_pipeline(
     read_cache: bool = True,
     explain: bool = False,
     scan: GitScan | None = None,
+    history: str | None = None,
+    record_history: bool = True,
 ) -> RunOutcome:
     """Run the plan. `scan` is the workspace's git scan if the caller started it early
-    (so it overlaps the caller's own start-up); it is started here otherwise."""
+    (so it overlaps the caller's own start-up); it is started here otherwise. `history`:
+    a database URL to record the run in as it ends (a shared history); without one, the
+    run directory is recorded in the workspace's database by the next history command.
+    `record_history=False` (--no-history) keeps the run out of every history."""
     plan = graph.plan(pipeline, context, selected)
     check_secrets(plan, environ)
     run_id = new_run_id()
@@ -93,6 +100,9 @@ def run_pipeline(
         ),
         jobcache,
     )
+    if not record_history:
+        with open(os.path.join(run_dir, NO_HISTORY), "w", encoding="utf-8") as fh:
+            fh.write("recorded with --no-history\n")
     try:
         finished = scheduler.run()
     finally:
@@ -100,6 +110,8 @@ def run_pipeline(
         if jobcache is not None:
             jobcache.save()
             jobcache.files.close()
+    if history is not None and record_history:
+        _record(history, run_dir, warnings)
     return RunOutcome(finished, summary.summary or {}, run_dir, [*warnings, *bus.errors])
 
 
@@ -121,3 +133,24 @@ def _job_cache(
         return None
     files = WorkspaceFiles(pipeline.root, workspace_state_file(pipeline.root), scan=scan)
     return JobCache(store, files, pipeline, environ, run_id=run_id, read=read)
+
+
+def _record(url: str, run_dir: str, warnings: list[str]) -> None:
+    """Record the run in a shared history now; a failure is a warning, never the run's."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from conveyor.errors import ConveyorError
+    from conveyor.history.rundirs import read_run
+    from conveyor.history.store import HistoryStore
+
+    try:
+        record = read_run(run_dir)
+        if record is None:
+            return
+        store = HistoryStore(url)
+        try:
+            store.record(record)
+        finally:
+            store.close()
+    except (ConveyorError, SQLAlchemyError, OSError) as exc:
+        warnings.append(f"the run was not recorded in the history: {exc}")

@@ -15,6 +15,7 @@ import secrets
 import time
 from typing import IO, Any
 
+from conveyor import __version__
 from conveyor.events import (
     Event,
     JobFinished,
@@ -278,6 +279,24 @@ class SummarySink:
     def handle(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self._started = event
+            # Who is running it, for the history: a run directory without summary.json
+            # whose process is gone was killed (SIGKILL, power), not still running.
+            meta = {
+                "run_id": event.run_id,
+                "pid": os.getpid(),
+                "host": os.uname().nodename,
+                "conveyor_version": __version__,
+                "started_at": event.time,
+                "pipeline": event.pipeline,
+                "workspace": event.workspace,
+                "run_dir": self.run_dir,
+                "trigger": event.context.ci or "local",
+                "context": context_dict(event.context),
+            }
+            path = os.path.join(self.run_dir, "run.json")
+            with open(f"{path}.tmp", "w", encoding="utf-8") as fh:
+                fh.write(json.dumps(meta) + "\n")
+            os.replace(f"{path}.tmp", path)
         elif isinstance(event, RunFinished):
             started = self._started
             head = {

@@ -24,6 +24,8 @@ class LazyGroup(click.Group):
         "graph": "conveyor.cli.inspect",
         "why": "conveyor.cli.cache",
         "cache": "conveyor.cli.cache",
+        "history": "conveyor.cli.history",
+        "show": "conveyor.cli.history",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

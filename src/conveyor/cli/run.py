@@ -80,6 +80,9 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 )
 @click.option("--explain", is_flag=True, help="Say, for each job the cache missed, what changed.")
 @click.option(
+    "--no-history", is_flag=True, help="Keep this run out of the history (`conveyor history`)."
+)
+@click.option(
     "--kill-grace",
     callback=_duration,
     default="5s",
@@ -100,6 +103,7 @@ def run_command(
     affected_ref: str | None,
     no_cache: bool,
     explain: bool,
+    no_history: bool,
     kill_grace: float,
 ) -> int:
     """Run the pipeline's jobs as a parallel graph (JOBS: only these and what they need)."""
@@ -135,6 +139,7 @@ def run_command(
             affected_ref=affected_ref,
             no_cache=no_cache,
             explain=explain,
+            no_history=no_history,
             kill_grace=kill_grace,
         )
     finally:
@@ -159,10 +164,12 @@ def _run(
     affected_ref: str | None,
     no_cache: bool,
     explain: bool,
+    no_history: bool,
     kill_grace: float,
 ) -> int:
     from conveyor import context as run_context
     from conveyor import graph
+    from conveyor.history.record import database_url, explicit_url
 
     environ = dict(os.environ)
     context = run_context.detect(pipeline.root, environ, event, git=facts)
@@ -210,6 +217,14 @@ def _run(
             read_cache=not no_cache,
             explain=explain,
             scan=scan,
+            # A named database is shared (CI runners): each run records itself as it
+            # ends. The workspace's own is filled by the next history command.
+            history=(
+                database_url(pipeline.root, pipeline.history_url, environ)
+                if explicit_url(pipeline.history_url, environ)
+                else None
+            ),
+            record_history=not no_history,
         )
     finally:
         signal.signal(signal.SIGTERM, previous)

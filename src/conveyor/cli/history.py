@@ -1,0 +1,178 @@
+"""`conveyor history` (recent runs) and `conveyor show RUN` (one run, job by job)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+import click
+
+from conveyor.cli import load
+from conveyor.units import format_duration
+
+MARK = {
+    "success": "✔",
+    "failed": "✘",
+    "timed_out": "⏱",
+    "cancelled": "⊘",
+    "skipped": "○",
+    "interrupted": "⊘",
+    "running": "…",
+}
+
+
+def _open(ctx: click.Context) -> tuple[Any, Any]:
+    """(pipeline, store) with this workspace's runs recorded."""
+    from conveyor.history.record import database_url
+    from conveyor.history.rundirs import ingest
+    from conveyor.history.store import HistoryStore
+
+    pipeline = load(ctx)
+    store = HistoryStore(database_url(pipeline.root, pipeline.history_url, os.environ))
+    ingest(store, pipeline.root)
+    return pipeline, store
+
+
+def _when(ts: float | None) -> str:
+    return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def _dur(seconds: float | None) -> str:
+    return "-" if seconds is None else format_duration(seconds)
+
+
+@click.command("history")
+@click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--all-pipelines", is_flag=True, help="Runs of every pipeline in the database.")
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+@click.pass_context
+def history_command(ctx: click.Context, limit: int, all_pipelines: bool, as_json: bool) -> int:
+    """Recent runs, newest first."""
+    pipeline, store = _open(ctx)
+    name = pipeline.name or os.path.basename(pipeline.root)
+    rows = store.recent(limit, None if all_pipelines else name)
+    store.close()
+    if as_json:
+        for row in rows:
+            row["critical_path"] = json.loads(row["critical_path"])
+        click.echo(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        click.echo("no runs recorded yet (`conveyor run` records each run)")
+        return 0
+    table = [("RUN", "STATUS", "WALL", "JOBS", "CACHED", "BRANCH", "COMMIT", "STARTED")]
+    for r in rows:
+        table.append(
+            (
+                r["id"],
+                f"{MARK.get(r['status'], '?')} {r['status']}",
+                _dur(r["wall_time"]),
+                str(r["jobs_total"]),
+                str(r["jobs_cached"]),
+                r["branch"] or r["tag"] or "-",
+                (r["commit"] or "-")[:10],
+                _when(r["started_at"]),
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+@click.command("show")
+@click.argument("run_id", metavar="[RUN]", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the run and its jobs as JSON.")
+@click.pass_context
+def show_command(ctx: click.Context, run_id: str | None, as_json: bool) -> int:
+    """One run (default: the latest): its jobs on a timeline, cache hits, failures."""
+    from conveyor.errors import UsageError
+
+    pipeline, store = _open(ctx)
+    if run_id is None:
+        latest = store.recent(1, pipeline.name or os.path.basename(pipeline.root))
+        if not latest:
+            store.close()
+            raise UsageError("no runs recorded yet", hint="`conveyor run` records each run")
+        run_id = latest[0]["id"]
+    record = store.run(run_id)
+    if record is None:
+        close = store.runs_with_prefix(run_id)
+        store.close()
+        hint = (
+            f"it matches {len(close)} runs: {', '.join(close)}"
+            if close
+            else "`conveyor history` lists the recorded runs"
+        )
+        raise UsageError(f"no single run '{run_id}' in the history", hint=hint)
+    store.close()
+    run, jobs = record.run, record.jobs
+    run["critical_path"] = json.loads(run["critical_path"])
+    if as_json:
+        click.echo(json.dumps({**run, "jobs": jobs}, indent=2))
+        return 0
+    where = ", ".join(
+        x
+        for x in (
+            f"branch {run['branch']}" if run["branch"] else "",
+            f"tag {run['tag']}" if run["tag"] else "",
+            f"commit {run['commit'][:10]}" if run["commit"] else "",
+            f"event {run['event']}" if run["event"] else "",
+        )
+        if x
+    )
+    host = f" on {run['host']}" if run["host"] else ""
+    click.echo(f"run {run['id']} of {run['pipeline']} ({where}){host}")
+    click.echo(
+        f"{MARK.get(run['status'], '?')} {run['status']} in {_dur(run['wall_time'])}, "
+        f"started {_when(run['started_at'])}; {run['jobs_total']} jobs, "
+        f"{run['jobs_cached']} from the cache"
+    )
+    if run["critical_path"]:
+        click.echo(
+            f"critical path ({_dur(run['critical_path_time'])}): "
+            + " -> ".join(run["critical_path"])
+        )
+    click.echo("")
+    for line in waterfall(run, jobs):
+        click.echo(line)
+    for job in jobs:
+        if job["status"] in ("failed", "timed_out") and job["log_path"]:
+            click.echo(f"\n✘ {job['name']}: {job['reason']} (log: {job['log_path']})")
+            for line in _tail(job["log_path"]):
+                click.echo(f"  │ {line}")
+    return 0
+
+
+def waterfall(run: dict[str, Any], jobs: list[dict[str, Any]], width: int = 40) -> list[str]:
+    """One line per job: name, status, duration, and a bar of when it ran in the run."""
+    start = run["started_at"]
+    span = max(run["wall_time"] or 0.0, 1e-9)
+    name_w = min(32, max((len(j["name"]) for j in jobs), default=3))
+    lines = []
+    for job in jobs:
+        bar = [" "] * width
+        if job["started_at"] is not None and job["finished_at"] is not None:
+            first = int((job["started_at"] - start) / span * width)
+            last = int((job["finished_at"] - start) / span * width)
+            first = min(max(first, 0), width - 1)
+            last = min(max(last, first), width - 1)
+            fill = "·" if job["cached"] else "█"
+            for i in range(first, last + 1):
+                bar[i] = fill
+        status = "cached" if job["cached"] else job["status"]
+        lines.append(
+            f"{MARK.get(job['status'], '?')} {job['name'][:name_w]:<{name_w}}  "
+            f"{status:<9} {_dur(job['duration']):>8}  |{''.join(bar)}|"
+        )
+    return lines
+
+
+def _tail(path: str, lines: int = 20) -> list[str]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return [line.rstrip("\n") for line in fh.readlines()[-lines:]]
+    except OSError:
+        return ["(the log is gone)"]

@@ -1,0 +1,166 @@
+"""Runs as their directories hold them (`.conveyor/runs/<id>/`), turned into records.
+
+A finished run has `summary.json`; a run that is still going, or was killed, has only
+`run.json` (written when it started) and `events.jsonl`. One whose process is gone
+(SIGKILL, a power cut) is recorded as `interrupted`, with the jobs its event log says
+finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+from conveyor.history.record import NO_HISTORY, RunRecord
+
+if TYPE_CHECKING:
+    from conveyor.history.store import HistoryStore
+
+
+def read_run(run_dir: str) -> RunRecord | None:
+    """The run in `run_dir` as a record, or None (still running, or nothing to read)."""
+    meta = _json(os.path.join(run_dir, "run.json")) or {}
+    summary = _json(os.path.join(run_dir, "summary.json"))
+    if summary is not None:
+        return _record(meta, summary, summary.get("jobs", []), summary.get("status", "failed"))
+    if not meta or _alive(meta):
+        return None
+    finished = []
+    try:
+        with open(os.path.join(run_dir, "events.jsonl"), encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    break  # a line cut short by the kill
+                if event.get("type") == "job_finished":
+                    finished.append(event["result"])
+    except OSError:
+        pass
+    return _record(meta, {}, finished, "interrupted")
+
+
+def ingest(store: HistoryStore, root: str) -> int:
+    """Record every run of the workspace not recorded yet (or recorded while running);
+    returns how many were recorded."""
+    base = os.path.join(root, ".conveyor", "runs")
+    try:
+        names = sorted(os.listdir(base))
+    except OSError:
+        return 0
+    known = store.statuses()
+    count = 0
+    for name in names:
+        if known.get(name, "running") != "running":
+            continue
+        run_dir = os.path.join(base, name)
+        if os.path.exists(os.path.join(run_dir, NO_HISTORY)):
+            continue
+        record = read_run(run_dir)
+        if record is not None:
+            store.record(record)
+            count += 1
+    return count
+
+
+def _record(
+    meta: dict[str, Any], summary: dict[str, Any], results: list[dict[str, Any]], status: str
+) -> RunRecord | None:
+    run_id = summary.get("run_id") or meta.get("run_id")
+    if not run_id:
+        return None
+    context = summary.get("context") or meta.get("context") or {}
+    critical = list(summary.get("critical_path") or [])
+    by_name = {r["name"]: r for r in results}
+    critical_time = sum(by_name[n].get("duration") or 0.0 for n in critical if n in by_name)
+    started = summary.get("started_at") or meta.get("started_at") or 0.0
+    finished_at = summary.get("finished_at")
+    if finished_at is None and results:
+        finished_at = max((r.get("finished_at") or started) for r in results)
+    run = {
+        "id": run_id,
+        "pipeline": summary.get("pipeline") or meta.get("pipeline") or "",
+        "workspace": summary.get("workspace") or meta.get("workspace") or "",
+        "commit": context.get("commit"),
+        "branch": context.get("branch"),
+        "tag": context.get("tag"),
+        "event": context.get("event"),
+        "trigger": meta.get("trigger") or context.get("ci") or "local",
+        "host": meta.get("host") or "",
+        "conveyor_version": meta.get("conveyor_version") or "",
+        "started_at": started,
+        "finished_at": finished_at,
+        "status": status,
+        "wall_time": (finished_at - started) if finished_at is not None else None,
+        "critical_path": json.dumps(critical),
+        "critical_path_time": critical_time if critical else None,
+        "jobs_total": len(results),
+        "jobs_cached": sum(1 for r in results if r.get("cached")),
+        "run_dir": summary.get("run_dir") or meta.get("run_dir"),
+    }
+    jobs = []
+    for r in results:
+        queued, began = r.get("queued_at"), r.get("started_at")
+        waited = (began - queued) if began is not None and queued is not None else None
+        jobs.append(
+            {
+                "name": r["name"],
+                "status": r.get("status", "failed"),
+                "reason": r.get("reason") or "",
+                "cached": bool(r.get("cached")),
+                "action_digest": r.get("action_digest"),
+                "queued_at": queued,
+                "started_at": began,
+                "finished_at": r.get("finished_at"),
+                "queue_time": waited,
+                "duration": r.get("duration"),
+                "attempts": r.get("attempts") or 0,
+                "exit_code": r.get("exit_code"),
+                "cpu_time": r.get("cpu_time"),
+                "peak_rss": r.get("peak_rss"),
+                "saved": r.get("saved"),
+                "log_path": r.get("log_path"),
+            }
+        )
+    return RunRecord(run, jobs)
+
+
+def _alive(meta: dict[str, Any]) -> bool:
+    """Whether the process that started the run is still running it (on this host; a
+    run started elsewhere is taken as alive: only its own host can tell)."""
+    if meta.get("host") != os.uname().nodename:
+        return True
+    pid = meta.get("pid")
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a pid reused by another program is not the run
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            ticks = int(fh.read().rsplit(b")", 1)[1].split()[19])
+        began = _boot_time() + ticks / os.sysconf("SC_CLK_TCK")
+        return bool(abs(began - float(meta["started_at"])) < 60)
+    except (OSError, ValueError, IndexError, KeyError, TypeError):
+        return True
+
+
+def _boot_time() -> float:
+    with open("/proc/stat", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("btime "):
+                return float(line.split()[1])
+    raise ValueError("no btime")
+
+
+def _json(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

@@ -1,0 +1,71 @@
+"""The history tables (SQLAlchemy Core). Changed only through a migration in
+`migrations/versions/`; HEAD names the newest one."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+HEAD = "0001"
+"""The newest migration: a database at this revision needs no Alembic at all."""
+
+metadata = MetaData()
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("pipeline", String(255), nullable=False),
+    Column("workspace", Text, nullable=False),
+    Column("commit", String(64)),
+    Column("branch", String(255)),
+    Column("tag", String(255)),
+    Column("event", String(32)),
+    Column("trigger", String(32), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("conveyor_version", String(32), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float),
+    Column("status", String(16), nullable=False),
+    Column("wall_time", Float),
+    Column("critical_path", Text, nullable=False),
+    Column("critical_path_time", Float),
+    Column("jobs_total", Integer, nullable=False),
+    Column("jobs_cached", Integer, nullable=False),
+    Column("run_dir", Text),
+    Index("ix_runs_started_at", "started_at"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("run_id", String(64), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(512), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("cached", Boolean, nullable=False),
+    Column("action_digest", String(64)),
+    Column("queued_at", Float),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("queue_time", Float),
+    Column("duration", Float),
+    Column("attempts", Integer, nullable=False),
+    Column("exit_code", Integer),
+    Column("cpu_time", Float),
+    Column("peak_rss", Integer),
+    Column("saved", Float),
+    Column("log_path", Text),
+    Index("ix_jobs_name", "name"),
+    Index("ix_jobs_action_digest", "action_digest"),
+)

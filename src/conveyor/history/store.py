@@ -1,0 +1,153 @@
+"""The history database: open (and migrate), record a run whole, read runs back.
+
+Every run is written in one transaction (its row and all its jobs, replacing an earlier
+record of the same run), so a reader never sees half a run, whatever kills the writer.
+SQLite runs in WAL mode with a busy timeout, so concurrent runs and readers wait for
+each other instead of failing.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, delete, event, insert, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from conveyor.errors import EnvironmentProblem
+from conveyor.history.record import DB_ENV, RunRecord
+from conveyor.history.schema import HEAD, jobs, runs
+
+
+class HistoryStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine: Engine = _engine(url)
+            with self.engine.begin() as conn:
+                if _revision(conn) != HEAD:
+                    _upgrade(conn)
+        except SQLAlchemyError as exc:
+            raise EnvironmentProblem(
+                f"cannot use the history database {_safe(url)}: {_reason(exc)}",
+                hint=f"check {DB_ENV} (or history.url in conveyor.yml), or run with --no-history",
+            ) from None
+        except ModuleNotFoundError as exc:
+            raise EnvironmentProblem(
+                f"cannot use the history database {_safe(url)}: no driver ({exc.name})",
+                hint="for PostgreSQL use postgresql+psycopg://... (psycopg comes with Conveyor)",
+            ) from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- writing -----------------------------------------------------------------------
+    def record(self, record: RunRecord) -> None:
+        """Write one run and its jobs atomically (replacing an earlier record of it)."""
+        run_id = record.run["id"]
+        with self.engine.begin() as conn:
+            conn.execute(delete(jobs).where(jobs.c.run_id == run_id))
+            conn.execute(delete(runs).where(runs.c.id == run_id))
+            conn.execute(insert(runs), [record.run])
+            if record.jobs:
+                conn.execute(insert(jobs), [{**j, "run_id": run_id} for j in record.jobs])
+
+    # -- reading -----------------------------------------------------------------------
+    def statuses(self) -> dict[str, str]:
+        """Run id -> status, for every recorded run."""
+        with self.engine.connect() as conn:
+            return {r.id: r.status for r in conn.execute(select(runs.c.id, runs.c.status))}
+
+    def recent(self, limit: int, pipeline: str | None = None) -> list[dict[str, Any]]:
+        query = select(runs).order_by(runs.c.started_at.desc()).limit(limit)
+        if pipeline is not None:
+            query = query.where(runs.c.pipeline == pipeline)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def run(self, run_id: str) -> RunRecord | None:
+        """A run by id, or by a unique prefix of it (`conveyor show 20261125-1807`)."""
+        with self.engine.connect() as conn:
+            rows = list(
+                conn.execute(
+                    select(runs).where(runs.c.id.startswith(run_id, autoescape=True)).limit(2)
+                )
+            )
+            exact = [r for r in rows if r.id == run_id]
+            if exact:
+                rows = exact
+            if len(rows) != 1:
+                return None
+            row = dict(rows[0]._mapping)
+            job_rows = conn.execute(
+                select(jobs)
+                .where(jobs.c.run_id == row["id"])
+                .order_by(jobs.c.started_at.is_(None), jobs.c.started_at, jobs.c.name)
+            )
+            return RunRecord(row, [dict(j._mapping) for j in job_rows])
+
+    def runs_with_prefix(self, prefix: str, limit: int = 5) -> list[str]:
+        with self.engine.connect() as conn:
+            query = (
+                select(runs.c.id)
+                .where(runs.c.id.startswith(prefix, autoescape=True))
+                .order_by(runs.c.id)
+                .limit(limit)
+            )
+            return [r.id for r in conn.execute(query)]
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _revision(conn: Any) -> str | None:
+    """The database's migration revision, read without Alembic (which costs 0.3 s to
+    import): only a database that needs a migration pays for it."""
+    try:
+        with conn.begin_nested():
+            row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+    except SQLAlchemyError:
+        return None
+    return None if row is None else str(row[0])
+
+
+def _upgrade(conn: Any) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", "conveyor.history:migrations")
+    config.attributes["connection"] = conn
+    command.upgrade(config, HEAD)
+
+
+def _safe(url: str) -> str:
+    """A URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(an unparsable URL)"
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    text_ = str(orig if orig is not None else exc).strip().splitlines()
+    return text_[0] if text_ else type(exc).__name__
