@@ -92,7 +92,14 @@ def _hermetic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     that a test's own monkeypatch is undone before the check.)"""
     saved = dict(os.environ)
     home = tmp_path_factory.mktemp("home")
-    for var in ("GITHUB_ACTIONS", "GITLAB_CI", "CI", "GITHUB_EVENT_NAME", "CI_PIPELINE_SOURCE"):
+    for var in (
+        "GITHUB_ACTIONS",
+        "GITLAB_CI",
+        "CI",
+        "GITHUB_EVENT_NAME",
+        "CI_PIPELINE_SOURCE",
+        "CONVEYOR_DB_URL",
+    ):
         os.environ.pop(var, None)
     os.environ.update(HOME=str(home), GIT_CONFIG_NOSYSTEM="1", XDG_CACHE_HOME=str(home / ".cache"))
     before = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import secrets
+import threading
 import time
 from typing import IO, Any
 
@@ -213,9 +214,10 @@ def event_dict(event: Event) -> dict[str, Any]:
 
 
 class EventLogSink:
-    """Appends every event to events.jsonl as it happens. Flushed at most every 100 ms
-    and at the end (a write per event costs more than a short job here), so a run
-    killed mid-way keeps its trail up to its last tenth of a second."""
+    """Appends every event to events.jsonl as it happens. Written in batches (a write
+    per event cost more than a short job here) that a background thread flushes within
+    FLUSH_EVERY of the first unflushed event, so a run killed mid-way, even during a
+    long silent job, keeps its trail up to its last tenth of a second."""
 
     FLUSH_EVERY = 0.1
 
@@ -223,7 +225,11 @@ class EventLogSink:
         self._fh = open(os.path.join(run_dir, "events.jsonl"), "a", encoding="utf-8")  # noqa: SIM115
         self._encode = json.JSONEncoder(separators=(",", ":")).encode
         self._results = results or ResultJSON()
-        self._flushed = time.monotonic()
+        self._lock = threading.Lock()
+        self._pending = threading.Event()
+        self._stop = threading.Event()
+        self._flusher = threading.Thread(target=self._flush_loop, name="events", daemon=True)
+        self._flusher.start()
 
     def handle(self, event: Event) -> None:
         if isinstance(event, JobFinished):
@@ -233,14 +239,27 @@ class EventLogSink:
             )
         else:
             line = self._encode(event_dict(event)) + "\n"
-        self._fh.write(line)
-        now = time.monotonic()
-        if now - self._flushed >= self.FLUSH_EVERY or isinstance(event, RunFinished):
-            self._fh.flush()
-            self._flushed = now
+        with self._lock:
+            self._fh.write(line)
+            if isinstance(event, RunFinished):
+                self._fh.flush()
+        self._pending.set()
+
+    def _flush_loop(self) -> None:
+        while True:
+            self._pending.wait()
+            if self._stop.wait(self.FLUSH_EVERY):
+                return  # closing: close() writes the rest
+            with self._lock:
+                self._pending.clear()
+                self._fh.flush()
 
     def close(self) -> None:
-        self._fh.close()
+        self._stop.set()
+        self._pending.set()
+        self._flusher.join()
+        with self._lock:
+            self._fh.close()
 
 
 def dumps_summary(summary: dict[str, Any], jobs: list[str] | None = None) -> str:

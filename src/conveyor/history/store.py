@@ -8,7 +8,10 @@ each other instead of failing.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import sqlite3
+import time
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, delete, event, insert, select, text
@@ -24,9 +27,10 @@ class HistoryStore:
         self.url = url
         try:
             self.engine: Engine = _engine(url)
-            with self.engine.begin() as conn:
-                if _revision(conn) != HEAD:
-                    _upgrade(conn)
+            with self.engine.connect() as conn:
+                current = _revision(conn)
+            if current != HEAD:
+                self._migrate()
         except SQLAlchemyError as exc:
             raise EnvironmentProblem(
                 f"cannot use the history database {_safe(url)}: {_reason(exc)}",
@@ -37,6 +41,24 @@ class HistoryStore:
                 f"cannot use the history database {_safe(url)}: no driver ({exc.name})",
                 hint="for PostgreSQL use postgresql+psycopg://... (psycopg comes with Conveyor)",
             ) from None
+
+    def _migrate(self) -> None:
+        """Bring the schema to HEAD, one process at a time: runs that start together on a
+        new database must not both create it."""
+        if self.engine.dialect.name == "sqlite":
+            path = self.engine.url.database
+            if path and path != ":memory:":
+                with open(f"{path}.migrate.lock", "a") as lock:
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                    with self.engine.begin() as conn:
+                        if _revision(conn) != HEAD:
+                            _upgrade(conn)
+                return
+        with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(74657173)"))
+            if _revision(conn) != HEAD:
+                _upgrade(conn)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -107,9 +129,20 @@ def _engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            # WAL (readers never block the writer) is a property of the file, set once;
+            # switching to it does not wait on the busy timeout, so retry while another
+            # process holds the file.
+            for attempt in range(100):
+                try:
+                    if cur.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                        cur.execute("PRAGMA journal_mode=WAL")
+                    break
+                except sqlite3.OperationalError:
+                    if attempt == 99:
+                        raise
+                    time.sleep(0.05)
             cur.close()
 
         return engine

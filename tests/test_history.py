@@ -1,0 +1,312 @@
+"""Build history: runs recorded whole (SQLite by default, a real PostgreSQL when named),
+read back by `conveyor history` and `conveyor show`."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Project
+
+PIPELINE = """
+name: hist
+jobs:
+  build:
+    run: echo building
+  test:
+    needs: [build]
+    run: echo testing
+"""
+
+
+def history(project: Project, *args: str) -> list[dict[str, Any]]:
+    result = project.run("history", "--json", *args)
+    assert result.code == 0, result.err
+    data: list[dict[str, Any]] = json.loads(result.out)
+    return data
+
+
+def test_every_run_is_recorded_newest_first(project: Project) -> None:
+    project.pipeline(PIPELINE)
+    project.commit()
+    assert project.run("run").code == 0
+    assert project.run("run").code == 0  # all cached
+    project.write("conveyor.yml", PIPELINE.replace("echo testing", "exit 4"))
+    assert project.run("run").code == 1
+    runs = history(project)
+    assert [r["status"] for r in runs] == ["failed", "success", "success"]
+    assert [r["jobs_cached"] for r in runs] == [0, 2, 0]
+    assert all(r["jobs_total"] == 2 for r in runs)
+    newest = runs[0]
+    assert newest["pipeline"] == "hist"
+    assert newest["branch"] == "main"
+    assert newest["commit"] == project.git("rev-parse", "HEAD")
+    assert newest["event"] == "push"
+    assert newest["trigger"] == "local"
+    assert newest["host"] == os.uname().nodename
+    assert newest["critical_path"] == ["build", "test"]
+    assert newest["wall_time"] > 0
+    # Recorded once: asking again adds nothing.
+    assert len(history(project)) == 3
+
+
+def test_show_has_every_job_with_times_and_the_failure(project: Project) -> None:
+    project.pipeline(PIPELINE.replace("echo testing", "echo 'assert 1 == 2' && exit 4"))
+    project.commit()
+    assert project.run("run").code == 1
+    result = project.run("show", "--json")
+    assert result.code == 0
+    run = json.loads(result.out)
+    jobs = {j["name"]: j for j in run["jobs"]}
+    assert jobs["build"]["status"] == "success"
+    assert jobs["test"]["status"] == "failed"
+    assert jobs["test"]["exit_code"] == 4
+    assert jobs["test"]["attempts"] == 1
+    assert jobs["build"]["queue_time"] >= 0
+    assert jobs["build"]["duration"] > 0
+    assert jobs["build"]["action_digest"]
+    text = project.run("show", run["id"][:17]).out
+    assert "✘ test" in text
+    assert "exit code 4" in text
+    assert "│ assert 1 == 2" in text, "the failed job's log tail"
+    bars = [line for line in text.splitlines() if line.endswith("|") and "|" in line[:-1]]
+    assert len(bars) == 2, text
+    # build ran before test: its bar starts further left.
+    start = {line.split()[1]: line.index("█") for line in bars}
+    assert start["build"] < start["test"]
+
+
+def test_no_history_keeps_a_run_out(project: Project) -> None:
+    project.pipeline(PIPELINE)
+    project.commit()
+    assert project.run("run").code == 0
+    assert project.run("run", "--no-history").code == 0
+    assert len(history(project)) == 1
+
+
+def test_unknown_or_ambiguous_runs_are_usage_errors(project: Project) -> None:
+    project.pipeline(PIPELINE)
+    project.commit()
+    assert project.run("show").code == 2  # nothing recorded yet
+    assert project.run("run").code == 0
+    assert project.run("run").code == 0
+    missing = project.run("show", "19990101")
+    assert missing.code == 2
+    assert "no single run '19990101'" in missing.err
+    assert "Traceback" not in missing.err
+    prefix = history(project)[0]["id"][:4]
+    ambiguous = project.run("show", prefix)
+    assert ambiguous.code == 2
+    assert "matches 2 runs" in ambiguous.err
+
+
+def test_a_killed_run_is_recorded_as_interrupted(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          quick:
+            run: echo done
+          slow:
+            needs: [quick]
+            run: echo $$ > slow.pid; sleep 60
+        """
+    )
+    project.commit()
+    proc = project.spawn("run", "--plain", "--jobs", "1")
+    pid_file = project.root / "slow.pid"
+    deadline = time.monotonic() + 20
+    while not pid_file.exists() or not pid_file.read_text().strip():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.2)  # the event log is flushed at most every 0.1 s
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    os.killpg(int(pid_file.read_text()), signal.SIGKILL)  # its job, in its own group
+    runs = history(project)
+    assert [r["status"] for r in runs] == ["interrupted"]
+    shown = json.loads(project.run("show", "--json").out)
+    assert [j["name"] for j in shown["jobs"]] == ["quick"], "what finished before the kill"
+
+
+def test_a_run_still_going_is_not_recorded_yet(project: Project) -> None:
+    project.pipeline("jobs:\n  slow:\n    run: echo $$ > slow.pid; sleep 60\n")
+    project.commit()
+    proc = project.spawn("run", "--plain")
+    try:
+        pid_file = project.root / "slow.pid"
+        deadline = time.monotonic() + 20
+        while not pid_file.exists() or not pid_file.read_text().strip():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert history(project) == []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert [r["status"] for r in history(project)] == ["interrupted"]
+
+
+def test_a_named_database_is_written_by_the_run_itself(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    monkeypatch.setenv("CONVEYOR_DB_URL", url)
+    project.pipeline(PIPELINE)
+    project.commit()
+    assert project.run("run").code == 0
+    shutil.rmtree(project.root / ".conveyor" / "runs")  # nothing left to pick up later
+    assert [r["status"] for r in history(project)] == ["success"]
+
+
+def test_concurrent_runs_sharing_one_database_all_land(project: Project, tmp_path: Path) -> None:
+    project.pipeline(
+        "jobs:\n" + "".join(f"  j{i}:\n    cache: false\n    run: echo {i}\n" for i in range(20))
+    )
+    project.commit()
+    env = dict(os.environ, CONVEYOR_DB_URL=f"sqlite:///{tmp_path / 'shared.db'}")
+    procs = [
+        subprocess.Popen(
+            [*_conveyor(), "run", "--plain", "-q"],
+            cwd=project.root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    errors = [p.communicate()[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors
+    assert not any("not recorded" in e for e in errors), errors
+    shutil.rmtree(project.root / ".conveyor" / "runs")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CONVEYOR_DB_URL", env["CONVEYOR_DB_URL"])
+        runs = history(project)
+    assert len(runs) == 4
+    assert all(r["jobs_total"] == 20 for r in runs)
+
+
+def test_an_unreachable_database_warns_and_the_run_still_succeeds(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONVEYOR_DB_URL", f"postgresql+psycopg://nobody@127.0.0.1:{_free_port()}/x")
+    project.pipeline(PIPELINE)
+    project.commit()
+    result = project.run("run")
+    assert result.code == 0
+    assert "warning: the run was not recorded in the history" in result.err
+    broken = project.run("history")
+    assert broken.code == 2
+    assert "cannot use the history database postgresql+psycopg://nobody@127.0.0.1" in broken.err
+    assert "Traceback" not in broken.err
+
+
+def _conveyor() -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "conveyor"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+# -- a real PostgreSQL, started for these tests ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    """A PostgreSQL server from the machine's binaries, in a temp directory, on a free
+    loopback port; as the `postgres` user when the tests run as root (it refuses root)."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    assert found, "PostgreSQL's server binaries are needed under /usr/lib/postgresql"
+    bindir = os.path.dirname(found[-1])
+    base = tempfile.mkdtemp(prefix="conveyor-pg-", dir="/tmp")
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, port = os.path.join(base, "data"), _free_port()
+
+    def run(*argv: str) -> None:
+        subprocess.run([*as_user, *argv], check=True, capture_output=True, text=True, timeout=120)
+
+    try:
+        run(f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "conveyor", "--no-sync")
+        run(
+            f"{bindir}/pg_ctl",
+            "-D",
+            data,
+            "-w",
+            "-l",
+            os.path.join(base, "log"),
+            "-o",
+            f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        )
+        import psycopg
+
+        with psycopg.connect(
+            f"host=127.0.0.1 port={port} user=conveyor dbname=postgres", autocommit=True
+        ) as conn:
+            conn.execute("CREATE DATABASE history")
+        yield f"postgresql+psycopg://conveyor@127.0.0.1:{port}/history"
+    finally:
+        subprocess.run(
+            [*as_user, f"{bindir}/pg_ctl", "-D", data, "-m", "fast", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_postgresql_history_shared_by_two_workspaces(
+    postgres: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CONVEYOR_DB_URL", postgres)
+    first = tmp_path / "runner1"
+    second = tmp_path / "runner2"
+    projects = []
+    for root in (first, second):
+        root.mkdir()
+        p = Project(root, capsys)
+        p.pipeline(PIPELINE)
+        p.commit()
+        projects.append(p)
+    # Two CI runners at once, each recording into the one database.
+    threads = [
+        threading.Thread(
+            target=subprocess.run,
+            args=([*_conveyor(), "run", "--plain", "-q"],),
+            kwargs={"cwd": p.root, "check": True, "stdout": subprocess.DEVNULL},
+        )
+        for p in projects
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    runs = history(projects[0])
+    assert len(runs) == 2
+    assert {r["workspace"] for r in runs} == {str(first), str(second)}
+    shown = json.loads(projects[1].run("show", runs[0]["id"], "--json").out)
+    assert [j["name"] for j in shown["jobs"]] == ["build", "test"]
+    assert all(j["status"] == "success" for j in shown["jobs"])
