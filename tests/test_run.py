@@ -450,3 +450,30 @@ def test_unwritable_workspace_is_a_clear_error(project: Project) -> None:
     assert result.err.startswith("error: cannot create the run directory in ")
     assert "Traceback" not in result.err
     assert not (project.root / "ran").exists()
+
+
+def test_the_event_log_never_hangs_on_close_and_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """close() racing the background flush (a flush clearing the 'pending' flag that
+    close() had just set) left runs waiting forever at their very end."""
+    import threading
+    import time
+
+    from conveyor.events import JobQueued
+    from conveyor.runstore import EventLogSink
+
+    monkeypatch.setattr(EventLogSink, "FLUSH_EVERY", 0.0005)
+    for i in range(300):
+        run_dir = tmp_path / f"r{i}"
+        run_dir.mkdir()
+        sink = EventLogSink(str(run_dir))
+        sink.handle(JobQueued("a", 1.0))
+        time.sleep((i % 7) * 0.0002)  # land close() at every point of the flusher's turn
+        sink.handle(JobQueued("b", 2.0))
+        closer = threading.Thread(target=sink.close)
+        closer.start()
+        closer.join(timeout=5)
+        assert not closer.is_alive(), f"close() hung (iteration {i})"
+        lines = (run_dir / "events.jsonl").read_text().splitlines()
+        assert [json.loads(line)["name"] for line in lines] == ["a", "b"]

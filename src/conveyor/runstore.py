@@ -246,7 +246,9 @@ class EventLogSink:
         self._pending.set()
 
     def _flush_loop(self) -> None:
-        while True:
+        # `_stop` is checked at the top of every turn: close() sets it before `_pending`,
+        # and a flush in progress may clear `_pending` after close() set it.
+        while not self._stop.is_set():
             self._pending.wait()
             if self._stop.wait(self.FLUSH_EVERY):
                 return  # closing: close() writes the rest
