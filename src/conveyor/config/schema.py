@@ -8,9 +8,10 @@ caches, tools, requires) are validated here too, so the schema is designed once.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from conveyor.units import parse_duration, parse_size
 
@@ -209,6 +210,16 @@ class JobFile(Strict):
 
 class HistoryFile(Strict):
     url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _database(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
+            raise ValueError(
+                f"expected a database URL (postgresql+psycopg://user@host/db or "
+                f"sqlite:///path), got {value!r}"
+            )
+        return value
 
 
 class PipelineFile(Strict):
