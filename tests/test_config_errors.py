@@ -450,3 +450,22 @@ def test_later_feature_keys_are_validated_now(project: Project) -> None:
     assert result.err.splitlines()[0] == (
         "conveyor.yml:5:24: jobs.build.gates.coverage.line: must be at most 100, got the number 120"
     )
+
+
+def test_history_url_must_be_a_database_url(project: Project) -> None:
+    project.pipeline(
+        """
+        history:
+          url: https://history.example.com/acme
+        jobs:
+          build:
+            run: make
+        """
+    )
+    result = project.run("validate")
+    assert result.code == 2
+    assert result.err.splitlines()[0] == (
+        "conveyor.yml:2:8: history.url: expected a database URL "
+        "(postgresql+psycopg://user@host/db or sqlite:///path), "
+        "got 'https://history.example.com/acme'"
+    )
