@@ -310,3 +310,103 @@ def test_postgresql_history_shared_by_two_workspaces(
     shown = json.loads(projects[1].run("show", runs[0]["id"], "--json").out)
     assert [j["name"] for j in shown["jobs"]] == ["build", "test"]
     assert all(j["status"] == "success" for j in shown["jobs"])
+
+
+# -- test cases from JUnit reports -------------------------------------------------------
+
+TESTS = """
+import pytest
+
+def test_adds():
+    assert 1 + 1 == 2
+
+def test_subtracts():
+    assert 2 - 1 == 1
+
+def test_divides():
+    assert 1 / 1 == 2, "one over one is not two"
+
+@pytest.mark.skip(reason="not today")
+def test_later():
+    pass
+"""
+
+
+def test_junit_reports_are_recorded_with_every_case(project: Project) -> None:
+    import sys
+
+    project.write("tests/test_math.py", TESTS)
+    project.pipeline(
+        f"""
+        jobs:
+          test:
+            run: {sys.executable} -m pytest tests -q -p no:cacheprovider --junitxml=out/junit.xml
+            reports:
+              junit: out/*.xml
+        """
+    )
+    project.commit()
+    result = project.run("run")
+    assert result.code == 1  # a test failed
+    shown = json.loads(project.run("show", "--json").out)
+    cases = {c["name"].rsplit(".", 1)[-1]: c for c in shown["tests"]}
+    assert {n: c["status"] for n, c in cases.items()} == {
+        "test_adds": "passed",
+        "test_subtracts": "passed",
+        "test_divides": "failed",
+        "test_later": "skipped",
+    }
+    assert all(c["job"] == "test" for c in cases.values())
+    assert "one over one is not two" in cases["test_divides"]["message"]
+    assert cases["test_adds"]["duration"] is not None
+    text = project.run("show").out
+    assert "tests: 2 passed, 1 failed, 1 skipped (4 in all)" in text
+    assert "✘ test: tests.test_math.test_divides: AssertionError: one over one is not two" in text
+
+
+def test_a_hostile_report_is_refused_and_the_run_goes_on(project: Project) -> None:
+    bomb = (
+        '<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
+        '<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>\n'
+        '<testsuite name="x"><testcase name="&lol2;"/></testsuite>\n'
+    )
+    project.write("junit.xml", bomb)
+    project.pipeline("jobs:\n  test:\n    run: 'true'\n    reports:\n      junit: junit.xml\n")
+    project.commit()
+    result = project.run("run")
+    assert result.code == 0
+    assert "warning: a test report was not read: test:" in result.err
+    assert json.loads(project.run("show", "--json").out)["tests"] == []
+
+
+def test_an_older_database_is_migrated_and_keeps_its_runs(
+    project: Project, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    with engine.begin() as conn:  # the schema as the first release made it
+        config = Config()
+        config.set_main_option("script_location", "conveyor.history:migrations")
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.execute(
+            text(
+                "INSERT INTO runs (id, pipeline, workspace, trigger, host, conveyor_version,"
+                " started_at, status, critical_path, jobs_total, jobs_cached)"
+                " VALUES ('19990101-000000.000-abcd', 'hist', '/w', 'local', 'h', '0.1.0',"
+                " 915148800, 'success', '[]', 0, 0)"
+            )
+        )
+    engine.dispose()
+    monkeypatch.setenv("CONVEYOR_DB_URL", url)
+    project.pipeline(PIPELINE)
+    project.commit()
+    assert project.run("run").code == 0
+    runs = history(project)
+    assert [r["id"][:8] for r in runs] == [runs[0]["id"][:8], "19990101"]
+    with create_engine(url).connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"

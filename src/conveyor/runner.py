@@ -83,7 +83,15 @@ def run_pipeline(
     jobcache = _job_cache(pipeline, environ, run_id, read_cache, warnings, scan) if cache else None
     results = ResultJSON()
     summary = SummarySink(run_dir, pipeline.path, results)
-    bus = EventBus([JobLogSink(), EventLogSink(run_dir, results), summary, *sinks])
+    log_names = LogNames()
+    extra: list[Sink] = []
+    reports = None
+    if any(job.reports.junit for job in pipeline.jobs):
+        from conveyor.reports.sink import TestReportSink
+
+        reports = TestReportSink(pipeline, run_dir, log_names)
+        extra.append(reports)
+    bus = EventBus([JobLogSink(), EventLogSink(run_dir, results), summary, *extra, *sinks])
     scheduler = Scheduler(
         plan,
         LocalExecutor(grace=kill_grace),
@@ -95,7 +103,7 @@ def run_pipeline(
             run_dir=run_dir,
             parallelism=parallelism,
             keep_going=keep_going,
-            log_name=LogNames(),
+            log_name=log_names,
             explain=explain,
         ),
         jobcache,
@@ -110,6 +118,8 @@ def run_pipeline(
         if jobcache is not None:
             jobcache.save()
             jobcache.files.close()
+    if reports is not None:
+        warnings += [f"a test report was not read: {p}" for p in reports.problems]
     if history is not None and record_history:
         _record(history, run_dir, warnings)
     return RunOutcome(finished, summary.summary or {}, run_dir, [*warnings, *bus.errors])

@@ -111,7 +111,7 @@ def show_command(ctx: click.Context, run_id: str | None, as_json: bool) -> int:
     run, jobs = record.run, record.jobs
     run["critical_path"] = json.loads(run["critical_path"])
     if as_json:
-        click.echo(json.dumps({**run, "jobs": jobs}, indent=2))
+        click.echo(json.dumps({**run, "jobs": jobs, "tests": record.tests}, indent=2))
         return 0
     where = ", ".join(
         x
@@ -138,6 +138,20 @@ def show_command(ctx: click.Context, run_id: str | None, as_json: bool) -> int:
     click.echo("")
     for line in waterfall(run, jobs):
         click.echo(line)
+    if record.tests:
+        counts: dict[str, int] = {}
+        for case in record.tests:
+            counts[case["status"]] = counts.get(case["status"], 0) + 1
+        order = ("passed", "failed", "error", "skipped")
+        click.echo(
+            "\ntests: "
+            + ", ".join(f"{counts[s]} {s}" for s in order if s in counts)
+            + f" ({len(record.tests)} in all)"
+        )
+        for case in record.tests:
+            if case["status"] in ("failed", "error"):
+                first = (case["message"].splitlines() or [""])[0][:120]
+                click.echo(f"  ✘ {case['job']}: {case['name']}: {first}")
     for job in jobs:
         if job["status"] in ("failed", "timed_out") and job["log_path"]:
             click.echo(f"\n✘ {job['name']}: {job['reason']} (log: {job['log_path']})")

@@ -19,6 +19,9 @@ class RunRecord:
 
     run: dict[str, Any]
     jobs: list[dict[str, Any]] = field(default_factory=list)
+    tests: list[dict[str, Any]] = field(default_factory=list)
+    """Test cases from the jobs' JUnit reports: job, suite, name, status, duration,
+    message."""
 
 
 def database_url(root: str, configured: str | None, environ: Mapping[str, str]) -> str:

@@ -23,7 +23,10 @@ def read_run(run_dir: str) -> RunRecord | None:
     meta = _json(os.path.join(run_dir, "run.json")) or {}
     summary = _json(os.path.join(run_dir, "summary.json"))
     if summary is not None:
-        return _record(meta, summary, summary.get("jobs", []), summary.get("status", "failed"))
+        record = _record(meta, summary, summary.get("jobs", []), summary.get("status", "failed"))
+        if record is not None:
+            record.tests = _tests(run_dir)
+        return record
     if not meta or _alive(meta):
         return None
     finished = []
@@ -38,7 +41,27 @@ def read_run(run_dir: str) -> RunRecord | None:
                     finished.append(event["result"])
     except OSError:
         pass
-    return _record(meta, {}, finished, "interrupted")
+    record = _record(meta, {}, finished, "interrupted")
+    if record is not None:
+        record.tests = _tests(run_dir)
+    return record
+
+
+def _tests(run_dir: str) -> list[dict[str, Any]]:
+    """The test cases the run read from its jobs' JUnit reports (tests/<job>.json)."""
+    out: list[dict[str, Any]] = []
+    base = os.path.join(run_dir, "tests")
+    try:
+        names = sorted(os.listdir(base))
+    except OSError:
+        return out
+    for name in names:
+        data = _json(os.path.join(base, name))
+        if not data or not isinstance(data.get("cases"), list):
+            continue
+        job = str(data.get("job", name.removesuffix(".json")))
+        out += [{**case, "job": job} for case in data["cases"] if isinstance(case, dict)]
+    return out
 
 
 def ingest(store: HistoryStore, root: str) -> int:

@@ -16,7 +16,7 @@ from sqlalchemy import (
     Text,
 )
 
-HEAD = "0001"
+HEAD = "0002"
 """The newest migration: a database at this revision needs no Alembic at all."""
 
 metadata = MetaData()
@@ -68,4 +68,19 @@ jobs = Table(
     Column("log_path", Text),
     Index("ix_jobs_name", "name"),
     Index("ix_jobs_action_digest", "action_digest"),
+)
+
+tests = Table(
+    "tests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("job", String(512), nullable=False),
+    Column("suite", String(512), nullable=False),
+    Column("name", String(1024), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("duration", Float),
+    Column("message", Text, nullable=False),
+    Index("ix_tests_run_job", "run_id", "job"),
+    Index("ix_tests_name", "name"),
 )

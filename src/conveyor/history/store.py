@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from conveyor.errors import EnvironmentProblem
 from conveyor.history.record import DB_ENV, RunRecord
-from conveyor.history.schema import HEAD, jobs, runs
+from conveyor.history.schema import HEAD, jobs, runs, tests
 
 
 class HistoryStore:
@@ -68,11 +68,14 @@ class HistoryStore:
         """Write one run and its jobs atomically (replacing an earlier record of it)."""
         run_id = record.run["id"]
         with self.engine.begin() as conn:
+            conn.execute(delete(tests).where(tests.c.run_id == run_id))
             conn.execute(delete(jobs).where(jobs.c.run_id == run_id))
             conn.execute(delete(runs).where(runs.c.id == run_id))
             conn.execute(insert(runs), [record.run])
             if record.jobs:
                 conn.execute(insert(jobs), [{**j, "run_id": run_id} for j in record.jobs])
+            if record.tests:
+                conn.execute(insert(tests), [{**t, "run_id": run_id} for t in record.tests])
 
     # -- reading -----------------------------------------------------------------------
     def statuses(self) -> dict[str, str]:
@@ -106,7 +109,15 @@ class HistoryStore:
                 .where(jobs.c.run_id == row["id"])
                 .order_by(jobs.c.started_at.is_(None), jobs.c.started_at, jobs.c.name)
             )
-            return RunRecord(row, [dict(j._mapping) for j in job_rows])
+            test_rows = conn.execute(
+                select(tests.c.job, tests.c.suite, tests.c.name, tests.c.status)
+                .add_columns(tests.c.duration, tests.c.message)
+                .where(tests.c.run_id == row["id"])
+                .order_by(tests.c.id)
+            )
+            return RunRecord(
+                row, [dict(j._mapping) for j in job_rows], [dict(t._mapping) for t in test_rows]
+            )
 
     def runs_with_prefix(self, prefix: str, limit: int = 5) -> list[str]:
         with self.engine.connect() as conn:
