@@ -1,0 +1,1 @@
+"""Report files jobs declare (`reports:`), read safely and attached to the run."""
