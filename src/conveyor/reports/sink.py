@@ -17,9 +17,7 @@ class TestReportSink:
     events = (JobFinished,)
     __test__ = False  # not a pytest class, despite the name
 
-    def __init__(
-        self, pipeline: Pipeline, run_dir: str, log_name: Callable[[str], str]
-    ) -> None:
+    def __init__(self, pipeline: Pipeline, run_dir: str, log_name: Callable[[str], str]) -> None:
         self.pipeline = pipeline
         self.jobs = {job.name: job for job in pipeline.jobs if job.reports.junit}
         self.dir = os.path.join(run_dir, "tests")
