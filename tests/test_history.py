@@ -410,3 +410,89 @@ def test_an_older_database_is_migrated_and_keeps_its_runs(
     assert [r["id"][:8] for r in runs] == [runs[0]["id"][:8], "19990101"]
     with create_engine(url).connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+
+
+# -- stats -------------------------------------------------------------------------------
+
+
+def _generate(url: str, pipeline: str, n: int) -> None:
+    """n recorded runs of three jobs: `build` taking 1..n s (slower over time), `test`
+    2 s and served from the cache every other run, `lint` failing in the last run."""
+    from conveyor.history.record import RunRecord
+    from conveyor.history.store import HistoryStore
+
+    store = HistoryStore(url)
+    now = time.time()
+    for i in range(n):
+        start = now - (n - i) * 60
+        last = i == n - 1
+        job_rows: list[dict[str, Any]] = [
+            {"name": "build", "status": "success", "cached": False, "duration": float(i + 1)},
+            {"name": "test", "status": "success", "cached": i % 2 == 1, "duration": 2.0},
+            {"name": "lint", "status": "failed" if last else "success", "cached": False},
+        ]
+        for j in job_rows:
+            j.setdefault("duration", 0.5)
+            j.update(
+                reason="",
+                attempts=1,
+                queued_at=start,
+                started_at=start + 1,
+                finished_at=start + 1 + j["duration"],
+                queue_time=1.0,
+                saved=2.0 if j["cached"] else None,
+            )
+        store.record(
+            RunRecord(
+                {
+                    "id": f"{pipeline}-{i:05d}",
+                    "pipeline": pipeline,
+                    "workspace": "/w",
+                    "trigger": "local",
+                    "host": "h",
+                    "conveyor_version": "0.1.0",
+                    "started_at": start,
+                    "finished_at": start + 30,
+                    "status": "failed" if last else "success",
+                    "wall_time": 30.0,
+                    "critical_path": "[]",
+                    "jobs_total": 3,
+                    "jobs_cached": 1 if i % 2 == 1 else 0,
+                },
+                job_rows,
+            )
+        )
+    store.close()
+
+
+def test_stats_per_job_and_for_the_pipeline(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'gen.db'}"
+    monkeypatch.setenv("CONVEYOR_DB_URL", url)
+    project.pipeline(PIPELINE)  # name: hist
+    _generate(url, "hist", 20)
+    _generate(url, "other", 5)  # another pipeline in the same database: not counted
+    result = project.run("stats", "--json")
+    assert result.code == 0, result.err
+    figures = json.loads(result.out)
+    pipe = figures["pipeline"]
+    assert pipe["runs"] == 20
+    assert pipe["success_rate"] == pytest.approx(0.95)
+    assert pipe["saved"] == pytest.approx(20.0)  # 10 hits of 2 s
+    jobs = {j["job"]: j for j in figures["jobs"]}
+    assert figures["jobs"][0]["job"] == "build", "slowest first"
+    build = jobs["build"]
+    assert build["p50"] == pytest.approx(10.5)  # median of 1..20
+    assert build["p95"] == pytest.approx(19.05)
+    assert build["trend"] == pytest.approx(15.5 / 5.5 - 1)  # later half vs earlier half
+    assert jobs["test"]["cache_hit_rate"] == pytest.approx(0.5)
+    assert jobs["test"]["executed"] == 10
+    assert jobs["lint"]["success_rate"] == pytest.approx(0.95)
+    assert jobs["lint"]["queue_time"] == pytest.approx(1.0)
+    text = project.run("stats").out
+    assert "success rate 95.0% (below the 99% target)" in text
+    only = json.loads(project.run("stats", "--job", "test", "--json").out)
+    assert [j["job"] for j in only["jobs"]] == ["test"]
+    recent = json.loads(project.run("stats", "--since", "5m", "--json").out)
+    assert recent["pipeline"]["runs"] == 4  # started 60, 120, 180, 240 s ago

@@ -26,6 +26,7 @@ class LazyGroup(click.Group):
         "cache": "conveyor.cli.cache",
         "history": "conveyor.cli.history",
         "show": "conveyor.cli.history",
+        "stats": "conveyor.cli.history",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

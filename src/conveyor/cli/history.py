@@ -190,3 +190,74 @@ def _tail(path: str, lines: int = 20) -> list[str]:
             return [line.rstrip("\n") for line in fh.readlines()[-lines:]]
     except OSError:
         return ["(the log is gone)"]
+
+
+def _since(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    from conveyor.units import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+@click.command("stats")
+@click.option(
+    "--since",
+    "window",
+    default="30d",
+    show_default=True,
+    callback=_since,
+    help="How far back to look (a duration: 7d, 12h, ...).",
+)
+@click.option("--job", "job", default=None, help="Only this job.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.pass_context
+def stats_command(ctx: click.Context, window: float, job: str | None, as_json: bool) -> int:
+    """Per job: duration (p50, p95, trend), success and cache-hit rates, queue time, time
+    the cache saved; for the pipeline: its success rate against the 99% target."""
+    from conveyor.history.stats import compute
+
+    pipeline, store = _open(ctx)
+    name = pipeline.name or os.path.basename(pipeline.root)
+    figures = compute(store, name, time.time() - window, job)
+    store.close()
+    if as_json:
+        click.echo(json.dumps(figures, indent=2))
+        return 0
+    p = figures["pipeline"]
+    if not p["runs"]:
+        click.echo(f"no runs of {name} recorded in that window")
+        return 0
+    rate = p["success_rate"]
+    verdict = "meets" if rate >= p["target"] else "below"
+    click.echo(
+        f"{name}: {p['runs']} runs since {_when(p['first_run'])}; success rate {_pct(rate)} "
+        f"({verdict} the {p['target'] * 100:.0f}% target); mean wall time "
+        f"{_dur(p['mean_wall_time'])}; the cache saved {_dur(p['saved'])}"
+    )
+    table = [("JOB", "RUNS", "SUCCESS", "CACHED", "P50", "P95", "TREND", "QUEUE", "SAVED")]
+    for j in figures["jobs"]:
+        trend = "-" if j["trend"] is None else f"{j['trend'] * 100:+.0f}%"
+        table.append(
+            (
+                j["job"],
+                str(j["runs"]),
+                _pct(j["success_rate"]),
+                _pct(j["cache_hit_rate"]),
+                _dur(j["p50"]),
+                _dur(j["p95"]),
+                trend,
+                _dur(j["queue_time"]),
+                _dur(j["saved"]),
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    click.echo("")
+    for row in table:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return 0

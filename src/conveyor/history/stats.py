@@ -1,0 +1,120 @@
+"""Aggregates over recorded runs: per job and for the pipeline (`conveyor stats`).
+
+Counts and sums are computed by the database; percentiles (which SQLite lacks) from the
+durations, fetched once, sorted per job.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Float, and_, case, cast, func, select
+
+from conveyor.history.schema import jobs, runs
+from conveyor.history.store import HistoryStore
+
+RELIABILITY_TARGET = 0.99
+"""The seed's target for a pipeline's success rate."""
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-quantile (0..1) of sorted values, by linear interpolation."""
+    if not values:
+        return None
+    pos = (len(values) - 1) * q
+    low = int(pos)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (pos - low)
+
+
+def compute(
+    store: HistoryStore, pipeline: str, since: float, job: str | None = None
+) -> dict[str, Any]:
+    """{"pipeline": {...}, "jobs": [{...}, ...]} for runs started at or after `since`."""
+    in_window = and_(
+        runs.c.pipeline == pipeline, runs.c.started_at >= since, runs.c.status != "running"
+    )
+    joined = jobs.join(runs, jobs.c.run_id == runs.c.id)
+    where = in_window if job is None else and_(in_window, jobs.c.name == job)
+    one = case((jobs.c.status == "success", 1), else_=0)
+    hit = case((jobs.c.cached, 1), else_=0)
+    counted = case((jobs.c.status != "skipped", 1), else_=0)
+    per_job = (
+        select(
+            jobs.c.name,
+            func.sum(counted).label("runs"),
+            func.sum(one).label("succeeded"),
+            func.sum(hit).label("hits"),
+            func.sum(case((jobs.c.cached, jobs.c.saved), else_=0.0)).label("saved"),
+            func.avg(jobs.c.queue_time).label("queue"),
+        )
+        .select_from(joined)
+        .where(where)
+        .group_by(jobs.c.name)
+    )
+    durations = (
+        select(jobs.c.name, jobs.c.duration)
+        .select_from(joined)
+        .where(
+            and_(
+                where,
+                jobs.c.cached.is_(False),
+                jobs.c.status == "success",
+                jobs.c.duration.is_not(None),
+            )
+        )
+        .order_by(jobs.c.name, runs.c.started_at)
+    )
+    ok = case((runs.c.status == "success", 1), else_=0)
+    overall = select(
+        func.count().label("runs"),
+        func.sum(ok).label("succeeded"),
+        func.avg(cast(runs.c.wall_time, Float)).label("wall"),
+        func.min(runs.c.started_at).label("first"),
+    ).where(in_window)
+    with store.engine.connect() as conn:
+        rows = list(conn.execute(per_job))
+        series: dict[str, list[float]] = {}
+        for name, duration in conn.execute(durations):
+            series.setdefault(name, []).append(float(duration))
+        total = conn.execute(overall).one()
+    out = []
+    for row in rows:
+        ran = series.get(row.name, [])
+        ordered = sorted(ran)
+        half = len(ran) // 2
+        older, newer = sorted(ran[:half]), sorted(ran[half:])
+        trend = None
+        old_p50, new_p50 = percentile(older, 0.5), percentile(newer, 0.5)
+        if half >= 2 and old_p50 and new_p50 is not None:
+            trend = new_p50 / old_p50 - 1
+        counted_runs = int(row.runs or 0)
+        out.append(
+            {
+                "job": row.name,
+                "runs": counted_runs,
+                "success_rate": (row.succeeded or 0) / counted_runs if counted_runs else None,
+                "cache_hit_rate": (row.hits or 0) / counted_runs if counted_runs else None,
+                "executed": len(ran),
+                "p50": percentile(ordered, 0.5),
+                "p95": percentile(ordered, 0.95),
+                "trend": trend,
+                "queue_time": float(row.queue) if row.queue is not None else None,
+                "saved": float(row.saved or 0.0),
+            }
+        )
+    out.sort(key=lambda j: (-(j["p95"] or 0.0), j["job"]))
+    count = int(total.runs or 0)
+    return {
+        "pipeline": {
+            "name": pipeline,
+            "since": since,
+            "first_run": total.first,
+            "runs": count,
+            "success_rate": (total.succeeded or 0) / count if count else None,
+            "target": RELIABILITY_TARGET,
+            "mean_wall_time": float(total.wall) if total.wall is not None else None,
+            "saved": sum(j["saved"] for j in out),
+        },
+        "jobs": out,
+    }
