@@ -10,9 +10,11 @@ whole processes (median of --reps after --warmup, interleaved), a fully cached r
 * `conveyor run` with CONVEYOR_DB_URL=sqlite  a named database: the run records itself
 
 and then `conveyor history` right after 10 default runs (it records those 10 runs of N
-jobs, then lists) and again with nothing new (open, check, list).
+jobs, then lists) and again with nothing new (open, check, list). Last, `conveyor stats`
+over a generated history of --stats-runs (default 10,000) runs of a 50-job pipeline
+(the issue's target: under 2 s).
 
-    python3 bench/history.py [-n 1000] [--reps 5] [--json [FILE]]
+    python3 bench/history.py [-n 1000] [--stats-runs 10000] [--reps 5] [--json [FILE]]
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from _common import (
     BENCH_ENV,
     add_common_args,
     bench,
+    conveyor_python,
     dump_json,
     find_conveyor,
     machine,
@@ -42,10 +45,62 @@ from _common import (
     write_pipeline,
 )
 
+GENERATE = """
+import random, sys, time
+from sqlalchemy import insert
+from conveyor.history.schema import jobs, runs
+from conveyor.history.store import HistoryStore
+url, count = sys.argv[1], int(sys.argv[2])
+rng = random.Random(7)
+store = HistoryStore(url)
+now = time.time()
+run_rows, job_rows = [], []
+for i in range(count):
+    start = now - (count - i) * 240
+    run_id = f"gen-{i:06d}"
+    failed = rng.random() < 0.02
+    run_rows.append(dict(id=run_id, pipeline="stats", workspace="/w", trigger="ci",
+        host="h", conveyor_version="0.1.0", started_at=start, finished_at=start + 60,
+        status="failed" if failed else "success", wall_time=60.0, critical_path="[]",
+        jobs_total=50, jobs_cached=0))
+    for j in range(50):
+        cached = rng.random() < 0.6
+        duration = rng.lognormvariate(1, 0.5)
+        job_rows.append(dict(run_id=run_id, name=f"job{j:02d}", status="success",
+            reason="", cached=cached, queued_at=start, started_at=start + 1,
+            finished_at=start + 1 + duration, queue_time=rng.random(), duration=duration,
+            attempts=1, saved=duration if cached else None))
+with store.engine.begin() as conn:
+    conn.execute(insert(runs), run_rows)
+    conn.execute(insert(jobs), job_rows)
+"""
+
+
+def stats_bench(conveyor: str, work: str, count: int, reps: int) -> float:
+    """Median wall seconds of `conveyor stats --since 3650d` over a generated history."""
+    ws = os.path.join(work, "stats")
+    os.makedirs(ws)
+    write_pipeline(
+        os.path.join(ws, "conveyor.yml"), [(f"job{j:02d}", "true", [], None) for j in range(50)]
+    )
+    with open(os.path.join(ws, "conveyor.yml")) as fh:
+        text = fh.read().replace("name: bench", "name: stats", 1)
+    with open(os.path.join(ws, "conveyor.yml"), "w") as fh:
+        fh.write(text)
+    subprocess.run(["git", "-C", ws, "init", "-q"], check=True)
+    url = f"sqlite:///{os.path.join(work, 'stats.db')}"
+    subprocess.run([conveyor_python(conveyor), "-c", GENERATE, url, str(count)], check=True)
+    env = dict(BENCH_ENV, CONVEYOR_DB_URL=url)
+    cmd = [conveyor, "stats", "--since", "3650d"]
+    timed(cmd, cwd=ws, env=env)
+    samples = sorted(timed(cmd, cwd=ws, env=env)[0] for _ in range(reps))
+    return samples[len(samples) // 2]
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-n", type=int, default=1000, help="jobs in the pipeline")
+    ap.add_argument("--stats-runs", type=int, default=10000, help="runs in the stats history")
     add_common_args(ap)
     a = ap.parse_args()
     conveyor, note = find_conveyor(a.conveyor)
@@ -117,6 +172,11 @@ def main() -> int:
             print(f"{name}: {extra * 1000:+.0f} ms over --no-history")
         print(f"conveyor history recording 10 runs of {a.n} jobs: {ingest * 1000:.0f} ms")
         print(f"conveyor history with nothing new: {again * 1000:.0f} ms")
+        stats = stats_bench(conveyor, work, a.stats_runs, a.reps)
+        print(
+            f"conveyor stats over {a.stats_runs} runs of 50 jobs: {stats * 1000:.0f} ms "
+            f"(median of {a.reps}; target < 2000 ms)"
+        )
         dump_json(
             a.json,
             {
@@ -125,6 +185,8 @@ def main() -> int:
                 "runs": res,
                 "history_ingest_10": ingest,
                 "history_again": again,
+                "stats_runs": a.stats_runs,
+                "stats": stats,
             },
         )
     finally:

@@ -39,9 +39,13 @@ def compute(
     one = case((jobs.c.status == "success", 1), else_=0)
     hit = case((jobs.c.cached, 1), else_=0)
     counted = case((jobs.c.status != "skipped", 1), else_=0)
+    # Grouped by an expression, not the indexed column: SQLite would otherwise walk the
+    # name index (random reads of every row: 0.9 s against 0.3 s for 500,000 job rows)
+    # instead of finding the window's runs by time first.
+    name = (jobs.c.name + "").label("job")
     per_job = (
         select(
-            jobs.c.name,
+            name,
             func.sum(counted).label("runs"),
             func.sum(one).label("succeeded"),
             func.sum(hit).label("hits"),
@@ -50,10 +54,10 @@ def compute(
         )
         .select_from(joined)
         .where(where)
-        .group_by(jobs.c.name)
+        .group_by(name)
     )
     durations = (
-        select(jobs.c.name, jobs.c.duration)
+        select(jobs.c.name, runs.c.started_at, jobs.c.duration)
         .select_from(joined)
         .where(
             and_(
@@ -63,8 +67,7 @@ def compute(
                 jobs.c.duration.is_not(None),
             )
         )
-        .order_by(jobs.c.name, runs.c.started_at)
-    )
+    )  # unordered: sorting 200,000 rows in the database cost more than per job here
     ok = case((runs.c.status == "success", 1), else_=0)
     overall = select(
         func.count().label("runs"),
@@ -74,13 +77,14 @@ def compute(
     ).where(in_window)
     with store.engine.connect() as conn:
         rows = list(conn.execute(per_job))
-        series: dict[str, list[float]] = {}
-        for name, duration in conn.execute(durations):
-            series.setdefault(name, []).append(float(duration))
+        timed: dict[str, list[tuple[float, float]]] = {}
+        for job_name, started, duration in conn.execute(durations):
+            timed.setdefault(job_name, []).append((started, float(duration)))
         total = conn.execute(overall).one()
+    series = {k: [d for _, d in sorted(v)] for k, v in timed.items()}
     out = []
     for row in rows:
-        ran = series.get(row.name, [])
+        ran = series.get(row.job, [])
         ordered = sorted(ran)
         half = len(ran) // 2
         older, newer = sorted(ran[:half]), sorted(ran[half:])
@@ -91,7 +95,7 @@ def compute(
         counted_runs = int(row.runs or 0)
         out.append(
             {
-                "job": row.name,
+                "job": row.job,
                 "runs": counted_runs,
                 "success_rate": (row.succeeded or 0) / counted_runs if counted_runs else None,
                 "cache_hit_rate": (row.hits or 0) / counted_runs if counted_runs else None,
