@@ -496,3 +496,60 @@ def test_stats_per_job_and_for_the_pipeline(
     assert [j["job"] for j in only["jobs"]] == ["test"]
     recent = json.loads(project.run("stats", "--since", "5m", "--json").out)
     assert recent["pipeline"]["runs"] == 4  # started 60, 120, 180, 240 s ago
+
+
+def test_critical_path_and_what_each_job_could_save(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conveyor.history.record import RunRecord
+    from conveyor.history.store import HistoryStore
+
+    project.pipeline(
+        """
+        name: cp
+        jobs:
+          a: {run: 'true'}
+          b: {run: 'true', needs: [a]}
+          c: {run: 'true', needs: [a]}
+          d: {run: 'true', needs: [b, c]}
+        """
+    )
+    url = f"sqlite:///{tmp_path / 'cp.db'}"
+    monkeypatch.setenv("CONVEYOR_DB_URL", url)
+    store = HistoryStore(url)
+    durations = {"a": 1.0, "b": 5.0, "c": 2.0, "d": 1.0}
+    store.record(
+        RunRecord(
+            {
+                "id": "cp-1",
+                "pipeline": "cp",
+                "workspace": "/w",
+                "trigger": "local",
+                "host": "h",
+                "conveyor_version": "0.1.0",
+                "started_at": 100.0,
+                "finished_at": 108.0,
+                "status": "success",
+                "wall_time": 8.0,
+                "critical_path": "[]",
+                "jobs_total": 4,
+                "jobs_cached": 0,
+            },
+            [
+                {"name": n, "status": "success", "reason": "", "cached": False, "attempts": 1}
+                | {"duration": d}
+                for n, d in durations.items()
+            ],
+        )
+    )
+    store.close()
+    result = json.loads(project.run("critical-path", "cp-1", "--json").out)
+    assert result["length"] == pytest.approx(7.0)
+    assert [(s["job"], s["could_save"]) for s in result["chain"]] == [
+        ("a", pytest.approx(1.0)),
+        ("b", pytest.approx(3.0)),  # without b, a -> c -> d (4 s) is the longest
+        ("d", pytest.approx(1.0)),
+    ]
+    text = project.run("critical-path").out
+    assert "the longest chain of jobs through their needs takes 7.0s" in text
+    assert project.run("critical-path", "nope").code == 2

@@ -27,6 +27,7 @@ class LazyGroup(click.Group):
         "history": "conveyor.cli.history",
         "show": "conveyor.cli.history",
         "stats": "conveyor.cli.history",
+        "critical-path": "conveyor.cli.history",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -261,3 +261,43 @@ def stats_command(ctx: click.Context, window: float, job: str | None, as_json: b
     for row in table:
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     return 0
+
+
+@click.command("critical-path")
+@click.argument("run_id", metavar="[RUN]", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the chain as JSON.")
+@click.pass_context
+def critical_path_command(ctx: click.Context, run_id: str | None, as_json: bool) -> int:
+    """The chain of jobs that set a run's wall time (default: the latest run), and how
+    much each could shrink the run."""
+    from conveyor import graph
+    from conveyor.errors import UsageError
+    from conveyor.history.analysis import critical_path
+
+    pipeline, store = _open(ctx)
+    if run_id is None:
+        latest = store.recent(1, pipeline.name or os.path.basename(pipeline.root))
+        run_id = latest[0]["id"] if latest else None
+    record = store.run(run_id) if run_id is not None else None
+    store.close()
+    if record is None:
+        raise UsageError(
+            f"no single run '{run_id}' in the history" if run_id else "no runs recorded yet",
+            hint="`conveyor history` lists the recorded runs",
+        )
+    # The needs of the pipeline as it is now (the history keeps results, not the graph).
+    result = critical_path(record.jobs, graph.adjacency(pipeline))
+    if as_json:
+        click.echo(json.dumps({"run": record.run["id"], **result}, indent=2))
+        return 0
+    click.echo(
+        f"run {record.run['id']}: wall time {_dur(record.run['wall_time'])}; the longest "
+        f"chain of jobs through their needs takes {_dur(result['length'])}"
+    )
+    width = max((len(step["job"]) for step in result["chain"]), default=3)
+    for step in result["chain"]:
+        click.echo(
+            f"  {step['job']:<{width}}  {_dur(step['duration']):>8}  "
+            f"at most {_dur(step['could_save'])} shorter if it took no time"
+        )
+    return 0
