@@ -553,3 +553,90 @@ def test_critical_path_and_what_each_job_could_save(
     text = project.run("critical-path").out
     assert "the longest chain of jobs through their needs takes 7.0s" in text
     assert project.run("critical-path", "nope").code == 2
+
+
+# -- Prometheus metrics ------------------------------------------------------------------
+
+
+def _families(text: str) -> dict[str, Any]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def _value(families: dict[str, Any], name: str, sample: str, **labels: str) -> float:
+    for s in families[name].samples:
+        if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items()):
+            return float(s.value)
+    raise AssertionError(f"no {sample} {labels}")
+
+
+def test_metrics_count_runs_jobs_and_cache_hits(project: Project, tmp_path: Path) -> None:
+    project.pipeline(PIPELINE)
+    project.commit()
+    assert project.run("run").code == 0
+    assert project.run("run").code == 0  # both jobs from the cache
+    result = project.run("metrics")
+    assert result.code == 0, result.err
+    families = _families(result.out)
+    assert _value(families, "conveyor_runs", "conveyor_runs_total", status="success") == 2
+    assert (
+        _value(families, "conveyor_cache_requests", "conveyor_cache_requests_total", result="hit")
+        == 2
+    )
+    assert (
+        _value(families, "conveyor_cache_requests", "conveyor_cache_requests_total", result="miss")
+        == 2
+    )
+    assert (
+        _value(
+            families,
+            "conveyor_job_duration_seconds",
+            "conveyor_job_duration_seconds_count",
+            job="build",
+        )
+        == 1
+    ), "only the execution, not the cache hit"
+    assert (
+        _value(families, "conveyor_jobs", "conveyor_jobs_total", job="test", status="success") == 2
+    )
+    textfile = tmp_path / "collector" / "conveyor.prom"
+    textfile.parent.mkdir()
+    assert project.run("metrics", "--textfile", str(textfile)).code == 0
+    assert _families(textfile.read_text()).keys() == families.keys()
+
+
+def test_metrics_pushed_to_a_pushgateway(project: Project) -> None:
+    import http.server
+
+    received: list[tuple[str, str, bytes]] = []
+
+    class Gateway(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.command, self.path, body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        project.pipeline(PIPELINE)
+        project.commit()
+        assert project.run("run").code == 0
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        result = project.run("metrics", "--push", url)
+        assert result.code == 0, result.err
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [(m, p) for m, p, _ in received] == [("PUT", "/metrics/job/conveyor")]
+    families = _families(received[0][2].decode())
+    assert _value(families, "conveyor_runs", "conveyor_runs_total", status="success") == 1
+    unreachable = project.run("metrics", "--push", f"http://127.0.0.1:{_free_port()}")
+    assert unreachable.code == 2
+    assert "cannot push the metrics to http://127.0.0.1:" in unreachable.err

@@ -28,6 +28,7 @@ class LazyGroup(click.Group):
         "show": "conveyor.cli.history",
         "stats": "conveyor.cli.history",
         "critical-path": "conveyor.cli.history",
+        "metrics": "conveyor.cli.history",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

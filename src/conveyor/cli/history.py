@@ -301,3 +301,56 @@ def critical_path_command(ctx: click.Context, run_id: str | None, as_json: bool)
             f"at most {_dur(step['could_save'])} shorter if it took no time"
         )
     return 0
+
+
+@click.command("metrics")
+@click.option(
+    "--since",
+    "window",
+    default="30d",
+    show_default=True,
+    callback=_since,
+    help="How far back to look (a duration: 7d, 12h, ...).",
+)
+@click.option("--all-pipelines", is_flag=True, help="Every pipeline in the database.")
+@click.option("--push", "push_url", metavar="URL", help="Push to this Prometheus Pushgateway.")
+@click.option(
+    "--textfile",
+    type=click.Path(dir_okay=False),
+    help="Write a file for node_exporter's textfile collector (atomically).",
+)
+@click.pass_context
+def metrics_command(
+    ctx: click.Context,
+    window: float,
+    all_pipelines: bool,
+    push_url: str | None,
+    textfile: str | None,
+) -> int:
+    """The history as Prometheus metrics: run and job durations (histograms), outcomes,
+    cache hits and misses, queue time. Printed, or pushed, or written for node_exporter."""
+    from prometheus_client import generate_latest, push_to_gateway, write_to_textfile
+
+    from conveyor.errors import EnvironmentProblem
+    from conveyor.history.metrics import registry_for
+
+    pipeline, store = _open(ctx)
+    name = None if all_pipelines else (pipeline.name or os.path.basename(pipeline.root))
+    registry = registry_for(store, name, time.time() - window)
+    store.close()
+    if textfile:
+        try:
+            write_to_textfile(textfile, registry)
+        except OSError as exc:
+            raise EnvironmentProblem(f"cannot write {textfile}: {exc.strerror}") from None
+    if push_url:
+        try:
+            push_to_gateway(push_url, job="conveyor", registry=registry, timeout=30)
+        except OSError as exc:
+            raise EnvironmentProblem(
+                f"cannot push the metrics to {push_url}: {exc}",
+                hint="is the Pushgateway reachable at that address?",
+            ) from None
+    if not textfile and not push_url:
+        click.echo(generate_latest(registry).decode(), nl=False)
+    return 0
