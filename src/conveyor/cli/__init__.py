@@ -29,6 +29,7 @@ class LazyGroup(click.Group):
         "stats": "conveyor.cli.history",
         "critical-path": "conveyor.cli.history",
         "metrics": "conveyor.cli.history",
+        "flaky": "conveyor.cli.history",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

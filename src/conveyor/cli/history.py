@@ -354,3 +354,57 @@ def metrics_command(
     if not textfile and not push_url:
         click.echo(generate_latest(registry).decode(), nl=False)
     return 0
+
+
+@click.command("flaky")
+@click.option(
+    "--since",
+    "window",
+    default="30d",
+    show_default=True,
+    callback=_since,
+    help="How far back to look (a duration: 7d, 12h, ...).",
+)
+@click.option(
+    "--quarantine",
+    is_flag=True,
+    help="Write the flaky tests to .conveyor/quarantine.json (for the test gates).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print them as JSON.")
+@click.pass_context
+def flaky_command(ctx: click.Context, window: float, quarantine: bool, as_json: bool) -> int:
+    """Jobs that passed and failed with the same inputs (action digest), and tests that
+    passed and failed on the same commit."""
+    from conveyor.history.flaky import find
+    from conveyor.statedir import ensure_state_dir
+
+    pipeline, store = _open(ctx)
+    found = find(store, pipeline.name or os.path.basename(pipeline.root), time.time() - window)
+    store.close()
+    if quarantine:
+        path = os.path.join(ensure_state_dir(pipeline.root), "quarantine.json")
+        listing = sorted({(t["job"], t["test"]) for t in found["tests"]})
+        with open(f"{path}.tmp", "w", encoding="utf-8") as fh:
+            json.dump({"tests": [{"job": j, "test": t} for j, t in listing]}, fh, indent=2)
+        os.replace(f"{path}.tmp", path)
+        click.echo(f"{len(listing)} flaky test(s) written to {path}", err=as_json)
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return 0
+    if not found["jobs"] and not found["tests"]:
+        click.echo("nothing flaky: no job or test both passed and failed on the same inputs")
+        return 0
+    for title, rows, label in (
+        ("flaky jobs (same action digest, different outcomes)", found["jobs"], "job"),
+        ("flaky tests (same commit, different outcomes)", found["tests"], "test"),
+    ):
+        if not rows:
+            continue
+        click.echo(title)
+        for r in rows:
+            where = r["job"] + ": " if label == "test" else ""
+            click.echo(
+                f"  {where}{r[label]}  {r['flips']} flip(s), {r['passed']} passed, "
+                f"{r['failed']} failed, last seen {_when(r['last_seen'])}"
+            )
+    return 0
