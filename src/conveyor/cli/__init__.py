@@ -30,6 +30,7 @@ class LazyGroup(click.Group):
         "critical-path": "conveyor.cli.history",
         "metrics": "conveyor.cli.history",
         "flaky": "conveyor.cli.history",
+        "trace": "conveyor.cli.history",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

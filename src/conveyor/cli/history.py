@@ -408,3 +408,60 @@ def flaky_command(ctx: click.Context, window: float, quarantine: bool, as_json: 
                 f"{r['failed']} failed, last seen {_when(r['last_seen'])}"
             )
     return 0
+
+
+@click.command("trace")
+@click.argument("run_id", metavar="[RUN]", required=False)
+@click.option(
+    "--chrome",
+    "chrome_file",
+    type=click.Path(dir_okay=False),
+    help="Write a Chrome trace (chrome://tracing, ui.perfetto.dev).",
+)
+@click.option("--otlp", "otlp_url", metavar="URL", help="Send to an OTLP/HTTP collector.")
+@click.pass_context
+def trace_command(
+    ctx: click.Context, run_id: str | None, chrome_file: str | None, otlp_url: str | None
+) -> int:
+    """A run (default: the latest) as a trace: a span per job, under one for the run."""
+    import urllib.error
+    import urllib.request
+
+    from conveyor.errors import EnvironmentProblem, UsageError
+    from conveyor.history import trace
+
+    if not chrome_file and not otlp_url:
+        raise UsageError("say where the trace goes", hint="--chrome FILE and/or --otlp URL")
+    pipeline, store = _open(ctx)
+    if run_id is None:
+        latest = store.recent(1, pipeline.name or os.path.basename(pipeline.root))
+        run_id = latest[0]["id"] if latest else None
+    record = store.run(run_id) if run_id is not None else None
+    store.close()
+    if record is None:
+        raise UsageError(
+            f"no single run '{run_id}' in the history" if run_id else "no runs recorded yet",
+            hint="`conveyor history` lists the recorded runs",
+        )
+    if chrome_file:
+        with open(f"{chrome_file}.tmp", "w", encoding="utf-8") as fh:
+            json.dump(trace.chrome(record), fh)
+        os.replace(f"{chrome_file}.tmp", chrome_file)
+        click.echo(f"wrote {chrome_file} ({len(record.jobs)} jobs)")
+    if otlp_url:
+        url = otlp_url.rstrip("/")
+        url = url if url.endswith("/v1/traces") else f"{url}/v1/traces"
+        body = json.dumps(trace.otlp(record)).encode()
+        request = urllib.request.Request(
+            url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                response.read()
+        except (urllib.error.URLError, OSError) as exc:
+            raise EnvironmentProblem(
+                f"cannot send the trace to {url}: {exc}",
+                hint="is an OpenTelemetry collector listening there (OTLP/HTTP)?",
+            ) from None
+        click.echo(f"sent {len(record.jobs) + 1} spans to {url}")
+    return 0
