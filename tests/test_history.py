@@ -776,3 +776,71 @@ def test_otlp_trace_sent_to_a_collector(project: Project) -> None:
     gone = project.run("trace", "--otlp", f"http://127.0.0.1:{_free_port()}")
     assert gone.code == 2
     assert "cannot send the trace to" in gone.err
+
+
+# -- the HTML report ---------------------------------------------------------------------
+
+
+def test_html_report_is_self_contained_and_complete(project: Project, tmp_path: Path) -> None:
+    import sys
+    from html.parser import HTMLParser
+
+    project.write(
+        "tests/test_x.py",
+        """
+        def test_fine():
+            pass
+
+        def test_hostile_message():
+            assert False, "<script>alert(1)</script>"
+        """,
+    )
+    project.pipeline(
+        f"""
+        name: rep
+        jobs:
+          build:
+            run: echo built
+          test:
+            needs: [build]
+            run: {sys.executable} -m pytest tests -q -p no:cacheprovider --junitxml=j.xml
+            reports: {{junit: j.xml}}
+        """
+    )
+    project.commit()
+    assert project.run("run").code == 1
+    out = tmp_path / "scan.html"
+    assert project.run("report", "--html", str(out)).code == 0
+    text = out.read_text()
+
+    class Collect(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tags: list[str] = []
+            self.urls: list[str] = []
+            self.jobs: list[str] = []
+            self.status = ""
+            self._in_status = False
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.tags.append(tag)
+            values = dict(attrs)
+            self.urls += [v or "" for k, v in attrs if k in ("src", "href")]
+            if values.get("data-job"):
+                self.jobs.append(values["data-job"] or "")
+            self._in_status = values.get("id") == "status"
+
+        def handle_data(self, data: str) -> None:
+            if self._in_status:
+                self.status += data
+                self._in_status = False
+
+    page = Collect()
+    page.feed(text)
+    assert "script" not in page.tags, "no script, and the hostile message is escaped"
+    assert page.urls == [], "nothing fetched from anywhere"
+    assert page.jobs == ["build", "test"]
+    assert page.status == "failed"
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "1 failed, 1 passed" in text
+    assert "critical path" in text

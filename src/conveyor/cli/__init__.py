@@ -31,6 +31,7 @@ class LazyGroup(click.Group):
         "metrics": "conveyor.cli.history",
         "flaky": "conveyor.cli.history",
         "trace": "conveyor.cli.history",
+        "report": "conveyor.cli.history",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -465,3 +465,32 @@ def trace_command(
             ) from None
         click.echo(f"sent {len(record.jobs) + 1} spans to {url}")
     return 0
+
+
+@click.command("report")
+@click.argument("run_id", metavar="[RUN]", required=False)
+@click.option(
+    "--html", "html_file", type=click.Path(dir_okay=False), required=True, help="Write it here."
+)
+@click.pass_context
+def report_command(ctx: click.Context, run_id: str | None, html_file: str) -> int:
+    """A run (default: the latest) as one self-contained HTML file: a build scan."""
+    from conveyor.errors import UsageError
+    from conveyor.history.report import render
+
+    pipeline, store = _open(ctx)
+    if run_id is None:
+        latest = store.recent(1, pipeline.name or os.path.basename(pipeline.root))
+        run_id = latest[0]["id"] if latest else None
+    record = store.run(run_id) if run_id is not None else None
+    store.close()
+    if record is None:
+        raise UsageError(
+            f"no single run '{run_id}' in the history" if run_id else "no runs recorded yet",
+            hint="`conveyor history` lists the recorded runs",
+        )
+    with open(f"{html_file}.tmp", "w", encoding="utf-8") as fh:
+        fh.write(render(record))
+    os.replace(f"{html_file}.tmp", html_file)
+    click.echo(f"wrote {html_file}")
+    return 0

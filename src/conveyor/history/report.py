@@ -1,0 +1,103 @@
+"""A run as one self-contained HTML file (a build scan to attach to a CI run): summary,
+a waterfall of the jobs, per-job timings and resources, cache hits, test results.
+Inline CSS only, no script, no network: it opens anywhere, offline."""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from typing import Any
+
+from conveyor.history.record import RunRecord
+from conveyor.units import format_duration
+
+_CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#1d1d1f}
+h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.6em 0 .5em}
+.meta{color:#555}.ok{color:#1a7f37}.bad{color:#cf222e}.muted{color:#777}
+table{border-collapse:collapse;width:100%}th,td{padding:3px 8px;text-align:left;
+border-bottom:1px solid #eee;white-space:nowrap}td.num{text-align:right}
+.lane{position:relative;height:14px;background:#f6f8fa;min-width:300px}
+.bar{position:absolute;top:2px;height:10px;background:#0969da;border-radius:2px}
+.bar.cached{background:#8c959f}.bar.failed{background:#cf222e}
+pre{background:#f6f8fa;padding:.5em;white-space:pre-wrap}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _d(seconds: float | None) -> str:
+    return "-" if seconds is None else format_duration(seconds)
+
+
+def render(record: RunRecord) -> str:
+    run, jobs, tests = record.run, record.jobs, record.tests
+    start = run["started_at"]
+    span = max(run["wall_time"] or 0.0, 1e-9)
+    ok = run["status"] == "success"
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(start))
+    critical = json.loads(run["critical_path"]) if run["critical_path"] else []
+    rows = []
+    for job in jobs:
+        bar = ""
+        if job["started_at"] is not None and job["finished_at"] is not None:
+            left = max(0.0, (job["started_at"] - start) / span * 100)
+            width = max(0.3, (job["finished_at"] - job["started_at"]) / span * 100)
+            kind = "cached" if job["cached"] else ("" if job["status"] == "success" else "failed")
+            bar = f'<div class="bar {kind}" style="left:{left:.2f}%;width:{width:.2f}%"></div>'
+        status = "cached" if job["cached"] else job["status"]
+        css = "ok" if job["status"] in ("success", "skipped") else "bad"
+        rss = f"{job['peak_rss'] / 2**20:.0f} MiB" if job["peak_rss"] else "-"
+        rows.append(
+            f'<tr data-job="{_e(job["name"])}"><td>{_e(job["name"])}</td>'
+            f'<td class="{css}">{_e(status)}</td><td class="num">{_d(job["duration"])}</td>'
+            f'<td class="num">{_d(job["queue_time"])}</td>'
+            f'<td class="num">{_d(job["cpu_time"])}</td><td class="num">{rss}</td>'
+            f'<td class="num">{_e(job["exit_code"])}</td><td class="lane">{bar}</td></tr>'
+        )
+    counts: dict[str, int] = {}
+    for case in tests:
+        counts[case["status"]] = counts.get(case["status"], 0) + 1
+    test_rows = [
+        f"<tr><td>{_e(c['job'])}</td><td>{_e(c['name'])}</td>"
+        f'<td class="{"bad" if c["status"] in ("failed", "error") else "ok"}">{_e(c["status"])}'
+        f'</td><td class="num">{_d(c["duration"])}</td><td>{_e(c["message"][:300])}</td></tr>'
+        for c in sorted(tests, key=lambda c: (c["status"] == "passed", c["job"], c["name"]))
+    ]
+    cached = sum(1 for j in jobs if j["cached"])
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>Conveyor run {_e(run['id'])}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{_e(run['pipeline'])}: run {_e(run['id'])}</h1>",
+        f'<p class="meta"><span class="{"ok" if ok else "bad"}" id="status">'
+        f"{_e(run['status'])}</span> in {_d(run['wall_time'])}, started {when} on "
+        f"{_e(run['host'] or '?')}; branch {_e(run['branch'] or '-')}, commit "
+        f"{_e((run['commit'] or '-')[:12])}, event {_e(run['event'] or '-')}; "
+        f"{len(jobs)} jobs, {cached} from the cache</p>",
+    ]
+    if critical:
+        parts.append(
+            f'<p class="meta">critical path ({_d(run["critical_path_time"])}): '
+            f"{' &rarr; '.join(_e(n) for n in critical)}</p>"
+        )
+    parts += [
+        "<h2>Jobs</h2><table><tr><th>job</th><th>status</th><th>duration</th><th>queued</th>"
+        "<th>CPU</th><th>peak memory</th><th>exit</th><th>timeline</th></tr>",
+        *rows,
+        "</table>",
+    ]
+    if tests:
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        parts += [
+            f'<h2>Tests <span class="muted">({summary})</span></h2>',
+            "<table><tr><th>job</th><th>test</th><th>status</th><th>duration</th>"
+            "<th>message</th></tr>",
+            *test_rows,
+            "</table>",
+        ]
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
