@@ -169,6 +169,11 @@ class Pipeline:
     requires: Pairs = ()
     history_url: str | None = None
 
+    @property
+    def label(self) -> str:
+        """The pipeline's name, else its workspace directory's (what runs are filed under)."""
+        return self.name or self.root.rstrip("/").rsplit("/", 1)[-1]
+
 
 @dataclass(frozen=True)
 class RunContext:

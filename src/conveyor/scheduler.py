@@ -359,7 +359,7 @@ class Scheduler:
         self.bus.emit(
             RunStarted(
                 run_id=opt.run_id,
-                pipeline=plan.pipeline.name or os.path.basename(plan.pipeline.root),
+                pipeline=plan.pipeline.label,
                 workspace=plan.pipeline.root,
                 run_dir=opt.run_dir,
                 context=self.context,

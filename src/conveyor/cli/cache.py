@@ -26,18 +26,15 @@ def why_command(ctx: click.Context, jobs: tuple[str, ...], event: str | None, as
     """Say whether the cache would serve JOBS (and what they need) now, and if not, why."""
     from conveyor import context as run_context
     from conveyor import graph
-    from conveyor.digest import WorkspaceFiles
+    from conveyor.digest import WorkspaceFiles, workspace_state_file
     from conveyor.jobcache import JobCache
-    from conveyor.statedir import ensure_state_dir
     from conveyor.why import why
 
     pipeline = load(ctx)
     environ = dict(os.environ)
     context = run_context.detect(pipeline.root, environ, event)
     selected = graph.select(pipeline, jobs)
-    files = WorkspaceFiles(
-        pipeline.root, os.path.join(ensure_state_dir(pipeline.root, "cache"), "files.state")
-    )
+    files = WorkspaceFiles(pipeline.root, workspace_state_file(pipeline.root))
     jobcache = JobCache(_store(), files, pipeline, environ, run_id="why")
     verdicts = why(pipeline, context, environ, jobcache, selected)
     jobcache.save()

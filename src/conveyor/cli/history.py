@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -43,6 +44,58 @@ def _dur(seconds: float | None) -> str:
     return "-" if seconds is None else format_duration(seconds)
 
 
+def _pick(ctx: click.Context, run_id: str | None) -> tuple[Any, Any]:
+    """(pipeline, the recorded run): RUN (an id or a unique prefix of one), else the
+    latest run of this pipeline; a usage error naming the candidates otherwise."""
+    from conveyor.errors import UsageError
+
+    pipeline, store = _open(ctx)
+    try:
+        if run_id is None:
+            latest = store.recent(1, pipeline.label)
+            if not latest:
+                raise UsageError("no runs recorded yet", hint="`conveyor run` records each run")
+            run_id = latest[0]["id"]
+        record = store.run(run_id)
+        if record is None:
+            close = store.runs_with_prefix(run_id)
+            hint = (
+                f"it matches {len(close)} runs: {', '.join(close)}"
+                if close
+                else "`conveyor history` lists the recorded runs"
+            )
+            raise UsageError(f"no single run '{run_id}' in the history", hint=hint)
+        return pipeline, record
+    finally:
+        store.close()
+
+
+def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
+    """Columns padded to their widest cell (the first row is the header)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _window(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    from conveyor.units import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+since_option = click.option(
+    "--since",
+    "window",
+    default="30d",
+    show_default=True,
+    callback=_window,
+    help="How far back to look (a duration: 7d, 12h, ...).",
+)
+
+
 @click.command("history")
 @click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--all-pipelines", is_flag=True, help="Runs of every pipeline in the database.")
@@ -51,7 +104,7 @@ def _dur(seconds: float | None) -> str:
 def history_command(ctx: click.Context, limit: int, all_pipelines: bool, as_json: bool) -> int:
     """Recent runs, newest first."""
     pipeline, store = _open(ctx)
-    name = pipeline.name or os.path.basename(pipeline.root)
+    name = pipeline.label
     rows = store.recent(limit, None if all_pipelines else name)
     store.close()
     if as_json:
@@ -76,9 +129,7 @@ def history_command(ctx: click.Context, limit: int, all_pipelines: bool, as_json
                 _when(r["started_at"]),
             )
         )
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    for row in table:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    _print_table(table)
     return 0
 
 
@@ -88,26 +139,7 @@ def history_command(ctx: click.Context, limit: int, all_pipelines: bool, as_json
 @click.pass_context
 def show_command(ctx: click.Context, run_id: str | None, as_json: bool) -> int:
     """One run (default: the latest): its jobs on a timeline, cache hits, failures."""
-    from conveyor.errors import UsageError
-
-    pipeline, store = _open(ctx)
-    if run_id is None:
-        latest = store.recent(1, pipeline.name or os.path.basename(pipeline.root))
-        if not latest:
-            store.close()
-            raise UsageError("no runs recorded yet", hint="`conveyor run` records each run")
-        run_id = latest[0]["id"]
-    record = store.run(run_id)
-    if record is None:
-        close = store.runs_with_prefix(run_id)
-        store.close()
-        hint = (
-            f"it matches {len(close)} runs: {', '.join(close)}"
-            if close
-            else "`conveyor history` lists the recorded runs"
-        )
-        raise UsageError(f"no single run '{run_id}' in the history", hint=hint)
-    store.close()
+    _pipeline, record = _pick(ctx, run_id)
     run, jobs = record.run, record.jobs
     run["critical_path"] = json.loads(run["critical_path"])
     if as_json:
@@ -192,28 +224,12 @@ def _tail(path: str, lines: int = 20) -> list[str]:
         return ["(the log is gone)"]
 
 
-def _since(ctx: click.Context, param: click.Parameter, value: str) -> float:
-    from conveyor.units import parse_duration
-
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.1f}%"
 
 
 @click.command("stats")
-@click.option(
-    "--since",
-    "window",
-    default="30d",
-    show_default=True,
-    callback=_since,
-    help="How far back to look (a duration: 7d, 12h, ...).",
-)
+@since_option
 @click.option("--job", "job", default=None, help="Only this job.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.pass_context
@@ -223,7 +239,7 @@ def stats_command(ctx: click.Context, window: float, job: str | None, as_json: b
     from conveyor.history.stats import compute
 
     pipeline, store = _open(ctx)
-    name = pipeline.name or os.path.basename(pipeline.root)
+    name = pipeline.label
     figures = compute(store, name, time.time() - window, job)
     store.close()
     if as_json:
@@ -256,10 +272,8 @@ def stats_command(ctx: click.Context, window: float, job: str | None, as_json: b
                 _dur(j["saved"]),
             )
         )
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     click.echo("")
-    for row in table:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    _print_table(table)
     return 0
 
 
@@ -271,20 +285,9 @@ def critical_path_command(ctx: click.Context, run_id: str | None, as_json: bool)
     """The chain of jobs that set a run's wall time (default: the latest run), and how
     much each could shrink the run."""
     from conveyor import graph
-    from conveyor.errors import UsageError
     from conveyor.history.analysis import critical_path
 
-    pipeline, store = _open(ctx)
-    if run_id is None:
-        latest = store.recent(1, pipeline.name or os.path.basename(pipeline.root))
-        run_id = latest[0]["id"] if latest else None
-    record = store.run(run_id) if run_id is not None else None
-    store.close()
-    if record is None:
-        raise UsageError(
-            f"no single run '{run_id}' in the history" if run_id else "no runs recorded yet",
-            hint="`conveyor history` lists the recorded runs",
-        )
+    pipeline, record = _pick(ctx, run_id)
     # The needs of the pipeline as it is now (the history keeps results, not the graph).
     result = critical_path(record.jobs, graph.adjacency(pipeline))
     if as_json:
@@ -304,14 +307,7 @@ def critical_path_command(ctx: click.Context, run_id: str | None, as_json: bool)
 
 
 @click.command("metrics")
-@click.option(
-    "--since",
-    "window",
-    default="30d",
-    show_default=True,
-    callback=_since,
-    help="How far back to look (a duration: 7d, 12h, ...).",
-)
+@since_option
 @click.option("--all-pipelines", is_flag=True, help="Every pipeline in the database.")
 @click.option("--push", "push_url", metavar="URL", help="Push to this Prometheus Pushgateway.")
 @click.option(
@@ -335,7 +331,7 @@ def metrics_command(
     from conveyor.history.metrics import registry_for
 
     pipeline, store = _open(ctx)
-    name = None if all_pipelines else (pipeline.name or os.path.basename(pipeline.root))
+    name = None if all_pipelines else pipeline.label
     registry = registry_for(store, name, time.time() - window)
     store.close()
     if textfile:
@@ -357,14 +353,7 @@ def metrics_command(
 
 
 @click.command("flaky")
-@click.option(
-    "--since",
-    "window",
-    default="30d",
-    show_default=True,
-    callback=_since,
-    help="How far back to look (a duration: 7d, 12h, ...).",
-)
+@since_option
 @click.option(
     "--quarantine",
     is_flag=True,
@@ -379,7 +368,7 @@ def flaky_command(ctx: click.Context, window: float, quarantine: bool, as_json: 
     from conveyor.statedir import ensure_state_dir
 
     pipeline, store = _open(ctx)
-    found = find(store, pipeline.name or os.path.basename(pipeline.root), time.time() - window)
+    found = find(store, pipeline.label, time.time() - window)
     store.close()
     if quarantine:
         path = os.path.join(ensure_state_dir(pipeline.root), "quarantine.json")
@@ -432,17 +421,7 @@ def trace_command(
 
     if not chrome_file and not otlp_url:
         raise UsageError("say where the trace goes", hint="--chrome FILE and/or --otlp URL")
-    pipeline, store = _open(ctx)
-    if run_id is None:
-        latest = store.recent(1, pipeline.name or os.path.basename(pipeline.root))
-        run_id = latest[0]["id"] if latest else None
-    record = store.run(run_id) if run_id is not None else None
-    store.close()
-    if record is None:
-        raise UsageError(
-            f"no single run '{run_id}' in the history" if run_id else "no runs recorded yet",
-            hint="`conveyor history` lists the recorded runs",
-        )
+    _pipeline, record = _pick(ctx, run_id)
     if chrome_file:
         with open(f"{chrome_file}.tmp", "w", encoding="utf-8") as fh:
             json.dump(trace.chrome(record), fh)
@@ -475,20 +454,9 @@ def trace_command(
 @click.pass_context
 def report_command(ctx: click.Context, run_id: str | None, html_file: str) -> int:
     """A run (default: the latest) as one self-contained HTML file: a build scan."""
-    from conveyor.errors import UsageError
     from conveyor.history.report import render
 
-    pipeline, store = _open(ctx)
-    if run_id is None:
-        latest = store.recent(1, pipeline.name or os.path.basename(pipeline.root))
-        run_id = latest[0]["id"] if latest else None
-    record = store.run(run_id) if run_id is not None else None
-    store.close()
-    if record is None:
-        raise UsageError(
-            f"no single run '{run_id}' in the history" if run_id else "no runs recorded yet",
-            hint="`conveyor history` lists the recorded runs",
-        )
+    _pipeline, record = _pick(ctx, run_id)
     with open(f"{html_file}.tmp", "w", encoding="utf-8") as fh:
         fh.write(render(record))
     os.replace(f"{html_file}.tmp", html_file)

@@ -6,16 +6,11 @@ import json
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from conveyor.cli import load
-
-if TYPE_CHECKING:
-    from conveyor.context import GitFacts
-    from conveyor.digest import GitScan
-    from conveyor.model import Pipeline
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
@@ -123,50 +118,11 @@ def run_command(
             untracked=any(job.inputs or job.caches for job in pipeline.jobs),
             index_cache=workspace_index_cache(pipeline.root),
         )
-    try:
-        return _run(
-            pipeline,
-            scan,
-            facts,
-            jobs=jobs,
-            parallelism=parallelism,
-            keep_going=keep_going,
-            dry_run=dry_run,
-            event=event,
-            as_json=as_json,
-            plain=plain,
-            quiet=quiet,
-            affected_ref=affected_ref,
-            no_cache=no_cache,
-            explain=explain,
-            no_history=no_history,
-            kill_grace=kill_grace,
-        )
-    finally:
-        facts.close()
-        if scan is not None:
-            scan.close()
-
-
-def _run(
-    pipeline: Pipeline,
-    scan: GitScan | None,
-    facts: GitFacts,
-    *,
-    jobs: tuple[str, ...],
-    parallelism: int | None,
-    keep_going: bool,
-    dry_run: bool,
-    event: str | None,
-    as_json: bool,
-    plain: bool,
-    quiet: bool,
-    affected_ref: str | None,
-    no_cache: bool,
-    explain: bool,
-    no_history: bool,
-    kill_grace: float,
-) -> int:
+    # The git commands are reaped whatever happens next (click closes the context even
+    # when the command raises).
+    ctx.call_on_close(facts.close)
+    if scan is not None:
+        ctx.call_on_close(scan.close)
     from conveyor import context as run_context
     from conveyor import graph
     from conveyor.history.record import database_url, explicit_url
