@@ -63,6 +63,15 @@ class LogNames:
         return self._names[job]
 
 
+def log_tail(path: str, lines: int = 20) -> list[str] | None:
+    """The last lines of a job's log, or None when it is gone (runs are pruned)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return [line.rstrip("\n") for line in fh.readlines()[-lines:]]
+    except OSError:
+        return None
+
+
 def atomic_write(path: str, data: str) -> None:
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:

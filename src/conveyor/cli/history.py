@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from conveyor.cli import load
+from conveyor.runstore import log_tail
 from conveyor.units import format_duration
 
 MARK = {
@@ -187,7 +188,7 @@ def show_command(ctx: click.Context, run_id: str | None, as_json: bool) -> int:
     for job in jobs:
         if job["status"] in ("failed", "timed_out") and job["log_path"]:
             click.echo(f"\n✘ {job['name']}: {job['reason']} (log: {job['log_path']})")
-            for line in _tail(job["log_path"]):
+            for line in log_tail(job["log_path"]) or ["(the log is gone)"]:
                 click.echo(f"  │ {line}")
     return 0
 
@@ -214,14 +215,6 @@ def waterfall(run: dict[str, Any], jobs: list[dict[str, Any]], width: int = 40) 
             f"{status:<9} {_dur(job['duration']):>8}  |{''.join(bar)}|"
         )
     return lines
-
-
-def _tail(path: str, lines: int = 20) -> list[str]:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            return [line.rstrip("\n") for line in fh.readlines()[-lines:]]
-    except OSError:
-        return ["(the log is gone)"]
 
 
 def _pct(value: float | None) -> str:

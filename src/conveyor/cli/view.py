@@ -17,6 +17,7 @@ from conveyor.events import (
     RunStarted,
 )
 from conveyor.model import JobResult, JobStatus
+from conveyor.runstore import log_tail
 from conveyor.units import format_duration
 
 MARK = {
@@ -76,11 +77,7 @@ def failure_tail(result: JobResult, lines: int = 20) -> list[str]:
     """The last lines of a failed job's log: with --quiet, what a user needs to see why."""
     if result.status not in (JobStatus.FAILED, JobStatus.TIMED_OUT) or not result.log_path:
         return []
-    try:
-        with open(result.log_path, encoding="utf-8", errors="replace") as fh:
-            return [line.rstrip("\n") for line in fh.readlines()[-lines:]]
-    except OSError:
-        return []
+    return log_tail(result.log_path, lines) or []
 
 
 def closing_line(event: RunFinished) -> str:

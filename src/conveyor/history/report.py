@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from conveyor.history.record import RunRecord
+from conveyor.runstore import log_tail
 from conveyor.units import format_duration
 
 _CSS = """
@@ -21,7 +22,8 @@ border-bottom:1px solid #eee;white-space:nowrap}td.num{text-align:right}
 .lane{position:relative;height:14px;background:#f6f8fa;min-width:300px}
 .bar{position:absolute;top:2px;height:10px;background:#0969da;border-radius:2px}
 .bar.cached{background:#8c959f}.bar.failed{background:#cf222e}
-pre{background:#f6f8fa;padding:.5em;white-space:pre-wrap}
+pre{background:#f6f8fa;padding:.5em;white-space:pre-wrap;overflow-wrap:anywhere}
+td.msg{white-space:normal;overflow-wrap:anywhere;min-width:20em}
 """
 
 
@@ -64,7 +66,7 @@ def render(record: RunRecord) -> str:
     test_rows = [
         f"<tr><td>{_e(c['job'])}</td><td>{_e(c['name'])}</td>"
         f'<td class="{"bad" if c["status"] in ("failed", "error") else "ok"}">{_e(c["status"])}'
-        f'</td><td class="num">{_d(c["duration"])}</td><td>{_e(c["message"][:300])}</td></tr>'
+        f'</td><td class="num">{_d(c["duration"])}</td><td class="msg">{_e(c["message"][:300])}</td></tr>'
         for c in sorted(tests, key=lambda c: (c["status"] == "passed", c["job"], c["name"]))
     ]
     cached = sum(1 for j in jobs if j["cached"])
@@ -98,6 +100,17 @@ def render(record: RunRecord) -> str:
             "<th>message</th></tr>",
             *test_rows,
             "</table>",
+        ]
+    failed = [j for j in jobs if j["status"] in ("failed", "timed_out") and j["log_path"]]
+    if failed:
+        parts.append("<h2>Failures</h2>")
+    for job in failed:
+        lines = log_tail(job["log_path"], 40)
+        parts += [
+            f'<h3 class="bad" id="failure-{_e(job["name"])}">{_e(job["name"])}: '
+            f'{_e(job["reason"])}</h3>',
+            f'<p class="muted">log: {_e(job["log_path"])}</p>',
+            f"<pre>{_e(chr(10).join(lines) if lines is not None else '(the log is gone)')}</pre>",
         ]
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
