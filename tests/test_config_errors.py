@@ -397,7 +397,9 @@ def test_unknown_key_lists_the_valid_keys(project: Project) -> None:
     assert result.err.splitlines()[0] == (
         "conveyor.yml:5:7: jobs.build.artifacts.pahts: unknown key 'pahts' (did you mean 'paths'?)"
     )
-    assert result.err.splitlines()[1] == "  hint: valid keys here: paths, name, expire_in, when"
+    assert result.err.splitlines()[1] == (
+        "  hint: valid keys here: paths, name, expire_in, when, type"
+    )
 
 
 def test_stage_cycle_through_explicit_needs(project: Project) -> None:

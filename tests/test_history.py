@@ -386,6 +386,8 @@ def test_an_older_database_is_migrated_and_keeps_its_runs(
     from alembic.config import Config
     from sqlalchemy import create_engine, text
 
+    from conveyor.history.schema import HEAD
+
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = create_engine(url)
     with engine.begin() as conn:  # the schema as the first release made it
@@ -409,7 +411,12 @@ def test_an_older_database_is_migrated_and_keeps_its_runs(
     runs = history(project)
     assert [r["id"][:8] for r in runs] == [runs[0]["id"][:8], "19990101"]
     with create_engine(url).connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD
+    old = project.run("show", "19990101", "--format", "build-output", "--json")
+    assert old.code == 0, old.err
+    handoff = json.loads(old.out)["build_output"]
+    assert handoff["pipeline_config"] is None, "not recorded before 0003: not invented"
+    assert handoff["artifacts"] == []
 
 
 # -- stats -------------------------------------------------------------------------------
@@ -944,9 +951,110 @@ def test_html_report_as_chromium_lays_it_out(project: Project, tmp_path: Path) -
         assert test["right"] <= test["lane"] + 0.5
         [(heading, log)] = page["failures"]
         assert heading == "test: exit code 1"
-        assert "x" * 600 in log and "word word" in log, "the log tail, wrapped to fit"
+        assert "x" * 600 in log, "the log tail, wrapped to fit"
+        assert "word word" in log
     built, cached = pages[first]["bars"]["build"], pages[second]["bars"]["build"]
     assert built["color"] == "rgb(9, 105, 218)", "a job that ran is blue"
     assert cached["color"] == "rgb(140, 149, 159)", "a cached job is grey"
     assert built["right"] - built["left"] > built["lane"] / 3, "the 0.4 s build fills its share"
     assert cached["right"] - cached["left"] < cached["lane"] / 10, "a cache hit is a sliver"
+
+
+# -- the build_output hand-off -----------------------------------------------------------
+
+
+def test_build_output_hands_over_every_artifact_with_its_digest(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    from ruamel.yaml import YAML
+
+    project.pipeline(
+        """
+        name: shop
+        jobs:
+          build:
+            run: mkdir -p dist && echo "app $RANDOM" > dist/shop.tar.gz && echo x > dist/log.txt
+            outputs: [dist/]
+            artifacts: {paths: ["dist/*.tar.gz"]}
+          manifests:
+            run: mkdir -p deploy && echo kind=Deployment > deploy/shop.yaml
+            outputs: [deploy/]
+            artifacts: {paths: [deploy/], type: deployment-manifest}
+          docs:
+            run: mkdir -p site && echo '<h1>shop</h1>' > site/index.html
+            outputs: [site/index.html]
+            artifacts: {paths: [site/], type: documentation}
+          test:
+            needs: [build]
+            run: test -s dist/shop.tar.gz && test "$FAIL" != 1
+            pass_env: [FAIL]
+        """
+    )
+    project.commit()
+    project.git("tag", "v1.4.0")
+    monkeypatch.setenv("FAIL", "1")
+    assert project.run("run").code == 1
+    monkeypatch.delenv("FAIL")
+    assert project.run("run").code == 0
+    for path in ("dist", "deploy", "site"):
+        shutil.rmtree(project.root / path)
+    assert project.run("run").code == 0, "the third run restores everything from the cache"
+
+    shown = project.run("show", "--format", "build-output")
+    assert shown.code == 0, shown.err
+    doc = YAML(typ="safe").load(shown.out)["build_output"]
+    as_json = project.run("show", "--format", "build-output", "--json")
+    assert json.loads(as_json.out) == {"build_output": doc}, "the same hand-off either way"
+
+    latest = history(project)[0]
+    assert doc["pipeline"] == "shop"
+    assert doc["pipeline_config"] == "conveyor.yml"
+    assert doc["run"]["id"] == latest["id"]
+    assert doc["run"]["tag"] == "v1.4.0"
+    by_location = {a["location"]: a for a in doc["artifacts"]}
+    assert sorted(by_location) == [
+        "deploy/shop.yaml",
+        "dist/log.txt",
+        "dist/shop.tar.gz",
+        "site/index.html",
+    ]
+    for location, artifact in by_location.items():
+        data = (project.root / location).read_bytes()  # restored by the cache
+        assert artifact["sha256"] == hashlib.sha256(data).hexdigest(), location
+        assert artifact["size_bytes"] == len(data)
+        assert artifact["metadata"] == {
+            "version": "v1.4.0",
+            "commit_hash": latest["commit"],
+            "build_number": 3,
+            "run_id": latest["id"],
+        }
+    assert by_location["dist/shop.tar.gz"]["type"] == "application"
+    assert by_location["dist/log.txt"]["type"] == "output", "an output not among artifacts"
+    assert by_location["dist/shop.tar.gz"]["job"] == "build"
+    assert doc["deployment_manifests"] == ["deploy/shop.yaml"]
+    assert doc["documentation"] == ["site/index.html"]
+    metrics = doc["metrics"]
+    assert metrics["success_rate"] == "66.7%", "two of the three runs succeeded"
+    assert metrics["success_rate_runs"] == 3
+    assert metrics["success_rate_target"] == "99%"
+    assert metrics["jobs"] == 4
+    assert metrics["jobs_cached"] == 4
+    assert metrics["build_time_seconds"] == pytest.approx(latest["wall_time"], abs=0.001)
+
+    first = history(project)[-1]["id"]
+    early = json.loads(project.run("show", first, "--format", "build-output", "--json").out)
+    early_doc = early["build_output"]
+    assert early_doc["run"]["status"] == "failed"
+    assert early_doc["metrics"]["success_rate"] == "0.0%", "only the runs up to that one count"
+    assert {a["metadata"]["build_number"] for a in early_doc["artifacts"]} == {1}
+    assert "dist/shop.tar.gz" in {a["location"] for a in early_doc["artifacts"]}, (
+        "the build succeeded in the failed run: its artifact was produced"
+    )
+
+    assert project.run("run").code == 0, "outputs in place: the hits this workspace recorded"
+    again = json.loads(project.run("show", "--format", "build-output", "--json").out)
+    assert {
+        a["location"]: (a["sha256"], a["type"]) for a in again["build_output"]["artifacts"]
+    } == {k: (a["sha256"], a["type"]) for k, a in by_location.items()}

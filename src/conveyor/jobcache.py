@@ -46,6 +46,8 @@ class Hit:
     """Seconds the original execution took."""
     origin: str
     """Which earlier run produced it."""
+    outputs: tuple[tuple[str, str, int], ...] = ()
+    """(workspace-relative path, sha256, size) of every output file restored."""
 
 
 class HitRecord(NamedTuple):
@@ -79,6 +81,8 @@ _TOUCH_AFTER = 3600.0
 class Stored:
     outputs_digest: str
     missing_outputs: tuple[str, ...]
+    outputs: tuple[tuple[str, str, int], ...] = ()
+    """(workspace-relative path, sha256, size) of every output file."""
 
 
 class JobCache:
@@ -205,7 +209,8 @@ class JobCache:
             - meta.execution_start_timestamp.ToNanoseconds() / 1e9,
         )
         text = log_bytes.decode("utf-8", "replace")
-        hit = Hit(text.splitlines(), outputs_digest(result), saved, origin_of(result))
+        files = tuple((rel, d.hash, d.size_bytes) for rel, d, _x in outputs)
+        hit = Hit(text.splitlines(), outputs_digest(result), saved, origin_of(result), files)
         log_digest = (
             (result.stdout_digest.hash, result.stdout_digest.size_bytes)
             if result.HasField("stdout_digest")
@@ -249,7 +254,8 @@ class JobCache:
             self.store.touch(built.digest, blobs)
         with self._lock:
             self._new_records[job.name] = record
-        return Hit(list(log or ()), record.outputs_digest, record.saved, record.origin)
+        files = tuple((rel, sha, size) for rel, sha, size, _x in record.outputs)
+        return Hit(list(log or ()), record.outputs_digest, record.saved, record.origin, files)
 
     def _record(
         self,
@@ -379,6 +385,9 @@ class JobCache:
             if inline is not None:
                 node.contents = inline
             stored.append((rel_to_dir, digest, executable))
+        in_workspace = [(os.path.normpath(os.path.join(job.dir, p)), d, x) for p, d, x in stored]
+        produced = tuple((rel, d.hash, d.size_bytes) for rel, d, _x in in_workspace)
+        digest_of_outputs = outputs_digest(None, stored)
         if job.cache:
             log_bytes = ("\n".join(log_lines) + "\n").encode() if log_lines else b""
             if len(log_bytes) <= INLINE_MAX:
@@ -401,17 +410,15 @@ class JobCache:
             extra.value = built.manifest.to_json()
             self.store.put_action_result(built.digest, result)
             self._write_index(job, built, finished - started)
-            digest_of_outputs = outputs_digest(None, stored)
             self._record(
                 job,
                 built,
-                [(os.path.normpath(os.path.join(job.dir, p)), d, x) for p, d, x in stored],
+                in_workspace,
                 Hit(list(log_lines), digest_of_outputs, finished - started, f"run {self.run_id}"),
                 (log.hash, log.size_bytes),
                 log.size_bytes,
             )
-            return Stored(digest_of_outputs, missing)
-        return Stored(outputs_digest(None, stored), missing)
+        return Stored(digest_of_outputs, missing, produced)
 
     def _store_output(self, full: str, *, store: bool) -> tuple[Digest, bool, bytes | None]:
         """(digest, executable, contents if small): a small output travels inside the

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 Pairs = tuple[tuple[str, str], ...]
 
@@ -47,6 +48,22 @@ class ArtifactSpec:
     name: str | None = None
     expire_in: float | None = None
     when: str = "on_success"
+    type: str = "application"
+    """What the files are, for the hand-off to deployment: application, library,
+    package, container, deployment-manifest, documentation, report or other."""
+
+    def covers(self, path: str) -> bool:
+        """Whether a workspace-relative file is one of these artifacts: a path written
+        as a directory covers everything under it, others match as globs."""
+        from fnmatch import fnmatchcase
+
+        for pattern in self.paths:
+            pattern = pattern.removeprefix("./")
+            if path == pattern.rstrip("/") or path.startswith(pattern.rstrip("/") + "/"):
+                return True
+            if fnmatchcase(path, pattern):
+                return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -200,6 +217,16 @@ class JobStatus(enum.StrEnum):
         return self in (JobStatus.SUCCESS, JobStatus.SKIPPED)
 
 
+class OutputFile(NamedTuple):
+    """One file a job produced: workspace-relative path, SHA-256, size; and, when the
+    job declares it among its `artifacts:`, their type."""
+
+    path: str
+    sha256: str
+    size: int
+    artifact: str | None = None
+
+
 @dataclass(frozen=True)
 class JobResult:
     """What happened to one job in one run."""
@@ -227,6 +254,8 @@ class JobResult:
     """One digest of the job's outputs (what its dependents' cache keys include)."""
     miss_reasons: tuple[str, ...] = ()
     """Why the cache missed (with --explain)."""
+    outputs: tuple[OutputFile, ...] = ()
+    """The files the job produced (or the cache restored), when it succeeded."""
 
     @property
     def duration(self) -> float | None:

@@ -82,7 +82,7 @@ def run_pipeline(
     warnings: list[str] = []
     jobcache = _job_cache(pipeline, environ, run_id, read_cache, warnings, scan) if cache else None
     results = ResultJSON()
-    summary = SummarySink(run_dir, pipeline.path, results)
+    summary = SummarySink(run_dir, os.path.abspath(pipeline.path), results)
     log_names = LogNames()
     extra: list[Sink] = []
     reports = None

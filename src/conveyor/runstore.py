@@ -152,6 +152,7 @@ def result_dict(r: JobResult) -> dict[str, Any]:
         "action_digest": r.action_digest,
         "outputs_digest": r.outputs_digest,
         "miss_reasons": list(r.miss_reasons),
+        "outputs": r.outputs,  # a NamedTuple is encoded as a JSON array
     }
 
 
@@ -320,6 +321,7 @@ class SummarySink:
                 "pipeline": event.pipeline,
                 "workspace": event.workspace,
                 "run_dir": self.run_dir,
+                "pipeline_file": self.pipeline_file,
                 "trigger": event.context.ci or "local",
                 "context": context_dict(event.context),
             }

@@ -31,7 +31,7 @@ from conveyor.events import (
 from conveyor.executor.interface import Cancel, ExecOutcome, ExecRequest, Executor
 from conveyor.graph import Plan, PlannedJob
 from conveyor.jobcache import JobCache
-from conveyor.model import Job, JobResult, JobStatus, Pipeline, RunContext
+from conveyor.model import Job, JobResult, JobStatus, OutputFile, Pipeline, RunContext
 from conveyor.units import format_duration
 
 
@@ -255,6 +255,7 @@ class Scheduler:
             saved=hit.saved,
             action_digest=built.digest.hash,
             outputs_digest=hit.outputs_digest,
+            outputs=_output_files(job, hit.outputs),
         )
         return result, built, ()
 
@@ -315,6 +316,7 @@ class Scheduler:
         if status is not JobStatus.SUCCESS and attempt > 1:
             reason += f" (after {attempt} attempts)"
         outputs = None
+        files: tuple[OutputFile, ...] = ()
         if status is JobStatus.SUCCESS and built is not None and self.jobcache is not None:
             # A failed job is never stored; a successful one is, with its last attempt's log.
             try:
@@ -322,6 +324,7 @@ class Scheduler:
                     job, built, lines, outcome.started_at, outcome.finished_at
                 )
                 outputs = stored.outputs_digest
+                files = _output_files(job, stored.outputs)
                 for missing in stored.missing_outputs:
                     on_line(f"conveyor: declared output {missing!r} was not produced")
                 for line in self.jobcache.save_dependencies(job, restored_keys):
@@ -344,6 +347,7 @@ class Scheduler:
             action_digest=built.digest.hash if built is not None else None,
             outputs_digest=outputs,
             miss_reasons=reasons,
+            outputs=files,
         )
 
     # -- the main loop, on the calling thread ---------------------------------------
@@ -541,3 +545,15 @@ def critical_path(plan: Plan, results: Mapping[str, JobResult]) -> tuple[str, ..
         needs = [d for d in plan.get(cur).needs if d in timed]
         cur = max(needs, key=lambda n: timed[n].finished_at or 0.0) if needs else None
     return tuple(reversed(chain))
+
+
+def _output_files(job: Job, files: tuple[tuple[str, str, int], ...]) -> tuple[OutputFile, ...]:
+    """A job's output files, each marked with its artifact type when the job declares it
+    among its `artifacts:`."""
+    spec = job.artifacts
+    if spec is None:
+        return tuple(OutputFile(path, sha, size) for path, sha, size in files)
+    return tuple(
+        OutputFile(path, sha, size, spec.type if spec.covers(path) else None)
+        for path, sha, size in files
+    )

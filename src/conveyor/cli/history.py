@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -45,30 +47,42 @@ def _dur(seconds: float | None) -> str:
     return "-" if seconds is None else format_duration(seconds)
 
 
-def _pick(ctx: click.Context, run_id: str | None) -> tuple[Any, Any]:
-    """(pipeline, the recorded run): RUN (an id or a unique prefix of one), else the
-    latest run of this pipeline; a usage error naming the candidates otherwise."""
-    from conveyor.errors import UsageError
-
+@contextmanager
+def _history(ctx: click.Context) -> Iterator[tuple[Any, Any]]:
+    """(pipeline, an open HistoryStore), closed after."""
     pipeline, store = _open(ctx)
     try:
-        if run_id is None:
-            latest = store.recent(1, pipeline.label)
-            if not latest:
-                raise UsageError("no runs recorded yet", hint="`conveyor run` records each run")
-            run_id = latest[0]["id"]
-        record = store.run(run_id)
-        if record is None:
-            close = store.runs_with_prefix(run_id)
-            hint = (
-                f"it matches {len(close)} runs: {', '.join(close)}"
-                if close
-                else "`conveyor history` lists the recorded runs"
-            )
-            raise UsageError(f"no single run '{run_id}' in the history", hint=hint)
-        return pipeline, record
+        yield pipeline, store
     finally:
         store.close()
+
+
+def _pick(ctx: click.Context, run_id: str | None) -> tuple[Any, Any]:
+    """(pipeline, the recorded run): see _find."""
+    with _history(ctx) as (pipeline, store):
+        return pipeline, _find(store, pipeline, run_id)
+
+
+def _find(store: Any, pipeline: Any, run_id: str | None) -> Any:
+    """RUN (an id or a unique prefix of one), else the latest run of this pipeline; a
+    usage error naming the candidates otherwise."""
+    from conveyor.errors import UsageError
+
+    if run_id is None:
+        latest = store.recent(1, pipeline.label)
+        if not latest:
+            raise UsageError("no runs recorded yet", hint="`conveyor run` records each run")
+        run_id = latest[0]["id"]
+    record = store.run(run_id)
+    if record is None:
+        close = store.runs_with_prefix(run_id)
+        hint = (
+            f"it matches {len(close)} runs: {', '.join(close)}"
+            if close
+            else "`conveyor history` lists the recorded runs"
+        )
+        raise UsageError(f"no single run '{run_id}' in the history", hint=hint)
+    return record
 
 
 def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
@@ -136,15 +150,32 @@ def history_command(ctx: click.Context, limit: int, all_pipelines: bool, as_json
 
 @click.command("show")
 @click.argument("run_id", metavar="[RUN]", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print the run and its jobs as JSON.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "build-output"]),
+    default="text",
+    help="build-output: the hand-off for deployment (pipeline file, artifacts with "
+    "digests and version metadata, build time, success rate), as YAML.",
+)
+@click.option("--json", "as_json", is_flag=True, help="JSON (with build-output: that, as JSON).")
+@since_option
 @click.pass_context
-def show_command(ctx: click.Context, run_id: str | None, as_json: bool) -> int:
+def show_command(
+    ctx: click.Context, run_id: str | None, fmt: str, as_json: bool, window: float
+) -> int:
     """One run (default: the latest): its jobs on a timeline, cache hits, failures."""
+    if fmt == "build-output":
+        return _build_output(ctx, run_id, window, as_json)
     _pipeline, record = _pick(ctx, run_id)
     run, jobs = record.run, record.jobs
     run["critical_path"] = json.loads(run["critical_path"])
-    if as_json:
-        click.echo(json.dumps({**run, "jobs": jobs, "tests": record.tests}, indent=2))
+    if as_json or fmt == "json":
+        click.echo(
+            json.dumps(
+                {**run, "jobs": jobs, "tests": record.tests, "outputs": record.outputs}, indent=2
+            )
+        )
         return 0
     where = ", ".join(
         x
@@ -190,6 +221,35 @@ def show_command(ctx: click.Context, run_id: str | None, as_json: bool) -> int:
             click.echo(f"\n✘ {job['name']}: {job['reason']} (log: {job['log_path']})")
             for line in log_tail(job["log_path"]) or ["(the log is gone)"]:
                 click.echo(f"  │ {line}")
+    return 0
+
+
+def _build_output(ctx: click.Context, run_id: str | None, window: float, as_json: bool) -> int:
+    from conveyor.history.handoff import build_output
+    from conveyor.history.stats import pipeline_totals
+
+    with _history(ctx) as (pipeline, store):
+        record = _find(store, pipeline, run_id)
+        run = record.run
+        number = store.build_number(run["pipeline"], run["started_at"])
+        totals = pipeline_totals(
+            store, run["pipeline"], run["started_at"] - window, run["started_at"]
+        )
+    document = build_output(
+        record,
+        build_number=number,
+        totals=totals,
+        window=f"{window / 86400:g}d" if window >= 86400 else format_duration(window),
+    )
+    if as_json:
+        click.echo(json.dumps(document, indent=2))
+        return 0
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
+    yaml.dump(document, sys.stdout)
     return 0
 
 

@@ -290,6 +290,7 @@ def _build_job(
                     name=spec.artifacts.name,
                     expire_in=spec.artifacts.expire_in,
                     when=spec.artifacts.when,
+                    type=spec.artifacts.type,
                 )
                 if spec.artifacts
                 else None,

@@ -164,6 +164,16 @@ class ArtifactsFile(Strict):
     name: str | None = None
     expire_in: Duration | None = None
     when: Literal["on_success", "on_failure", "always"] = "on_success"
+    type: Literal[
+        "application",
+        "library",
+        "package",
+        "container",
+        "deployment-manifest",
+        "documentation",
+        "report",
+        "other",
+    ] = "application"
 
 
 def _artifacts(value: Any) -> Any:

@@ -22,6 +22,9 @@ class RunRecord:
     tests: list[dict[str, Any]] = field(default_factory=list)
     """Test cases from the jobs' JUnit reports: job, suite, name, status, duration,
     message."""
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    """Files the jobs produced or restored: job, path, sha256, size, artifact (its type
+    when the job declares it among its `artifacts:`)."""
 
 
 def database_url(root: str, configured: str | None, environ: Mapping[str, str]) -> str:

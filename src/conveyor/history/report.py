@@ -66,7 +66,8 @@ def render(record: RunRecord) -> str:
     test_rows = [
         f"<tr><td>{_e(c['job'])}</td><td>{_e(c['name'])}</td>"
         f'<td class="{"bad" if c["status"] in ("failed", "error") else "ok"}">{_e(c["status"])}'
-        f'</td><td class="num">{_d(c["duration"])}</td><td class="msg">{_e(c["message"][:300])}</td></tr>'
+        f'</td><td class="num">{_d(c["duration"])}</td>'
+        f'<td class="msg">{_e(c["message"][:300])}</td></tr>'
         for c in sorted(tests, key=lambda c: (c["status"] == "passed", c["job"], c["name"]))
     ]
     cached = sum(1 for j in jobs if j["cached"])
@@ -108,7 +109,7 @@ def render(record: RunRecord) -> str:
         lines = log_tail(job["log_path"], 40)
         parts += [
             f'<h3 class="bad" id="failure-{_e(job["name"])}">{_e(job["name"])}: '
-            f'{_e(job["reason"])}</h3>',
+            f"{_e(job['reason'])}</h3>",
             f'<p class="muted">log: {_e(job["log_path"])}</p>',
             f"<pre>{_e(chr(10).join(lines) if lines is not None else '(the log is gone)')}</pre>",
         ]

@@ -121,6 +121,7 @@ def _record(
         "jobs_total": len(results),
         "jobs_cached": sum(1 for r in results if r.get("cached")),
         "run_dir": summary.get("run_dir") or meta.get("run_dir"),
+        "pipeline_file": summary.get("pipeline_file") or meta.get("pipeline_file"),
     }
     jobs = []
     for r in results:
@@ -146,7 +147,26 @@ def _record(
                 "log_path": r.get("log_path"),
             }
         )
-    return RunRecord(run, jobs)
+    files = []
+    for r in results:
+        seen = set()
+        for entry in r.get("outputs") or ():
+            try:
+                path, sha, size, artifact = entry
+            except (TypeError, ValueError):
+                continue  # written by another version: the rest of the run still counts
+            if path not in seen:
+                seen.add(path)
+                files.append(
+                    {
+                        "job": r["name"],
+                        "path": path,
+                        "sha256": sha,
+                        "size": size,
+                        "artifact": artifact,
+                    }
+                )
+    return RunRecord(run, jobs, outputs=files)
 
 
 def _alive(meta: dict[str, Any]) -> bool:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -16,7 +17,7 @@ from sqlalchemy import (
     Text,
 )
 
-HEAD = "0002"
+HEAD = "0003"
 """The newest migration: a database at this revision needs no Alembic at all."""
 
 metadata = MetaData()
@@ -43,6 +44,7 @@ runs = Table(
     Column("jobs_total", Integer, nullable=False),
     Column("jobs_cached", Integer, nullable=False),
     Column("run_dir", Text),
+    Column("pipeline_file", Text),
     Index("ix_runs_started_at", "started_at"),
 )
 
@@ -83,4 +85,17 @@ tests = Table(
     Column("message", Text, nullable=False),
     Index("ix_tests_run_job", "run_id", "job"),
     Index("ix_tests_name", "name"),
+)
+
+outputs = Table(
+    "outputs",
+    metadata,
+    Column("run_id", String(64), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("job", String(512), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    # The artifact type, when the job declares the file among its `artifacts:`.
+    Column("artifact", String(32)),
+    Index("ix_outputs_sha256", "sha256"),
 )

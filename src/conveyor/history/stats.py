@@ -68,19 +68,11 @@ def compute(
             )
         )
     )  # unordered: sorting 200,000 rows in the database cost more than per job here
-    ok = case((runs.c.status == "success", 1), else_=0)
-    overall = select(
-        func.count().label("runs"),
-        func.sum(ok).label("succeeded"),
-        func.avg(cast(runs.c.wall_time, Float)).label("wall"),
-        func.min(runs.c.started_at).label("first"),
-    ).where(in_window)
     with store.engine.connect() as conn:
         rows = list(conn.execute(per_job))
         timed: dict[str, list[tuple[float, float]]] = {}
         for job_name, started, duration in conn.execute(durations):
             timed.setdefault(job_name, []).append((started, float(duration)))
-        total = conn.execute(overall).one()
     series = {k: [d for _, d in sorted(v)] for k, v in timed.items()}
     out = []
     for row in rows:
@@ -108,17 +100,41 @@ def compute(
             }
         )
     out.sort(key=lambda j: (-(j["p95"] or 0.0), j["job"]))
-    count = int(total.runs or 0)
     return {
         "pipeline": {
-            "name": pipeline,
-            "since": since,
-            "first_run": total.first,
-            "runs": count,
-            "success_rate": (total.succeeded or 0) / count if count else None,
-            "target": RELIABILITY_TARGET,
-            "mean_wall_time": float(total.wall) if total.wall is not None else None,
+            **pipeline_totals(store, pipeline, since),
             "saved": sum(j["saved"] for j in out),
         },
         "jobs": out,
+    }
+
+
+def pipeline_totals(
+    store: HistoryStore, pipeline: str, since: float, until: float | None = None
+) -> dict[str, Any]:
+    """The pipeline's finished runs started in [since, until]: how many, the share that
+    succeeded (against the seed's target), their mean wall time."""
+    window = and_(
+        runs.c.pipeline == pipeline, runs.c.started_at >= since, runs.c.status != "running"
+    )
+    if until is not None:
+        window = and_(window, runs.c.started_at <= until)
+    ok = case((runs.c.status == "success", 1), else_=0)
+    query = select(
+        func.count().label("runs"),
+        func.sum(ok).label("succeeded"),
+        func.avg(cast(runs.c.wall_time, Float)).label("wall"),
+        func.min(runs.c.started_at).label("first"),
+    ).where(window)
+    with store.engine.connect() as conn:
+        total = conn.execute(query).one()
+    count = int(total.runs or 0)
+    return {
+        "name": pipeline,
+        "since": since,
+        "first_run": total.first,
+        "runs": count,
+        "success_rate": (total.succeeded or 0) / count if count else None,
+        "target": RELIABILITY_TARGET,
+        "mean_wall_time": float(total.wall) if total.wall is not None else None,
     }

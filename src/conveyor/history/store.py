@@ -14,12 +14,12 @@ import sqlite3
 import time
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, insert, select, text
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from conveyor.errors import EnvironmentProblem
 from conveyor.history.record import DB_ENV, RunRecord
-from conveyor.history.schema import HEAD, jobs, runs, tests
+from conveyor.history.schema import HEAD, jobs, outputs, runs, tests
 
 
 class HistoryStore:
@@ -69,6 +69,7 @@ class HistoryStore:
         run_id = record.run["id"]
         with self.engine.begin() as conn:
             conn.execute(delete(tests).where(tests.c.run_id == run_id))
+            conn.execute(delete(outputs).where(outputs.c.run_id == run_id))
             conn.execute(delete(jobs).where(jobs.c.run_id == run_id))
             conn.execute(delete(runs).where(runs.c.id == run_id))
             conn.execute(insert(runs), [record.run])
@@ -76,6 +77,8 @@ class HistoryStore:
                 conn.execute(insert(jobs), [{**j, "run_id": run_id} for j in record.jobs])
             if record.tests:
                 conn.execute(insert(tests), [{**t, "run_id": run_id} for t in record.tests])
+            if record.outputs:
+                conn.execute(insert(outputs), [{**o, "run_id": run_id} for o in record.outputs])
 
     # -- reading -----------------------------------------------------------------------
     def statuses(self) -> dict[str, str]:
@@ -115,9 +118,29 @@ class HistoryStore:
                 .where(tests.c.run_id == row["id"])
                 .order_by(tests.c.id)
             )
-            return RunRecord(
-                row, [dict(j._mapping) for j in job_rows], [dict(t._mapping) for t in test_rows]
+            output_rows = conn.execute(
+                select(outputs.c.job, outputs.c.path, outputs.c.sha256, outputs.c.size)
+                .add_columns(outputs.c.artifact)
+                .where(outputs.c.run_id == row["id"])
+                .order_by(outputs.c.job, outputs.c.path)
             )
+            return RunRecord(
+                row,
+                [dict(j._mapping) for j in job_rows],
+                [dict(t._mapping) for t in test_rows],
+                [dict(o._mapping) for o in output_rows],
+            )
+
+    def build_number(self, pipeline: str, started_at: float) -> int:
+        """The run's place among the pipeline's recorded runs, counted from 1 (what CI
+        systems call the build number; grows as long as the history is kept)."""
+        query = (
+            select(func.count())
+            .select_from(runs)
+            .where(runs.c.pipeline == pipeline, runs.c.started_at <= started_at)
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def runs_with_prefix(self, prefix: str, limit: int = 5) -> list[str]:
         with self.engine.connect() as conn:
