@@ -611,6 +611,11 @@ def test_metrics_count_runs_jobs_and_cache_hits(project: Project, tmp_path: Path
     textfile.parent.mkdir()
     assert project.run("metrics", "--textfile", str(textfile)).code == 0
     assert _families(textfile.read_text()).keys() == families.keys()
+    as_json = json.loads(project.run("metrics", "--json").out)
+    assert {f["name"] for f in as_json} == set(families)
+    [runs] = [f for f in as_json if f["name"] == "conveyor_runs"]
+    assert runs["type"] == "counter"
+    assert [s["value"] for s in runs["samples"] if s["labels"].get("status") == "success"] == [2]
 
 
 def test_metrics_pushed_to_a_pushgateway(project: Project) -> None:
@@ -723,7 +728,9 @@ def test_chrome_trace_has_a_span_per_job_on_separate_rows_when_parallel(
     project.commit()
     assert project.run("run", "--jobs", "2").code == 0
     out = tmp_path / "trace.json"
-    assert project.run("trace", "--chrome", str(out)).code == 0
+    said = project.run("trace", "--chrome", str(out), "--json")
+    assert said.code == 0
+    assert json.loads(said.out)["spans"] == 4
     events = json.loads(out.read_text())["traceEvents"]
     spans = {e["name"]: e for e in events if e["ph"] == "X" and e["cat"] != "run"}
     assert set(spans) == {"a", "b", "c"}
@@ -817,7 +824,13 @@ def test_html_report_is_self_contained_and_complete(project: Project, tmp_path: 
     project.commit()
     assert project.run("run").code == 1
     out = tmp_path / "scan.html"
-    assert project.run("report", "--html", str(out)).code == 0
+    said = project.run("report", "--html", str(out), "--json")
+    assert said.code == 0
+    assert json.loads(said.out) == {
+        "run_id": history(project)[0]["id"],
+        "html": str(out),
+        "bytes": out.stat().st_size,
+    }
     text = out.read_text()
 
     class Collect(HTMLParser):

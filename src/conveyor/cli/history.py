@@ -368,6 +368,7 @@ def critical_path_command(ctx: click.Context, run_id: str | None, as_json: bool)
     type=click.Path(dir_okay=False),
     help="Write a file for node_exporter's textfile collector (atomically).",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the metric families as JSON.")
 @click.pass_context
 def metrics_command(
     ctx: click.Context,
@@ -375,6 +376,7 @@ def metrics_command(
     all_pipelines: bool,
     push_url: str | None,
     textfile: str | None,
+    as_json: bool,
 ) -> int:
     """The history as Prometheus metrics: run and job durations (histograms), outcomes,
     cache hits and misses, queue time. Printed, or pushed, or written for node_exporter."""
@@ -400,7 +402,20 @@ def metrics_command(
                 f"cannot push the metrics to {push_url}: {exc}",
                 hint="is the Pushgateway reachable at that address?",
             ) from None
-    if not textfile and not push_url:
+    if as_json:
+        families = [
+            {
+                "name": family.name,
+                "type": family.type,
+                "help": family.documentation,
+                "samples": [
+                    {"name": s.name, "labels": s.labels, "value": s.value} for s in family.samples
+                ],
+            }
+            for family in registry.collect()
+        ]
+        click.echo(json.dumps(families, indent=2))
+    elif not textfile and not push_url:
         click.echo(generate_latest(registry).decode(), nl=False)
     return 0
 
@@ -461,9 +476,14 @@ def flaky_command(ctx: click.Context, window: float, quarantine: bool, as_json: 
     help="Write a Chrome trace (chrome://tracing, ui.perfetto.dev).",
 )
 @click.option("--otlp", "otlp_url", metavar="URL", help="Send to an OTLP/HTTP collector.")
+@click.option("--json", "as_json", is_flag=True, help="Say what was done as JSON.")
 @click.pass_context
 def trace_command(
-    ctx: click.Context, run_id: str | None, chrome_file: str | None, otlp_url: str | None
+    ctx: click.Context,
+    run_id: str | None,
+    chrome_file: str | None,
+    otlp_url: str | None,
+    as_json: bool,
 ) -> int:
     """A run (default: the latest) as a trace: a span per job, under one for the run."""
     import urllib.error
@@ -475,11 +495,13 @@ def trace_command(
     if not chrome_file and not otlp_url:
         raise UsageError("say where the trace goes", hint="--chrome FILE and/or --otlp URL")
     _pipeline, record = _pick(ctx, run_id)
+    url = None
     if chrome_file:
         with open(f"{chrome_file}.tmp", "w", encoding="utf-8") as fh:
             json.dump(trace.chrome(record), fh)
         os.replace(f"{chrome_file}.tmp", chrome_file)
-        click.echo(f"wrote {chrome_file} ({len(record.jobs)} jobs)")
+        if not as_json:
+            click.echo(f"wrote {chrome_file} ({len(record.jobs)} jobs)")
     if otlp_url:
         url = otlp_url.rstrip("/")
         url = url if url.endswith("/v1/traces") else f"{url}/v1/traces"
@@ -495,7 +517,11 @@ def trace_command(
                 f"cannot send the trace to {url}: {exc}",
                 hint="is an OpenTelemetry collector listening there (OTLP/HTTP)?",
             ) from None
-        click.echo(f"sent {len(record.jobs) + 1} spans to {url}")
+        if not as_json:
+            click.echo(f"sent {len(record.jobs) + 1} spans to {url}")
+    if as_json:
+        done = {"run_id": record.run["id"], "spans": len(record.jobs) + 1}
+        click.echo(json.dumps({**done, "chrome": chrome_file, "otlp": url}))
     return 0
 
 
@@ -504,8 +530,9 @@ def trace_command(
 @click.option(
     "--html", "html_file", type=click.Path(dir_okay=False), required=True, help="Write it here."
 )
+@click.option("--json", "as_json", is_flag=True, help="Say what was written as JSON.")
 @click.pass_context
-def report_command(ctx: click.Context, run_id: str | None, html_file: str) -> int:
+def report_command(ctx: click.Context, run_id: str | None, html_file: str, as_json: bool) -> int:
     """A run (default: the latest) as one self-contained HTML file: a build scan."""
     from conveyor.history.report import render
 
@@ -513,5 +540,9 @@ def report_command(ctx: click.Context, run_id: str | None, html_file: str) -> in
     with open(f"{html_file}.tmp", "w", encoding="utf-8") as fh:
         fh.write(render(record))
     os.replace(f"{html_file}.tmp", html_file)
-    click.echo(f"wrote {html_file}")
+    if as_json:
+        size = os.path.getsize(html_file)
+        click.echo(json.dumps({"run_id": record.run["id"], "html": html_file, "bytes": size}))
+    else:
+        click.echo(f"wrote {html_file}")
     return 0
