@@ -141,6 +141,42 @@ def test_a_killed_run_is_recorded_as_interrupted(project: Project) -> None:
     assert [j["name"] for j in shown["jobs"]] == ["quick"], "what finished before the kill"
 
 
+def test_a_killed_run_is_recorded_by_the_next_run_in_a_shared_history(
+    project: Project, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from conveyor.history.store import HistoryStore
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    monkeypatch.setenv("CONVEYOR_DB_URL", url)
+    project.pipeline(
+        """
+        jobs:
+          slow:
+            run: if [ -n "$SLOW" ]; then echo $$ > slow.pid; sleep 60; fi
+            pass_env: [SLOW]
+        """
+    )
+    project.commit()
+    monkeypatch.setenv("SLOW", "1")
+    proc = project.spawn("run", "--plain")
+    monkeypatch.delenv("SLOW")
+    pid_file = project.root / "slow.pid"
+    deadline = time.monotonic() + 20
+    while not pid_file.exists() or not pid_file.read_text().strip():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    os.killpg(int(pid_file.read_text()), signal.SIGKILL)
+    store = HistoryStore(url)
+    try:
+        assert store.statuses() == {}, "a killed run cannot record itself"
+        assert project.run("run").code == 0
+        assert sorted(store.statuses().values()) == ["interrupted", "success"]
+    finally:
+        store.close()
+
+
 def test_a_run_still_going_is_not_recorded_yet(project: Project) -> None:
     project.pipeline("jobs:\n  slow:\n    run: echo $$ > slow.pid; sleep 60\n")
     project.commit()

@@ -121,7 +121,7 @@ def run_pipeline(
     if reports is not None:
         warnings += [f"a test report was not read: {p}" for p in reports.problems]
     if history is not None and record_history:
-        _record(history, run_dir, warnings)
+        _record(history, pipeline.root, run_dir, warnings)
     return RunOutcome(finished, summary.summary or {}, run_dir, [*warnings, *bus.errors])
 
 
@@ -145,12 +145,13 @@ def _job_cache(
     return JobCache(store, files, pipeline, environ, run_id=run_id, read=read)
 
 
-def _record(url: str, run_dir: str, warnings: list[str]) -> None:
-    """Record the run in a shared history now; a failure is a warning, never the run's."""
+def _record(url: str, root: str, run_dir: str, warnings: list[str]) -> None:
+    """Record the run in a shared history now, and any earlier run of the workspace that
+    was killed before it could; a failure is a warning, never the run's."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from conveyor.errors import ConveyorError
-    from conveyor.history.rundirs import read_run
+    from conveyor.history.rundirs import read_run, record_interrupted
     from conveyor.history.store import HistoryStore
 
     try:
@@ -160,6 +161,7 @@ def _record(url: str, run_dir: str, warnings: list[str]) -> None:
         store = HistoryStore(url)
         try:
             store.record(record)
+            record_interrupted(store, root)
         finally:
             store.close()
     except (ConveyorError, SQLAlchemyError, OSError) as exc:

@@ -87,6 +87,35 @@ def ingest(store: HistoryStore, root: str) -> int:
     return count
 
 
+def record_interrupted(store: HistoryStore, root: str) -> int:
+    """Record the workspace's runs that were killed outright and are not recorded yet
+    (a shared history is written by each run as it ends, which a killed run never
+    reaches: the next run does it). Looks only at run directories without a summary."""
+    base = os.path.join(root, ".conveyor", "runs")
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return 0
+    unfinished = [
+        name
+        for name in names
+        if not os.path.exists(os.path.join(base, name, "summary.json"))
+        and not os.path.exists(os.path.join(base, name, NO_HISTORY))
+    ]
+    if not unfinished:
+        return 0
+    known = store.statuses_of(unfinished)
+    count = 0
+    for name in sorted(unfinished):
+        if known.get(name, "running") != "running":
+            continue
+        record = read_run(os.path.join(base, name))
+        if record is not None:
+            store.record(record)
+            count += 1
+    return count
+
+
 def _record(
     meta: dict[str, Any], summary: dict[str, Any], results: list[dict[str, Any]], status: str
 ) -> RunRecord | None:

@@ -86,6 +86,12 @@ class HistoryStore:
         with self.engine.connect() as conn:
             return {r.id: r.status for r in conn.execute(select(runs.c.id, runs.c.status))}
 
+    def statuses_of(self, run_ids: list[str]) -> dict[str, str]:
+        """Run id -> status, for those of these runs that are recorded."""
+        query = select(runs.c.id, runs.c.status).where(runs.c.id.in_(run_ids))
+        with self.engine.connect() as conn:
+            return {r.id: r.status for r in conn.execute(query)}
+
     def recent(self, limit: int, pipeline: str | None = None) -> list[dict[str, Any]]:
         query = select(runs).order_by(runs.c.started_at.desc()).limit(limit)
         if pipeline is not None:
