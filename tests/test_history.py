@@ -533,12 +533,66 @@ def test_stats_per_job_and_for_the_pipeline(
     assert jobs["test"]["executed"] == 10
     assert jobs["lint"]["success_rate"] == pytest.approx(0.95)
     assert jobs["lint"]["queue_time"] == pytest.approx(1.0)
+    assert [(a["kind"], a["job"]) for a in figures["advice"]] == [
+        ("reliability", None),
+        ("cache", "build"),  # never cached, 10.5 s median: worth a look
+        ("trend", "build"),
+        ("queue", None),
+    ]
+    advice = [a["message"] for a in figures["advice"]]
+    assert advice[0].startswith(
+        "95.0% of 20 runs succeeded, under the 99% target; failures by job: lint (1);"
+    )
+    assert advice[1].startswith("build executed in 20 of 20 runs (cache hit rate 0%), 10.5s each")
+    assert advice[2].startswith("build got 182% slower")
+    assert "build (1.0s), lint (1.0s), test (1.0s) on average" in advice[3]
     text = project.run("stats").out
     assert "success rate 95.0% (below the 99% target)" in text
+    assert "what to look at:\n  - 95.0% of 20 runs succeeded" in text
     only = json.loads(project.run("stats", "--job", "test", "--json").out)
     assert [j["job"] for j in only["jobs"]] == ["test"]
     recent = json.loads(project.run("stats", "--since", "5m", "--json").out)
     assert recent["pipeline"]["runs"] == 4  # started 60, 120, 180, 240 s ago
+
+
+def test_stats_advice_on_long_runs_and_jobs_that_vary() -> None:
+    from conveyor.history.stats import advise
+
+    def job(name: str, p50: float, p95: float, hits: float) -> dict[str, Any]:
+        return {
+            "job": name,
+            "runs": 10,
+            "executed": round(10 * (1 - hits)),
+            "failed": 0,
+            "cache_hit_rate": hits,
+            "p50": p50,
+            "p95": p95,
+            "trend": 0.0,
+            "queue_time": 0.0,
+        }
+
+    pipeline = {"runs": 10, "success_rate": 1.0, "target": 0.99, "mean_wall_time": 720.0}
+    figures = {
+        "pipeline": pipeline,
+        "jobs": [
+            job("e2e", 300.0, 650.0, 0.0),  # slow, uncached, and all over the place
+            job("unit", 20.0, 25.0, 0.0),  # under 5% of the wall time: left alone
+            job("build", 200.0, 210.0, 0.9),  # mostly cached
+        ],
+    }
+    assert [(a["kind"], a["job"]) for a in advise(figures)] == [
+        ("duration", None),
+        ("cache", "e2e"),
+        ("variance", "e2e"),
+    ]
+    assert advise(figures)[0]["message"].startswith("runs take 12m00s on average, over the")
+    pipeline["mean_wall_time"] = 300.0  # now unit's 20 s is over 5% of a run
+    assert [(a["kind"], a["job"]) for a in advise(figures)] == [
+        ("cache", "e2e"),
+        ("cache", "unit"),
+        ("variance", "e2e"),
+    ]
+    assert advise({"pipeline": {**pipeline, "runs": 0}, "jobs": []}) == []
 
 
 def test_critical_path_and_what_each_job_could_save(

@@ -327,6 +327,10 @@ def stats_command(ctx: click.Context, window: float, job: str | None, as_json: b
         )
     click.echo("")
     _print_table(table)
+    if figures["advice"]:
+        click.echo("\nwhat to look at:")
+        for item in figures["advice"]:
+            click.echo(f"  - {item['message']}")
     return 0
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import Float, and_, case, cast, func, select
 
 from conveyor.history.schema import jobs, runs
 from conveyor.history.store import HistoryStore
+from conveyor.units import format_duration
 
 RELIABILITY_TARGET = 0.99
 """The seed's target for a pipeline's success rate."""
@@ -37,6 +38,8 @@ def compute(
     joined = jobs.join(runs, jobs.c.run_id == runs.c.id)
     where = in_window if job is None else and_(in_window, jobs.c.name == job)
     one = case((jobs.c.status == "success", 1), else_=0)
+    # Failed on its own account: a job cancelled by another's failure is not counted.
+    broke = case((jobs.c.status.in_(("failed", "timed_out")), 1), else_=0)
     hit = case((jobs.c.cached, 1), else_=0)
     counted = case((jobs.c.status != "skipped", 1), else_=0)
     # Grouped by an expression, not the indexed column: SQLite would otherwise walk the
@@ -48,6 +51,7 @@ def compute(
             name,
             func.sum(counted).label("runs"),
             func.sum(one).label("succeeded"),
+            func.sum(broke).label("failed"),
             func.sum(hit).label("hits"),
             func.sum(case((jobs.c.cached, jobs.c.saved), else_=0.0)).label("saved"),
             func.avg(jobs.c.queue_time).label("queue"),
@@ -90,6 +94,7 @@ def compute(
                 "job": row.job,
                 "runs": counted_runs,
                 "success_rate": (row.succeeded or 0) / counted_runs if counted_runs else None,
+                "failed": int(row.failed or 0),
                 "cache_hit_rate": (row.hits or 0) / counted_runs if counted_runs else None,
                 "executed": len(ran),
                 "p50": percentile(ordered, 0.5),
@@ -100,13 +105,135 @@ def compute(
             }
         )
     out.sort(key=lambda j: (-(j["p95"] or 0.0), j["job"]))
-    return {
+    figures = {
         "pipeline": {
             **pipeline_totals(store, pipeline, since),
             "saved": sum(j["saved"] for j in out),
         },
         "jobs": out,
     }
+    figures["advice"] = advise(figures)
+    return figures
+
+
+# When `conveyor stats` speaks up (see advise).
+WALL_TIME_TARGET = 600.0
+"""The seed's "average build time under 10 minutes"."""
+MIN_EXECUTIONS = 3
+SLOW_JOB_SHARE = 0.05
+"""A job worth caching takes at least this share of the mean wall time..."""
+SLOW_JOB_SECONDS = 1.0
+"""...and at least this long."""
+LOW_HIT_RATE = 0.5
+SLOWER_TREND = 0.2
+WIDE_SPREAD = 2.0
+"""p95 over p50."""
+LONG_QUEUE_SECONDS = 1.0
+
+
+def advise(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the figures say to do, most pressing first: each {"kind", "job", "message"}.
+
+    The seed's troubleshooting guide, applied to the recorded runs: failures by job when
+    the success rate is under target; wall time over the 10-minute target; slow jobs the
+    cache rarely serves; jobs getting slower; jobs whose duration varies widely; jobs
+    waiting for a free slot."""
+    pipe, jobs_ = figures["pipeline"], figures["jobs"]
+    out: list[dict[str, Any]] = []
+    if not pipe["runs"]:
+        return out
+    rate = pipe["success_rate"]
+    if rate is not None and rate < pipe["target"]:
+        failing = sorted((j for j in jobs_ if j["failed"]), key=lambda j: (-j["failed"], j["job"]))
+        named = ", ".join(f"{j['job']} ({j['failed']})" for j in failing[:5])
+        out.append(
+            {
+                "kind": "reliability",
+                "job": None,
+                "message": f"{rate * 100:.1f}% of {pipe['runs']} runs succeeded, under the "
+                f"{pipe['target'] * 100:.0f}% target"
+                + (f"; failures by job: {named}" if named else "")
+                + "; `conveyor flaky` tells flaky jobs and tests from real breakage",
+            }
+        )
+    wall = pipe["mean_wall_time"]
+    if wall is not None and wall > WALL_TIME_TARGET:
+        out.append(
+            {
+                "kind": "duration",
+                "job": None,
+                "message": f"runs take {format_duration(wall)} on average, over the "
+                f"{format_duration(WALL_TIME_TARGET)} target; `conveyor critical-path` names "
+                "the chain of jobs that sets the wall time",
+            }
+        )
+    threshold = max(SLOW_JOB_SECONDS, (wall or 0.0) * SLOW_JOB_SHARE)
+    for j in jobs_:
+        p50, runs_ = j["p50"], j["runs"]
+        if (
+            j["executed"] >= MIN_EXECUTIONS
+            and (j["cache_hit_rate"] or 0.0) < LOW_HIT_RATE
+            and p50 is not None
+            and p50 >= threshold
+        ):
+            out.append(
+                {
+                    "kind": "cache",
+                    "job": j["job"],
+                    "message": f"{j['job']} executed in {j['executed']} of {runs_} runs "
+                    f"(cache hit rate {(j['cache_hit_rate'] or 0.0) * 100:.0f}%), "
+                    f"{format_duration(p50)} each: `conveyor why {j['job']}` shows what "
+                    "changes its key; `inputs:` can narrow it",
+                }
+            )
+    for j in jobs_:
+        if (
+            j["trend"] is not None
+            and j["trend"] >= SLOWER_TREND
+            and j["executed"] >= 2 * MIN_EXECUTIONS - 2
+            and (j["p50"] or 0.0) >= SLOW_JOB_SECONDS
+        ):
+            out.append(
+                {
+                    "kind": "trend",
+                    "job": j["job"],
+                    "message": f"{j['job']} got {j['trend'] * 100:.0f}% slower (the median "
+                    "of the later half of the window against the earlier half)",
+                }
+            )
+    for j in jobs_:
+        p50, p95 = j["p50"], j["p95"]
+        if (
+            j["executed"] >= MIN_EXECUTIONS + 2
+            and p50
+            and p95 is not None
+            and p95 > WIDE_SPREAD * p50
+            and p95 - p50 >= SLOW_JOB_SECONDS
+        ):
+            out.append(
+                {
+                    "kind": "variance",
+                    "job": j["job"],
+                    "message": f"{j['job']} varies widely: p95 {format_duration(p95)} against "
+                    f"p50 {format_duration(p50)}; look for contention, network waits or "
+                    "tests that sleep",
+                }
+            )
+    waiting = sorted(
+        (j for j in jobs_ if (j["queue_time"] or 0.0) >= LONG_QUEUE_SECONDS),
+        key=lambda j: (-j["queue_time"], j["job"]),
+    )
+    if waiting:
+        named = ", ".join(f"{j['job']} ({format_duration(j['queue_time'])})" for j in waiting[:5])
+        out.append(
+            {
+                "kind": "queue",
+                "job": None,
+                "message": f"jobs waited for a free slot after they were ready: {named} on "
+                "average; more parallelism (`-j`) or more runners would start them sooner",
+            }
+        )
+    return out
 
 
 def pipeline_totals(
