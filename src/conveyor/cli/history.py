@@ -372,6 +372,12 @@ def critical_path_command(ctx: click.Context, run_id: str | None, as_json: bool)
     type=click.Path(dir_okay=False),
     help="Write a file for node_exporter's textfile collector (atomically).",
 )
+@click.option(
+    "--grafana-dashboard",
+    "dashboard_file",
+    type=click.Path(dir_okay=False),
+    help="Also write a Grafana dashboard of these metrics (JSON, to import or provision).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the metric families as JSON.")
 @click.pass_context
 def metrics_command(
@@ -380,6 +386,7 @@ def metrics_command(
     all_pipelines: bool,
     push_url: str | None,
     textfile: str | None,
+    dashboard_file: str | None,
     as_json: bool,
 ) -> int:
     """The history as Prometheus metrics: run and job durations (histograms), outcomes,
@@ -406,6 +413,15 @@ def metrics_command(
                 f"cannot push the metrics to {push_url}: {exc}",
                 hint="is the Pushgateway reachable at that address?",
             ) from None
+    if dashboard_file:
+        from conveyor.history.grafana import dashboard
+
+        try:
+            with open(f"{dashboard_file}.tmp", "w", encoding="utf-8") as fh:
+                json.dump(dashboard(), fh, indent=2)
+            os.replace(f"{dashboard_file}.tmp", dashboard_file)
+        except OSError as exc:
+            raise EnvironmentProblem(f"cannot write {dashboard_file}: {exc.strerror}") from None
     if as_json:
         families = [
             {
@@ -419,7 +435,7 @@ def metrics_command(
             for family in registry.collect()
         ]
         click.echo(json.dumps(families, indent=2))
-    elif not textfile and not push_url:
+    elif not textfile and not push_url and not dashboard_file:
         click.echo(generate_latest(registry).decode(), nl=False)
     return 0
 

@@ -14,6 +14,8 @@ from conveyor.history.store import HistoryStore
 
 # Seconds: from a cached job's few milliseconds to an hour-long build.
 BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+# Bytes: from a shell's few MiB to a 16 GiB linker or test run.
+MEMORY_BUCKETS = tuple(float(2**n) for n in range(22, 35))
 
 
 def registry_for(store: HistoryStore, pipeline: str | None, since: float) -> CollectorRegistry:
@@ -60,6 +62,19 @@ def registry_for(store: HistoryStore, pipeline: str | None, since: float) -> Col
         ["pipeline"],
         registry=registry,
     )
+    cpu = Counter(
+        "conveyor_job_cpu_seconds",
+        "User and system CPU time of the process trees of jobs that executed.",
+        ["pipeline", "job"],
+        registry=registry,
+    )
+    memory = Histogram(
+        "conveyor_job_peak_memory_bytes",
+        "Peak resident memory of the process trees of jobs that executed.",
+        ["pipeline", "job"],
+        buckets=MEMORY_BUCKETS,
+        registry=registry,
+    )
     window: Any = and_(runs.c.started_at >= since, runs.c.status != "running")
     if pipeline is not None:
         window = and_(window, runs.c.pipeline == pipeline)
@@ -68,6 +83,10 @@ def registry_for(store: HistoryStore, pipeline: str | None, since: float) -> Col
             select(runs.c.pipeline, runs.c.status, runs.c.wall_time).where(window)
         ):
             run_total.labels(row.pipeline, row.status).inc()
+            # Series that exist at zero, so a dashboard shows 0 rather than "no data".
+            saved.labels(row.pipeline)
+            cache.labels(row.pipeline, "hit")
+            cache.labels(row.pipeline, "miss")
             if row.wall_time is not None and row.status != "interrupted":
                 run_seconds.labels(row.pipeline).observe(row.wall_time)
         query = (
@@ -79,6 +98,8 @@ def registry_for(store: HistoryStore, pipeline: str | None, since: float) -> Col
                 jobs.c.duration,
                 jobs.c.queue_time,
                 jobs.c.saved,
+                jobs.c.cpu_time,
+                jobs.c.peak_rss,
             )
             .select_from(jobs.join(runs, jobs.c.run_id == runs.c.id))
             .where(window)
@@ -90,8 +111,13 @@ def registry_for(store: HistoryStore, pipeline: str | None, since: float) -> Col
             cache.labels(job.pipeline, "hit" if job.cached else "miss").inc()
             if job.cached:
                 saved.labels(job.pipeline).inc(job.saved or 0.0)
-            elif job.duration is not None:
-                job_seconds.labels(job.pipeline, job.name).observe(job.duration)
+            else:
+                if job.duration is not None:
+                    job_seconds.labels(job.pipeline, job.name).observe(job.duration)
+                if job.cpu_time is not None:
+                    cpu.labels(job.pipeline, job.name).inc(max(0.0, job.cpu_time))
+                if job.peak_rss is not None:
+                    memory.labels(job.pipeline, job.name).observe(job.peak_rss)
             if job.queue_time is not None:
                 queue_seconds.labels(job.pipeline).observe(max(0.0, job.queue_time))
     return registry
