@@ -555,6 +555,40 @@ def test_stats_per_job_and_for_the_pipeline(
     assert recent["pipeline"]["runs"] == 4  # started 60, 120, 180, 240 s ago
 
 
+def test_stats_capacity_from_real_runs(project: Project) -> None:
+    import sys
+
+    burn = "import time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass"
+    project.write("burn.py", burn)
+    project.pipeline(
+        f"""
+        name: cap
+        jobs:
+          burn:
+            run: {sys.executable} burn.py
+            cache: false
+        """
+    )
+    project.commit()
+    assert project.run("run", "--jobs", "1").code == 0
+    run = json.loads(project.run("show", "--json").out)
+    assert run["cpus"] == os.cpu_count()
+    assert run["memory_bytes"] == os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    assert run["parallelism"] == 1
+    assert run["platform"].startswith("Linux-")
+    figures = json.loads(project.run("stats", "--json").out)
+    [burner] = figures["jobs"]
+    assert burner["cpu_time"] >= 0.6
+    assert burner["peak_memory"] > 1 << 20, "a Python process: more than a MiB"
+    cpus = os.cpu_count() or 1
+    used = figures["pipeline"]["cpu_utilisation"]
+    wall = figures["pipeline"]["mean_wall_time"]
+    assert used == pytest.approx(burner["cpu_time"] / (wall * cpus))
+    assert 0.6 / (wall * cpus) <= used <= 1.0 / cpus + 0.05, "one busy job: one CPU's worth"
+    text = project.run("stats").out
+    assert f"of the CPU time of {cpus} CPUs while runs were going" in text
+
+
 def test_stats_advice_on_long_runs_and_jobs_that_vary() -> None:
     from conveyor.history.stats import advise
 
@@ -592,6 +626,9 @@ def test_stats_advice_on_long_runs_and_jobs_that_vary() -> None:
         ("cache", "unit"),
         ("variance", "e2e"),
     ]
+    busy = {"pipeline": {**pipeline, "cpu_utilisation": 0.9}, "jobs": []}
+    assert [a["kind"] for a in advise(busy)] == ["capacity"]
+    assert advise(busy)[0]["message"].startswith("jobs kept the CPUs 90% busy")
     assert advise({"pipeline": {**pipeline, "runs": 0}, "jobs": []}) == []
 
 

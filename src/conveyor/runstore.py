@@ -72,6 +72,20 @@ def log_tail(path: str, lines: int = 20) -> list[str] | None:
         return None
 
 
+def machine() -> dict[str, Any]:
+    """What the run had to work with: CPUs, memory, platform (for capacity planning)."""
+    uname = os.uname()
+    try:
+        memory: int | None = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        memory = None
+    return {
+        "cpus": os.cpu_count(),
+        "memory_bytes": memory,
+        "platform": f"{uname.sysname}-{uname.release}-{uname.machine}"[:64],
+    }
+
+
 def atomic_write(path: str, data: str) -> None:
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
@@ -322,6 +336,8 @@ class SummarySink:
                 "workspace": event.workspace,
                 "run_dir": self.run_dir,
                 "pipeline_file": self.pipeline_file,
+                "machine": machine(),
+                "parallelism": event.parallelism,
                 "trigger": event.context.ci or "local",
                 "context": context_dict(event.context),
             }

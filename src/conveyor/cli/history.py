@@ -309,7 +309,14 @@ def stats_command(ctx: click.Context, window: float, job: str | None, as_json: b
         f"({verdict} the {p['target'] * 100:.0f}% target); mean wall time "
         f"{_dur(p['mean_wall_time'])}; the cache saved {_dur(p['saved'])}"
     )
-    table = [("JOB", "RUNS", "SUCCESS", "CACHED", "P50", "P95", "TREND", "QUEUE", "SAVED")]
+    if p["cpu_utilisation"] is not None:
+        click.echo(
+            f"jobs used {p['cpu_utilisation'] * 100:.0f}% of the CPU time of "
+            f"{p['mean_cpus']:g} CPUs while runs were going"
+        )
+    table = [
+        ("JOB", "RUNS", "SUCCESS", "CACHED", "P50", "P95", "TREND", "QUEUE", "SAVED", "PEAK MEM")
+    ]
     for j in figures["jobs"]:
         trend = "-" if j["trend"] is None else f"{j['trend'] * 100:+.0f}%"
         table.append(
@@ -323,6 +330,7 @@ def stats_command(ctx: click.Context, window: float, job: str | None, as_json: b
                 trend,
                 _dur(j["queue_time"]),
                 _dur(j["saved"]),
+                f"{j['peak_memory'] / 2**20:.0f} MiB" if j["peak_memory"] else "-",
             )
         )
     click.echo("")

@@ -123,6 +123,7 @@ def _record(
     if not run_id:
         return None
     context = summary.get("context") or meta.get("context") or {}
+    machine = meta.get("machine") or {}
     critical = list(summary.get("critical_path") or [])
     by_name = {r["name"]: r for r in results}
     critical_time = sum(by_name[n].get("duration") or 0.0 for n in critical if n in by_name)
@@ -151,6 +152,10 @@ def _record(
         "jobs_cached": sum(1 for r in results if r.get("cached")),
         "run_dir": summary.get("run_dir") or meta.get("run_dir"),
         "pipeline_file": summary.get("pipeline_file") or meta.get("pipeline_file"),
+        "cpus": machine.get("cpus"),
+        "memory_bytes": machine.get("memory_bytes"),
+        "platform": machine.get("platform"),
+        "parallelism": summary.get("parallelism") or meta.get("parallelism"),
     }
     jobs = []
     for r in results:

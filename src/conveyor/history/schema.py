@@ -45,6 +45,10 @@ runs = Table(
     Column("jobs_cached", Integer, nullable=False),
     Column("run_dir", Text),
     Column("pipeline_file", Text),
+    Column("cpus", Integer),
+    Column("memory_bytes", BigInteger),
+    Column("platform", String(64)),
+    Column("parallelism", Integer),
     Index("ix_runs_started_at", "started_at"),
 )
 

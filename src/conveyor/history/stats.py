@@ -55,6 +55,18 @@ def compute(
             func.sum(hit).label("hits"),
             func.sum(case((jobs.c.cached, jobs.c.saved), else_=0.0)).label("saved"),
             func.avg(jobs.c.queue_time).label("queue"),
+            func.avg(case((jobs.c.cached, None), else_=jobs.c.cpu_time)).label("cpu"),
+            func.max(jobs.c.peak_rss).label("memory"),
+            # CPU seconds of runs whose machine is known: over their CPU-seconds, below.
+            func.sum(
+                case(
+                    (
+                        and_(jobs.c.cached.is_(False), runs.c.cpus.is_not(None)),
+                        func.coalesce(jobs.c.cpu_time, 0.0),
+                    ),
+                    else_=0.0,
+                )
+            ).label("cpu_total"),
         )
         .select_from(joined)
         .where(where)
@@ -102,13 +114,20 @@ def compute(
                 "trend": trend,
                 "queue_time": float(row.queue) if row.queue is not None else None,
                 "saved": float(row.saved or 0.0),
+                "cpu_time": float(row.cpu) if row.cpu is not None else None,
+                "peak_memory": int(row.memory) if row.memory is not None else None,
             }
         )
     out.sort(key=lambda j: (-(j["p95"] or 0.0), j["job"]))
+    totals = pipeline_totals(store, pipeline, since)
+    capacity = totals.pop("cpu_capacity")
+    used = sum(float(row.cpu_total or 0.0) for row in rows)
     figures = {
         "pipeline": {
-            **pipeline_totals(store, pipeline, since),
+            **totals,
             "saved": sum(j["saved"] for j in out),
+            # Of the CPU-seconds the machines had while runs were going, the share jobs used.
+            "cpu_utilisation": used / capacity if job is None and capacity else None,
         },
         "jobs": out,
     }
@@ -129,6 +148,7 @@ SLOWER_TREND = 0.2
 WIDE_SPREAD = 2.0
 """p95 over p50."""
 LONG_QUEUE_SECONDS = 1.0
+BUSY_CPUS = 0.85
 
 
 def advise(figures: dict[str, Any]) -> list[dict[str, Any]]:
@@ -219,6 +239,16 @@ def advise(figures: dict[str, Any]) -> list[dict[str, Any]]:
                     "tests that sleep",
                 }
             )
+    used = pipe.get("cpu_utilisation")
+    if used is not None and used >= BUSY_CPUS:
+        out.append(
+            {
+                "kind": "capacity",
+                "job": None,
+                "message": f"jobs kept the CPUs {used * 100:.0f}% busy while runs were going: "
+                "more cores, more runners or remote execution would shorten runs",
+            }
+        )
     waiting = sorted(
         (j for j in jobs_ if (j["queue_time"] or 0.0) >= LONG_QUEUE_SECONDS),
         key=lambda j: (-j["queue_time"], j["job"]),
@@ -252,6 +282,11 @@ def pipeline_totals(
         func.sum(ok).label("succeeded"),
         func.avg(cast(runs.c.wall_time, Float)).label("wall"),
         func.min(runs.c.started_at).label("first"),
+        func.avg(runs.c.cpus).label("cpus"),
+        func.avg(runs.c.parallelism).label("parallelism"),
+        func.sum(case((runs.c.cpus.is_not(None), runs.c.wall_time * runs.c.cpus), else_=0.0)).label(
+            "capacity"
+        ),
     ).where(window)
     with store.engine.connect() as conn:
         total = conn.execute(query).one()
@@ -264,4 +299,7 @@ def pipeline_totals(
         "success_rate": (total.succeeded or 0) / count if count else None,
         "target": RELIABILITY_TARGET,
         "mean_wall_time": float(total.wall) if total.wall is not None else None,
+        "mean_cpus": float(total.cpus) if total.cpus is not None else None,
+        "mean_parallelism": float(total.parallelism) if total.parallelism is not None else None,
+        "cpu_capacity": float(total.capacity or 0.0),
     }

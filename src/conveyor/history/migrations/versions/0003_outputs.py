@@ -1,4 +1,5 @@
-"""The files each job produced (the run's artifacts), and the pipeline file a run used.
+"""The files each job produced (the run's artifacts); the pipeline file a run used and
+the machine it ran on (CPUs, memory, platform, parallelism: for capacity planning).
 
 Revision ID: 0003
 Revises: 0002
@@ -17,6 +18,10 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("runs", sa.Column("pipeline_file", sa.Text))
+    op.add_column("runs", sa.Column("cpus", sa.Integer))
+    op.add_column("runs", sa.Column("memory_bytes", sa.BigInteger))
+    op.add_column("runs", sa.Column("platform", sa.String(64)))
+    op.add_column("runs", sa.Column("parallelism", sa.Integer))
     op.create_table(
         "outputs",
         sa.Column(
@@ -36,4 +41,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("outputs")
-    op.drop_column("runs", "pipeline_file")
+    for column in ("parallelism", "platform", "memory_bytes", "cpus", "pipeline_file"):
+        op.drop_column("runs", column)
