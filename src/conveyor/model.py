@@ -227,6 +227,66 @@ class OutputFile(NamedTuple):
     artifact: str | None = None
 
 
+SEVERITIES = ("critical", "high", "medium", "low", "note")
+"""Finding severities, most severe first."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One finding of a scanner (from a SARIF report, or Conveyor's own scanners)."""
+
+    tool: str
+    rule: str
+    severity: str
+    """One of SEVERITIES."""
+    message: str
+    path: str | None = None
+    """Workspace-relative ('/'-separated) when the file is inside the workspace."""
+    line: int | None = None
+    fingerprint: str = ""
+    """Stable across unrelated edits (no line number in it): what a baseline lists."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check before or after the build: what was expected, what was found, how to
+    fix it. Secrets are never in any of these strings."""
+
+    check: str
+    """What was checked, e.g. 'tool python', 'disk', 'env AWS_REGION', 'secrets'."""
+    ok: bool
+    expected: str
+    found: str
+    hint: str = ""
+    location: str | None = None
+    """file:line:col, or a path, when the problem is in a file."""
+    level: GateLevel = GateLevel.ERROR
+
+    @property
+    def blocking(self) -> bool:
+        return not self.ok and self.level is GateLevel.ERROR
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One gate, evaluated: its measured value against its threshold."""
+
+    gate: str
+    """e.g. 'tests', 'coverage.line', 'findings.high', 'sizes.total', 'time', 'command:x'."""
+    scope: str
+    """The job it belongs to, or 'pipeline'."""
+    level: GateLevel
+    passed: bool
+    measured: str
+    threshold: str
+    detail: str = ""
+    """What failed, when it did (failing tests, files over their limit, new findings)."""
+
+    @property
+    def blocking(self) -> bool:
+        return not self.passed and self.level is GateLevel.ERROR
+
+
 @dataclass(frozen=True)
 class JobResult:
     """What happened to one job in one run."""
@@ -256,6 +316,8 @@ class JobResult:
     """Why the cache missed (with --explain)."""
     outputs: tuple[OutputFile, ...] = ()
     """The files the job produced (or the cache restored), when it succeeded."""
+    gates: tuple[GateResult, ...] = ()
+    """The job's gates, evaluated when it finished."""
 
     @property
     def duration(self) -> float | None:
