@@ -411,7 +411,7 @@ def test_a_hostile_report_is_refused_and_the_run_goes_on(project: Project) -> No
     project.commit()
     result = project.run("run")
     assert result.code == 0
-    assert "warning: a test report was not read: test:" in result.err
+    assert "warning: a report was not read: test:" in result.err
     assert json.loads(project.run("show", "--json").out)["tests"] == []
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from typing import NamedTuple, Protocol
 
-from conveyor.model import JobResult, RunContext
+from conveyor.model import CheckResult, GateResult, JobResult, RunContext
 
 
 class RunStarted(NamedTuple):
@@ -65,6 +65,13 @@ class JobFinished(NamedTuple):
     time: float
 
 
+class ChecksFinished(NamedTuple):
+    phase: str
+    """'before' (the first job) or 'after' (the last)."""
+    results: tuple[CheckResult, ...]
+    time: float
+
+
 class RunFinished(NamedTuple):
     run_id: str
     status: str
@@ -73,13 +80,31 @@ class RunFinished(NamedTuple):
     started_at: float
     finished_at: float
     critical_path: tuple[str, ...] = ()
+    gates: tuple[GateResult, ...] = ()
+    """The pipeline's own gates (each job's are on its result)."""
+    checks: tuple[CheckResult, ...] = ()
+    """The checks before and after the jobs."""
+
+    @property
+    def all_gates(self) -> tuple[GateResult, ...]:
+        """Every gate of the run: each job's, then the pipeline's."""
+        return (*(g for r in self.results for g in r.gates), *self.gates)
 
     @property
     def wall_time(self) -> float:
         return self.finished_at - self.started_at
 
 
-Event = RunStarted | JobQueued | JobStarted | JobOutput | JobRetrying | JobFinished | RunFinished
+Event = (
+    RunStarted
+    | JobQueued
+    | JobStarted
+    | JobOutput
+    | JobRetrying
+    | JobFinished
+    | ChecksFinished
+    | RunFinished
+)
 
 
 class Sink(Protocol):

@@ -170,6 +170,45 @@ class Job:
 
 
 @dataclass(frozen=True)
+class SecretsCheck:
+    baseline: str | None = None
+    exclude: tuple[str, ...] = ()
+    level: GateLevel = GateLevel.ERROR
+
+
+@dataclass(frozen=True)
+class AfterChecks:
+    required: tuple[str, ...] = ()
+    forbidden: tuple[str, ...] = ()
+    max_size: tuple[tuple[str, int], ...] = ()
+    report: str | None = None
+    level: GateLevel = GateLevel.ERROR
+
+
+@dataclass(frozen=True)
+class Checks:
+    """`checks:` as validated: what `conveyor run` verifies before and after the jobs."""
+
+    disk: int | None = None
+    env: tuple[str, ...] = ()
+    manifests: tuple[str, ...] | None = None
+    """Globs of manifest files to parse; () for the default set; None: not checked."""
+    lockfiles: bool = False
+    secrets: SecretsCheck | None = None
+    after: AfterChecks | None = None
+
+    @property
+    def before(self) -> bool:
+        return bool(
+            self.disk is not None
+            or self.env
+            or self.manifests is not None
+            or self.lockfiles
+            or self.secrets
+        )
+
+
+@dataclass(frozen=True)
 class Pipeline:
     """A validated pipeline file."""
 
@@ -185,6 +224,7 @@ class Pipeline:
     gates: Gates = field(default_factory=Gates)
     requires: Pairs = ()
     history_url: str | None = None
+    checks: Checks = field(default_factory=Checks)
 
     @property
     def label(self) -> str:

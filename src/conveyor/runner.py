@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from conveyor.executor.local import LocalExecutor
 from conveyor.graph import Plan
 from conveyor.history.record import NO_HISTORY
 from conveyor.jobcache import JobCache
-from conveyor.model import Pipeline, RunContext
+from conveyor.model import Job, Pipeline, RunContext
 from conveyor.runstore import (
     EventLogSink,
     JobLogSink,
@@ -84,14 +85,21 @@ def run_pipeline(
     results = ResultJSON()
     summary = SummarySink(run_dir, os.path.abspath(pipeline.path), results)
     log_names = LogNames()
-    extra: list[Sink] = []
-    reports = None
-    if any(job.reports.junit for job in pipeline.jobs):
-        from conveyor.reports.sink import TestReportSink
+    keeper = None
+    if _needs_keeper(pipeline):
+        from conveyor.gates.keeper import GateKeeper
 
-        reports = TestReportSink(pipeline, run_dir, log_names)
-        extra.append(reports)
-    bus = EventBus([JobLogSink(), EventLogSink(run_dir, results), summary, *extra, *sinks])
+        keeper = GateKeeper(
+            pipeline,
+            [pj.job for pj in plan.runnable],
+            context,
+            environ,
+            run_dir,
+            log_names,
+            functools.partial(_gate_env, pipeline, context, environ, run_id),
+            cache_dir=jobcache.store.root if jobcache is not None else None,
+        )
+    bus = EventBus([JobLogSink(), EventLogSink(run_dir, results), summary, *sinks])
     scheduler = Scheduler(
         plan,
         LocalExecutor(grace=kill_grace),
@@ -105,6 +113,7 @@ def run_pipeline(
             keep_going=keep_going,
             log_name=log_names,
             explain=explain,
+            hooks=keeper,
         ),
         jobcache,
     )
@@ -118,11 +127,42 @@ def run_pipeline(
         if jobcache is not None:
             jobcache.save()
             jobcache.files.close()
-    if reports is not None:
-        warnings += [f"a test report was not read: {p}" for p in reports.problems]
+    if keeper is not None:
+        warnings += [f"a report was not read: {p}" for p in keeper.problems]
+        if finished.all_gates or finished.checks:
+            from conveyor.gates.junit import write
+
+            write(os.path.join(run_dir, "gates.xml"), finished.all_gates, finished.checks)
     if history is not None and record_history:
         _record(history, pipeline.root, run_dir, warnings)
     return RunOutcome(finished, summary.summary or {}, run_dir, [*warnings, *bus.errors])
+
+
+def _needs_keeper(pipeline: Pipeline) -> bool:
+    """Whether anything runs around the jobs: checks, gates, or reports to read."""
+    return bool(
+        pipeline.gates
+        or pipeline.requires
+        or pipeline.checks.before
+        or pipeline.checks.after
+        or any(j.gates or j.requires or j.reports.junit for j in pipeline.jobs)
+    )
+
+
+def _gate_env(
+    pipeline: Pipeline,
+    context: RunContext,
+    environ: Mapping[str, str],
+    run_id: str,
+    job: Job | None,
+) -> dict[str, str]:
+    """A command gate's environment: its job's, or for the pipeline's gates the baseline
+    with the pipeline's `env`."""
+    from conveyor.scheduler import job_environment
+
+    if job is None:
+        job = Job(name="pipeline", base="pipeline", run=(), shell=("sh", "-c"))
+    return job_environment(job, pipeline, context, environ, run_id)
 
 
 def _job_cache(

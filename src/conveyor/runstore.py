@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from conveyor import __version__
 from conveyor.events import (
+    ChecksFinished,
     Event,
     JobFinished,
     JobOutput,
@@ -27,7 +28,7 @@ from conveyor.events import (
     RunFinished,
     RunStarted,
 )
-from conveyor.model import JobResult, RunContext
+from conveyor.model import CheckResult, GateResult, JobResult, RunContext
 from conveyor.statedir import ensure_state_dir
 
 
@@ -167,6 +168,31 @@ def result_dict(r: JobResult) -> dict[str, Any]:
         "outputs_digest": r.outputs_digest,
         "miss_reasons": list(r.miss_reasons),
         "outputs": r.outputs,  # a NamedTuple is encoded as a JSON array
+        "gates": [gate_dict(g) for g in r.gates],
+    }
+
+
+def gate_dict(g: GateResult) -> dict[str, Any]:
+    return {
+        "gate": g.gate,
+        "scope": g.scope,
+        "level": g.level.value,
+        "passed": g.passed,
+        "measured": g.measured,
+        "threshold": g.threshold,
+        "detail": g.detail,
+    }
+
+
+def check_dict(c: CheckResult) -> dict[str, Any]:
+    return {
+        "check": c.check,
+        "ok": c.ok,
+        "level": c.level.value,
+        "expected": c.expected,
+        "found": c.found,
+        "hint": c.hint,
+        "location": c.location,
     }
 
 
@@ -226,6 +252,13 @@ def event_dict(event: Event) -> dict[str, Any]:
             "parallelism": event.parallelism,
             "time": event.time,
         }
+    if isinstance(event, ChecksFinished):
+        return {
+            "type": "checks_finished",
+            "phase": event.phase,
+            "results": [check_dict(c) for c in event.results],
+            "time": event.time,
+        }
     return {
         "type": "run_finished",
         "run_id": event.run_id,
@@ -234,6 +267,8 @@ def event_dict(event: Event) -> dict[str, Any]:
         "finished_at": event.finished_at,
         "wall_time": event.wall_time,
         "critical_path": list(event.critical_path),
+        "gates": [gate_dict(g) for g in event.gates],
+        "checks": [check_dict(c) for c in event.checks],
     }
 
 
@@ -360,6 +395,8 @@ class SummarySink:
                 "parallelism": started.parallelism if started else None,
                 "context": context_dict(started.context) if started else None,
                 "critical_path": list(event.critical_path),
+                "gates": [gate_dict(g) for g in event.gates],
+                "checks": [check_dict(c) for c in event.checks],
                 "jobs": list(event.results),
             }
             self.text = dumps_summary(head, [self._results(r) for r in event.results])

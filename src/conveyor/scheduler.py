@@ -14,11 +14,13 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from conveyor.action import BuiltAction
 from conveyor.events import (
+    ChecksFinished,
     EventBus,
     JobFinished,
     JobOutput,
@@ -31,7 +33,16 @@ from conveyor.events import (
 from conveyor.executor.interface import Cancel, ExecOutcome, ExecRequest, Executor
 from conveyor.graph import Plan, PlannedJob
 from conveyor.jobcache import JobCache
-from conveyor.model import Job, JobResult, JobStatus, OutputFile, Pipeline, RunContext
+from conveyor.model import (
+    CheckResult,
+    GateResult,
+    Job,
+    JobResult,
+    JobStatus,
+    OutputFile,
+    Pipeline,
+    RunContext,
+)
 from conveyor.units import format_duration
 
 
@@ -97,6 +108,27 @@ BASELINE_ENV = (
 )
 
 
+class RunHooks(Protocol):
+    """What runs around the jobs (the checks and gates, `conveyor.gates.keeper`): the
+    scheduler only calls these at their moments and acts on blocking results."""
+
+    def before(self) -> Sequence[CheckResult]:
+        """Checks before the first job; a blocking one starts no job."""
+        ...
+
+    def job(self, job: Job, result: JobResult) -> JobResult:
+        """A finished job's result with its gates evaluated (on the worker's thread, or
+        the scheduler's for a cache hit); may turn it into a failure or, for failures a
+        tests gate tolerates, a success."""
+        ...
+
+    def after(
+        self, results: Sequence[JobResult], started: float, finished: float, ok: bool
+    ) -> tuple[Sequence[CheckResult], Sequence[GateResult]]:
+        """Checks after the last job (when `ok`) and the pipeline's gates."""
+        ...
+
+
 @dataclass(frozen=True)
 class RunOptions:
     run_id: str
@@ -106,6 +138,7 @@ class RunOptions:
     log_name: Callable[[str], str] = lambda name: name
     explain: bool = False
     """Say why each cache miss missed."""
+    hooks: RunHooks | None = None
 
 
 def job_environment(
@@ -185,6 +218,8 @@ class Scheduler:
             return
         try:
             result = self._attempts(pj, cancel, built, reasons)
+            if self.opt.hooks is not None:
+                result = self.opt.hooks.job(pj.job, result)
         except Exception as exc:  # a bug here must still end the job, or the run hangs
             now = time.time()
             result = JobResult(
@@ -389,6 +424,14 @@ class Scheduler:
                 make_ready(pj.name)
 
         stop_reason: str | None = None
+        checks: list[CheckResult] = []
+        if opt.hooks is not None:
+            checks += opt.hooks.before()
+            if checks:
+                self.bus.emit(ChecksFinished("before", tuple(checks), time.time()))
+            failed = [c.check for c in checks if c.blocking]
+            if failed:
+                stop_reason = f"checks before the build failed: {', '.join(failed)}"
         interrupted = False
         running: set[str] = set()
         pool = _Workers(max(1, opt.parallelism))
@@ -405,6 +448,8 @@ class Scheduler:
                         _, _, name = heapq.heappop(ready)
                         hit, built, reasons = self._from_cache(by_name[name])
                         if hit is not None:
+                            if opt.hooks is not None:
+                                hit = opt.hooks.job(by_name[name].job, hit)
                             completed.append(hit)
                             break  # handle it (its dependents may be ready) before going on
                         running.add(name)
@@ -461,11 +506,16 @@ class Scheduler:
                 self._finish(results, JobResult(pj.name, JobStatus.SKIPPED, reason=why))
         finished = time.time()
         ordered = tuple(results[pj.name] for pj in plan.jobs)
-        status = (
-            "interrupted"
-            if interrupted
-            else ("failed" if any(r.blocks_run for r in ordered) else "success")
-        )
+        failed_run = any(r.blocks_run for r in ordered) or any(c.blocking for c in checks)
+        gates: Sequence[GateResult] = ()
+        if opt.hooks is not None and not interrupted:
+            after, gates = opt.hooks.after(ordered, started, finished, not failed_run)
+            if after:
+                self.bus.emit(ChecksFinished("after", tuple(after), time.time()))
+            checks += after
+            failed_run = failed_run or any(c.blocking for c in after)
+            failed_run = failed_run or any(g.blocking for g in gates)
+        status = "interrupted" if interrupted else ("failed" if failed_run else "success")
         event = RunFinished(
             run_id=opt.run_id,
             status=status,
@@ -473,6 +523,8 @@ class Scheduler:
             started_at=started,
             finished_at=finished,
             critical_path=critical_path(plan, results),
+            gates=tuple(gates),
+            checks=tuple(checks),
         )
         self.bus.emit(event)
         return event

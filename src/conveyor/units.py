@@ -65,6 +65,16 @@ def parse_size(value: object) -> int:
     )
 
 
+def format_size(size: int) -> str:
+    """Short human form in binary units: '812 B', '12.3 KiB', '4.0 MiB'."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
 def format_duration(seconds: float) -> str:
     """Short human form: '850ms', '12.3s', '4m05s', '1h02m'."""
     if seconds < 1:

@@ -32,6 +32,8 @@ class LazyGroup(click.Group):
         "flaky": "conveyor.cli.history",
         "trace": "conveyor.cli.history",
         "report": "conveyor.cli.history",
+        "gates": "conveyor.cli.gates",
+        "check": "conveyor.cli.gates",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

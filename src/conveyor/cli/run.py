@@ -78,6 +78,11 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     "--no-history", is_flag=True, help="Keep this run out of the history (`conveyor history`)."
 )
 @click.option(
+    "--gates-junit",
+    type=click.Path(dir_okay=False),
+    help="Also write the gates and checks as JUnit XML here (one test case each).",
+)
+@click.option(
     "--kill-grace",
     callback=_duration,
     default="5s",
@@ -99,6 +104,7 @@ def run_command(
     no_cache: bool,
     explain: bool,
     no_history: bool,
+    gates_junit: str | None,
     kill_grace: float,
 ) -> int:
     """Run the pipeline's jobs as a parallel graph (JOBS: only these and what they need)."""
@@ -186,6 +192,11 @@ def run_command(
         signal.signal(signal.SIGTERM, previous)
     for problem in outcome.sink_errors:
         click.echo(f"warning: {problem}", err=True)
+    finished = outcome.finished
+    if gates_junit and (finished.all_gates or finished.checks):
+        from conveyor.gates.junit import write
+
+        write(gates_junit, finished.all_gates, finished.checks)
     if as_json:
         click.echo(json.dumps(outcome.summary, indent=2))
     status = outcome.finished.status

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 from conveyor.events import (
+    ChecksFinished,
     Event,
     JobFinished,
     JobOutput,
@@ -92,9 +94,63 @@ def closing_line(event: RunFinished) -> str:
         parts += f" (the cache saved {format_duration(saved)})"
     verdict = {"success": "Run succeeded", "failed": "Run failed", "interrupted": "Run interrupted"}
     text = f"{verdict[event.status]} in {format_duration(event.wall_time)}: {parts}"
+    gates = event.all_gates
+    if gates:
+        failed = [f"{g.gate} ({g.scope})" for g in gates if g.blocking]
+        text += f"; {len(gates) - len(failed)} of {len(gates)} gates passed"
+        if failed:
+            text += f"; failed: {', '.join(failed)}"
+    blocking = [c.check for c in event.checks if c.blocking]
+    if blocking:
+        text += f"; checks failed: {', '.join(blocking)}"
     if len(event.critical_path) > 1:
         text += f"\ncritical path: {' -> '.join(event.critical_path)}"
     return text
+
+
+def gate_rows(event: RunFinished) -> list[tuple[str, str, str, str, str]]:
+    """The end-of-run table: every gate, measured against its threshold."""
+    rows = []
+    for g in event.all_gates:
+        verdict = "passed" if g.passed else ("FAILED" if g.blocking else "failed (warn)")
+        rows.append((g.gate, g.scope, g.measured, g.threshold, verdict))
+    return rows
+
+
+def table_lines(head: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    return [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in (head, *rows)
+    ]
+
+
+def gate_lines(event: RunFinished) -> list[str]:
+    rows = gate_rows(event)
+    if not rows:
+        return []
+    lines = table_lines(("GATE", "SCOPE", "MEASURED", "THRESHOLD", "RESULT"), rows)
+    for g in event.all_gates:
+        if not g.passed and g.detail:
+            lines.append(f"  {g.gate} ({g.scope}): {g.detail}")
+    return lines
+
+
+def check_lines(event: ChecksFinished) -> list[str]:
+    """Checks before or after the build: one line each; a failure says what was expected,
+    what was found, and how to fix it."""
+    title = "checks before the build" if event.phase == "before" else "checks after the build"
+    lines = [f"{title}:"]
+    width = min(32, max(len(c.check) for c in event.results))
+    for c in event.results:
+        mark = "✔" if c.ok else ("✘" if c.blocking else "!")
+        where = f" [{c.location}]" if c.location and not c.ok else ""
+        lines.append(f"  {mark} {c.check:<{width}}  {c.found}{where}")
+        if not c.ok:
+            lines.append(f"      expected {c.expected}")
+            if c.hint:
+                lines.append(f"      fix: {c.hint}")
+    return lines
 
 
 def run_header(event: RunStarted) -> str:
@@ -115,7 +171,15 @@ class PlainView:
     """Line-based output: safe for CI logs and pipes, one event per line."""
 
     FLUSH_EVERY = 0.1
-    events = (RunStarted, JobStarted, JobOutput, JobRetrying, JobFinished, RunFinished)
+    events = (
+        RunStarted,
+        JobStarted,
+        JobOutput,
+        JobRetrying,
+        JobFinished,
+        ChecksFinished,
+        RunFinished,
+    )
 
     def __init__(
         self, stream: TextIO | None = None, *, show_output: bool = True, explain: bool = False
@@ -162,6 +226,9 @@ class PlainView:
             if not self.show_output:
                 for line in failure_tail(event.result):
                     self.write(f"  │ {line}")
+        elif isinstance(event, ChecksFinished):
+            for line in check_lines(event):
+                self.write(line)
         elif isinstance(event, RunFinished):
             self.summary(event)
         self._flush(event)
@@ -212,6 +279,11 @@ class PlainView:
             for row in rows:
                 line = "  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True))
                 self.write(f"{line}  {row[4]}".rstrip())
+        gates = gate_lines(event)
+        if gates:
+            self.write("")
+            for line in gates:
+                self.write(line)
         self.write(closing_line(event))
 
     def close(self) -> None:
@@ -304,6 +376,9 @@ class LiveView:
             if not self.show_output:
                 for line in failure_tail(r):
                     self.console.print(f"  [dim]│[/dim] {escape(line)}")
+        elif isinstance(event, ChecksFinished):
+            for line in check_lines(event):
+                self.console.print(escape(line))
         elif isinstance(event, RunFinished):
             if self.live is not None:
                 self.live.stop()
@@ -327,6 +402,11 @@ class LiveView:
         if rows:
             self.console.print()
             self.console.print(table)
+        gates = gate_lines(event)
+        if gates:
+            self.console.print()
+            for line in gates:
+                self.console.print(escape(line))
         style = "green" if event.status == "success" else "red"
         self.console.print(f"[bold {style}]{closing_line(event)}[/bold {style}]", highlight=False)
 

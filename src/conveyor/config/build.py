@@ -109,6 +109,7 @@ def build_pipeline(data: Any, *, path: str, root: str) -> model.Pipeline:
         gates=_gates(top.gates),
         requires=tuple(top.requires.items()),
         history_url=top.history.url if top.history else None,
+        checks=_checks(top.checks),
     )
 
 
@@ -448,6 +449,39 @@ def _matrix(spec: dict[str, Any], where: tuple[str | int, ...]) -> list[model.Pa
             seen.add(pairs)
             out.append(pairs)
     return out
+
+
+def _checks(spec: schema.ChecksFile | None) -> model.Checks:
+    if spec is None:
+        return model.Checks()
+    lv = model.GateLevel
+    manifests: tuple[str, ...] | None
+    if spec.manifests is True:
+        manifests = ()
+    elif spec.manifests is False:
+        manifests = None
+    else:
+        manifests = tuple(spec.manifests)
+    secrets = spec.secrets
+    after = spec.after
+    return model.Checks(
+        disk=spec.disk,
+        env=tuple(spec.env),
+        manifests=manifests,
+        lockfiles=spec.lockfiles,
+        secrets=model.SecretsCheck(secrets.baseline, tuple(secrets.exclude), lv(secrets.level))
+        if secrets
+        else None,
+        after=model.AfterChecks(
+            tuple(after.required),
+            tuple(after.forbidden),
+            tuple(after.max_size.items()),
+            after.report,
+            lv(after.level),
+        )
+        if after
+        else None,
+    )
 
 
 def _gates(spec: schema.GatesFile | None) -> model.Gates:

@@ -232,6 +232,37 @@ class HistoryFile(Strict):
         return value
 
 
+class SecretsCheckFile(Strict):
+    baseline: str | None = None
+    exclude: StrList = Field(default_factory=list)
+    level: Level = "error"
+
+
+def _secrets(value: Any) -> Any:
+    if value is True:
+        return {}
+    return value
+
+
+class AfterChecksFile(Strict):
+    required: StrList = Field(default_factory=list)
+    forbidden: StrList = Field(default_factory=list)
+    max_size: dict[str, Size] = Field(default_factory=dict)
+    report: str | None = None
+    level: Level = "error"
+
+
+class ChecksFile(Strict):
+    """`checks:`: what is verified before the first job starts, and after the last."""
+
+    disk: Size | None = None
+    env: StrList = Field(default_factory=list)
+    manifests: bool | StrList = False
+    lockfiles: bool = False
+    secrets: Annotated[SecretsCheckFile, BeforeValidator(_secrets)] | Literal[False] | None = None
+    after: AfterChecksFile | None = None
+
+
 class PipelineFile(Strict):
     version: Literal[1] = 1
     name: str = ""
@@ -242,6 +273,7 @@ class PipelineFile(Strict):
     gates: GatesFile | None = None
     requires: dict[str, str] = Field(default_factory=dict)
     history: HistoryFile | None = None
+    checks: ChecksFile | None = None
 
 
 def model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:

@@ -1,0 +1,131 @@
+"""The checks before the first job, from `requires:` and `checks:`: tool versions, free
+disk, environment variables, manifests that parse, lockfiles that match their manifests,
+and secrets committed to the repository."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from conveyor.model import CheckResult, Finding, GateLevel, Job, Pipeline
+
+
+@dataclass
+class Before:
+    results: list[CheckResult] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    """What the secret scan found (for the findings gates and SARIF)."""
+    scanned: bool = False
+
+
+def tracked_files(root: str) -> list[str]:
+    """The workspace's files as git knows them (tracked, and untracked but not ignored);
+    everything under the root when it is not a git repository."""
+    done = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=root,
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode == 0:
+        names = {n for n in done.stdout.decode("utf-8", "replace").split("\0") if n}
+        return sorted(n for n in names if os.path.isfile(os.path.join(root, n)))
+    out = []
+    for base, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in (".git", ".conveyor", "node_modules")]
+        out += [os.path.relpath(os.path.join(base, f), root) for f in files]
+    return sorted(out)
+
+
+def requirements(pipeline: Pipeline, jobs: Sequence[Job]) -> dict[str, str]:
+    """Every tool the pipeline and the jobs about to run require; one range per tool
+    (the pipeline's, joined with each job's)."""
+    wanted: dict[str, list[str]] = {}
+    for tool, spec in (*pipeline.requires, *(p for job in jobs for p in job.requires)):
+        specs = wanted.setdefault(tool, [])
+        if spec not in specs:
+            specs.append(spec)
+    return {tool: ",".join(specs) for tool, specs in wanted.items()}
+
+
+def run_before(
+    pipeline: Pipeline,
+    jobs: Sequence[Job],
+    environ: Mapping[str, str],
+    *,
+    cache_dir: str | None = None,
+    defaults: bool = False,
+) -> Before:
+    """Every configured check before the build. `defaults`: also the checks worth running
+    unconfigured (`conveyor check` on a pipeline without `checks:`): manifests,
+    lockfiles, secrets."""
+    from conveyor.checks.disk import check_disk
+    from conveyor.checks.environment import check_env
+    from conveyor.checks.tools import check_tools
+
+    checks = pipeline.checks
+    out = Before()
+    wanted = requirements(pipeline, jobs)
+    if wanted:
+        out.results += check_tools(wanted, environ)
+    if checks.disk is not None:
+        places = {"workspace": pipeline.root}
+        if cache_dir:
+            places["cache"] = cache_dir
+        out.results += check_disk(places, checks.disk)
+    if checks.env:
+        secret_names = sorted({s for job in jobs for s in job.secrets})
+        out.results += check_env(checks.env, environ, secret_names=secret_names)
+    manifests = checks.manifests
+    lockfiles = checks.lockfiles
+    secrets = checks.secrets
+    if defaults and not checks.before:
+        from conveyor.model import SecretsCheck
+
+        manifests, lockfiles, secrets = (), True, SecretsCheck()
+    if manifests is None and not lockfiles and secrets is None:
+        return out
+    files = tracked_files(pipeline.root)
+    if manifests is not None:
+        from conveyor.checks.manifests import MANIFEST_PATTERNS, check_manifests
+
+        patterns = manifests or MANIFEST_PATTERNS
+        chosen = [f for f in files if _any(f, patterns)]
+        out.results += check_manifests(pipeline.root, chosen)
+    if lockfiles:
+        from conveyor.checks.manifests import check_lockfiles
+
+        out.results += check_lockfiles(pipeline.root, files)
+    if secrets is not None:
+        from conveyor.checks.secrets import scan_secrets, secrets_check
+
+        try:
+            found = scan_secrets(
+                pipeline.root, files, baseline=secrets.baseline, exclude=secrets.exclude
+            )
+        except ValueError as exc:
+            out.results.append(
+                CheckResult(
+                    "secrets",
+                    False,
+                    "a readable secrets baseline",
+                    str(exc),
+                    "write one with `detect-secrets scan > .secrets.baseline`, or remove "
+                    "checks.secrets.baseline",
+                    location=secrets.baseline,
+                    level=GateLevel.ERROR,
+                )
+            )
+        else:
+            out.findings = found
+            out.scanned = True
+            out.results.append(secrets_check(found, secrets.level))
+    return out
+
+
+def _any(path: str, patterns: Sequence[str]) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatchcase(path, p) or fnmatch.fnmatchcase(name, p) for p in patterns)

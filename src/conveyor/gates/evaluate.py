@@ -1,0 +1,417 @@
+"""Gates against measurements: one GateResult per threshold, whatever the scope (a job,
+or the pipeline with every job's measurements combined).
+
+A gate whose data is missing fails, saying what to declare: a coverage minimum with no
+coverage report is not a pass.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from conveyor.gates.measure import Measurements
+from conveyor.model import SEVERITIES, CommandGate, Finding, GateLevel, GateResult, Gates
+from conveyor.units import format_duration
+
+FAILING = ("failed", "error")
+
+
+@dataclass
+class Context:
+    """What gates need beyond the measurements."""
+
+    root: str
+    quarantine: frozenset[tuple[str, str]] = frozenset()
+    """(job, test) pairs `conveyor flaky --quarantine` listed: reported, never blocking."""
+    changed: Callable[[str | None], dict[str, set[int]]] | None = None
+    """Changed lines since a base (None: the CI's target branch), for diff coverage."""
+    command: Callable[[CommandGate, str], tuple[int | None, list[str]]] | None = None
+    """Runs a command gate for a scope: (exit code, last lines of output)."""
+    own_findings: list[Finding] = field(default_factory=list)
+    """Findings of Conveyor's own scanners (committed secrets): pipeline scope only."""
+    own_scanned: bool = False
+    """Whether one of Conveyor's own scanners ran (its findings count even when none)."""
+
+
+def evaluate(gates: Gates, m: Measurements, ctx: Context) -> list[GateResult]:
+    out: list[GateResult] = []
+    if gates.tests is not None:
+        out.append(_tests(gates, m, ctx))
+    if gates.coverage is not None:
+        out += _coverage(gates, m, ctx)
+    if gates.findings is not None:
+        out += _findings(gates, m, ctx)
+    if gates.sizes is not None:
+        out += _sizes(gates, m)
+    if gates.time is not None:
+        limit = gates.time.max
+        took = m.duration
+        out.append(
+            GateResult(
+                "time",
+                m.scope,
+                gates.time.level,
+                took is not None and took <= limit,
+                format_duration(took) if took is not None else "not measured",
+                f"<= {format_duration(limit)}",
+            )
+        )
+    for gate in gates.commands:
+        out.append(_command(gate, m, ctx))
+    return out
+
+
+def _missing(m: Measurements, kind: str) -> str:
+    problems = [p for p in m.problems if f" {kind} " in p or "not " in p]
+    why = f"; {problems[0]}" if problems else ""
+    return f"no {kind} report was read: declare `reports: {{{kind}: ...}}` on the job{why}"
+
+
+def _tests(gates: Gates, m: Measurements, ctx: Context) -> GateResult:
+    assert gates.tests is not None
+    gate = gates.tests
+    limit = f"<= {gate.max_failures} failure{'s' if gate.max_failures != 1 else ''}"
+    if not m.reports.get("junit"):
+        return GateResult(
+            "tests", m.scope, gate.level, False, "no test results", limit, _missing(m, "junit")
+        )
+    failing = [c for c in m.tests if c["status"] in FAILING]
+    quarantined = [c for c in failing if (c.get("job", ""), c["name"]) in ctx.quarantine]
+    counted = [c for c in failing if c not in quarantined]
+    measured = f"{len(counted)} failed of {len(m.tests)}"
+    if quarantined:
+        measured += f" ({len(quarantined)} quarantined)"
+    detail = _names("failed", counted) + _names("quarantined, not counted", quarantined)
+    return GateResult(
+        "tests",
+        m.scope,
+        gate.level,
+        len(counted) <= gate.max_failures,
+        measured,
+        limit,
+        "; ".join(detail),
+    )
+
+
+def _names(label: str, cases: list[dict[str, object]]) -> list[str]:
+    if not cases:
+        return []
+    names = [str(c["name"]) for c in cases[:5]]
+    more = f" and {len(cases) - 5} more" if len(cases) > 5 else ""
+    return [f"{label}: {', '.join(names)}{more}"]
+
+
+def _pct(value: float) -> str:
+    return f"{value:.1f}%"
+
+
+def _coverage(gates: Gates, m: Measurements, ctx: Context) -> list[GateResult]:
+    gate = gates.coverage
+    assert gate is not None
+    wanted = [
+        (kind, limit)
+        for kind, limit in (("line", gate.line), ("branch", gate.branch), ("diff", gate.diff))
+        if limit is not None
+    ]
+    cov = m.coverage
+    out = []
+    for kind, limit in wanted:
+        name, threshold = f"coverage.{kind}", f">= {_pct(limit)}"
+        if cov is None:
+            out.append(
+                GateResult(
+                    name,
+                    m.scope,
+                    gate.level,
+                    False,
+                    "no coverage",
+                    threshold,
+                    _missing(m, "coverage"),
+                )
+            )
+            continue
+        if kind == "line":
+            rate = cov.line_rate
+            measured = (
+                f"{_pct(rate)} ({cov.lines_covered}/{cov.lines_total} lines)"
+                if rate is not None
+                else "no lines"
+            )
+            out.append(
+                GateResult(
+                    name,
+                    m.scope,
+                    gate.level,
+                    rate is not None and rate >= limit,
+                    measured,
+                    threshold,
+                )
+            )
+        elif kind == "branch":
+            rate = cov.branch_rate
+            if rate is None:
+                out.append(
+                    GateResult(
+                        name,
+                        m.scope,
+                        gate.level,
+                        False,
+                        "no branch data",
+                        threshold,
+                        "the report has no branch data: measure it (coverage run --branch, "
+                        "or your tool's branch option)",
+                    )
+                )
+                continue
+            out.append(
+                GateResult(
+                    name,
+                    m.scope,
+                    gate.level,
+                    rate >= limit,
+                    f"{_pct(rate)} ({cov.branches_covered}/{cov.branches_total} branches)",
+                    threshold,
+                )
+            )
+        else:
+            out.append(_diff(name, threshold, limit, gate.diff_base, gate.level, m, ctx))
+    return out
+
+
+def _diff(
+    name: str,
+    threshold: str,
+    limit: float,
+    base: str | None,
+    level: GateLevel,
+    m: Measurements,
+    ctx: Context,
+) -> GateResult:
+    from conveyor.gates.diffcov import DiffError
+
+    cov = m.coverage
+    assert cov is not None
+    assert ctx.changed is not None
+    try:
+        changed = ctx.changed(base)
+    except DiffError as exc:
+        return GateResult(
+            name,
+            m.scope,
+            level,
+            False,
+            "no diff",
+            threshold,
+            f"{exc}; set gates.coverage.diff_base to a branch or commit that exists here "
+            "(on CI, fetch it: actions/checkout with fetch-depth: 0)",
+        )
+    total = covered = 0
+    uncovered: list[str] = []
+    for path, lines in sorted(changed.items()):
+        info = cov.files.get(path)
+        if info is None:
+            continue  # not code the report measures (docs, config, tests not traced)
+        for line in sorted(lines):
+            hits = info.lines.get(line)
+            if hits is None:
+                continue  # not executable
+            total += 1
+            if hits > 0:
+                covered += 1
+            else:
+                uncovered.append(f"{path}:{line}")
+    if total == 0:
+        return GateResult(
+            name,
+            m.scope,
+            level,
+            True,
+            "no changed lines to cover",
+            threshold,
+        )
+    rate = covered / total * 100
+    detail = ""
+    if uncovered:
+        more = f" and {len(uncovered) - 10} more" if len(uncovered) > 10 else ""
+        detail = "not covered: " + ", ".join(uncovered[:10]) + more
+    return GateResult(
+        name,
+        m.scope,
+        level,
+        rate >= limit,
+        f"{_pct(rate)} ({covered}/{total} changed lines)",
+        threshold,
+        detail,
+    )
+
+
+def load_baseline(root: str, path: str) -> set[str] | None:
+    """The fingerprints a findings baseline lists, or None when the file is missing."""
+    full = os.path.join(root, path)
+    try:
+        with open(full, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not a findings baseline ({exc})") from None
+    prints = data.get("fingerprints") if isinstance(data, dict) else None
+    if not isinstance(prints, list):
+        raise ValueError(f'{path}: not a findings baseline (expected {{"fingerprints": [...]}})')
+    return {str(p) for p in prints}
+
+
+def write_baseline(root: str, path: str, findings: list[Finding]) -> int:
+    """Record the findings as known (`conveyor gates --write-baseline`); how many."""
+    prints = sorted({f.fingerprint for f in findings})
+    full = os.path.join(root, path)
+    os.makedirs(os.path.dirname(full) or ".", exist_ok=True)
+    with open(f"{full}.tmp", "w", encoding="utf-8") as fh:
+        json.dump({"version": 1, "fingerprints": prints}, fh, indent=2)
+        fh.write("\n")
+    os.replace(f"{full}.tmp", full)
+    return len(prints)
+
+
+def _findings(gates: Gates, m: Measurements, ctx: Context) -> list[GateResult]:
+    gate = gates.findings
+    assert gate is not None
+    findings = list(m.findings)
+    if m.scope == "pipeline":
+        findings += ctx.own_findings
+    note = ""
+    if gate.baseline:
+        try:
+            known = load_baseline(ctx.root, gate.baseline)
+        except ValueError as exc:
+            return [
+                GateResult(
+                    "findings",
+                    m.scope,
+                    gate.level,
+                    False,
+                    "unreadable baseline",
+                    "a findings baseline",
+                    str(exc),
+                )
+            ]
+        if known is None:
+            note = f"no baseline at {gate.baseline} yet: every finding counts"
+        else:
+            findings = [f for f in findings if f.fingerprint not in known]
+    own = m.scope == "pipeline" and ctx.own_scanned
+    if not m.reports.get("sarif") and not own:
+        return [
+            GateResult(
+                "findings",
+                m.scope,
+                gate.level,
+                False,
+                "no findings",
+                "a SARIF report",
+                _missing(m, "sarif"),
+            )
+        ]
+    out = []
+    limits = dict(gate.max)
+    for severity in SEVERITIES:
+        if severity not in limits:
+            continue
+        hits = [f for f in findings if f.severity == severity]
+        shown = [f"{f.rule} at {f.path}:{f.line}" if f.path else f.rule for f in hits[:5]]
+        more = f" and {len(hits) - 5} more" if len(hits) > 5 else ""
+        detail = ", ".join(shown) + more
+        if note:
+            detail = f"{detail}; {note}" if detail else note
+        out.append(
+            GateResult(
+                f"findings.{severity}",
+                m.scope,
+                gate.level,
+                len(hits) <= limits[severity],
+                f"{len(hits)}{' new' if gate.baseline and not note else ''}",
+                f"<= {limits[severity]}",
+                detail,
+            )
+        )
+    return out
+
+
+def _sizes(gates: Gates, m: Measurements) -> list[GateResult]:
+    from conveyor.units import format_size
+
+    gate = gates.sizes
+    assert gate is not None
+    out = []
+    for pattern, limit in gate.files:
+        matched = [o for o in m.outputs if _matches(o.path, pattern)]
+        name, threshold = f"sizes[{pattern}]", f"<= {format_size(limit)} each"
+        if not matched:
+            out.append(
+                GateResult(
+                    name,
+                    m.scope,
+                    gate.level,
+                    False,
+                    "no such output",
+                    threshold,
+                    f"no declared output matches {pattern}",
+                )
+            )
+            continue
+        over = sorted((o for o in matched if o.size > limit), key=lambda o: -o.size)
+        largest = max(matched, key=lambda o: o.size)
+        out.append(
+            GateResult(
+                name,
+                m.scope,
+                gate.level,
+                not over,
+                f"largest {largest.path} {format_size(largest.size)}",
+                threshold,
+                ("over: " + ", ".join(f"{o.path} {format_size(o.size)}" for o in over[:5]))
+                if over
+                else "",
+            )
+        )
+    if gate.total is not None:
+        total = sum(o.size for o in m.outputs)
+        out.append(
+            GateResult(
+                "sizes.total",
+                m.scope,
+                gate.level,
+                total <= gate.total,
+                f"{format_size(total)} in {len(m.outputs)} files",
+                f"<= {format_size(gate.total)}",
+            )
+        )
+    return out
+
+
+def _matches(path: str, pattern: str) -> bool:
+    """A pattern matches a workspace-relative path, or its tail (`*.js` matches
+    dist/app.js, as a job writes it relative to its directory)."""
+    pattern = pattern.removeprefix("./")
+    if fnmatch.fnmatchcase(path, pattern):
+        return True
+    parts = path.split("/")
+    return any(fnmatch.fnmatchcase("/".join(parts[i:]), pattern) for i in range(1, len(parts)))
+
+
+def _command(gate: CommandGate, m: Measurements, ctx: Context) -> GateResult:
+    assert ctx.command is not None
+    code, tail = ctx.command(gate, m.scope)
+    return GateResult(
+        f"command:{gate.name}",
+        m.scope,
+        gate.level,
+        code == 0,
+        f"exit {code}" if code is not None else "did not run",
+        "exit 0",
+        " | ".join(tail[-3:]) if code != 0 else "",
+    )

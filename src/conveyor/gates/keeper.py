@@ -1,0 +1,200 @@
+"""The scheduler's RunHooks for checks and gates: the checks before the first job; each
+job's reports read and its gates evaluated as it finishes (a failing `error` gate fails
+the job, so what needs it does not run); the checks after the last job and the
+pipeline's gates over every job's measurements. Everything measured is kept in the run
+directory for `conveyor gates` and the history."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+
+from conveyor.gates.evaluate import Context, evaluate
+from conveyor.gates.measure import Measurements, measure, save
+from conveyor.model import (
+    CheckResult,
+    CommandGate,
+    GateResult,
+    Job,
+    JobResult,
+    JobStatus,
+    Pipeline,
+    RunContext,
+)
+
+QUARANTINE = "quarantine.json"
+"""In the workspace's `.conveyor/`: written by `conveyor flaky --quarantine`."""
+
+
+def load_quarantine(root: str) -> frozenset[tuple[str, str]]:
+    try:
+        with open(os.path.join(root, ".conveyor", QUARANTINE), encoding="utf-8") as fh:
+            data = json.load(fh)
+        return frozenset((str(t["job"]), str(t["test"])) for t in data.get("tests", []))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return frozenset()
+
+
+class GateKeeper:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        jobs: Sequence[Job],
+        context: RunContext,
+        environ: Mapping[str, str],
+        run_dir: str,
+        file_name: Callable[[str], str],
+        env_for: Callable[[Job | None], dict[str, str]],
+        *,
+        cache_dir: str | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.jobs = jobs
+        self.context = context
+        self.environ = environ
+        self.run_dir = run_dir
+        self.file_name = file_name
+        self.env_for = env_for
+        self.cache_dir = cache_dir
+        self._lock = threading.Lock()
+        self.measured: dict[str, Measurements] = {}
+        self.problems: list[str] = []
+        from conveyor.gates.diffcov import ChangedLines
+
+        self.ctx = Context(
+            root=pipeline.root,
+            quarantine=load_quarantine(pipeline.root),
+            changed=ChangedLines(pipeline.root, environ),
+            command=self._run_command,
+        )
+        # Reports are read for jobs with gates, and for every job with reports when the
+        # pipeline has gates of its own (its tests, coverage and findings are theirs).
+        self._measure_all = bool(pipeline.gates)
+
+    # -- before ------------------------------------------------------------------------
+    def before(self) -> Sequence[CheckResult]:
+        from conveyor.checks.before import run_before
+
+        found = run_before(self.pipeline, self.jobs, self.environ, cache_dir=self.cache_dir)
+        self.ctx.own_findings = found.findings
+        self.ctx.own_scanned = found.scanned
+        if found.scanned:
+            from conveyor.reports.sarif import write_sarif
+
+            write_sarif(
+                found.findings, "conveyor-secrets", "1", os.path.join(self.run_dir, "secrets.sarif")
+            )
+        return found.results
+
+    # -- each job ------------------------------------------------------------------------
+    def job(self, job: Job, result: JobResult) -> JobResult:
+        reports = job.reports
+        has_reports = bool(reports.junit or reports.coverage or reports.sarif)
+        if not job.gates and not (has_reports and (self._measure_all or reports.junit)):
+            return result
+        if result.status not in (JobStatus.SUCCESS, JobStatus.FAILED):
+            return result  # skipped, cancelled or timed out: nothing trustworthy to read
+        m = measure(self.pipeline.root, job, result)
+        name = self.file_name(job.name).removesuffix(".log")
+        save(self.run_dir, name, m)
+        if m.reports.get("junit") is not None:
+            self._save_tests(name, job.name, m)
+        with self._lock:
+            self.measured[job.name] = m
+            self.problems += m.problems
+        if not job.gates:
+            return result
+        if result.status is JobStatus.FAILED:
+            return self._tolerated(job, result, m)
+        gates = evaluate(job.gates, m, self.ctx)
+        return self._with(result, gates)
+
+    def _tolerated(self, job: Job, result: JobResult, m: Measurements) -> JobResult:
+        """A job that failed because of test failures its tests gate allows (at most N,
+        or only quarantined tests) succeeds; any other failure stands."""
+        gate = job.gates.tests
+        if gate is None or result.exit_code in (None, 0) or not m.tests:
+            return dataclasses.replace(result, gates=tuple(evaluate(job.gates, m, self.ctx)))
+        gates = evaluate(job.gates, m, self.ctx)
+        tests = next(g for g in gates if g.gate == "tests")
+        failing = [c for c in m.tests if c["status"] in ("failed", "error")]
+        if not tests.passed or not failing:
+            return dataclasses.replace(result, gates=tuple(gates))
+        ok = dataclasses.replace(
+            result,
+            status=JobStatus.SUCCESS,
+            reason=f"exit code {result.exit_code}, tolerated by its tests gate: {tests.measured}",
+            allowed_failure=False,
+        )
+        return self._with(ok, gates)
+
+    def _with(self, result: JobResult, gates: list[GateResult]) -> JobResult:
+        blocking = [g for g in gates if g.blocking]
+        if not blocking or result.status is not JobStatus.SUCCESS:
+            return dataclasses.replace(result, gates=tuple(gates))
+        first = blocking[0]
+        reason = f"gate {first.gate} failed: {first.measured} (wanted {first.threshold})"
+        if len(blocking) > 1:
+            reason += f", and {len(blocking) - 1} more gate(s)"
+        return dataclasses.replace(
+            result, status=JobStatus.FAILED, reason=reason, gates=tuple(gates)
+        )
+
+    def _save_tests(self, name: str, job: str, m: Measurements) -> None:
+        """The test cases where the history reads them (`tests/<job>.json`)."""
+        base = os.path.join(self.run_dir, "tests")
+        os.makedirs(base, exist_ok=True)
+        cases = [{k: v for k, v in c.items() if k != "job"} for c in m.tests]
+        with open(os.path.join(base, f"{name}.json"), "w", encoding="utf-8") as fh:
+            fh.write(json.dumps({"job": job, "cases": cases}) + "\n")
+
+    # -- after ---------------------------------------------------------------------------
+    def after(
+        self, results: Sequence[JobResult], started: float, finished: float, ok: bool
+    ) -> tuple[Sequence[CheckResult], Sequence[GateResult]]:
+        checks: list[CheckResult] = []
+        spec = self.pipeline.checks.after
+        if spec is not None and ok:
+            from conveyor.checks.after import run_after
+
+            checks = run_after(self.pipeline.root, spec, results, self.context)
+        gates: list[GateResult] = []
+        if self.pipeline.gates:
+            whole = self.combined(results, finished - started)
+            save(self.run_dir, "_pipeline", whole)
+            gates = evaluate(self.pipeline.gates, whole, self.ctx)
+        return checks, gates
+
+    def combined(self, results: Sequence[JobResult], wall: float) -> Measurements:
+        with self._lock:
+            parts = [self.measured[r.name] for r in results if r.name in self.measured]
+        whole = Measurements.combined(parts, wall)
+        seen = {o.path for o in whole.outputs}
+        for r in results:  # outputs of jobs without reports count for sizes too
+            if r.name not in self.measured:
+                whole.outputs += [o for o in r.outputs if o.path not in seen]
+                seen.update(o.path for o in r.outputs)
+        return whole
+
+    # -- helpers -------------------------------------------------------------------------
+    def _run_command(self, gate: CommandGate, scope: str) -> tuple[int | None, list[str]]:
+        from conveyor.executor.interface import Cancel, ExecRequest
+        from conveyor.executor.local import LocalExecutor
+
+        job = next((j for j in self.pipeline.jobs if j.name == scope), None)
+        env = self.env_for(job)
+        env["CONVEYOR_GATES_DIR"] = os.path.join(self.run_dir, "gates")
+        shell = job.shell if job is not None else ("sh", "-c")
+        cwd = os.path.normpath(os.path.join(self.pipeline.root, job.dir if job else "."))
+        lines: list[str] = []
+        outcome = LocalExecutor().execute(
+            ExecRequest(f"gate {gate.name}", (*shell, gate.run), cwd, env, timeout=600),
+            lines.append,
+            Cancel(),
+        )
+        if outcome.error:
+            return None, [outcome.error]
+        return outcome.exit_code, lines[-20:]
