@@ -277,7 +277,20 @@ def _build_job(
                 retry=retry,
                 allow_failure=spec.allow_failure,
                 inputs=tuple(spec.inputs),
-                outputs=tuple(spec.outputs),
+                # Report files are outputs too: a cache hit restores them, so the job's
+                # gates are evaluated against the reports of the result it reuses.
+                outputs=tuple(
+                    dict.fromkeys(
+                        [
+                            *spec.outputs,
+                            *(
+                                (*spec.reports.junit, *spec.reports.coverage, *spec.reports.sarif)
+                                if spec.reports
+                                else ()
+                            ),
+                        ]
+                    )
+                ),
                 reports=model.Reports(
                     junit=tuple(spec.reports.junit),
                     coverage=tuple(spec.reports.coverage),
