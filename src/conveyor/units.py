@@ -66,12 +66,13 @@ def parse_size(value: object) -> int:
 
 
 def format_size(size: int) -> str:
-    """Short human form in binary units: '812 B', '12.3 KiB', '4.0 MiB'."""
+    """Short human form in the units limits are usually written in (KB = 1000 bytes, as
+    in '500KB'): '812 B', '12.3 KB', '4.0 MB'."""
     value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
+        value /= 1000
     raise AssertionError("unreachable")
 
 

@@ -85,6 +85,13 @@ def gates_command(
         own_findings=own,
         own_scanned=scanned,
     )
+    if write_baseline:
+        # Before evaluating: the gates then count only findings newer than these.
+        findings = [f for m in parts if m.scope != "pipeline" for f in m.findings] + own
+        for scope_gates in [pipeline.gates, *(j.gates for j in pipeline.jobs)]:
+            if scope_gates.findings is not None and scope_gates.findings.baseline:
+                n = save_baseline(pipeline.root, scope_gates.findings.baseline, findings)
+                click.echo(f"{n} finding(s) written to {scope_gates.findings.baseline}", err=True)
     results = []
     for job in pipeline.jobs:
         m = by_scope.get(job.name)
@@ -95,12 +102,6 @@ def gates_command(
         whole = by_scope.get("pipeline") or Measurements.combined(jobs, summary.get("wall_time"))
         whole.duration = summary.get("wall_time")
         results += evaluate(_without_commands(pipeline.gates), whole, context)
-    if write_baseline:
-        findings = [f for m in parts if m.scope != "pipeline" for f in m.findings] + own
-        for scope_gates in [pipeline.gates, *(j.gates for j in pipeline.jobs)]:
-            if scope_gates.findings is not None and scope_gates.findings.baseline:
-                n = save_baseline(pipeline.root, scope_gates.findings.baseline, findings)
-                click.echo(f"{n} finding(s) written to {scope_gates.findings.baseline}", err=True)
     if junit_file:
         from conveyor.gates.junit import write
 

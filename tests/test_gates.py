@@ -1,0 +1,325 @@
+"""Quality gates, end to end: real pytest, coverage.py and ruff reports read from real
+jobs, the gate table and exit codes a user sees, `conveyor gates` on a past run, and the
+JUnit XML that hosted CI shows."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import Project
+
+PY = sys.executable
+
+CALC = """
+def add(a, b):
+    return a + b
+
+
+def div(a, b):
+    if b == 0:
+        raise ZeroDivisionError("b")
+    return a / b
+"""
+
+TESTS = """
+import sys
+sys.path.insert(0, "src")
+from calc import add, div
+
+
+def test_add():
+    assert add(1, 2) == 3
+
+
+def test_div():
+    assert div(4, 2) == 2
+"""
+
+# coverage.py measures only src/ (so the figures are the module's alone): 6 statements,
+# 5 run (the raise is not), 1 of 2 branches of the `if`.
+RUN_TESTS = (
+    f"{PY} -m coverage run --branch --source=src -m pytest -q -p no:cacheprovider "
+    f"--junitxml=reports/junit.xml && {PY} -m coverage xml -o reports/coverage.xml"
+)
+
+
+def _project(
+    project: Project,
+    gates: dict[str, Any],
+    pipeline_gates: dict[str, Any] | None = None,
+    inputs: str = "",
+) -> None:
+    """calc: `test` (pytest under coverage.py, its reports declared, these gates) and
+    `deploy`, which needs it. Gates are written as YAML flow mappings (JSON)."""
+    project.write("src/calc.py", CALC)
+    project.write("tests/test_calc.py", TESTS)
+    text = (
+        "name: calc\n"
+        "jobs:\n"
+        "  test:\n"
+        f"    run: {json.dumps(RUN_TESTS)}\n"
+        "    reports: {junit: reports/junit.xml, coverage: reports/coverage.xml}\n"
+        f"    gates: {json.dumps(gates)}\n"
+        + (f"    inputs: {inputs}\n" if inputs else "")
+        + "  deploy:\n"
+        "    needs: [test]\n"
+        "    run: echo deploying\n"
+    )
+    if pipeline_gates:
+        text += f"gates: {json.dumps(pipeline_gates)}\n"
+    (project.root / "conveyor.yml").write_text(text)
+
+
+def _table(out: str) -> list[str]:
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("GATE "))
+    end = next(
+        (
+            i
+            for i in range(start, len(lines))
+            if not lines[i] or lines[i].startswith(("Run ", "  "))
+        ),
+        len(lines),
+    )
+    return [" ".join(line.split()) for line in lines[start:end]]
+
+
+def test_a_failing_gate_fails_the_job_and_blocks_what_needs_it(project: Project) -> None:
+    _project(
+        project,
+        {"tests": {"max_failures": 0}, "coverage": {"line": 80, "branch": 80}},
+        {"time": {"max": "10m"}, "coverage": {"line": 50}},
+    )
+    project.commit()
+    result = project.run("run", "--plain")
+    assert result.code == 1
+    assert _table(result.out) == [
+        "GATE SCOPE MEASURED THRESHOLD RESULT",
+        "tests test 0 failed of 2 <= 0 failures passed",
+        "coverage.line test 83.3% (5/6 lines) >= 80.0% passed",
+        "coverage.branch test 50.0% (1/2 branches) >= 80.0% FAILED",
+        "coverage.line pipeline 83.3% (5/6 lines) >= 50.0% passed",
+        f"time pipeline {_table(result.out)[-1].split()[2]} <= 10m00s passed",
+    ]
+    assert "✘ test failed in" in result.out
+    assert "gate coverage.branch failed: 50.0% (1/2 branches) (wanted >= 80.0%)" in result.out
+    assert "○ deploy skipped: not started: 'test' failed" in result.out
+    assert "4 of 5 gates passed; failed: coverage.branch (test)" in result.out
+
+    # The same run, judged by gates as they are after an edit: nothing re-runs.
+    project.pipeline(
+        (project.root / "conveyor.yml").read_text().replace('"branch": 80', '"branch": 50')
+    )
+    again = project.run("gates", "--json")
+    assert again.code == 0, again.out
+    gates = json.loads(again.out)["gates"]
+    assert [(g["gate"], g["scope"], g["passed"]) for g in gates] == [
+        ("tests", "test", True),
+        ("coverage.line", "test", True),
+        ("coverage.branch", "test", True),
+        ("coverage.line", "pipeline", True),
+        ("time", "pipeline", True),
+    ]
+    ok = project.run("run", "--plain")
+    assert ok.code == 0, ok.out
+    assert "5 of 5 gates passed" in ok.out
+    assert "✔ deploy" in ok.out
+
+
+def test_a_cache_hit_is_judged_again_from_its_restored_reports(project: Project) -> None:
+    # Its inputs leave conveyor.yml out: editing a gate does not change the job's key.
+    _project(project, {"coverage": {"line": 80}}, inputs="['src/*.py', 'tests/*.py']")
+    project.commit()
+    assert project.run("run", "--plain").code == 0
+    (project.root / "reports" / "coverage.xml").unlink()  # restored by the cache
+    hit = project.run("run", "--plain")
+    assert hit.code == 0
+    assert "test cached" in hit.out
+    assert "coverage.line test 83.3% (5/6 lines) >= 80.0% passed" in _table(hit.out)
+    # A stricter gate fails the cached result without running the job again.
+    stricter = (project.root / "conveyor.yml").read_text().replace('"line": 80', '"line": 90')
+    project.pipeline(stricter)
+    project.commit()
+    failed = project.run("run", "--plain", "test")
+    assert failed.code == 1
+    assert "✘ test cached (gate coverage.line failed: 83.3% (5/6 lines)" in failed.out
+    assert "coverage.line test 83.3% (5/6 lines) >= 90.0% FAILED" in _table(failed.out)
+
+
+def test_gates_are_written_as_junit_for_hosted_ci(project: Project, tmp_path: Path) -> None:
+    from junitparser import Failure, JUnitXml
+
+    _project(project, {"coverage": {"line": 95, "level": "warn"}, "tests": {}})
+    project.commit()
+    out = tmp_path / "gates.xml"
+    result = project.run("run", "--plain", "--gates-junit", str(out))
+    assert result.code == 0, "a warn gate reports, never fails"
+    assert "coverage.line test 83.3% (5/6 lines) >= 95.0% failed (warn)" in _table(result.out)
+    cases = {case.name: case for suite in JUnitXml.fromfile(str(out)) for case in suite}
+    assert sorted(cases) == ["coverage.line [test]", "tests [test]"]
+    assert cases["tests [test]"].is_passed
+    assert cases["coverage.line [test]"].is_skipped, "a warning: shown, not failing CI"
+    assert not any(isinstance(r, Failure) for r in cases["coverage.line [test]"].result)
+    run_dir = project.runs()[-1]
+    assert (run_dir / "gates.xml").read_text() == out.read_text()
+
+
+FLAKY_TESTS = """
+def test_fine():
+    assert True
+
+
+def test_broken():
+    assert 1 == 2, "one is not two"
+"""
+
+
+def test_a_tests_gate_tolerates_what_it_allows_and_quarantined_tests(project: Project) -> None:
+    project.write("tests/test_mixed.py", FLAKY_TESTS)
+    pipeline = (
+        "name: mixed\n"
+        "jobs:\n"
+        "  test:\n"
+        f"    run: {PY} -m pytest -q -p no:cacheprovider --junitxml=junit.xml tests\n"
+        "    reports: {junit: junit.xml}\n"
+        "    gates: {tests: {max_failures: MAX}}\n"
+        "  deploy:\n"
+        "    needs: [test]\n"
+        "    run: echo deploying\n"
+    )
+    (project.root / "conveyor.yml").write_text(pipeline.replace("MAX", "0"))
+    project.commit()
+    strict = project.run("run", "--plain")
+    assert strict.code == 1
+    assert "tests test 1 failed of 2 <= 0 failures FAILED" in _table(strict.out)
+    assert "tests (test): failed: tests.test_mixed.test_broken" in strict.out
+    assert "○ deploy skipped" in strict.out
+
+    (project.root / "conveyor.yml").write_text(pipeline.replace("MAX", "1"))
+    project.commit()
+    tolerant = project.run("run", "--plain")
+    assert tolerant.code == 0, tolerant.out
+    assert "tests test 1 failed of 2 <= 1 failure passed" in _table(tolerant.out)
+    assert "✔ deploy" in tolerant.out, "pytest exited 1, but within the gate: the job passed"
+    summary = json.loads((project.runs()[-1] / "summary.json").read_text())
+    [test] = [j for j in summary["jobs"] if j["name"] == "test"]
+    assert test["status"] == "success"
+    assert test["reason"] == "exit code 1, tolerated by its tests gate: 1 failed of 2"
+
+    # `conveyor flaky --quarantine` wrote this: the failure is reported, not counted.
+    (project.root / "conveyor.yml").write_text(pipeline.replace("MAX", "0"))
+    project.commit()
+    (project.root / ".conveyor" / "quarantine.json").write_text(
+        json.dumps({"tests": [{"job": "test", "test": "tests.test_mixed.test_broken"}]})
+    )
+    quarantined = project.run("run", "--plain")
+    assert quarantined.code == 0, quarantined.out
+    assert "tests test 0 failed of 2 (1 quarantined) <= 0 failures passed" in _table(
+        quarantined.out
+    )
+
+
+def test_diff_coverage_counts_only_the_lines_the_branch_changed(project: Project) -> None:
+    _project(project, {"coverage": {"diff": 75, "diff_base": "main"}})
+    project.commit("calc")
+    project.git("checkout", "-q", "-b", "feature")
+    # The branch adds a function no test calls (its `def` runs on import, its body does
+    # not) and changes a covered line: 2 of 3 changed executable lines covered.
+    changed = CALC.replace("return a + b", "return b + a") + (
+        "\n\ndef mul(a, b):\n    return a * b\n"
+    )
+    project.write("src/calc.py", changed)
+    result = project.run("run", "--plain", "test")
+    assert result.code == 1
+    assert "coverage.diff test 66.7% (2/3 changed lines) >= 75.0% FAILED" in _table(result.out)
+    assert "coverage.diff (test): not covered: src/calc.py:12" in result.out
+    # On main itself nothing changed: nothing to cover.
+    project.commit("mul")
+    project.git("checkout", "-q", "main")
+    on_main = project.run("run", "--plain", "test")
+    assert on_main.code == 0
+    assert "coverage.diff test no changed lines to cover >= 75.0% passed" in _table(on_main.out)
+    project.pipeline(
+        (project.root / "conveyor.yml").read_text().replace('"main"', '"no-such-branch"')
+    )
+    unknown = project.run("run", "--plain", "test")
+    assert unknown.code == 1
+    assert "cannot compare with 'no-such-branch'" in unknown.out
+    assert "set gates.coverage.diff_base to a branch or commit that exists here" in unknown.out
+
+
+def test_findings_from_a_real_scanner_with_a_baseline(project: Project) -> None:
+    project.write("app.py", "import os\n\nprint('hello')\n")
+    project.pipeline(
+        f"""
+        name: scan
+        jobs:
+          lint:
+            run: >-
+              {PY} -m ruff check --no-cache --isolated --select F401 --exit-zero
+              --output-format sarif -o reports/ruff.sarif .
+            reports: {{sarif: reports/ruff.sarif}}
+            inputs: ['*.py']
+            gates:
+              findings: {{max: {{high: 0}}, baseline: findings-baseline.json}}
+        """
+    )
+    project.commit()
+    first = project.run("run", "--plain")
+    assert first.code == 1
+    assert "findings.high lint 1 <= 0 FAILED" in _table(first.out)
+    assert (
+        "findings.high (lint): F401 at app.py:1; "
+        "no baseline at findings-baseline.json yet: every finding counts"
+    ) in first.out
+
+    accepted = project.run("gates", "--write-baseline")
+    assert accepted.code == 0, accepted.out
+    assert "1 finding(s) written to findings-baseline.json" in accepted.err
+    assert "findings.high lint 0 new <= 0 passed" in _table(accepted.out)
+    known = project.run("run", "--plain")
+    assert known.code == 0, known.out
+    assert "lint cached" in known.out, "the scan itself is reused; only the gate changed"
+
+    project.write("more.py", "import sys\n")
+    project.commit()
+    new = project.run("run", "--plain")
+    assert new.code == 1
+    assert "findings.high lint 1 new <= 0 FAILED" in _table(new.out)
+    assert "findings.high (lint): F401 at more.py:1" in new.out
+
+
+def test_sizes_time_and_command_gates(project: Project) -> None:
+    project.pipeline(
+        """
+        name: bundle
+        jobs:
+          build:
+            run: >-
+              mkdir -p dist && head -c 3000 /dev/zero > dist/app.js &&
+              head -c 100 /dev/zero > dist/vendor.js && sleep 0.3
+            outputs: [dist/]
+            gates:
+              sizes: {files: {"*.js": 2KB}, total: 10KB}
+              time: {max: 100ms, level: warn}
+              commands:
+                has-app: {run: test -f dist/app.js}
+                no-maps: {run: "! ls dist/*.map 2>/dev/null && echo no maps; test -z yes"}
+        """
+    )
+    project.commit()
+    result = project.run("run", "--plain")
+    assert result.code == 1
+    table = _table(result.out)
+    assert table[1] == "sizes[*.js] build largest dist/app.js 3.0 KB <= 2.0 KB each FAILED"
+    assert table[2] == "sizes.total build 3.1 KB in 2 files <= 10.0 KB passed"
+    assert table[3].startswith("time build ")
+    assert table[3].endswith("<= 100ms failed (warn)")
+    assert table[4] == "command:has-app build exit 0 exit 0 passed"
+    assert table[5] == "command:no-maps build exit 1 exit 0 FAILED"
+    assert "sizes[*.js] (build): over: dist/app.js 3.0 KB" in result.out
+    assert "command:no-maps (build): no maps" in result.out
+    assert "failed: sizes[*.js] (build), command:no-maps (build)" in result.out
