@@ -323,3 +323,151 @@ def test_sizes_time_and_command_gates(project: Project) -> None:
     assert "sizes[*.js] (build): over: dist/app.js 3.0 KB" in result.out
     assert "command:no-maps (build): no maps" in result.out
     assert "failed: sizes[*.js] (build), command:no-maps (build)" in result.out
+
+
+# -- checks before and after the build ---------------------------------------------------
+
+AWS_KEY = "AKIA" + "Q3EGRTW7JZ4NX2LM"  # the shape detect-secrets flags; no real account
+PRIVATE_KEY = (
+    "-----BEGIN RSA PRIVATE KEY-----\n"
+    "MIIEowIBAAKCAQEAx4UbaDzY5OqW3rL0T7S0pvUgxK1bWc9sBcbE9uQkW3m1qB2c\n"
+    "-----END RSA PRIVATE KEY-----\n"
+)
+
+
+def test_checks_before_the_build_stop_every_job(project: Project) -> None:
+    project.pipeline(
+        """
+        name: pre
+        requires: {python3: ">=3.8", git: ">=99"}
+        checks:
+          env: [DEPLOY_REGION]
+          disk: 1B
+        jobs:
+          build:
+            run: touch built
+        """
+    )
+    project.commit()
+    result = project.run("run", "--plain")
+    assert result.code == 1
+    assert not (project.root / "built").exists(), "no job started"
+    lines = [" ".join(line.split()) for line in result.out.splitlines()]
+    at = lines.index("checks before the build:")
+    assert lines[at + 1].startswith("✔ tool python3 python3 3.")
+    assert lines[at + 2].startswith("✘ tool git git 2.")
+    assert lines[at + 3] == "expected git >=99"
+    assert lines[at + 4].startswith("fix: ")
+    assert any(line.startswith("✘ env DEPLOY_REGION not set") for line in lines)
+    assert any(line.startswith("✔ disk ") for line in lines)
+    assert "○ build skipped: not started: checks before the build failed: tool git, env " in (
+        result.out
+    )
+    assert "checks failed: tool git, env DEPLOY_REGION" in result.out
+
+    checked = project.run("check", "--json")
+    assert checked.code == 1
+    by_name = {c["check"]: c for c in json.loads(checked.out)}
+    assert by_name["tool git"]["ok"] is False
+    assert by_name["tool git"]["expected"] == "git >=99"
+    assert by_name["env DEPLOY_REGION"]["found"] == "not set"
+
+
+def test_committed_secrets_are_found_never_printed_and_block(
+    project: Project, tmp_path: Path
+) -> None:
+    project.write("config/settings.py", f'aws_access_key_id = "{AWS_KEY}"\n')
+    project.write("deploy/id_rsa", PRIVATE_KEY)
+    project.write("README.md", "nothing to see\n")
+    project.pipeline(
+        """
+        name: leaky
+        checks:
+          secrets: true
+        gates:
+          findings: {max: {critical: 0, high: 0}}
+        jobs:
+          build:
+            run: touch built
+        """
+    )
+    project.commit()
+    result = project.run("run", "--plain")
+    assert result.code == 1
+    assert not (project.root / "built").exists()
+    assert (
+        "✘ secrets 2 secrets: AWS Access Key in config/settings.py:1, "
+        "Private Key in deploy/id_rsa:1"
+    ) in " ".join(result.out.split())
+    table = _table(result.out)
+    assert "findings.critical pipeline 1 <= 0 FAILED" in table, "the private key"
+    assert "findings.high pipeline 1 <= 0 FAILED" in table, "the AWS key"
+    for leaked in (AWS_KEY, "MIIEowIBAAKCAQEA"):
+        assert leaked not in result.out + result.err
+        assert leaked not in (project.runs()[-1] / "summary.json").read_text()
+    run_dir = project.runs()[-1]
+    sarif = json.loads((run_dir / "secrets.sarif").read_text())
+    results = sarif["runs"][0]["results"]
+    uris = sorted(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results)
+    assert uris == ["config/settings.py", "deploy/id_rsa"]
+
+    out = tmp_path / "secrets.sarif"
+    checked = project.run("check", "--sarif", str(out))
+    assert checked.code == 1
+    assert len(json.loads(out.read_text())["runs"][0]["results"]) == 2
+    assert AWS_KEY not in out.read_text()
+
+    # Reviewed and accepted: an allowlist comment, and the key file's path excluded.
+    project.write(
+        "config/settings.py", f'aws_access_key_id = "{AWS_KEY}"  # pragma: allowlist secret\n'
+    )
+    project.pipeline(
+        (project.root / "conveyor.yml")
+        .read_text()
+        .replace("secrets: true", "secrets: {exclude: ['deploy/*']}")
+    )
+    project.commit()
+    clean = project.run("run", "--plain")
+    assert clean.code == 0, clean.out
+    assert "✔ secrets" in clean.out
+    assert "findings.high pipeline 0 <= 0 passed" in _table(clean.out)
+
+
+def test_checks_after_the_build_and_its_report(project: Project) -> None:
+    project.pipeline(
+        """
+        name: post
+        checks:
+          after:
+            required: [dist/index.html, dist/*.js]
+            forbidden: ["dist/**/*.map"]
+            max_size: {"dist/*.js": 1KB}
+            report: dist/build-report.json
+        jobs:
+          build:
+            run: >-
+              mkdir -p dist/js && echo '<html>' > dist/index.html &&
+              echo 'x()' > dist/app.js && echo '{}' > dist/js/app.js.map
+            outputs: [dist/]
+        """
+    )
+    project.commit()
+    result = project.run("run", "--plain")
+    assert result.code == 1, "a source map in the build"
+    lines = [" ".join(line.split()) for line in result.out.splitlines()]
+    at = lines.index("checks after the build:")
+    assert lines[at + 1] == "✔ required dist/index.html 1 file(s), 7 B"
+    assert lines[at + 2] == "✔ required dist/*.js 1 file(s), 4 B"
+    assert lines[at + 3] == "✘ forbidden dist/**/*.map dist/js/app.js.map [dist/**/*.map]"
+    assert lines[at + 4] == "expected absent"
+    assert lines[at + 6] == "✔ size dist/*.js largest dist/app.js 4 B"
+    assert lines[at + 7].startswith("✔ build report 3 files, ")
+    report = json.loads((project.root / "dist" / "build-report.json").read_text())
+    assert report["commit"] == project.git("rev-parse", "HEAD")
+    assert report["file_count"] == 3
+    assert {f["path"] for f in report["files"]} == {
+        "dist/index.html",
+        "dist/app.js",
+        "dist/js/app.js.map",
+    }
+    assert "checks failed: forbidden dist/**/*.map" in result.out
