@@ -314,13 +314,13 @@ def test_sizes_time_and_command_gates(project: Project) -> None:
     result = project.run("run", "--plain")
     assert result.code == 1
     table = _table(result.out)
-    assert table[1] == "sizes[*.js] build largest dist/app.js 3.0 KB <= 2.0 KB each FAILED"
-    assert table[2] == "sizes.total build 3.1 KB in 2 files <= 10.0 KB passed"
+    assert table[1] == "sizes[*.js] build largest dist/app.js 3.0 kB <= 2.0 kB each FAILED"
+    assert table[2] == "sizes.total build 3.1 kB in 2 files <= 10.0 kB passed"
     assert table[3].startswith("time build ")
     assert table[3].endswith("<= 100ms failed (warn)")
     assert table[4] == "command:has-app build exit 0 exit 0 passed"
     assert table[5] == "command:no-maps build exit 1 exit 0 FAILED"
-    assert "sizes[*.js] (build): over: dist/app.js 3.0 KB" in result.out
+    assert "sizes[*.js] (build): over: dist/app.js 3.0 kB" in result.out
     assert "command:no-maps (build): no maps" in result.out
     assert "failed: sizes[*.js] (build), command:no-maps (build)" in result.out
 

@@ -65,14 +65,19 @@ def parse_size(value: object) -> int:
     )
 
 
+_SI_UNITS = ("kB", "MB", "GB", "TB", "PB", "EB")
+
+
 def format_size(size: int) -> str:
-    """Short human form in the units limits are usually written in (KB = 1000 bytes, as
-    in '500KB'): '812 B', '12.3 KB', '4.0 MB'."""
+    """Bytes as `df -H` shows them (powers of 1000, as limits are written: '500KB'):
+    '512 B', '1.5 kB', '5.0 GB'."""
+    if size < 1000:
+        return f"{size} B"
     value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+    for unit in _SI_UNITS:
         value /= 1000
+        if value < 999.95 or unit == _SI_UNITS[-1]:
+            return f"{value:.1f} {unit}"
     raise AssertionError("unreachable")
 
 

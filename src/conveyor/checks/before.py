@@ -4,7 +4,6 @@ and secrets committed to the repository."""
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -90,13 +89,12 @@ def run_before(
         return out
     files = tracked_files(pipeline.root)
     if manifests is not None:
-        from conveyor.checks.manifests import MANIFEST_PATTERNS, check_manifests
+        from conveyor.checks.manifests import MANIFEST_PATTERNS, check_manifests, select_manifests
 
-        patterns = manifests or MANIFEST_PATTERNS
-        chosen = [f for f in files if _any(f, patterns)]
+        chosen = select_manifests(files, manifests or MANIFEST_PATTERNS)
         out.results += check_manifests(pipeline.root, chosen)
     if lockfiles:
-        from conveyor.checks.manifests import check_lockfiles
+        from conveyor.checks.lockfiles import check_lockfiles
 
         out.results += check_lockfiles(pipeline.root, files)
     if secrets is not None:
@@ -124,8 +122,3 @@ def run_before(
             out.scanned = True
             out.results.append(secrets_check(found, secrets.level))
     return out
-
-
-def _any(path: str, patterns: Sequence[str]) -> bool:
-    name = path.rsplit("/", 1)[-1]
-    return any(fnmatch.fnmatchcase(path, p) or fnmatch.fnmatchcase(name, p) for p in patterns)

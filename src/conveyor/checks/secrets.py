@@ -1,0 +1,169 @@
+"""Secrets committed to the repository (keys, tokens, passwords), found with Yelp's
+detect-secrets library before the build publishes anything built from them.
+
+detect-secrets' default plugins and filters apply, including its inline allowlist
+(`# pragma: allowlist secret`); a detect-secrets baseline lists reviewed false
+positives. Findings carry the secret's type, file, line and a fingerprint built from
+detect-secrets' SHA-1 of the secret: never the secret itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+from collections.abc import Sequence
+from fnmatch import fnmatchcase
+from typing import Any
+
+from conveyor.model import CheckResult, Finding, GateLevel
+
+TOOL = "conveyor-secrets"
+MAX_FILE_SIZE = 1_000_000
+"""Bytes; larger files are data or build outputs, slow to scan and rarely hand-written."""
+BASELINE_NAME = ".secrets.baseline"
+_SHOWN = 5
+
+
+def scan_secrets(
+    root: str,
+    files: Sequence[str],
+    *,
+    baseline: str | None = None,
+    exclude: Sequence[str] = (),
+) -> list[Finding]:
+    """The secrets detect-secrets finds in `files` (workspace-relative), ordered by path
+    and line, minus those listed in `baseline` (workspace-relative or absolute path of a
+    detect-secrets baseline). Raises ValueError when the baseline is missing or invalid."""
+    allowed: set[tuple[str, str]] = set()
+    baseline_rel: str | None = None
+    if baseline is not None:
+        baseline_path = baseline if os.path.isabs(baseline) else os.path.join(root, baseline)
+        allowed = _read_baseline(baseline_path, baseline)
+        rel = os.path.relpath(os.path.abspath(baseline_path), os.path.abspath(root))
+        baseline_rel = rel.replace(os.sep, "/")
+
+    selected = []
+    for path in files:
+        path = path.replace("\\", "/").removeprefix("./")
+        # A baseline holds the hashes of secrets, which the entropy plugins would flag.
+        if path == baseline_rel or posixpath.basename(path) == BASELINE_NAME:
+            continue
+        if _excluded(path, exclude) or not _scannable(os.path.join(root, path)):
+            continue
+        selected.append(path)
+    if not selected:
+        return []
+
+    # Imported here: detect-secrets loads its plugins on import, which most runs of
+    # Conveyor (no secrets check configured) do not need.
+    from detect_secrets.core.secrets_collection import SecretsCollection
+    from detect_secrets.settings import default_settings
+
+    # default_settings() is a transient_settings() context: the plugin and filter
+    # configuration, global in detect-secrets, is restored on exit. The collection's
+    # root keeps paths relative without changing this process's working directory.
+    collection = SecretsCollection(root=root)
+    with default_settings():
+        for path in selected:
+            collection.scan_file(path)
+
+    findings: list[Finding] = []
+    for path, secrets in collection.data.items():
+        path = path.replace(os.sep, "/")
+        for secret in secrets:
+            kind = str(secret.type)
+            hashed = str(secret.secret_hash)
+            if (path, hashed) in allowed:
+                continue
+            fingerprint = hashlib.sha256(f"{path}\0{hashed}\0{kind}".encode()).hexdigest()
+            findings.append(
+                Finding(
+                    tool=TOOL,
+                    rule=kind,
+                    severity="critical" if kind == "Private Key" else "high",
+                    message=f"{kind} committed in {path}",
+                    path=path,
+                    line=int(secret.line_number) or None,
+                    fingerprint=fingerprint,
+                )
+            )
+    findings.sort(key=lambda f: (f.path or "", f.line or 0, f.rule))
+    return findings
+
+
+def secrets_check(findings: Sequence[Finding], level: GateLevel) -> CheckResult:
+    """The scan as one check: passed when nothing was found."""
+    if not findings:
+        return CheckResult("secrets", True, "no secrets committed", "no secrets found", level=level)
+    places = [f"{f.rule} in {_where(f)}" for f in findings[:_SHOWN]]
+    if len(findings) > _SHOWN:
+        places.append(f"and {len(findings) - _SHOWN} more")
+    count = len(findings)
+    return CheckResult(
+        check="secrets",
+        ok=False,
+        expected="no secrets committed",
+        found=f"{count} secret{'' if count == 1 else 's'}: {', '.join(places)}",
+        hint="remove them from the repository and its history, rotate them, or list "
+        "reviewed false positives in a baseline (detect-secrets scan > .secrets.baseline)",
+        location=_where(findings[0]),
+        level=level,
+    )
+
+
+def _where(finding: Finding) -> str:
+    path = finding.path or "?"
+    return f"{path}:{finding.line}" if finding.line else path
+
+
+def _excluded(path: str, patterns: Sequence[str]) -> bool:
+    for pattern in patterns:
+        pattern = pattern.removeprefix("./")
+        # 'vendor/' or 'vendor' excludes the directory's whole tree, as in .gitignore.
+        directory = pattern.rstrip("/")
+        if fnmatchcase(path, pattern) or fnmatchcase(path, directory + "/*"):
+            return True
+    return False
+
+
+def _scannable(path: str) -> bool:
+    """A regular text file of at most MAX_FILE_SIZE bytes."""
+    try:
+        if not os.path.isfile(path) or os.path.getsize(path) > MAX_FILE_SIZE:
+            return False
+        with open(path, "rb") as fh:
+            head = fh.read(8192)
+    except OSError:
+        return False
+    return b"\0" not in head
+
+
+def _read_baseline(path: str, shown: str) -> set[tuple[str, str]]:
+    """(file, hashed_secret) pairs a detect-secrets baseline lists."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data: Any = json.load(fh)
+    except FileNotFoundError:
+        raise ValueError(f"secrets baseline {shown} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read secrets baseline {shown}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"secrets baseline {shown} is not valid JSON (line {exc.lineno}, column "
+            f"{exc.colno}: {exc.msg})"
+        ) from None
+    results = data.get("results") if isinstance(data, dict) else None
+    if not isinstance(results, dict):
+        raise ValueError(
+            f'secrets baseline {shown} has no "results" object: not a detect-secrets baseline'
+        )
+    allowed: set[tuple[str, str]] = set()
+    for filename, entries in results.items():
+        if not isinstance(entries, list):
+            continue
+        for entry in entries:
+            if isinstance(entry, dict) and isinstance(entry.get("hashed_secret"), str):
+                allowed.add((str(filename).replace("\\", "/"), entry["hashed_secret"]))
+    return allowed
