@@ -740,6 +740,43 @@ def test_scan_finds_the_committed_secrets(repo: Path) -> None:
     assert_no_secret_text(findings, check)
 
 
+def test_an_unchanged_file_is_not_scanned_again(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from detect_secrets.core.secrets_collection import SecretsCollection
+
+    scanned: list[str] = []
+    original = SecretsCollection.scan_file
+
+    def counting(self: SecretsCollection, *names: str) -> None:
+        scanned.extend(names)
+        original(self, *names)
+
+    monkeypatch.setattr(SecretsCollection, "scan_file", counting)
+    cache = str(tmp_path / "cache" / "secrets.json")
+    add_private_key(repo)
+    first = scan_secrets(str(repo), FILES, cache_file=cache)
+    assert sorted(scanned) == sorted(FILES)
+    scanned.clear()
+    assert scan_secrets(str(repo), FILES, cache_file=cache) == first
+    assert scanned == [], "nothing changed: every file's result came from the cache"
+
+    write(repo, "src/app.py", f'TOKEN_ID = "{AWS_KEY}"\n')
+    again = scan_secrets(str(repo), FILES, cache_file=cache)
+    assert scanned == ["src/app.py"], "only the changed file"
+    assert [(f.rule, f.path) for f in again] == [
+        ("AWS Access Key", "config/settings.py"),
+        ("Private Key", "deploy/id_rsa"),
+        ("AWS Access Key", "src/app.py"),
+    ]
+    assert_no_secret_text(Path(cache).read_text())
+
+    Path(cache).write_text("{not json")
+    scanned.clear()
+    assert scan_secrets(str(repo), FILES, cache_file=cache) == again, "a broken cache is ignored"
+    assert sorted(scanned) == sorted(FILES)
+
+
 def test_clean_file_has_no_findings(repo: Path) -> None:
     assert scan_secrets(str(repo), ["src/app.py"]) == []
     check = secrets_check([], GateLevel.WARN)

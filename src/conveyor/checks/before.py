@@ -102,7 +102,11 @@ def run_before(
 
         try:
             found = scan_secrets(
-                pipeline.root, files, baseline=secrets.baseline, exclude=secrets.exclude
+                pipeline.root,
+                files,
+                baseline=secrets.baseline,
+                exclude=secrets.exclude,
+                cache_file=os.path.join(pipeline.root, ".conveyor", "cache", "secrets.json"),
             )
         except ValueError as exc:
             out.results.append(

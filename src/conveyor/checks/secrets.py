@@ -32,10 +32,13 @@ def scan_secrets(
     *,
     baseline: str | None = None,
     exclude: Sequence[str] = (),
+    cache_file: str | None = None,
 ) -> list[Finding]:
     """The secrets detect-secrets finds in `files` (workspace-relative), ordered by path
     and line, minus those listed in `baseline` (workspace-relative or absolute path of a
-    detect-secrets baseline). Raises ValueError when the baseline is missing or invalid."""
+    detect-secrets baseline). Raises ValueError when the baseline is missing or invalid.
+    `cache_file`: where to keep each file's results by its content, so an unchanged file
+    is not scanned again (detect-secrets takes seconds over a few hundred files)."""
     allowed: set[tuple[str, str]] = set()
     baseline_rel: str | None = None
     if baseline is not None:
@@ -56,41 +59,90 @@ def scan_secrets(
     if not selected:
         return []
 
-    # Imported here: detect-secrets loads its plugins on import, which most runs of
-    # Conveyor (no secrets check configured) do not need.
-    from detect_secrets.core.secrets_collection import SecretsCollection
-    from detect_secrets.settings import default_settings
-
-    # default_settings() is a transient_settings() context: the plugin and filter
-    # configuration, global in detect-secrets, is restored on exit. The collection's
-    # root keeps paths relative without changing this process's working directory.
-    collection = SecretsCollection(root=root)
-    with default_settings():
-        for path in selected:
-            collection.scan_file(path)
-
+    found = _scan(root, selected, cache_file)
     findings: list[Finding] = []
-    for path, secrets in collection.data.items():
-        path = path.replace(os.sep, "/")
-        for secret in secrets:
-            kind = str(secret.type)
-            hashed = str(secret.secret_hash)
-            if (path, hashed) in allowed:
-                continue
-            fingerprint = hashlib.sha256(f"{path}\0{hashed}\0{kind}".encode()).hexdigest()
-            findings.append(
-                Finding(
-                    tool=TOOL,
-                    rule=kind,
-                    severity="critical" if kind == "Private Key" else "high",
-                    message=f"{kind} committed in {path}",
-                    path=path,
-                    line=int(secret.line_number) or None,
-                    fingerprint=fingerprint,
-                )
+    for path, kind, hashed, line in found:
+        if (path, hashed) in allowed:
+            continue
+        fingerprint = hashlib.sha256(f"{path}\0{hashed}\0{kind}".encode()).hexdigest()
+        findings.append(
+            Finding(
+                tool=TOOL,
+                rule=kind,
+                severity="critical" if kind == "Private Key" else "high",
+                message=f"{kind} committed in {path}",
+                path=path,
+                line=line or None,
+                fingerprint=fingerprint,
             )
+        )
     findings.sort(key=lambda f: (f.path or "", f.line or 0, f.rule))
     return findings
+
+
+_Hit = tuple[str, str, str, int]
+"""(path, secret type, detect-secrets' hash of the secret, line)."""
+_CACHE_VERSION = 1
+
+
+def _scan(root: str, paths: Sequence[str], cache_file: str | None) -> list[_Hit]:
+    """Every file's secrets: from the cache when its content is unchanged, else scanned."""
+    from importlib.metadata import version
+
+    stamp = f"{_CACHE_VERSION}:{version('detect-secrets')}"
+    known: dict[str, Any] = {}
+    if cache_file is not None:
+        try:
+            with open(cache_file, encoding="utf-8") as fh:
+                data = json.load(fh)
+            if isinstance(data, dict) and data.get("stamp") == stamp:
+                known = data.get("files") or {}
+        except (OSError, ValueError):
+            pass
+    digests: dict[str, str] = {}
+    for path in paths:
+        try:
+            with open(os.path.join(root, path), "rb") as fh:
+                digests[path] = hashlib.sha256(fh.read()).hexdigest()
+        except OSError:
+            continue
+    hits: dict[str, list[list[Any]]] = {}
+    missing = []
+    for path, digest in digests.items():
+        entry = known.get(path)
+        if isinstance(entry, list) and len(entry) == 2 and entry[0] == digest:
+            hits[path] = entry[1]
+        else:
+            missing.append(path)
+    if missing:
+        # Imported here: detect-secrets loads its plugins on import, which most runs of
+        # Conveyor (no secrets check configured, or nothing changed) do not need.
+        from detect_secrets.core.secrets_collection import SecretsCollection
+        from detect_secrets.settings import default_settings
+
+        # default_settings() is a transient_settings() context: the plugin and filter
+        # configuration, global in detect-secrets, is restored on exit. The collection's
+        # root keeps paths relative without changing this process's working directory.
+        collection = SecretsCollection(root=root)
+        with default_settings():
+            for path in missing:
+                collection.scan_file(path)
+        for path in missing:
+            hits[path] = []
+        for path, secrets in collection.data.items():
+            hits[path.replace(os.sep, "/")] = [
+                [str(s.type), str(s.secret_hash), int(s.line_number)] for s in secrets
+            ]
+    if cache_file is not None and missing:
+        files = {p: [digests[p], hits.get(p, [])] for p in digests}
+        try:
+            os.makedirs(os.path.dirname(cache_file), exist_ok=True)
+            with open(f"{cache_file}.tmp", "w", encoding="utf-8") as fh:
+                json.dump({"stamp": stamp, "files": files}, fh)
+            os.replace(f"{cache_file}.tmp", cache_file)
+        except OSError:
+            pass  # an unwritable cache only costs the next scan its time
+    return [(p, kind, hashed, line) for p in paths for kind, hashed, line in hits.get(p, [])]
 
 
 def secrets_check(findings: Sequence[Finding], level: GateLevel) -> CheckResult:

@@ -1,8 +1,8 @@
 """Load `conveyor.yml` into a validated, frozen `model.Pipeline`, or one located error.
 
 A validated pipeline is cached (pickled) under `.conveyor/` keyed by the file's
-content and Conveyor's version, so an unchanged file costs neither the YAML parse
-nor the schema's import on the next run.
+content, Conveyor's version and the code that builds it, so an unchanged file costs
+neither the YAML parse nor the schema's import on the next run.
 """
 
 from __future__ import annotations
@@ -20,7 +20,21 @@ from conveyor.statedir import STATE_DIR, ensure_state_dir
 __all__ = ["PIPELINE_FILE", "find_pipeline_file", "load_pipeline", "locate_in_file"]
 
 PIPELINE_FILE = "conveyor.yml"
-_CACHE_SCHEMA = "1"
+_CACHE_SCHEMA = "2"
+
+
+def _code_stamp() -> str:
+    """The code that shapes a cached pipeline, by file identity: a development install
+    changes it without changing the version, and an old pickle then lacks new fields."""
+    here = os.path.dirname(__file__)
+    stamps = []
+    for path in (model.__file__, os.path.join(here, "build.py"), os.path.join(here, "schema.py")):
+        try:
+            st = os.stat(path)
+            stamps.append(f"{st.st_size}:{st.st_mtime_ns}")
+        except (OSError, TypeError):
+            stamps.append("?")
+    return ",".join(stamps)
 
 
 def find_pipeline_file(start: str | None = None) -> str:
@@ -39,7 +53,7 @@ def find_pipeline_file(start: str | None = None) -> str:
 
 def _cache_path(root: str, text: str, abspath: str) -> str:
     key = hashlib.sha256(
-        f"{_CACHE_SCHEMA}\0{__version__}\0{abspath}\0".encode() + text.encode()
+        f"{_CACHE_SCHEMA}\0{__version__}\0{_code_stamp()}\0{abspath}\0".encode() + text.encode()
     ).hexdigest()[:32]
     return os.path.join(root, STATE_DIR, "cache", f"pipeline-{key}.pickle")
 
