@@ -95,7 +95,6 @@ def run_pipeline(
             context,
             environ,
             run_dir,
-            log_names,
             functools.partial(_gate_env, pipeline, context, environ, run_id),
             cache_dir=jobcache.store.root if jobcache is not None else None,
         )
@@ -124,6 +123,8 @@ def run_pipeline(
         finished = scheduler.run()
     finally:
         bus.close()
+        if keeper is not None:
+            keeper.close()
         if jobcache is not None:
             jobcache.save()
             jobcache.files.close()

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 
 from conveyor.gates.evaluate import Context, evaluate
-from conveyor.gates.measure import Measurements, measure, save
+from conveyor.gates.measure import Measurements, ReportMemo, RunReports, measure
 from conveyor.model import (
     CheckResult,
     CommandGate,
@@ -46,7 +46,6 @@ class GateKeeper:
         context: RunContext,
         environ: Mapping[str, str],
         run_dir: str,
-        file_name: Callable[[str], str],
         env_for: Callable[[Job | None], dict[str, str]],
         *,
         cache_dir: str | None = None,
@@ -56,11 +55,12 @@ class GateKeeper:
         self.context = context
         self.environ = environ
         self.run_dir = run_dir
-        self.file_name = file_name
         self.env_for = env_for
         self.cache_dir = cache_dir
         self._lock = threading.Lock()
         self.measured: dict[str, Measurements] = {}
+        self.kept = RunReports(run_dir)
+        self.memo = ReportMemo(os.path.join(pipeline.root, ".conveyor", "cache", "reports.json"))
         self.problems: list[str] = []
         from conveyor.gates.diffcov import ChangedLines
 
@@ -97,11 +97,8 @@ class GateKeeper:
             return result
         if result.status not in (JobStatus.SUCCESS, JobStatus.FAILED):
             return result  # skipped, cancelled or timed out: nothing trustworthy to read
-        m = measure(self.pipeline.root, job, result)
-        name = self.file_name(job.name).removesuffix(".log")
-        save(self.run_dir, name, m)
-        if m.reports.get("junit") is not None:
-            self._save_tests(name, job.name, m)
+        m = measure(self.pipeline.root, job, result, self.memo)
+        self.kept.add(m)
         with self._lock:
             self.measured[job.name] = m
             self.problems += m.problems
@@ -143,14 +140,6 @@ class GateKeeper:
             result, status=JobStatus.FAILED, reason=reason, gates=tuple(gates)
         )
 
-    def _save_tests(self, name: str, job: str, m: Measurements) -> None:
-        """The test cases where the history reads them (`tests/<job>.json`)."""
-        base = os.path.join(self.run_dir, "tests")
-        os.makedirs(base, exist_ok=True)
-        cases = [{k: v for k, v in c.items() if k != "job"} for c in m.tests]
-        with open(os.path.join(base, f"{name}.json"), "w", encoding="utf-8") as fh:
-            fh.write(json.dumps({"job": job, "cases": cases}) + "\n")
-
     # -- after ---------------------------------------------------------------------------
     def after(
         self, results: Sequence[JobResult], started: float, finished: float, ok: bool
@@ -164,7 +153,7 @@ class GateKeeper:
         gates: list[GateResult] = []
         if self.pipeline.gates:
             whole = self.combined(results, finished - started)
-            save(self.run_dir, "_pipeline", whole)
+            self.kept.add(whole)
             gates = evaluate(self.pipeline.gates, whole, self.ctx)
         return checks, gates
 
@@ -178,6 +167,11 @@ class GateKeeper:
                 whole.outputs += [o for o in r.outputs if o.path not in seen]
                 seen.update(o.path for o in r.outputs)
         return whole
+
+    def close(self) -> None:
+        """At the end of the run, whatever ended it."""
+        self.kept.close()
+        self.memo.save()
 
     # -- helpers -------------------------------------------------------------------------
     def _run_command(self, gate: CommandGate, scope: str) -> tuple[int | None, list[str]]:

@@ -48,8 +48,28 @@ def read_run(run_dir: str) -> RunRecord | None:
 
 
 def _tests(run_dir: str) -> list[dict[str, Any]]:
-    """The test cases the run read from its jobs' JUnit reports (tests/<job>.json)."""
+    """The test cases the run read from its jobs' JUnit reports: `reports.jsonl` (a line
+    per job), or `tests/<job>.json` as runs before it kept them."""
     out: list[dict[str, Any]] = []
+    try:
+        with open(os.path.join(run_dir, "reports.jsonl"), encoding="utf-8") as fh:
+            lines = fh.readlines()
+    except OSError:
+        lines = []
+    seen: dict[str, list[dict[str, Any]]] = {}
+    for line in lines:
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue  # cut short by a kill
+        if isinstance(data, dict) and data.get("scope") != "pipeline":
+            cases = data.get("tests")
+            if isinstance(cases, list):
+                seen[str(data.get("scope"))] = [c for c in cases if isinstance(c, dict)]
+    for cases in seen.values():
+        out += [{k: v for k, v in c.items() if k in _CASE_KEYS} for c in cases]
+    if lines:
+        return out
     base = os.path.join(run_dir, "tests")
     try:
         names = sorted(os.listdir(base))
@@ -62,6 +82,9 @@ def _tests(run_dir: str) -> list[dict[str, Any]]:
         job = str(data.get("job", name.removesuffix(".json")))
         out += [{**case, "job": job} for case in data["cases"] if isinstance(case, dict)]
     return out
+
+
+_CASE_KEYS = ("job", "suite", "name", "status", "duration", "message")
 
 
 def ingest(store: HistoryStore, root: str) -> int:
