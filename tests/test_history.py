@@ -1268,3 +1268,61 @@ def test_build_output_hands_over_every_artifact_with_its_digest(
     assert {
         a["location"]: (a["sha256"], a["type"]) for a in again["build_output"]["artifacts"]
     } == {k: (a["sha256"], a["type"]) for k, a in by_location.items()}
+
+
+# -- gates in the history ----------------------------------------------------------------
+
+
+def test_gates_are_recorded_shown_reported_and_counted(project: Project, tmp_path: Path) -> None:
+    project.pipeline(
+        """
+        name: gated
+        gates:
+          time: {max: 10m}
+        jobs:
+          build:
+            run: mkdir -p dist && head -c 3000 /dev/zero > dist/app.js
+            outputs: [dist/]
+            gates:
+              sizes: {files: {"*.js": 1KB}, level: warn}
+              commands: {ok: {run: "true"}, broken: {run: "exit 4"}}
+        """
+    )
+    project.commit()
+    assert project.run("run").code == 1
+    shown = json.loads(project.run("show", "--json").out)
+    assert [(g["scope"], g["gate"], g["passed"], g["level"]) for g in shown["gates"]] == [
+        ("build", "command:broken", False, "error"),
+        ("build", "command:ok", True, "error"),
+        ("build", "sizes[*.js]", False, "warn"),
+        ("pipeline", "time", True, "error"),
+    ]
+    text = project.run("show").out
+    assert "command:broken  build     exit 4" in text
+    assert "FAILED" in text
+    assert "failed (warn)" in text
+
+    out = tmp_path / "scan.html"
+    assert project.run("report", "--html", str(out)).code == 0
+    page = out.read_text()
+    assert '<tr data-gate="build:command:broken">' in page
+    assert "(2 of 4 passed)" in page
+
+    families = _families(project.run("metrics").out)
+    assert _value(families, "conveyor_gates", "conveyor_gates_total", gate="time") == 1
+    assert (
+        _value(
+            families, "conveyor_gates", "conveyor_gates_total", gate="sizes[*.js]", result="warned"
+        )
+        == 1
+    )
+    assert (
+        _value(
+            families,
+            "conveyor_gates",
+            "conveyor_gates_total",
+            gate="command:broken",
+            result="failed",
+        )
+        == 1
+    )

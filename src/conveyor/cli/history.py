@@ -173,7 +173,14 @@ def show_command(
     if as_json or fmt == "json":
         click.echo(
             json.dumps(
-                {**run, "jobs": jobs, "tests": record.tests, "outputs": record.outputs}, indent=2
+                {
+                    **run,
+                    "jobs": jobs,
+                    "tests": record.tests,
+                    "gates": record.gates,
+                    "outputs": record.outputs,
+                },
+                indent=2,
             )
         )
         return 0
@@ -216,6 +223,24 @@ def show_command(
             if case["status"] in ("failed", "error"):
                 first = (case["message"].splitlines() or [""])[0][:120]
                 click.echo(f"  ✘ {case['job']}: {case['name']}: {first}")
+    if record.gates:
+        from conveyor.cli.view import table_lines
+
+        rows = [
+            (
+                g["gate"],
+                g["scope"],
+                g["measured"],
+                g["threshold"],
+                "passed"
+                if g["passed"]
+                else ("FAILED" if g["level"] == "error" else "failed (warn)"),
+            )
+            for g in record.gates
+        ]
+        click.echo("")
+        for line in table_lines(("GATE", "SCOPE", "MEASURED", "THRESHOLD", "RESULT"), rows):
+            click.echo(line)
     for job in jobs:
         if job["status"] in ("failed", "timed_out") and job["log_path"]:
             click.echo(f"\n✘ {job['name']}: {job['reason']} (log: {job['log_path']})")

@@ -9,7 +9,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from sqlalchemy import and_, select
 
-from conveyor.history.schema import jobs, runs
+from conveyor.history.schema import gates, jobs, runs
 from conveyor.history.store import HistoryStore
 
 # Seconds: from a cached job's few milliseconds to an hour-long build.
@@ -75,6 +75,12 @@ def registry_for(store: HistoryStore, pipeline: str | None, since: float) -> Col
         buckets=MEMORY_BUCKETS,
         registry=registry,
     )
+    gate_total = Counter(
+        "conveyor_gates",
+        "Gates evaluated, by outcome (scope: a job, or 'pipeline').",
+        ["pipeline", "scope", "gate", "result"],
+        registry=registry,
+    )
     window: Any = and_(runs.c.started_at >= since, runs.c.status != "running")
     if pipeline is not None:
         window = and_(window, runs.c.pipeline == pipeline)
@@ -104,6 +110,13 @@ def registry_for(store: HistoryStore, pipeline: str | None, since: float) -> Col
             .select_from(jobs.join(runs, jobs.c.run_id == runs.c.id))
             .where(window)
         )
+        for g in conn.execute(
+            select(runs.c.pipeline, gates.c.scope, gates.c.gate, gates.c.passed, gates.c.level)
+            .select_from(gates.join(runs, gates.c.run_id == runs.c.id))
+            .where(window)
+        ):
+            result = "passed" if g.passed else ("failed" if g.level == "error" else "warned")
+            gate_total.labels(g.pipeline, g.scope, g.gate, result).inc()
         for job in conn.execute(query):
             job_total.labels(job.pipeline, job.name, job.status).inc()
             if job.status == "skipped":

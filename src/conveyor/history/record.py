@@ -22,6 +22,9 @@ class RunRecord:
     tests: list[dict[str, Any]] = field(default_factory=list)
     """Test cases from the jobs' JUnit reports: job, suite, name, status, duration,
     message."""
+    gates: list[dict[str, Any]] = field(default_factory=list)
+    """The run's gates as evaluated: scope (a job, or 'pipeline'), gate, level, passed,
+    measured, threshold, detail."""
     outputs: list[dict[str, Any]] = field(default_factory=list)
     """Files the jobs produced or restored: job, path, sha256, size, artifact (its type
     when the job declares it among its `artifacts:`)."""

@@ -35,6 +35,16 @@ def _d(seconds: float | None) -> str:
     return "-" if seconds is None else format_duration(seconds)
 
 
+def _gate_row(g: dict[str, Any]) -> str:
+    verdict = "passed" if g["passed"] else ("FAILED" if g["level"] == "error" else "warning")
+    css = "ok" if g["passed"] else ("bad" if g["level"] == "error" else "muted")
+    return (
+        f'<tr data-gate="{_e(g["scope"])}:{_e(g["gate"])}"><td>{_e(g["gate"])}</td>'
+        f"<td>{_e(g['scope'])}</td><td>{_e(g['measured'])}</td><td>{_e(g['threshold'])}</td>"
+        f'<td class="{css}">{verdict}</td><td class="msg">{_e(g["detail"])}</td></tr>'
+    )
+
+
 def render(record: RunRecord) -> str:
     run, jobs, tests = record.run, record.jobs, record.tests
     start = run["started_at"]
@@ -93,6 +103,15 @@ def render(record: RunRecord) -> str:
         *rows,
         "</table>",
     ]
+    if record.gates:
+        passed = sum(1 for g in record.gates if g["passed"])
+        parts += [
+            f'<h2>Gates <span class="muted">({passed} of {len(record.gates)} passed)</span></h2>',
+            "<table><tr><th>gate</th><th>scope</th><th>measured</th><th>threshold</th>"
+            "<th>result</th><th>detail</th></tr>",
+            *(_gate_row(g) for g in record.gates),
+            "</table>",
+        ]
     if tests:
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         parts += [

@@ -223,7 +223,22 @@ def _record(
                         "artifact": artifact,
                     }
                 )
-    return RunRecord(run, jobs, outputs=files)
+    verdicts: dict[tuple[str, str], dict[str, Any]] = {}
+    for g in [*(g for r in results for g in r.get("gates") or ()), *(summary.get("gates") or ())]:
+        try:
+            key = (str(g["scope"]), str(g["gate"]))
+            verdicts[key] = {
+                "scope": key[0],
+                "gate": key[1],
+                "level": str(g["level"]),
+                "passed": bool(g["passed"]),
+                "measured": str(g["measured"]),
+                "threshold": str(g["threshold"]),
+                "detail": str(g.get("detail") or ""),
+            }
+        except (KeyError, TypeError):
+            continue  # written by another version: the rest of the run still counts
+    return RunRecord(run, jobs, gates=list(verdicts.values()), outputs=files)
 
 
 def _alive(meta: dict[str, Any]) -> bool:

@@ -17,7 +17,7 @@ from sqlalchemy import (
     Text,
 )
 
-HEAD = "0003"
+HEAD = "0004"
 """The newest migration: a database at this revision needs no Alembic at all."""
 
 metadata = MetaData()
@@ -102,4 +102,18 @@ outputs = Table(
     # The artifact type, when the job declares the file among its `artifacts:`.
     Column("artifact", String(32)),
     Index("ix_outputs_sha256", "sha256"),
+)
+
+gates = Table(
+    "gates",
+    metadata,
+    Column("run_id", String(64), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("scope", String(512), primary_key=True),
+    Column("gate", String(512), primary_key=True),
+    Column("level", String(8), nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("measured", Text, nullable=False),
+    Column("threshold", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+    Index("ix_gates_gate", "gate"),
 )

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from conveyor.errors import EnvironmentProblem
 from conveyor.history.record import DB_ENV, RunRecord
-from conveyor.history.schema import HEAD, jobs, outputs, runs, tests
+from conveyor.history.schema import HEAD, gates, jobs, outputs, runs, tests
 
 
 class HistoryStore:
@@ -70,6 +70,7 @@ class HistoryStore:
         with self.engine.begin() as conn:
             conn.execute(delete(tests).where(tests.c.run_id == run_id))
             conn.execute(delete(outputs).where(outputs.c.run_id == run_id))
+            conn.execute(delete(gates).where(gates.c.run_id == run_id))
             conn.execute(delete(jobs).where(jobs.c.run_id == run_id))
             conn.execute(delete(runs).where(runs.c.id == run_id))
             conn.execute(insert(runs), [record.run])
@@ -79,6 +80,8 @@ class HistoryStore:
                 conn.execute(insert(tests), [{**t, "run_id": run_id} for t in record.tests])
             if record.outputs:
                 conn.execute(insert(outputs), [{**o, "run_id": run_id} for o in record.outputs])
+            if record.gates:
+                conn.execute(insert(gates), [{**g, "run_id": run_id} for g in record.gates])
 
     # -- reading -----------------------------------------------------------------------
     def statuses(self) -> dict[str, str]:
@@ -130,11 +133,18 @@ class HistoryStore:
                 .where(outputs.c.run_id == row["id"])
                 .order_by(outputs.c.job, outputs.c.path)
             )
+            gate_rows = conn.execute(
+                select(gates.c.scope, gates.c.gate, gates.c.level, gates.c.passed)
+                .add_columns(gates.c.measured, gates.c.threshold, gates.c.detail)
+                .where(gates.c.run_id == row["id"])
+                .order_by(gates.c.scope == "pipeline", gates.c.scope, gates.c.gate)
+            )
             return RunRecord(
                 row,
                 [dict(j._mapping) for j in job_rows],
                 [dict(t._mapping) for t in test_rows],
-                [dict(o._mapping) for o in output_rows],
+                gates=[dict(g._mapping) for g in gate_rows],
+                outputs=[dict(o._mapping) for o in output_rows],
             )
 
     def build_number(self, pipeline: str, started_at: float) -> int:
