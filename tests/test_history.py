@@ -773,6 +773,7 @@ def test_grafana_dashboard_asks_only_for_what_conveyor_exports(
 
     project.pipeline(
         PIPELINE.replace("echo building", "sleep 0.3").replace("echo testing", "exit 3")
+        + "gates:\n  time: {max: 10m}\n  commands: {fails: {run: 'exit 1'}}\n"
     )
     project.commit()
     assert project.run("run").code == 1
@@ -798,7 +799,11 @@ def test_grafana_dashboard_asks_only_for_what_conveyor_exports(
                 assert name in samples, f"{panel['title']}: {name} is not exported"
                 assert labels <= samples[name], f"{panel['title']}: {labels - samples[name]}"
                 seen.add(name)
-    assert {"conveyor_job_cpu_seconds_total", "conveyor_job_peak_memory_bytes_bucket"} <= seen
+    assert {
+        "conveyor_job_cpu_seconds_total",
+        "conveyor_job_peak_memory_bytes_bucket",
+        "conveyor_gates_total",
+    } <= seen
     families = _families(project.run("metrics").out)
     assert (
         _value(

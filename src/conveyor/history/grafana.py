@@ -109,6 +109,32 @@ PANELS: tuple[tuple[str, str, str, tuple[tuple[str, str], ...], int], ...] = (
         12,
     ),
     (
+        "Failing gates",
+        "table",
+        "short",
+        (
+            (
+                "topk(10, sum by (gate, scope) "
+                f'(conveyor_gates_total{{{PIPELINE},result="failed"}}))',
+                "{{scope}}: {{gate}}",
+            ),
+        ),
+        12,
+    ),
+    (
+        "Gate pass rate",
+        "stat",
+        "percent",
+        (
+            (
+                f'100 * sum(conveyor_gates_total{{{PIPELINE},result="passed"}})'
+                f" / sum(conveyor_gates_total{{{PIPELINE}}})",
+                "passed",
+            ),
+        ),
+        12,
+    ),
+    (
         "CPU time by job",
         "timeseries",
         "s",
