@@ -361,6 +361,43 @@ CASES = [
         "stages, jobs), got a list",
         id="top-level-list",
     ),
+    pytest.param(
+        """
+        requires: {python: 3.10}
+        jobs: {a: {run: make}}
+        """,
+        "conveyor.yml:1:20: requires.python: expected a quoted string: YAML read this as the "
+        'number 3.1 (and 3.10 as 3.1); write the range in quotes, e.g. ">=3.10"',
+        id="requires-float-version",
+    ),
+    pytest.param(
+        """
+        checks: {secrets: yes}
+        jobs: {a: {run: make}}
+        """,
+        "conveyor.yml:1:19: checks.secrets: expected true, false or a mapping (baseline, "
+        "exclude, level), got the string 'yes'",
+        id="checks-secrets-yes",
+    ),
+    pytest.param(
+        """
+        checks: {manifests: 3}
+        jobs: {a: {run: make}}
+        """,
+        "conveyor.yml:1:21: checks.manifests: expected true, false or a list of globs, got "
+        "the number 3",
+        id="checks-manifests-number",
+    ),
+    pytest.param(
+        """
+        checks:
+          after: {max_size: {"dist/*.js": big}}
+        jobs: {a: {run: make}}
+        """,
+        "conveyor.yml:2:35: checks.after.max_size.dist/*.js: invalid size 'big': expected a "
+        "number with a unit (B, KB, MB, GB, KiB, MiB, GiB), such as '500KB' or '5MB'",
+        id="checks-after-size",
+    ),
 ]
 
 

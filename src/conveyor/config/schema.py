@@ -38,6 +38,21 @@ def _scalar_to_str(value: Any) -> Any:
     return value
 
 
+def _version_spec(value: Any) -> Any:
+    """`node: 18` means the version 18; but `python: 3.10` is the number 3.1 to YAML, so
+    a fractional number is refused with the fix rather than read as the wrong version."""
+    if isinstance(value, bool):
+        return value  # refused below as not a string
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        raise ValueError(
+            f"expected a quoted string: YAML read this as the number {value} (and 3.10 as "
+            "3.1); write the range in quotes, e.g. \">=3.10\""
+        )
+    return value
+
+
 def _duration(value: Any) -> float:
     return parse_duration(value)
 
@@ -71,6 +86,7 @@ Size = Annotated[int, BeforeValidator(_size)]
 Percent = Annotated[float, BeforeValidator(_percent), Field(ge=0, le=100)]
 Level = Literal["error", "warn"]
 Name = Annotated[str, Field(min_length=1)]
+VersionSpec = Annotated[str, BeforeValidator(_version_spec)]
 
 
 class Strict(BaseModel):
@@ -215,7 +231,7 @@ class JobFile(Strict):
     caches: list[CacheFile] = Field(default_factory=list)
     tools: dict[str, str] = Field(default_factory=dict)
     cache: bool = True
-    requires: dict[str, str] = Field(default_factory=dict)
+    requires: dict[str, VersionSpec] = Field(default_factory=dict)
 
 
 class HistoryFile(Strict):
@@ -241,7 +257,21 @@ class SecretsCheckFile(Strict):
 def _secrets(value: Any) -> Any:
     if value is True:
         return {}
-    return value
+    if value is False or isinstance(value, dict):
+        return value
+    from conveyor.config.errors_map import describe
+
+    raise ValueError(
+        f"expected true, false or a mapping (baseline, exclude, level), got {describe(value)}"
+    )
+
+
+def _manifests(value: Any) -> Any:
+    if isinstance(value, bool | str | list):
+        return value
+    from conveyor.config.errors_map import describe
+
+    raise ValueError(f"expected true, false or a list of globs, got {describe(value)}")
 
 
 class AfterChecksFile(Strict):
@@ -257,9 +287,9 @@ class ChecksFile(Strict):
 
     disk: Size | None = None
     env: StrList = Field(default_factory=list)
-    manifests: bool | StrList = False
+    manifests: Annotated[bool | StrList, BeforeValidator(_manifests)] = False
     lockfiles: bool = False
-    secrets: Annotated[SecretsCheckFile, BeforeValidator(_secrets)] | Literal[False] | None = None
+    secrets: Annotated[SecretsCheckFile | Literal[False], BeforeValidator(_secrets)] | None = None
     after: AfterChecksFile | None = None
 
 
@@ -271,7 +301,7 @@ class PipelineFile(Strict):
     stages: list[Name] = Field(default_factory=list)
     jobs: dict[str, dict[str, Any]]
     gates: GatesFile | None = None
-    requires: dict[str, str] = Field(default_factory=dict)
+    requires: dict[str, VersionSpec] = Field(default_factory=dict)
     history: HistoryFile | None = None
     checks: ChecksFile | None = None
 
