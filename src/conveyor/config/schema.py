@@ -48,7 +48,7 @@ def _version_spec(value: Any) -> Any:
     if isinstance(value, float):
         raise ValueError(
             f"expected a quoted string: YAML read this as the number {value} (and 3.10 as "
-            "3.1); write the range in quotes, e.g. \">=3.10\""
+            '3.1); write the range in quotes, e.g. ">=3.10"'
         )
     return value
 
