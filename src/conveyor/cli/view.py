@@ -406,7 +406,12 @@ class LiveView:
         if gates:
             self.console.print()
             for line in gates:
-                self.console.print(escape(line))
+                style = (
+                    "red"
+                    if line.endswith("FAILED")
+                    else ("yellow" if line.endswith("(warn)") else "")
+                )
+                self.console.print(f"[{style}]{escape(line)}[/{style}]" if style else escape(line))
         style = "green" if event.status == "success" else "red"
         self.console.print(f"[bold {style}]{closing_line(event)}[/bold {style}]", highlight=False)
 
