@@ -224,6 +224,8 @@ class Pipeline:
     gates: Gates = field(default_factory=Gates)
     requires: Pairs = ()
     history_url: str | None = None
+    keep_runs: int = 200
+    """Run directories kept under `.conveyor/runs/` (older ones are removed once recorded)."""
     checks: Checks = field(default_factory=Checks)
 
     @property

@@ -136,7 +136,27 @@ def run_pipeline(
             write(os.path.join(run_dir, "gates.xml"), finished.all_gates, finished.checks)
     if history is not None and record_history:
         _record(history, pipeline.root, run_dir, warnings)
+    _keep_runs(pipeline, history, warnings)
     return RunOutcome(finished, summary.summary or {}, run_dir, [*warnings, *bus.errors])
+
+
+def _keep_runs(pipeline: Pipeline, history: str | None, warnings: list[str]) -> None:
+    """Remove the oldest run directories beyond `history.keep_runs` (once recorded)."""
+    from conveyor.history.retention import over_limit
+
+    if not over_limit(pipeline.root, pipeline.keep_runs):
+        return
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from conveyor.errors import ConveyorError
+    from conveyor.history.record import database_url
+    from conveyor.history.retention import prune
+
+    url = history or database_url(pipeline.root, None, {})
+    try:
+        prune(pipeline.root, pipeline.keep_runs, url)
+    except (ConveyorError, SQLAlchemyError, OSError) as exc:
+        warnings.append(f"old run directories were kept: the history is unavailable: {exc}")
 
 
 def _needs_keeper(pipeline: Pipeline) -> bool:

@@ -109,6 +109,7 @@ def build_pipeline(data: Any, *, path: str, root: str) -> model.Pipeline:
         gates=_gates(top.gates),
         requires=tuple(top.requires.items()),
         history_url=top.history.url if top.history else None,
+        keep_runs=top.history.keep_runs if top.history else 200,
         checks=_checks(top.checks),
     )
 

@@ -236,6 +236,7 @@ class JobFile(Strict):
 
 class HistoryFile(Strict):
     url: str | None = None
+    keep_runs: Annotated[int, Field(ge=1)] = 200
 
     @field_validator("url")
     @classmethod
