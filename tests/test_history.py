@@ -248,6 +248,18 @@ def test_an_unreachable_database_warns_and_the_run_still_succeeds(
     assert "cannot use the history database postgresql+psycopg://nobody@127.0.0.1" in broken.err
     assert "Traceback" not in broken.err
 
+    # The database is back (here: another one): the next run records the one it missed.
+    from conveyor.history.store import HistoryStore
+
+    url = f"sqlite:///{project.root.parent / 'back.db'}"
+    monkeypatch.setenv("CONVEYOR_DB_URL", url)
+    assert project.run("run").code == 0
+    store = HistoryStore(url)
+    try:
+        assert sorted(store.statuses().values()) == ["success", "success"]
+    finally:
+        store.close()
+
 
 def _conveyor() -> list[str]:
     import sys

@@ -207,12 +207,13 @@ def _job_cache(
 
 
 def _record(url: str, root: str, run_dir: str, warnings: list[str]) -> None:
-    """Record the run in a shared history now, and any earlier run of the workspace that
-    was killed before it could; a failure is a warning, never the run's."""
+    """Record the run in a shared history now, and any earlier run of the workspace it
+    lacks (killed before it could record itself, or the database was down then); a
+    failure is a warning, never the run's."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from conveyor.errors import ConveyorError
-    from conveyor.history.rundirs import read_run, record_interrupted
+    from conveyor.history.rundirs import read_run, record_missing
     from conveyor.history.store import HistoryStore
 
     try:
@@ -222,7 +223,7 @@ def _record(url: str, root: str, run_dir: str, warnings: list[str]) -> None:
         store = HistoryStore(url)
         try:
             store.record(record)
-            record_interrupted(store, root)
+            record_missing(store, root)
         finally:
             store.close()
     except (ConveyorError, SQLAlchemyError, OSError) as exc:

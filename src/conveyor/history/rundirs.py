@@ -110,26 +110,23 @@ def ingest(store: HistoryStore, root: str) -> int:
     return count
 
 
-def record_interrupted(store: HistoryStore, root: str) -> int:
-    """Record the workspace's runs that were killed outright and are not recorded yet
-    (a shared history is written by each run as it ends, which a killed run never
-    reaches: the next run does it). Looks only at run directories without a summary."""
+def record_missing(store: HistoryStore, root: str) -> int:
+    """Record the workspace's runs the shared history lacks: those killed outright (a
+    shared history is written by each run as it ends, which a killed run never reaches)
+    and those whose own recording failed (the database was down). One query for all the
+    run directories the workspace keeps (at most `history.keep_runs` and a tenth)."""
     base = os.path.join(root, ".conveyor", "runs")
     try:
-        names = os.listdir(base)
+        names = [
+            n for n in os.listdir(base) if not os.path.exists(os.path.join(base, n, NO_HISTORY))
+        ]
     except OSError:
         return 0
-    unfinished = [
-        name
-        for name in names
-        if not os.path.exists(os.path.join(base, name, "summary.json"))
-        and not os.path.exists(os.path.join(base, name, NO_HISTORY))
-    ]
-    if not unfinished:
+    if not names:
         return 0
-    known = store.statuses_of(unfinished)
+    known = store.statuses_of(names)
     count = 0
-    for name in sorted(unfinished):
+    for name in sorted(names):
         if known.get(name, "running") != "running":
             continue
         record = read_run(os.path.join(base, name))
