@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import Project
 
 PY = sys.executable
@@ -471,3 +473,43 @@ def test_checks_after_the_build_and_its_report(project: Project) -> None:
         "dist/js/app.js.map",
     }
     assert "checks failed: forbidden dist/**/*.map" in result.out
+
+
+def test_on_github_actions_failures_are_annotations_and_gates_a_step_summary(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = tmp_path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    project.write("package.json", '{\n  "name": "x",\n  "version": 1,,\n}\n')
+    project.pipeline(
+        """
+        name: gh
+        checks: {manifests: true}
+        gates:
+          commands: {lint: {run: "echo 'bad: 100%' && exit 1", level: warn}}
+        jobs:
+          build:
+            run: "true"
+        """
+    )
+    project.commit()
+    result = project.run("run")
+    assert result.code == 1
+    lines = result.out.splitlines()
+    [check] = [line for line in lines if line.startswith("::error ")]
+    assert check.startswith("::error file=package.json,line=3,col=16,title=check manifest ")
+    assert "expected valid JSON, found " in check
+    project.pipeline((project.root / "conveyor.yml").read_text().replace("true}", "false}"))
+    project.write("package.json", '{"name": "x"}\n')
+    project.commit()
+    passed = project.run("run")
+    assert passed.code == 0, "a warn gate annotates, never fails"
+    [warning] = [line for line in passed.out.splitlines() if line.startswith("::warning ")]
+    assert warning == (
+        "::warning title=gate command%3Alint (pipeline)::measured exit 1, wanted exit 0. "
+        "bad: 100%25"
+    )
+    text = summary.read_text()
+    assert "| command:lint | pipeline | exit 1 | exit 0 | ⚠️ warning |" in text
+    assert "| manifest package.json | valid JSON |" in text, "the first run's failure"

@@ -174,7 +174,7 @@ def run_command(
             selected=selected,
             parallelism=parallelism,
             keep_going=keep_going,
-            sinks=[view],
+            sinks=[view, *_ci_sinks(context, environ, stream)],
             kill_grace=kill_grace,
             read_cache=not no_cache,
             explain=explain,
@@ -201,6 +201,15 @@ def run_command(
         click.echo(json.dumps(outcome.summary, indent=2))
     status = outcome.finished.status
     return {"success": 0, "failed": 1}.get(status, 130)
+
+
+def _ci_sinks(context: Any, environ: dict[str, str], stream: Any) -> list[Any]:
+    """What the CI running the pipeline shows besides the log."""
+    if context.ci == "github":
+        from conveyor.cli.github import GitHubSink
+
+        return [GitHubSink(stream, environ)]
+    return []
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
