@@ -513,3 +513,24 @@ def test_on_github_actions_failures_are_annotations_and_gates_a_step_summary(
     text = summary.read_text()
     assert "| command:lint | pipeline | exit 1 | exit 0 | ⚠️ warning |" in text
     assert "| manifest package.json | valid JSON |" in text, "the first run's failure"
+
+
+def test_running_part_of_the_pipeline_leaves_its_gates_on_other_jobs_unjudged(
+    project: Project,
+) -> None:
+    _project(project, {}, {"tests": {}, "time": {"max": "10m"}})
+    text = (project.root / "conveyor.yml").read_text().replace("    gates: {}\n", "")
+    project.pipeline(text.replace("  deploy:\n", "  lint:\n    run: 'true'\n  deploy:\n"))
+    project.commit()
+    lint = project.run("run", "--plain", "lint")
+    assert lint.code == 0, lint.out
+    assert "warning: the pipeline's gate tests was not evaluated: no junit report was read" in (
+        lint.err
+    )
+    assert _table(lint.out)[1:] == [
+        f"time pipeline {_table(lint.out)[1].split()[2]} <= 10m00s passed"
+    ]
+    whole = project.run("run", "--plain")
+    assert whole.code == 0, whole.out
+    assert "tests pipeline 0 failed of 2 <= 0 failures passed" in _table(whole.out)
+    assert "not evaluated" not in whole.err

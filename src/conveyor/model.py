@@ -323,6 +323,8 @@ class GateResult:
     threshold: str
     detail: str = ""
     """What failed, when it did (failing tests, files over their limit, new findings)."""
+    unmeasured: bool = False
+    """Failed for want of data (no report read, no matching output), not on a value."""
 
     @property
     def blocking(self) -> bool:

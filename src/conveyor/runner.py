@@ -130,6 +130,7 @@ def run_pipeline(
             jobcache.files.close()
     if keeper is not None:
         warnings += [f"a report was not read: {p}" for p in keeper.problems]
+        warnings += keeper.notes
         if finished.all_gates or finished.checks:
             from conveyor.gates.junit import write
 

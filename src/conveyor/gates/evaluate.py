@@ -77,7 +77,14 @@ def _tests(gates: Gates, m: Measurements, ctx: Context) -> GateResult:
     limit = f"<= {gate.max_failures} failure{'s' if gate.max_failures != 1 else ''}"
     if not m.reports.get("junit"):
         return GateResult(
-            "tests", m.scope, gate.level, False, "no test results", limit, _missing(m, "junit")
+            "tests",
+            m.scope,
+            gate.level,
+            False,
+            "no test results",
+            limit,
+            _missing(m, "junit"),
+            unmeasured=True,
         )
     failing = [c for c in m.tests if c["status"] in FAILING]
     quarantined = [c for c in failing if (c.get("job", ""), c["name"]) in ctx.quarantine]
@@ -131,6 +138,7 @@ def _coverage(gates: Gates, m: Measurements, ctx: Context) -> list[GateResult]:
                     "no coverage",
                     threshold,
                     _missing(m, "coverage"),
+                    unmeasured=True,
                 )
             )
             continue
@@ -314,6 +322,7 @@ def _findings(gates: Gates, m: Measurements, ctx: Context) -> list[GateResult]:
                 "no findings",
                 "a SARIF report",
                 _missing(m, "sarif"),
+                unmeasured=True,
             )
         ]
     out = []
@@ -360,6 +369,7 @@ def _sizes(gates: Gates, m: Measurements) -> list[GateResult]:
                     "no such output",
                     threshold,
                     f"no declared output matches {pattern}",
+                    unmeasured=True,
                 )
             )
             continue

@@ -62,6 +62,9 @@ class GateKeeper:
         self.kept = RunReports(run_dir)
         self.memo = ReportMemo(os.path.join(pipeline.root, ".conveyor", "cache", "reports.json"))
         self.problems: list[str] = []
+        """Report files that could not be read."""
+        self.notes: list[str] = []
+        """Pipeline gates left unjudged by a run of part of the pipeline."""
         from conveyor.gates.diffcov import ChangedLines
 
         self.ctx = Context(
@@ -155,6 +158,17 @@ class GateKeeper:
             whole = self.combined(results, finished - started)
             self.kept.add(whole)
             gates = evaluate(self.pipeline.gates, whole, self.ctx)
+            ran = {r.name for r in results if r.status is not JobStatus.SKIPPED}
+            if ran != {j.name for j in self.pipeline.jobs}:
+                # Part of the pipeline ran (`conveyor run JOB`, `if:`, a failure): a
+                # pipeline gate whose data only the other jobs produce is not judged.
+                for g in gates:
+                    if g.unmeasured:
+                        self.notes.append(
+                            f"the pipeline's gate {g.gate} was not evaluated: {g.detail} "
+                            "(not every job ran)"
+                        )
+                gates = [g for g in gates if not g.unmeasured]
         return checks, gates
 
     def combined(self, results: Sequence[JobResult], wall: float) -> Measurements:
