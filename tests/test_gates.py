@@ -530,6 +530,10 @@ def test_running_part_of_the_pipeline_leaves_its_gates_on_other_jobs_unjudged(
     assert _table(lint.out)[1:] == [
         f"time pipeline {_table(lint.out)[1].split()[2]} <= 10m00s passed"
     ]
+    again = project.run("gates", "--json")
+    assert again.code == 0
+    assert [g["gate"] for g in json.loads(again.out)["gates"]] == ["time"]
+    assert "the pipeline's gate tests was not evaluated" in again.err
     whole = project.run("run", "--plain")
     assert whole.code == 0, whole.out
     assert "tests pipeline 0 failed of 2 <= 0 failures passed" in _table(whole.out)

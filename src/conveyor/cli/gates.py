@@ -101,7 +101,18 @@ def gates_command(
         jobs = [m for m in parts if m.scope != "pipeline"]
         whole = by_scope.get("pipeline") or Measurements.combined(jobs, summary.get("wall_time"))
         whole.duration = summary.get("wall_time")
-        results += evaluate(_without_commands(pipeline.gates), whole, context)
+        judged = evaluate(_without_commands(pipeline.gates), whole, context)
+        ran = {j["name"] for j in summary.get("jobs", []) if j.get("status") != "skipped"}
+        if ran != {j.name for j in pipeline.jobs}:  # as `run` does for part of a pipeline
+            for g in judged:
+                if g.unmeasured:
+                    click.echo(
+                        f"warning: the pipeline's gate {g.gate} was not evaluated: {g.detail} "
+                        "(not every job ran)",
+                        err=True,
+                    )
+            judged = [g for g in judged if not g.unmeasured]
+        results += judged
     if junit_file:
         from conveyor.gates.junit import write
 
