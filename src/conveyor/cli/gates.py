@@ -59,7 +59,7 @@ def gates_command(
     `conveyor.yml` has them now, against what that run measured."""
     from conveyor.cli.view import table_lines
     from conveyor.gates.diffcov import ChangedLines
-    from conveyor.gates.evaluate import Context, evaluate
+    from conveyor.gates.evaluate import Context, evaluate, judged_when_partial
     from conveyor.gates.evaluate import write_baseline as save_baseline
     from conveyor.gates.keeper import load_quarantine
     from conveyor.gates.measure import Measurements, load_all
@@ -101,17 +101,14 @@ def gates_command(
         jobs = [m for m in parts if m.scope != "pipeline"]
         whole = by_scope.get("pipeline") or Measurements.combined(jobs, summary.get("wall_time"))
         whole.duration = summary.get("wall_time")
-        judged = evaluate(_without_commands(pipeline.gates), whole, context)
         ran = {j["name"] for j in summary.get("jobs", []) if j.get("status") != "skipped"}
-        if ran != {j.name for j in pipeline.jobs}:  # as `run` does for part of a pipeline
-            for g in judged:
-                if g.unmeasured:
-                    click.echo(
-                        f"warning: the pipeline's gate {g.gate} was not evaluated: {g.detail} "
-                        "(not every job ran)",
-                        err=True,
-                    )
-            judged = [g for g in judged if not g.unmeasured]
+        judged, notes = judged_when_partial(
+            evaluate(_without_commands(pipeline.gates), whole, context),
+            ran,
+            {j.name for j in pipeline.jobs},
+        )
+        for note in notes:
+            click.echo(f"warning: {note}", err=True)
         results += judged
     if junit_file:
         from conveyor.gates.junit import write

@@ -65,6 +65,22 @@ def evaluate(gates: Gates, m: Measurements, ctx: Context) -> list[GateResult]:
     return out
 
 
+def judged_when_partial(
+    gates: list[GateResult], ran: set[str], jobs: set[str]
+) -> tuple[list[GateResult], list[str]]:
+    """When only part of the pipeline ran (`conveyor run lint`, `if:`, a failure that
+    stopped the rest), its gates whose data only the other jobs produce are left out:
+    (the gates kept, a warning for each left out)."""
+    if ran == jobs:
+        return gates, []
+    notes = [
+        f"the pipeline's gate {g.gate} was not evaluated: {g.detail} (not every job ran)"
+        for g in gates
+        if g.unmeasured
+    ]
+    return [g for g in gates if not g.unmeasured], notes
+
+
 def _missing(m: Measurements, kind: str) -> str:
     problems = [p for p in m.problems if f" {kind} " in p or "not " in p]
     why = f"; {problems[0]}" if problems else ""

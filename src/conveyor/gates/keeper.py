@@ -12,7 +12,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
-from conveyor.gates.evaluate import Context, evaluate
+from conveyor.gates.evaluate import Context, evaluate, judged_when_partial
 from conveyor.gates.measure import Measurements, ReportMemo, RunReports, measure
 from conveyor.model import (
     CheckResult,
@@ -159,16 +159,8 @@ class GateKeeper:
             self.kept.add(whole)
             gates = evaluate(self.pipeline.gates, whole, self.ctx)
             ran = {r.name for r in results if r.status is not JobStatus.SKIPPED}
-            if ran != {j.name for j in self.pipeline.jobs}:
-                # Part of the pipeline ran (`conveyor run JOB`, `if:`, a failure): a
-                # pipeline gate whose data only the other jobs produce is not judged.
-                for g in gates:
-                    if g.unmeasured:
-                        self.notes.append(
-                            f"the pipeline's gate {g.gate} was not evaluated: {g.detail} "
-                            "(not every job ran)"
-                        )
-                gates = [g for g in gates if not g.unmeasured]
+            gates, notes = judged_when_partial(gates, ran, {j.name for j in self.pipeline.jobs})
+            self.notes += notes
         return checks, gates
 
     def combined(self, results: Sequence[JobResult], wall: float) -> Measurements:
