@@ -160,6 +160,8 @@ def test_gates_are_written_as_junit_for_hosted_ci(project: Project, tmp_path: Pa
     result = project.run("run", "--plain", "--gates-junit", str(out))
     assert result.code == 0, "a warn gate reports, never fails"
     assert "coverage.line test 83.3% (5/6 lines) >= 95.0% failed (warn)" in _table(result.out)
+    [suite] = list(JUnitXml.fromfile(str(out)))
+    assert (suite.tests, suite.failures, suite.skipped) == (2, 0, 1)
     cases = {case.name: case for suite in JUnitXml.fromfile(str(out)) for case in suite}
     assert sorted(cases) == ["coverage.line [test]", "tests [test]"]
     assert cases["tests [test]"].is_passed
@@ -538,3 +540,23 @@ def test_running_part_of_the_pipeline_leaves_its_gates_on_other_jobs_unjudged(
     assert whole.code == 0, whole.out
     assert "tests pipeline 0 failed of 2 <= 0 failures passed" in _table(whole.out)
     assert "not evaluated" not in whole.err
+
+
+def test_the_secrets_check_sees_every_edit_committed_or_not(project: Project) -> None:
+    project.write("app/settings.py", "DEBUG = False\n")
+    project.pipeline("name: s\nchecks: {secrets: true}\njobs:\n  a:\n    run: 'true'\n")
+    project.commit()
+    assert project.run("check").code == 0
+    assert project.run("check").code == 0, "unchanged: every file's result reused"
+    leaked = f'DEBUG = False\naws_access_key_id = "{AWS_KEY}"\n'
+    project.write("app/settings.py", leaked)  # edited, not staged: git says it changed
+    unstaged = project.run("check", "--json")
+    assert unstaged.code == 1
+    [secrets] = [c for c in json.loads(unstaged.out) if c["check"] == "secrets"]
+    assert secrets["found"] == "1 secret: AWS Access Key in app/settings.py:2"
+    project.git("add", "app/settings.py")  # staged: a new blob id
+    assert project.run("check").code == 1
+    project.write("app/settings.py", "DEBUG = False\n")  # fixed in the worktree only
+    assert project.run("check").code == 0
+    project.write("notes.txt", leaked)  # untracked, not ignored: scanned too
+    assert project.run("check").code == 1

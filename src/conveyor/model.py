@@ -169,15 +169,13 @@ class Job:
         return "\n".join(self.run)
 
 
-@dataclass(frozen=True)
-class SecretsCheck:
+class SecretsCheck(NamedTuple):
     baseline: str | None = None
     exclude: tuple[str, ...] = ()
     level: GateLevel = GateLevel.ERROR
 
 
-@dataclass(frozen=True)
-class AfterChecks:
+class AfterChecks(NamedTuple):
     required: tuple[str, ...] = ()
     forbidden: tuple[str, ...] = ()
     max_size: tuple[tuple[str, int], ...] = ()
@@ -185,8 +183,7 @@ class AfterChecks:
     level: GateLevel = GateLevel.ERROR
 
 
-@dataclass(frozen=True)
-class Checks:
+class Checks(NamedTuple):
     """`checks:` as validated: what `conveyor run` verifies before and after the jobs."""
 
     disk: int | None = None
@@ -273,8 +270,7 @@ SEVERITIES = ("critical", "high", "medium", "low", "note")
 """Finding severities, most severe first."""
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     """One finding of a scanner (from a SARIF report, or Conveyor's own scanners)."""
 
     tool: str
@@ -289,8 +285,7 @@ class Finding:
     """Stable across unrelated edits (no line number in it): what a baseline lists."""
 
 
-@dataclass(frozen=True)
-class CheckResult:
+class CheckResult(NamedTuple):
     """One check before or after the build: what was expected, what was found, how to
     fix it. Secrets are never in any of these strings."""
 
@@ -309,8 +304,7 @@ class CheckResult:
         return not self.ok and self.level is GateLevel.ERROR
 
 
-@dataclass(frozen=True)
-class GateResult:
+class GateResult(NamedTuple):
     """One gate, evaluated: its measured value against its threshold."""
 
     gate: str

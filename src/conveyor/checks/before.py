@@ -23,20 +23,44 @@ class Before:
 def tracked_files(root: str) -> list[str]:
     """The workspace's files as git knows them (tracked, and untracked but not ignored);
     everything under the root when it is not a git repository."""
-    done = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=root,
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode == 0:
-        names = {n for n in done.stdout.decode("utf-8", "replace").split("\0") if n}
-        return sorted(n for n in names if os.path.isfile(os.path.join(root, n)))
-    out = []
-    for base, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if d not in (".git", ".conveyor", "node_modules")]
-        out += [os.path.relpath(os.path.join(base, f), root) for f in files]
-    return sorted(out)
+    return sorted(workspace_files(root))
+
+
+def workspace_files(root: str) -> dict[str, str | None]:
+    """Each file of the workspace (as tracked_files) -> its git blob id when git says it
+    is unchanged since it was staged (its content named without reading it), else None."""
+
+    def git(*args: str) -> list[str] | None:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, check=False)
+        if done.returncode != 0:
+            return None
+        return [n for n in done.stdout.decode("utf-8", "replace").split("\0") if n]
+
+    staged = git("ls-files", "-s", "-z")
+    changed = git("diff-files", "--name-only", "-z")
+    others = git("ls-files", "-z", "--others", "--exclude-standard")
+    if staged is None or changed is None or others is None:
+        out: dict[str, str | None] = {}
+        for base, dirs, names in os.walk(root):
+            dirs[:] = [d for d in dirs if d not in (".git", ".conveyor", "node_modules")]
+            out.update((os.path.relpath(os.path.join(base, f), root), None) for f in names)
+        return out
+    dirty = set(changed)
+    files: dict[str, str | None] = {}
+    for entry in staged:
+        meta, _, path = entry.partition("\t")
+        mode, blob = meta.split()[:2]
+        if mode.startswith("160"):
+            continue  # a submodule: not a file here
+        if path in dirty:
+            if os.path.isfile(os.path.join(root, path)):  # modified, or deleted
+                files[path] = None
+        else:
+            files[path] = blob
+    for path in others:
+        if os.path.isfile(os.path.join(root, path)):
+            files[path] = None
+    return files
 
 
 def requirements(pipeline: Pipeline, jobs: Sequence[Job]) -> dict[str, str]:
@@ -87,7 +111,8 @@ def run_before(
         manifests, lockfiles, secrets = (), True, SecretsCheck()
     if manifests is None and not lockfiles and secrets is None:
         return out
-    files = tracked_files(pipeline.root)
+    known = workspace_files(pipeline.root)
+    files = sorted(known)
     if manifests is not None:
         from conveyor.checks.manifests import MANIFEST_PATTERNS, check_manifests, select_manifests
 
@@ -107,6 +132,7 @@ def run_before(
                 baseline=secrets.baseline,
                 exclude=secrets.exclude,
                 cache_file=os.path.join(pipeline.root, ".conveyor", "cache", "secrets.json"),
+                identities=known,
             )
         except ValueError as exc:
             out.results.append(

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -33,12 +33,15 @@ def scan_secrets(
     baseline: str | None = None,
     exclude: Sequence[str] = (),
     cache_file: str | None = None,
+    identities: Mapping[str, str | None] | None = None,
 ) -> list[Finding]:
     """The secrets detect-secrets finds in `files` (workspace-relative), ordered by path
     and line, minus those listed in `baseline` (workspace-relative or absolute path of a
     detect-secrets baseline). Raises ValueError when the baseline is missing or invalid.
     `cache_file`: where to keep each file's results by its content, so an unchanged file
-    is not scanned again (detect-secrets takes seconds over a few hundred files)."""
+    is not scanned again (detect-secrets takes seconds over a few hundred files).
+    `identities`: what names a file's content without reading it (a git blob id of a file
+    git says is unchanged); others are read and hashed."""
     allowed: set[tuple[str, str]] = set()
     baseline_rel: str | None = None
     if baseline is not None:
@@ -53,13 +56,13 @@ def scan_secrets(
         # A baseline holds the hashes of secrets, which the entropy plugins would flag.
         if path == baseline_rel or posixpath.basename(path) == BASELINE_NAME:
             continue
-        if _excluded(path, exclude) or not _scannable(os.path.join(root, path)):
+        if _excluded(path, exclude):
             continue
         selected.append(path)
     if not selected:
         return []
 
-    found = _scan(root, selected, cache_file)
+    found = _scan(root, selected, cache_file, identities or {})
     findings: list[Finding] = []
     for path, kind, hashed, line in found:
         if (path, hashed) in allowed:
@@ -85,11 +88,14 @@ _Hit = tuple[str, str, str, int]
 _CACHE_VERSION = 1
 
 
-def _scan(root: str, paths: Sequence[str], cache_file: str | None) -> list[_Hit]:
+def _scan(
+    root: str,
+    paths: Sequence[str],
+    cache_file: str | None,
+    identities: Mapping[str, str | None],
+) -> list[_Hit]:
     """Every file's secrets: from the cache when its content is unchanged, else scanned."""
-    from importlib.metadata import version
-
-    stamp = f"{_CACHE_VERSION}:{version('detect-secrets')}"
+    stamp = f"{_CACHE_VERSION}:{_detector_version()}"
     known: dict[str, Any] = {}
     if cache_file is not None:
         try:
@@ -101,6 +107,10 @@ def _scan(root: str, paths: Sequence[str], cache_file: str | None) -> list[_Hit]
             pass
     digests: dict[str, str] = {}
     for path in paths:
+        blob = identities.get(path)
+        if blob is not None:
+            digests[path] = f"git:{blob}"
+            continue
         try:
             with open(os.path.join(root, path), "rb") as fh:
                 digests[path] = hashlib.sha256(fh.read()).hexdigest()
@@ -114,6 +124,11 @@ def _scan(root: str, paths: Sequence[str], cache_file: str | None) -> list[_Hit]
             hits[path] = entry[1]
         else:
             missing.append(path)
+    fresh = bool(missing) or set(known) != set(digests)
+    # Binary and large files are not scanned: known as such, they cost nothing next time.
+    for path in [p for p in missing if not _scannable(os.path.join(root, p))]:
+        hits[path] = []
+        missing.remove(path)
     if missing:
         # Imported here: detect-secrets loads its plugins on import, which most runs of
         # Conveyor (no secrets check configured, or nothing changed) do not need.
@@ -133,16 +148,31 @@ def _scan(root: str, paths: Sequence[str], cache_file: str | None) -> list[_Hit]
             hits[path.replace(os.sep, "/")] = [
                 [str(s.type), str(s.secret_hash), int(s.line_number)] for s in secrets
             ]
-    if cache_file is not None and missing:
+    if cache_file is not None and fresh:
         files = {p: [digests[p], hits.get(p, [])] for p in digests}
         try:
             os.makedirs(os.path.dirname(cache_file), exist_ok=True)
             with open(f"{cache_file}.tmp", "w", encoding="utf-8") as fh:
-                json.dump({"stamp": stamp, "files": files}, fh)
+                fh.write(json.dumps({"stamp": stamp, "files": files}, separators=(",", ":")))
             os.replace(f"{cache_file}.tmp", cache_file)
         except OSError:
             pass  # an unwritable cache only costs the next scan its time
     return [(p, kind, hashed, line) for p in paths for kind, hashed, line in hits.get(p, [])]
+
+
+def _detector_version() -> str:
+    """detect-secrets' version, read from its package without importing it (or
+    importlib.metadata, 20 ms): a newer detector may find more, so results are redone."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("detect_secrets")
+    if spec is None or spec.origin is None:
+        return "?"
+    try:
+        with open(os.path.join(os.path.dirname(spec.origin), "__version__.py")) as fh:
+            return fh.read().strip()
+    except OSError:
+        return "?"
 
 
 def secrets_check(findings: Sequence[Finding], level: GateLevel) -> CheckResult:

@@ -45,7 +45,7 @@ class Measurements:
             "scope": self.scope,
             "tests": self.tests,
             "coverage": self.coverage.to_json() if self.coverage is not None else None,
-            "findings": [f.__dict__ for f in self.findings],
+            "findings": [f._asdict() for f in self.findings],
             "outputs": [list(o) for o in self.outputs],
             "duration": self.duration,
             "reports": self.reports,
