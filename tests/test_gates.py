@@ -290,7 +290,14 @@ def test_findings_from_a_real_scanner_with_a_baseline(project: Project) -> None:
 
     project.write("more.py", "import sys\n")
     project.commit()
-    new = project.run("run", "--plain")
+    quality = project.root.parent / "gl-code-quality.json"
+    new = project.run("run", "--plain", "--codequality", str(quality))
+    issues = json.loads(quality.read_text())
+    assert sorted((i["location"]["path"], i["location"]["lines"]["begin"]) for i in issues) == [
+        ("app.py", 1),
+        ("more.py", 1),
+    ], "every finding, known or new: GitLab compares them with the target branch itself"
+    assert {i["check_name"] for i in issues} == {"ruff/F401"}
     assert new.code == 1
     assert "findings.high lint 1 new <= 0 FAILED" in _table(new.out)
     assert "findings.high (lint): F401 at more.py:1" in new.out
@@ -414,6 +421,13 @@ def test_committed_secrets_are_found_never_printed_and_block(
     results = sarif["runs"][0]["results"]
     uris = sorted(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results)
     assert uris == ["config/settings.py", "deploy/id_rsa"]
+
+    quality = json.loads((run_dir / "codequality.json").read_text())
+    assert sorted((i["location"]["path"], i["severity"], i["check_name"]) for i in quality) == [
+        ("config/settings.py", "major", "conveyor-secrets/AWS Access Key"),
+        ("deploy/id_rsa", "critical", "conveyor-secrets/Private Key"),
+    ]
+    assert AWS_KEY not in (run_dir / "codequality.json").read_text()
 
     out = tmp_path / "secrets.sarif"
     checked = project.run("check", "--sarif", str(out))

@@ -135,6 +135,11 @@ def run_pipeline(
             from conveyor.gates.junit import write
 
             write(os.path.join(run_dir, "gates.xml"), finished.all_gates, finished.checks)
+        found = keeper.findings()
+        if found:
+            from conveyor.reports import codequality
+
+            codequality.write(os.path.join(run_dir, "codequality.json"), found)
     if history is not None and record_history:
         _record(history, pipeline.root, run_dir, warnings)
     _keep_runs(pipeline, history, warnings)

@@ -83,6 +83,11 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     help="Also write the gates and checks as JUnit XML here (one test case each).",
 )
 @click.option(
+    "--codequality",
+    type=click.Path(dir_okay=False),
+    help="Also write the findings as a GitLab Code Quality report here.",
+)
+@click.option(
     "--kill-grace",
     callback=_duration,
     default="5s",
@@ -105,6 +110,7 @@ def run_command(
     explain: bool,
     no_history: bool,
     gates_junit: str | None,
+    codequality: str | None,
     kill_grace: float,
 ) -> int:
     """Run the pipeline's jobs as a parallel graph (JOBS: only these and what they need)."""
@@ -197,6 +203,16 @@ def run_command(
         from conveyor.gates.junit import write
 
         write(gates_junit, finished.all_gates, finished.checks)
+    if codequality:
+        import shutil
+
+        from conveyor.reports import codequality as code_climate
+
+        found = os.path.join(outcome.run_dir, "codequality.json")
+        if os.path.exists(found):
+            shutil.copyfile(found, codequality)
+        else:  # nothing found (or nothing scanned): an empty report, as GitLab expects
+            code_climate.write(codequality, [])
     if as_json:
         click.echo(json.dumps(outcome.summary, indent=2))
     status = outcome.finished.status

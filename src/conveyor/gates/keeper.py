@@ -17,6 +17,7 @@ from conveyor.gates.measure import Measurements, ReportMemo, RunReports, measure
 from conveyor.model import (
     CheckResult,
     CommandGate,
+    Finding,
     GateResult,
     Job,
     JobResult,
@@ -173,6 +174,12 @@ class GateKeeper:
                 whole.outputs += [o for o in r.outputs if o.path not in seen]
                 seen.update(o.path for o in r.outputs)
         return whole
+
+    def findings(self) -> list[Finding]:
+        """Everything found in this run: every job's SARIF reports and the secrets check."""
+        with self._lock:
+            reported = [f for m in self.measured.values() for f in m.findings]
+        return reported + list(self.ctx.own_findings)
 
     def close(self) -> None:
         """At the end of the run, whatever ended it."""
