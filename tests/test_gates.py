@@ -574,3 +574,29 @@ def test_the_secrets_check_sees_every_edit_committed_or_not(project: Project) ->
     assert project.run("check").code == 0
     project.write("notes.txt", leaked)  # untracked, not ignored: scanned too
     assert project.run("check").code == 1
+
+
+def test_an_unreadable_report_fails_its_gate_and_says_why(project: Project) -> None:
+    project.pipeline(
+        """
+        name: broken
+        jobs:
+          test:
+            run: mkdir -p r && echo 'not xml at all' > r/cov.xml
+            reports: {coverage: r/cov.xml, sarif: r/none.sarif}
+            gates: {coverage: {line: 50}}
+        """
+    )
+    project.commit()
+    result = project.run("run", "--plain")
+    assert result.code == 1
+    assert "coverage.line test no coverage >= 50.0% FAILED" in _table(result.out)
+    detail = next(line for line in result.out.splitlines() if "coverage.line (test):" in line)
+    assert "no coverage report was read: declare `reports: {coverage: ...}` on the job" in detail
+    assert "test: coverage report " in detail
+    assert "r/cov.xml" in detail
+    assert "sarif" not in detail, "only the problem of its own kind"
+    assert "warning: a report was not read: test: coverage report " in result.err
+    assert "warning: a report was not read: test: no sarif report matches r/none.sarif" in (
+        result.err
+    )

@@ -82,7 +82,7 @@ def judged_when_partial(
 
 
 def _missing(m: Measurements, kind: str) -> str:
-    problems = [p for p in m.problems if f" {kind} " in p or "not " in p]
+    problems = [p for p in m.problems if f" {kind} report" in p]
     why = f"; {problems[0]}" if problems else ""
     return f"no {kind} report was read: declare `reports: {{{kind}: ...}}` on the job{why}"
 

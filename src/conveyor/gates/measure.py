@@ -216,7 +216,7 @@ def _read_reports(
                     m.findings += read_sarif(path, root, base)
                 m.reports[kind] += 1
             except ReportError as exc:
-                m.problems.append(f"{job.name}: {exc}")
+                m.problems.append(f"{job.name}: {kind} report {exc}")
         if not paths:
             m.problems.append(
                 f"{job.name}: no {kind} report matches {', '.join(patterns)} "
