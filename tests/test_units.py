@@ -52,3 +52,12 @@ def test_format_duration() -> None:
         "4m05s",
         "1h02m",
     ]
+
+
+def test_first_few_lists_some_and_counts_the_rest() -> None:
+    from conveyor.units import first_few
+
+    assert first_few([]) == ""
+    assert first_few(["a", "b"], 2) == "a, b"
+    assert first_few(["a", "b", "c", "d"], 2) == "a, b, and 2 more"
+    assert first_few(["x; y", "z", "w"], 1, "; ") == "x; y; and 2 more"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -63,6 +64,14 @@ def parse_size(value: object) -> int:
         f"invalid size {value!r}: expected a number with a unit (B, KB, MB, GB, KiB, MiB, GiB), "
         "such as '500KB' or '5MB'"
     )
+
+
+def first_few(items: Sequence[str], n: int = 5, sep: str = ", ") -> str:
+    """The first `n` items and how many more: 'a, b, c, and 4 more'."""
+    shown = list(items[:n])
+    if len(items) > n:
+        shown.append(f"and {len(items) - n} more")
+    return sep.join(shown)
 
 
 _SI_UNITS = ("kB", "MB", "GB", "TB", "PB", "EB")

@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 
 from conveyor.model import AfterChecks, CheckResult, JobResult, RunContext
-from conveyor.units import format_size
+from conveyor.units import first_few, format_size
 
 
 def _glob(root: str, pattern: str) -> list[str]:
@@ -47,9 +47,7 @@ def run_after(
         )
     for pattern in spec.forbidden:
         matches = _glob(root, pattern)
-        shown = ", ".join(matches[:5]) + (
-            f" and {len(matches) - 5} more" if len(matches) > 5 else ""
-        )
+        shown = first_few(matches)
         out.append(
             CheckResult(
                 f"forbidden {pattern}",
@@ -71,7 +69,7 @@ def run_after(
         found = (
             "no such file"
             if largest is None
-            else ", ".join(f"{m} {format_size(s)}" for m, s in over[:5])
+            else first_few([f"{m} {format_size(s)}" for m, s in over])
             if over
             else f"largest {largest} {format_size(_size(root, largest))}"
         )

@@ -23,6 +23,7 @@ from conveyor.checks.manifests import (
     read_text,
 )
 from conveyor.model import CheckResult, GateLevel
+from conveyor.units import first_few
 
 _NPM_LOCKS = ("npm-shrinkwrap.json", "package-lock.json")
 # Lockfiles of other JavaScript package managers: present means "locked", but their
@@ -98,9 +99,7 @@ def _pair_result(
     if not problems:
         found = f"{checked} dependenc{'y' if checked == 1 else 'ies'} recorded"
         return CheckResult(f"lockfile {lock}", True, expected, found)
-    shown = "; ".join(problems[:MAX_PROBLEMS])
-    if len(problems) > MAX_PROBLEMS:
-        shown += f"; and {len(problems) - MAX_PROBLEMS} more"
+    shown = first_few(problems, MAX_PROBLEMS, "; ")
     return CheckResult(f"lockfile {lock}", False, expected, shown, hint, location=lock)
 
 

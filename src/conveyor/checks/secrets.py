@@ -18,6 +18,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from conveyor.model import CheckResult, Finding, GateLevel
+from conveyor.units import first_few
 
 TOOL = "conveyor-secrets"
 MAX_FILE_SIZE = 1_000_000
@@ -179,15 +180,13 @@ def secrets_check(findings: Sequence[Finding], level: GateLevel) -> CheckResult:
     """The scan as one check: passed when nothing was found."""
     if not findings:
         return CheckResult("secrets", True, "no secrets committed", "no secrets found", level=level)
-    places = [f"{f.rule} in {_where(f)}" for f in findings[:_SHOWN]]
-    if len(findings) > _SHOWN:
-        places.append(f"and {len(findings) - _SHOWN} more")
+    places = first_few([f"{f.rule} in {_where(f)}" for f in findings], _SHOWN)
     count = len(findings)
     return CheckResult(
         check="secrets",
         ok=False,
         expected="no secrets committed",
-        found=f"{count} secret{'' if count == 1 else 's'}: {', '.join(places)}",
+        found=f"{count} secret{'' if count == 1 else 's'}: {places}",
         hint="remove them from the repository and its history, rotate them, or list "
         "reviewed false positives in a baseline (detect-secrets scan > .secrets.baseline)",
         location=_where(findings[0]),

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from conveyor.gates.measure import Measurements
 from conveyor.model import SEVERITIES, CommandGate, Finding, GateLevel, GateResult, Gates
-from conveyor.units import format_duration
+from conveyor.units import first_few, format_duration
 
 FAILING = ("failed", "error")
 
@@ -123,9 +123,7 @@ def _tests(gates: Gates, m: Measurements, ctx: Context) -> GateResult:
 def _names(label: str, cases: list[dict[str, object]]) -> list[str]:
     if not cases:
         return []
-    names = [str(c["name"]) for c in cases[:5]]
-    more = f" and {len(cases) - 5} more" if len(cases) > 5 else ""
-    return [f"{label}: {', '.join(names)}{more}"]
+    return [f"{label}: {first_few([str(c['name']) for c in cases])}"]
 
 
 def _pct(value: float) -> str:
@@ -260,8 +258,7 @@ def _diff(
     rate = covered / total * 100
     detail = ""
     if uncovered:
-        more = f" and {len(uncovered) - 10} more" if len(uncovered) > 10 else ""
-        detail = "not covered: " + ", ".join(uncovered[:10]) + more
+        detail = "not covered: " + first_few(uncovered, 10)
     return GateResult(
         name,
         m.scope,
@@ -347,9 +344,7 @@ def _findings(gates: Gates, m: Measurements, ctx: Context) -> list[GateResult]:
         if severity not in limits:
             continue
         hits = [f for f in findings if f.severity == severity]
-        shown = [f"{f.rule} at {f.path}:{f.line}" if f.path else f.rule for f in hits[:5]]
-        more = f" and {len(hits) - 5} more" if len(hits) > 5 else ""
-        detail = ", ".join(shown) + more
+        detail = first_few([f"{f.rule} at {f.path}:{f.line}" if f.path else f.rule for f in hits])
         if note:
             detail = f"{detail}; {note}" if detail else note
         out.append(
@@ -399,7 +394,7 @@ def _sizes(gates: Gates, m: Measurements) -> list[GateResult]:
                 not over,
                 f"largest {largest.path} {format_size(largest.size)}",
                 threshold,
-                ("over: " + ", ".join(f"{o.path} {format_size(o.size)}" for o in over[:5]))
+                ("over: " + first_few([f"{o.path} {format_size(o.size)}" for o in over]))
                 if over
                 else "",
             )
