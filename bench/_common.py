@@ -174,6 +174,14 @@ def write_pipeline(
         fh.write("\n".join(lines) + "\n")
 
 
+def commit_all(ws: str) -> None:
+    """Make `ws` a git repository with everything in it committed (one commit)."""
+    git = ["git", "-C", ws, "-c", "user.email=b@b", "-c", "user.name=b"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "bench"], check=True)
+
+
 def ms(s: float) -> str:
     return f"{s * 1000:.0f} ms" if s < 10 else f"{s:.2f} s"
 

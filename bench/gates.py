@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -31,6 +30,7 @@ from _common import (
     BENCH_ENV,
     add_common_args,
     bench,
+    commit_all,
     dump_json,
     find_conveyor,
     machine,
@@ -88,10 +88,7 @@ def workspace(root: str, text: str, files: int) -> None:
             fh.write("".join(f"def f{k}(x):\n    return x * {k} + {i}\n\n" for k in range(30)))
     with open(os.path.join(root, "conveyor.yml"), "w") as fh:
         fh.write(text)
-    git = ["git", "-C", root, "-c", "user.email=b@b", "-c", "user.name=b"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "."], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "bench"], check=True)
+    commit_all(root)
 
 
 def main() -> int:

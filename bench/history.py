@@ -32,6 +32,7 @@ from _common import (
     BENCH_ENV,
     add_common_args,
     bench,
+    commit_all,
     conveyor_python,
     dump_json,
     find_conveyor,
@@ -81,12 +82,10 @@ def stats_bench(conveyor: str, work: str, count: int, reps: int) -> float:
     ws = os.path.join(work, "stats")
     os.makedirs(ws)
     write_pipeline(
-        os.path.join(ws, "conveyor.yml"), [(f"job{j:02d}", "true", [], None) for j in range(50)]
+        os.path.join(ws, "conveyor.yml"),
+        [(f"job{j:02d}", "true", [], None) for j in range(50)],
+        name="stats",
     )
-    with open(os.path.join(ws, "conveyor.yml")) as fh:
-        text = fh.read().replace("name: bench", "name: stats", 1)
-    with open(os.path.join(ws, "conveyor.yml"), "w") as fh:
-        fh.write(text)
     subprocess.run(["git", "-C", ws, "init", "-q"], check=True)
     url = f"sqlite:///{os.path.join(work, 'stats.db')}"
     subprocess.run([conveyor_python(conveyor), "-c", GENERATE, url, str(count)], check=True)
@@ -118,10 +117,7 @@ def main() -> int:
                 for name, ds in zip(names, deps, strict=True)
             ],
         )
-        git = ["git", "-C", ws, "-c", "user.email=b@b", "-c", "user.name=b"]
-        subprocess.run([*git, "init", "-q"], check=True)
-        subprocess.run([*git, "add", "."], check=True)
-        subprocess.run([*git, "commit", "-q", "-m", "bench"], check=True)
+        commit_all(ws)
         env = dict(BENCH_ENV, CONVEYOR_CACHE_DIR=os.path.join(work, "cache"))
         shared = dict(env, CONVEYOR_DB_URL=f"sqlite:///{os.path.join(work, 'shared.db')}")
         run = [conveyor, "run", "--jobs", "2", "--plain", "-q"]
