@@ -57,7 +57,7 @@ def gates_command(
 ) -> int:
     """Evaluate a run's gates again (default: the latest run), with the thresholds as
     `conveyor.yml` has them now, against what that run measured."""
-    from conveyor.cli.view import table_lines
+    from conveyor.cli.view import gate_table
     from conveyor.gates.diffcov import ChangedLines
     from conveyor.gates.evaluate import Context, evaluate, judged_when_partial
     from conveyor.gates.evaluate import write_baseline as save_baseline
@@ -121,21 +121,8 @@ def gates_command(
         click.echo(f"run {run}: no gates to evaluate (none declared, or nothing measured)")
     else:
         click.echo(f"run {run}, gates as conveyor.yml has them now:")
-        rows = [
-            (
-                g.gate,
-                g.scope,
-                g.measured,
-                g.threshold,
-                "passed" if g.passed else ("FAILED" if g.blocking else "failed (warn)"),
-            )
-            for g in results
-        ]
-        for line in table_lines(("GATE", "SCOPE", "MEASURED", "THRESHOLD", "RESULT"), rows):
+        for line in gate_table(results):
             click.echo(line)
-        for g in results:
-            if not g.passed and g.detail:
-                click.echo(f"  {g.gate} ({g.scope}): {g.detail}")
     return 1 if any(g.blocking for g in results) else 0
 
 

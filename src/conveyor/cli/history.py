@@ -87,9 +87,10 @@ def _find(store: Any, pipeline: Any, run_id: str | None) -> Any:
 
 def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
     """Columns padded to their widest cell (the first row is the header)."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    from conveyor.cli.view import table_lines
+
+    for line in table_lines(rows[0], rows[1:]):
+        click.echo(line)
 
 
 def _window(ctx: click.Context, param: click.Parameter, value: str) -> float:
@@ -224,22 +225,12 @@ def show_command(
                 first = (case["message"].splitlines() or [""])[0][:120]
                 click.echo(f"  ✘ {case['job']}: {case['name']}: {first}")
     if record.gates:
-        from conveyor.cli.view import table_lines
+        from conveyor.cli.view import gate_table
+        from conveyor.model import GateLevel, GateResult
 
-        rows = [
-            (
-                g["gate"],
-                g["scope"],
-                g["measured"],
-                g["threshold"],
-                "passed"
-                if g["passed"]
-                else ("FAILED" if g["level"] == "error" else "failed (warn)"),
-            )
-            for g in record.gates
-        ]
         click.echo("")
-        for line in table_lines(("GATE", "SCOPE", "MEASURED", "THRESHOLD", "RESULT"), rows):
+        recorded = [GateResult(**{**g, "level": GateLevel(g["level"])}) for g in record.gates]
+        for line in gate_table(recorded):
             click.echo(line)
     for job in jobs:
         if job["status"] in ("failed", "timed_out") and job["log_path"]:

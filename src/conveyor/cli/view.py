@@ -18,7 +18,7 @@ from conveyor.events import (
     RunFinished,
     RunStarted,
 )
-from conveyor.model import JobResult, JobStatus
+from conveyor.model import GateResult, JobResult, JobStatus
 from conveyor.runstore import log_tail
 from conveyor.units import format_duration
 
@@ -108,16 +108,8 @@ def closing_line(event: RunFinished) -> str:
     return text
 
 
-def gate_rows(event: RunFinished) -> list[tuple[str, str, str, str, str]]:
-    """The end-of-run table: every gate, measured against its threshold."""
-    rows = []
-    for g in event.all_gates:
-        verdict = "passed" if g.passed else ("FAILED" if g.blocking else "failed (warn)")
-        rows.append((g.gate, g.scope, g.measured, g.threshold, verdict))
-    return rows
-
-
 def table_lines(head: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
+    """Columns padded to their widest cell, two spaces apart."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
     return [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
@@ -125,14 +117,23 @@ def table_lines(head: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[
     ]
 
 
-def gate_lines(event: RunFinished) -> list[str]:
-    rows = gate_rows(event)
-    if not rows:
+def gate_table(gates: Sequence[GateResult]) -> list[str]:
+    """Every gate, measured against its threshold, then what failed and why: the table
+    at the end of a run, in `conveyor show` and in `conveyor gates`."""
+    if not gates:
         return []
+    rows = [
+        (
+            g.gate,
+            g.scope,
+            g.measured,
+            g.threshold,
+            "passed" if g.passed else ("FAILED" if g.blocking else "failed (warn)"),
+        )
+        for g in gates
+    ]
     lines = table_lines(("GATE", "SCOPE", "MEASURED", "THRESHOLD", "RESULT"), rows)
-    for g in event.all_gates:
-        if not g.passed and g.detail:
-            lines.append(f"  {g.gate} ({g.scope}): {g.detail}")
+    lines += [f"  {g.gate} ({g.scope}): {g.detail}" for g in gates if not g.passed and g.detail]
     return lines
 
 
@@ -279,7 +280,7 @@ class PlainView:
             for row in rows:
                 line = "  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True))
                 self.write(f"{line}  {row[4]}".rstrip())
-        gates = gate_lines(event)
+        gates = gate_table(event.all_gates)
         if gates:
             self.write("")
             for line in gates:
@@ -402,7 +403,7 @@ class LiveView:
         if rows:
             self.console.print()
             self.console.print(table)
-        gates = gate_lines(event)
+        gates = gate_table(event.all_gates)
         if gates:
             self.console.print()
             for line in gates:
