@@ -97,6 +97,7 @@ def run_pipeline(
             run_dir,
             functools.partial(_gate_env, pipeline, context, environ, run_id),
             cache_dir=jobcache.store.root if jobcache is not None else None,
+            scan=scan,
         )
     bus = EventBus([JobLogSink(), EventLogSink(run_dir, results), summary, *sinks])
     scheduler = Scheduler(

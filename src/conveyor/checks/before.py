@@ -5,11 +5,14 @@ and secrets committed to the repository."""
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from conveyor.model import CheckResult, Finding, GateLevel, Job, Pipeline
+
+if TYPE_CHECKING:
+    from conveyor.digest import GitScan
 
 
 @dataclass
@@ -26,38 +29,34 @@ def tracked_files(root: str) -> list[str]:
     return sorted(workspace_files(root))
 
 
-def workspace_files(root: str) -> dict[str, str | None]:
+def workspace_files(root: str, scan: GitScan | None = None) -> dict[str, str | None]:
     """Each file of the workspace (as tracked_files) -> its git blob id when git says it
-    is unchanged since it was staged (its content named without reading it), else None."""
+    is unchanged since it was staged (its content named without reading it), else None.
+    `scan`: the run's own git scan, when it has one (its git commands are not repeated)."""
+    from conveyor.digest import GitScan
 
-    def git(*args: str) -> list[str] | None:
-        done = subprocess.run(["git", *args], cwd=root, capture_output=True, check=False)
-        if done.returncode != 0:
-            return None
-        return [n for n in done.stdout.decode("utf-8", "replace").split("\0") if n]
-
-    staged = git("ls-files", "-s", "-z")
-    changed = git("diff-files", "--name-only", "-z")
-    others = git("ls-files", "-z", "--others", "--exclude-standard")
-    if staged is None or changed is None or others is None:
+    own = scan is None
+    git = GitScan(root) if scan is None else scan
+    try:
+        state = git.result()
+        untracked = git.untracked() if state is not None else []
+    finally:
+        if own:
+            git.close()
+    if state is None:  # not a git checkout
         out: dict[str, str | None] = {}
         for base, dirs, names in os.walk(root):
             dirs[:] = [d for d in dirs if d not in (".git", ".conveyor", "node_modules")]
             out.update((os.path.relpath(os.path.join(base, f), root), None) for f in names)
         return out
-    dirty = set(changed)
+    tracked, changed = state
     files: dict[str, str | None] = {}
-    for entry in staged:
-        meta, _, path = entry.partition("\t")
-        mode, blob = meta.split()[:2]
-        if mode.startswith("160"):
-            continue  # a submodule: not a file here
-        if path in dirty:
-            if os.path.isfile(os.path.join(root, path)):  # modified, or deleted
-                files[path] = None
-        else:
+    for path, (blob, _executable) in tracked.items():
+        if path not in changed:
             files[path] = blob
-    for path in others:
+        elif os.path.isfile(os.path.join(root, path)):  # modified (a deleted one is gone)
+            files[path] = None
+    for path in untracked:
         if os.path.isfile(os.path.join(root, path)):
             files[path] = None
     return files
@@ -81,6 +80,7 @@ def run_before(
     *,
     cache_dir: str | None = None,
     defaults: bool = False,
+    scan: GitScan | None = None,
 ) -> Before:
     """Every configured check before the build. `defaults`: also the checks worth running
     unconfigured (`conveyor check` on a pipeline without `checks:`): manifests,
@@ -111,7 +111,7 @@ def run_before(
         manifests, lockfiles, secrets = (), True, SecretsCheck()
     if manifests is None and not lockfiles and secrets is None:
         return out
-    known = workspace_files(pipeline.root)
+    known = workspace_files(pipeline.root, scan)
     files = sorted(known)
     if manifests is not None:
         from conveyor.checks.manifests import MANIFEST_PATTERNS, check_manifests, select_manifests

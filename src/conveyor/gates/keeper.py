@@ -11,6 +11,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from conveyor.gates.evaluate import Context, evaluate, judged_when_partial
 from conveyor.gates.measure import Measurements, ReportMemo, RunReports, measure
@@ -25,6 +26,9 @@ from conveyor.model import (
     Pipeline,
     RunContext,
 )
+
+if TYPE_CHECKING:
+    from conveyor.digest import GitScan
 
 QUARANTINE = "quarantine.json"
 """In the workspace's `.conveyor/`: written by `conveyor flaky --quarantine`."""
@@ -50,6 +54,7 @@ class GateKeeper:
         env_for: Callable[[Job | None], dict[str, str]],
         *,
         cache_dir: str | None = None,
+        scan: GitScan | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.jobs = jobs
@@ -58,6 +63,7 @@ class GateKeeper:
         self.run_dir = run_dir
         self.env_for = env_for
         self.cache_dir = cache_dir
+        self.scan = scan
         self._lock = threading.Lock()
         self.measured: dict[str, Measurements] = {}
         self.kept = RunReports(run_dir)
@@ -82,7 +88,9 @@ class GateKeeper:
     def before(self) -> Sequence[CheckResult]:
         from conveyor.checks.before import run_before
 
-        found = run_before(self.pipeline, self.jobs, self.environ, cache_dir=self.cache_dir)
+        found = run_before(
+            self.pipeline, self.jobs, self.environ, cache_dir=self.cache_dir, scan=self.scan
+        )
         self.ctx.own_findings = found.findings
         self.ctx.own_scanned = found.scanned
         if found.scanned:
