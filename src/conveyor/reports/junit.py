@@ -54,7 +54,7 @@ def read_cases(path: str) -> list[dict[str, Any]]:
 
 
 def report_files(workspace: str, job_dir: str, patterns: tuple[str, ...]) -> list[str]:
-    """The files a job's `reports.junit` globs (relative to its `dir`) match now."""
+    """The files a job's report globs (relative to its `dir`) match now."""
     base = os.path.normpath(os.path.join(workspace, job_dir))
     found: dict[str, None] = {}
     for pattern in patterns:
