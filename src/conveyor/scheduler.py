@@ -168,6 +168,23 @@ def job_environment(
     return env
 
 
+def job_request(
+    job: Job, pipeline: Pipeline, context: RunContext, environ: Mapping[str, str], run_id: str
+) -> ExecRequest:
+    """What the executor is given to run the job: its shell and script, directory,
+    environment and the secrets to mask. The one way from anything Conveyor runs to a
+    process (a command gate is its job's request with another script), so all are
+    masked and stopped alike."""
+    return ExecRequest(
+        name=job.name,
+        argv=(*job.shell, job.script),
+        cwd=os.path.normpath(os.path.join(pipeline.root, job.dir)),
+        env=job_environment(job, pipeline, context, environ, run_id),
+        timeout=job.timeout,
+        secrets=tuple(environ[s] for s in job.secrets if s in environ),
+    )
+
+
 class Scheduler:
     def __init__(
         self,
@@ -198,16 +215,7 @@ class Scheduler:
 
     # -- one job, on a worker thread ----------------------------------------------
     def _request(self, pj: PlannedJob) -> ExecRequest:
-        job = pj.job
-        env = job_environment(job, self.plan.pipeline, self.context, self.environ, self.opt.run_id)
-        return ExecRequest(
-            name=job.name,
-            argv=(*job.shell, job.script),
-            cwd=os.path.normpath(os.path.join(self.plan.pipeline.root, job.dir)),
-            env=env,
-            timeout=job.timeout,
-            secrets=tuple(self.environ[s] for s in job.secrets if s in self.environ),
-        )
+        return job_request(pj.job, self.plan.pipeline, self.context, self.environ, self.opt.run_id)
 
     def _work(
         self, pj: PlannedJob, cancel: Cancel, built: BuiltAction | None, reasons: tuple[str, ...]
