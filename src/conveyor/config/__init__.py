@@ -28,7 +28,8 @@ def _code_stamp() -> str:
     changes it without changing the version, and an old pickle then lacks new fields."""
     here = os.path.dirname(__file__)
     stamps = []
-    for path in (model.__file__, os.path.join(here, "build.py"), os.path.join(here, "schema.py")):
+    modules = ("build.py", "schema.py", "paths.py")
+    for path in (model.__file__, *(os.path.join(here, m) for m in modules)):
         try:
             st = os.stat(path)
             stamps.append(f"{st.st_size}:{st.st_mtime_ns}")

@@ -15,6 +15,7 @@ from typing import Any
 from conveyor import expressions, model
 from conveyor.config import schema
 from conveyor.config.errors_map import describe, from_validation_error
+from conveyor.config.paths import check_job_paths
 from conveyor.errors import ConfigError, CycleError
 
 JOB_NAME = re.compile(r"\.?[A-Za-z0-9_][A-Za-z0-9_.:/-]*")
@@ -97,7 +98,7 @@ def build_pipeline(data: Any, *, path: str, root: str) -> model.Pipeline:
             if "extends" not in raw[name]
             else schema.JobFile.model_validate(merged[name])
         )
-        jobs.extend(_build_job(name, spec, top, runnable))
+        jobs.extend(_build_job(name, spec, top, runnable, merged[name].get("artifacts")))
     return model.Pipeline(
         path=path,
         root=root,
@@ -175,7 +176,11 @@ def _shell(
 
 
 def _build_job(
-    name: str, spec: schema.JobFile, top: schema.PipelineFile, runnable: list[str]
+    name: str,
+    spec: schema.JobFile,
+    top: schema.PipelineFile,
+    runnable: list[str],
+    artifacts_raw: Any = None,
 ) -> list[model.Job]:
     where = ("jobs", name)
     if spec.run is None:
@@ -245,7 +250,11 @@ def _build_job(
             field = "secrets" if var in spec.secrets else "pass_env"
             raise ConfigError(f"invalid environment variable name {var!r}", path=(*where, field))
 
+    # A job that talks to the outside world (it has secrets: a deploy, a publish) is not
+    # cached behind the user's back: only when it says `cache: true` (issue 10).
+    cache = spec.cache if spec.cache is not None else not spec.secrets
     jobs = []
+    checked_dirs: set[str] = set()
     for combo in combos:
         values = dict(combo)
 
@@ -316,10 +325,15 @@ def _build_job(
                     for c in spec.caches
                 ),
                 tools=tuple(spec.tools.items()),
-                cache=spec.cache,
+                cache=cache,
                 requires=tuple(spec.requires.items()),
             )
         )
+        # Checked once the instance is built (its other errors come first); the paths
+        # depend on the instance only through its dir.
+        if jobs[-1].dir not in checked_dirs:
+            check_job_paths(spec, jobs[-1].dir, where, artifacts_raw)
+            checked_dirs.add(jobs[-1].dir)
     return jobs
 
 

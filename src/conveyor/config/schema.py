@@ -230,7 +230,9 @@ class JobFile(Strict):
     artifacts: Annotated[ArtifactsFile, BeforeValidator(_artifacts)] | None = None
     caches: list[CacheFile] = Field(default_factory=list)
     tools: dict[str, str] = Field(default_factory=dict)
-    cache: bool = True
+    # None: not said. A job with `secrets:` then talks to the outside world (a deploy, a
+    # publish) and is not cached behind the user's back (issue 10); see config.build.
+    cache: bool | None = None
     requires: dict[str, VersionSpec] = Field(default_factory=dict)
 
 
