@@ -17,6 +17,7 @@ from conveyor.graph import Plan
 from conveyor.history.record import NO_HISTORY
 from conveyor.jobcache import JobCache
 from conveyor.model import Job, Pipeline, RunContext
+from conveyor.runlock import OnWait, lock_workspace
 from conveyor.runstore import (
     EventLogSink,
     JobLogSink,
@@ -64,18 +65,26 @@ def run_pipeline(
     scan: GitScan | None = None,
     history: str | None = None,
     record_history: bool = True,
+    wait_for_lock: bool = True,
+    on_lock_wait: OnWait | None = None,
 ) -> RunOutcome:
     """Run the plan. `scan` is the workspace's git scan if the caller started it early
     (so it overlaps the caller's own start-up); it is started here otherwise. `history`:
     a database URL to record the run in as it ends (a shared history); without one, the
     run directory is recorded in the workspace's database by the next history command.
-    `record_history=False` (--no-history) keeps the run out of every history."""
+    `record_history=False` (--no-history) keeps the run out of every history. The
+    workspace's run lock is held throughout: when another run holds it, this waits
+    (telling `on_lock_wait` first), or raises RunInProgress if not `wait_for_lock`."""
     plan = graph.plan(pipeline, context, selected)
     check_secrets(plan, environ)
+    # Taken before the run directory, kept to the end: two runs of one workspace never
+    # interleave their writes (issue 10).
+    lock = lock_workspace(pipeline.root, wait=wait_for_lock, on_wait=on_lock_wait)
     run_id = new_run_id()
     try:
         run_dir = create_run_dir(pipeline.root, run_id)
     except OSError as exc:
+        lock.release()
         raise EnvironmentProblem(
             f"cannot create the run directory in {pipeline.root}/.conveyor: {exc.strerror}",
             hint="Conveyor keeps each run's logs and summary there; make it writable",
@@ -144,6 +153,7 @@ def run_pipeline(
     if history is not None and record_history:
         _record(history, pipeline.root, run_dir, warnings)
     _keep_runs(pipeline, history, warnings)
+    lock.release()
     return RunOutcome(finished, summary.summary or {}, run_dir, [*warnings, *bus.errors])
 
 
