@@ -178,6 +178,7 @@ def test_env_and_pass_env_are_in_the_key_secrets_only_by_name(
             env: {MODE: fast}
             pass_env: [REGION]
             secrets: [TOKEN]
+            cache: true          # a job with secrets is cached only when it says so
             run: echo "$MODE $REGION" >> ../seen
         """
     )

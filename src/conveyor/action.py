@@ -24,12 +24,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from conveyor.digest import FileInfo
-from conveyor.model import Digest, Job
+from conveyor.model import Digest, Job, RunContext
 
 if TYPE_CHECKING:
     from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2
 
-SCHEMA = 1
+SCHEMA = 2
+"""2: the job's name is part of the Action (two jobs with one command never share a
+result), and the run facts a script reads (CONVEYOR_TAG, ...) are part of its env."""
 SECRET_VALUE = "<secret>"
 
 
@@ -115,8 +117,13 @@ class BuiltAction:
         manifest: Manifest | Callable[[], Manifest],
         action: Any = None,
         blobs: dict[Digest, bytes] | None = None,
+        paths: Sequence[str] = (),
     ) -> None:
         self.digest = digest
+        self.paths = paths
+        """The workspace-relative input files the digest covers."""
+        self.inputs_state: dict[str, tuple[int, ...] | None] | None = None
+        """Each input's stat just before the job ran (see JobCache.inputs_changed)."""
         self._manifest = manifest
         self.action = action
         """remote_execution_pb2.Action; None when the digest came from the memo."""
@@ -178,17 +185,56 @@ def fingerprint(
     return h.hexdigest()
 
 
+# The facts about the run that Conveyor puts in every job's environment (see
+# scheduler.job_environment), and how each is covered by the key:
+#   CONVEYOR=true               a constant
+#   CONVEYOR_JOB                the job's name is part of every key
+#   CONVEYOR_MATRIX_*           the matrix values are part of every key
+#   CONVEYOR_EVENT, _BRANCH,    in the key of a job whose script or env names them: a
+#   CONVEYOR_TAG, _COMMIT       release job that writes $CONVEYOR_TAG must not be served
+#                               the result of another tag; a test job that does not read
+#                               them must still hit on the next commit
+#   CONVEYOR_RUN_ID             never: it differs in every run, so a job keyed on it
+#                               could never hit (use `cache: false` for such a job)
+#   CONVEYOR_WORKSPACE          never: the absolute checkout path would stop two clones
+#                               (CI runners, worktrees) from sharing results; a job whose
+#                               outputs embed it should use relative paths or cache: false
+RUN_FACTS = ("CONVEYOR_EVENT", "CONVEYOR_BRANCH", "CONVEYOR_TAG", "CONVEYOR_COMMIT")
+
+
+def run_facts(context: RunContext) -> dict[str, str]:
+    """The values of `RUN_FACTS` for a run."""
+    return {
+        "CONVEYOR_EVENT": context.event,
+        "CONVEYOR_BRANCH": context.branch or "",
+        "CONVEYOR_TAG": context.tag or "",
+        "CONVEYOR_COMMIT": context.commit or "",
+    }
+
+
 def key_environment(
-    job: Job, pipeline_env: Sequence[tuple[str, str]], environ: Mapping[str, str]
+    job: Job,
+    pipeline_env: Sequence[tuple[str, str]],
+    environ: Mapping[str, str],
+    facts: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment that is part of the key: declared env, pass_env values, secrets
-    by name only. Per-run facts (CONVEYOR_RUN_ID, branch, commit) are not part of it."""
+    by name only, and the run facts (`RUN_FACTS`, from `facts`) the job's script or env
+    names. The run id and the workspace path never are (see above)."""
     env = {**dict(pipeline_env), **dict(job.env)}
     for name in job.pass_env:
         if name in environ:
             env[name] = environ[name]
     for name in job.secrets:
         env[name] = SECRET_VALUE
+    if facts:
+        text = job.script
+        if any("CONVEYOR_" in v for _k, v in job.env):
+            text += "\n" + "\n".join(v for _k, v in job.env)
+        if "CONVEYOR_" in text:
+            for name in RUN_FACTS:
+                if name in text and name not in env:
+                    env[name] = facts.get(name, "")
     return env
 
 
@@ -272,6 +318,7 @@ def build_action(manifest: Manifest, files: Mapping[str, FileInfo]) -> BuiltActi
     salt = json.dumps(
         {
             "schema": SCHEMA,
+            "job": manifest.job,
             "needs": dict(manifest.needs),
             "tools": dict(manifest.tools),
             "matrix": dict(manifest.matrix),
@@ -290,16 +337,24 @@ def build_action(manifest: Manifest, files: Mapping[str, FileInfo]) -> BuiltActi
 
 
 def outputs_digest(
-    result: remote_execution_pb2.ActionResult | None, files: Sequence[tuple[str, Digest, bool]] = ()
+    result: remote_execution_pb2.ActionResult | None,
+    files: Sequence[tuple[str, Digest, bool]] = (),
+    links: Sequence[tuple[str, str]] = (),
 ) -> str:
-    """One digest for a job's outputs: what its dependents' keys include."""
+    """One digest for a job's outputs (files and symlinks): what its dependents' keys
+    include."""
+    entries: list[tuple[str, str, int, bool]]
     if result is not None:
         entries = [
             (f.path, f.digest.hash, f.digest.size_bytes, f.is_executable)
             for f in result.output_files
         ]
+        links = [(s.path, s.target) for s in result.output_symlinks]
     else:
         entries = [(p, d.hash, d.size_bytes, x) for p, d, x in files]
+    # A link is told from a file by its size of -1; a result without links digests as
+    # it always did.
+    entries += [(p, f"link:{t}", -1, False) for p, t in links]
     text = json.dumps(sorted(entries), separators=(",", ":")).encode()
     return hashlib.sha256(text).hexdigest()
 

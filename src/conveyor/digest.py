@@ -85,6 +85,7 @@ def anchor(base: str, pattern: str) -> str:
     return posixpath.normpath(joined)
 
 
+_WILDCARD = re.compile(r"[*?\[]")
 _LS_FILES = ("git", "ls-files", "-s", "-z")
 # Tracked files whose content differs from the index (git's racy-safe stat check).
 _DIFF_FILES = ("git", "diff-files", "--name-only", "-z")
@@ -105,6 +106,9 @@ class GitScan:
         self, root: str, *, untracked: bool = True, index_cache: str | None = None
     ) -> None:
         self.root = root
+        self.started_ns = time.time_ns()
+        """When git was asked: a file whose mtime or ctime is later may differ from what
+        the scan says of it (a job or an editor wrote it since)."""
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._state: GitState | None = None
         self._untracked: list[str] | None = None
@@ -273,6 +277,12 @@ class WorkspaceFiles:
         """Every file, when the workspace is not a git checkout."""
         self._sorted: list[str] | None = None
         self._sorted_all: list[str] | None = None
+        self._produced: set[str] = set()
+        """Files jobs of this run produced (declared outputs, stored or restored): inputs
+        of the jobs that need them although they did not exist when git was asked."""
+        self._assumed: dict[str, FileInfo] = {}
+        """Files a cache hit would restore, by what it would restore (for `why`)."""
+        self._relisted: list[str] | None = None
 
     # -- persisted state -------------------------------------------------------------
     @property
@@ -316,6 +326,8 @@ class WorkspaceFiles:
         self._git_state()
         if self._walked is not None:
             return self._walked
+        if self._relisted is not None:
+            return self._relisted
         assert self._scan is not None
         return self._scan.untracked()
 
@@ -335,12 +347,64 @@ class WorkspaceFiles:
         if with_untracked:
             if self._sorted_all is None:
                 tracked, _dirty = self._git_state()
-                self._sorted_all = sorted({*tracked, *self._untracked()})
+                self._sorted_all = sorted({*tracked, *self._untracked(), *self._produced})
             return self._sorted_all
         if self._sorted is None:
             tracked, _dirty = self._git_state()
             self._sorted = sorted(tracked) if self._walked is None else sorted(self._walked)
         return self._sorted
+
+    def scan_started_ns(self) -> int:
+        """When git was asked about the workspace (now, if it was not yet)."""
+        self._git_state()
+        return self._scan.started_ns if self._scan is not None else time.time_ns()
+
+    def add_produced(self, paths: Sequence[str]) -> None:
+        """Files a job of this run produced: from now on they can be inputs."""
+        new = [p for p in paths if p not in self._produced]
+        if new:
+            self._produced.update(new)
+            self._sorted_all = None
+
+    def assume(self, rel: str, info: FileInfo) -> None:
+        """Take `rel` to hold `info` (what a predicted cache hit would restore there)."""
+        self._assumed[rel] = info
+        self.add_produced([rel])
+
+    def relist_untracked(self) -> None:
+        """Ask git again for the untracked files (jobs of this run may have made some)."""
+        self._git_state()
+        if self._walked is not None:
+            self._walked = self._walk()
+            self._sorted = None
+        else:
+            try:
+                out = subprocess.run(
+                    _UNTRACKED, cwd=self.root, capture_output=True, check=True
+                ).stdout
+                self._relisted = [n.decode() for n in out.split(b"\0") if n]
+            except (OSError, subprocess.CalledProcessError):
+                pass  # what the first scan said stands
+        self._sorted_all = None
+
+    def changed_since(self, paths: Sequence[str], since_ns: int) -> list[str]:
+        """Those of `paths` git called clean whose mtime or ctime is `since_ns` or later
+        (written since git was asked), or that are gone: what the scan says of them may
+        be stale. Each is marked changed, so its digest is taken from its content."""
+        tracked, dirty = self._git_state()
+        stale = []
+        for rel in paths:
+            if rel not in tracked or rel in dirty:
+                continue  # known by its stat: never stale
+            try:
+                st = os.lstat(f"{self.root}/{rel}")
+            except OSError:
+                stale.append(rel)
+                continue
+            if max(st.st_mtime_ns, st.st_ctime_ns) >= since_ns:
+                stale.append(rel)
+        dirty.update(stale)
+        return stale
 
     def _under(self, prefix: str, tracked_only: bool = False) -> list[str]:
         pool = self._pool(with_untracked=not tracked_only)
@@ -348,9 +412,12 @@ class WorkspaceFiles:
         end = bisect.bisect_left(pool, prefix + "\U0010ffff")
         tracked, dirty = self._git_state()
         out = []
+        assumed = self._assumed
         for path in pool[start:end]:
-            if (path in dirty or path not in tracked) and not os.path.isfile(
-                os.path.join(self.root, path)
+            if (
+                (path in dirty or path not in tracked)
+                and path not in assumed
+                and not os.path.isfile(os.path.join(self.root, path))
             ):
                 continue  # deleted since the last commit
             out.append(path)
@@ -359,7 +426,10 @@ class WorkspaceFiles:
     def select(self, base: str, patterns: Sequence[str]) -> list[str]:
         """Workspace-relative files for a job in directory `base`. Patterns are globs
         relative to `base` (`../x` reaches out, '!' excludes); none means every tracked
-        file under `base`."""
+        file under `base`. A glob chooses among tracked, untracked-not-ignored and
+        produced files (as Turborepo's inputs do); a pattern without a wildcard that names
+        a file chooses it whatever git says of it (a generated, ignored file the job
+        names is one of its inputs)."""
         if not patterns:
             prefix = "" if base in (".", "") else base.rstrip("/") + "/"
             return self._under(prefix, tracked_only=True)
@@ -369,6 +439,11 @@ class WorkspaceFiles:
             if pattern.startswith("!"):
                 continue
             anchored = anchor(base, pattern)
+            if not _WILDCARD.search(anchored) and (
+                anchored in self._assumed or os.path.isfile(f"{self.root}/{anchored}")
+            ):
+                chosen.add(anchored)
+                continue
             literal = re.split(r"[*?\[]", anchored, maxsplit=1)[0]
             prefix = literal if "/" not in literal else literal[: literal.rfind("/") + 1]
             rx = glob_regex(anchored)
@@ -378,6 +453,10 @@ class WorkspaceFiles:
     # -- digests -------------------------------------------------------------------------
     def info(self, rel: str) -> FileInfo:
         """Digest and executable bit of a workspace-relative file."""
+        if self._assumed:
+            assumed = self._assumed.get(rel)
+            if assumed is not None:
+                return assumed
         tracked, dirty = self._git_state()
         entry = tracked.get(rel)
         if entry is not None and rel not in dirty:
@@ -399,10 +478,11 @@ class WorkspaceFiles:
         names the same bytes as a SHA-256 does), its digest otherwise. What the action
         memo is keyed on; a file deleted meanwhile is named `-`."""
         tracked, dirty = self._git_state()
+        assumed = self._assumed
         out = []
         for rel in paths:
             entry = tracked.get(rel)
-            if entry is not None and rel not in dirty:
+            if entry is not None and rel not in dirty and rel not in assumed:
                 out.append(f"git:{entry[0]}{'x' if entry[1] else ''}")
                 continue
             try:

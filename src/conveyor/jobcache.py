@@ -8,7 +8,7 @@ never stored. Nothing here decides what runs: that stays in the scheduler.
 
 from __future__ import annotations
 
-import glob
+import dataclasses
 import hashlib
 import json
 import os
@@ -34,6 +34,7 @@ from conveyor.cache.interface import CorruptBlob
 from conveyor.cache.local import LocalCache
 from conveyor.digest import FileInfo, WorkspaceFiles, digest_bytes, digest_file
 from conveyor.model import Digest, Job, Pipeline
+from conveyor.outputs import collect, inside, restore_link
 
 MANIFEST_TYPE = "type.googleapis.com/conveyor.Manifest"
 
@@ -48,6 +49,8 @@ class Hit:
     """Which earlier run produced it."""
     outputs: tuple[tuple[str, str, int], ...] = ()
     """(workspace-relative path, sha256, size) of every output file restored."""
+    exit_code: int = 0
+    """What the job exited with (non-zero: failures a tests gate tolerated)."""
 
 
 class HitRecord(NamedTuple):
@@ -66,13 +69,16 @@ class HitRecord(NamedTuple):
     saved: float
     origin: str
     outputs_digest: str
+    links: tuple[tuple[str, str], ...]
+    """(workspace-relative path, target) of every output symlink."""
+    exit_code: int
 
 
 # Outputs and logs up to this size are stored inside the action result, not as blobs.
 INLINE_MAX = 16 * 1024
 # Logs longer than this are not kept in the hit records (read from the CAS instead).
 _RECORD_LOG_BYTES = 64 * 1024
-_RECORDS_VERSION = 1
+_RECORDS_VERSION = 2
 # A hit served from a record refreshes the entry's mtime (for `prune`) once this old.
 _TOUCH_AFTER = 3600.0
 
@@ -83,6 +89,8 @@ class Stored:
     missing_outputs: tuple[str, ...]
     outputs: tuple[tuple[str, str, int], ...] = ()
     """(workspace-relative path, sha256, size) of every output file."""
+    not_stored: str | None = None
+    """Why the result was not put in the cache although it could have been."""
 
 
 class JobCache:
@@ -95,8 +103,19 @@ class JobCache:
         *,
         run_id: str,
         read: bool = True,
+        facts: Mapping[str, str] | None = None,
     ) -> None:
         self.store = store
+        self.facts = facts or {}
+        """The run facts (CONVEYOR_TAG, ...) a job's key includes when its script reads them."""
+        self.writable = True
+        self.write_error: str | None = None
+        """Why the cache could not be written, once it could not (the run goes on uncached)."""
+        self.stored: dict[str, Digest] = {}
+        """The action of each job whose result this run stored."""
+        self.epoch = 0
+        """How many jobs have run (not served from the cache) in this run so far."""
+        self._listed_epoch = 0
         self.files = files
         self.pipeline = pipeline
         self.environ = environ
@@ -114,13 +133,28 @@ class JobCache:
         self._new_records: dict[str, HitRecord] = {}
 
     # -- keys ------------------------------------------------------------------------------
-    def prepare(self, job: Job, argv: Sequence[str], needs: Mapping[str, str]) -> BuiltAction:
-        """The job's action, from its inputs as they are now and its needs' outputs."""
+    def prepare(
+        self, job: Job, argv: Sequence[str], needs: Mapping[str, str], *, fresh: bool = False
+    ) -> BuiltAction:
+        """The job's action, from its inputs as they are now and its needs' outputs.
+
+        `fresh`: jobs have run since git was asked about the workspace, so what it said
+        may be out of date: untracked files are listed again (for `inputs:` globs) and
+        every input git called clean is checked for a write since (its mtime or ctime)."""
         with self._lock:
+            if (
+                fresh
+                and self.epoch != self._listed_epoch
+                and any(not p.startswith("!") for p in job.inputs)
+            ):
+                self.files.relist_untracked()
+                self._listed_epoch = self.epoch
             paths = self.files.select(job.dir, job.inputs)
+            if fresh:
+                self.files.changed_since(paths, self.files.scan_started_ns())
             identities = self.files.identities(paths)
         tools = tool_versions(job.tools, self._cwd(job), self.environ) if job.tools else {}
-        env = key_environment(job, self.pipeline.env, self.environ)
+        env = key_environment(job, self.pipeline.env, self.environ, self.facts)
 
         def manifest_of(infos: Mapping[str, FileInfo]) -> Manifest:
             return build_manifest(job, argv=argv, env=env, files=infos, needs=needs, tools=tools)
@@ -134,12 +168,39 @@ class JobCache:
             known = self._memo().get(fp)
             if known is not None:
                 self._new_memo[fp] = known
-                return BuiltAction(Digest(*known), lambda: manifest_of(self._infos(paths)))
+                return BuiltAction(
+                    Digest(*known), lambda: manifest_of(self._infos(paths)), paths=paths
+                )
         infos = self._infos(paths)
         built = build_action(manifest_of(infos), infos)
+        built.paths = paths
         with self._lock:
             self._new_memo[fp] = (built.digest.hash, built.digest.size_bytes)
         return built
+
+    # -- inputs that change under a job ---------------------------------------------------
+    def stale_inputs(self, built: BuiltAction) -> list[str]:
+        """Inputs written since git was asked about them (so the key may have been made
+        from what they held before); each is marked changed, so preparing the job again
+        digests its content."""
+        with self._lock:
+            return self.files.changed_since(built.paths, self.files.scan_started_ns())
+
+    def note_inputs(self, built: BuiltAction) -> None:
+        """Remember each input's stat just before the job runs."""
+        built.inputs_state = {
+            p: _stat_key(os.path.join(self.pipeline.root, p)) for p in built.paths
+        }
+
+    def inputs_changed(self, built: BuiltAction) -> list[str]:
+        """Inputs whose stat moved while the job ran (an editor saving, a job running
+        beside it): its result may not be what its key says, so it is not stored
+        (Bazel's --guard_against_concurrent_changes)."""
+        before = built.inputs_state
+        if before is None:
+            return []
+        root = self.pipeline.root
+        return [p for p, st in before.items() if _stat_key(os.path.join(root, p)) != st]
 
     def _infos(self, paths: Sequence[str]) -> dict[str, FileInfo]:
         infos: dict[str, FileInfo] = {}
@@ -194,6 +255,14 @@ class JobCache:
             outputs = []
             for out in result.output_files:
                 outputs.append(self._restore_file(job, out))
+            links = []
+            for link in result.output_symlinks:
+                rel = os.path.normpath(os.path.join(job.dir, link.path))
+                dest = os.path.join(self.pipeline.root, rel)
+                if not inside(self.pipeline.root, dest):
+                    return None
+                restore_link(dest, link.target)
+                links.append((rel, link.target))
             if not result.HasField("stdout_digest"):
                 log_bytes = b""
             elif len(result.stdout_raw) == result.stdout_digest.size_bytes:
@@ -210,13 +279,20 @@ class JobCache:
         )
         text = log_bytes.decode("utf-8", "replace")
         files = tuple((rel, d.hash, d.size_bytes) for rel, d, _x in outputs)
-        hit = Hit(text.splitlines(), outputs_digest(result), saved, origin_of(result), files)
+        hit = Hit(
+            text.splitlines(),
+            outputs_digest(result),
+            saved,
+            origin_of(result),
+            files,
+            result.exit_code,
+        )
         log_digest = (
             (result.stdout_digest.hash, result.stdout_digest.size_bytes)
             if result.HasField("stdout_digest")
             else None
         )
-        self._record(job, built, outputs, hit, log_digest, len(log_bytes))
+        self._record(job, built, outputs, links, hit, log_digest, len(log_bytes))
         return hit
 
     def _recorded_hit(self, job: Job, built: BuiltAction) -> Hit | None:
@@ -237,6 +313,13 @@ class JobCache:
                     return None
                 if digest != Digest(sha, size) or is_exec != executable:
                     return None
+        root = self.pipeline.root
+        for rel, target in record.links:
+            try:
+                if os.readlink(os.path.join(root, rel)) != target:
+                    return None
+            except OSError:
+                return None
         log = record.log
         blobs = [Digest(sha, size) for _rel, sha, size, _x in record.outputs]
         if record.log_digest is not None:
@@ -255,13 +338,21 @@ class JobCache:
         with self._lock:
             self._new_records[job.name] = record
         files = tuple((rel, sha, size) for rel, sha, size, _x in record.outputs)
-        return Hit(list(log or ()), record.outputs_digest, record.saved, record.origin, files)
+        return Hit(
+            list(log or ()),
+            record.outputs_digest,
+            record.saved,
+            record.origin,
+            files,
+            record.exit_code,
+        )
 
     def _record(
         self,
         job: Job,
         built: BuiltAction,
         outputs: Sequence[tuple[str, Digest, bool]],
+        links: Sequence[tuple[str, str]],
         hit: Hit,
         log_digest: tuple[str, int] | None,
         log_size: int,
@@ -278,6 +369,8 @@ class JobCache:
             saved=hit.saved,
             origin=hit.origin,
             outputs_digest=hit.outputs_digest,
+            links=tuple(links),
+            exit_code=hit.exit_code,
         )
         with self._lock:
             self._new_records[job.name] = record
@@ -321,18 +414,26 @@ class JobCache:
         dest = os.path.join(self.pipeline.root, rel)
         want = _digest(out.digest)
         executable = bool(out.is_executable)
-        if os.path.isfile(dest):
+        if not inside(self.pipeline.root, dest):
+            # A directory on the way was replaced by a link to elsewhere: never follow it.
+            raise FileNotFoundError(f"{rel} would be restored outside the workspace")
+        mode = out.node_properties.unix_mode.value if out.HasField("node_properties") else None
+        if os.path.islink(dest):
+            os.unlink(dest)  # the output is a file now: never write through a link
+        elif os.path.isfile(dest):
             with self._lock:
                 try:
                     have: tuple[Digest, bool] | None = self.files.file_state(rel)
                 except OSError:
                     have = None
             if have == (want, executable):
+                if mode is not None and os.stat(dest).st_mode & 0o7777 != mode:
+                    os.chmod(dest, mode)
                 return rel, want, executable
         if len(out.contents) == want.size_bytes:  # inlined in the entry
-            self.store.materialize(out.contents, want, dest, executable=executable)
+            self.store.materialize(out.contents, want, dest, executable=executable, mode=mode)
         else:
-            self.store.get_file(want, dest, executable=executable)
+            self.store.get_file(want, dest, executable=executable, mode=mode)
         return rel, want, executable
 
     # -- misses ------------------------------------------------------------------------------
@@ -362,33 +463,81 @@ class JobCache:
         log_lines: Sequence[str],
         started: float,
         finished: float,
+        exit_code: int = 0,
     ) -> Stored:
         """Store outputs, log and result; return the outputs' digest for dependents.
 
-        (Storing from a background thread was tried: on two cores it made cold runs
+        A result is not stored (but its outputs' digest still returned) when the job is
+        not cached, when an input changed while it ran, when an output is a symlink
+        pointing outside the workspace, and once the cache could not be written (a full
+        disk, no permission): from then on the run goes on uncached, `write_error` saying
+        why. (Storing from a background thread was tried: on two cores it made cold runs
         slower, the store competing with the jobs for the CPU.)"""
+        found = collect(self.pipeline.root, self._cwd(job), job.outputs)
+        not_stored = None
+        if found.refused:
+            not_stored = "an output is a symlink pointing outside the workspace: " + ", ".join(
+                found.refused
+            )
+        elif changed := self.inputs_changed(built):
+            not_stored = (
+                "inputs changed while it ran: "
+                + ", ".join(changed[:5])
+                + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+            )
+        store = job.cache and self.writable and not_stored is None
+        if store:
+            try:
+                return self._store(job, built, found, log_lines, started, finished, exit_code)
+            except OSError as exc:
+                # Nothing half-written is ever visible (every entry is renamed into
+                # place); what is lost is only the caching of the rest of this run.
+                self.writable = False
+                self.write_error = f"{exc.strerror or exc} ({exc.filename or self.store.root})"
+        result = self._store(
+            job, built, found, log_lines, started, finished, exit_code, store=False
+        )
+        return dataclasses.replace(result, not_stored=not_stored) if not_stored else result
+
+    def _store(
+        self,
+        job: Job,
+        built: BuiltAction,
+        found: Any,
+        log_lines: Sequence[str],
+        started: float,
+        finished: float,
+        exit_code: int,
+        *,
+        store: bool = True,
+    ) -> Stored:
         from google.protobuf.timestamp_pb2 import Timestamp
 
         from conveyor.action import _pb
 
         pb = _pb()
-        files, missing = self._collect_outputs(job)
-        result = pb.ActionResult(exit_code=0)
+        result = pb.ActionResult(exit_code=exit_code)
         stored = []
-        for rel_to_dir, full in files:
-            digest, executable, inline = self._store_output(full, store=job.cache)
+        for rel_to_dir, full in found.files:
+            digest, executable, inline, mode = self._store_output(full, store=store)
             node = result.output_files.add(
                 path=rel_to_dir,
                 digest=pb.Digest(hash=digest.hash, size_bytes=digest.size_bytes),
                 is_executable=executable,
             )
+            node.node_properties.unix_mode.value = mode
             if inline is not None:
                 node.contents = inline
             stored.append((rel_to_dir, digest, executable))
+        for rel_to_dir, target in found.links:
+            result.output_symlinks.add(path=rel_to_dir, target=target)
         in_workspace = [(os.path.normpath(os.path.join(job.dir, p)), d, x) for p, d, x in stored]
+        links = [(os.path.normpath(os.path.join(job.dir, p)), t) for p, t in found.links]
         produced = tuple((rel, d.hash, d.size_bytes) for rel, d, _x in in_workspace)
-        digest_of_outputs = outputs_digest(None, stored)
-        if job.cache:
+        digest_of_outputs = outputs_digest(None, stored, found.links)
+        with self._lock:
+            self.files.add_produced([rel for rel, _d, _x in in_workspace])
+        if store:
             log_bytes = ("\n".join(log_lines) + "\n").encode() if log_lines else b""
             if len(log_bytes) <= INLINE_MAX:
                 log = digest_bytes(log_bytes)
@@ -410,55 +559,37 @@ class JobCache:
             extra.value = built.manifest.to_json()
             self.store.put_action_result(built.digest, result)
             self._write_index(job, built, finished - started)
-            self._record(
-                job,
-                built,
-                in_workspace,
-                Hit(list(log_lines), digest_of_outputs, finished - started, f"run {self.run_id}"),
-                (log.hash, log.size_bytes),
-                log.size_bytes,
+            hit = Hit(
+                list(log_lines),
+                digest_of_outputs,
+                finished - started,
+                f"run {self.run_id}",
+                exit_code=exit_code,
             )
-        return Stored(digest_of_outputs, missing, produced)
+            self._record(
+                job, built, in_workspace, links, hit, (log.hash, log.size_bytes), log.size_bytes
+            )
+            with self._lock:
+                self.stored[job.name] = built.digest
+        return Stored(digest_of_outputs, found.missing, produced)
 
-    def _store_output(self, full: str, *, store: bool) -> tuple[Digest, bool, bytes | None]:
-        """(digest, executable, contents if small): a small output travels inside the
-        action result (REAPI's OutputFile.contents), a larger one goes to the CAS. On
+    def _store_output(self, full: str, *, store: bool) -> tuple[Digest, bool, bytes | None, int]:
+        """(digest, executable, contents if small, mode): a small output travels inside
+        the action result (REAPI's OutputFile.contents), a larger one goes to the CAS. On
         this kind of disk a file created costs about 0.25 ms, the largest part of storing
         a job's result; small outputs are the common case. Not stored when `store` is
         false: only the digest is wanted (for dependents' keys)."""
         st = os.stat(full)
         executable = bool(st.st_mode & 0o100)
+        mode = st.st_mode & 0o7777
         if st.st_size <= INLINE_MAX or not store:
             with open(full, "rb") as fh:
                 data = fh.read(INLINE_MAX + 1)
                 if len(data) <= INLINE_MAX:
-                    return digest_bytes(data), executable, data if store else None
+                    return digest_bytes(data), executable, data if store else None, mode
             if not store:
-                return digest_file(full), executable, None
-        return self.store.put_file(full), executable, None
-
-    def _collect_outputs(self, job: Job) -> tuple[list[tuple[str, str]], tuple[str, ...]]:
-        base = self._cwd(job)
-        found: dict[str, str] = {}
-        missing: list[str] = []
-        for pattern in job.outputs:
-            full = os.path.join(base, pattern)
-            if os.path.isdir(full):
-                candidates = [os.path.join(d, f) for d, _, fs in os.walk(full) for f in fs]
-            elif any(c in pattern for c in "*?["):
-                candidates = [p for p in glob.glob(full, recursive=True) if os.path.isfile(p)]
-            elif os.path.isfile(full):
-                candidates = [full]
-            else:
-                missing.append(pattern)
-                continue
-            prefix = base + os.sep
-            for path in candidates:
-                # Slicing, not relpath (which cost more than storing a small output).
-                inside = path.startswith(prefix)
-                rel = path[len(prefix) :] if inside else os.path.relpath(path, base)
-                found[rel.replace(os.sep, "/")] = path
-        return sorted(found.items()), tuple(missing)
+                return digest_file(full), executable, None, mode
+        return self.store.put_file(full), executable, None, mode
 
     # -- the job index: the last stored result of each job of this workspace -------------
     # One small JSON file per workspace, read on first use and written once per run: a
@@ -562,6 +693,14 @@ def origin_of(result: Any) -> str:
     if worker.startswith("conveyor@") and " run " in worker:
         return worker.split(" ", 1)[1]
     return "an earlier run with the same inputs"
+
+
+def _stat_key(path: str) -> tuple[int, ...] | None:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode)
 
 
 def _digest(message: Any) -> Digest:

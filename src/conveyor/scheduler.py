@@ -8,6 +8,7 @@ starts first, so the critical path begins as early as it can.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import heapq
 import os
@@ -18,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from conveyor.action import BuiltAction
+from conveyor.action import BuiltAction, run_facts
 from conveyor.events import (
     ChecksFinished,
     EventBus,
@@ -157,10 +158,7 @@ def job_environment(
             "CONVEYOR_RUN_ID": run_id,
             "CONVEYOR_JOB": job.name,
             "CONVEYOR_WORKSPACE": pipeline.root,
-            "CONVEYOR_EVENT": context.event,
-            "CONVEYOR_BRANCH": context.branch or "",
-            "CONVEYOR_TAG": context.tag or "",
-            "CONVEYOR_COMMIT": context.commit or "",
+            **run_facts(context),  # how each of these is (not) in the key: action.RUN_FACTS
         }
     )
     for axis, value in job.matrix:
@@ -225,9 +223,14 @@ class Scheduler:
             self._done.put(JobResult(pj.name, JobStatus.SKIPPED, reason=f"not started: {why}"))
             return
         try:
-            result = self._attempts(pj, cancel, built, reasons)
+            result, lines = self._attempts(pj, cancel, built, reasons)
             if self.opt.hooks is not None:
+                executed = result
                 result = self.opt.hooks.job(pj.job, result)
+                if executed.status is JobStatus.FAILED and result.status is JobStatus.SUCCESS:
+                    # Failures its tests gate tolerates: stored like a success (with its
+                    # exit code), so the job is not run again while nothing changes.
+                    result = self._keep(pj.job, built, lines, result)
         except Exception as exc:  # a bug here must still end the job, or the run hangs
             now = time.time()
             result = JobResult(
@@ -259,23 +262,51 @@ class Scheduler:
         if self.jobcache is None:
             return None, None, ()
         job, name = pj.job, pj.name
-        needs = {d: self._outputs[d] for d in pj.needs if d in self._outputs}
+        jc = self.jobcache
+        unknown = [d for d in pj.needs if d not in self._outputs]
+        if unknown:
+            # Its key would leave out what those produced: never look it up (a stale hit)
+            # nor store it under a key that does not cover its inputs.
+            why = f"the outputs of {', '.join(repr(d) for d in unknown)} are unknown"
+            self.bus.emit(JobOutput(name, f"conveyor: not cached: {why}", time.time()))
+            return None, None, (f"not cached: {why}",)
+        needs = {d: self._outputs[d] for d in pj.needs}
+        argv = (*job.shell, job.script)
         try:
-            built = self.jobcache.prepare(job, (*job.shell, job.script), needs)
-            hit = self.jobcache.lookup(job, built)
+            # Once jobs have run, what git said of the workspace at the start may be out
+            # of date: the key is made from the files as they are now.
+            fresh = jc.epoch > 0
+            built = jc.prepare(job, argv, needs, fresh=fresh)
+            hit = jc.lookup(job, built)
+            if hit is None and jc.stale_inputs(built):
+                # Written since git was asked (by an editor, say): key them by content.
+                built = jc.prepare(job, argv, needs)
+                hit = jc.lookup(job, built)
         except OSError as exc:  # the cache is an optimisation: never a reason to fail
             self.bus.emit(JobOutput(name, f"conveyor: cache unavailable: {exc}", time.time()))
             return None, None, ()
         if hit is None:
             try:
                 # Now, before the job can change its own inputs: what its result is
-                # stored with (and `why` compares against) is what the key was made of.
+                # stored with (and `why` compares against) is what the key was made of,
+                # and each input's stat, to tell whether one changed while it ran.
                 built.manifest  # noqa: B018
+                jc.note_inputs(built)
             except OSError as exc:
                 self.bus.emit(JobOutput(name, f"conveyor: cache unavailable: {exc}", time.time()))
                 return None, None, ()
-            reasons = tuple(self.jobcache.explain_miss(job, built)) if self.opt.explain else ()
+            with self._holds_lock:
+                jc.epoch += 1
+            reasons = tuple(jc.explain_miss(job, built)) if self.opt.explain else ()
             return None, built, reasons
+        if job.caches:
+            # Its dependency caches (a .venv, node_modules) are part of what the jobs
+            # after it expect to find, whether it ran or not.
+            try:
+                deps_lines, _exact = jc.restore_dependencies(job)
+            except OSError as exc:
+                deps_lines = [f"conveyor: could not restore caches: {exc}"]
+            hit = dataclasses.replace(hit, log=[*deps_lines, *hit.log])
         now = time.time()
         log_path = self._log_path(name) if hit.log else None
         if (
@@ -288,7 +319,7 @@ class Scheduler:
             name=name,
             status=JobStatus.SUCCESS,
             reason=f"from {hit.origin}",
-            exit_code=0,
+            exit_code=hit.exit_code,
             attempts=0,
             queued_at=self._queued_at.get(name),
             started_at=now,
@@ -304,7 +335,9 @@ class Scheduler:
 
     def _attempts(
         self, pj: PlannedJob, cancel: Cancel, built: BuiltAction | None, reasons: tuple[str, ...]
-    ) -> JobResult:
+    ) -> tuple[JobResult, list[str]]:
+        """The job run (with its retries) and, if it succeeded, its result stored; the
+        result and the last attempt's log lines."""
         job = pj.job
         request = self._request(pj)
         log_path = self._log_path(job.name)
@@ -358,23 +391,7 @@ class Scheduler:
             status, reason = JobStatus.FAILED, _failure_reason(outcome, job)
         if status is not JobStatus.SUCCESS and attempt > 1:
             reason += f" (after {attempt} attempts)"
-        outputs = None
-        files: tuple[OutputFile, ...] = ()
-        if status is JobStatus.SUCCESS and built is not None and self.jobcache is not None:
-            # A failed job is never stored; a successful one is, with its last attempt's log.
-            try:
-                stored = self.jobcache.store_result(
-                    job, built, lines, outcome.started_at, outcome.finished_at
-                )
-                outputs = stored.outputs_digest
-                files = _output_files(job, stored.outputs)
-                for missing in stored.missing_outputs:
-                    on_line(f"conveyor: declared output {missing!r} was not produced")
-                for line in self.jobcache.save_dependencies(job, restored_keys):
-                    on_line(line)
-            except OSError as exc:
-                on_line(f"conveyor: could not store the result in the cache: {exc}")
-        return JobResult(
+        result = JobResult(
             name=name,
             status=status,
             reason=reason,
@@ -388,9 +405,57 @@ class Scheduler:
             allowed_failure=job.allow_failure and status in (JobStatus.FAILED, JobStatus.TIMED_OUT),
             log_path=log_path if any_output else None,
             action_digest=built.digest.hash if built is not None else None,
-            outputs_digest=outputs,
             miss_reasons=reasons,
-            outputs=files,
+        )
+        if status is JobStatus.SUCCESS:
+            # A failed job is never stored; a successful one is, with its last attempt's log.
+            result = self._keep(job, built, lines, result, on_line)
+            if self.jobcache is not None and job.caches:
+                try:
+                    for line in self.jobcache.save_dependencies(job, restored_keys):
+                        on_line(line)
+                except OSError as exc:
+                    on_line(f"conveyor: could not save caches: {exc}")
+        return result, lines
+
+    def _keep(
+        self,
+        job: Job,
+        built: BuiltAction | None,
+        lines: list[str],
+        result: JobResult,
+        on_line: Callable[[str], None] | None = None,
+    ) -> JobResult:
+        """Store a job's result (with the log `lines`) and give it its outputs' digest,
+        which the jobs that need it are keyed on; without one they run uncached."""
+        jc = self.jobcache
+        if jc is None or built is None or result.started_at is None:
+            return result
+        say = on_line or (lambda line: self.bus.emit(JobOutput(job.name, line, time.time())))
+        was_writable = jc.writable
+        try:
+            stored = jc.store_result(
+                job,
+                built,
+                lines,
+                result.started_at,
+                result.finished_at or time.time(),
+                exit_code=result.exit_code or 0,
+            )
+        except OSError as exc:
+            say(f"conveyor: not cached, and what needs it runs uncached: {exc}")
+            return result
+        if was_writable and not jc.writable:
+            problem = jc.write_error
+            say(f"conveyor: the cache cannot be written ({problem}): the run goes on uncached")
+        elif stored.not_stored:
+            say(f"conveyor: not cached: {stored.not_stored}")
+        for missing in stored.missing_outputs:
+            say(f"conveyor: declared output {missing!r} was not produced")
+        return dataclasses.replace(
+            result,
+            outputs_digest=stored.outputs_digest,
+            outputs=_output_files(job, stored.outputs),
         )
 
     # -- the main loop, on the calling thread ---------------------------------------

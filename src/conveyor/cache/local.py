@@ -158,8 +158,11 @@ class LocalCache:
         _touch(path)
         return data
 
-    def materialize(self, data: bytes, digest: Digest, dest: str, *, executable: bool) -> None:
-        """Write bytes an entry carried inline at `dest` (atomically, checked, mode set)."""
+    def materialize(
+        self, data: bytes, digest: Digest, dest: str, *, executable: bool, mode: int | None = None
+    ) -> None:
+        """Write bytes an entry carried inline at `dest` (atomically, checked, mode set:
+        `mode` when the entry kept one, else 0755 or 0644 by `executable`)."""
         actual = hashlib.sha256(data).hexdigest()
         if actual != digest.hash or len(data) != digest.size_bytes:
             raise CorruptBlob(digest, f"inline contents hash to {actual[:12]}")
@@ -169,13 +172,15 @@ class LocalCache:
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
-            os.chmod(tmp, 0o755 if executable else 0o644)
+            os.chmod(tmp, _mode(executable, mode))
             os.replace(tmp, dest)
         except BaseException:
             _unlink(tmp)
             raise
 
-    def get_file(self, digest: Digest, dest: str, *, executable: bool = False) -> None:
+    def get_file(
+        self, digest: Digest, dest: str, *, executable: bool = False, mode: int | None = None
+    ) -> None:
         """Materialise a blob at `dest` (atomically, verified while copied, mode set)."""
         path = self._path("cas", digest)
         directory = os.path.dirname(dest) or "."
@@ -184,7 +189,7 @@ class LocalCache:
         try:
             copied = _copy_hashing(path, fd)
             self._check(digest, path, copied.size_bytes, copied.hash)
-            os.chmod(tmp, 0o755 if executable else 0o644)
+            os.chmod(tmp, _mode(executable, mode))
             os.replace(tmp, dest)
         except BaseException:
             _unlink(tmp)
@@ -332,6 +337,13 @@ def _copy_hashing(src_path: str, fd: int) -> Digest:
             size += len(chunk)
             out.write(chunk)
     return Digest(h.hexdigest(), size)
+
+
+def _mode(executable: bool, mode: int | None) -> int:
+    if mode is None:
+        return 0o755 if executable else 0o644
+    # The executable bit is part of the digest the result was stored under: it wins.
+    return (mode | 0o100) if executable else (mode & ~0o111)
 
 
 def _touch(path: str) -> None:

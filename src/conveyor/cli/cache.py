@@ -35,7 +35,9 @@ def why_command(ctx: click.Context, jobs: tuple[str, ...], event: str | None, as
     context = run_context.detect(pipeline.root, environ, event)
     selected = graph.select(pipeline, jobs)
     files = WorkspaceFiles(pipeline.root, workspace_state_file(pipeline.root))
-    jobcache = JobCache(_store(), files, pipeline, environ, run_id="why")
+    from conveyor.action import run_facts
+
+    jobcache = JobCache(_store(), files, pipeline, environ, run_id="why", facts=run_facts(context))
     verdicts = why(pipeline, context, environ, jobcache, selected)
     jobcache.save()
     if as_json:

@@ -1,0 +1,141 @@
+"""A job's declared outputs as they are on disk: which files and symlinks a result holds,
+and putting a symlink or a file back without ever writing outside the workspace.
+
+Symlinks are kept as symlinks (REAPI's OutputSymlink), never followed: `node_modules/.bin`
+is a directory of relative links, and restoring them as copies of their targets breaks
+the next job. A link whose target resolves outside the workspace cannot be restored the
+same way on another checkout (or would let a cache entry point a restore at any file of
+the machine), so a result holding one is not stored. Nothing below a symlinked directory
+is collected: the link itself is the output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+from collections.abc import Sequence
+from typing import NamedTuple
+
+_WILDCARDS = frozenset("*?[")
+
+
+class Collected(NamedTuple):
+    files: list[tuple[str, str]]
+    """(path relative to the job's directory, absolute path) of every regular file."""
+    links: list[tuple[str, str]]
+    """(path relative to the job's directory, link target as written) of every symlink."""
+    missing: tuple[str, ...]
+    """Patterns that matched nothing."""
+    refused: tuple[str, ...]
+    """Workspace paths of symlinks pointing outside the workspace."""
+
+
+def collect(root: str, base: str, patterns: Sequence[str]) -> Collected:
+    """What the output patterns (relative to `base`, the job's directory) match now."""
+    found: dict[str, str] = {}
+    links: dict[str, str] = {}
+    missing: list[str] = []
+    refused: list[str] = []
+    prefix = base + os.sep
+    for pattern in patterns:
+        full = os.path.join(base, pattern)
+        if any(c in pattern for c in _WILDCARDS):
+            candidates = [p for p in glob.glob(full, recursive=True) if not _below_link(prefix, p)]
+        elif os.path.lexists(full):
+            candidates = [full]
+        else:
+            missing.append(pattern)
+            continue
+        for path in candidates:
+            if not os.path.islink(path) and os.path.isdir(path):
+                for directory, dirs, names in os.walk(path):
+                    for name in dirs:  # os.walk lists symlinked directories, never enters them
+                        sub = os.path.join(directory, name)
+                        if os.path.islink(sub):
+                            _add(root, prefix, base, sub, found, links, refused)
+                    for name in names:
+                        _add(
+                            root, prefix, base, os.path.join(directory, name), found, links, refused
+                        )
+            else:
+                _add(root, prefix, base, path, found, links, refused)
+    return Collected(sorted(found.items()), sorted(links.items()), tuple(missing), tuple(refused))
+
+
+def _add(
+    root: str,
+    prefix: str,
+    base: str,
+    path: str,
+    found: dict[str, str],
+    links: dict[str, str],
+    refused: list[str],
+) -> None:
+    # Slicing, not relpath (which cost more than storing a small output).
+    rel = path[len(prefix) :] if path.startswith(prefix) else os.path.relpath(path, base)
+    rel = rel.replace(os.sep, "/")
+    if os.path.islink(path):
+        target = os.readlink(path)
+        if not link_inside(root, path, target):
+            refused.append(os.path.relpath(path, root).replace(os.sep, "/"))
+        else:
+            links[rel] = target
+    elif os.path.isfile(path):
+        found[rel] = path
+    # else a socket or a FIFO: nothing a cache can hold
+
+
+def link_inside(root: str, path: str, target: str) -> bool:
+    """Whether a symlink at `path` with `target` points inside the workspace `root`
+    (lexically: a relative target that does not climb out)."""
+    if os.path.isabs(target):
+        return False
+    resolved = os.path.normpath(os.path.join(os.path.dirname(path), target))
+    root = os.path.normpath(root)
+    return resolved == root or resolved.startswith(root + os.sep)
+
+
+def _below_link(prefix: str, path: str) -> bool:
+    """Whether a glob match lies below a symlinked directory of the job's tree (glob's
+    `**` follows links; the link itself is the output)."""
+    if not path.startswith(prefix):
+        return False
+    parts = path[len(prefix) :].split(os.sep)[:-1]
+    cur = prefix.rstrip(os.sep)
+    for part in parts:
+        cur = os.path.join(cur, part)
+        if os.path.islink(cur):
+            return True
+    return False
+
+
+def inside(root: str, dest: str) -> bool:
+    """Whether writing `dest` lands inside the workspace once every symlink on the way is
+    resolved (a directory replaced by a link to elsewhere must not redirect a restore)."""
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(os.path.dirname(dest))
+    return real == real_root or real.startswith(real_root + os.sep)
+
+
+def restore_link(dest: str, target: str) -> None:
+    """Make `dest` a symlink to `target` (atomically, through a rename), replacing a file
+    or an earlier link; a real directory there is removed first."""
+    with contextlib.suppress(OSError):
+        if os.readlink(dest) == target:
+            return
+    directory = os.path.dirname(dest) or "."
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, f".conveyor-link-{os.getpid()}-{os.path.basename(dest)}")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    os.symlink(target, tmp)
+    try:
+        if os.path.isdir(dest) and not os.path.islink(dest):
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
