@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from conveyor.cli import load
+
+if TYPE_CHECKING:
+    from conveyor.model import Pipeline
 
 
 @click.command("validate")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def validate_command(ctx: click.Context, as_json: bool) -> int:
-    """Check the pipeline file; print one located error, or a short summary."""
+    """Check the pipeline file; print one located error, or a short summary (and, on
+    stderr, a located warning for each input pattern that matches no file)."""
     pipeline = load(ctx)
+    for line in _input_warnings(pipeline):
+        click.echo(line, err=True)
     bases = list(dict.fromkeys(j.base for j in pipeline.jobs))
     if as_json:
         click.echo(
@@ -37,6 +44,17 @@ def validate_command(ctx: click.Context, as_json: bool) -> int:
         stages = f", {len(pipeline.stages)} stage(s)" if pipeline.stages else ""
         click.echo(f"{pipeline.path}: valid: {len(bases)} job(s){extra}{stages}")
     return 0
+
+
+def _input_warnings(pipeline: Pipeline) -> list[str]:
+    """`inputs:` patterns matching no file, located; nothing asked of git without inputs."""
+    if not any(job.inputs for job in pipeline.jobs):
+        return []
+    from conveyor.config import locate_warnings
+    from conveyor.inputcheck import pipeline_unmatched, unmatched_message, workspace_pool
+
+    found = pipeline_unmatched(pipeline, workspace_pool(pipeline.root))
+    return locate_warnings([(u.path, unmatched_message(u)) for u in found], pipeline.path)
 
 
 @click.command("list")

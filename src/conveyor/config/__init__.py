@@ -11,13 +11,20 @@ import dataclasses
 import hashlib
 import os
 import pickle
+from collections.abc import Sequence
 
 from conveyor import __version__, model
-from conveyor.config.loader import locate, parse_yaml, read_text, relpath
-from conveyor.errors import ConfigError
+from conveyor.config.loader import locate, parse_yaml, read_text, relpath, render_warnings
+from conveyor.errors import ConfigError, ConfigPath, format_path
 from conveyor.statedir import STATE_DIR, ensure_state_dir
 
-__all__ = ["PIPELINE_FILE", "find_pipeline_file", "load_pipeline", "locate_in_file"]
+__all__ = [
+    "PIPELINE_FILE",
+    "find_pipeline_file",
+    "load_pipeline",
+    "locate_in_file",
+    "locate_warnings",
+]
 
 PIPELINE_FILE = "conveyor.yml"
 _CACHE_SCHEMA = "2"
@@ -108,3 +115,16 @@ def locate_in_file(error: ConfigError, pipeline_path: str) -> ConfigError:
     except ConfigError:
         text = None
     return locate(error, text, relpath(abspath))
+
+
+def locate_warnings(warnings: Sequence[tuple[ConfigPath, str]], pipeline_path: str) -> list[str]:
+    """Each (config path, message) as `conveyor.yml:LINE:COL: warning: PATH: MESSAGE`."""
+    if not warnings:
+        return []
+    abspath = os.path.abspath(pipeline_path)
+    file = relpath(abspath)
+    try:
+        text = read_text(abspath, file)
+    except ConfigError:  # gone since it was loaded: name the place without a line
+        return [f"{file}: warning: {format_path(p)}: {m}" for p, m in warnings]
+    return render_warnings(warnings, text, file)

@@ -9,9 +9,10 @@ path such as ('jobs', 'test', 'needs', 0) into `conveyor.yml:12:7`.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
-from conveyor.errors import ConfigError, ConfigPath
+from conveyor.errors import ConfigError, ConfigPath, format_path
 
 
 def read_text(path: str, shown: str | None = None) -> str:
@@ -164,6 +165,19 @@ def locate(error: ConfigError, text: str | None, file: str) -> ConfigError:
         else:
             error.line, error.col = 1, 1
     return error
+
+
+def render_warnings(warnings: Sequence[tuple[ConfigPath, str]], text: str, file: str) -> list[str]:
+    """`FILE:LINE:COL: warning: PATH: MESSAGE` for each (config path, message), located as
+    errors are (one round-trip parse for them all)."""
+    if not warnings:
+        return []
+    locator = Locator(text)
+    out = []
+    for path, message in warnings:
+        line, col = locator.position(path)
+        out.append(f"{file}:{line}:{col}: warning: {format_path(path)}: {message}")
+    return out
 
 
 def relpath(path: str) -> str:
