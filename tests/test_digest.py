@@ -16,6 +16,7 @@ from conveyor import digest
 from conveyor.digest import WorkspaceFiles, digest_bytes, glob_regex
 from conveyor.model import Digest
 from tests.conftest import Project
+from tests.test_jobcache import check_damaged_state_is_harmless
 
 
 def sha(data: bytes) -> Digest:
@@ -250,3 +251,10 @@ def test_digests_agree_across_processes(project: Project) -> None:
         ["python3", "-c", code, str(project.root)], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == str(here)
+
+
+@pytest.mark.parametrize("how", ["empty", "garbage"])
+@pytest.mark.parametrize("name", ["files.state", "files.state.oids"])
+def test_a_damaged_file_state_is_only_a_slower_run(project: Project, name: str, how: str) -> None:
+    """The stat cache and the blob-id map are rebuilt, never trusted when unreadable."""
+    check_damaged_state_is_harmless(project, name, how)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conveyor.expressions import ExpressionError, Scope, evaluate, parse, truthy
+from tests.conftest import Project
 
 SCOPE = Scope(
     values={"branch": "release/1.2", "tag": None, "commit": "abc", "event": "push", "ci": None},
@@ -64,3 +67,66 @@ def test_errors_point_at_the_problem(source: str, offset: int, message: str) -> 
         parse(source, matrix_keys=frozenset({"os"}))
     assert info.value.message == message
     assert info.value.offset == offset
+
+
+# (left, right) -> what `<`, `<=`, `>`, `>=` give, as docs/configuration.md says:
+# numbers, and strings that look like numbers, compare as decimals; anything else makes
+# every one of the four false.
+ORDERING = [
+    ("3", "4", (True, True, False, False)),
+    ("4", "3", (False, False, True, True)),
+    ("3", "3", (False, True, False, True)),
+    ("3", "3.0", (False, True, False, True)),
+    ("0", "0.5", (True, True, False, False)),
+    ("'10'", "'9'", (False, False, True, True)),  # as numbers, not as text
+    ("'3.9'", "'3.12'", (False, False, True, True)),  # decimals, not versions
+    ("env.N", "3", (False, True, False, True)),
+    ("env.N", "'12'", (True, True, False, False)),
+    ("matrix.python", "3.1", (False, True, False, True)),  # '3.10' is 3.1
+    ("'abc'", "'abd'", (False, False, False, False)),  # text is not ordered
+    ("'abc'", "'abc'", (False, False, False, False)),
+    ("'3a'", "4", (False, False, False, False)),
+    ("tag", "1", (False, False, False, False)),  # null
+    ("null", "0", (False, False, False, False)),
+    ("0", "null", (False, False, False, False)),
+    ("true", "0", (False, False, False, False)),  # booleans are not numbers
+    ("false", "1", (False, False, False, False)),
+    ("env.MISSING", "0", (False, False, False, False)),
+    ("['1']", "2", (False, False, False, False)),
+]
+
+
+@pytest.mark.parametrize(("left", "right", "expected"), ORDERING)
+def test_ordering_truth_table(left: str, right: str, expected: tuple[bool, ...]) -> None:
+    got = tuple(evaluate(parse(f"{left} {op} {right}"), SCOPE) for op in ("<", "<=", ">", ">="))
+    assert got == expected
+
+
+def test_ordering_decides_which_jobs_run(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          newer:
+            matrix:
+              python: ["3.9", "3.10", "3.12"]
+            if: matrix.python > 3.10
+            run: "true"
+          older:
+            matrix:
+              python: ["3.9", "3.10", "3.12"]
+            if: matrix.python <= 3.10
+            run: "true"
+        """
+    )
+    result = project.run("run", "--dry-run", "--json")
+    assert result.code == 0, result.out + result.err
+    will_run = {j["name"]: j["will_run"] for j in json.loads(result.out)["jobs"]}
+    # As decimals: 3.9 > 3.1 and 3.12 > 3.1; '3.10' is 3.1 (the documented pitfall).
+    assert will_run == {
+        "newer (python=3.9)": True,
+        "newer (python=3.10)": False,
+        "newer (python=3.12)": True,
+        "older (python=3.9)": False,
+        "older (python=3.10)": True,
+        "older (python=3.12)": False,
+    }

@@ -477,3 +477,29 @@ def test_the_event_log_never_hangs_on_close_and_loses_nothing(
         assert not closer.is_alive(), f"close() hung (iteration {i})"
         lines = (run_dir / "events.jsonl").read_text().splitlines()
         assert [json.loads(line)["name"] for line in lines] == ["a", "b"]
+
+
+def test_a_secret_that_starts_another_leaks_nothing_from_a_job(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHORT_TOKEN", "tok-5f2a9")
+    monkeypatch.setenv("LONG_TOKEN", "tok-5f2a9-and-its-tail")
+    project.pipeline(
+        """
+        jobs:
+          deploy:
+            secrets: [SHORT_TOKEN, LONG_TOKEN]
+            run: |
+              echo "short=$SHORT_TOKEN long=$LONG_TOKEN"
+              echo "long=$LONG_TOKEN short=$SHORT_TOKEN" >&2
+        """
+    )
+    result = project.run("run", "--plain")
+    assert result.code == 0, result.out + result.err
+    run_dir = project.runs()[-1]
+    kept = "".join(p.read_text() for p in run_dir.rglob("*") if p.is_file())
+    for where in (result.out + result.err, kept):
+        assert "tok-5f2a9" not in where
+        assert "and-its-tail" not in where
+    log = (run_dir / "logs" / "deploy.log").read_text()
+    assert log.splitlines() == ["short=*** long=***", "long=*** short=***"]
