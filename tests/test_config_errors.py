@@ -398,6 +398,177 @@ CASES = [
         "number with a unit (B, KB, MB, GB, KiB, MiB, GiB), such as '500KB' or '5MB'",
         id="checks-after-size",
     ),
+    # Paths a job writes: a cache hit writes them back, so only inside the workspace,
+    # outside .git and .conveyor/, and never the workspace itself (issue 10).
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+            outputs: [dist/, /tmp/out]
+        """,
+        "conveyor.yml:4:22: jobs.build.outputs[1]: output '/tmp/out' is an absolute path: "
+        "give a path relative to the job's dir, inside the workspace",
+        id="output-absolute",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+            outputs: [../out]
+        """,
+        "conveyor.yml:4:15: jobs.build.outputs[0]: output '../out' leads outside the "
+        "workspace: give a path inside it, relative to the job's dir",
+        id="output-escapes-from-the-root",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            dir: web
+            run: make
+            outputs:
+              - ../dist
+              - ../../dist
+        """,
+        "conveyor.yml:7:9: jobs.build.outputs[1]: output '../../dist' leads outside the "
+        "workspace (from the job's dir 'web'): give a path inside it, relative to the job's dir",
+        id="output-escapes-from-a-dir",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+            outputs: [.git/hooks/x]
+        """,
+        "conveyor.yml:4:15: jobs.build.outputs[0]: output '.git/hooks/x' is in .git, git's own "
+        "files, which a cache hit would overwrite: give a path outside it",
+        id="output-in-git",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+            outputs: ["dist/**/*.whl", ".g*/config"]
+        """,
+        "conveyor.yml:4:32: jobs.build.outputs[1]: output '.g*/config' may be in .git, git's "
+        "own files, which a cache hit would overwrite: give a path outside it",
+        id="output-glob-may-be-in-git",
+    ),
+    pytest.param(
+        """
+        jobs:
+          test:
+            run: pytest
+            reports:
+              junit: .conveyor/x
+        """,
+        "conveyor.yml:5:14: jobs.test.reports.junit[0]: report '.conveyor/x' is in .conveyor/, "
+        "Conveyor's own state: give a path outside it, e.g. 'reports/junit.xml'",
+        id="report-in-conveyor-state",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+            outputs: ["."]
+        """,
+        "conveyor.yml:4:15: jobs.build.outputs[0]: output '.' is the whole workspace: name the "
+        "files or directories the job writes, e.g. 'dist/'",
+        id="output-is-the-workspace",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            dir: web
+            run: make
+            outputs: [./.., "dist/**/*.whl"]
+        """,
+        "conveyor.yml:5:15: jobs.build.outputs[0]: output './..' is the whole workspace (from "
+        "the job's dir 'web'): name the files or directories the job writes, e.g. 'dist/'",
+        id="output-is-the-workspace-from-a-dir",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+            artifacts: {paths: [dist/, ../x]}
+        """,
+        "conveyor.yml:4:32: jobs.build.artifacts.paths[1]: artifact path '../x' leads outside "
+        "the workspace: give a path inside it, relative to the job's dir",
+        id="artifact-escapes",
+    ),
+    pytest.param(
+        """
+        jobs:
+          install:
+            run: pip install -r requirements.txt
+            caches:
+              - key: pip
+                paths: [~/.cache/pip, /tmp/x]
+        """,
+        "conveyor.yml:6:31: jobs.install.caches[0].paths[1]: cache path '/tmp/x' is an "
+        "absolute path: give a path relative to the job's dir, inside the workspace, or '~/...' "
+        "under the home directory",
+        id="cache-absolute",
+    ),
+    pytest.param(
+        """
+        jobs:
+          install:
+            run: pip install -r requirements.txt
+            caches:
+              - key: pip
+                paths: [~/../shared]
+        """,
+        "conveyor.yml:6:17: jobs.install.caches[0].paths[0]: cache path '~/../shared' leads "
+        "outside the home directory: give a path under it, e.g. '~/.cache/pip', or inside the "
+        "workspace",
+        id="cache-escapes-home",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+            outputs: [~/out]
+        """,
+        "conveyor.yml:4:15: jobs.build.outputs[0]: output '~/out' is in the home directory: "
+        "give a path inside the workspace, relative to the job's dir (only `caches:` paths may "
+        "be '~/...')",
+        id="output-in-home",
+    ),
+    # Inputs are only read, but from the workspace: `../x` may leave the job's dir only.
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+            inputs: [src/**, /usr/include/*.h]
+        """,
+        "conveyor.yml:4:22: jobs.build.inputs[1]: input '/usr/include/*.h' is an absolute "
+        "path: inputs are files of the workspace, so give a glob relative to the job's dir",
+        id="input-absolute",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            dir: web
+            run: make
+            inputs: [../shared/**, ../../x/**]
+        """,
+        "conveyor.yml:5:28: jobs.build.inputs[1]: input '../../x/**' leads outside the "
+        "workspace (from the job's dir 'web'): give a glob inside it, relative to the job's dir "
+        "('../x' may leave the dir, not the workspace)",
+        id="input-escapes",
+    ),
 ]
 
 
@@ -507,4 +678,65 @@ def test_history_url_must_be_a_database_url(project: Project) -> None:
         "conveyor.yml:2:8: history.url: expected a database URL "
         "(postgresql+psycopg://user@host/db or sqlite:///path), "
         "got 'https://history.example.com/acme'"
+    )
+
+
+def test_paths_inside_the_workspace_and_home_caches_are_accepted(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          .py:
+            outputs: [../dist/]
+          install:
+            run: pip install -r requirements.txt
+            caches:
+              - key: pip
+                paths: [~/.cache/pip, .venv, ../shared/vendor]
+            dir: app
+          build:
+            extends: .py
+            dir: app
+            inputs: [../shared/**, "!../shared/tmp/**", "**/*.py"]
+            outputs: [dist/**/*.whl, build, .gitignore-out/x, sub/.conveyor/x]
+            reports: {junit: reports/junit.xml}
+            artifacts: ../dist/
+            run: make
+        """
+    )
+    result = project.run("validate")
+    assert result.code == 0, result.err
+    assert result.out == "conveyor.yml: valid: 2 job(s)\n"
+
+
+def test_a_refused_path_hints_why(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          build:
+            run: make
+            outputs: [/tmp/out]
+        """
+    )
+    result = project.run("validate")
+    assert result.err.splitlines()[1] == (
+        "  hint: a cache hit writes what a job wrote back to the same paths, so they must be "
+        "inside the workspace"
+    )
+
+
+def test_a_path_from_a_template_is_located_where_it_is_written(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          .out:
+            outputs: [/tmp/out]
+          build:
+            extends: .out
+            run: make
+        """
+    )
+    result = project.run("validate")
+    assert result.err.splitlines()[0] == (
+        "conveyor.yml:3:15: jobs.build.outputs[0]: output '/tmp/out' is an absolute path: "
+        "give a path relative to the job's dir, inside the workspace"
     )

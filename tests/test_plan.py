@@ -370,3 +370,41 @@ def test_file_name_follows_how_it_was_named(project: Project) -> None:
         os.chdir(old)
     result = project.run("-f", "sub/conveyor.yml", "validate")
     assert result.out.startswith("sub/conveyor.yml: valid")
+
+
+def test_a_job_with_secrets_is_cached_only_when_it_says_so(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job with secrets talks to the outside world (a deploy): running it again must
+    not be skipped behind the user's back; `cache: true` opts in, templates and matrix
+    instances included (issue 10)."""
+    monkeypatch.setenv("DEPLOY_TOKEN", "tok-12345678")
+    project.pipeline(
+        """
+        jobs:
+          .cached:
+            cache: true
+          deploy:
+            secrets: [DEPLOY_TOKEN]
+            matrix: {env: [staging]}
+            run: echo deploy >> ../ran
+          upload:
+            extends: .cached
+            secrets: [DEPLOY_TOKEN]
+            run: echo upload >> ../ran
+          build:
+            run: echo build >> ../ran
+        """
+    )
+    project.commit()
+    for _ in range(2):
+        result = project.run("run", "--json")
+        assert result.code == 0, result.err
+    ran = (project.root.parent / "ran").read_text().split()
+    assert sorted(ran) == ["build", "deploy", "deploy", "upload"]
+    jobs = {j["name"]: j for j in json.loads(result.out)["jobs"]}
+    assert jobs["deploy (env=staging)"]["cached"] is False
+    assert jobs["upload"]["cached"] is True
+    assert jobs["build"]["cached"] is True
+    why = project.run("why", "deploy")
+    assert "caching is off for this job: it has secrets (say cache: true to cache it)" in why.out

@@ -48,7 +48,11 @@ def why(
             continue
         misses.add(pj.name)
         if not job.cache:
-            reasons: tuple[str, ...] = ("caching is off for this job (cache: false)",)
+            reasons: tuple[str, ...] = (
+                "caching is off for this job: it has secrets (say cache: true to cache it)"
+                if job.secrets
+                else "caching is off for this job (cache: false)",
+            )
         elif upstream:
             reasons = tuple(
                 f"it needs '{d}', which will run: its key depends on what that produces"
