@@ -99,7 +99,13 @@ def produced_by(
         stack.extend(needs.get(name, ()))
     if not outputs:
         return lambda _pattern: False
-    return lambda pattern: any(_overlaps(pattern, out) for out in outputs)
+    compiled = [_Glob.of(o) for o in outputs]
+
+    def produced(pattern: str) -> bool:
+        wanted = _Glob.of(pattern)
+        return any(_overlaps(wanted, out) for out in compiled)
+
+    return produced
 
 
 def pipeline_unmatched(pipeline: Pipeline, pool: Sequence[str]) -> list[Unmatched]:
@@ -108,15 +114,26 @@ def pipeline_unmatched(pipeline: Pipeline, pool: Sequence[str]) -> list[Unmatche
     from conveyor import graph
 
     jobs = {j.name: j for j in pipeline.jobs}
-    needs: Mapping[str, Sequence[str]] | None = None
+    needs: dict[str, list[str]] = {}
     out: list[Unmatched] = []
     seen: set[tuple[ConfigPath, str | None]] = set()
+
+    def produced(job: Job) -> Callable[[str], bool]:
+        # Upstream outputs are gathered only for a pattern that matched nothing (rare):
+        # the transitive needs of every job of a large pipeline are not free.
+        built: list[Callable[[str], bool]] = []
+
+        def check(pattern: str) -> bool:
+            if not built:
+                if not needs:
+                    needs.update(graph.adjacency(pipeline))
+                built.append(produced_by(job, jobs, needs))
+            return built[0](pattern)
+
+        return check
+
     for job in pipeline.jobs:
-        if not any(not p.startswith("!") for p in job.inputs):
-            continue
-        if needs is None:
-            needs = graph.adjacency(pipeline)
-        for item in unmatched_inputs(job, pool, produced_by(job, jobs, needs)):
+        for item in unmatched_inputs(job, pool, produced(job)):
             if (item.path, item.suggestion) not in seen:
                 seen.add((item.path, item.suggestion))
                 out.append(item)
@@ -164,16 +181,26 @@ def _matches(anchored: str, pool: Sequence[str]) -> bool:
     return any(rx.fullmatch(pool[k]) for k in range(start, end))
 
 
-def _overlaps(pattern: str, output: str) -> bool:
-    """Whether files matched by input `pattern` may be written by declared `output` (a
+class _Glob(NamedTuple):
+    text: str
+    rx: re.Pattern[str]
+    literal: str
+    is_glob: bool
+
+    @classmethod
+    def of(cls, text: str) -> _Glob:
+        return cls(text, glob_regex(text), _literal(text), _GLOB.search(text) is not None)
+
+
+def _overlaps(pattern: _Glob, output: _Glob) -> bool:
+    """Whether files matched by an input pattern may be written by a declared output (a
     path, a directory meaning all below it, or a glob); both workspace-relative."""
-    if glob_regex(output).fullmatch(pattern) or glob_regex(pattern).fullmatch(output):
+    if output.rx.fullmatch(pattern.text) or pattern.rx.fullmatch(output.text):
         return True
-    if _GLOB.search(pattern) is None and _GLOB.search(output) is None:
+    if not pattern.is_glob and not output.is_glob:
         return False  # two plain paths, neither under the other
     # A glob on either side: overlapping literal parts may overlap.
-    a, b = _literal(pattern), _literal(output)
-    return a.startswith(b) or b.startswith(a)
+    return pattern.literal.startswith(output.literal) or output.literal.startswith(pattern.literal)
 
 
 _NAMES: list[tuple[Sequence[str], list[str], dict[str, list[str]]]] = []
