@@ -52,9 +52,22 @@ def touches(job: Job, changed: set[str]) -> bool:
     )
 
 
+def own_writes(pipeline: Pipeline, changed: set[str]) -> set[str]:
+    """Those changed files that are Conveyor's state or some job's declared output: what a
+    run itself leaves behind is no change to build from."""
+    patterns = [glob_regex(anchor(j.dir, o)) for j in pipeline.jobs for o in j.outputs]
+    return {
+        p
+        for p in changed
+        if p == ".conveyor" or p.startswith(".conveyor/") or any(rx.fullmatch(p) for rx in patterns)
+    }
+
+
 def affected_jobs(pipeline: Pipeline, root: str, ref: str) -> list[str]:
-    """Instance names: the jobs with a changed input, then every job that needs them."""
+    """Instance names: the jobs with a changed input, then every job that needs them.
+    The runs' own outputs and Conveyor's state are not changes."""
     changed = changed_files(root, ref)
+    changed -= own_writes(pipeline, changed)
     direct = {j.name for j in pipeline.jobs if touches(j, changed)}
     users: dict[str, list[str]] = {j.name: [] for j in pipeline.jobs}
     for name, needs in graph.adjacency(pipeline).items():

@@ -283,6 +283,8 @@ class WorkspaceFiles:
         self._assumed: dict[str, FileInfo] = {}
         """Files a cache hit would restore, by what it would restore (for `why`)."""
         self._relisted: list[str] | None = None
+        self.initially_dirty: frozenset[str] = frozenset()
+        """Tracked files that differed from git's index when git was first asked."""
 
     # -- persisted state -------------------------------------------------------------
     @property
@@ -320,6 +322,7 @@ class WorkspaceFiles:
             if state is None:
                 self._walked = self._walk()
             self._git = state if state is not None else ({}, set())
+            self.initially_dirty = frozenset(self._git[1])
         return self._git
 
     def _untracked(self) -> list[str]:

@@ -638,6 +638,20 @@ class JobCache:
         except OSError:
             pass  # only explanations (`why`) would be the poorer
 
+    def retract(self, job: Job) -> None:
+        """Take back the result this run stored for `job` (it wrote files it does not
+        declare: a hit would not give them back)."""
+        digest = self.stored.pop(job.name, None)
+        if digest is None:
+            return
+        self.store.remove_action(digest)
+        with self._lock:
+            self._new_records.pop(job.name, None)
+            index = self._load_index()
+            if index.get(job.name, {}).get("action") == digest.hash:
+                del index[job.name]
+                self._index_dirty = True
+
     # -- dependency caches (`caches:`) ------------------------------------------------------
     def restore_dependencies(self, job: Job) -> tuple[list[str], set[str]]:
         """Restore each of the job's `caches:`; (lines to show, keys restored exactly)."""

@@ -163,6 +163,9 @@ class Job:
     tools: Pairs = ()
     cache: bool = True
     requires: Pairs = ()
+    cache_said: bool = False
+    """`cache: true` written out: the job is stored even where Conveyor would not store
+    it by itself (a job with secrets, one that writes files it does not declare)."""
 
     @property
     def script(self) -> str:

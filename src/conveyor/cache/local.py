@@ -250,6 +250,10 @@ class LocalCache:
         for blob in blobs:
             _touch(self._path("cas", blob))
 
+    def remove_action(self, action: Digest) -> None:
+        """Forget an action's result (its blobs stay until pruned)."""
+        _unlink(self._path("ac", action))
+
     def put_action_result(self, action: Digest, result: remote_execution_pb2.ActionResult) -> None:
         payload = result.SerializeToString(deterministic=True)
         head = hashlib.sha256(payload).hexdigest().encode()

@@ -252,7 +252,7 @@ def _build_job(
 
     # A job that talks to the outside world (it has secrets: a deploy, a publish) is not
     # cached behind the user's back: only when it says `cache: true` (issue 10).
-    cache = spec.cache if spec.cache is not None else not spec.secrets
+    cached = spec.cache if spec.cache is not None else not spec.secrets
     jobs = []
     checked_dirs: set[str] = set()
     for combo in combos:
@@ -325,8 +325,9 @@ def _build_job(
                     for c in spec.caches
                 ),
                 tools=tuple(spec.tools.items()),
-                cache=cache,
+                cache=cached,
                 requires=tuple(spec.requires.items()),
+                cache_said=spec.cache is True,
             )
         )
         # Checked once the instance is built (its other errors come first); the paths

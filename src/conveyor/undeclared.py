@@ -1,0 +1,171 @@
+"""Files a run wrote in the workspace that no job declares: found after the run, blamed on
+the job that wrote them, and kept out of the cache.
+
+A job's cached result holds only its declared `outputs:`; whatever else it writes is
+missing after a cache hit in a fresh clone, although the run said "cached". So after a
+run in which jobs were executed and stored, git is asked once more what is new or
+modified (untracked files that are not ignored, tracked files that differ from the
+index), and every such file written since the run started (its mtime or ctime) that is
+not a declared output, report, artifact or dependency cache of some job, nor Conveyor's
+own state, is attributed to a job: to the only job that was running when the file was
+last written, else to the executed jobs whose `dir:` holds it (the deepest first). Asking
+git once per run rather than around every job keeps a cold run of a thousand jobs at one
+extra `git ls-files`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from conveyor.digest import anchor, glob_regex
+from conveyor.jobcache import JobCache
+from conveyor.model import Job, JobResult
+
+# File times and the clock are not read at the same instant or with the same
+# granularity on every filesystem.
+_SLACK = 0.05
+
+
+class Ran(NamedTuple):
+    job: Job
+    started: float
+    finished: float
+
+
+def written_since(
+    root: str, since_ns: int, initially_dirty: frozenset[str]
+) -> dict[str, float | None]:
+    """Workspace files git sees as new or modified that were written since `since_ns`,
+    with the time of that write (None: a tracked file deleted since, unless it was
+    already missing or modified when the run started)."""
+
+    def git(*args: str) -> list[str]:
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, check=True).stdout
+        return [p.decode() for p in out.split(b"\0") if p]
+
+    try:
+        untracked = git("ls-files", "-o", "--exclude-standard", "-z")
+        modified = git("diff-files", "--name-only", "-z")
+    except (OSError, subprocess.CalledProcessError):
+        return {}  # not a git checkout: nothing to compare with
+    found: dict[str, float | None] = {}
+    for rel in (*untracked, *modified):
+        try:
+            st = os.lstat(os.path.join(root, rel))
+        except OSError:
+            if rel not in initially_dirty:
+                found[rel] = None
+            continue
+        written = max(st.st_mtime_ns, st.st_ctime_ns)
+        if written >= since_ns:
+            found[rel] = written / 1e9
+    return found
+
+
+def declared(jobs: Sequence[Job]) -> list[re.Pattern[str]]:
+    """A matcher per path some job declares it writes (outputs, reports, artifacts, caches)."""
+    patterns = []
+    for job in jobs:
+        paths = [*job.outputs, *(job.artifacts.paths if job.artifacts else ())]
+        paths += [p for c in job.caches for p in c.paths if not p.startswith("~")]
+        patterns += [glob_regex(anchor(job.dir, p)) for p in paths]
+    return patterns
+
+
+def attribute(
+    written: dict[str, float | None], ran: Sequence[Ran], jobs: Sequence[Job]
+) -> tuple[dict[str, list[str]], list[str]]:
+    """(job name -> the undeclared files blamed on it, files blamed on no job)."""
+    matchers = declared(jobs)
+    blamed: dict[str, list[str]] = {}
+    nobody: list[str] = []
+    for rel in sorted(written):
+        if rel == ".conveyor" or rel.startswith(".conveyor/"):
+            continue
+        if any(rx.fullmatch(rel) for rx in matchers):
+            continue
+        when = written[rel]
+        if len(ran) == 1:
+            who = [ran[0]]
+        else:
+            who = []
+            if when is not None:
+                who = [r for r in ran if r.started - _SLACK <= when <= r.finished + _SLACK]
+            if len(who) != 1:
+                pool = who or list(ran)
+                who = _by_dir(rel, pool)
+        if not who:
+            nobody.append(rel)
+        for r in who:
+            blamed.setdefault(r.job.name, []).append(rel)
+    return blamed, nobody
+
+
+def _by_dir(rel: str, pool: Sequence[Ran]) -> list[Ran]:
+    """The jobs of `pool` whose directory holds `rel`, only those of the deepest one."""
+    best: list[Ran] = []
+    depth = -1
+    for r in pool:
+        d = r.job.dir
+        if d in (".", ""):
+            here = 0
+        elif rel.startswith(d.rstrip("/") + "/"):
+            here = d.count("/") + 1
+        else:
+            continue
+        if here > depth:
+            best, depth = [r], here
+        elif here == depth:
+            best.append(r)
+    return best
+
+
+def review(jobcache: JobCache, jobs: Sequence[Job], results: Sequence[JobResult]) -> list[str]:
+    """After a run: warn of the files jobs wrote without declaring them, and take back
+    the stored results of the jobs they are blamed on (unless the job says `cache: true`,
+    then it is stored anyway). One warning per job, with the paths and the fix."""
+    if not jobcache.stored:
+        return []
+    by_name = {j.name: j for j in jobs}
+    ran = [
+        Ran(by_name[r.name], r.started_at, r.finished_at)
+        for r in results
+        if not r.cached
+        and r.started_at is not None
+        and r.finished_at is not None
+        and r.name in by_name
+    ]
+    files = jobcache.files
+    written = written_since(files.root, files.scan_started_ns(), files.initially_dirty)
+    if not written:
+        return []
+    blamed, nobody = attribute(written, ran, jobs)
+    warnings = []
+    for name, paths in blamed.items():
+        job = by_name[name]
+        shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+        if job.cache_said and name in jobcache.stored:
+            warnings.append(
+                f"job '{name}' wrote files it does not declare: {shown}; stored anyway "
+                "(cache: true), so a cache hit will not restore them"
+            )
+            continue
+        if name not in jobcache.stored:
+            continue  # not cached anyway: nothing to take back, nothing a hit would miss
+        jobcache.retract(job)
+        warnings.append(
+            f"job '{name}' wrote files it does not declare: {shown}; its result was not "
+            "cached, since a cache hit would not restore them. Declare them in its "
+            "`outputs:` (or set `cache: false`; `cache: true` stores it anyway)"
+        )
+    if nobody and jobcache.stored:
+        warnings.append(
+            "files were written during the run that no job declares: "
+            + ", ".join(nobody[:5])
+            + (f" and {len(nobody) - 5} more" if len(nobody) > 5 else "")
+        )
+    return warnings
