@@ -278,8 +278,10 @@ def test_why_says_hit_or_what_changed(built: Project) -> None:
     assert lines[2].startswith("hit   test  (action ")
     built.write("src/a.txt", "changed\n")
     data = json.loads(built.run("why", "test", "--json").out)
-    assert [(v["job"], v["hit"]) for v in data] == [("build", False), ("test", False)]
+    assert [(v["job"], v["hit"]) for v in data] == [("build", False), ("test", None)]
     assert data[0]["reasons"] == ["input src/a.txt modified"]
+    text = built.run("why", "test").out
+    assert "wait  test  (keyed once what it needs has run)" in text
     assert data[1]["reasons"] == [
         "it needs 'build', which will run: its key depends on what that produces"
     ]

@@ -439,6 +439,12 @@ class JobCache:
     # -- misses ------------------------------------------------------------------------------
     def explain_miss(self, job: Job, built: BuiltAction) -> list[str]:
         """Why this job's key differs from its last stored one (empty: never stored here)."""
+        if not job.cache:
+            if job.secrets:
+                return ["it has secrets, so it is not cached unless it says cache: true"]
+            return ["caching is off for this job (cache: false)"]
+        if not self.read:
+            return ["--no-cache: no result is read from the cache"]
         last = self._index(job)
         if last is None:
             return ["no earlier result of this job in the cache"]

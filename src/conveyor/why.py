@@ -1,23 +1,33 @@
-"""`conveyor why JOB`: would the cache serve this job now, and if not, what changed."""
+"""`conveyor why JOB`: would the cache serve this job now, and if not, what changed.
+
+It follows the run's own steps (conveyor.scheduler) without running anything: the same
+plan, the same keys (prepare), the same lookups. What a hit upstream would restore is
+taken as in place, so a job whose inputs a needed job generates is keyed as the run will
+key it. A job whose key depends on the outputs of a needed job that will run cannot be
+known before that job runs: its verdict is neither hit nor miss (`hit` is None)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from conveyor import graph
 from conveyor.action import outputs_digest
+from conveyor.digest import FileInfo
 from conveyor.jobcache import JobCache, origin_of
-from conveyor.model import Pipeline, RunContext
+from conveyor.model import Digest, Pipeline, RunContext
 
 
 @dataclass(frozen=True)
 class Verdict:
     job: str
-    hit: bool
+    hit: bool | None
+    """True: served from the cache; False: runs; None: depends on what a needed job that
+    runs first produces."""
     action: str
     reasons: tuple[str, ...]
-    """For a hit: where it came from; for a miss: what changed."""
+    """For a hit: where it came from; otherwise: what changed."""
 
 
 def why(
@@ -30,35 +40,37 @@ def why(
     """Verdicts for the selected jobs and everything they need, in plan order."""
     plan = graph.plan(pipeline, context, selected)
     outputs: dict[str, str] = {}
-    misses: set[str] = set()
+    runs: set[str] = set()
     verdicts = []
     for pj in plan.jobs:
         if not pj.will_run:
             continue
         job = pj.job
-        argv = (*job.shell, job.script)
-        needs = {d: outputs[d] for d in pj.needs if d in outputs}
-        built = jobcache.prepare(job, argv, needs)
-        result = jobcache.store.get_action_result(built.digest) if job.cache else None
-        upstream = [d for d in pj.needs if d in misses]
-        if result is not None and not upstream:
-            outputs[pj.name] = outputs_digest(result)
-            reason = f"cached from {origin_of(result)}"
-            verdicts.append(Verdict(pj.name, True, built.digest.hash, (reason,)))
-            continue
-        misses.add(pj.name)
-        if not job.cache:
-            reasons: tuple[str, ...] = (
-                "caching is off for this job: it has secrets (say cache: true to cache it)"
-                if job.secrets
-                else "caching is off for this job (cache: false)",
-            )
-        elif upstream:
+        upstream = [d for d in pj.needs if d in runs]
+        if upstream:
+            runs.add(pj.name)
             reasons = tuple(
                 f"it needs '{d}', which will run: its key depends on what that produces"
                 for d in upstream
             )
-        else:
-            reasons = tuple(jobcache.explain_miss(job, built))
+            verdicts.append(Verdict(pj.name, None, "", reasons))
+            continue
+        argv = (*job.shell, job.script)
+        needs = {d: outputs[d] for d in pj.needs}
+        built = jobcache.prepare(job, argv, needs)
+        usable = job.cache and jobcache.read
+        result = jobcache.store.get_action_result(built.digest) if usable else None
+        if result is not None:
+            outputs[pj.name] = outputs_digest(result)
+            for out in result.output_files:
+                # What the hit restores is what the jobs after it are keyed on.
+                rel = os.path.normpath(os.path.join(job.dir, out.path))
+                digest = Digest(out.digest.hash, out.digest.size_bytes)
+                jobcache.files.assume(rel, FileInfo(digest, bool(out.is_executable)))
+            reason = f"cached from {origin_of(result)}"
+            verdicts.append(Verdict(pj.name, True, built.digest.hash, (reason,)))
+            continue
+        runs.add(pj.name)
+        reasons = tuple(jobcache.explain_miss(job, built))
         verdicts.append(Verdict(pj.name, False, built.digest.hash, reasons))
     return verdicts

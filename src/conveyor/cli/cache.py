@@ -44,8 +44,11 @@ def why_command(ctx: click.Context, jobs: tuple[str, ...], event: str | None, as
         click.echo(json.dumps([v.__dict__ for v in verdicts], indent=2, default=list))
         return 0
     for v in verdicts:
-        mark = "hit " if v.hit else "miss"
-        click.echo(f"{mark}  {v.job}  (action {v.action[:12]})")
+        if v.hit is None:
+            click.echo(f"wait  {v.job}  (keyed once what it needs has run)")
+        else:
+            mark = "hit " if v.hit else "miss"
+            click.echo(f"{mark}  {v.job}  (action {v.action[:12]})")
         for reason in v.reasons:
             click.echo(f"      {reason}")
     return 0
