@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -10,13 +9,13 @@ from dataclasses import dataclass
 from conveyor import graph
 from conveyor.cache.local import LocalCache, default_root
 from conveyor.digest import GitScan, WorkspaceFiles, workspace_state_file
-from conveyor.errors import EnvironmentProblem
+from conveyor.errors import ConfigError, EnvironmentProblem
 from conveyor.events import EventBus, RunFinished, Sink
 from conveyor.executor.local import LocalExecutor
 from conveyor.graph import Plan
 from conveyor.history.record import NO_HISTORY
 from conveyor.jobcache import JobCache
-from conveyor.model import Job, Pipeline, RunContext
+from conveyor.model import Pipeline, RunContext
 from conveyor.runlock import OnWait, lock_workspace
 from conveyor.runstore import (
     EventLogSink,
@@ -39,13 +38,30 @@ class RunOutcome:
 
 
 def check_secrets(plan: Plan, environ: Mapping[str, str]) -> None:
-    """Every secret a running job declares must be set; checked before anything starts."""
+    """Every secret a running job declares must be set, and long enough to be masked
+    (conveyor.masking.MIN_SECRET_LENGTH); checked before anything starts."""
+    from conveyor.masking import MIN_SECRET_LENGTH, too_short
+
     for pj in plan.runnable:
-        for name in pj.job.secrets:
+        for i, name in enumerate(pj.job.secrets):
             if not environ.get(name):
                 raise EnvironmentProblem(
                     f"job '{pj.name}' needs the secret {name}, which is not set in the environment",
                     hint=f"export {name}=... before `conveyor run` (its value is never printed)",
+                )
+            if too_short(environ[name]):
+                from conveyor.config import locate_in_file
+
+                pipeline = plan.pipeline
+                error = ConfigError(
+                    f"the secret {name} is shorter than {MIN_SECRET_LENGTH} characters: "
+                    "too short to be masked in the job's output",
+                    path=("jobs", pj.job.base, "secrets", i),
+                    hint=f"use a value of at least {MIN_SECRET_LENGTH} characters, or pass a "
+                    "value that is not secret with pass_env",
+                )
+                raise locate_in_file(
+                    error, os.path.join(pipeline.root, os.path.basename(pipeline.path))
                 )
 
 
@@ -104,9 +120,10 @@ def run_pipeline(
             context,
             environ,
             run_dir,
-            functools.partial(_gate_env, pipeline, context, environ, run_id),
+            run_id,
             cache_dir=jobcache.store.root if jobcache is not None else None,
             scan=scan,
+            grace=kill_grace,
         )
     bus = EventBus([JobLogSink(), EventLogSink(run_dir, results), summary, *sinks])
     scheduler = Scheduler(
@@ -185,22 +202,6 @@ def _needs_keeper(pipeline: Pipeline) -> bool:
         or pipeline.checks.after
         or any(j.gates or j.requires or j.reports.junit for j in pipeline.jobs)
     )
-
-
-def _gate_env(
-    pipeline: Pipeline,
-    context: RunContext,
-    environ: Mapping[str, str],
-    run_id: str,
-    job: Job | None,
-) -> dict[str, str]:
-    """A command gate's environment: its job's, or for the pipeline's gates the baseline
-    with the pipeline's `env`."""
-    from conveyor.scheduler import job_environment
-
-    if job is None:
-        job = Job(name="pipeline", base="pipeline", run=(), shell=("sh", "-c"))
-    return job_environment(job, pipeline, context, environ, run_id)
 
 
 def _job_cache(

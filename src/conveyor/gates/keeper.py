@@ -2,7 +2,11 @@
 job's reports read and its gates evaluated as it finishes (a failing `error` gate fails
 the job, so what needs it does not run); the checks after the last job and the
 pipeline's gates over every job's measurements. Everything measured is kept in the run
-directory for `conveyor gates` and the history."""
+directory for `conveyor gates` and the history.
+
+A job's secrets are masked in everything read from its reports before anything keeps
+it, and a command gate runs as its job does (`scheduler.job_request`): its environment,
+and its output masked with the job's secrets (issue 10)."""
 
 from __future__ import annotations
 
@@ -10,11 +14,12 @@ import dataclasses
 import json
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from conveyor.gates.evaluate import Context, evaluate, judged_when_partial
 from conveyor.gates.measure import Measurements, ReportMemo, RunReports, measure
+from conveyor.masking import Masker
 from conveyor.model import (
     CheckResult,
     CommandGate,
@@ -51,19 +56,21 @@ class GateKeeper:
         context: RunContext,
         environ: Mapping[str, str],
         run_dir: str,
-        env_for: Callable[[Job | None], dict[str, str]],
+        run_id: str,
         *,
         cache_dir: str | None = None,
         scan: GitScan | None = None,
+        grace: float = 5.0,
     ) -> None:
         self.pipeline = pipeline
         self.jobs = jobs
         self.context = context
         self.environ = environ
         self.run_dir = run_dir
-        self.env_for = env_for
+        self.run_id = run_id
         self.cache_dir = cache_dir
         self.scan = scan
+        self.grace = grace
         self._lock = threading.Lock()
         self.measured: dict[str, Measurements] = {}
         self.kept = RunReports(run_dir)
@@ -109,7 +116,7 @@ class GateKeeper:
             return result
         if result.status not in (JobStatus.SUCCESS, JobStatus.FAILED):
             return result  # skipped, cancelled or timed out: nothing trustworthy to read
-        m = measure(self.pipeline.root, job, result, self.memo)
+        m = measure(self.pipeline.root, job, result, self.memo, self._masker(job))
         self.kept.add(m)
         with self._lock:
             self.measured[job.name] = m
@@ -195,21 +202,37 @@ class GateKeeper:
         self.memo.save()
 
     # -- helpers -------------------------------------------------------------------------
+    def _secrets(self, job: Job) -> tuple[str, ...]:
+        return tuple(self.environ[s] for s in job.secrets if self.environ.get(s))
+
+    def _masker(self, job: Job) -> Masker | None:
+        values = self._secrets(job)
+        return Masker(values) if values else None
+
     def _run_command(self, gate: CommandGate, scope: str) -> tuple[int | None, list[str]]:
-        from conveyor.executor.interface import Cancel, ExecRequest
+        from conveyor.executor.interface import Cancel
         from conveyor.executor.local import LocalExecutor
+        from conveyor.scheduler import job_request
 
         job = next((j for j in self.pipeline.jobs if j.name == scope), None)
-        env = self.env_for(job)
-        env["CONVEYOR_GATES_DIR"] = os.path.join(self.run_dir, "gates")
-        shell = job.shell if job is not None else ("sh", "-c")
-        cwd = os.path.normpath(os.path.join(self.pipeline.root, job.dir if job else "."))
-        lines: list[str] = []
-        outcome = LocalExecutor().execute(
-            ExecRequest(f"gate {gate.name}", (*shell, gate.run), cwd, env, timeout=600),
-            lines.append,
-            Cancel(),
+        secrets: tuple[str, ...] = ()
+        if job is None:
+            # The pipeline's gates: the baseline environment with the pipeline's `env`
+            # (no secret in it), but what they read may come from any job, so every
+            # job's secrets are masked.
+            job = Job(name="pipeline", base="pipeline", run=(), shell=("sh", "-c"))
+            secrets = tuple(dict.fromkeys(v for j in self.jobs for v in self._secrets(j)))
+        request = job_request(job, self.pipeline, self.context, self.environ, self.run_id)
+        request = dataclasses.replace(
+            request,
+            name=f"gate {gate.name}",
+            argv=(*job.shell, gate.run),
+            env={**request.env, "CONVEYOR_GATES_DIR": os.path.join(self.run_dir, "gates")},
+            timeout=600,
+            secrets=tuple(dict.fromkeys((*request.secrets, *secrets))),
         )
+        lines: list[str] = []
+        outcome = LocalExecutor(grace=self.grace).execute(request, lines.append, Cancel())
         if outcome.error:
             return None, [outcome.error]
         return outcome.exit_code, lines[-20:]

@@ -6,7 +6,12 @@ record its test cases.
 
 A cache hit restores the very report files an earlier run parsed: what was read from
 them is kept by their digests (`.conveyor/cache/reports.json`), so a cached job's
-reports are not parsed again (2.4 ms a job with a JUnit and a coverage report here)."""
+reports are not parsed again (2.4 ms a job with a JUnit and a coverage report here).
+
+What is read is masked with the job's secrets as it is read (issue 10): the run
+directory, the memo and everything built from them (gates, history, `conveyor show`,
+the HTML build scan, traces, metrics) only ever hold masked text. The job's own report
+files are its outputs and are left as they are."""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from conveyor.model import Finding, Job, JobResult, OutputFile
 
 if TYPE_CHECKING:
+    from conveyor.masking import Masker
     from conveyor.reports.coverage import Coverage
 
 
@@ -94,7 +100,8 @@ class ReportMemo:
     restores the same files, so their contents need no parsing again. One JSON file per
     workspace; only the entries a run used are kept when it is saved."""
 
-    VERSION = 1
+    VERSION = 2
+    """2: entries are masked with their job's secrets (1's could hold a secret: dropped)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -142,12 +149,15 @@ class ReportMemo:
 
 
 def _memo_key(
-    job: Job, files: list[tuple[str, list[str], list[str]]], result: JobResult
+    job: Job, files: list[tuple[str, list[str], list[str]]], result: JobResult, masked: bool
 ) -> str | None:
     """The key of the job's report files as this result has them, or None when one of
-    them is not among its recorded outputs (then it is parsed)."""
+    them is not among its recorded outputs (then it is parsed). Whether the entry is
+    masked is part of it (whether, never with what: no secret goes into a key), so a
+    job without secrets is not served another run's masks; an entry is masked again
+    as it is taken, so one stored for other secrets never serves these unmasked."""
     digests = {o.path: o.sha256 for o in result.outputs}
-    parts = [job.name]
+    parts = [job.name, "masked" if masked else "plain"]
     for kind, _patterns, paths in files:
         for rel in paths:
             sha = digests.get(rel)
@@ -157,9 +167,15 @@ def _memo_key(
     return hashlib.sha256("\0\0".join(parts).encode()).hexdigest()
 
 
-def measure(root: str, job: Job, result: JobResult, memo: ReportMemo | None = None) -> Measurements:
+def measure(
+    root: str,
+    job: Job,
+    result: JobResult,
+    memo: ReportMemo | None = None,
+    masker: Masker | None = None,
+) -> Measurements:
     """Read the job's declared reports (as they are now: the job just wrote them, or the
-    cache just restored them) into Measurements."""
+    cache just restored them) into Measurements, masked with `masker` (the job's secrets)."""
     from conveyor.reports.junit import report_files
 
     m = Measurements(scope=job.name, outputs=list(result.outputs), duration=result.duration)
@@ -173,19 +189,35 @@ def measure(root: str, job: Job, result: JobResult, memo: ReportMemo | None = No
         if patterns:
             found = report_files(root, job.dir, patterns)
             files.append((kind, list(patterns), [_rel(root, p) for p in found]))
-    key = _memo_key(job, files, result) if memo is not None else None
+    masking = masker is not None and bool(masker)
+    key = _memo_key(job, files, result, masking) if memo is not None else None
     known = memo.get(key) if memo is not None and key is not None else None
-    if known is not None:
-        read = Measurements.from_json({**known, "scope": job.name})
-        m.tests, m.coverage, m.findings = read.tests, read.coverage, read.findings
-        m.reports, m.problems = read.reports, read.problems
+    if known is None:
+        _read_reports(root, job, files, m)
+        m = masked(m, masker)
+        if memo is not None and key is not None:
+            entry = m.to_json()
+            del entry["outputs"], entry["duration"]
+            memo.put(key, entry)
         return m
-    _read_reports(root, job, files, m)
-    if memo is not None and key is not None:
-        entry = m.to_json()
-        del entry["outputs"], entry["duration"]
-        memo.put(key, entry)
-    return m
+    read = Measurements.from_json({**known, "scope": job.name})
+    m.tests, m.coverage, m.findings = read.tests, read.coverage, read.findings
+    m.reports, m.problems = read.reports, read.problems
+    return masked(m, masker)
+
+
+def masked(m: Measurements, masker: Masker | None) -> Measurements:
+    """`m` with every string in it masked (test names and messages, file paths, finding
+    messages, problems): all of it, so a field added later is masked too. Fingerprints
+    are hashes, never a secret, and stay as they are for baselines to match."""
+    if masker is None or not masker:
+        return m
+    out = Measurements.from_json(masker.mask_data(m.to_json(), keep=_UNMASKED))
+    out.duration = m.duration
+    return out
+
+
+_UNMASKED = frozenset({"fingerprint"})
 
 
 def _rel(root: str, path: str) -> str:
