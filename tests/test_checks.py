@@ -27,6 +27,7 @@ from conveyor.checks.secrets import scan_secrets, secrets_check
 from conveyor.checks.tools import check_tools
 from conveyor.model import CheckResult, Finding, GateLevel
 from conveyor.units import format_size
+from tests.conftest import Project
 
 
 def write(root: Path, name: str, text: str) -> Path:
@@ -846,6 +847,62 @@ def test_broken_or_missing_baseline(repo: Path) -> None:
         scan_secrets(str(repo), FILES, baseline="other.json")
     with pytest.raises(ValueError, match="does not exist"):
         scan_secrets(str(repo), FILES, baseline="missing.baseline")
+
+
+# Writes an AWS key (put together at run time: this file is committed and scanned) into
+# what the job builds, and into its SARIF report with a SHA-256 fingerprint.
+RENDER = f"""
+import hashlib, json, os
+key = {AWS_KEY[:4]!r} + {AWS_KEY[4:]!r}
+os.makedirs("dist", exist_ok=True)
+with open("dist/settings.py", "w") as fh:
+    fh.write(f'aws_access_key_id = "{{key}}"\\n')
+os.makedirs("reports", exist_ok=True)
+result = {{
+    "ruleId": "leaked-key",
+    "level": "note",
+    "message": {{"text": f"aws_access_key_id = {{key}}"}},
+    "partialFingerprints": {{"primary": hashlib.sha256(key.encode()).hexdigest()}},
+}}
+run = {{"tool": {{"driver": {{"name": "scanner"}}}}, "results": [result]}}
+with open("reports/scan.sarif", "w") as fh:
+    json.dump({{"version": "2.1.0", "runs": [run]}}, fh, indent=2)
+"""
+
+
+def test_conveyors_own_files_never_trip_the_secrets_check(project: Project) -> None:
+    """A job's declared outputs and reports (what it built) and a findings baseline (the
+    SHA-256 fingerprints of known findings) are not scanned; any other file is."""
+    project.write("app/render.py", RENDER)
+    project.pipeline(
+        f"""
+        checks:
+          secrets: true
+        gates:
+          findings: {{max: {{high: 0}}, baseline: findings-baseline.json}}
+        jobs:
+          render:
+            dir: app
+            run: {json.dumps(f"{sys.executable} render.py")}
+            outputs: [dist/]
+            reports: {{sarif: reports/scan.sarif}}
+        """
+    )
+    project.commit()
+    assert project.run("run", "--plain").code == 0
+    assert AWS_KEY in (project.root / "app" / "dist" / "settings.py").read_text()
+    assert project.run("gates", "--write-baseline").code == 0
+    baseline = json.loads((project.root / "findings-baseline.json").read_text())
+    assert len(baseline["fingerprints"]) == 1
+    # Untracked and not ignored, all three are among the files the check sees...
+    again = project.run("run", "--plain")
+    assert again.code == 0, again.out
+    assert "✔ secrets" in again.out
+    # ...and the same key anywhere else is still found.
+    project.write("app/notes.py", f'aws_access_key_id = "{AWS_KEY}"\n')
+    found = project.run("run", "--plain")
+    assert found.code == 1
+    assert "✘ secrets 1 secret: AWS Access Key in app/notes.py:1" in " ".join(found.out.split())
 
 
 def test_secrets_check_lists_the_first_five() -> None:

@@ -123,14 +123,14 @@ def run_before(
 
         out.results += check_lockfiles(pipeline.root, files)
     if secrets is not None:
-        from conveyor.checks.secrets import scan_secrets, secrets_check
+        from conveyor.checks.secrets import conveyor_files, scan_secrets, secrets_check
 
         try:
             found = scan_secrets(
                 pipeline.root,
                 files,
                 baseline=secrets.baseline,
-                exclude=secrets.exclude,
+                exclude=(*secrets.exclude, *conveyor_files(pipeline)),
                 cache_file=os.path.join(pipeline.root, ".conveyor", "cache", "secrets.json"),
                 identities=known,
             )

@@ -5,6 +5,11 @@ detect-secrets' default plugins and filters apply, including its inline allowlis
 (`# pragma: allowlist secret`); a detect-secrets baseline lists reviewed false
 positives. Findings carry the secret's type, file, line and a fingerprint built from
 detect-secrets' SHA-1 of the secret: never the secret itself.
+
+Files Conveyor itself writes or keeps in the workspace are not scanned
+(`conveyor_files`): baselines hold fingerprints and build reports hold digests, which
+the entropy plugins take for secrets, and a job's declared outputs and reports are what
+it built, not what was committed (issue 10).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
 from typing import Any
 
-from conveyor.model import CheckResult, Finding, GateLevel
+from conveyor.model import CheckResult, Finding, GateLevel, Pipeline
 from conveyor.units import first_few
 
 TOOL = "conveyor-secrets"
@@ -25,6 +30,24 @@ MAX_FILE_SIZE = 1_000_000
 """Bytes; larger files are data or build outputs, slow to scan and rarely hand-written."""
 BASELINE_NAME = ".secrets.baseline"
 _SHOWN = 5
+
+
+def conveyor_files(pipeline: Pipeline) -> tuple[str, ...]:
+    """What the secrets check leaves out as Conveyor's own (workspace-relative paths and
+    globs, as `exclude` takes them): the findings gates' baselines (lists of SHA-256
+    fingerprints), the build report of the checks after the build (digests, commit ids),
+    and every job's declared outputs and reports (what the job writes, relative to its
+    `dir`; its reports are among its outputs)."""
+    own: list[str] = []
+    gates = [pipeline.gates, *(job.gates for job in pipeline.jobs)]
+    own += [g.findings.baseline for g in gates if g.findings is not None and g.findings.baseline]
+    after = pipeline.checks.after
+    if after is not None and after.report:
+        own.append(after.report)
+    for job in pipeline.jobs:
+        # A directory (`dist` or `dist/`) names its whole tree, as `exclude` reads it.
+        own += [posixpath.normpath(posixpath.join(job.dir, p)) for p in job.outputs]
+    return tuple(dict.fromkeys(p.replace(os.sep, "/").removeprefix("./") for p in own))
 
 
 def scan_secrets(
