@@ -37,14 +37,20 @@ class Ran(NamedTuple):
 
 
 def written_since(
-    root: str, since_ns: int, initially_dirty: frozenset[str]
+    root: str, since_ns: int, initially_dirty: frozenset[str], dirs: Sequence[str] = (".",)
 ) -> dict[str, float | None]:
     """Workspace files git sees as new or modified that were written since `since_ns`,
     with the time of that write (None: a tracked file deleted since, unless it was
     already missing or modified when the run started)."""
 
+    # Only below the directories of the jobs that ran: a run that re-ran one package of
+    # a large monorepo asks git about that package alone.
+    spec = ["--", *sorted(set(dirs))] if "." not in dirs else []
+
     def git(*args: str) -> list[str]:
-        out = subprocess.run(["git", *args], cwd=root, capture_output=True, check=True).stdout
+        out = subprocess.run(
+            ["git", *args, *spec], cwd=root, capture_output=True, check=True
+        ).stdout
         return [p.decode() for p in out.split(b"\0") if p]
 
     try:
@@ -140,7 +146,12 @@ def review(jobcache: JobCache, jobs: Sequence[Job], results: Sequence[JobResult]
         and r.name in by_name
     ]
     files = jobcache.files
-    written = written_since(files.root, files.scan_started_ns(), files.initially_dirty)
+    written = written_since(
+        files.root,
+        files.scan_started_ns(),
+        files.initially_dirty,
+        [r.job.dir for r in ran] or ["."],
+    )
     if not written:
         return []
     blamed, nobody = attribute(written, ran, jobs)
