@@ -398,3 +398,37 @@ def test_the_short_secret_error_is_located_by_the_config_path(tmp_path: Path) ->
     assert (error.path, error.line, error.col) == (("jobs", "deploy", "secrets", 1), 3, 28)
     assert error.file is not None
     assert error.file.endswith("conveyor.yml")
+
+
+def test_a_memo_entry_is_masked_again_as_it_is_taken(tmp_path: Path) -> None:
+    """An entry stored masked for one set of secrets, taken for a job with one more: the
+    new secret is masked too, though the entry's key is the same."""
+    import hashlib
+
+    from conveyor.gates.measure import ReportMemo, measure
+    from conveyor.model import Job, JobResult, JobStatus, OutputFile, Reports
+
+    first, second = "first-secret-value", "second-secret-value"
+    report = tmp_path / "junit.xml"
+    report.write_text(
+        '<testsuite name="s"><testcase classname="t" name="test_x">'
+        f'<failure message="{first} and {second}"/></testcase></testsuite>'
+    )
+    sha = hashlib.sha256(report.read_bytes()).hexdigest()
+    job = Job(
+        name="j", base="j", run=("true",), shell=("sh", "-c"), reports=Reports(("junit.xml",))
+    )
+    result = JobResult("j", JobStatus.SUCCESS, outputs=(OutputFile("junit.xml", sha, 1),))
+    path = str(tmp_path / "memo.json")
+
+    memo = ReportMemo(path)
+    stored = measure(str(tmp_path), job, result, memo, Masker([first]))
+    memo.save()
+    assert stored.tests[0]["message"] == f"{MASK} and {second}"
+    report.write_text("not read again: the memo serves it")
+
+    taken = measure(str(tmp_path), job, result, ReportMemo(path), Masker([first, second]))
+    assert taken.reports == {"junit": 1}
+    assert taken.tests[0]["message"] == f"{MASK} and {MASK}"
+    plain = measure(str(tmp_path), job, result, ReportMemo(path), None)
+    assert plain.problems, "a job without secrets is not served a masked entry: parsed again"
