@@ -406,6 +406,7 @@ def test_undeclared_writes_are_named_and_not_cached(project: Project) -> None:
             run: |
               mkdir -p dist && echo app > dist/app.txt
               echo stray > build.log
+              mkdir -p src/__pycache__ && echo pyc > src/__pycache__/m.pyc
               echo ran >> ../ran
           opted:
             cache: true
@@ -425,6 +426,7 @@ def test_undeclared_writes_are_named_and_not_cached(project: Project) -> None:
     assert "job 'opted' wrote files it does not declare: opted/scratch.txt; stored anyway" in (
         result.err
     )
+    assert "__pycache__" not in result.err, "a tool's own cache is no undeclared output"
     assert project.run("run").code == 0
     jobs = summary(project)
     assert jobs["build"]["cached"] is False, "run again: a hit would not give build.log back"

@@ -58,6 +58,7 @@ def _project(
     `deploy`, which needs it. Gates are written as YAML flow mappings (JSON)."""
     project.write("src/calc.py", CALC)
     project.write("tests/test_calc.py", TESTS)
+    project.write(".gitignore", ".coverage\n")  # coverage.py's data file is no output
     text = (
         "name: calc\n"
         "jobs:\n"

@@ -25,6 +25,12 @@ from conveyor.digest import anchor, glob_regex
 from conveyor.jobcache import JobCache
 from conveyor.model import Job, JobResult
 
+# Caches tools keep beside the sources for themselves, rebuilt whenever missing, never
+# what another job reads: not worth a warning when a project's .gitignore omits them.
+_TOOL_CACHES = re.compile(
+    r"(?:.*/)?(?:__pycache__|\.pytest_cache|\.mypy_cache|\.ruff_cache|\.hypothesis)(?:/.*)?"
+)
+
 # File times and the clock are not read at the same instant or with the same
 # granularity on every filesystem.
 _SLACK = 0.05
@@ -93,6 +99,8 @@ def attribute(
         if rel == ".conveyor" or rel.startswith(".conveyor/"):
             continue
         if any(rx.fullmatch(rel) for rx in matchers):
+            continue
+        if _TOOL_CACHES.fullmatch(rel):
             continue
         when = written[rel]
         if len(ran) == 1:
