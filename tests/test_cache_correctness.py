@@ -432,3 +432,22 @@ def test_undeclared_writes_are_named_and_not_cached(project: Project) -> None:
     assert jobs["build"]["cached"] is False, "run again: a hit would not give build.log back"
     assert jobs["opted"]["cached"] is True
     assert (project.root.parent / "ran").read_text().split() == ["ran", "ran"]
+
+
+def test_an_input_pattern_matching_nothing_is_reported_at_run(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          build:
+            inputs: [src/mian.py]
+            run: echo built
+        """
+    )
+    project.write("src/main.py", "print()\n")
+    project.commit()
+    result = project.run("run")
+    assert result.code == 0
+    assert (
+        "warning: conveyor.yml:3:14: jobs.build.inputs[0]: 'src/mian.py' matches no file "
+        "(did you mean 'src/main.py'?)"
+    ) in result.err

@@ -344,6 +344,11 @@ class WorkspaceFiles:
                 out.append(name if rel == "." else f"{rel}/{name}".replace(os.sep, "/"))
         return out
 
+    def candidates(self) -> list[str]:
+        """Every file an `inputs:` glob chooses from, sorted (tracked, untracked and not
+        ignored, produced by jobs of this run)."""
+        return self._pool(with_untracked=True)
+
     def _pool(self, with_untracked: bool) -> list[str]:
         """Files inputs are chosen from, sorted: tracked, and untracked-not-ignored too
         when asked for (default inputs are tracked files only)."""

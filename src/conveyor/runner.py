@@ -106,7 +106,11 @@ def run_pipeline(
             hint="Conveyor keeps each run's logs and summary there; make it writable",
         ) from None
     warnings: list[str] = []
-    jobcache = _job_cache(pipeline, environ, run_id, read_cache, warnings, scan) if cache else None
+    jobcache = (
+        _job_cache(pipeline, context, environ, run_id, read_cache, warnings, scan)
+        if cache
+        else None
+    )
     results = ResultJSON()
     summary = SummarySink(run_dir, os.path.abspath(pipeline.path), results)
     log_names = LogNames()
@@ -125,6 +129,8 @@ def run_pipeline(
             scan=scan,
             grace=kill_grace,
         )
+    if jobcache is not None and any(pj.job.inputs for pj in plan.runnable):
+        warnings += _unmatched_inputs(pipeline, plan, jobcache.files)
     bus = EventBus([JobLogSink(), EventLogSink(run_dir, results), summary, *sinks])
     scheduler = Scheduler(
         plan,
@@ -148,12 +154,21 @@ def run_pipeline(
             fh.write("recorded with --no-history\n")
     try:
         finished = scheduler.run()
+        if jobcache is not None:
+            from conveyor.undeclared import review
+
+            warnings += review(jobcache, [pj.job for pj in plan.runnable], finished.results)
     finally:
         bus.close()
         if keeper is not None:
             keeper.close()
         if jobcache is not None:
             jobcache.save()
+            if jobcache.write_error:
+                warnings.append(
+                    f"the cache could not be written ({jobcache.write_error}): "
+                    "results from then on were not stored"
+                )
             jobcache.files.close()
     if keeper is not None:
         warnings += [f"a report was not read: {p}" for p in keeper.problems]
@@ -172,6 +187,18 @@ def run_pipeline(
     _keep_runs(pipeline, history, warnings)
     lock.release()
     return RunOutcome(finished, summary.summary or {}, run_dir, [*warnings, *bus.errors])
+
+
+def _unmatched_inputs(pipeline: Pipeline, plan: Plan, files: WorkspaceFiles) -> list[str]:
+    """`inputs:` patterns of the jobs about to run that match no file (located, with a
+    did-you-mean); a pattern a needed job will produce is not one of them."""
+    from conveyor.config import locate_warnings
+    from conveyor.inputcheck import pipeline_unmatched, unmatched_message
+
+    running = {pj.name for pj in plan.runnable}
+    found = [u for u in pipeline_unmatched(pipeline, files.candidates()) if u.job in running]
+    located = locate_warnings([(u.path, unmatched_message(u)) for u in found], pipeline.path)
+    return [line.replace(": warning: ", ": ", 1) for line in located]
 
 
 def _keep_runs(pipeline: Pipeline, history: str | None, warnings: list[str]) -> None:
@@ -206,6 +233,7 @@ def _needs_keeper(pipeline: Pipeline) -> bool:
 
 def _job_cache(
     pipeline: Pipeline,
+    context: RunContext,
     environ: Mapping[str, str],
     run_id: str,
     read: bool,
@@ -221,7 +249,11 @@ def _job_cache(
         warnings.append(f"the job cache is off for this run: cannot use {root}: {exc.strerror}")
         return None
     files = WorkspaceFiles(pipeline.root, workspace_state_file(pipeline.root), scan=scan)
-    return JobCache(store, files, pipeline, environ, run_id=run_id, read=read)
+    from conveyor.action import run_facts
+
+    return JobCache(
+        store, files, pipeline, environ, run_id=run_id, read=read, facts=run_facts(context)
+    )
 
 
 def _record(url: str, root: str, run_dir: str, warnings: list[str]) -> None:
