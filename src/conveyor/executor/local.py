@@ -8,6 +8,17 @@ which is drained without blocking while the process is watched, so a chatty job 
 never deadlock on a full pipe. CPU time comes from wait4's rusage of the process
 tree; peak memory from sampling the tree with psutil (from 50 ms on, every 250 ms: a
 job shorter than that has no memory figure).
+
+Jobs must not outlive Conveyor even when it is killed outright (SIGKILL, the OOM
+killer), which it cannot react to. Each job leads its own session, so nothing else would
+stop it: a small watchdog process (`watchdog.py`), started with the first job, is told
+each job's process group through a pipe and stops the groups still listed when the pipe
+closes, which is when Conveyor has died. The usual tool, PR_SET_PDEATHSIG set in the
+child, was rejected: it fires when the *thread* that forked the child exits (jobs are
+spawned from worker threads), it signals only the job's main process and not the rest of
+its group, and it needs a preexec_fn, which makes every spawn a slow fork instead of
+vfork. The watchdog costs one process per run, started beside the first job, and two
+small writes to a pipe per job.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from conveyor.executor.interface import Cancel, ExecOutcome, ExecRequest
 from conveyor.masking import Masker
 
 _MAX_LINE = 64 * 1024
+_WATCHDOG_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "watchdog.py")
 _POLL = 0.05
 
 # Like make, a job whose whole script is one simple command is exec'd directly,
@@ -148,7 +160,12 @@ class LocalExecutor:
             return ExecOutcome(
                 None, started, time.time(), error=f"cannot start {request.argv[0]}: {exc.strerror}"
             )
-        return _Watch(self, proc, request, masker, on_line, cancel, started).run()
+        _WATCHDOG.watch(proc.pid, self.grace)
+        try:
+            return _Watch(self, proc, request, masker, on_line, cancel, started).run()
+        finally:
+            # The group is gone: its id may be reused, and must not be stopped then.
+            _WATCHDOG.forget(proc.pid)
 
 
 class _Watch:
@@ -370,6 +387,68 @@ def _without_shell(argv: tuple[str, ...], env: object) -> list[str] | None:
         return None  # let the shell report 'command not found' as it would
     return [program, *words[1:]]
 
+
+class _Watchdog:
+    """This process's one watchdog (see `watchdog.py`): started with the first job,
+    told each job's process group, left to exit by itself when this process does."""
+
+    def __init__(self) -> None:
+        self._fd: int | None = None
+        self._tried = False
+        self._lock = threading.Lock()
+
+    def watch(self, pgid: int, grace: float) -> None:
+        if not self._tried:
+            self._start()
+        self._send(f"+{pgid} {grace}\n")
+
+    def forget(self, pgid: int) -> None:
+        self._send(f"-{pgid}\n")
+
+    def _start(self) -> None:
+        with self._lock:  # two workers start their first jobs at once: one watchdog
+            if self._tried:
+                return
+            self._tried = True
+            if not sys.executable:
+                return
+            # Both ends are close-on-exec: no job inherits the write end (the watchdog
+            # would then wait for the jobs it is there to stop), and only the watchdog
+            # gets the read end, as its standard input.
+            read, write = os.pipe()
+            try:
+                # posix_spawn: no fork of this multi-threaded process. Its own session, so
+                # a signal to Conveyor's process group or terminal does not reach it.
+                os.posix_spawn(
+                    sys.executable,
+                    [sys.executable, "-I", "-S", _WATCHDOG_SCRIPT],
+                    {},
+                    file_actions=[
+                        (os.POSIX_SPAWN_DUP2, read, 0),
+                        (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+                        (os.POSIX_SPAWN_DUP2, 1, 2),
+                    ],
+                    setsid=True,
+                )
+            except (OSError, NotImplementedError):
+                # Without it, jobs are still stopped on every exit Conveyor can react to.
+                os.close(write)
+                return
+            finally:
+                os.close(read)
+            self._fd = write
+
+    def _send(self, line: str) -> None:
+        fd = self._fd
+        if fd is None:
+            return
+        try:
+            os.write(fd, line.encode())  # under PIPE_BUF: atomic among the workers
+        except OSError:  # the watchdog itself is gone
+            self._fd = None
+
+
+_WATCHDOG = _Watchdog()
 
 _SUBREAPER_TRIED = False
 _SUBREAPER_LOCK = threading.Lock()
