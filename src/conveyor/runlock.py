@@ -103,8 +103,9 @@ def lock_workspace(
         path = os.path.join(ensure_state_dir(root), LOCK_FILE)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:
+        # The same words as for the run directory itself: to the user it is one thing.
         raise EnvironmentProblem(
-            f"cannot create the run lock in {root}/.conveyor: {exc.strerror}",
+            f"cannot create the run directory in {root}/.conveyor: {exc.strerror}",
             hint="Conveyor keeps each run's logs and summary there; make it writable",
         ) from None
     try:

@@ -1,7 +1,15 @@
-"""`conveyor run`: run the pipeline (or some jobs and what they need)."""
+"""`conveyor run`: run the pipeline (or some jobs and what they need).
+
+SIGINT (Ctrl-C), SIGTERM (a CI cancelling the run) and SIGHUP (the terminal closed, the
+SSH connection dropped) all stop the run the same way: running jobs are cancelled (SIGTERM
+to each job's process group, SIGKILL after --kill-grace), the summary is written, and
+the exit code is 130. A second Ctrl-C skips the grace period; a repeated SIGTERM or
+SIGHUP does not (a hangup often arrives twice: from the kernel and from the shell).
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -88,6 +96,11 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     help="Also write the findings as a GitLab Code Quality report here.",
 )
 @click.option(
+    "--no-wait",
+    is_flag=True,
+    help="If another run holds this workspace, fail at once (exit 2) instead of waiting.",
+)
+@click.option(
     "--kill-grace",
     callback=_duration,
     default="5s",
@@ -111,6 +124,7 @@ def run_command(
     no_history: bool,
     gates_junit: str | None,
     codequality: str | None,
+    no_wait: bool,
     kill_grace: float,
 ) -> int:
     """Run the pipeline's jobs as a parallel graph (JOBS: only these and what they need)."""
@@ -171,7 +185,7 @@ def run_command(
         from conveyor.cli.view import PlainView
 
         view = PlainView(stream, show_output=not quiet, explain=explain)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous = _stop_on_signals()
     try:
         outcome = run_pipeline(
             pipeline,
@@ -193,9 +207,26 @@ def run_command(
                 else None
             ),
             record_history=not no_history,
+            wait_for_lock=not no_wait,
+            on_lock_wait=_say_waiting,
         )
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    status = outcome.finished.status
+    code = {"success": 0, "failed": 1}.get(status, 130)
+    try:
+        _finish(outcome, gates_junit, codequality, as_json)
+    except OSError as exc:
+        # An interrupted run whose terminal or pipe is gone (a hangup) has nowhere to
+        # say more; its summary is written, and its exit code stays 130.
+        if code != 130 or exc.errno not in (errno.EIO, errno.EPIPE):
+            raise
+    return code
+
+
+def _finish(outcome: Any, gates_junit: str | None, codequality: str | None, as_json: bool) -> None:
+    """What is printed or written after the run."""
     for problem in outcome.sink_errors:
         click.echo(f"warning: {problem}", err=True)
     finished = outcome.finished
@@ -215,8 +246,6 @@ def run_command(
             code_climate.write(codequality, [])
     if as_json:
         click.echo(json.dumps(outcome.summary, indent=2))
-    status = outcome.finished.status
-    return {"success": 0, "failed": 1}.get(status, 130)
 
 
 def _ci_sinks(context: Any, environ: dict[str, str], stream: Any) -> list[Any]:
@@ -228,9 +257,56 @@ def _ci_sinks(context: Any, environ: dict[str, str], stream: Any) -> list[Any]:
     return []
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    # SIGTERM (a CI cancelling the run) stops jobs the way Ctrl-C does.
-    raise KeyboardInterrupt
+def _say_waiting(holder: Any) -> None:
+    click.echo(
+        f"conveyor: waiting for the run in this workspace ({holder.describe()}) to finish",
+        err=True,
+    )
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _stop_on_signals() -> dict[int, Any]:
+    """Make SIGINT, SIGTERM and SIGHUP stop the run like Ctrl-C (the scheduler cancels
+    its jobs on KeyboardInterrupt); returns the handlers they had."""
+    previous: dict[int, Any] = {}
+    stopping = [False]
+
+    def stop(signum: int, frame: object) -> None:
+        if signum == signal.SIGHUP:
+            _drop_hung_up_terminal()
+        if stopping[0] and signum != signal.SIGINT:
+            return  # only a second Ctrl-C means "now"
+        stopping[0] = True
+        raise KeyboardInterrupt
+
+    for sig in _STOP_SIGNALS:
+        handler = signal.getsignal(sig)
+        # SIGINT even when ignored: a run started with `&` by a script inherits SIGINT
+        # ignored, and must still stop on it. A SIGHUP ignored on purpose (nohup) stays so.
+        if sig == signal.SIGHUP and handler == signal.SIG_IGN:
+            continue
+        previous[sig] = signal.signal(sig, stop)
+    return previous
+
+
+def _drop_hung_up_terminal() -> None:
+    """Point standard output and error at /dev/null if they are a terminal that hung up:
+    every write to it fails (EIO), and what is left to say would fail the clean stop."""
+    import termios
+
+    for fd in (1, 2):
+        try:
+            termios.tcgetattr(fd)
+        except termios.error as exc:
+            if exc.args[0] != errno.EIO:
+                continue  # not a terminal (ENOTTY), or a live one
+        else:
+            continue
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, fd)
+        os.close(null)
 
 
 def _print_plan(plan: Any, context: Any, parallelism: int, as_json: bool) -> None:
