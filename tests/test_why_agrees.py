@@ -87,9 +87,7 @@ def test_why_says_hit_exactly_when_the_run_hits(
         elif kind == "rm-outputs":
             shutil.rmtree(root / "out", ignore_errors=True)
         else:
-            subprocess.run(
-                ["git", "commit", "-qam", "edit", "--allow-empty"], cwd=root, check=True
-            )
+            subprocess.run(["git", "commit", "-qam", "edit", "--allow-empty"], cwd=root, check=True)
         said = json.loads(project.run("why", "c", "d", "--json").out)
         result = project.run("run", "--explain", "--plain")
         assert result.code == 0, result.out

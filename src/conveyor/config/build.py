@@ -261,6 +261,24 @@ def _build_job(
         def sub(text: str, path: tuple[str | int, ...], values: dict[str, str] = values) -> str:
             return _interpolate(text, values, path)
 
+        reports = (
+            model.Reports(
+                junit=tuple(
+                    sub(r, (*where, "reports", "junit", i))
+                    for i, r in enumerate(spec.reports.junit)
+                ),
+                coverage=tuple(
+                    sub(r, (*where, "reports", "coverage", i))
+                    for i, r in enumerate(spec.reports.coverage)
+                ),
+                sarif=tuple(
+                    sub(r, (*where, "reports", "sarif", i))
+                    for i, r in enumerate(spec.reports.sarif)
+                ),
+            )
+            if spec.reports
+            else model.Reports()
+        )
         instance = name if not combo else f"{name} ({', '.join(f'{k}={v}' for k, v in combo)})"
         run = tuple(sub(cmd, (*where, "run", i)) for i, cmd in enumerate(spec.run))
         jobs.append(
@@ -289,25 +307,21 @@ def _build_job(
                 inputs=tuple(spec.inputs),
                 # Report files are outputs too: a cache hit restores them, so the job's
                 # gates are evaluated against the reports of the result it reuses.
+                # Paths may name the matrix values (`reports/junit-${{ matrix.py }}.xml`)
+                # so that the instances of one job do not write over each other.
                 outputs=tuple(
                     dict.fromkeys(
                         [
-                            *spec.outputs,
+                            *(sub(o, (*where, "outputs", i)) for i, o in enumerate(spec.outputs)),
                             *(
-                                (*spec.reports.junit, *spec.reports.coverage, *spec.reports.sarif)
+                                (*reports.junit, *reports.coverage, *reports.sarif)
                                 if spec.reports
                                 else ()
                             ),
                         ]
                     )
                 ),
-                reports=model.Reports(
-                    junit=tuple(spec.reports.junit),
-                    coverage=tuple(spec.reports.coverage),
-                    sarif=tuple(spec.reports.sarif),
-                )
-                if spec.reports
-                else model.Reports(),
+                reports=reports,
                 gates=_gates(spec.gates),
                 artifacts=model.ArtifactSpec(
                     paths=tuple(spec.artifacts.paths),
