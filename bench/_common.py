@@ -69,16 +69,29 @@ def find_conveyor(explicit: str | None) -> tuple[str, str | None]:
     return found, None
 
 
-def conveyor_python(conveyor: str) -> str:
-    """The interpreter a `conveyor` script runs with (its #! line), else this one."""
+def conveyor_interpreter(conveyor: str) -> list[str]:
+    """The command a `conveyor` script starts its interpreter with: its #! line, whole
+    (`/venv/bin/python3`, or `/usr/bin/env python3` with any flags), else this
+    interpreter. A floor timed with it pays the same start-up as Conveyor: the same
+    interpreter, the same virtualenv and site-packages, the same `.pth` files."""
     try:
         with open(conveyor, encoding="utf-8", errors="replace") as fh:
             first = fh.readline()
         if first.startswith("#!") and "python" in first:
-            return first[2:].strip().split()[0]
+            return first[2:].split()
     except OSError:
         pass
-    return sys.executable
+    return [sys.executable]
+
+
+def conveyor_python(conveyor: str) -> str:
+    """The interpreter a `conveyor` script runs with (its #! line), else this one."""
+    argv = conveyor_interpreter(conveyor)
+    if os.path.basename(argv[0]) == "env" and len(argv) > 1:
+        found = shutil.which(argv[1])
+        if found:
+            return found
+    return argv[0]
 
 
 def compile_bytecode(conveyor: str) -> None:

@@ -13,8 +13,9 @@ tasks executed counted from .exec.log, outputs present):
            caches (0 tasks); the others rebuild
 
 Conveyor's workspace is a copy of gen.py's make workspace with a generated conveyor.yml
-(one job per package: `dir`, gen.py's own command, `needs`, `outputs: [dist/]`); its
-cache goes to a directory beside the workspace (CONVEYOR_CACHE_DIR), emptied for `cold`.
+(one job per package: `dir`, gen.py's own command, `needs`, `outputs: [dist/]`). Each
+size has its own cache beside its workspace (`<work>/n<N>/conveyor-cache`, given as
+CONVEYOR_CACHE_DIR), emptied for `cold`, so one size's runs never evict another's.
 Also printed: the floor of a no-op, `git ls-files -s` plus a stat of every input file,
 and the floor of a cold run for a Python orchestrator that caches (`_cold_floor.py`:
 parse the YAML, hash every input, run every task in dependency order, write a result
@@ -80,7 +81,7 @@ def add_conveyor_workspace(gen, base: str) -> None:  # type: ignore[no-untyped-d
     subprocess.run([*git, "commit", "-q", "-m", "conveyor pipeline"], check=True)
 
 
-def noop_floor(ws: str, reps: int) -> float:
+def noop_floor(ws: str, python: str, reps: int) -> float:
     """`git ls-files -s` plus a stat of every package source file: what any content-hashing
     tool must at least do to know that nothing changed."""
     code = (
@@ -92,7 +93,7 @@ def noop_floor(ws: str, reps: int) -> float:
     samples = []
     for _ in range(reps + 1):
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code, ws], check=True)
+        subprocess.run([python, "-c", code, ws], check=True)
         samples.append(time.perf_counter() - t)
     return statistics.median(samples[1:])
 
@@ -166,22 +167,29 @@ def main() -> int:
             )
         add_conveyor_workspace(gen, base)
 
-    cache_dir = os.path.join(a.work, "conveyor-cache")
+    # One cache per size, beside that size's workspace (<work>/n<N>/conveyor-cache): with
+    # one shared by every size, a cold N=1000 run (which empties it) wiped the N=200
+    # entries, and a later N=200 no-op re-ran 117 jobs. The harness runs every peer in
+    # its own workspace, so the size is read from the workspace the run happens in.
     real_table, real_expected, real_available = run.peer_table, run.expected, run.available
+    real_timed = run.timed
+
+    def cache_of(ws: str) -> str:
+        return os.path.join(os.path.dirname(os.path.abspath(ws)), "conveyor-cache")
 
     def peer_table(prefix, jobs):  # type: ignore[no-untyped-def]
         table, nm_bin = real_table(prefix, jobs)
-        argv = [
-            "env",
-            f"CONVEYOR_CACHE_DIR={cache_dir}",
-            conveyor,
-            "run",
-            f"--jobs={jobs}",
-            "--plain",
-            "-q",
-        ]
-        table["conveyor"] = run.Peer("conveyor", argv, [".conveyor", "packages/*/dist", cache_dir])
+        argv = [conveyor, "run", f"--jobs={jobs}", "--plain", "-q"]
+        # "../conveyor-cache" is relative to the workspace: emptied for `cold`.
+        table["conveyor"] = run.Peer(
+            "conveyor", argv, [".conveyor", "packages/*/dist", "../conveyor-cache"]
+        )
         return table, nm_bin
+
+    def timed(argv, cwd, env, log, timeout):  # type: ignore[no-untyped-def]
+        if argv and argv[0] == conveyor:
+            env = dict(env, CONVEYOR_CACHE_DIR=cache_of(cwd))
+        return real_timed(argv, cwd, env, log, timeout)
 
     def expected(scen, peer, meta):  # type: ignore[no-untyped-def]
         if peer == "conveyor" and scen == "restore":
@@ -192,6 +200,7 @@ def main() -> int:
         return True if peer.name == "conveyor" else real_available(peer, nm_bin)
 
     run.peer_table, run.expected, run.available = peer_table, expected, available
+    run.timed = timed
     run.ALL_PEERS = (*run.ALL_PEERS, "conveyor")
     code = (
         run.main(
@@ -213,7 +222,7 @@ def main() -> int:
     )
     for n in [int(x) for x in a.sizes.split(",")]:
         ws = os.path.join(a.work, f"n{n}", "conveyor")
-        floor = noop_floor(ws, 5)
+        floor = noop_floor(ws, conveyor_python(conveyor), 5)
         print(f"N={n}: no-op floor (git ls-files -s + stat of every source file): {floor:.3f}s")
         cold = cold_floor(ws, conveyor_python(conveyor), a.jobs, n, 3)
         print(

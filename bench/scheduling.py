@@ -31,6 +31,7 @@ from _common import (
     REPO,
     add_common_args,
     bench,
+    conveyor_interpreter,
     dump_json,
     find_conveyor,
     machine,
@@ -146,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
             },
             "make": {"cmd": [make, f"-j{a.jobs}", "-s", "all"], "cwd": work},
             "python spawn floor": {
-                "cmd": [sys.executable, "-c", PY_FLOOR, str(a.n), str(a.jobs)],
+                # The interpreter Conveyor runs with (same site setup), not this one.
+                "cmd": [*conveyor_interpreter(conveyor), "-c", PY_FLOOR, str(a.n), str(a.jobs)],
                 "cwd": work,
             },
         }

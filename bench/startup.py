@@ -2,7 +2,9 @@
 
 Measures, as whole processes timed from outside (median of --reps after --warmup):
 
-* floor:            `<sys.executable> -c pass`
+* floor:            `<python> -c pass`, where <python> is the interpreter of the
+                    `conveyor` script timed (its #! line): the same virtualenv and site
+                    setup (`.pth` files) that every `conveyor` command pays for
 * version:          `conveyor --version`
 * validate (cold):  `conveyor -f <200-job file> validate`, `.conveyor/` deleted
                     before each run, so the parsed-config cache is empty
@@ -26,6 +28,7 @@ from _common import (
     REPO,
     add_common_args,
     bench,
+    conveyor_interpreter,
     dump_json,
     find_conveyor,
     machine,
@@ -56,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     add_common_args(ap)
     a = ap.parse_args(argv)
     conveyor, note = find_conveyor(a.conveyor)
+    # Not sys.executable: this script may run under another interpreter (a pyenv python
+    # without the virtualenv's .pth files), which made the floor slower than
+    # `conveyor --version` itself.
+    python = conveyor_interpreter(conveyor)
     state = src_state()
 
     work = tempfile.mkdtemp(prefix="conveyor-bench-startup-")
@@ -79,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         validate = [conveyor, "-f", pipe, "validate"]
         timed(validate, cwd=work)  # fails loudly if the file does not validate
         cases = {
-            "python3 -c pass (floor)": {"cmd": [sys.executable, "-c", "pass"], "cwd": work},
+            "python3 -c pass (floor)": {"cmd": [*python, "-c", "pass"], "cwd": work},
             "conveyor --version": {"cmd": [conveyor, "--version"], "cwd": work},
             f"conveyor validate, {a.jobs_in_file} jobs, cold cache": {
                 "cmd": validate,
@@ -117,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             ]
         )
     print(
-        f"conveyor: {conveyor} ({tool_version([conveyor, '--version'])}); python: {sys.executable}"
+        f"conveyor: {conveyor} ({tool_version([conveyor, '--version'])}); "
+        f"floor interpreter: {' '.join(python)}"
     )
     warn = print_source(state, note, explicit=bool(a.conveyor))
     print(f"median of {a.reps} runs after {a.warmup} warm-up; {os.cpu_count()} CPUs\n")
@@ -143,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             "reps": a.reps,
             "warmup": a.warmup,
             "jobs_in_file": a.jobs_in_file,
+            "floor_interpreter": python,
             "results": res,
         },
     )
