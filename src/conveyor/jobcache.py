@@ -441,7 +441,7 @@ class JobCache:
         """Why this job's key differs from its last stored one (empty: never stored here)."""
         if not job.cache:
             if job.secrets:
-                return ["it has secrets, so it is not cached unless it says cache: true"]
+                return ["caching is off for this job: it has secrets (say cache: true to cache it)"]
             return ["caching is off for this job (cache: false)"]
         if not self.read:
             return ["--no-cache: no result is read from the cache"]
