@@ -434,8 +434,10 @@ class Worker:
             outcome.status, outcome.by = "INVALID", f"does not compile: {exc.msg}"
             outcome.seconds = time.perf_counter() - t0
             return outcome
-        related = RELATED[mutant.path]
-        stages = [("related", related), ("suite", ["tests", *(f"--ignore={t}" for t in related)])]
+        # Only the related test files this commit has (a file may come or go).
+        related = [t for t in RELATED[mutant.path] if os.path.exists(os.path.join(self.root, t))]
+        stages = [("related", related)] if related else []
+        stages.append(("suite", ["tests", *(f"--ignore={t}" for t in related)]))
         try:
             with open(target, "wb") as fh:
                 fh.write(mutated)
@@ -592,6 +594,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             chosen = random.Random(a.seed).sample(mutants, min(a.sample, len(mutants)))
         allow = load_allowlist(ALLOWLIST)
+        keys = {m.key for m in mutants}
+        for key in allow:
+            if key not in keys:
+                print(f"warning: {os.path.basename(ALLOWLIST)}: {key} matches no mutant (stale?)")
         print(
             f"mutating {source}: {len(chosen)} of {len(mutants)} mutants "
             f"(seed {a.seed}), {a.jobs} at a time, python {a.python}"
