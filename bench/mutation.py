@@ -387,8 +387,13 @@ class Worker:
         """(exit code, failed node ids, the output's tail); exit code None on timeout."""
         if os.path.exists(self.failures):
             os.unlink(self.failures)
-        deselect = [f"--deselect={t}" for t in self.known_bad]
+        # A test file that does not even import is ignored; a failing test deselected.
+        deselect = [f"--{'deselect' if '::' in t else 'ignore'}={t}" for t in self.known_bad]
         cmd = [self.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "_mutation"]
+        # Each worker's own temporary directory, outside the copy (a test's project must
+        # not find the repository's conveyor.yml in a parent directory), emptied by
+        # pytest at every start; not /tmp/pytest-of-<user>, shared with other sessions.
+        cmd.append(f"--basetemp={self.root}.tmp")
         cmd += ["-x"] if first_failure else []
         proc = subprocess.Popen(
             [*cmd, *deselect, *args],
