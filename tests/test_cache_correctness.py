@@ -451,3 +451,39 @@ def test_an_input_pattern_matching_nothing_is_reported_at_run(project: Project) 
         "warning: conveyor.yml:3:14: jobs.build.inputs[0]: 'src/mian.py' matches no file "
         "(did you mean 'src/main.py'?)"
     ) in result.err
+
+
+def test_a_glob_input_an_upstream_writes_undeclared_is_never_keyed_without_it(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.pipeline(
+        """
+        jobs:
+          gen:
+            cache: false
+            pass_env: [VALUE]
+            run: mkdir -p gen && echo "$VALUE" > gen/a.txt
+          use:
+            needs: [gen]
+            inputs: [gen/*.txt]
+            outputs: [out/]
+            run: mkdir -p out && cat gen/*.txt > out/all.txt
+        """
+    )
+    project.write(".gitignore", "out/\n")
+    project.commit()
+    monkeypatch.setenv("VALUE", "one")
+    result = project.run("run")
+    assert result.code == 0
+    assert "job 'use' was not cached: its inputs include gen/a.txt, written during the run" in (
+        result.err
+    )
+    assert project.run("run").code == 0  # gen/a.txt is there from the start now
+    assert summary(project)["use"]["cached"] is False
+    monkeypatch.setenv("VALUE", "two")
+    assert project.run("run").code == 0
+    assert (project.root / "out/all.txt").read_text() == "two\n"
+    monkeypatch.setenv("VALUE", "one")
+    assert project.run("run").code == 0
+    assert summary(project)["use"]["cached"] is True
+    assert (project.root / "out/all.txt").read_text() == "one\n"

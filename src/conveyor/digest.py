@@ -282,7 +282,6 @@ class WorkspaceFiles:
         of the jobs that need them although they did not exist when git was asked."""
         self._assumed: dict[str, FileInfo] = {}
         """Files a cache hit would restore, by what it would restore (for `why`)."""
-        self._relisted: list[str] | None = None
         self.initially_dirty: frozenset[str] = frozenset()
         """Tracked files that differed from git's index when git was first asked."""
 
@@ -329,8 +328,6 @@ class WorkspaceFiles:
         self._git_state()
         if self._walked is not None:
             return self._walked
-        if self._relisted is not None:
-            return self._relisted
         assert self._scan is not None
         return self._scan.untracked()
 
@@ -378,22 +375,6 @@ class WorkspaceFiles:
         """Take `rel` to hold `info` (what a predicted cache hit would restore there)."""
         self._assumed[rel] = info
         self.add_produced([rel])
-
-    def relist_untracked(self) -> None:
-        """Ask git again for the untracked files (jobs of this run may have made some)."""
-        self._git_state()
-        if self._walked is not None:
-            self._walked = self._walk()
-            self._sorted = None
-        else:
-            try:
-                out = subprocess.run(
-                    _UNTRACKED, cwd=self.root, capture_output=True, check=True
-                ).stdout
-                self._relisted = [n.decode() for n in out.split(b"\0") if n]
-            except (OSError, subprocess.CalledProcessError):
-                pass  # what the first scan said stands
-        self._sorted_all = None
 
     def changed_since(self, paths: Sequence[str], since_ns: int) -> list[str]:
         """Those of `paths` git called clean whose mtime or ctime is `since_ns` or later

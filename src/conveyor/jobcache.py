@@ -111,11 +111,10 @@ class JobCache:
         self.writable = True
         self.write_error: str | None = None
         """Why the cache could not be written, once it could not (the run goes on uncached)."""
-        self.stored: dict[str, Digest] = {}
-        """The action of each job whose result this run stored."""
+        self.stored: dict[str, tuple[Digest, frozenset[str]]] = {}
+        """The action of each job whose result this run stored, and its input files."""
         self.epoch = 0
         """How many jobs have run (not served from the cache) in this run so far."""
-        self._listed_epoch = 0
         self.files = files
         self.pipeline = pipeline
         self.environ = environ
@@ -139,16 +138,12 @@ class JobCache:
         """The job's action, from its inputs as they are now and its needs' outputs.
 
         `fresh`: jobs have run since git was asked about the workspace, so what it said
-        may be out of date: untracked files are listed again (for `inputs:` globs) and
-        every input git called clean is checked for a write since (its mtime or ctime)."""
+        may be out of date: every input git called clean is checked for a write since
+        (its mtime or ctime). Files jobs of this run produced are chosen too when they are
+        declared outputs; an undeclared one an `inputs:` glob would have chosen is found
+        after the run, and the result keyed without it taken back (conveyor.undeclared):
+        listing untracked files again before every job cost a git process each."""
         with self._lock:
-            if (
-                fresh
-                and self.epoch != self._listed_epoch
-                and any(not p.startswith("!") for p in job.inputs)
-            ):
-                self.files.relist_untracked()
-                self._listed_epoch = self.epoch
             paths = self.files.select(job.dir, job.inputs)
             if fresh:
                 self.files.changed_since(paths, self.files.scan_started_ns())
@@ -576,7 +571,7 @@ class JobCache:
                 job, built, in_workspace, links, hit, (log.hash, log.size_bytes), log.size_bytes
             )
             with self._lock:
-                self.stored[job.name] = built.digest
+                self.stored[job.name] = (built.digest, frozenset(built.paths))
         return Stored(digest_of_outputs, found.missing, produced)
 
     def _store_output(self, full: str, *, store: bool) -> tuple[Digest, bool, bytes | None, int]:
@@ -647,9 +642,10 @@ class JobCache:
     def retract(self, job: Job) -> None:
         """Take back the result this run stored for `job` (it wrote files it does not
         declare: a hit would not give them back)."""
-        digest = self.stored.pop(job.name, None)
-        if digest is None:
+        entry = self.stored.pop(job.name, None)
+        if entry is None:
             return
+        digest = entry[0]
         self.store.remove_action(digest)
         with self._lock:
             self._new_records.pop(job.name, None)

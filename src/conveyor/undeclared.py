@@ -31,9 +31,9 @@ _TOOL_CACHES = re.compile(
     r"(?:.*/)?(?:__pycache__|\.pytest_cache|\.mypy_cache|\.ruff_cache|\.hypothesis)(?:/.*)?"
 )
 
-# File times and the clock are not read at the same instant or with the same
-# granularity on every filesystem.
-_SLACK = 0.05
+# File times come from the kernel's coarse clock, up to a tick (10 ms at HZ=100)
+# behind the time a job's start was read with.
+_SLACK = 0.02
 
 
 class Ran(NamedTuple):
@@ -103,20 +103,30 @@ def attribute(
         if _TOOL_CACHES.fullmatch(rel):
             continue
         when = written[rel]
-        if len(ran) == 1:
-            who = [ran[0]]
-        else:
-            who = []
-            if when is not None:
-                who = [r for r in ran if r.started - _SLACK <= when <= r.finished + _SLACK]
-            if len(who) != 1:
-                pool = who or list(ran)
-                who = _by_dir(rel, pool)
+        who = list(ran) if len(ran) == 1 else _by_time(when, ran)
+        if len(who) != 1:
+            who = _by_dir(rel, who or list(ran))
         if not who:
             nobody.append(rel)
         for r in who:
             blamed.setdefault(r.job.name, []).append(rel)
     return blamed, nobody
+
+
+def _by_time(when: float | None, ran: Sequence[Ran]) -> list[Ran]:
+    """The jobs that were running when a file was last written: those whose run holds
+    the time, else the one that started soonest after it (a file's time comes from a
+    coarse clock that lags by up to a tick, never leads)."""
+    if when is None:
+        return []
+    inside = [r for r in ran if r.started <= when <= r.finished]
+    if inside:
+        return inside
+    after = [r for r in ran if when < r.started <= when + _SLACK]
+    if not after:
+        return []
+    first = min(r.started for r in after)
+    return [r for r in after if r.started == first]
 
 
 def _by_dir(rel: str, pool: Sequence[Ran]) -> list[Ran]:
@@ -138,6 +148,36 @@ def _by_dir(rel: str, pool: Sequence[Ran]) -> list[Ran]:
     return best
 
 
+def keyed_without(
+    jobcache: JobCache, by_name: dict[str, Job], written: dict[str, float | None]
+) -> list[str]:
+    """Take back the results stored for jobs whose `inputs:` choose a file that was
+    written during the run after the job was keyed (so the key left it out: the files
+    a glob chooses from were listed when the run started)."""
+    warnings = []
+    for name, (_digest, keyed) in list(jobcache.stored.items()):
+        job = by_name.get(name)
+        if job is None or not job.inputs:
+            continue
+        include = [glob_regex(anchor(job.dir, p)) for p in job.inputs if not p.startswith("!")]
+        exclude = [glob_regex(anchor(job.dir, p[1:])) for p in job.inputs if p.startswith("!")]
+        missed = [
+            rel
+            for rel, when in written.items()
+            if when is not None
+            and rel not in keyed
+            and any(rx.fullmatch(rel) for rx in include)
+            and not any(rx.fullmatch(rel) for rx in exclude)
+        ]
+        if missed:
+            jobcache.retract(job)
+            warnings.append(
+                f"job '{name}' was not cached: its inputs include {', '.join(sorted(missed)[:5])}, "
+                "written during the run by a job that does not declare it in its `outputs:`"
+            )
+    return warnings
+
+
 def review(jobcache: JobCache, jobs: Sequence[Job], results: Sequence[JobResult]) -> list[str]:
     """After a run: warn of the files jobs wrote without declaring them, and take back
     the stored results of the jobs they are blamed on (unless the job says `cache: true`,
@@ -154,16 +194,18 @@ def review(jobcache: JobCache, jobs: Sequence[Job], results: Sequence[JobResult]
         and r.name in by_name
     ]
     files = jobcache.files
+    # A stored job choosing inputs by pattern may have missed a file written anywhere.
+    globbing = any(by_name[n].inputs for n in jobcache.stored if n in by_name)
     written = written_since(
         files.root,
         files.scan_started_ns(),
         files.initially_dirty,
-        [r.job.dir for r in ran] or ["."],
+        ["."] if globbing or not ran else [r.job.dir for r in ran],
     )
     if not written:
         return []
+    warnings = keyed_without(jobcache, by_name, written)
     blamed, nobody = attribute(written, ran, jobs)
-    warnings = []
     for name, paths in blamed.items():
         job = by_name[name]
         shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
