@@ -487,3 +487,32 @@ def test_a_glob_input_an_upstream_writes_undeclared_is_never_keyed_without_it(
     assert project.run("run").code == 0
     assert summary(project)["use"]["cached"] is True
     assert (project.root / "out/all.txt").read_text() == "one\n"
+
+
+def test_a_glob_over_ignored_upstream_outputs_is_keyed_alike_on_a_hit(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          build:
+            inputs: [src/*]
+            outputs: [dist/]
+            run: mkdir -p dist && cp src/* dist/
+          package:
+            needs: [build]
+            inputs: [dist/**]
+            outputs: [pkg/]
+            run: mkdir -p pkg && cat dist/* > pkg/all.txt
+        """
+    )
+    project.write("src/a.txt", "a\n")
+    project.write(".gitignore", "dist/\npkg/\n")
+    project.commit()
+    assert project.run("run").code == 0
+    assert project.run("run").code == 0
+    assert summary(project)["package"]["cached"] is True
+    other = clone(project)
+    assert other.run("run").code == 0
+    assert summary(other)["package"]["cached"] is True
+    project.write("src/a.txt", "changed\n")
+    assert project.run("run").code == 0
+    assert (project.root / "pkg/all.txt").read_text() == "changed\n"

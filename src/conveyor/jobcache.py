@@ -288,6 +288,8 @@ class JobCache:
             else None
         )
         self._record(job, built, outputs, links, hit, log_digest, len(log_bytes))
+        with self._lock:  # what it restored is what the jobs after it choose inputs from
+            self.files.add_produced([rel for rel, _d, _x in outputs])
         return hit
 
     def _recorded_hit(self, job: Job, built: BuiltAction) -> Hit | None:
@@ -332,6 +334,7 @@ class JobCache:
             self.store.touch(built.digest, blobs)
         with self._lock:
             self._new_records[job.name] = record
+            self.files.add_produced([rel for rel, _s, _n, _x in record.outputs])
         files = tuple((rel, sha, size) for rel, sha, size, _x in record.outputs)
         return Hit(
             list(log or ()),
