@@ -516,3 +516,35 @@ def test_a_glob_over_ignored_upstream_outputs_is_keyed_alike_on_a_hit(project: P
     project.write("src/a.txt", "changed\n")
     assert project.run("run").code == 0
     assert (project.root / "pkg/all.txt").read_text() == "changed\n"
+
+
+def test_matrix_values_in_inputs_and_outputs_key_each_instance_on_its_own_files(
+    project: Project,
+) -> None:
+    project.pipeline(
+        """
+        jobs:
+          t:
+            matrix:
+              suite: [a, b]
+            inputs: ["src/${{ matrix.suite }}.txt"]
+            outputs: ["out/${{ matrix.suite }}.txt"]
+            run: mkdir -p out && cp src/${{ matrix.suite }}.txt out/${{ matrix.suite }}.txt
+        """
+    )
+    project.write("src/a.txt", "a\n")
+    project.write("src/b.txt", "b\n")
+    project.write(".gitignore", "out/\n")
+    project.commit()
+    result = project.run("run")
+    assert result.code == 0
+    assert "matches no file" not in result.err
+    project.write("src/a.txt", "a2\n")
+    assert project.run("run").code == 0
+    jobs = summary(project)
+    assert jobs["t (suite=a)"]["cached"] is False
+    assert jobs["t (suite=b)"]["cached"] is True
+    shutil.rmtree(project.root / "out")
+    assert project.run("run").code == 0
+    assert (project.root / "out/a.txt").read_text() == "a2\n"
+    assert (project.root / "out/b.txt").read_text() == "b\n"

@@ -304,7 +304,7 @@ def _build_job(
                 timeout=timeout,
                 retry=retry,
                 allow_failure=spec.allow_failure,
-                inputs=tuple(spec.inputs),
+                inputs=tuple(sub(p, (*where, "inputs", i)) for i, p in enumerate(spec.inputs)),
                 # Report files are outputs too: a cache hit restores them, so the job's
                 # gates are evaluated against the reports of the result it reuses.
                 # Paths may name the matrix values (`reports/junit-${{ matrix.py }}.xml`)
