@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 from conveyor import graph
-from conveyor.digest import anchor, glob_regex
+from conveyor.digest import anchor, glob_regex, patterns_matcher
 from conveyor.errors import EnvironmentProblem, UsageError
 from conveyor.model import Job, Pipeline
 
@@ -44,12 +44,8 @@ def touches(job: Job, changed: set[str]) -> bool:
     if not job.inputs:
         prefix = "" if job.dir == "." else job.dir.rstrip("/") + "/"
         return any(p.startswith(prefix) for p in changed)
-    include = [glob_regex(anchor(job.dir, p)) for p in job.inputs if not p.startswith("!")]
-    exclude = [glob_regex(anchor(job.dir, p[1:])) for p in job.inputs if p.startswith("!")]
-    return any(
-        any(rx.fullmatch(p) for rx in include) and not any(rx.fullmatch(p) for rx in exclude)
-        for p in changed
-    )
+    chosen = patterns_matcher(job.dir, job.inputs)
+    return any(chosen(p) for p in changed)
 
 
 def own_writes(pipeline: Pipeline, changed: set[str]) -> set[str]:

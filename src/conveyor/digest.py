@@ -22,7 +22,7 @@ import re
 import stat
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +83,20 @@ def anchor(base: str, pattern: str) -> str:
     """A pattern relative to a job's directory, made relative to the workspace."""
     joined = pattern if base in (".", "") else f"{base.rstrip('/')}/{pattern}"
     return posixpath.normpath(joined)
+
+
+def patterns_matcher(base: str, patterns: Sequence[str]) -> Callable[[str], bool]:
+    """Whether a workspace-relative path is chosen by `inputs:`-style patterns relative
+    to `base` (some pattern matches it and no `!` exclude does)."""
+    include = [glob_regex(anchor(base, p)) for p in patterns if not p.startswith("!")]
+    exclude = [glob_regex(anchor(base, p[1:])) for p in patterns if p.startswith("!")]
+
+    def chosen(path: str) -> bool:
+        return any(rx.fullmatch(path) for rx in include) and not any(
+            rx.fullmatch(path) for rx in exclude
+        )
+
+    return chosen
 
 
 _WILDCARD = re.compile(r"[*?\[]")

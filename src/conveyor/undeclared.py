@@ -21,7 +21,7 @@ import subprocess
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from conveyor.digest import anchor, glob_regex
+from conveyor.digest import anchor, glob_regex, patterns_matcher
 from conveyor.jobcache import JobCache
 from conveyor.model import Job, JobResult
 
@@ -159,15 +159,11 @@ def keyed_without(
         job = by_name.get(name)
         if job is None or not job.inputs:
             continue
-        include = [glob_regex(anchor(job.dir, p)) for p in job.inputs if not p.startswith("!")]
-        exclude = [glob_regex(anchor(job.dir, p[1:])) for p in job.inputs if p.startswith("!")]
+        chosen = patterns_matcher(job.dir, job.inputs)
         missed = [
             rel
             for rel, when in written.items()
-            if when is not None
-            and rel not in keyed
-            and any(rx.fullmatch(rel) for rx in include)
-            and not any(rx.fullmatch(rel) for rx in exclude)
+            if when is not None and rel not in keyed and chosen(rel)
         ]
         if missed:
             jobcache.retract(job)
