@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -248,7 +249,7 @@ def test_digests_agree_across_processes(project: Project) -> None:
         "print(w.info('a.txt').digest)"
     )
     out = subprocess.run(
-        ["python3", "-c", code, str(project.root)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code, str(project.root)], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == str(here)
 

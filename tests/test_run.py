@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -349,12 +350,15 @@ def test_run_selected_jobs_and_what_they_need(project: Project) -> None:
     assert not (project.root / "docs").exists()
 
 
+PY = sys.executable  # never a python3 from PATH: a fresh virtualenv may lack what it has
+
+
 def test_summary_events_and_logs_are_written(project: Project) -> None:
     project.pipeline(
-        """
+        f"""
         jobs:
           hello:
-            run: echo hello; python3 -c "x = bytearray(30_000_000); import time; time.sleep(0.8)"
+            run: echo hello; {PY} -c "x = bytearray(30_000_000); import time; time.sleep(0.8)"
         """
     )
     result = project.run("run", "--json")
