@@ -548,3 +548,27 @@ def test_matrix_values_in_inputs_and_outputs_key_each_instance_on_its_own_files(
     assert project.run("run").code == 0
     assert (project.root / "out/a.txt").read_text() == "a2\n"
     assert (project.root / "out/b.txt").read_text() == "b\n"
+
+
+def test_an_input_rewritten_with_the_same_bytes_while_the_job_runs_is_stored(
+    project: Project,
+) -> None:
+    project.pipeline(
+        """
+        jobs:
+          fmt:
+            inputs: [src/a.txt]
+            outputs: [out/]
+            run: |
+              cp src/a.txt /dev/null && cat src/a.txt > src/tmp && mv src/tmp src/a.txt
+              mkdir -p out && cp src/a.txt out/a.txt
+        """
+    )
+    project.write("src/a.txt", "same\n")
+    project.write(".gitignore", "out/\n")
+    project.commit()
+    result = project.run("run", "--plain")
+    assert result.code == 0
+    assert "not cached" not in result.out
+    assert project.run("run").code == 0
+    assert summary(project)["fmt"]["cached"] is True

@@ -188,14 +188,30 @@ class JobCache:
         }
 
     def inputs_changed(self, built: BuiltAction) -> list[str]:
-        """Inputs whose stat moved while the job ran (an editor saving, a job running
-        beside it): its result may not be what its key says, so it is not stored
-        (Bazel's --guard_against_concurrent_changes)."""
+        """Inputs that changed while the job ran (an editor saving, a job running beside
+        it): its result may not be what its key says, so it is not stored (Bazel's
+        --guard_against_concurrent_changes). A file whose stat moved is hashed: one
+        written again with the same bytes (a formatter with nothing to change) did not
+        change."""
         before = built.inputs_state
         if before is None:
             return []
         root = self.pipeline.root
-        return [p for p, st in before.items() if _stat_key(os.path.join(root, p)) != st]
+        moved = [p for p, st in before.items() if _stat_key(os.path.join(root, p)) != st]
+        if not moved:
+            return []
+        keyed = dict(built.manifest.inputs)
+        changed = []
+        for rel in moved:
+            try:
+                now = digest_file(os.path.join(root, rel))
+                executable = bool(os.stat(os.path.join(root, rel)).st_mode & 0o100)
+            except OSError:
+                changed.append(rel)
+                continue
+            if keyed.get(rel) != f"{now}{'x' if executable else ''}":
+                changed.append(rel)
+        return changed
 
     def _infos(self, paths: Sequence[str]) -> dict[str, FileInfo]:
         infos: dict[str, FileInfo] = {}

@@ -61,7 +61,8 @@ def written_since(
 
     try:
         untracked = git("ls-files", "-o", "--exclude-standard", "-z")
-        modified = git("diff-files", "--name-only", "-z")
+        # Not diff-files: a file written again with the same bytes is no change.
+        modified = git("diff", "--no-ext-diff", "--no-renames", "--name-only", "-z")
     except (OSError, subprocess.CalledProcessError):
         return {}  # not a git checkout: nothing to compare with
     found: dict[str, float | None] = {}
