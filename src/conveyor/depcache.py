@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import re
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -79,11 +80,53 @@ class Restored:
 
 
 class DependencyCaches:
-    def __init__(self, store: LocalCache, files: WorkspaceFiles, root: str) -> None:
+    def __init__(
+        self,
+        store: LocalCache,
+        files: WorkspaceFiles,
+        root: str,
+        lock: threading.Lock | None = None,
+    ) -> None:
         self.store = store
         self.files = files
         self.root = root
         self.index_dir = os.path.join(store.root, "deps")
+        self._lock = lock or threading.Lock()
+        """Held while keys are rendered: `files` is shared with the run's other jobs."""
+
+    def restore_all(self, job: Job, *, read: bool = True) -> tuple[list[str], set[str]]:
+        """Restore each of the job's `caches:`; (lines to show, keys restored exactly)."""
+        lines: list[str] = []
+        exact: set[str] = set()
+        for spec in job.caches:
+            with self._lock:
+                key = render_key(spec.key, job, self.files)
+                prefixes = [render_key(r, job, self.files) for r in spec.restore_keys]
+            restored = self.restore(job, spec, key, prefixes) if read else None
+            if restored is None:
+                lines.append(f"conveyor: cache {key!r} not found")
+            elif restored.exact:
+                exact.add(key)
+                lines.append(f"conveyor: cache {key!r} restored ({restored.files} files)")
+            else:
+                lines.append(
+                    f"conveyor: cache {key!r} not found; restored {restored.key!r} "
+                    f"({restored.files} files)"
+                )
+        return lines, exact
+
+    def save_all(self, job: Job, exact: set[str]) -> list[str]:
+        """Save each of the job's `caches:` whose exact key was not restored."""
+        lines = []
+        for spec in job.caches:
+            with self._lock:
+                key = render_key(spec.key, job, self.files)
+            if key in exact:
+                continue
+            count = self.save(job, spec, key)
+            if count:
+                lines.append(f"conveyor: cache {key!r} saved ({count} files)")
+        return lines
 
     def _paths(self, job: Job, spec: CacheSpec) -> list[str]:
         base = os.path.join(self.root, job.dir)

@@ -9,15 +9,13 @@ never stored. Nothing here decides what runs: that stays in the scheduler.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 import pickle
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from conveyor.action import (
     BuiltAction,
@@ -33,6 +31,8 @@ from conveyor.action import (
 from conveyor.cache.interface import CorruptBlob
 from conveyor.cache.local import LocalCache
 from conveyor.digest import FileInfo, WorkspaceFiles, digest_bytes, digest_file
+from conveyor.hitrecords import HitRecord, HitRecords
+from conveyor.jobindex import JobIndex
 from conveyor.model import Digest, Job, Pipeline
 from conveyor.outputs import collect, inside, restore_link
 
@@ -53,32 +53,10 @@ class Hit:
     """What the job exited with (non-zero: failures a tests gate tolerated)."""
 
 
-class HitRecord(NamedTuple):
-    """What this workspace last got from the cache (or put in it) for a job, so that the
-    next run can serve the same hit from a stat of the entry and of each output instead
-    of reading, verifying and parsing the entry and the log again."""
-
-    action: str
-    entry: tuple[int, int]
-    """(inode, size) of the action-cache entry when it was verified."""
-    outputs: tuple[tuple[str, str, int, bool], ...]
-    """(workspace-relative path, sha256, size, executable) of every output file."""
-    log: tuple[str, ...] | None
-    """The log's lines, or None when it is long: then it is read from the CAS."""
-    log_digest: tuple[str, int] | None
-    saved: float
-    origin: str
-    outputs_digest: str
-    links: tuple[tuple[str, str], ...]
-    """(workspace-relative path, target) of every output symlink."""
-    exit_code: int
-
-
 # Outputs and logs up to this size are stored inside the action result, not as blobs.
 INLINE_MAX = 16 * 1024
 # Logs longer than this are not kept in the hit records (read from the CAS instead).
 _RECORD_LOG_BYTES = 64 * 1024
-_RECORDS_VERSION = 2
 # A hit served from a record refreshes the entry's mtime (for `prune`) once this old.
 _TOUCH_AFTER = 3600.0
 
@@ -122,14 +100,11 @@ class JobCache:
         self.read = read
         self._lock = threading.Lock()
         self._host = os.uname().nodename  # socket.gethostname(), without importing socket
-        self._jobs_index: dict[str, dict[str, Any]] | None = None
+        self.index = JobIndex(store.root, pipeline.root)
         self._memo_file = os.path.join(os.path.dirname(files.state_file), "actions.memo")
         self._memo_cache: dict[str, tuple[str, int]] | None = None
         self._new_memo: dict[str, tuple[str, int]] = {}
-        self._index_dirty = False
-        self._records_file = os.path.join(os.path.dirname(files.state_file), "hits")
-        self._records_cache: dict[str, tuple[Any, ...]] | None = None
-        self._new_records: dict[str, HitRecord] = {}
+        self.records = HitRecords(os.path.join(os.path.dirname(files.state_file), "hits"))
 
     # -- keys ------------------------------------------------------------------------------
     def prepare(
@@ -312,7 +287,7 @@ class JobCache:
         """The hit this workspace recorded for the job, if the entry it came from is still
         in the cache and every output is still in place, byte for byte (by the stat cache,
         with its racy rule): then it is exactly what the full lookup would give."""
-        record = self._record_of(job)
+        record = self.records.get(job.name)
         if record is None or record.action != built.digest.hash:
             return None
         state = self.store.entry_state(built.digest)
@@ -348,8 +323,8 @@ class JobCache:
                     return None
         if time.time() - state[2] > _TOUCH_AFTER:
             self.store.touch(built.digest, blobs)
+        self.records.put(job.name, record)
         with self._lock:
-            self._new_records[job.name] = record
             self.files.add_produced([rel for rel, _s, _n, _x in record.outputs])
         files = tuple((rel, sha, size) for rel, sha, size, _x in record.outputs)
         return Hit(
@@ -386,41 +361,7 @@ class JobCache:
             links=tuple(links),
             exit_code=hit.exit_code,
         )
-        with self._lock:
-            self._new_records[job.name] = record
-
-    def _records(self) -> dict[str, tuple[Any, ...]]:
-        """Job name -> its HitRecord as a plain tuple: stored so because unpickling a
-        thousand NamedTuples (a Python-level call each) took longer than the hits."""
-        if self._records_cache is None:
-            try:
-                with open(self._records_file, "rb") as fh:
-                    version, data = pickle.load(fh)
-                ok = version == _RECORDS_VERSION and isinstance(data, dict)
-                self._records_cache = data if ok else {}
-            except (OSError, ValueError, TypeError, EOFError, pickle.UnpicklingError):
-                self._records_cache = {}
-        return self._records_cache
-
-    def _record_of(self, job: Job) -> HitRecord | None:
-        raw = self._records().get(job.name)
-        if raw is None or len(raw) != len(HitRecord._fields):
-            return None
-        return HitRecord._make(raw)
-
-    def _save_records(self) -> None:
-        if not self._new_records:
-            return
-        names = {job.name for job in self.pipeline.jobs}
-        merged = {k: v for k, v in self._records().items() if k in names}
-        merged.update((k, tuple(v)) for k, v in self._new_records.items())
-        try:
-            tmp = f"{self._records_file}.{os.getpid()}.tmp"
-            with open(tmp, "wb") as fh:
-                pickle.dump((_RECORDS_VERSION, merged), fh, pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self._records_file)
-        except OSError:
-            pass
+        self.records.put(job.name, record)
 
     def _restore_file(self, job: Job, out: Any) -> tuple[str, Digest, bool]:
         """Put one output in place unless it already is; (workspace path, digest, exec)."""
@@ -459,7 +400,7 @@ class JobCache:
             return ["caching is off for this job (cache: false)"]
         if not self.read:
             return ["--no-cache: no result is read from the cache"]
-        last = self._index(job)
+        last = self.index.get(job.name)
         if last is None:
             return ["no earlier result of this job in the cache"]
         if last.get("action") == built.digest.hash:
@@ -578,7 +519,7 @@ class JobCache:
             extra.type_url = MANIFEST_TYPE
             extra.value = built.manifest.to_json()
             self.store.put_action_result(built.digest, result)
-            self._write_index(job, built, finished - started)
+            self.index.put(job.name, built.digest, self.run_id, finished - started)
             hit = Hit(
                 list(log_lines),
                 digest_of_outputs,
@@ -611,53 +552,6 @@ class JobCache:
                 return digest_file(full), executable, None, mode
         return self.store.put_file(full), executable, None, mode
 
-    # -- the job index: the last stored result of each job of this workspace -------------
-    # One small JSON file per workspace, read on first use and written once per run: a
-    # file per job cost a write per job. Losing an update to a concurrent run only makes
-    # an explanation vaguer; results themselves are never looked up through it.
-    def _index_file(self) -> str:
-        key = hashlib.sha256(self.pipeline.root.encode()).hexdigest()
-        return os.path.join(self.store.root, "jobs", f"{key}.json")
-
-    def _load_index(self) -> dict[str, dict[str, Any]]:
-        if self._jobs_index is None:
-            try:
-                with open(self._index_file(), encoding="utf-8") as fh:
-                    data = json.load(fh)
-                self._jobs_index = data if isinstance(data, dict) else {}
-            except (OSError, ValueError):
-                self._jobs_index = {}
-        return self._jobs_index
-
-    def _index(self, job: Job) -> dict[str, Any] | None:
-        return self._load_index().get(job.name)
-
-    def _write_index(self, job: Job, built: BuiltAction, took: float) -> None:
-        """Remember this job's newest stored result; written out once, by `save`."""
-        with self._lock:
-            self._load_index()[job.name] = {
-                "action": built.digest.hash,
-                "action_size": built.digest.size_bytes,
-                "run_id": self.run_id,
-                "time": time.time(),
-                "duration": took,
-            }
-            self._index_dirty = True
-
-    def _flush_index(self) -> None:
-        if not self._index_dirty or self._jobs_index is None:
-            return
-        path = self._index_file()
-        try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = f"{path}.{os.getpid()}.tmp"
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(json.dumps(self._jobs_index))  # json.dump streams in pure Python
-            os.replace(tmp, path)
-            self._index_dirty = False
-        except OSError:
-            pass  # only explanations (`why`) would be the poorer
-
     def retract(self, job: Job) -> None:
         """Take back the result this run stored for `job` (it wrote files it does not
         declare: a hit would not give them back)."""
@@ -666,60 +560,31 @@ class JobCache:
             return
         digest = entry[0]
         self.store.remove_action(digest)
-        with self._lock:
-            self._new_records.pop(job.name, None)
-            index = self._load_index()
-            if index.get(job.name, {}).get("action") == digest.hash:
-                del index[job.name]
-                self._index_dirty = True
+        self.records.drop(job.name)
+        self.index.forget(job.name, digest)
 
     # -- dependency caches (`caches:`) ------------------------------------------------------
     def restore_dependencies(self, job: Job) -> tuple[list[str], set[str]]:
         """Restore each of the job's `caches:`; (lines to show, keys restored exactly)."""
-        from conveyor.depcache import DependencyCaches, render_key
+        from conveyor.depcache import DependencyCaches
 
-        deps = DependencyCaches(self.store, self.files, self.pipeline.root)
-        lines: list[str] = []
-        exact: set[str] = set()
-        for spec in job.caches:
-            with self._lock:
-                key = render_key(spec.key, job, self.files)
-                prefixes = [render_key(r, job, self.files) for r in spec.restore_keys]
-            restored = deps.restore(job, spec, key, prefixes) if self.read else None
-            if restored is None:
-                lines.append(f"conveyor: cache {key!r} not found")
-            elif restored.exact:
-                exact.add(key)
-                lines.append(f"conveyor: cache {key!r} restored ({restored.files} files)")
-            else:
-                lines.append(
-                    f"conveyor: cache {key!r} not found; restored {restored.key!r} "
-                    f"({restored.files} files)"
-                )
-        return lines, exact
+        deps = DependencyCaches(self.store, self.files, self.pipeline.root, self._lock)
+        return deps.restore_all(job, read=self.read)
 
     def save_dependencies(self, job: Job, exact: set[str]) -> list[str]:
-        from conveyor.depcache import DependencyCaches, render_key
+        """Save each of the job's `caches:` not restored exactly; lines to show."""
+        from conveyor.depcache import DependencyCaches
 
-        deps = DependencyCaches(self.store, self.files, self.pipeline.root)
-        lines = []
-        for spec in job.caches:
-            with self._lock:
-                key = render_key(spec.key, job, self.files)
-            if key in exact:
-                continue
-            count = deps.save(job, spec, key)
-            if count:
-                lines.append(f"conveyor: cache {key!r} saved ({count} files)")
-        return lines
+        deps = DependencyCaches(self.store, self.files, self.pipeline.root, self._lock)
+        return deps.save_all(job, exact)
 
     def save(self) -> None:
-        """Write the file-state and the job index."""
+        """Write the file-state, the action memo, the job index and the hit records."""
         with self._lock:
             self.files.save()
-            self._flush_index()
             self._save_memo()
-            self._save_records()
+        self.index.flush()
+        self.records.save({job.name for job in self.pipeline.jobs})
 
 
 def origin_of(result: Any) -> str:
