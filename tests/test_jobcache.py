@@ -165,3 +165,28 @@ def test_a_damaged_action_memo_or_hit_record_is_only_a_slower_run(
     project: Project, name: str, how: str
 ) -> None:
     check_damaged_state_is_harmless(project, name, how)
+
+
+def test_a_long_log_is_replayed_whole_by_every_later_hit(project: Project) -> None:
+    """Logs over 64 KiB are not kept in the workspace's hit records but read from the
+    cache: a hit served from a record must still replay every line."""
+    project.pipeline(
+        """
+        jobs:
+          chatty:
+            run: |
+              seq 0 2999 | sed 's/.*/line & of a long log, padded to be long/'
+              echo chatty >> ../runs.log
+        """
+    )
+    project.commit()
+    assert project.run("run", "--plain").code == 0
+    for _ in range(3):  # a hit from the cache entry, then hits from the record
+        result = project.run("run", "--plain")
+        assert result.code == 0
+        assert "✔ chatty cached" in result.out
+        log = (project.runs()[-1] / "logs" / "chatty.log").read_text().splitlines()
+        assert log[0] == "line 0 of a long log, padded to be long"
+        assert log[-1] == "line 2999 of a long log, padded to be long"
+        assert len(log) == 3000
+    assert runs_log(project) == ["chatty"]
