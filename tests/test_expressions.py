@@ -130,3 +130,28 @@ def test_ordering_decides_which_jobs_run(project: Project) -> None:
         "older (python=3.10)": True,
         "older (python=3.12)": False,
     }
+
+
+# `==` and `!=` as docs/configuration.md says: two strings compare as text; otherwise a
+# string that looks like a number is that number, and null equals only null.
+EQUALITY = [
+    ("env.N == 3", True),  # N=3 in the environment: a string, equal to the number
+    ("3 == env.N", True),
+    ("env.N != 3", False),
+    ("env.N == 3.0", True),
+    ("env.N == '3'", True),
+    ("env.N == '3.0'", False),  # two strings: as text
+    ("'3' == '3.0'", False),
+    ("matrix.python == 3.1", True),  # '3.10' is the number 3.1
+    ("matrix.python == '3.1'", False),
+    ("env.DEPLOY == 1", False),
+    ("tag == null", True),
+    ("tag == ''", False),  # null is not the empty string
+    ("tag != ''", True),
+    ("null == 0", False),
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), EQUALITY)
+def test_equality_between_text_and_numbers(source: str, expected: bool) -> None:
+    assert evaluate(parse(source), SCOPE) is expected
