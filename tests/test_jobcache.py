@@ -190,3 +190,34 @@ def test_a_long_log_is_replayed_whole_by_every_later_hit(project: Project) -> No
         assert log[-1] == "line 2999 of a long log, padded to be long"
         assert len(log) == 3000
     assert runs_log(project) == ["chatty"]
+
+
+def test_a_symlink_output_pointed_elsewhere_is_restored_by_a_hit(project: Project) -> None:
+    """A hit puts a declared symlink back as the job made it, also when the workspace's
+    hit record would otherwise serve the hit from stats alone."""
+    project.pipeline(
+        """
+        jobs:
+          link:
+            outputs: [out/]
+            run: |
+              mkdir -p out && echo a > out/a.txt && echo b > out/b.txt
+              ln -sfn a.txt out/current
+              echo link >> ../runs.log
+        """
+    )
+    project.write(".gitignore", "out/\n")
+    project.commit()
+    assert project.run("run").code == 0
+    assert "✔ link cached" in project.run("run").out  # the hit record is written
+    current = project.root / "out" / "current"
+    current.unlink()
+    current.symlink_to("b.txt")
+
+    result = project.run("run")
+    assert result.code == 0
+    assert "✔ link cached" in result.out
+    assert runs_log(project) == ["link"]
+    assert current.is_symlink()
+    assert str(current.readlink()) == "a.txt"
+    assert current.read_text() == "a\n"
