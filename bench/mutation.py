@@ -26,6 +26,7 @@ Not mutated: docstrings and other strings, annotations, `assert`s, `if TYPE_CHEC
 blocks, f-strings, and lines marked `# pragma: no mutate`.
 
     python bench/mutation.py --seed 1 --sample 60 [-j 2] [--rev HEAD] [--json FILE]
+    python bench/mutation.py --rev OLD --tests-rev HEAD --only KEY  # newer tests, same mutant
     python bench/mutation.py --list                  # how many mutants, per module
     python bench/mutation.py --only src/conveyor/scheduler.py:602  # those on one line
 """
@@ -463,8 +464,7 @@ class Worker:
         self, outcome: Outcome, args: list[str], target: str, original: bytes, mutated: bytes
     ) -> str | None:
         """What killed the mutant in this stage (a test's id, a timeout, a crash), if any.
-        A test that fails without the mutant too is flaky: it is left out and the stage
-        run again (twice at most)."""
+        A flaky test is left out and the stage run again (twice at most)."""
         flaky: list[str] = []
         for _attempt in range(3):
             code, failed, tail = self.pytest([*args, *(f"--deselect={t}" for t in flaky)])
@@ -477,9 +477,15 @@ class Worker:
             if not failed:
                 return f"exit {code}: " + (tail.strip().splitlines() or ["no output"])[-1][:200]
             test = failed[0]
-            if "::" not in test or self._passes_clean(target, original, mutated, test):
-                return test  # a module that does not import is a kill too
-            outcome.notes.append(f"{test} fails without the mutant too (left out)")
+            if "::" not in test:
+                return test  # a test module that does not import: a kill too
+            # A kill must be the mutant's doing: the test fails again with it, alone,
+            # and passes without it. Otherwise it is flaky (timing, load): left out.
+            again, _failed, _tail = self.pytest([test])
+            if again != 0 and self._passes_clean(target, original, mutated, test):
+                return test
+            why = "passed on a second run" if again == 0 else "fails without the mutant too"
+            outcome.notes.append(f"{test} {why} (flaky: left out)")
             flaky.append(test)
         outcome.notes.append("undecided: flaky tests failed three times")
         return None
@@ -516,14 +522,31 @@ def snapshot(rev: str | None, dest: str) -> str:
                 os.makedirs(os.path.dirname(os.path.join(dest, rel)), exist_ok=True)
                 shutil.copy2(src, os.path.join(dest, rel))
         return "the working tree"
-    commit = subprocess.run(
+    commit = _short(rev)
+    _extract(commit, dest)
+    return f"commit {commit}"
+
+
+def _short(rev: str) -> str:
+    return subprocess.run(
         ["git", "rev-parse", "--short", rev], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout.strip()
-    archive = subprocess.Popen(["git", "archive", commit], cwd=REPO, stdout=subprocess.PIPE)
+
+
+def _extract(commit: str, dest: str, *paths: str) -> None:
+    archive = subprocess.Popen(["git", "archive", commit, *paths], cwd=REPO, stdout=subprocess.PIPE)
     subprocess.run(["tar", "-x", "-C", dest], stdin=archive.stdout, check=True)
     if archive.wait() != 0:
         sys.exit(f"error: git archive {commit} failed")
-    return f"commit {commit}"
+
+
+def take_tests(rev: str, dest: str) -> str:
+    """Replace the copy's tests/ with those of another commit: the same mutants (drawn
+    from the source of --rev) judged by newer tests."""
+    shutil.rmtree(os.path.join(dest, "tests"))
+    commit = _short(rev)
+    _extract(commit, dest, "tests")
+    return commit
 
 
 def report(i: int, total: int, o: Outcome, equivalent: str | None) -> str:
@@ -554,6 +577,12 @@ def main(argv: list[str] | None = None) -> int:
         "--worktree", action="store_true", help="mutate the working tree's files instead"
     )
     ap.add_argument(
+        "--tests-rev",
+        metavar="REV",
+        help="judge the mutants with the tests of this commit (to see whether tests added "
+        "since --rev kill what survived there; the baseline leaves out those that fail)",
+    )
+    ap.add_argument(
         "--timeout", type=float, default=900, help="seconds for one pytest run (default 900)"
     )
     ap.add_argument("--python", default=sys.executable, help="interpreter to run pytest with")
@@ -577,6 +606,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         base = os.path.join(work, "base")
         source = snapshot(None if a.worktree else a.rev, base)
+        if a.tests_rev:
+            source += f", with the tests of commit {take_tests(a.tests_rev, base)}"
         mutants = all_mutants(base, MODULES)
         if a.list and a.only:
             for m in mutants:
