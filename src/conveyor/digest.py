@@ -355,6 +355,12 @@ class WorkspaceFiles:
                 out.append(name if rel == "." else f"{rel}/{name}".replace(os.sep, "/"))
         return out
 
+    def tracked(self) -> dict[str, tuple[str, bool]] | None:
+        """Tracked file -> (blob id, executable), as git's index says; None when the
+        workspace is not a git checkout."""
+        tracked, _dirty = self._git_state()
+        return None if self._walked is not None else tracked
+
     def candidates(self) -> list[str]:
         """Every file an `inputs:` glob chooses from, sorted (tracked, untracked and not
         ignored, produced by jobs of this run)."""
