@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 from conveyor import graph
-from conveyor.digest import anchor, glob_regex, patterns_matcher
+from conveyor.digest import anchor, paths_matcher, patterns_matcher
 from conveyor.errors import EnvironmentProblem, UsageError
 from conveyor.model import Job, Pipeline
 
@@ -51,12 +51,10 @@ def touches(job: Job, changed: set[str]) -> bool:
 def own_writes(pipeline: Pipeline, changed: set[str]) -> set[str]:
     """Those changed files that are Conveyor's state or some job's declared output: what a
     run itself leaves behind is no change to build from."""
-    patterns = [glob_regex(anchor(j.dir, o)) for j in pipeline.jobs for o in j.outputs]
-    return {
-        p
-        for p in changed
-        if p == ".conveyor" or p.startswith(".conveyor/") or any(rx.fullmatch(p) for rx in patterns)
-    }
+    output = paths_matcher(
+        [".conveyor", *(anchor(j.dir, o) for j in pipeline.jobs for o in j.outputs)]
+    )
+    return {p for p in changed if output(p)}
 
 
 def affected_jobs(pipeline: Pipeline, root: str, ref: str) -> list[str]:

@@ -85,16 +85,35 @@ def anchor(base: str, pattern: str) -> str:
     return posixpath.normpath(joined)
 
 
+def paths_matcher(anchored: Sequence[str]) -> Callable[[str], bool]:
+    """Whether a workspace-relative path is one of these workspace-relative patterns or
+    below one. Patterns without a wildcard (most: `packages/a/dist`) are looked up in a
+    set, ancestor by ancestor, instead of each compiling a regex: a thousand jobs'
+    outputs cost 0.45 ms each to compile."""
+    literal = {p for p in anchored if not _WILDCARD.search(p)}
+    globs = [glob_regex(p) for p in anchored if _WILDCARD.search(p)]
+
+    def matches(path: str) -> bool:
+        if path in literal:
+            return True
+        cut = path.find("/")
+        while cut > 0:
+            if path[:cut] in literal:
+                return True
+            cut = path.find("/", cut + 1)
+        return any(rx.fullmatch(path) for rx in globs)
+
+    return matches
+
+
 def patterns_matcher(base: str, patterns: Sequence[str]) -> Callable[[str], bool]:
     """Whether a workspace-relative path is chosen by `inputs:`-style patterns relative
     to `base` (some pattern matches it and no `!` exclude does)."""
-    include = [glob_regex(anchor(base, p)) for p in patterns if not p.startswith("!")]
-    exclude = [glob_regex(anchor(base, p[1:])) for p in patterns if p.startswith("!")]
+    include = paths_matcher([anchor(base, p) for p in patterns if not p.startswith("!")])
+    exclude = paths_matcher([anchor(base, p[1:]) for p in patterns if p.startswith("!")])
 
     def chosen(path: str) -> bool:
-        return any(rx.fullmatch(path) for rx in include) and not any(
-            rx.fullmatch(path) for rx in exclude
-        )
+        return include(path) and not exclude(path)
 
     return chosen
 

@@ -91,8 +91,6 @@ class JobCache:
         """Why the cache could not be written, once it could not (the run goes on uncached)."""
         self.stored: dict[str, tuple[Digest, frozenset[str]]] = {}
         """The action of each job whose result this run stored, and its input files."""
-        self.epoch = 0
-        """How many jobs have run (not served from the cache) in this run so far."""
         self.files = files
         self.pipeline = pipeline
         self.environ = environ
@@ -112,8 +110,8 @@ class JobCache:
     ) -> BuiltAction:
         """The job's action, from its inputs as they are now and its needs' outputs.
 
-        `fresh`: jobs have run since git was asked about the workspace, so what it said
-        may be out of date: every input git called clean is checked for a write since
+        `fresh`: jobs it needs have run since git was asked about the workspace, so what
+        it said may be out of date: every input git called clean is checked for a write since
         (its mtime or ctime). Files jobs of this run produced are chosen too when they are
         declared outputs; an undeclared one an `inputs:` glob would have chosen is found
         after the run, and the result keyed without it taken back (conveyor.undeclared):

@@ -197,6 +197,8 @@ class Scheduler:
         self.plan = plan
         self.jobcache = jobcache
         self._outputs: dict[str, str] = {}
+        self._ran_before: set[str] = set()
+        """Jobs that ran in this run (not served from the cache), or need one that did."""
         self.executor = executor
         self.bus = bus
         self.context = context
@@ -269,13 +271,16 @@ class Scheduler:
             # nor store it under a key that does not cover its inputs.
             why = f"the outputs of {', '.join(repr(d) for d in unknown)} are unknown"
             self.bus.emit(JobOutput(name, f"conveyor: not cached: {why}", time.time()))
+            self._ran_before.add(name)
             return None, None, (f"not cached: {why}",)
         needs = {d: self._outputs[d] for d in pj.needs}
         argv = (*job.shell, job.script)
         try:
-            # Once jobs have run, what git said of the workspace at the start may be out
-            # of date: the key is made from the files as they are now.
-            fresh = jc.epoch > 0
+            # Once a job it needs (directly or not) has run, what git said of the workspace
+            # at the start may be out of date for it: its key is made from the files as
+            # they are now. (A job that needs none of those may read them as they were:
+            # it could have run before them.)
+            fresh = any(d in self._ran_before for d in pj.needs)
             built = jc.prepare(job, argv, needs, fresh=fresh)
             hit = jc.lookup(job, built)
             if hit is None and jc.stale_inputs(built):
@@ -295,10 +300,11 @@ class Scheduler:
             except OSError as exc:
                 self.bus.emit(JobOutput(name, f"conveyor: cache unavailable: {exc}", time.time()))
                 return None, None, ()
-            with self._holds_lock:
-                jc.epoch += 1
+            self._ran_before.add(name)
             reasons = tuple(jc.explain_miss(job, built)) if self.opt.explain else ()
             return None, built, reasons
+        if fresh:
+            self._ran_before.add(name)
         if job.caches:
             # Its dependency caches (a .venv, node_modules) are part of what the jobs
             # after it expect to find, whether it ran or not.

@@ -23,7 +23,7 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
-from conveyor.digest import anchor, glob_regex, patterns_matcher
+from conveyor.digest import anchor, paths_matcher, patterns_matcher
 from conveyor.jobcache import JobCache
 from conveyor.model import Job, JobResult
 
@@ -207,29 +207,29 @@ def _not_ignored(root: str, paths: Sequence[str]) -> list[str]:
     return [p for p in paths if p not in ignored]
 
 
-def declared(jobs: Sequence[Job]) -> list[re.Pattern[str]]:
-    """A matcher per path some job declares it writes (outputs, reports, artifacts, caches)."""
-    patterns = []
+def declared(jobs: Sequence[Job]) -> Callable[[str], bool]:
+    """Whether a path is one some job declares it writes (outputs, reports, artifacts,
+    caches), or a tool's own cache."""
+    paths = []
     for job in jobs:
-        paths = [*job.outputs, *(job.artifacts.paths if job.artifacts else ())]
-        paths += [p for c in job.caches for p in c.paths if not p.startswith("~")]
-        patterns += [glob_regex(anchor(job.dir, p)) for p in paths]
-    return patterns
+        mine = [*job.outputs, *(job.artifacts.paths if job.artifacts else ())]
+        mine += [p for c in job.caches for p in c.paths if not p.startswith("~")]
+        paths += [anchor(job.dir, p) for p in mine]
+    matches = paths_matcher(paths)
+    return lambda rel: matches(rel) or bool(_TOOL_CACHES.fullmatch(rel))
 
 
 def attribute(
     written: dict[str, float | None], ran: Sequence[Ran], jobs: Sequence[Job]
 ) -> tuple[dict[str, list[str]], list[str]]:
     """(job name -> the undeclared files blamed on it, files blamed on no job)."""
-    matchers = declared(jobs)
+    is_declared = declared(jobs)
     blamed: dict[str, list[str]] = {}
     nobody: list[str] = []
     for rel in sorted(written):
         if rel == ".conveyor" or rel.startswith(".conveyor/"):
             continue
-        if any(rx.fullmatch(rel) for rx in matchers):
-            continue
-        if _TOOL_CACHES.fullmatch(rel):
+        if is_declared(rel):
             continue
         when = written[rel]
         who = list(ran) if len(ran) == 1 else _by_time(when, ran)
@@ -322,14 +322,14 @@ def review(jobcache: JobCache, jobs: Sequence[Job], results: Sequence[JobResult]
     tracked = files.tracked()
     if tracked is None:
         return []  # not a git checkout: nothing tells ignored files from the others
-    matchers = declared(jobs)
+    is_declared = declared(jobs)
     written = written_since(
         files.root,
         files.scan_started_ns(),
         tracked,
         files.initially_dirty,
         [r.job.dir for r in ran] or ["."],
-        lambda rel: any(rx.fullmatch(rel) for rx in matchers) or bool(_TOOL_CACHES.fullmatch(rel)),
+        is_declared,
     )
     if not written:
         return []
