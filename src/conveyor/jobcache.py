@@ -89,6 +89,9 @@ class JobCache:
         self.writable = True
         self.write_error: str | None = None
         """Why the cache could not be written, once it could not (the run goes on uncached)."""
+        self._globbing = any(job.inputs for job in pipeline.jobs)
+        """Whether any job chooses inputs with `inputs:`: only those can choose the files
+        jobs produce (default inputs are tracked files)."""
         self.stored: dict[str, tuple[Digest, frozenset[str]]] = {}
         """The action of each job whose result this run stored, and its input files."""
         self.files = files
@@ -277,8 +280,9 @@ class JobCache:
             else None
         )
         self._record(job, built, outputs, links, hit, log_digest, len(log_bytes))
-        with self._lock:  # what it restored is what the jobs after it choose inputs from
-            self.files.add_produced([rel for rel, _d, _x in outputs])
+        if self._globbing:  # what it restored is what the jobs after it choose inputs from
+            with self._lock:
+                self.files.add_produced([rel for rel, _d, _x in outputs])
         return hit
 
     def _recorded_hit(self, job: Job, built: BuiltAction) -> Hit | None:
@@ -322,8 +326,9 @@ class JobCache:
         if time.time() - state[2] > _TOUCH_AFTER:
             self.store.touch(built.digest, blobs)
         self.records.put(job.name, record)
-        with self._lock:
-            self.files.add_produced([rel for rel, _s, _n, _x in record.outputs])
+        if self._globbing:
+            with self._lock:
+                self.files.add_produced([rel for rel, _s, _n, _x in record.outputs])
         files = tuple((rel, sha, size) for rel, sha, size, _x in record.outputs)
         return Hit(
             list(log or ()),
@@ -494,8 +499,9 @@ class JobCache:
         links = [(os.path.normpath(os.path.join(job.dir, p)), t) for p, t in found.links]
         produced = tuple((rel, d.hash, d.size_bytes) for rel, d, _x in in_workspace)
         digest_of_outputs = outputs_digest(None, stored, found.links)
-        with self._lock:
-            self.files.add_produced([rel for rel, _d, _x in in_workspace])
+        if self._globbing:
+            with self._lock:
+                self.files.add_produced([rel for rel, _d, _x in in_workspace])
         if store:
             log_bytes = ("\n".join(log_lines) + "\n").encode() if log_lines else b""
             if len(log_bytes) <= INLINE_MAX:
