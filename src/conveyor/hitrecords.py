@@ -54,15 +54,17 @@ class HitRecords:
         return self._old
 
     def get(self, job: str) -> HitRecord | None:
-        with self._lock:
-            raw = self._load().get(job)
+        old = self._old  # loaded once: then read without the lock (one per job counted)
+        if old is None:
+            with self._lock:
+                old = self._load()
+        raw = old.get(job)
         if raw is None or len(raw) != len(HitRecord._fields):
             return None
         return HitRecord._make(raw)
 
     def put(self, job: str, record: HitRecord) -> None:
-        with self._lock:
-            self._new[job] = record
+        self._new[job] = record  # one dict store: atomic in CPython
 
     def drop(self, job: str) -> None:
         with self._lock:

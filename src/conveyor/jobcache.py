@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conveyor.action import (
     BuiltAction,
@@ -32,9 +32,10 @@ from conveyor.cache.interface import CorruptBlob
 from conveyor.cache.local import LocalCache
 from conveyor.digest import FileInfo, WorkspaceFiles, digest_bytes, digest_file
 from conveyor.hitrecords import HitRecord, HitRecords
-from conveyor.jobindex import JobIndex
 from conveyor.model import Digest, Job, Pipeline
-from conveyor.outputs import collect, inside, restore_link
+
+if TYPE_CHECKING:
+    from conveyor.jobindex import JobIndex
 
 MANIFEST_TYPE = "type.googleapis.com/conveyor.Manifest"
 
@@ -101,7 +102,7 @@ class JobCache:
         self.read = read
         self._lock = threading.Lock()
         self._host = os.uname().nodename  # socket.gethostname(), without importing socket
-        self.index = JobIndex(store.root, pipeline.root)
+        self._index: JobIndex | None = None
         self._memo_file = os.path.join(os.path.dirname(files.state_file), "actions.memo")
         self._memo_cache: dict[str, tuple[str, int]] | None = None
         self._new_memo: dict[str, tuple[str, int]] = {}
@@ -148,6 +149,16 @@ class JobCache:
         with self._lock:
             self._new_memo[fp] = (built.digest.hash, built.digest.size_bytes)
         return built
+
+    @property
+    def index(self) -> JobIndex:
+        """The job index, opened when first needed (a run served wholly from the cache
+        never needs it)."""
+        if self._index is None:
+            from conveyor.jobindex import JobIndex
+
+            self._index = JobIndex(self.store.root, self.pipeline.root)
+        return self._index
 
     # -- inputs that change under a job ---------------------------------------------------
     def stale_inputs(self, built: BuiltAction) -> list[str]:
@@ -238,6 +249,8 @@ class JobCache:
         result = self.store.get_action_result(built.digest)
         if result is None:
             return None
+        from conveyor.outputs import inside, restore_link
+
         try:
             outputs = []
             for out in result.output_files:
@@ -372,6 +385,8 @@ class JobCache:
         dest = os.path.join(self.pipeline.root, rel)
         want = _digest(out.digest)
         executable = bool(out.is_executable)
+        from conveyor.outputs import inside
+
         if not inside(self.pipeline.root, dest):
             # A directory on the way was replaced by a link to elsewhere: never follow it.
             raise FileNotFoundError(f"{rel} would be restored outside the workspace")
@@ -437,6 +452,8 @@ class JobCache:
         disk, no permission): from then on the run goes on uncached, `write_error` saying
         why. (Storing from a background thread was tried: on two cores it made cold runs
         slower, the store competing with the jobs for the CPU.)"""
+        from conveyor.outputs import collect
+
         found = collect(self.pipeline.root, self._cwd(job), job.outputs)
         not_stored = None
         if found.refused:
@@ -587,7 +604,8 @@ class JobCache:
         with self._lock:
             self.files.save()
             self._save_memo()
-        self.index.flush()
+        if self._index is not None:
+            self._index.flush()
         self.records.save({job.name for job in self.pipeline.jobs})
 
 

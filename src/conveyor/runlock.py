@@ -22,8 +22,7 @@ import sys
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TypeAlias
+from typing import NamedTuple, TypeAlias
 
 from conveyor.errors import EnvironmentProblem
 from conveyor.statedir import ensure_state_dir
@@ -36,9 +35,9 @@ _READ_TRIES = 20
 _READ_PAUSE = 0.01
 
 
-@dataclass(frozen=True)
-class Holder:
-    """Who holds the run lock, as it wrote itself into the lock file."""
+class Holder(NamedTuple):
+    """Who holds the run lock, as it wrote itself into the lock file. (A NamedTuple, not
+    a dataclass: every run imports this module, and a dataclass costs a millisecond.)"""
 
     pid: int | None
     command: str

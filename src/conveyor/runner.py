@@ -154,7 +154,7 @@ def run_pipeline(
             fh.write("recorded with --no-history\n")
     try:
         finished = scheduler.run()
-        if jobcache is not None:
+        if jobcache is not None and jobcache.stored:
             from conveyor.undeclared import review
 
             warnings += review(jobcache, [pj.job for pj in plan.runnable], finished.results)

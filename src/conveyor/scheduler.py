@@ -265,7 +265,8 @@ class Scheduler:
             return None, None, ()
         job, name = pj.job, pj.name
         jc = self.jobcache
-        unknown = [d for d in pj.needs if d not in self._outputs]
+        outputs = self._outputs
+        unknown = [d for d in pj.needs if d not in outputs] if pj.needs else []
         if unknown:
             # Its key would leave out what those produced: never look it up (a stale hit)
             # nor store it under a key that does not cover its inputs.
@@ -273,14 +274,14 @@ class Scheduler:
             self.bus.emit(JobOutput(name, f"conveyor: not cached: {why}", time.time()))
             self._ran_before.add(name)
             return None, None, (f"not cached: {why}",)
-        needs = {d: self._outputs[d] for d in pj.needs}
+        needs = {d: outputs[d] for d in pj.needs}
         argv = (*job.shell, job.script)
         try:
             # Once a job it needs (directly or not) has run, what git said of the workspace
             # at the start may be out of date for it: its key is made from the files as
             # they are now. (A job that needs none of those may read them as they were:
             # it could have run before them.)
-            fresh = any(d in self._ran_before for d in pj.needs)
+            fresh = bool(self._ran_before) and any(d in self._ran_before for d in pj.needs)
             built = jc.prepare(job, argv, needs, fresh=fresh)
             hit = jc.lookup(job, built)
             if hit is None and jc.stale_inputs(built):

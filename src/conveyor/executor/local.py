@@ -33,9 +33,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from conveyor.executor.interface import Cancel, ExecOutcome, ExecRequest
-from conveyor.masking import Masker
+
+if TYPE_CHECKING:
+    from conveyor.masking import Masker
 
 _MAX_LINE = 64 * 1024
 _WATCHDOG_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "watchdog.py")
@@ -125,6 +128,10 @@ class LocalExecutor:
         self, request: ExecRequest, on_line: Callable[[str], None], cancel: Cancel
     ) -> ExecOutcome:
         _become_subreaper()  # at the first job, not before: a no-op run needs no ctypes
+        # Imported with the first job: base64, json and urllib cost a run served wholly
+        # from the cache 20 ms of start-up.
+        from conveyor.masking import Masker
+
         masker = Masker(request.secrets)
         started = time.time()
         if not os.path.isdir(request.cwd):
