@@ -40,6 +40,8 @@ class RunOutcome:
 def check_secrets(plan: Plan, environ: Mapping[str, str]) -> None:
     """Every secret a running job declares must be set, and long enough to be masked
     (conveyor.masking.MIN_SECRET_LENGTH); checked before anything starts."""
+    if not any(pj.job.secrets for pj in plan.runnable):
+        return  # and masking (base64, json, urllib) is not imported
     from conveyor.masking import MIN_SECRET_LENGTH, too_short
 
     for pj in plan.runnable:
