@@ -60,6 +60,7 @@ RELATED: dict[str, list[str]] = {
     "src/conveyor/jobcache.py": [
         "tests/test_jobcache.py",
         "tests/test_caching.py",
+        "tests/test_cache_correctness.py",
         "tests/test_scheduler.py",
     ],
     "src/conveyor/action.py": [
@@ -79,6 +80,10 @@ RELATED: dict[str, list[str]] = {
     "src/conveyor/gates/evaluate.py": ["tests/test_gate_sizes.py", "tests/test_gates.py"],
     "src/conveyor/masking.py": ["tests/test_masking.py", "tests/test_run.py"],
     "src/conveyor/executor/local.py": ["tests/test_process_control.py", "tests/test_run.py"],
+    "src/conveyor/outputs.py": ["tests/test_cache_correctness.py", "tests/test_caching.py"],
+    "src/conveyor/undeclared.py": ["tests/test_undeclared.py", "tests/test_cache_correctness.py"],
+    "src/conveyor/hitrecords.py": ["tests/test_jobcache.py", "tests/test_caching.py"],
+    "src/conveyor/why.py": ["tests/test_caching.py", "tests/test_why_agrees.py"],
 }
 MODULES = list(RELATED)
 
@@ -597,6 +602,12 @@ def main(argv: list[str] | None = None) -> int:
         help="skip the first run of the whole suite without mutants (which finds the "
         "tests that fail anyway, to leave them out)",
     )
+    ap.add_argument(
+        "--module",
+        action="append",
+        default=[],
+        help="only the mutants of this module (src/conveyor/...; repeatable)",
+    )
     ap.add_argument("--json", metavar="FILE", help="also write every outcome as JSON")
     ap.add_argument("--keep", action="store_true", help="keep the private copies")
     a = ap.parse_args(argv)
@@ -608,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
         source = snapshot(None if a.worktree else a.rev, base)
         if a.tests_rev:
             source += f", with the tests of commit {take_tests(a.tests_rev, base)}"
-        mutants = all_mutants(base, MODULES)
+        mutants = all_mutants(base, [m for m in MODULES if not a.module or m in a.module])
         if a.list and a.only:
             for m in mutants:
                 if any(_selects(sel, m) for sel in a.only):
