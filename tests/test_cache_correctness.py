@@ -233,10 +233,14 @@ def test_an_input_a_job_before_it_rewrote_is_keyed_by_its_new_content(project: P
     project.write("src/code.txt", "plain\n")
     project.write(".gitignore", "out/\n")
     project.commit()
-    os.environ["STYLE"] = "tabs"
+    os.environ["STYLE"] = "plain"  # what is committed: `check` is stored for "plain"
     try:
         assert project.run("run").code == 0
-        assert (project.root / "out/checked.txt").read_text() == "tabs\n"
+        assert (project.root / "out/checked.txt").read_text() == "plain\n"
+        # git's index still says "plain" when the run starts; fmt then writes "tabs".
+        os.environ["STYLE"] = "tabs"
+        assert project.run("run").code == 0
+        assert (project.root / "out/checked.txt").read_text() == "tabs\n", "not plain's hit"
         project.git("checkout", "src/code.txt")
         os.environ["STYLE"] = "spaces"
         assert project.run("run").code == 0
