@@ -576,3 +576,26 @@ def test_an_input_rewritten_with_the_same_bytes_while_the_job_runs_is_stored(
     assert "not cached" not in result.out
     assert project.run("run").code == 0
     assert summary(project)["fmt"]["cached"] is True
+
+
+def test_explain_says_when_the_last_result_of_a_job_is_gone_from_the_cache(
+    project: Project,
+) -> None:
+    project.pipeline(
+        """
+        jobs:
+          build:
+            inputs: [src/a.txt]
+            run: cat src/a.txt
+        """
+    )
+    project.write("src/a.txt", "one\n")
+    project.commit()
+    assert project.run("run").code == 0
+    assert project.run("cache", "clear").code == 0
+    project.write("src/a.txt", "two\n")
+    result = project.run("run", "--explain", "--plain")
+    assert result.code == 0
+    assert "cache miss: its earlier result is no longer in the cache (pruned, cleared or" in (
+        result.out
+    )
