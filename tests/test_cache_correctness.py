@@ -599,3 +599,27 @@ def test_explain_says_when_the_last_result_of_a_job_is_gone_from_the_cache(
     assert "cache miss: its earlier result is no longer in the cache (pruned, cleared or" in (
         result.out
     )
+
+
+def test_an_undeclared_write_outside_the_jobs_dir_is_blamed_on_the_job_that_wrote_it(
+    project: Project,
+) -> None:
+    project.pipeline(
+        """
+        jobs:
+          root:
+            outputs: [out/]
+            run: mkdir -p out && echo root > out/root.txt
+          sub:
+            dir: sub
+            needs: [root]
+            run: mkdir -p ../other && echo stray > ../other/x.txt
+        """
+    )
+    project.write("sub/keep.txt", "k\n")
+    project.write(".gitignore", "out/\n")
+    project.commit()
+    result = project.run("run")
+    assert result.code == 0
+    assert "job 'sub' wrote files it does not declare: other/x.txt" in result.err
+    assert "job 'root' wrote" not in result.err
