@@ -623,3 +623,27 @@ def test_an_undeclared_write_outside_the_jobs_dir_is_blamed_on_the_job_that_wrot
     assert result.code == 0
     assert "job 'sub' wrote files it does not declare: other/x.txt" in result.err
     assert "job 'root' wrote" not in result.err
+
+
+def test_undeclared_writes_are_listed_five_at_most(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          five:
+            run: for i in 1 2 3 4 5; do echo $i > f$i.txt; done
+          seven:
+            dir: more
+            run: for i in 1 2 3 4 5 6 7; do echo $i > g$i.txt; done
+        """
+    )
+    project.write("more/keep.txt", "k\n")
+    project.commit()
+    result = project.run("run", "-j", "1")
+    assert result.code == 0
+    assert (
+        "job 'five' wrote files it does not declare: f1.txt, f2.txt, f3.txt, f4.txt, f5.txt;"
+    ) in result.err
+    assert (
+        "job 'seven' wrote files it does not declare: more/g1.txt, more/g2.txt, more/g3.txt, "
+        "more/g4.txt, more/g5.txt and 2 more;"
+    ) in result.err
