@@ -30,6 +30,7 @@ def test_written_since_finds_new_changed_and_deleted_files_only(
     time.sleep(0.05)
     # What "jobs" do during the run.
     project.write("src/same.txt", "src/same.txt\n")  # written again, same bytes
+    (project.root / "lib/x.txt").chmod(0o755)  # same bytes, now executable: a change
     project.write("src/edit.txt", "changed\n")
     (project.root / "src/gone.txt").unlink()
     project.write("src/new.txt", "new\n")
@@ -46,11 +47,17 @@ def test_written_since_finds_new_changed_and_deleted_files_only(
         ["."],
         lambda rel: rel == "dist" or rel.startswith("dist/"),
     )
-    assert sorted(found) == ["scratch/new.txt", "src/edit.txt", "src/gone.txt", "src/new.txt"]
+    assert sorted(found) == [
+        "lib/x.txt",
+        "scratch/new.txt",
+        "src/edit.txt",
+        "src/gone.txt",
+        "src/new.txt",
+    ]
     assert found["src/gone.txt"] is None
     new = found["src/new.txt"]
     assert new is not None
     assert new >= since / 1e9
 
-    only_lib = undeclared.written_since(str(project.root), since, tracked, frozenset(), ["lib"])
-    assert only_lib == {}
+    only_src = undeclared.written_since(str(project.root), since, tracked, frozenset(), ["src"])
+    assert sorted(only_src) == ["src/edit.txt", "src/gone.txt", "src/new.txt"]
