@@ -647,3 +647,27 @@ def test_undeclared_writes_are_listed_five_at_most(project: Project) -> None:
         "job 'seven' wrote files it does not declare: more/g1.txt, more/g2.txt, more/g3.txt, "
         "more/g4.txt, more/g5.txt and 2 more;"
     ) in result.err
+
+
+@pytest.mark.parametrize("size", [16383, 16384, 16385])
+def test_outputs_at_the_inline_size_limit_are_restored_byte_for_byte(
+    project: Project, size: int
+) -> None:
+    # Outputs up to 16 KiB ride inside the cache entry, larger ones are blobs.
+    project.pipeline(
+        f"""
+        jobs:
+          make:
+            outputs: [out/]
+            run: mkdir -p out && head -c {size} /dev/urandom > out/blob.bin
+        """
+    )
+    project.write(".gitignore", "out/\n")
+    project.commit()
+    assert project.run("run").code == 0
+    made = (project.root / "out/blob.bin").read_bytes()
+    assert len(made) == size
+    shutil.rmtree(project.root / "out")
+    assert project.run("run").code == 0
+    assert summary(project)["make"]["cached"] is True
+    assert (project.root / "out/blob.bin").read_bytes() == made
