@@ -95,100 +95,101 @@ def run_pipeline(
     (telling `on_lock_wait` first), or raises RunInProgress if not `wait_for_lock`."""
     plan = graph.plan(pipeline, context, selected)
     check_secrets(plan, environ)
-    # Taken before the run directory, kept to the end: two runs of one workspace never
-    # interleave their writes (issue 10).
+    # Taken before the run directory, kept to the end whatever happens: two runs of one
+    # workspace never interleave their writes (issue 10).
     lock = lock_workspace(pipeline.root, wait=wait_for_lock, on_wait=on_lock_wait)
-    run_id = new_run_id()
     try:
-        run_dir = create_run_dir(pipeline.root, run_id)
-    except OSError as exc:
-        lock.release()
-        raise EnvironmentProblem(
-            f"cannot create the run directory in {pipeline.root}/.conveyor: {exc.strerror}",
-            hint="Conveyor keeps each run's logs and summary there; make it writable",
-        ) from None
-    warnings: list[str] = []
-    jobcache = (
-        _job_cache(pipeline, context, environ, run_id, read_cache, warnings, scan)
-        if cache
-        else None
-    )
-    results = ResultJSON()
-    summary = SummarySink(run_dir, os.path.abspath(pipeline.path), results)
-    log_names = LogNames()
-    keeper = None
-    if _needs_keeper(pipeline):
-        from conveyor.gates.keeper import GateKeeper
+        run_id = new_run_id()
+        try:
+            run_dir = create_run_dir(pipeline.root, run_id)
+        except OSError as exc:
+            raise EnvironmentProblem(
+                f"cannot create the run directory in {pipeline.root}/.conveyor: {exc.strerror}",
+                hint="Conveyor keeps each run's logs and summary there; make it writable",
+            ) from None
+        warnings: list[str] = []
+        jobcache = (
+            _job_cache(pipeline, context, environ, run_id, read_cache, warnings, scan)
+            if cache
+            else None
+        )
+        results = ResultJSON()
+        summary = SummarySink(run_dir, os.path.abspath(pipeline.path), results)
+        log_names = LogNames()
+        keeper = None
+        if _needs_keeper(pipeline):
+            from conveyor.gates.keeper import GateKeeper
 
-        keeper = GateKeeper(
-            pipeline,
-            [pj.job for pj in plan.runnable],
+            keeper = GateKeeper(
+                pipeline,
+                [pj.job for pj in plan.runnable],
+                context,
+                environ,
+                run_dir,
+                run_id,
+                cache_dir=jobcache.store.root if jobcache is not None else None,
+                scan=scan,
+                grace=kill_grace,
+            )
+        if jobcache is not None and any(pj.job.inputs for pj in plan.runnable):
+            warnings += _unmatched_inputs(pipeline, plan, jobcache.files)
+        bus = EventBus([JobLogSink(), EventLogSink(run_dir, results), summary, *sinks])
+        scheduler = Scheduler(
+            plan,
+            LocalExecutor(grace=kill_grace),
+            bus,
             context,
             environ,
-            run_dir,
-            run_id,
-            cache_dir=jobcache.store.root if jobcache is not None else None,
-            scan=scan,
-            grace=kill_grace,
+            RunOptions(
+                run_id=run_id,
+                run_dir=run_dir,
+                parallelism=parallelism,
+                keep_going=keep_going,
+                log_name=log_names,
+                explain=explain,
+                hooks=keeper,
+            ),
+            jobcache,
         )
-    if jobcache is not None and any(pj.job.inputs for pj in plan.runnable):
-        warnings += _unmatched_inputs(pipeline, plan, jobcache.files)
-    bus = EventBus([JobLogSink(), EventLogSink(run_dir, results), summary, *sinks])
-    scheduler = Scheduler(
-        plan,
-        LocalExecutor(grace=kill_grace),
-        bus,
-        context,
-        environ,
-        RunOptions(
-            run_id=run_id,
-            run_dir=run_dir,
-            parallelism=parallelism,
-            keep_going=keep_going,
-            log_name=log_names,
-            explain=explain,
-            hooks=keeper,
-        ),
-        jobcache,
-    )
-    if not record_history:
-        with open(os.path.join(run_dir, NO_HISTORY), "w", encoding="utf-8") as fh:
-            fh.write("recorded with --no-history\n")
-    try:
-        finished = scheduler.run()
-        if jobcache is not None and jobcache.stored:
-            from conveyor.undeclared import review
+        if not record_history:
+            with open(os.path.join(run_dir, NO_HISTORY), "w", encoding="utf-8") as fh:
+                fh.write("recorded with --no-history\n")
+        try:
+            finished = scheduler.run()
+            if jobcache is not None and jobcache.stored:
+                from conveyor.undeclared import review
 
-            warnings += review(jobcache, [pj.job for pj in plan.runnable], finished.results)
-    finally:
-        bus.close()
+                warnings += review(jobcache, [pj.job for pj in plan.runnable], finished.results)
+        finally:
+            bus.close()
+            if keeper is not None:
+                keeper.close()
+            if jobcache is not None:
+                jobcache.save()
+                if jobcache.write_error:
+                    warnings.append(
+                        f"the cache could not be written ({jobcache.write_error}): "
+                        "results from then on were not stored"
+                    )
+                jobcache.files.close()
         if keeper is not None:
-            keeper.close()
-        if jobcache is not None:
-            jobcache.save()
-            if jobcache.write_error:
-                warnings.append(
-                    f"the cache could not be written ({jobcache.write_error}): "
-                    "results from then on were not stored"
-                )
-            jobcache.files.close()
-    if keeper is not None:
-        warnings += [f"a report was not read: {p}" for p in keeper.problems]
-        warnings += keeper.notes
-        if finished.all_gates or finished.checks:
-            from conveyor.gates.junit import write
+            warnings += [f"a report was not read: {p}" for p in keeper.problems]
+            warnings += keeper.notes
+            if finished.all_gates or finished.checks:
+                from conveyor.gates.junit import write
 
-            write(os.path.join(run_dir, "gates.xml"), finished.all_gates, finished.checks)
-        found = keeper.findings()
-        if found:
-            from conveyor.reports import codequality
+                write(os.path.join(run_dir, "gates.xml"), finished.all_gates, finished.checks)
+            found = keeper.findings()
+            if found:
+                from conveyor.reports import codequality
 
-            codequality.write(os.path.join(run_dir, "codequality.json"), found)
-    if history is not None and record_history:
-        _record(history, pipeline.root, run_dir, warnings)
-    _keep_runs(pipeline, history, warnings)
-    lock.release()
-    return RunOutcome(finished, summary.summary or {}, run_dir, [*warnings, *bus.errors])
+                codequality.write(os.path.join(run_dir, "codequality.json"), found)
+        if history is not None and record_history:
+            _record(history, pipeline.root, run_dir, warnings)
+        _keep_runs(pipeline, history, warnings)
+        return RunOutcome(finished, summary.summary or {}, run_dir, [*warnings, *bus.errors])
+    finally:
+        lock.release()
 
 
 def _unmatched_inputs(pipeline: Pipeline, plan: Plan, files: WorkspaceFiles) -> list[str]:
