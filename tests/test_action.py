@@ -9,9 +9,9 @@ import sys
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conveyor.action import build_action, build_manifest, key_environment
-from conveyor.digest import FileInfo
+from conveyor.cache.keys import build_action, build_manifest, key_environment
 from conveyor.model import Digest, Job
+from conveyor.workspace.files import FileInfo
 
 JOB = Job(
     name="test (py=3.12)",

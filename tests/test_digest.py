@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conveyor import digest
-from conveyor.digest import WorkspaceFiles, digest_bytes, glob_regex
 from conveyor.model import Digest
+from conveyor.workspace import files as digest
+from conveyor.workspace.files import WorkspaceFiles, digest_bytes, glob_regex
 from tests.conftest import Project
 from tests.test_jobcache import check_damaged_state_is_harmless
 
@@ -244,7 +244,7 @@ def test_digests_agree_across_processes(project: Project) -> None:
     project.commit()
     here = files(project).info("a.txt").digest
     code = (
-        "import sys; from conveyor.digest import WorkspaceFiles; "
+        "import sys; from conveyor.workspace.files import WorkspaceFiles; "
         "w = WorkspaceFiles(sys.argv[1], sys.argv[1] + '/.conveyor/other.state'); "
         "print(w.info('a.txt').digest)"
     )

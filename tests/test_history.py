@@ -602,7 +602,7 @@ def test_stats_capacity_from_real_runs(project: Project) -> None:
 
 
 def test_stats_advice_on_long_runs_and_jobs_that_vary() -> None:
-    from conveyor.history.stats import advise
+    from conveyor.insights.stats import advise
 
     def job(name: str, p50: float, p95: float, hits: float) -> dict[str, Any]:
         return {

@@ -3,7 +3,7 @@ did-you-mean, except what a needed job writes; `conveyor validate` warns and exi
 
 from __future__ import annotations
 
-from conveyor.inputcheck import (
+from conveyor.checks.inputs import (
     Unmatched,
     pipeline_unmatched,
     produced_by,

@@ -15,7 +15,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from conveyor.errors import ConfigError
-from conveyor.masking import MASK, MIN_SECRET_LENGTH, Masker, encoded_forms, too_short
+from conveyor.executor.masking import MASK, MIN_SECRET_LENGTH, Masker, encoded_forms, too_short
 from tests.conftest import Project
 
 PY = sys.executable
@@ -380,9 +380,9 @@ def test_too_short_and_the_encoded_forms() -> None:
 
 def test_the_short_secret_error_is_located_by_the_config_path(tmp_path: Path) -> None:
     from conveyor.config import load_pipeline
-    from conveyor.graph import plan
+    from conveyor.graph.plan import plan
     from conveyor.model import RunContext
-    from conveyor.runner import check_secrets
+    from conveyor.run.compose import check_secrets
 
     (tmp_path / "conveyor.yml").write_text(
         "jobs:\n  deploy:\n    secrets: [LONG_ENOUGH, SHORT]\n    run: 'true'\n"

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from conveyor.cli import run_cli
-from conveyor.context import detect
+from conveyor.graph.context import detect
 from tests.conftest import Project
 
 PIPELINE = """

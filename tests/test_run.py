@@ -465,7 +465,7 @@ def test_the_event_log_never_hangs_on_close_and_loses_nothing(
     import time
 
     from conveyor.events import JobQueued
-    from conveyor.runstore import EventLogSink
+    from conveyor.run.rundir import EventLogSink
 
     monkeypatch.setattr(EventLogSink, "FLUSH_EVERY", 0.0005)
     for i in range(300):

@@ -1,4 +1,4 @@
-"""What a run wrote in the workspace: the walk and git agree (conveyor.undeclared)."""
+"""What a run wrote in the workspace: the walk and git agree (conveyor.run.undeclared)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from conveyor import undeclared
-from conveyor.digest import WorkspaceFiles
+from conveyor.run import undeclared
+from conveyor.workspace.files import WorkspaceFiles
 from tests.conftest import Project
 
 

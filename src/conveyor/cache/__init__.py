@@ -1,2 +1,9 @@
-"""Content-addressed storage and the action cache: `interface` says what a store is,
-`local` keeps one on this machine's disk (a remote REAPI store comes later)."""
+"""Caching: `interface` says what a content-addressed store is and `local` keeps one on
+this machine's disk (remote REAPI and tiered stores plug in beside it); `keys` builds a
+job's Action and its digest; `jobs` is the job cache (look up, restore, store) with
+`jobindex`, `hitrecords` and `outputs`; `deps` the dependency caches keyed on lockfiles;
+`why` explains a miss.
+
+Imports workspace, config, graph and the shared types; never executor, run, history,
+features or cli: the job cache reaches a store only through `interface`.
+"""

@@ -28,9 +28,10 @@ import shutil
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, NamedTuple
+from typing import IO, TYPE_CHECKING, NamedTuple
 
 from conveyor.cache.interface import CorruptBlob
+from conveyor.fsutil import atomic_file, atomic_write
 from conveyor.model import Digest
 
 if TYPE_CHECKING:
@@ -137,7 +138,8 @@ class LocalCache:
         stored can never be filed under the wrong digest."""
         fd, tmp = self._temp(self._tmp, "f-")
         try:
-            digest = _copy_hashing(path, fd)
+            with os.fdopen(fd, "wb") as out:
+                digest = _copy_hashing(path, out)
             final = self._path("cas", digest)
             if os.path.exists(final):
                 _unlink(tmp)
@@ -166,34 +168,16 @@ class LocalCache:
         actual = hashlib.sha256(data).hexdigest()
         if actual != digest.hash or len(data) != digest.size_bytes:
             raise CorruptBlob(digest, f"inline contents hash to {actual[:12]}")
-        directory = os.path.dirname(dest) or "."
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = self._temp(directory, ".conveyor-restore-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.chmod(tmp, _mode(executable, mode))
-            os.replace(tmp, dest)
-        except BaseException:
-            _unlink(tmp)
-            raise
+        atomic_write(dest, data, perms=_mode(executable, mode), makedirs=True)
 
     def get_file(
         self, digest: Digest, dest: str, *, executable: bool = False, mode: int | None = None
     ) -> None:
         """Materialise a blob at `dest` (atomically, verified while copied, mode set)."""
         path = self._path("cas", digest)
-        directory = os.path.dirname(dest) or "."
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = self._temp(directory, ".conveyor-restore-")
-        try:
-            copied = _copy_hashing(path, fd)
+        with atomic_file(dest, perms=_mode(executable, mode), makedirs=True) as out:
+            copied = _copy_hashing(path, out)
             self._check(digest, path, copied.size_bytes, copied.hash)
-            os.chmod(tmp, _mode(executable, mode))
-            os.replace(tmp, dest)
-        except BaseException:
-            _unlink(tmp)
-            raise
         _touch(path)
 
     def _check(self, digest: Digest, path: str, size: int, actual: str) -> None:
@@ -331,11 +315,11 @@ class LocalCache:
                 continue
 
 
-def _copy_hashing(src_path: str, fd: int) -> Digest:
-    """Copy a file into the open descriptor `fd` (closed after), hashing what is copied."""
+def _copy_hashing(src_path: str, out: IO[bytes]) -> Digest:
+    """Copy a file into `out`, hashing what is copied."""
     h = hashlib.sha256()
     size = 0
-    with os.fdopen(fd, "wb") as out, open(src_path, "rb") as src:
+    with open(src_path, "rb") as src:
         while chunk := src.read(_CHUNK):
             h.update(chunk)
             size += len(chunk)

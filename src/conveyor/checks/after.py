@@ -10,6 +10,7 @@ import json
 import os
 from collections.abc import Sequence
 
+from conveyor.fsutil import atomic_write
 from conveyor.model import AfterChecks, CheckResult, JobResult, RunContext
 from conveyor.units import first_few, format_size
 
@@ -121,11 +122,7 @@ def write_report(
     }
     full = os.path.join(root, path)
     try:
-        os.makedirs(os.path.dirname(full) or ".", exist_ok=True)
-        with open(f"{full}.tmp", "w", encoding="utf-8") as fh:
-            json.dump(report, fh, indent=2)
-            fh.write("\n")
-        os.replace(f"{full}.tmp", full)
+        atomic_write(full, json.dumps(report, indent=2) + "\n", makedirs=True)
     except OSError as exc:
         return CheckResult(
             "build report",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from conveyor.model import CheckResult, Finding, GateLevel, Job, Pipeline
 
 if TYPE_CHECKING:
-    from conveyor.digest import GitScan
+    from conveyor.workspace.files import GitScan
 
 
 @dataclass
@@ -33,7 +33,7 @@ def workspace_files(root: str, scan: GitScan | None = None) -> dict[str, str | N
     """Each file of the workspace (as tracked_files) -> its git blob id when git says it
     is unchanged since it was staged (its content named without reading it), else None.
     `scan`: the run's own git scan, when it has one (its git commands are not repeated)."""
-    from conveyor.digest import GitScan
+    from conveyor.workspace.files import GitScan
 
     own = scan is None
     git = GitScan(root) if scan is None else scan

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
 from typing import Any
 
+from conveyor.fsutil import atomic_write
 from conveyor.model import CheckResult, Finding, GateLevel, Pipeline
 from conveyor.units import first_few
 
@@ -175,10 +176,8 @@ def _scan(
     if cache_file is not None and fresh:
         files = {p: [digests[p], hits.get(p, [])] for p in digests}
         try:
-            os.makedirs(os.path.dirname(cache_file), exist_ok=True)
-            with open(f"{cache_file}.tmp", "w", encoding="utf-8") as fh:
-                fh.write(json.dumps({"stamp": stamp, "files": files}, separators=(",", ":")))
-            os.replace(f"{cache_file}.tmp", cache_file)
+            data = json.dumps({"stamp": stamp, "files": files}, separators=(",", ":"))
+            atomic_write(cache_file, data, makedirs=True)
         except OSError:
             pass  # an unwritable cache only costs the next scan its time
     return [(p, kind, hashed, line) for p in paths for kind, hashed, line in hits.get(p, [])]

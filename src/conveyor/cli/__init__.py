@@ -113,7 +113,7 @@ def load(ctx: click.Context) -> Any:
     """The validated pipeline named by -f (or found from the current directory)."""
     from conveyor.config import find_pipeline_file, load_pipeline, locate_in_file
     from conveyor.errors import ConfigError
-    from conveyor.graph import check
+    from conveyor.graph.plan import check
 
     path = ctx.obj.get("pipeline_file") if ctx.obj else None
     path = path or find_pipeline_file()

@@ -24,18 +24,18 @@ def _store() -> Any:
 @click.pass_context
 def why_command(ctx: click.Context, jobs: tuple[str, ...], event: str | None, as_json: bool) -> int:
     """Say whether the cache would serve JOBS (and what they need) now, and if not, why."""
-    from conveyor import context as run_context
-    from conveyor import graph
-    from conveyor.digest import WorkspaceFiles, workspace_state_file
-    from conveyor.jobcache import JobCache
-    from conveyor.why import why
+    from conveyor.cache.jobs import JobCache
+    from conveyor.cache.why import why
+    from conveyor.graph import context as run_context
+    from conveyor.graph import plan as graph
+    from conveyor.workspace.files import WorkspaceFiles, workspace_state_file
 
     pipeline = load(ctx)
     environ = dict(os.environ)
     context = run_context.detect(pipeline.root, environ, event)
     selected = graph.select(pipeline, jobs)
     files = WorkspaceFiles(pipeline.root, workspace_state_file(pipeline.root))
-    from conveyor.action import run_facts
+    from conveyor.graph.context import run_facts
 
     jobcache = JobCache(_store(), files, pipeline, environ, run_id="why", facts=run_facts(context))
     verdicts = why(pipeline, context, environ, jobcache, selected)

@@ -63,7 +63,7 @@ def gates_command(
     from conveyor.gates.evaluate import write_baseline as save_baseline
     from conveyor.gates.keeper import load_quarantine
     from conveyor.gates.measure import Measurements, load_all
-    from conveyor.runstore import gate_dict
+    from conveyor.run.rundir import gate_dict
 
     pipeline = load(ctx)
     run_dir = _run_dir(pipeline.root, run_id)
@@ -147,13 +147,13 @@ def check_command(ctx: click.Context, after: bool, sarif_file: str | None, as_js
     """The checks before the build (tool versions, disk, environment, manifests,
     lockfiles, committed secrets), as `conveyor run` does them first. Without `checks:`
     in the file: manifests, lockfiles and secrets with their defaults."""
-    from conveyor import context as run_context
-    from conveyor import graph
     from conveyor.cache.local import default_root
     from conveyor.checks.before import run_before
     from conveyor.cli.view import check_lines
     from conveyor.events import ChecksFinished
-    from conveyor.runstore import check_dict
+    from conveyor.graph import context as run_context
+    from conveyor.graph import plan as graph
+    from conveyor.run.rundir import check_dict
 
     pipeline = load(ctx)
     environ = dict(os.environ)

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from conveyor.cli import load
-from conveyor.runstore import log_tail
+from conveyor.fsutil import atomic_write, log_tail
 from conveyor.units import format_duration
 
 MARK = {
@@ -241,8 +241,8 @@ def show_command(
 
 
 def _build_output(ctx: click.Context, run_id: str | None, window: float, as_json: bool) -> int:
-    from conveyor.history.handoff import build_output
-    from conveyor.history.stats import pipeline_totals
+    from conveyor.export.handoff import build_output
+    from conveyor.insights.stats import pipeline_totals
 
     with _history(ctx) as (pipeline, store):
         record = _find(store, pipeline, run_id)
@@ -305,7 +305,7 @@ def _pct(value: float | None) -> str:
 def stats_command(ctx: click.Context, window: float, job: str | None, as_json: bool) -> int:
     """Per job: duration (p50, p95, trend), success and cache-hit rates, queue time, time
     the cache saved; for the pipeline: its success rate against the 99% target."""
-    from conveyor.history.stats import compute
+    from conveyor.insights.stats import compute
 
     pipeline, store = _open(ctx)
     name = pipeline.label
@@ -365,8 +365,8 @@ def stats_command(ctx: click.Context, window: float, job: str | None, as_json: b
 def critical_path_command(ctx: click.Context, run_id: str | None, as_json: bool) -> int:
     """The chain of jobs that set a run's wall time (default: the latest run), and how
     much each could shrink the run."""
-    from conveyor import graph
-    from conveyor.history.analysis import critical_path
+    from conveyor.graph import plan as graph
+    from conveyor.insights.critical_path import critical_path
 
     pipeline, record = _pick(ctx, run_id)
     # The needs of the pipeline as it is now (the history keeps results, not the graph).
@@ -418,7 +418,7 @@ def metrics_command(
     from prometheus_client import generate_latest, push_to_gateway, write_to_textfile
 
     from conveyor.errors import EnvironmentProblem
-    from conveyor.history.metrics import registry_for
+    from conveyor.export.prometheus import registry_for
 
     pipeline, store = _open(ctx)
     name = None if all_pipelines else pipeline.label
@@ -438,12 +438,10 @@ def metrics_command(
                 hint="is the Pushgateway reachable at that address?",
             ) from None
     if dashboard_file:
-        from conveyor.history.grafana import dashboard
+        from conveyor.export.grafana import dashboard
 
         try:
-            with open(f"{dashboard_file}.tmp", "w", encoding="utf-8") as fh:
-                json.dump(dashboard(), fh, indent=2)
-            os.replace(f"{dashboard_file}.tmp", dashboard_file)
+            atomic_write(dashboard_file, json.dumps(dashboard(), indent=2))
         except OSError as exc:
             raise EnvironmentProblem(f"cannot write {dashboard_file}: {exc.strerror}") from None
     if as_json:
@@ -476,8 +474,8 @@ def metrics_command(
 def flaky_command(ctx: click.Context, window: float, quarantine: bool, as_json: bool) -> int:
     """Jobs that passed and failed with the same inputs (action digest), and tests that
     passed and failed on the same commit."""
-    from conveyor.history.flaky import find
-    from conveyor.statedir import ensure_state_dir
+    from conveyor.fsutil import ensure_state_dir
+    from conveyor.insights.flaky import find
 
     pipeline, store = _open(ctx)
     found = find(store, pipeline.label, time.time() - window)
@@ -485,9 +483,8 @@ def flaky_command(ctx: click.Context, window: float, quarantine: bool, as_json: 
     if quarantine:
         path = os.path.join(ensure_state_dir(pipeline.root), "quarantine.json")
         listing = sorted({(t["job"], t["test"]) for t in found["tests"]})
-        with open(f"{path}.tmp", "w", encoding="utf-8") as fh:
-            json.dump({"tests": [{"job": j, "test": t} for j, t in listing]}, fh, indent=2)
-        os.replace(f"{path}.tmp", path)
+        tests = [{"job": j, "test": t} for j, t in listing]
+        atomic_write(path, json.dumps({"tests": tests}, indent=2))
         click.echo(f"{len(listing)} flaky test(s) written to {path}", err=as_json)
     if as_json:
         click.echo(json.dumps(found, indent=2))
@@ -534,16 +531,14 @@ def trace_command(
     import urllib.request
 
     from conveyor.errors import EnvironmentProblem, UsageError
-    from conveyor.history import trace
+    from conveyor.export import trace
 
     if not chrome_file and not otlp_url:
         raise UsageError("say where the trace goes", hint="--chrome FILE and/or --otlp URL")
     _pipeline, record = _pick(ctx, run_id)
     url = None
     if chrome_file:
-        with open(f"{chrome_file}.tmp", "w", encoding="utf-8") as fh:
-            json.dump(trace.chrome(record), fh)
-        os.replace(f"{chrome_file}.tmp", chrome_file)
+        atomic_write(chrome_file, json.dumps(trace.chrome(record)))
         if not as_json:
             click.echo(f"wrote {chrome_file} ({len(record.jobs)} jobs)")
     if otlp_url:
@@ -578,12 +573,10 @@ def trace_command(
 @click.pass_context
 def report_command(ctx: click.Context, run_id: str | None, html_file: str, as_json: bool) -> int:
     """A run (default: the latest) as one self-contained HTML file: a build scan."""
-    from conveyor.history.report import render
+    from conveyor.export.html import render
 
     _pipeline, record = _pick(ctx, run_id)
-    with open(f"{html_file}.tmp", "w", encoding="utf-8") as fh:
-        fh.write(render(record))
-    os.replace(f"{html_file}.tmp", html_file)
+    atomic_write(html_file, render(record))
     if as_json:
         size = os.path.getsize(html_file)
         click.echo(json.dumps({"run_id": record.run["id"], "html": html_file, "bytes": size}))

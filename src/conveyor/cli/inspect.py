@@ -50,8 +50,8 @@ def _input_warnings(pipeline: Pipeline) -> list[str]:
     """`inputs:` patterns matching no file, located; nothing asked of git without inputs."""
     if not any(job.inputs for job in pipeline.jobs):
         return []
+    from conveyor.checks.inputs import pipeline_unmatched, unmatched_message, workspace_pool
     from conveyor.config import locate_warnings
-    from conveyor.inputcheck import pipeline_unmatched, unmatched_message, workspace_pool
 
     found = pipeline_unmatched(pipeline, workspace_pool(pipeline.root))
     return locate_warnings([(u.path, unmatched_message(u)) for u in found], pipeline.path)
@@ -62,7 +62,7 @@ def _input_warnings(pipeline: Pipeline) -> list[str]:
 @click.pass_context
 def list_command(ctx: click.Context, as_json: bool) -> int:
     """List every job instance with its stage, needs and condition."""
-    from conveyor import graph
+    from conveyor.graph import plan as graph
 
     pipeline = load(ctx)
     needs = graph.adjacency(pipeline)
@@ -104,7 +104,7 @@ def list_command(ctx: click.Context, as_json: bool) -> int:
 @click.pass_context
 def graph_command(ctx: click.Context, fmt: str) -> int:
     """Print the job graph (edges point from a job to what needs it)."""
-    from conveyor import graph_formats
+    from conveyor.graph import formats as graph_formats
 
     pipeline = load(ctx)
     render = {

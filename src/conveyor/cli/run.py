@@ -129,13 +129,13 @@ def run_command(
 ) -> int:
     """Run the pipeline's jobs as a parallel graph (JOBS: only these and what they need)."""
     pipeline = load(ctx)
-    from conveyor.context import GitFacts
+    from conveyor.graph.context import GitFacts
 
     facts = GitFacts(pipeline.root)
     if dry_run:
         scan = None
     else:
-        from conveyor.digest import GitScan, workspace_index_cache
+        from conveyor.workspace.files import GitScan, workspace_index_cache
 
         # Started first, so git reads the workspace while the rest starts up. Untracked
         # files can only be inputs through `inputs:` globs (or `caches:` keys).
@@ -149,15 +149,15 @@ def run_command(
     ctx.call_on_close(facts.close)
     if scan is not None:
         ctx.call_on_close(scan.close)
-    from conveyor import context as run_context
-    from conveyor import graph
+    from conveyor.graph import context as run_context
+    from conveyor.graph import plan as graph
     from conveyor.history.record import database_url, explicit_url
 
     environ = dict(os.environ)
     context = run_context.detect(pipeline.root, environ, event, git=facts)
     selected = graph.select(pipeline, jobs) if jobs else []
     if affected_ref is not None:
-        from conveyor.affected import affected_jobs
+        from conveyor.graph.affected import affected_jobs
 
         touched = affected_jobs(pipeline, pipeline.root, affected_ref)
         if selected:
@@ -173,7 +173,7 @@ def run_command(
         _print_plan(plan, context, parallelism, as_json)
         return 0
 
-    from conveyor.runner import run_pipeline
+    from conveyor.run.compose import run_pipeline
 
     stream = sys.stderr if as_json else sys.stdout
     view: Any
@@ -237,7 +237,7 @@ def _finish(outcome: Any, gates_junit: str | None, codequality: str | None, as_j
     if codequality:
         import shutil
 
-        from conveyor.reports import codequality as code_climate
+        from conveyor.export import codequality as code_climate
 
         found = os.path.join(outcome.run_dir, "codequality.json")
         if os.path.exists(found):

@@ -18,8 +18,8 @@ from conveyor.events import (
     RunFinished,
     RunStarted,
 )
+from conveyor.fsutil import log_tail
 from conveyor.model import GateResult, JobResult, JobStatus
-from conveyor.runstore import log_tail
 from conveyor.units import format_duration
 
 MARK = {

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from conveyor import __version__, model
 from conveyor.config.loader import locate, parse_yaml, read_text, relpath, render_warnings
 from conveyor.errors import ConfigError, ConfigPath, format_path
-from conveyor.statedir import STATE_DIR, ensure_state_dir
+from conveyor.fsutil import STATE_DIR, atomic_file, ensure_state_dir
 
 __all__ = [
     "PIPELINE_FILE",
@@ -99,10 +99,8 @@ def _store(cache: str, pipeline: model.Pipeline) -> None:
     """Atomic write; a cache that cannot be written is simply not used."""
     try:
         ensure_state_dir(os.path.dirname(os.path.dirname(os.path.dirname(cache))), "cache")
-        tmp = f"{cache}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as fh:
+        with atomic_file(cache) as fh:
             pickle.dump(pipeline, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, cache)
     except OSError:
         pass
 

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from conveyor.config import schema
 from conveyor.errors import ConfigError, ConfigPath
-from conveyor.statedir import STATE_DIR
+from conveyor.fsutil import STATE_DIR
 
 _GLOB = frozenset("*?[")
 

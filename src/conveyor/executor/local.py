@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 from conveyor.executor.interface import Cancel, ExecOutcome, ExecRequest
 
 if TYPE_CHECKING:
-    from conveyor.masking import Masker
+    from conveyor.executor.masking import Masker
 
 _MAX_LINE = 64 * 1024
 _WATCHDOG_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "watchdog.py")
@@ -130,7 +130,7 @@ class LocalExecutor:
         _become_subreaper()  # at the first job, not before: a no-op run needs no ctypes
         # Imported with the first job: base64, json and urllib cost a run served wholly
         # from the cache 20 ms of start-up.
-        from conveyor.masking import Masker
+        from conveyor.executor.masking import Masker
 
         masker = Masker(request.secrets)
         started = time.time()

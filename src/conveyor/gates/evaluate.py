@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from conveyor.fsutil import atomic_write
 from conveyor.gates.measure import Measurements
 from conveyor.model import SEVERITIES, CommandGate, Finding, GateLevel, GateResult, Gates
 from conveyor.units import first_few, format_duration
@@ -290,11 +291,8 @@ def write_baseline(root: str, path: str, findings: list[Finding]) -> int:
     """Record the findings as known (`conveyor gates --write-baseline`); how many."""
     prints = sorted({f.fingerprint for f in findings})
     full = os.path.join(root, path)
-    os.makedirs(os.path.dirname(full) or ".", exist_ok=True)
-    with open(f"{full}.tmp", "w", encoding="utf-8") as fh:
-        json.dump({"version": 1, "fingerprints": prints}, fh, indent=2)
-        fh.write("\n")
-    os.replace(f"{full}.tmp", full)
+    data = json.dumps({"version": 1, "fingerprints": prints}, indent=2) + "\n"
+    atomic_write(full, data, makedirs=True)
     return len(prints)
 
 

@@ -7,9 +7,9 @@ and importing junitparser (which reads the jobs' reports) cost every gated run 2
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
+from conveyor.fsutil import atomic_file
 from conveyor.model import CheckResult, GateResult
 
 
@@ -53,5 +53,5 @@ def write(path: str, gates: Sequence[GateResult], checks: Sequence[CheckResult] 
     }
     for element in (root, suite):
         element.attrib.update(counts)
-    ET.ElementTree(root).write(f"{path}.tmp", encoding="utf-8", xml_declaration=True)
-    os.replace(f"{path}.tmp", path)
+    with atomic_file(path) as fh:
+        ET.ElementTree(root).write(fh, encoding="utf-8", xml_declaration=True)

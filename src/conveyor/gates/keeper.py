@@ -5,7 +5,7 @@ pipeline's gates over every job's measurements. Everything measured is kept in t
 directory for `conveyor gates` and the history.
 
 A job's secrets are masked in everything read from its reports before anything keeps
-it, and a command gate runs as its job does (`scheduler.job_request`): its environment,
+it, and a command gate runs as its job does (`executor.environment.job_request`): its environment,
 and its output masked with the job's secrets (issue 10)."""
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from conveyor.executor.masking import Masker
 from conveyor.gates.evaluate import Context, evaluate, judged_when_partial
 from conveyor.gates.measure import Measurements, ReportMemo, RunReports, measure
-from conveyor.masking import Masker
 from conveyor.model import (
     CheckResult,
     CommandGate,
@@ -33,7 +33,7 @@ from conveyor.model import (
 )
 
 if TYPE_CHECKING:
-    from conveyor.digest import GitScan
+    from conveyor.workspace.files import GitScan
 
 QUARANTINE = "quarantine.json"
 """In the workspace's `.conveyor/`: written by `conveyor flaky --quarantine`."""
@@ -210,9 +210,9 @@ class GateKeeper:
         return Masker(values) if values else None
 
     def _run_command(self, gate: CommandGate, scope: str) -> tuple[int | None, list[str]]:
+        from conveyor.executor.environment import job_request
         from conveyor.executor.interface import Cancel
         from conveyor.executor.local import LocalExecutor
-        from conveyor.scheduler import job_request
 
         job = next((j for j in self.pipeline.jobs if j.name == scope), None)
         secrets: tuple[str, ...] = ()

@@ -15,6 +15,7 @@ files are its outputs and are left as they are."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -22,10 +23,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from conveyor.fsutil import atomic_write
 from conveyor.model import Finding, Job, JobResult, OutputFile
 
 if TYPE_CHECKING:
-    from conveyor.masking import Masker
+    from conveyor.executor.masking import Masker
     from conveyor.reports.coverage import Coverage
 
 
@@ -139,13 +141,8 @@ class ReportMemo:
             if not self._new and len(self._used) == len(self._load()):
                 return
             data = {"version": self.VERSION, "entries": self._used}
-        try:
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            with open(f"{self.path}.tmp", "w", encoding="utf-8") as fh:
-                fh.write(json.dumps(data, separators=(",", ":")))
-            os.replace(f"{self.path}.tmp", self.path)
-        except OSError:
-            pass  # only the next run's parsing time is at stake
+        with contextlib.suppress(OSError):  # only the next run's parsing time is at stake
+            atomic_write(self.path, json.dumps(data, separators=(",", ":")), makedirs=True)
 
 
 def _memo_key(

@@ -41,6 +41,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+from conveyor.fsutil import atomic_write
 from conveyor.model import SEVERITIES, Finding
 from conveyor.reports.coverage import _workspace_path
 from conveyor.reports.junit import ReportError
@@ -327,16 +328,7 @@ def write_sarif(
         "version": "2.1.0",
         "runs": [{"tool": {"driver": driver}, "results": results}],
     }
-    tmp = f"{path}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(log, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, json.dumps(log, indent=2) + "\n")
 
 
 def _artifact(path: str) -> dict[str, str]:

@@ -23,8 +23,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from conveyor.digest import FileInfo
-from conveyor.model import Digest, Job, RunContext
+from conveyor.graph.context import RUN_FACTS
+from conveyor.model import Digest, Job
+from conveyor.workspace.files import FileInfo
 
 if TYPE_CHECKING:
     from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2
@@ -199,17 +200,6 @@ def fingerprint(
 #   CONVEYOR_WORKSPACE          never: the absolute checkout path would stop two clones
 #                               (CI runners, worktrees) from sharing results; a job whose
 #                               outputs embed it should use relative paths or cache: false
-RUN_FACTS = ("CONVEYOR_EVENT", "CONVEYOR_BRANCH", "CONVEYOR_TAG", "CONVEYOR_COMMIT")
-
-
-def run_facts(context: RunContext) -> dict[str, str]:
-    """The values of `RUN_FACTS` for a run."""
-    return {
-        "CONVEYOR_EVENT": context.event,
-        "CONVEYOR_BRANCH": context.branch or "",
-        "CONVEYOR_TAG": context.tag or "",
-        "CONVEYOR_COMMIT": context.commit or "",
-    }
 
 
 def key_environment(

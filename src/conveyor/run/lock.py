@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import NamedTuple, TypeAlias
 
 from conveyor.errors import EnvironmentProblem
-from conveyor.statedir import ensure_state_dir
+from conveyor.fsutil import ensure_state_dir
 
 LOCK_FILE = "run.lock"
 

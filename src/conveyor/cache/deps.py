@@ -26,9 +26,10 @@ from typing import Any
 
 from conveyor.cache.interface import CorruptBlob
 from conveyor.cache.local import LocalCache
-from conveyor.digest import WorkspaceFiles
 from conveyor.errors import ConfigError
+from conveyor.fsutil import atomic_write
 from conveyor.model import CacheSpec, Digest, Job
+from conveyor.workspace.files import WorkspaceFiles
 
 _TEMPLATE = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 _HASHFILES = re.compile(
@@ -222,11 +223,6 @@ class DependencyCaches:
                     )
         blob = self.store.put_bytes(json.dumps(listing, sort_keys=True).encode())
         path = self._index(key)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(
-                {"key": key, "listing": [blob.hash, blob.size_bytes], "time": time.time()}, fh
-            )
-        os.replace(tmp, path)
+        entry = {"key": key, "listing": [blob.hash, blob.size_bytes], "time": time.time()}
+        atomic_write(path, json.dumps(entry), makedirs=True)
         return len(listing)

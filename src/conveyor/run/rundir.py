@@ -28,8 +28,8 @@ from conveyor.events import (
     RunFinished,
     RunStarted,
 )
+from conveyor.fsutil import atomic_write, ensure_state_dir
 from conveyor.model import CheckResult, GateResult, JobResult, RunContext
-from conveyor.statedir import ensure_state_dir
 
 
 def new_run_id() -> str:
@@ -64,15 +64,6 @@ class LogNames:
         return self._names[job]
 
 
-def log_tail(path: str, lines: int = 20) -> list[str] | None:
-    """The last lines of a job's log, or None when it is gone (runs are pruned)."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            return [line.rstrip("\n") for line in fh.readlines()[-lines:]]
-    except OSError:
-        return None
-
-
 def machine() -> dict[str, Any]:
     """What the run had to work with: CPUs, memory, platform (for capacity planning)."""
     uname = os.uname()
@@ -85,15 +76,6 @@ def machine() -> dict[str, Any]:
         "memory_bytes": memory,
         "platform": f"{uname.sysname}-{uname.release}-{uname.machine}"[:64],
     }
-
-
-def atomic_write(path: str, data: str) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 class JobLogSink:
@@ -377,9 +359,7 @@ class SummarySink:
                 "context": context_dict(event.context),
             }
             path = os.path.join(self.run_dir, "run.json")
-            with open(f"{path}.tmp", "w", encoding="utf-8") as fh:
-                fh.write(json.dumps(meta) + "\n")
-            os.replace(f"{path}.tmp", path)
+            atomic_write(path, json.dumps(meta) + "\n")
         elif isinstance(event, RunFinished):
             started = self._started
             head = {
@@ -400,7 +380,7 @@ class SummarySink:
                 "jobs": list(event.results),
             }
             self.text = dumps_summary(head, [self._results(r) for r in event.results])
-            atomic_write(os.path.join(self.run_dir, "summary.json"), self.text)
+            atomic_write(os.path.join(self.run_dir, "summary.json"), self.text, fsync=True)
 
     def close(self) -> None:
         pass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conveyor import graph
+from conveyor.graph import plan as graph
 from conveyor.model import Pipeline
 
 

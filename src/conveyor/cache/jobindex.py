@@ -15,6 +15,7 @@ import threading
 import time
 from typing import Any
 
+from conveyor.fsutil import atomic_write
 from conveyor.model import Digest
 
 
@@ -66,11 +67,8 @@ class JobIndex:
             if not self._dirty or self._data is None:
                 return
             try:
-                os.makedirs(os.path.dirname(self.path), exist_ok=True)
-                tmp = f"{self.path}.{os.getpid()}.{threading.get_ident()}.tmp"
-                with open(tmp, "w", encoding="utf-8") as fh:
-                    fh.write(json.dumps(self._data))  # json.dump streams in pure Python
-                os.replace(tmp, self.path)
+                # json.dumps, not json.dump: dump streams in pure Python
+                atomic_write(self.path, json.dumps(self._data), makedirs=True)
                 self._dirty = False
             except OSError:
                 pass  # only explanations (`why`) would be the poorer

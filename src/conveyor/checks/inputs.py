@@ -19,9 +19,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import NamedTuple
 
-from conveyor.digest import anchor, glob_regex
 from conveyor.errors import ConfigPath
 from conveyor.model import Job, Pipeline
+from conveyor.workspace.files import anchor, glob_regex
 
 __all__ = [
     "Unmatched",
@@ -111,7 +111,7 @@ def produced_by(
 def pipeline_unmatched(pipeline: Pipeline, pool: Sequence[str]) -> list[Unmatched]:
     """`unmatched_inputs` of every job of the pipeline, upstream outputs accounted for;
     matrix instances that report the same thing at the same place are reported once."""
-    from conveyor import graph
+    from conveyor.graph import plan as graph
 
     jobs = {j.name: j for j in pipeline.jobs}
     needs: dict[str, list[str]] = {}
@@ -144,7 +144,7 @@ def workspace_pool(root: str) -> list[str]:
     """The files inputs are chosen from, sorted: git-tracked files that still exist and
     untracked files git does not ignore; every file (outside .git and .conveyor) when
     `root` is not a git checkout. Runs git (through `digest.GitScan`)."""
-    from conveyor.digest import GitScan
+    from conveyor.workspace.files import GitScan
 
     scan = GitScan(root, untracked=True)
     try:

@@ -13,7 +13,7 @@ share characters), every character of each is masked: the union of all their
 occurrences becomes one `***`, so no part of either leaks.
 
 A secret shorter than MIN_SECRET_LENGTH characters is refused before a run starts
-(`conveyor.runner.check_secrets`): masking a value that short would mask ordinary
+(`conveyor.run.compose.check_secrets`): masking a value that short would mask ordinary
 output everywhere it occurs by chance, and its base64 forms at the shifted alignments
 would be only two or three characters long.
 """

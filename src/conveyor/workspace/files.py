@@ -26,8 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from conveyor.fsutil import atomic_file, ensure_state_dir
 from conveyor.model import Digest
-from conveyor.statedir import ensure_state_dir
 
 EMPTY = Digest(hashlib.sha256(b"").hexdigest(), 0)
 # A stat entry recorded less than this long after the file's mtime is "racy".
@@ -175,11 +175,8 @@ class GitScan:
             return
         if time.time_ns() - max(key[3], key[4]) <= RACY_NS:
             return
-        with contextlib.suppress(OSError):
-            tmp = f"{self._index_cache}.{os.getpid()}.tmp"
-            with open(tmp, "wb") as fh:
-                pickle.dump((key, tracked), fh, pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self._index_cache)
+        with contextlib.suppress(OSError), atomic_file(self._index_cache) as fh:
+            pickle.dump((key, tracked), fh, pickle.HIGHEST_PROTOCOL)
 
     def _start(self, name: str, argv: tuple[str, ...]) -> None:
         if self._failed:
@@ -557,11 +554,8 @@ def _load_map(path: str) -> dict[Any, Any]:
 
 def _save_map(path: str, data: dict[Any, Any]) -> bool:
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as fh:
+        with atomic_file(path, makedirs=True) as fh:
             pickle.dump((_STATE_VERSION, data), fh, pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
     except OSError:
         return False
     return True

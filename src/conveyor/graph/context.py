@@ -162,3 +162,16 @@ def detect(
         ci=ci,
         env=tuple(environ.items()),
     )
+
+
+RUN_FACTS = ("CONVEYOR_EVENT", "CONVEYOR_BRANCH", "CONVEYOR_TAG", "CONVEYOR_COMMIT")
+
+
+def run_facts(context: RunContext) -> dict[str, str]:
+    """The values of `RUN_FACTS` for a run."""
+    return {
+        "CONVEYOR_EVENT": context.event,
+        "CONVEYOR_BRANCH": context.branch or "",
+        "CONVEYOR_TAG": context.tag or "",
+        "CONVEYOR_COMMIT": context.commit or "",
+    }

@@ -23,9 +23,9 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
-from conveyor.digest import anchor, paths_matcher, patterns_matcher
-from conveyor.jobcache import JobCache
+from conveyor.cache.jobs import JobCache
 from conveyor.model import Job, JobResult
+from conveyor.workspace.files import anchor, paths_matcher, patterns_matcher
 
 # Caches tools keep beside the sources for themselves, rebuilt whenever missing, never
 # what another job reads: not worth a warning when a project's .gitignore omits them.

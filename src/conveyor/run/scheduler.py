@@ -19,7 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from conveyor.action import BuiltAction, run_facts
+from conveyor.cache.jobs import JobCache
+from conveyor.cache.keys import BuiltAction
 from conveyor.events import (
     ChecksFinished,
     EventBus,
@@ -31,9 +32,9 @@ from conveyor.events import (
     RunFinished,
     RunStarted,
 )
+from conveyor.executor.environment import job_request
 from conveyor.executor.interface import Cancel, ExecOutcome, ExecRequest, Executor
-from conveyor.graph import Plan, PlannedJob
-from conveyor.jobcache import JobCache
+from conveyor.graph.plan import Plan, PlannedJob
 from conveyor.model import (
     CheckResult,
     GateResult,
@@ -41,7 +42,6 @@ from conveyor.model import (
     JobResult,
     JobStatus,
     OutputFile,
-    Pipeline,
     RunContext,
 )
 from conveyor.units import format_duration
@@ -87,28 +87,6 @@ class _Workers:
             thread.join()
 
 
-# What a job inherits from the caller's environment without asking (`pass_env`
-# names more): enough for tools to find themselves, nothing that varies by user.
-BASELINE_ENV = (
-    "PATH",
-    "HOME",
-    "USER",
-    "LOGNAME",
-    "SHELL",
-    "LANG",
-    "LANGUAGE",
-    "TZ",
-    "TMPDIR",
-    "TERM",
-    "CI",
-    "VIRTUAL_ENV",
-    "PYENV_ROOT",
-    "PYENV_VERSION",
-    "NO_COLOR",
-    "FORCE_COLOR",
-)
-
-
 class RunHooks(Protocol):
     """What runs around the jobs (the checks and gates, `conveyor.gates.keeper`): the
     scheduler only calls these at their moments and acts on blocking results."""
@@ -140,47 +118,6 @@ class RunOptions:
     explain: bool = False
     """Say why each cache miss missed."""
     hooks: RunHooks | None = None
-
-
-def job_environment(
-    job: Job, pipeline: Pipeline, context: RunContext, environ: Mapping[str, str], run_id: str
-) -> dict[str, str]:
-    """The whole environment a job's process gets."""
-    env = {k: v for k, v in environ.items() if k in BASELINE_ENV or k.startswith("LC_")}
-    env.update(pipeline.env)
-    env.update(job.env)
-    for name in (*job.pass_env, *job.secrets):
-        if name in environ:
-            env[name] = environ[name]
-    env.update(
-        {
-            "CONVEYOR": "true",
-            "CONVEYOR_RUN_ID": run_id,
-            "CONVEYOR_JOB": job.name,
-            "CONVEYOR_WORKSPACE": pipeline.root,
-            **run_facts(context),  # how each of these is (not) in the key: action.RUN_FACTS
-        }
-    )
-    for axis, value in job.matrix:
-        env[f"CONVEYOR_MATRIX_{axis.upper().replace('-', '_')}"] = value
-    return env
-
-
-def job_request(
-    job: Job, pipeline: Pipeline, context: RunContext, environ: Mapping[str, str], run_id: str
-) -> ExecRequest:
-    """What the executor is given to run the job: its shell and script, directory,
-    environment and the secrets to mask. The one way from anything Conveyor runs to a
-    process (a command gate is its job's request with another script), so all are
-    masked and stopped alike."""
-    return ExecRequest(
-        name=job.name,
-        argv=(*job.shell, job.script),
-        cwd=os.path.normpath(os.path.join(pipeline.root, job.dir)),
-        env=job_environment(job, pipeline, context, environ, run_id),
-        timeout=job.timeout,
-        secrets=tuple(environ[s] for s in job.secrets if s in environ),
-    )
 
 
 class Scheduler:

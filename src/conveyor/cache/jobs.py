@@ -17,7 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from conveyor.action import (
+from conveyor.cache.hitrecords import HitRecord, HitRecords
+from conveyor.cache.interface import CorruptBlob
+from conveyor.cache.keys import (
     BuiltAction,
     Manifest,
     build_action,
@@ -28,14 +30,13 @@ from conveyor.action import (
     outputs_digest,
     tool_versions,
 )
-from conveyor.cache.interface import CorruptBlob
 from conveyor.cache.local import LocalCache
-from conveyor.digest import FileInfo, WorkspaceFiles, digest_bytes, digest_file
-from conveyor.hitrecords import HitRecord, HitRecords
+from conveyor.fsutil import atomic_file
 from conveyor.model import Digest, Job, Pipeline
+from conveyor.workspace.files import FileInfo, WorkspaceFiles, digest_bytes, digest_file
 
 if TYPE_CHECKING:
-    from conveyor.jobindex import JobIndex
+    from conveyor.cache.jobindex import JobIndex
 
 MANIFEST_TYPE = "type.googleapis.com/conveyor.Manifest"
 
@@ -118,7 +119,7 @@ class JobCache:
         it said may be out of date: every input git called clean is checked for a write since
         (its mtime or ctime). Files jobs of this run produced are chosen too when they are
         declared outputs; an undeclared one an `inputs:` glob would have chosen is found
-        after the run, and the result keyed without it taken back (conveyor.undeclared):
+        after the run, and the result keyed without it taken back (conveyor.run.undeclared):
         listing untracked files again before every job cost a git process each."""
         with self._lock:
             paths = self.files.select(job.dir, job.inputs)
@@ -155,7 +156,7 @@ class JobCache:
         """The job index, opened when first needed (a run served wholly from the cache
         never needs it)."""
         if self._index is None:
-            from conveyor.jobindex import JobIndex
+            from conveyor.cache.jobindex import JobIndex
 
             self._index = JobIndex(self.store.root, self.pipeline.root)
         return self._index
@@ -228,10 +229,8 @@ class JobCache:
         if len(merged) > 50_000:  # what this run used first, then older entries, bounded
             merged = {**dict(list(old.items())[:40_000]), **self._new_memo}
         try:
-            tmp = f"{self._memo_file}.{os.getpid()}.tmp"
-            with open(tmp, "wb") as fh:
+            with atomic_file(self._memo_file) as fh:
                 pickle.dump(merged, fh, pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self._memo_file)
         except OSError:
             pass
 
@@ -249,7 +248,7 @@ class JobCache:
         result = self.store.get_action_result(built.digest)
         if result is None:
             return None
-        from conveyor.outputs import inside, restore_link
+        from conveyor.cache.outputs import inside, restore_link
 
         try:
             outputs = []
@@ -385,7 +384,7 @@ class JobCache:
         dest = os.path.join(self.pipeline.root, rel)
         want = _digest(out.digest)
         executable = bool(out.is_executable)
-        from conveyor.outputs import inside
+        from conveyor.cache.outputs import inside
 
         if not inside(self.pipeline.root, dest):
             # A directory on the way was replaced by a link to elsewhere: never follow it.
@@ -452,7 +451,7 @@ class JobCache:
         disk, no permission): from then on the run goes on uncached, `write_error` saying
         why. (Storing from a background thread was tried: on two cores it made cold runs
         slower, the store competing with the jobs for the CPU.)"""
-        from conveyor.outputs import collect
+        from conveyor.cache.outputs import collect
 
         found = collect(self.pipeline.root, self._cwd(job), job.outputs)
         not_stored = None
@@ -494,7 +493,7 @@ class JobCache:
     ) -> Stored:
         from google.protobuf.timestamp_pb2 import Timestamp
 
-        from conveyor.action import _pb
+        from conveyor.cache.keys import _pb
 
         pb = _pb()
         result = pb.ActionResult(exit_code=exit_code)
@@ -587,14 +586,14 @@ class JobCache:
     # -- dependency caches (`caches:`) ------------------------------------------------------
     def restore_dependencies(self, job: Job) -> tuple[list[str], set[str]]:
         """Restore each of the job's `caches:`; (lines to show, keys restored exactly)."""
-        from conveyor.depcache import DependencyCaches
+        from conveyor.cache.deps import DependencyCaches
 
         deps = DependencyCaches(self.store, self.files, self.pipeline.root, self._lock)
         return deps.restore_all(job, read=self.read)
 
     def save_dependencies(self, job: Job, exact: set[str]) -> list[str]:
         """Save each of the job's `caches:` not restored exactly; lines to show."""
-        from conveyor.depcache import DependencyCaches
+        from conveyor.cache.deps import DependencyCaches
 
         deps = DependencyCaches(self.store, self.files, self.pipeline.root, self._lock)
         return deps.save_all(job, exact)

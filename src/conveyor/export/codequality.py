@@ -5,9 +5,9 @@ the secrets check found, beside the diff."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 
+from conveyor.fsutil import atomic_write
 from conveyor.model import Finding
 
 # GitLab's severities: info, minor, major, critical, blocker.
@@ -35,6 +35,4 @@ def write(path: str, findings: Sequence[Finding]) -> None:
         }
         for f in findings
     ]
-    with open(f"{path}.tmp", "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(issues, indent=1) + "\n")
-    os.replace(f"{path}.tmp", path)
+    atomic_write(path, json.dumps(issues, indent=1) + "\n")

@@ -1,6 +1,6 @@
 """`conveyor why JOB`: would the cache serve this job now, and if not, what changed.
 
-It follows the run's own steps (conveyor.scheduler) without running anything: the same
+It follows the run's own steps (conveyor.run.scheduler) without running anything: the same
 plan, the same keys (prepare), the same lookups. What a hit upstream would restore is
 taken as in place, so a job whose inputs a needed job generates is keyed as the run will
 key it. A job whose key depends on the outputs of a needed job that will run cannot be
@@ -12,11 +12,11 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from conveyor import graph
-from conveyor.action import outputs_digest
-from conveyor.digest import FileInfo
-from conveyor.jobcache import JobCache, origin_of
+from conveyor.cache.jobs import JobCache, origin_of
+from conveyor.cache.keys import outputs_digest
+from conveyor.graph import plan as graph
 from conveyor.model import Digest, Pipeline, RunContext
+from conveyor.workspace.files import FileInfo
 
 
 @dataclass(frozen=True)

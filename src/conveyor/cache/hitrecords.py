@@ -7,11 +7,12 @@ Kept in `.conveyor/cache/hits`, one pickle per workspace, written once per run.
 
 from __future__ import annotations
 
-import os
 import pickle
 import threading
 from collections.abc import Collection
 from typing import Any, NamedTuple
+
+from conveyor.fsutil import atomic_file
 
 _VERSION = 2
 
@@ -78,9 +79,7 @@ class HitRecords:
             merged = {k: v for k, v in self._load().items() if k in jobs}
             merged.update((k, tuple(v)) for k, v in self._new.items())
             try:
-                tmp = f"{self.path}.{os.getpid()}.{threading.get_ident()}.tmp"
-                with open(tmp, "wb") as fh:
+                with atomic_file(self.path) as fh:
                     pickle.dump((_VERSION, merged), fh, pickle.HIGHEST_PROTOCOL)
-                os.replace(tmp, self.path)
             except OSError:
                 pass

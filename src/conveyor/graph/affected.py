@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import subprocess
 
-from conveyor import graph
-from conveyor.digest import anchor, paths_matcher, patterns_matcher
 from conveyor.errors import EnvironmentProblem, UsageError
+from conveyor.graph import plan as graph
 from conveyor.model import Job, Pipeline
+from conveyor.workspace.files import anchor, paths_matcher, patterns_matcher
 
 
 def changed_files(root: str, ref: str) -> set[str]:

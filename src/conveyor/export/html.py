@@ -9,8 +9,8 @@ import json
 import time
 from typing import Any
 
+from conveyor.fsutil import log_tail
 from conveyor.history.record import RunRecord
-from conveyor.runstore import log_tail
 from conveyor.units import format_duration
 
 _CSS = """

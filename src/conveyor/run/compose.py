@@ -6,18 +6,17 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from conveyor import graph
+from conveyor.cache.jobs import JobCache
 from conveyor.cache.local import LocalCache, default_root
-from conveyor.digest import GitScan, WorkspaceFiles, workspace_state_file
 from conveyor.errors import ConfigError, EnvironmentProblem
 from conveyor.events import EventBus, RunFinished, Sink
 from conveyor.executor.local import LocalExecutor
-from conveyor.graph import Plan
+from conveyor.graph import plan as graph
+from conveyor.graph.plan import Plan
 from conveyor.history.record import NO_HISTORY
-from conveyor.jobcache import JobCache
 from conveyor.model import Pipeline, RunContext
-from conveyor.runlock import OnWait, lock_workspace
-from conveyor.runstore import (
+from conveyor.run.lock import OnWait, lock_workspace
+from conveyor.run.rundir import (
     EventLogSink,
     JobLogSink,
     LogNames,
@@ -26,7 +25,8 @@ from conveyor.runstore import (
     create_run_dir,
     new_run_id,
 )
-from conveyor.scheduler import RunOptions, Scheduler
+from conveyor.run.scheduler import RunOptions, Scheduler
+from conveyor.workspace.files import GitScan, WorkspaceFiles, workspace_state_file
 
 
 @dataclass
@@ -39,10 +39,10 @@ class RunOutcome:
 
 def check_secrets(plan: Plan, environ: Mapping[str, str]) -> None:
     """Every secret a running job declares must be set, and long enough to be masked
-    (conveyor.masking.MIN_SECRET_LENGTH); checked before anything starts."""
+    (conveyor.executor.masking.MIN_SECRET_LENGTH); checked before anything starts."""
     if not any(pj.job.secrets for pj in plan.runnable):
         return  # and masking (base64, json, urllib) is not imported
-    from conveyor.masking import MIN_SECRET_LENGTH, too_short
+    from conveyor.executor.masking import MIN_SECRET_LENGTH, too_short
 
     for pj in plan.runnable:
         for i, name in enumerate(pj.job.secrets):
@@ -157,7 +157,7 @@ def run_pipeline(
         try:
             finished = scheduler.run()
             if jobcache is not None and jobcache.stored:
-                from conveyor.undeclared import review
+                from conveyor.run.undeclared import review
 
                 warnings += review(jobcache, [pj.job for pj in plan.runnable], finished.results)
         finally:
@@ -181,7 +181,7 @@ def run_pipeline(
                 write(os.path.join(run_dir, "gates.xml"), finished.all_gates, finished.checks)
             found = keeper.findings()
             if found:
-                from conveyor.reports import codequality
+                from conveyor.export import codequality
 
                 codequality.write(os.path.join(run_dir, "codequality.json"), found)
         if history is not None and record_history:
@@ -195,8 +195,8 @@ def run_pipeline(
 def _unmatched_inputs(pipeline: Pipeline, plan: Plan, files: WorkspaceFiles) -> list[str]:
     """`inputs:` patterns of the jobs about to run that match no file (located, with a
     did-you-mean); a pattern a needed job will produce is not one of them."""
+    from conveyor.checks.inputs import pipeline_unmatched, unmatched_message
     from conveyor.config import locate_warnings
-    from conveyor.inputcheck import pipeline_unmatched, unmatched_message
 
     running = {pj.name for pj in plan.runnable}
     found = [u for u in pipeline_unmatched(pipeline, files.candidates()) if u.job in running]
@@ -252,7 +252,7 @@ def _job_cache(
         warnings.append(f"the job cache is off for this run: cannot use {root}: {exc.strerror}")
         return None
     files = WorkspaceFiles(pipeline.root, workspace_state_file(pipeline.root), scan=scan)
-    from conveyor.action import run_facts
+    from conveyor.graph.context import run_facts
 
     return JobCache(
         store, files, pipeline, environ, run_id=run_id, read=read, facts=run_facts(context)

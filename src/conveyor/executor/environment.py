@@ -1,0 +1,75 @@
+"""What a job's process is given: its environment (a baseline of the caller's, the
+pipeline's and job's `env`, `pass_env`, secrets and the CONVEYOR_* variables) and the
+whole request an executor runs. Every process Conveyor starts for a job or a command gate
+is built here, so all are masked, timed out and stopped alike."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from conveyor.executor.interface import ExecRequest
+from conveyor.graph.context import run_facts
+from conveyor.model import Job, Pipeline, RunContext
+
+# What a job inherits from the caller's environment without asking (`pass_env`
+# names more): enough for tools to find themselves, nothing that varies by user.
+BASELINE_ENV = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TMPDIR",
+    "TERM",
+    "CI",
+    "VIRTUAL_ENV",
+    "PYENV_ROOT",
+    "PYENV_VERSION",
+    "NO_COLOR",
+    "FORCE_COLOR",
+)
+
+
+def job_environment(
+    job: Job, pipeline: Pipeline, context: RunContext, environ: Mapping[str, str], run_id: str
+) -> dict[str, str]:
+    """The whole environment a job's process gets."""
+    env = {k: v for k, v in environ.items() if k in BASELINE_ENV or k.startswith("LC_")}
+    env.update(pipeline.env)
+    env.update(job.env)
+    for name in (*job.pass_env, *job.secrets):
+        if name in environ:
+            env[name] = environ[name]
+    env.update(
+        {
+            "CONVEYOR": "true",
+            "CONVEYOR_RUN_ID": run_id,
+            "CONVEYOR_JOB": job.name,
+            "CONVEYOR_WORKSPACE": pipeline.root,
+            **run_facts(context),  # how each of these is (not) in the key: graph.context.RUN_FACTS
+        }
+    )
+    for axis, value in job.matrix:
+        env[f"CONVEYOR_MATRIX_{axis.upper().replace('-', '_')}"] = value
+    return env
+
+
+def job_request(
+    job: Job, pipeline: Pipeline, context: RunContext, environ: Mapping[str, str], run_id: str
+) -> ExecRequest:
+    """What the executor is given to run the job: its shell and script, directory,
+    environment and the secrets to mask. The one way from anything Conveyor runs to a
+    process (a command gate is its job's request with another script), so all are
+    masked and stopped alike."""
+    return ExecRequest(
+        name=job.name,
+        argv=(*job.shell, job.script),
+        cwd=os.path.normpath(os.path.join(pipeline.root, job.dir)),
+        env=job_environment(job, pipeline, context, environ, run_id),
+        timeout=job.timeout,
+        secrets=tuple(environ[s] for s in job.secrets if s in environ),
+    )
