@@ -290,34 +290,48 @@ class Finding(NamedTuple):
 
 class CheckResult(NamedTuple):
     """One check before or after the build: what was expected, what was found, how to
-    fix it. Secrets are never in any of these strings."""
+    fix it. Secrets are never in any of these strings. Built with keyword arguments
+    (`CheckResult(check=..., ok=..., expected=..., found=...)`): four strings in a row
+    are easy to swap."""
 
     check: str
     """What was checked, e.g. 'tool python', 'disk', 'env AWS_REGION', 'secrets'."""
     ok: bool
+    """Whether what was found is what was expected."""
     expected: str
+    """What the check wants, e.g. 'python >= 3.11', 'at least 1.0 GB free'."""
     found: str
+    """What it found, e.g. 'python 3.10.4', '0.4 GB free'."""
     hint: str = ""
+    """How to fix it, when it failed (one command or one step)."""
     location: str | None = None
     """file:line:col, or a path, when the problem is in a file."""
     level: GateLevel = GateLevel.ERROR
+    """Whether a failure stops the run (error) or is only reported (warn)."""
 
     @property
     def blocking(self) -> bool:
+        """Failed, at the error level: the run fails with it."""
         return not self.ok and self.level is GateLevel.ERROR
 
 
 class GateResult(NamedTuple):
-    """One gate, evaluated: its measured value against its threshold."""
+    """One gate, evaluated: its measured value against its threshold. Built with keyword
+    arguments (`GateResult(gate=..., scope=..., level=..., passed=..., ...)`): the three
+    strings in a row are easy to swap."""
 
     gate: str
     """e.g. 'tests', 'coverage.line', 'findings.high', 'sizes.total', 'time', 'command:x'."""
     scope: str
     """The job it belongs to, or 'pipeline'."""
     level: GateLevel
+    """Whether a failure fails the run (error) or is only reported (warn)."""
     passed: bool
+    """Whether the measured value is within the threshold."""
     measured: str
+    """The value as shown, e.g. '1 failed of 12', '81.3% (813/1000 lines)'."""
     threshold: str
+    """The limit as shown, e.g. '<= 0 failures', '>= 80.0%'."""
     detail: str = ""
     """What failed, when it did (failing tests, files over their limit, new findings)."""
     unmeasured: bool = False
@@ -325,6 +339,7 @@ class GateResult(NamedTuple):
 
     @property
     def blocking(self) -> bool:
+        """Failed, at the error level: the run fails with it."""
         return not self.passed and self.level is GateLevel.ERROR
 
 

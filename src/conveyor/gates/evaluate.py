@@ -39,6 +39,9 @@ class Context:
 
 
 def evaluate(gates: Gates, m: Measurements, ctx: Context) -> list[GateResult]:
+    """One GateResult per threshold of `gates` against `m` (a job's measurements, or the
+    pipeline's combined), in a fixed order: tests, coverage, findings, sizes, time,
+    commands."""
     out: list[GateResult] = []
     if gates.tests is not None:
         out.append(_tests(gates, m, ctx))
@@ -53,12 +56,12 @@ def evaluate(gates: Gates, m: Measurements, ctx: Context) -> list[GateResult]:
         took = m.duration
         out.append(
             GateResult(
-                "time",
-                m.scope,
-                gates.time.level,
-                took is not None and took <= limit,
-                format_duration(took) if took is not None else "not measured",
-                f"<= {format_duration(limit)}",
+                gate="time",
+                scope=m.scope,
+                level=gates.time.level,
+                passed=took is not None and took <= limit,
+                measured=format_duration(took) if took is not None else "not measured",
+                threshold=f"<= {format_duration(limit)}",
             )
         )
     for gate in gates.commands:
@@ -94,13 +97,13 @@ def _tests(gates: Gates, m: Measurements, ctx: Context) -> GateResult:
     limit = f"<= {gate.max_failures} failure{'s' if gate.max_failures != 1 else ''}"
     if not m.reports.get("junit"):
         return GateResult(
-            "tests",
-            m.scope,
-            gate.level,
-            False,
-            "no test results",
-            limit,
-            _missing(m, "junit"),
+            gate="tests",
+            scope=m.scope,
+            level=gate.level,
+            passed=False,
+            measured="no test results",
+            threshold=limit,
+            detail=_missing(m, "junit"),
             unmeasured=True,
         )
     failing = [c for c in m.tests if c["status"] in FAILING]
@@ -111,13 +114,13 @@ def _tests(gates: Gates, m: Measurements, ctx: Context) -> GateResult:
         measured += f" ({len(quarantined)} quarantined)"
     detail = _names("failed", counted) + _names("quarantined, not counted", quarantined)
     return GateResult(
-        "tests",
-        m.scope,
-        gate.level,
-        len(counted) <= gate.max_failures,
-        measured,
-        limit,
-        "; ".join(detail),
+        gate="tests",
+        scope=m.scope,
+        level=gate.level,
+        passed=len(counted) <= gate.max_failures,
+        measured=measured,
+        threshold=limit,
+        detail="; ".join(detail),
     )
 
 
@@ -146,13 +149,13 @@ def _coverage(gates: Gates, m: Measurements, ctx: Context) -> list[GateResult]:
         if cov is None:
             out.append(
                 GateResult(
-                    name,
-                    m.scope,
-                    gate.level,
-                    False,
-                    "no coverage",
-                    threshold,
-                    _missing(m, "coverage"),
+                    gate=name,
+                    scope=m.scope,
+                    level=gate.level,
+                    passed=False,
+                    measured="no coverage",
+                    threshold=threshold,
+                    detail=_missing(m, "coverage"),
                     unmeasured=True,
                 )
             )
@@ -166,12 +169,12 @@ def _coverage(gates: Gates, m: Measurements, ctx: Context) -> list[GateResult]:
             )
             out.append(
                 GateResult(
-                    name,
-                    m.scope,
-                    gate.level,
-                    rate is not None and rate >= limit,
-                    measured,
-                    threshold,
+                    gate=name,
+                    scope=m.scope,
+                    level=gate.level,
+                    passed=rate is not None and rate >= limit,
+                    measured=measured,
+                    threshold=threshold,
                 )
             )
         elif kind == "branch":
@@ -179,25 +182,27 @@ def _coverage(gates: Gates, m: Measurements, ctx: Context) -> list[GateResult]:
             if rate is None:
                 out.append(
                     GateResult(
-                        name,
-                        m.scope,
-                        gate.level,
-                        False,
-                        "no branch data",
-                        threshold,
-                        "the report has no branch data: measure it (coverage run --branch, "
-                        "or your tool's branch option)",
+                        gate=name,
+                        scope=m.scope,
+                        level=gate.level,
+                        passed=False,
+                        measured="no branch data",
+                        threshold=threshold,
+                        detail=(
+                            "the report has no branch data: measure it (coverage run "
+                            "--branch, or your tool's branch option)"
+                        ),
                     )
                 )
                 continue
             out.append(
                 GateResult(
-                    name,
-                    m.scope,
-                    gate.level,
-                    rate >= limit,
-                    f"{_pct(rate)} ({cov.branches_covered}/{cov.branches_total} branches)",
-                    threshold,
+                    gate=name,
+                    scope=m.scope,
+                    level=gate.level,
+                    passed=rate >= limit,
+                    measured=f"{_pct(rate)} ({cov.branches_covered}/{cov.branches_total} branches)",
+                    threshold=threshold,
                 )
             )
         else:
@@ -223,13 +228,13 @@ def _diff(
         changed = ctx.changed(base)
     except DiffError as exc:
         return GateResult(
-            name,
-            m.scope,
-            level,
-            False,
-            "no diff",
-            threshold,
-            f"{exc}; set gates.coverage.diff_base to a branch or commit that exists here "
+            gate=name,
+            scope=m.scope,
+            level=level,
+            passed=False,
+            measured="no diff",
+            threshold=threshold,
+            detail=f"{exc}; set gates.coverage.diff_base to a branch or commit that exists here "
             "(on CI, fetch it: actions/checkout with fetch-depth: 0)",
         )
     total = covered = 0
@@ -249,25 +254,25 @@ def _diff(
                 uncovered.append(f"{path}:{line}")
     if total == 0:
         return GateResult(
-            name,
-            m.scope,
-            level,
-            True,
-            "no changed lines to cover",
-            threshold,
+            gate=name,
+            scope=m.scope,
+            level=level,
+            passed=True,
+            measured="no changed lines to cover",
+            threshold=threshold,
         )
     rate = covered / total * 100
     detail = ""
     if uncovered:
         detail = "not covered: " + first_few(uncovered, 10)
     return GateResult(
-        name,
-        m.scope,
-        level,
-        rate >= limit,
-        f"{_pct(rate)} ({covered}/{total} changed lines)",
-        threshold,
-        detail,
+        gate=name,
+        scope=m.scope,
+        level=level,
+        passed=rate >= limit,
+        measured=f"{_pct(rate)} ({covered}/{total} changed lines)",
+        threshold=threshold,
+        detail=detail,
     )
 
 
@@ -309,13 +314,13 @@ def _findings(gates: Gates, m: Measurements, ctx: Context) -> list[GateResult]:
         except ValueError as exc:
             return [
                 GateResult(
-                    "findings",
-                    m.scope,
-                    gate.level,
-                    False,
-                    "unreadable baseline",
-                    "a findings baseline",
-                    str(exc),
+                    gate="findings",
+                    scope=m.scope,
+                    level=gate.level,
+                    passed=False,
+                    measured="unreadable baseline",
+                    threshold="a findings baseline",
+                    detail=str(exc),
                 )
             ]
         if known is None:
@@ -326,13 +331,13 @@ def _findings(gates: Gates, m: Measurements, ctx: Context) -> list[GateResult]:
     if not m.reports.get("sarif") and not own:
         return [
             GateResult(
-                "findings",
-                m.scope,
-                gate.level,
-                False,
-                "no findings",
-                "a SARIF report",
-                _missing(m, "sarif"),
+                gate="findings",
+                scope=m.scope,
+                level=gate.level,
+                passed=False,
+                measured="no findings",
+                threshold="a SARIF report",
+                detail=_missing(m, "sarif"),
                 unmeasured=True,
             )
         ]
@@ -347,13 +352,13 @@ def _findings(gates: Gates, m: Measurements, ctx: Context) -> list[GateResult]:
             detail = f"{detail}; {note}" if detail else note
         out.append(
             GateResult(
-                f"findings.{severity}",
-                m.scope,
-                gate.level,
-                len(hits) <= limits[severity],
-                f"{len(hits)}{' new' if gate.baseline and not note else ''}",
-                f"<= {limits[severity]}",
-                detail,
+                gate=f"findings.{severity}",
+                scope=m.scope,
+                level=gate.level,
+                passed=len(hits) <= limits[severity],
+                measured=f"{len(hits)}{' new' if gate.baseline and not note else ''}",
+                threshold=f"<= {limits[severity]}",
+                detail=detail,
             )
         )
     return out
@@ -371,13 +376,13 @@ def _sizes(gates: Gates, m: Measurements) -> list[GateResult]:
         if not matched:
             out.append(
                 GateResult(
-                    name,
-                    m.scope,
-                    gate.level,
-                    False,
-                    "no such output",
-                    threshold,
-                    f"no declared output matches {pattern}",
+                    gate=name,
+                    scope=m.scope,
+                    level=gate.level,
+                    passed=False,
+                    measured="no such output",
+                    threshold=threshold,
+                    detail=f"no declared output matches {pattern}",
                     unmeasured=True,
                 )
             )
@@ -386,13 +391,13 @@ def _sizes(gates: Gates, m: Measurements) -> list[GateResult]:
         largest = max(matched, key=lambda o: o.size)
         out.append(
             GateResult(
-                name,
-                m.scope,
-                gate.level,
-                not over,
-                f"largest {largest.path} {format_size(largest.size)}",
-                threshold,
-                ("over: " + first_few([f"{o.path} {format_size(o.size)}" for o in over]))
+                gate=name,
+                scope=m.scope,
+                level=gate.level,
+                passed=not over,
+                measured=f"largest {largest.path} {format_size(largest.size)}",
+                threshold=threshold,
+                detail=("over: " + first_few([f"{o.path} {format_size(o.size)}" for o in over]))
                 if over
                 else "",
             )
@@ -401,12 +406,12 @@ def _sizes(gates: Gates, m: Measurements) -> list[GateResult]:
         total = sum(o.size for o in m.outputs)
         out.append(
             GateResult(
-                "sizes.total",
-                m.scope,
-                gate.level,
-                total <= gate.total,
-                f"{format_size(total)} in {len(m.outputs)} files",
-                f"<= {format_size(gate.total)}",
+                gate="sizes.total",
+                scope=m.scope,
+                level=gate.level,
+                passed=total <= gate.total,
+                measured=f"{format_size(total)} in {len(m.outputs)} files",
+                threshold=f"<= {format_size(gate.total)}",
             )
         )
     return out
@@ -426,11 +431,11 @@ def _command(gate: CommandGate, m: Measurements, ctx: Context) -> GateResult:
     assert ctx.command is not None
     code, tail = ctx.command(gate, m.scope)
     return GateResult(
-        f"command:{gate.name}",
-        m.scope,
-        gate.level,
-        code == 0,
-        f"exit {code}" if code is not None else "did not run",
-        "exit 0",
-        " | ".join(tail[-3:]) if code != 0 else "",
+        gate=f"command:{gate.name}",
+        scope=m.scope,
+        level=gate.level,
+        passed=code == 0,
+        measured=f"exit {code}" if code is not None else "did not run",
+        threshold="exit 0",
+        detail=" | ".join(tail[-3:]) if code != 0 else "",
     )
