@@ -366,23 +366,23 @@ def critical_path_command(ctx: click.Context, run_id: str | None, as_json: bool)
     """The chain of jobs that set a run's wall time (default: the latest run), and how
     much each could shrink the run."""
     from conveyor.graph import plan as graph
-    from conveyor.insights.critical_path import critical_path
+    from conveyor.insights.critical_path import critical_path, recorded_durations
 
     pipeline, record = _pick(ctx, run_id)
     # The needs of the pipeline as it is now (the history keeps results, not the graph).
-    result = critical_path(record.jobs, graph.adjacency(pipeline))
+    result = critical_path(recorded_durations(record.jobs), graph.adjacency(pipeline))
     if as_json:
-        click.echo(json.dumps({"run": record.run["id"], **result}, indent=2))
+        click.echo(json.dumps({"run": record.run["id"], **result.to_json()}, indent=2))
         return 0
     click.echo(
         f"run {record.run['id']}: wall time {_dur(record.run['wall_time'])}; the longest "
-        f"chain of jobs through their needs takes {_dur(result['length'])}"
+        f"chain of jobs through their needs takes {_dur(result.length)}"
     )
-    width = max((len(step["job"]) for step in result["chain"]), default=3)
-    for step in result["chain"]:
+    width = max((len(step.job) for step in result.steps), default=3)
+    for step in result.steps:
         click.echo(
-            f"  {step['job']:<{width}}  {_dur(step['duration']):>8}  "
-            f"at most {_dur(step['could_save'])} shorter if it took no time"
+            f"  {step.job:<{width}}  {_dur(step.duration):>8}  "
+            f"at most {_dur(step.could_save)} shorter if it took no time"
         )
     return 0
 

@@ -35,6 +35,7 @@ from conveyor.events import (
 from conveyor.executor.environment import job_request
 from conveyor.executor.interface import Cancel, ExecOutcome, ExecRequest, Executor
 from conveyor.graph.plan import Plan, PlannedJob
+from conveyor.insights.critical_path import critical_path
 from conveyor.model import (
     CheckResult,
     GateResult,
@@ -539,7 +540,7 @@ class Scheduler:
             results=ordered,
             started_at=started,
             finished_at=finished,
-            critical_path=critical_path(plan, results),
+            critical_path=_critical_path(plan, results),
             gates=tuple(gates),
             checks=tuple(checks),
         )
@@ -599,21 +600,16 @@ def _failure_reason(outcome: ExecOutcome, job: Job) -> str:
     return f"exit code {code}"
 
 
-def critical_path(plan: Plan, results: Mapping[str, JobResult]) -> tuple[str, ...]:
-    """The chain that set the wall time: from the last job to finish, back through the
-    dependency that finished last, to a job that waited for nothing."""
-    timed = {
-        n: r for n, r in results.items() if r.finished_at is not None and r.started_at is not None
+def _critical_path(plan: Plan, results: Mapping[str, JobResult]) -> tuple[str, ...]:
+    """The run's critical path (`insights.critical_path`), from the jobs that ran or
+    were served from the cache."""
+    durations = {
+        name: r.finished_at - r.started_at
+        for name, r in results.items()
+        if r.finished_at is not None and r.started_at is not None
     }
-    if not timed:
-        return ()
-    cur: str | None = max(timed, key=lambda n: timed[n].finished_at or 0.0)
-    chain: list[str] = []
-    while cur is not None:
-        chain.append(cur)
-        needs = [d for d in plan.get(cur).needs if d in timed]
-        cur = max(needs, key=lambda n: timed[n].finished_at or 0.0) if needs else None
-    return tuple(reversed(chain))
+    needs = {pj.name: pj.needs for pj in plan.jobs}
+    return critical_path(durations, needs, savings=False).chain
 
 
 def _output_files(job: Job, files: tuple[tuple[str, str, int], ...]) -> tuple[OutputFile, ...]:
