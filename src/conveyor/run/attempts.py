@@ -1,0 +1,112 @@
+"""One job run by an executor, attempt after attempt: its retries with their delays,
+what each attempt printed, and the JobResult its last attempt makes."""
+
+from __future__ import annotations
+
+import time
+
+from conveyor.events import EventBus, JobOutput, JobRetrying, JobStarted
+from conveyor.executor.interface import Cancel, ExecOutcome, ExecRequest, Executor
+from conveyor.model import Job, JobResult, JobStatus
+from conveyor.units import format_duration
+
+
+class JobLog:
+    """The lines of a job's current attempt, each emitted as a JobOutput as it comes."""
+
+    def __init__(self, name: str, bus: EventBus) -> None:
+        self.name = name
+        self.bus = bus
+        self.lines: list[str] = []
+        self.any_output = False
+        """Whether any attempt printed a line (a job's log file exists only then)."""
+
+    def __call__(self, line: str) -> None:
+        self.any_output = True
+        self.lines.append(line)
+        self.bus.emit(JobOutput(self.name, line, time.time()))
+
+
+def run_attempts(
+    executor: Executor,
+    request: ExecRequest,
+    job: Job,
+    cancel: Cancel,
+    log: JobLog,
+    log_path: str,
+    *,
+    preface: list[str],
+    queued_at: float | None,
+    action_digest: str | None,
+    miss_reasons: tuple[str, ...],
+) -> JobResult:
+    """Run the job until an attempt succeeds, its retries are spent, or the run is
+    cancelled; `preface` lines open the first attempt's log (dependency caches)."""
+    bus, name = log.bus, job.name
+    first_start: float | None = None
+    attempt = 0
+    outcome: ExecOutcome | None = None
+    while True:
+        attempt += 1
+        log.lines.clear()
+        bus.emit(JobStarted(name, attempt, time.time(), log_path))
+        if attempt == 1:
+            for line in preface:
+                log(line)
+        outcome = executor.execute(request, log, cancel)
+        first_start = first_start if first_start is not None else outcome.started_at
+        if outcome.ok or outcome.cancelled or cancel.requested.is_set():
+            break
+        if attempt > job.retry.max:
+            break
+        delay = job.retry.wait_before(attempt + 1)
+        bus.emit(JobRetrying(name, attempt, failure_reason(outcome, job), delay, time.time()))
+        if cancel.requested.wait(delay):
+            break
+    status, reason = JobStatus.SUCCESS, ""
+    if outcome.cancelled or (
+        cancel.requested.is_set() and not outcome.ok and not outcome.timed_out
+    ):
+        status, reason = JobStatus.CANCELLED, cancel.reason or "cancelled"
+    elif outcome.timed_out:
+        status, reason = JobStatus.TIMED_OUT, failure_reason(outcome, job)
+    elif not outcome.ok:
+        status, reason = JobStatus.FAILED, failure_reason(outcome, job)
+    if status is not JobStatus.SUCCESS and attempt > 1:
+        reason += f" (after {attempt} attempts)"
+    return JobResult(
+        name=name,
+        status=status,
+        reason=reason,
+        exit_code=outcome.exit_code,
+        attempts=attempt,
+        queued_at=queued_at,
+        started_at=first_start,
+        finished_at=outcome.finished_at,
+        cpu_time=outcome.cpu_time,
+        peak_rss=outcome.peak_rss,
+        allowed_failure=job.allow_failure and status in (JobStatus.FAILED, JobStatus.TIMED_OUT),
+        log_path=log_path if log.any_output else None,
+        action_digest=action_digest,
+        miss_reasons=miss_reasons,
+    )
+
+
+def failure_reason(outcome: ExecOutcome, job: Job) -> str:
+    if outcome.error:
+        return outcome.error
+    if outcome.timed_out:
+        return f"timed out after {format_duration(job.timeout or 0)}"
+    code = outcome.exit_code
+    if code is not None and code > 128:
+        import signal
+
+        try:
+            return f"killed by {signal.Signals(code - 128).name}"
+        except ValueError:
+            pass
+    return f"exit code {code}"
+
+
+def stopped_verb(status: JobStatus) -> str:
+    return {"timed_out": "timed out", "cancelled": "was cancelled"}.get(status.value, "failed")

@@ -1,0 +1,201 @@
+"""The scheduler's side of the job cache: a job's key made and looked up when it is
+ready (a hit restores its outputs and replays its log without taking a worker), its
+result stored when it succeeds, and its dependency caches restored and saved around it.
+The cache is an optimisation: nothing here fails a job or the run."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+
+from conveyor.cache.jobs import JobCache
+from conveyor.cache.keys import BuiltAction
+from conveyor.events import EventBus, JobOutput, JobStarted
+from conveyor.graph.plan import PlannedJob
+from conveyor.model import Job, JobResult, JobStatus, OutputFile
+
+
+class CachedJobs:
+    """What the scheduler asks of the job cache (`jobcache` None: nothing is cached)."""
+
+    def __init__(
+        self,
+        jobcache: JobCache | None,
+        bus: EventBus,
+        log_path: Callable[[str], str],
+        *,
+        explain: bool,
+    ) -> None:
+        self.jobcache = jobcache
+        self.bus = bus
+        self.log_path = log_path
+        self.explain = explain
+        self.outputs: dict[str, str] = {}
+        """The outputs' digest of each job finished well, which the jobs needing it are
+        keyed on."""
+        self.ran_before: set[str] = set()
+        """Jobs that ran in this run (not served from the cache), or need one that did."""
+
+    def finished(self, result: JobResult) -> None:
+        """Note a finished job's outputs digest (a hit's, a stored result's)."""
+        if result.outputs_digest is not None:
+            self.outputs[result.name] = result.outputs_digest
+
+    def look_up(
+        self, pj: PlannedJob, queued_at: float | None
+    ) -> tuple[JobResult | None, BuiltAction | None, tuple[str, ...]]:
+        """On the scheduler's thread: the job's action and, on a hit, its result (outputs
+        restored, log replayed). A hit never takes a worker slot or a thread hop."""
+        if self.jobcache is None:
+            return None, None, ()
+        job, name = pj.job, pj.name
+        jc = self.jobcache
+        outputs = self.outputs
+        unknown = [d for d in pj.needs if d not in outputs] if pj.needs else []
+        if unknown:
+            # Its key would leave out what those produced: never look it up (a stale hit)
+            # nor store it under a key that does not cover its inputs.
+            why = f"the outputs of {', '.join(repr(d) for d in unknown)} are unknown"
+            self.bus.emit(JobOutput(name, f"conveyor: not cached: {why}", time.time()))
+            self.ran_before.add(name)
+            return None, None, (f"not cached: {why}",)
+        needs = {d: outputs[d] for d in pj.needs}
+        argv = (*job.shell, job.script)
+        try:
+            # Once a job it needs (directly or not) has run, what git said of the workspace
+            # at the start may be out of date for it: its key is made from the files as
+            # they are now. (A job that needs none of those may read them as they were:
+            # it could have run before them.)
+            fresh = bool(self.ran_before) and any(d in self.ran_before for d in pj.needs)
+            built = jc.prepare(job, argv, needs, fresh=fresh)
+            hit = jc.lookup(job, built)
+            if hit is None and jc.stale_inputs(built):
+                # Written since git was asked (by an editor, say): key them by content.
+                built = jc.prepare(job, argv, needs)
+                hit = jc.lookup(job, built)
+        except OSError as exc:  # the cache is an optimisation: never a reason to fail
+            self.bus.emit(JobOutput(name, f"conveyor: cache unavailable: {exc}", time.time()))
+            return None, None, ()
+        if hit is None:
+            try:
+                # Now, before the job can change its own inputs: what its result is
+                # stored with (and `why` compares against) is what the key was made of,
+                # and each input's stat, to tell whether one changed while it ran.
+                built.manifest  # noqa: B018
+                jc.note_inputs(built)
+            except OSError as exc:
+                self.bus.emit(JobOutput(name, f"conveyor: cache unavailable: {exc}", time.time()))
+                return None, None, ()
+            self.ran_before.add(name)
+            reasons = tuple(jc.explain_miss(job, built)) if self.explain else ()
+            return None, built, reasons
+        if fresh:
+            self.ran_before.add(name)
+        if job.caches:
+            # Its dependency caches (a .venv, node_modules) are part of what the jobs
+            # after it expect to find, whether it ran or not.
+            try:
+                deps_lines, _exact = jc.restore_dependencies(job)
+            except OSError as exc:
+                deps_lines = [f"conveyor: could not restore caches: {exc}"]
+            hit = dataclasses.replace(hit, log=[*deps_lines, *hit.log])
+        now = time.time()
+        log_path = self.log_path(name) if hit.log else None
+        if (
+            hit.log and log_path is not None
+        ):  # a silent hit is one JobFinished event: thousands of them are common
+            self.bus.emit(JobStarted(name, 1, now, log_path, cached=True))
+            for line in hit.log:
+                self.bus.emit(JobOutput(name, line, now))
+        result = JobResult(
+            name=name,
+            status=JobStatus.SUCCESS,
+            reason=f"from {hit.origin}",
+            exit_code=hit.exit_code,
+            attempts=0,
+            queued_at=queued_at,
+            started_at=now,
+            finished_at=time.time(),
+            log_path=log_path,
+            cached=True,
+            saved=hit.saved,
+            action_digest=built.digest.hash,
+            outputs_digest=hit.outputs_digest,
+            outputs=output_files(job, hit.outputs),
+        )
+        return result, built, ()
+
+    def restore_dependencies(self, job: Job) -> tuple[list[str], set[str]]:
+        """Before a job runs: its dependency caches restored; the lines to show in its
+        log and the keys restored exactly (which need no saving after it)."""
+        if self.jobcache is None or not job.caches:
+            return [], set()
+        try:
+            return self.jobcache.restore_dependencies(job)
+        except OSError as exc:
+            return [f"conveyor: could not restore caches: {exc}"], set()
+
+    def save_dependencies(
+        self, job: Job, restored_keys: set[str], on_line: Callable[[str], None]
+    ) -> None:
+        """After a job succeeded: its dependency caches saved (those not restored exactly)."""
+        if self.jobcache is None or not job.caches:
+            return
+        try:
+            for line in self.jobcache.save_dependencies(job, restored_keys):
+                on_line(line)
+        except OSError as exc:
+            on_line(f"conveyor: could not save caches: {exc}")
+
+    def keep(
+        self,
+        job: Job,
+        built: BuiltAction | None,
+        lines: list[str],
+        result: JobResult,
+        on_line: Callable[[str], None] | None = None,
+    ) -> JobResult:
+        """Store a job's result (with the log `lines`) and give it its outputs' digest,
+        which the jobs that need it are keyed on; without one they run uncached."""
+        jc = self.jobcache
+        if jc is None or built is None or result.started_at is None:
+            return result
+        say = on_line or (lambda line: self.bus.emit(JobOutput(job.name, line, time.time())))
+        was_writable = jc.writable
+        try:
+            stored = jc.store_result(
+                job,
+                built,
+                lines,
+                result.started_at,
+                result.finished_at or time.time(),
+                exit_code=result.exit_code or 0,
+            )
+        except OSError as exc:
+            say(f"conveyor: not cached, and what needs it runs uncached: {exc}")
+            return result
+        if was_writable and not jc.writable:
+            problem = jc.write_error
+            say(f"conveyor: the cache cannot be written ({problem}): the run goes on uncached")
+        elif stored.not_stored:
+            say(f"conveyor: not cached: {stored.not_stored}")
+        for missing in stored.missing_outputs:
+            say(f"conveyor: declared output {missing!r} was not produced")
+        return dataclasses.replace(
+            result,
+            outputs_digest=stored.outputs_digest,
+            outputs=output_files(job, stored.outputs),
+        )
+
+
+def output_files(job: Job, files: tuple[tuple[str, str, int], ...]) -> tuple[OutputFile, ...]:
+    """A job's output files, each marked with its artifact type when the job declares it
+    among its `artifacts:`."""
+    spec = job.artifacts
+    if spec is None:
+        return tuple(OutputFile(path, sha, size) for path, sha, size in files)
+    return tuple(
+        OutputFile(path, sha, size, spec.type if spec.covers(path) else None)
+        for path, sha, size in files
+    )
