@@ -7,35 +7,10 @@ import json
 import os
 import sys
 import time
-from typing import Any
 
 import click
 
 from conveyor.cli import load
-
-
-def _run_dir(root: str, run_id: str | None) -> str:
-    from conveyor.errors import UsageError
-
-    base = os.path.join(root, ".conveyor", "runs")
-    try:
-        names = sorted(os.listdir(base))
-    except OSError:
-        names = []
-    if run_id is None:
-        finished = [n for n in names if os.path.exists(os.path.join(base, n, "summary.json"))]
-        if not finished:
-            raise UsageError("no finished run here yet", hint="`conveyor run` makes one")
-        return os.path.join(base, finished[-1])
-    matches = [n for n in names if n.startswith(run_id)]
-    if len(matches) != 1:
-        hint = (
-            f"it matches {len(matches)} runs: {', '.join(matches[:5])}"
-            if matches
-            else "`conveyor history` lists the runs"
-        )
-        raise UsageError(f"no single run '{run_id}' in {base}", hint=hint)
-    return os.path.join(base, matches[0])
 
 
 @click.command("gates")
@@ -58,63 +33,30 @@ def gates_command(
     """Evaluate a run's gates again (default: the latest run), with the thresholds as
     `conveyor.yml` has them now, against what that run measured."""
     from conveyor.cli.view import gate_table
-    from conveyor.gates.diffcov import ChangedLines
-    from conveyor.gates.evaluate import Context, evaluate, judged_when_partial
-    from conveyor.gates.evaluate import write_baseline as save_baseline
-    from conveyor.gates.keeper import load_quarantine
-    from conveyor.gates.measure import Measurements, load_all
-    from conveyor.run.rundir import gate_dict
+    from conveyor.gates.review import review
+    from conveyor.run.rundir import find_run_dir, gate_dict, read_summary
 
     pipeline = load(ctx)
-    run_dir = _run_dir(pipeline.root, run_id)
-    with open(os.path.join(run_dir, "summary.json"), encoding="utf-8") as fh:
-        summary = json.load(fh)
-    parts = load_all(run_dir)
-    by_scope = {m.scope: m for m in parts}
-    own: list[Any] = []
-    scanned = os.path.exists(os.path.join(run_dir, "secrets.sarif"))
-    if scanned:
-        from conveyor.reports.sarif import read_sarif
-
-        own = read_sarif(os.path.join(run_dir, "secrets.sarif"), pipeline.root, pipeline.root)
-    context = Context(
-        root=pipeline.root,
-        quarantine=load_quarantine(pipeline.root),
-        changed=ChangedLines(pipeline.root, dict(os.environ)),
-        command=None,
-        own_findings=own,
-        own_scanned=scanned,
+    run_dir = find_run_dir(pipeline.root, run_id)
+    summary = read_summary(run_dir)
+    found = review(
+        pipeline,
+        run_dir,
+        wall_time=summary.wall_time,
+        ran=summary.ran,
+        environ=os.environ,
+        write_baseline=write_baseline,
     )
-    if write_baseline:
-        # Before evaluating: the gates then count only findings newer than these.
-        findings = [f for m in parts if m.scope != "pipeline" for f in m.findings] + own
-        for scope_gates in [pipeline.gates, *(j.gates for j in pipeline.jobs)]:
-            if scope_gates.findings is not None and scope_gates.findings.baseline:
-                n = save_baseline(pipeline.root, scope_gates.findings.baseline, findings)
-                click.echo(f"{n} finding(s) written to {scope_gates.findings.baseline}", err=True)
-    results = []
-    for job in pipeline.jobs:
-        m = by_scope.get(job.name)
-        if job.gates and m is not None:
-            results += evaluate(_without_commands(job.gates), m, context)
-    if pipeline.gates:
-        jobs = [m for m in parts if m.scope != "pipeline"]
-        whole = by_scope.get("pipeline") or Measurements.combined(jobs, summary.get("wall_time"))
-        whole.duration = summary.get("wall_time")
-        ran = {j["name"] for j in summary.get("jobs", []) if j.get("status") != "skipped"}
-        judged, notes = judged_when_partial(
-            evaluate(_without_commands(pipeline.gates), whole, context),
-            ran,
-            {j.name for j in pipeline.jobs},
-        )
-        for note in notes:
-            click.echo(f"warning: {note}", err=True)
-        results += judged
+    for written in found.baselines:
+        click.echo(f"{written.findings} finding(s) written to {written.path}", err=True)
+    for note in found.left_out:
+        click.echo(f"warning: {note}", err=True)
+    results = found.results
     if junit_file:
         from conveyor.gates.junit import write
 
         write(junit_file, results)
-    run = os.path.basename(run_dir)
+    run = summary.run_id
     if as_json:
         click.echo(json.dumps({"run_id": run, "gates": [gate_dict(g) for g in results]}, indent=2))
     elif not results:
@@ -123,14 +65,7 @@ def gates_command(
         click.echo(f"run {run}, gates as conveyor.yml has them now:")
         for line in gate_table(results):
             click.echo(line)
-    return 1 if any(g.blocking for g in results) else 0
-
-
-def _without_commands(gates: Any) -> Any:
-    """Command gates ran against the workspace as it was: not re-run for a past run."""
-    import dataclasses
-
-    return dataclasses.replace(gates, commands=())
+    return 1 if found.blocking else 0
 
 
 @click.command("check")
@@ -172,7 +107,10 @@ def check_command(ctx: click.Context, after: bool, sarif_file: str | None, as_js
         from conveyor.model import RunContext
 
         later = run_after(
-            pipeline.root, pipeline.checks.after, (), RunContext(None, None, None, "push")
+            pipeline.root,
+            pipeline.checks.after,
+            (),
+            RunContext(branch=None, tag=None, commit=None, event="push"),
         )
         later = [c for c in later if c.check != "build report"]
         results += later

@@ -4,6 +4,8 @@ logs/<job>.log   each job's combined output, secrets masked, every attempt
 events.jsonl     every event, one JSON object per line, as it happens
 summary.json     the run's outcome, per job: status, timings, exit code,
                  attempts, CPU time and peak memory; written atomically at the end
+
+`find_run_dir` and `read_summary` read a past run back, typed, for whatever shows it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 from typing import IO, Any
 
 from conveyor import __version__
@@ -30,6 +33,8 @@ from conveyor.events import (
 )
 from conveyor.fsutil import atomic_write, ensure_state_dir
 from conveyor.model import CheckResult, GateResult, JobResult, RunContext
+
+SUMMARY_FILE = "summary.json"
 
 
 def new_run_id() -> str:
@@ -380,7 +385,78 @@ class SummarySink:
                 "jobs": list(event.results),
             }
             self.text = dumps_summary(head, [self._results(r) for r in event.results])
-            atomic_write(os.path.join(self.run_dir, "summary.json"), self.text, fsync=True)
+            atomic_write(os.path.join(self.run_dir, SUMMARY_FILE), self.text, fsync=True)
 
     def close(self) -> None:
         pass
+
+
+# Readers of a past run's directory: the queries that show a run (`conveyor gates`, the
+# dashboard) read it through these, never by opening its files themselves.
+
+
+def find_run_dir(root: str, run_id: str | None) -> str:
+    """The directory of the run whose id starts with `run_id` (default: the latest
+    finished run, one with summary.json); UsageError when there is no such single run."""
+    from conveyor.errors import UsageError
+
+    base = os.path.join(root, ".conveyor", "runs")
+    try:
+        names = sorted(os.listdir(base))
+    except OSError:
+        names = []
+    if run_id is None:
+        finished = [n for n in names if os.path.exists(os.path.join(base, n, SUMMARY_FILE))]
+        if not finished:
+            raise UsageError("no finished run here yet", hint="`conveyor run` makes one")
+        return os.path.join(base, finished[-1])
+    matches = [n for n in names if n.startswith(run_id)]
+    if len(matches) != 1:
+        hint = (
+            f"it matches {len(matches)} runs: {', '.join(matches[:5])}"
+            if matches
+            else "`conveyor history` lists the runs"
+        )
+        raise UsageError(f"no single run '{run_id}' in {base}", hint=hint)
+    return os.path.join(base, matches[0])
+
+
+@dataclass(frozen=True)
+class SummaryJob:
+    """One job of a finished run, as its summary.json lists it."""
+
+    name: str
+    status: str
+    """A JobStatus value: success, failed, timed_out, cancelled or skipped."""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A finished run, as its summary.json says it ended."""
+
+    run_id: str
+    """The run directory's name (which is the run's id)."""
+    status: str | None
+    """success, failed or interrupted."""
+    wall_time: float | None
+    """Seconds from the run's start to its end."""
+    jobs: tuple[SummaryJob, ...]
+
+    @property
+    def ran(self) -> frozenset[str]:
+        """The jobs that ran (cached or not): every job but the skipped ones."""
+        return frozenset(j.name for j in self.jobs if j.status != "skipped")
+
+
+def read_summary(run_dir: str) -> RunSummary:
+    """The summary.json of the run in `run_dir`."""
+    with open(os.path.join(run_dir, SUMMARY_FILE), encoding="utf-8") as fh:
+        data = json.load(fh)
+    return RunSummary(
+        run_id=os.path.basename(run_dir),
+        status=data.get("status"),
+        wall_time=data.get("wall_time"),
+        jobs=tuple(
+            SummaryJob(name=j["name"], status=j.get("status") or "") for j in data.get("jobs", [])
+        ),
+    )

@@ -1,0 +1,111 @@
+"""The gates of a past run, evaluated again: with the thresholds as `conveyor.yml` has
+them now, against what that run measured (its `reports.jsonl`, and `secrets.sarif` when
+Conveyor's own secrets scanner ran). What `conveyor gates` shows, and the dashboard's
+page of a run. Command gates ran against the workspace as it was then: they are not run
+again."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Set
+from dataclasses import dataclass
+
+from conveyor.gates.diffcov import ChangedLines
+from conveyor.gates.evaluate import Context, evaluate, judged_when_partial
+from conveyor.gates.evaluate import write_baseline as save_baseline
+from conveyor.gates.keeper import load_quarantine
+from conveyor.gates.measure import Measurements, load_all
+from conveyor.model import Finding, GateResult, Gates, Pipeline
+
+OWN_FINDINGS = "secrets.sarif"
+"""Where a run keeps the findings of Conveyor's own secrets scanner."""
+
+
+@dataclass(frozen=True)
+class WrittenBaseline:
+    """A findings baseline written before the gates were evaluated again."""
+
+    path: str
+    """As `gates.findings.baseline` names it, relative to the workspace."""
+    findings: int
+    """How many findings (distinct fingerprints) it lists."""
+
+
+@dataclass(frozen=True)
+class GateReview:
+    """A past run's gates, evaluated again."""
+
+    results: tuple[GateResult, ...]
+    """Every job's gates in the pipeline's order, then the pipeline's."""
+    left_out: tuple[str, ...] = ()
+    """Why each of the pipeline's gates left out was (its data comes only from jobs that
+    did not run)."""
+    baselines: tuple[WrittenBaseline, ...] = ()
+    """The baselines written first, when asked to."""
+
+    @property
+    def blocking(self) -> bool:
+        """Whether a gate at the error level failed."""
+        return any(g.blocking for g in self.results)
+
+
+def review(
+    pipeline: Pipeline,
+    run_dir: str,
+    *,
+    wall_time: float | None,
+    ran: Set[str],
+    environ: Mapping[str, str],
+    write_baseline: bool = False,
+) -> GateReview:
+    """Evaluate again the gates of the run in `run_dir`, which took `wall_time` and ran
+    the jobs `ran`. With `write_baseline`, the run's findings are first recorded in the
+    findings gates' baseline files (then known, not new)."""
+    parts = load_all(run_dir)
+    by_scope = {m.scope: m for m in parts}
+    own: list[Finding] = []
+    scanned = os.path.exists(os.path.join(run_dir, OWN_FINDINGS))
+    if scanned:
+        from conveyor.reports.sarif import read_sarif
+
+        own = read_sarif(os.path.join(run_dir, OWN_FINDINGS), pipeline.root, pipeline.root)
+    context = Context(
+        root=pipeline.root,
+        quarantine=load_quarantine(pipeline.root),
+        changed=ChangedLines(pipeline.root, environ),
+        command=None,
+        own_findings=own,
+        own_scanned=scanned,
+    )
+    written: list[WrittenBaseline] = []
+    if write_baseline:
+        # Before evaluating: the gates then count only findings newer than these.
+        findings = [f for m in parts if m.scope != "pipeline" for f in m.findings] + own
+        for scope_gates in [pipeline.gates, *(j.gates for j in pipeline.jobs)]:
+            if scope_gates.findings is not None and scope_gates.findings.baseline:
+                path = scope_gates.findings.baseline
+                n = save_baseline(pipeline.root, path, findings)
+                written.append(WrittenBaseline(path=path, findings=n))
+    results: list[GateResult] = []
+    for job in pipeline.jobs:
+        m = by_scope.get(job.name)
+        if job.gates and m is not None:
+            results += evaluate(_without_commands(job.gates), m, context)
+    notes: list[str] = []
+    if pipeline.gates:
+        jobs = [m for m in parts if m.scope != "pipeline"]
+        whole = by_scope.get("pipeline") or Measurements.combined(jobs, wall_time)
+        whole.duration = wall_time
+        judged, notes = judged_when_partial(
+            evaluate(_without_commands(pipeline.gates), whole, context),
+            set(ran),
+            {j.name for j in pipeline.jobs},
+        )
+        results += judged
+    return GateReview(results=tuple(results), left_out=tuple(notes), baselines=tuple(written))
+
+
+def _without_commands(gates: Gates) -> Gates:
+    """Command gates ran against the workspace as it was: not re-run for a past run."""
+    return dataclasses.replace(gates, commands=())
