@@ -22,6 +22,7 @@ from conveyor.cache.interface import CorruptBlob
 from conveyor.cache.keys import (
     BuiltAction,
     Manifest,
+    Probe,
     build_action,
     build_manifest,
     explain,
@@ -84,8 +85,11 @@ class JobCache:
         run_id: str,
         read: bool = True,
         facts: Mapping[str, str] | None = None,
+        probe: Probe,
     ) -> None:
         self.store = store
+        self.probe = probe
+        """Runs `tools:` commands (the run's executor's probe)."""
         self.facts = facts or {}
         """The run facts (CONVEYOR_TAG, ...) a job's key includes when its script reads them."""
         self.writable = True
@@ -126,7 +130,9 @@ class JobCache:
             if fresh:
                 self.files.changed_since(paths, self.files.scan_started_ns())
             identities = self.files.identities(paths)
-        tools = tool_versions(job.tools, self._cwd(job), self.environ) if job.tools else {}
+        tools = (
+            tool_versions(job.tools, self._cwd(job), self.environ, self.probe) if job.tools else {}
+        )
         env = key_environment(job, self.pipeline.env, self.environ, self.facts)
 
         def manifest_of(infos: Mapping[str, FileInfo]) -> Manifest:

@@ -18,10 +18,9 @@ import functools
 import hashlib
 import json
 import platform
-import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from conveyor.graph.context import RUN_FACTS
 from conveyor.model import Digest, Job
@@ -52,19 +51,59 @@ def platform_facts() -> dict[str, str]:
     return {"OSFamily": platform.system().lower(), "ISA": platform.machine().lower()}
 
 
+class Probed(Protocol):
+    """What a probe says of the command it ran (`executor.interface.ProbeResult`)."""
+
+    @property
+    def returncode(self) -> int | None:
+        """Its exit status (-N: killed by signal N); None if it did not start or finish."""
+        ...
+
+    @property
+    def stdout(self) -> bytes: ...
+
+    @property
+    def stderr(self) -> bytes: ...
+
+    @property
+    def timed_out(self) -> bool: ...
+
+    @property
+    def error(self) -> OSError | None:
+        """Why it could not be started."""
+        ...
+
+
+class Probe(Protocol):
+    """Runs a short command and captures its output: how `tools:` versions are asked.
+    The run's executor provides it (`Executor.probe`, given by run.compose): the cache
+    never starts a process itself, and does not depend on the executor."""
+
+    def __call__(
+        self, argv: Sequence[str], *, env: Mapping[str, str], timeout: float, cwd: str | None
+    ) -> Probed: ...
+
+
+TOOL_TIMEOUT = 60
+"""Seconds a `tools:` command gets to print its version."""
+
+
 def tool_versions(
-    tools: Sequence[tuple[str, str]], cwd: str, env: Mapping[str, str]
+    tools: Sequence[tuple[str, str]], cwd: str, env: Mapping[str, str], probe: Probe
 ) -> dict[str, str]:
     """Run each `tools:` command; keep the first line it printed and a digest of all of it."""
     out: dict[str, str] = {}
     for name, command in tools:
-        try:
-            proc = subprocess.run(
-                ["sh", "-c", command], cwd=cwd, env=dict(env), capture_output=True, timeout=60
-            )
-            text = proc.stdout + proc.stderr + f"\nexit {proc.returncode}".encode()
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            text = f"error: {exc}".encode()
+        argv = ["sh", "-c", command]
+        done = probe(argv, env=env, timeout=TOOL_TIMEOUT, cwd=cwd)
+        if done.error is not None:
+            text = f"error: {done.error}".encode()
+        elif done.timed_out:
+            # subprocess's own words, which keys have always hashed: keys made before
+            # stay valid.
+            text = f"error: Command '{argv}' timed out after {TOOL_TIMEOUT} seconds".encode()
+        else:
+            text = done.stdout + done.stderr + f"\nexit {done.returncode}".encode()
         first = text.decode("utf-8", "replace").strip().splitlines()[0][:80]
         out[name] = f"{first} ({hashlib.sha256(text).hexdigest()[:12]})"
     return out

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from conveyor.model import CheckResult, Finding, GateLevel, Job, Pipeline
 
 if TYPE_CHECKING:
+    from conveyor.executor.interface import Executor
     from conveyor.workspace.files import GitScan
 
 
@@ -81,10 +82,11 @@ def run_before(
     cache_dir: str | None = None,
     defaults: bool = False,
     scan: GitScan | None = None,
+    executor: Executor | None = None,
 ) -> Before:
     """Every configured check before the build. `defaults`: also the checks worth running
     unconfigured (`conveyor check` on a pipeline without `checks:`): manifests,
-    lockfiles, secrets."""
+    lockfiles, secrets. `executor`: the run's, which asks the tools their versions."""
     from conveyor.checks.disk import check_disk
     from conveyor.checks.environment import check_env
     from conveyor.checks.tools import check_tools
@@ -93,7 +95,7 @@ def run_before(
     out = Before()
     wanted = requirements(pipeline, jobs)
     if wanted:
-        out.results += check_tools(wanted, environ)
+        out.results += check_tools(wanted, environ, executor=executor)
     if checks.disk is not None:
         places = {"workspace": pipeline.root}
         if cache_dir:

@@ -12,10 +12,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import subprocess
 from collections.abc import Mapping
 
+from conveyor.executor.interface import Executor
 from conveyor.model import CheckResult
 
 VERSION_TIMEOUT = 10.0
@@ -44,13 +43,20 @@ def check_tools(
     environ: Mapping[str, str],
     *,
     timeout: float | None = None,
+    executor: Executor | None = None,
 ) -> list[CheckResult]:
     """One CheckResult per required tool, in the order given.
 
     `environ` is the environment the build runs with: its PATH is searched, and the
-    tool is run with it. `timeout` defaults to VERSION_TIMEOUT.
+    tool is run with it. `timeout` defaults to VERSION_TIMEOUT. `executor` asks each
+    tool its version: the run's, else (a check outside a run) a local one.
     """
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    if executor is None:
+        from conveyor.executor.local import LocalExecutor
+
+        executor = LocalExecutor()
 
     limit = VERSION_TIMEOUT if timeout is None else timeout
     path_var = environ.get("PATH", "")
@@ -84,7 +90,7 @@ def check_tools(
             results.append(CheckResult(check, False, expected, "not found on PATH", install))
             continue
 
-        version, problem = _read_version(name, exe, environ, limit)
+        version, problem = _read_version(executor, name, exe, environ, limit)
         if version is None:
             args = " ".join(_version_args(name))
             results.append(
@@ -120,43 +126,22 @@ def _version_args(name: str) -> tuple[str, ...]:
 
 
 def _read_version(
-    name: str, exe: str, environ: Mapping[str, str], timeout: float
+    executor: Executor, name: str, exe: str, environ: Mapping[str, str], timeout: float
 ) -> tuple[str | None, str]:
     """(version, "") or (None, what went wrong in one line)."""
-    try:
-        # A session of its own, so that on timeout the whole process group can be killed:
-        # killing only a wrapper script would leave its child holding our pipes open.
-        proc = subprocess.Popen(
-            [exe, *_version_args(name)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=dict(environ),
-            start_new_session=True,
-        )
-    except OSError as exc:
-        return None, f"cannot run it: {exc.strerror or exc}"
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        proc.communicate()
+    done = executor.probe([exe, *_version_args(name)], env=environ, timeout=timeout)
+    if done.error is not None:
+        return None, f"cannot run it: {done.error.strerror or done.error}"
+    if done.timed_out:
         return None, f"no answer within {timeout:g}s"
-    text = (out + b"\n" + err).decode("utf-8", "replace")
+    text = (done.stdout + b"\n" + done.stderr).decode("utf-8", "replace")
     first = _first_line(text)
-    if proc.returncode != 0:
-        return None, f"exited with status {proc.returncode}: {first}"
+    if done.returncode != 0:
+        return None, f"exited with status {done.returncode}: {first}"
     version = _extract_version(text, os.path.basename(exe))
     if version is None:
         return None, first
     return version, ""
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
 
 
 def _first_line(text: str) -> str:

@@ -35,9 +35,18 @@ def why_command(ctx: click.Context, jobs: tuple[str, ...], event: str | None, as
     context = run_context.detect(pipeline.root, environ, event)
     selected = graph.select(pipeline, jobs)
     files = WorkspaceFiles(pipeline.root, workspace_state_file(pipeline.root))
+    from conveyor.executor.local import LocalExecutor
     from conveyor.graph.context import run_facts
 
-    jobcache = JobCache(_store(), files, pipeline, environ, run_id="why", facts=run_facts(context))
+    jobcache = JobCache(
+        _store(),
+        files,
+        pipeline,
+        environ,
+        run_id="why",
+        facts=run_facts(context),
+        probe=LocalExecutor().probe,
+    )
     verdicts = why(pipeline, context, environ, jobcache, selected)
     jobcache.save()
     if as_json:

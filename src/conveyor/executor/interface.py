@@ -1,20 +1,35 @@
-"""What an executor is given and what it returns, whatever runs the job."""
+"""What an executor is given and what it returns, whatever runs the job.
+
+Every process Conveyor starts for a pipeline reaches the machine through an `Executor`:
+the scheduler's job attempts and the command gates (`execute`: a whole job, its output
+streamed, masked, timed out and stopped with its process group), and the short commands
+asked for a tool's version (`probe`: run to completion, output captured). Callers are
+given the one executor of the run (`run.compose` builds it); none starts a process
+itself, so a remote executor can take over all of it.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 
 @dataclass(frozen=True)
 class ExecRequest:
+    """One attempt at a job (or a command gate): what runs, where, with what."""
+
     name: str
+    """What the attempt is called in messages (the job's instance name, `gate NAME`)."""
     argv: tuple[str, ...]
+    """The shell and its script, e.g. ("sh", "-ec", "make test")."""
     cwd: str
+    """Absolute working directory; it must exist."""
     env: Mapping[str, str]
+    """The whole environment of the process (nothing else is inherited)."""
     timeout: float | None = None
+    """Seconds before the process group is stopped; None: no limit."""
     secrets: tuple[str, ...] = ()
     """Values to mask in every line of output."""
 
@@ -31,6 +46,8 @@ class Cancel:
 
 @dataclass(frozen=True)
 class ExecOutcome:
+    """How an attempt ended, and what it cost."""
+
     exit_code: int | None
     """Exit status; 128+N when killed by signal N; None if it never started."""
     started_at: float
@@ -46,10 +63,44 @@ class ExecOutcome:
 
     @property
     def ok(self) -> bool:
+        """Exited 0, in time, uncancelled."""
         return self.exit_code == 0 and not (self.timed_out or self.cancelled or self.error)
 
 
+@dataclass(frozen=True)
+class ProbeResult:
+    """What a short command (a tool's `--version`) printed, and how it ended."""
+
+    returncode: int | None
+    """As subprocess reports it (-N when killed by signal N); None when it did not
+    start or did not finish within its timeout."""
+    stdout: bytes = b""
+    stderr: bytes = b""
+    timed_out: bool = False
+    """It was still running at its timeout, and was killed with its process group."""
+    error: OSError | None = None
+    """Why it could not be started (program or directory missing, not executable)."""
+
+
 class Executor(Protocol):
+    """Runs processes for a pipeline: job attempts and command gates (`execute`), and
+    short commands whose output Conveyor reads (`probe`)."""
+
     def execute(
         self, request: ExecRequest, on_line: Callable[[str], None], cancel: Cancel
-    ) -> ExecOutcome: ...
+    ) -> ExecOutcome:
+        """Run one attempt to its end: every line of its output (masked) to `on_line`,
+        stopped with its whole process group on timeout or `cancel`."""
+        ...
+
+    def probe(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        timeout: float,
+        cwd: str | None = None,
+    ) -> ProbeResult:
+        """Run a short command to completion in its own process group and capture its
+        stdout and stderr; at `timeout` seconds the whole group is killed."""
+        ...

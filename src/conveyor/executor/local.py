@@ -1,4 +1,5 @@
-"""Run one job attempt as a local process group: the only module that spawns jobs.
+"""Run one job attempt as a local process group: the only module that spawns jobs (and
+the short commands asked for a tool's version, `LocalExecutor.probe`).
 
 The job gets its own session (so its own process group): a timeout or a cancel
 sends SIGTERM to the whole group, then SIGKILL after a grace period; processes a
@@ -32,10 +33,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from conveyor.executor.interface import Cancel, ExecOutcome, ExecRequest
+from conveyor.executor.interface import Cancel, ExecOutcome, ExecRequest, ProbeResult
 
 if TYPE_CHECKING:
     from conveyor.executor.masking import Masker
@@ -120,6 +121,10 @@ _BUILTINS = {
 
 
 class LocalExecutor:
+    """The Executor that runs processes on this machine. `grace`: seconds between SIGTERM
+    and SIGKILL when a job's group is stopped; `sample_every`: seconds between two
+    samples of a running job's memory."""
+
     def __init__(self, *, grace: float = 5.0, sample_every: float = 0.25) -> None:
         self.grace = grace
         self.sample_every = sample_every
@@ -127,6 +132,7 @@ class LocalExecutor:
     def execute(
         self, request: ExecRequest, on_line: Callable[[str], None], cancel: Cancel
     ) -> ExecOutcome:
+        """Run one attempt as its own process group (see the module's docstring)."""
         _become_subreaper()  # at the first job, not before: a no-op run needs no ctypes
         # Imported with the first job: base64, json and urllib cost a run served wholly
         # from the cache 20 ms of start-up.
@@ -173,6 +179,41 @@ class LocalExecutor:
         finally:
             # The group is gone: its id may be reused, and must not be stopped then.
             _WATCHDOG.forget(proc.pid)
+
+    def probe(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        timeout: float,
+        cwd: str | None = None,
+    ) -> ProbeResult:
+        """Run a short command to completion, its stdout and stderr captured apart."""
+        try:
+            # A session of its own, so that on timeout the whole process group can be
+            # killed: killing only a wrapper script would leave its child holding our
+            # pipes open, and the read below would wait for it.
+            proc = subprocess.Popen(
+                list(argv),
+                cwd=cwd,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            return ProbeResult(None, error=exc)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                proc.kill()
+            out, err = proc.communicate()
+            return ProbeResult(None, out, err, timed_out=True)
+        return ProbeResult(proc.returncode, out, err)
 
 
 class _Watch:

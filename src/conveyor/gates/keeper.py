@@ -5,8 +5,9 @@ pipeline's gates over every job's measurements. Everything measured is kept in t
 directory for `conveyor gates` and the history.
 
 A job's secrets are masked in everything read from its reports before anything keeps
-it, and a command gate runs as its job does (`executor.environment.job_request`): its environment,
-and its output masked with the job's secrets (issue 10)."""
+it, and a command gate runs as its job does (`executor.environment.job_request`): its
+environment, and its output masked with the job's secrets (issue 10), through the run's
+executor, the one that runs the jobs (issue 11)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from conveyor.model import (
 )
 
 if TYPE_CHECKING:
+    from conveyor.executor.interface import Executor
     from conveyor.workspace.files import GitScan
 
 QUARANTINE = "quarantine.json"
@@ -40,6 +42,8 @@ QUARANTINE = "quarantine.json"
 
 
 def load_quarantine(root: str) -> frozenset[tuple[str, str]]:
+    """The tests `conveyor flaky --quarantine` set aside, as (job, test) pairs; none when
+    the file is missing or unreadable."""
     try:
         with open(os.path.join(root, ".conveyor", QUARANTINE), encoding="utf-8") as fh:
             data = json.load(fh)
@@ -49,6 +53,9 @@ def load_quarantine(root: str) -> frozenset[tuple[str, str]]:
 
 
 class GateKeeper:
+    """The checks and gates of one run. `executor` runs the command gates and the tool
+    checks: the run's own, so they are started and stopped as its jobs are."""
+
     def __init__(
         self,
         pipeline: Pipeline,
@@ -58,9 +65,9 @@ class GateKeeper:
         run_dir: str,
         run_id: str,
         *,
+        executor: Executor,
         cache_dir: str | None = None,
         scan: GitScan | None = None,
-        grace: float = 5.0,
     ) -> None:
         self.pipeline = pipeline
         self.jobs = jobs
@@ -68,9 +75,9 @@ class GateKeeper:
         self.environ = environ
         self.run_dir = run_dir
         self.run_id = run_id
+        self.executor = executor
         self.cache_dir = cache_dir
         self.scan = scan
-        self.grace = grace
         self._lock = threading.Lock()
         self.measured: dict[str, Measurements] = {}
         self.kept = RunReports(run_dir)
@@ -93,10 +100,16 @@ class GateKeeper:
 
     # -- before ------------------------------------------------------------------------
     def before(self) -> Sequence[CheckResult]:
+        """The checks before the first job (tools, disk, env, secrets, ...)."""
         from conveyor.checks.before import run_before
 
         found = run_before(
-            self.pipeline, self.jobs, self.environ, cache_dir=self.cache_dir, scan=self.scan
+            self.pipeline,
+            self.jobs,
+            self.environ,
+            cache_dir=self.cache_dir,
+            scan=self.scan,
+            executor=self.executor,
         )
         self.ctx.own_findings = found.findings
         self.ctx.own_scanned = found.scanned
@@ -110,6 +123,8 @@ class GateKeeper:
 
     # -- each job ------------------------------------------------------------------------
     def job(self, job: Job, result: JobResult) -> JobResult:
+        """A finished job's result, with its reports read and its gates judged (a failing
+        `error` gate fails it; a tests gate may tolerate its test failures)."""
         reports = job.reports
         has_reports = bool(reports.junit or reports.coverage or reports.sarif)
         if not job.gates and not (has_reports and (self._measure_all or reports.junit)):
@@ -163,6 +178,8 @@ class GateKeeper:
     def after(
         self, results: Sequence[JobResult], started: float, finished: float, ok: bool
     ) -> tuple[Sequence[CheckResult], Sequence[GateResult]]:
+        """The checks after the last job (when the run is `ok`) and the pipeline's gates
+        over every job's measurements."""
         checks: list[CheckResult] = []
         spec = self.pipeline.checks.after
         if spec is not None and ok:
@@ -180,6 +197,7 @@ class GateKeeper:
         return checks, gates
 
     def combined(self, results: Sequence[JobResult], wall: float) -> Measurements:
+        """Every job's measurements as one, over `wall` seconds of the run."""
         with self._lock:
             parts = [self.measured[r.name] for r in results if r.name in self.measured]
         whole = Measurements.combined(parts, wall)
@@ -212,7 +230,6 @@ class GateKeeper:
     def _run_command(self, gate: CommandGate, scope: str) -> tuple[int | None, list[str]]:
         from conveyor.executor.environment import job_request
         from conveyor.executor.interface import Cancel
-        from conveyor.executor.local import LocalExecutor
 
         job = next((j for j in self.pipeline.jobs if j.name == scope), None)
         secrets: tuple[str, ...] = ()
@@ -232,7 +249,7 @@ class GateKeeper:
             secrets=tuple(dict.fromkeys((*request.secrets, *secrets))),
         )
         lines: list[str] = []
-        outcome = LocalExecutor(grace=self.grace).execute(request, lines.append, Cancel())
+        outcome = self.executor.execute(request, lines.append, Cancel())
         if outcome.error:
             return None, [outcome.error]
         return outcome.exit_code, lines[-20:]

@@ -10,6 +10,7 @@ from conveyor.cache.jobs import JobCache
 from conveyor.cache.local import LocalCache, default_root
 from conveyor.errors import ConfigError, EnvironmentProblem
 from conveyor.events import EventBus, RunFinished, Sink
+from conveyor.executor.interface import Executor
 from conveyor.executor.local import LocalExecutor
 from conveyor.graph import plan as graph
 from conveyor.graph.plan import Plan
@@ -108,8 +109,10 @@ def run_pipeline(
                 hint="Conveyor keeps each run's logs and summary there; make it writable",
             ) from None
         warnings: list[str] = []
+        # The one executor of the run: jobs, command gates and tool probes all use it.
+        executor = LocalExecutor(grace=kill_grace)
         jobcache = (
-            _job_cache(pipeline, context, environ, run_id, read_cache, warnings, scan)
+            _job_cache(pipeline, context, environ, run_id, read_cache, warnings, scan, executor)
             if cache
             else None
         )
@@ -127,16 +130,16 @@ def run_pipeline(
                 environ,
                 run_dir,
                 run_id,
+                executor=executor,
                 cache_dir=jobcache.store.root if jobcache is not None else None,
                 scan=scan,
-                grace=kill_grace,
             )
         if jobcache is not None and any(pj.job.inputs for pj in plan.runnable):
             warnings += _unmatched_inputs(pipeline, plan, jobcache.files)
         bus = EventBus([JobLogSink(), EventLogSink(run_dir, results), summary, *sinks])
         scheduler = Scheduler(
             plan,
-            LocalExecutor(grace=kill_grace),
+            executor,
             bus,
             context,
             environ,
@@ -242,6 +245,7 @@ def _job_cache(
     read: bool,
     warnings: list[str],
     scan: GitScan | None,
+    executor: Executor,
 ) -> JobCache | None:
     """The job cache in $CONVEYOR_CACHE_DIR (default ~/.cache/conveyor), or None when it
     cannot be created: the run goes on uncached, with a warning."""
@@ -255,7 +259,14 @@ def _job_cache(
     from conveyor.graph.context import run_facts
 
     return JobCache(
-        store, files, pipeline, environ, run_id=run_id, read=read, facts=run_facts(context)
+        store,
+        files,
+        pipeline,
+        environ,
+        run_id=run_id,
+        read=read,
+        facts=run_facts(context),
+        probe=executor.probe,
     )
 
 
