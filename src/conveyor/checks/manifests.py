@@ -15,6 +15,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
+from conveyor.deps.ecosystems import npm
 from conveyor.model import CheckResult, GateLevel
 
 MANIFEST_PATTERNS: tuple[str, ...] = (
@@ -59,7 +60,6 @@ _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 _TOML_END = re.compile(r"\s*\(at end of document\)$")
 _JSON_OBJECT_NAMES = {"package.json", "composer.json", "package-lock.json", "npm-shrinkwrap.json"}
 MAX_PROBLEMS = 5
-NPM_SECTIONS = ("dependencies", "devDependencies", "optionalDependencies")
 
 
 def select_manifests(
@@ -317,7 +317,7 @@ def _structure_problem(name: str, data: Any) -> tuple[str, str, str] | None:
             f'make {name} one object, e.g. {{"name": "app", "dependencies": {{}}}}',
         )
     if name == "package.json":
-        for section in (*NPM_SECTIONS, "peerDependencies"):
+        for section in (*npm.SECTIONS, "peerDependencies"):
             value = data.get(section)
             if value is not None and not isinstance(value, dict):
                 return (
