@@ -78,6 +78,25 @@ class RunOptions:
     hooks: RunHooks | None = None
 
 
+class _RunState:
+    """Where a run stands, as the scheduler's loop moves it on."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.order = {pj.name: i for i, pj in enumerate(plan.jobs)}
+        self.by_name = {pj.name: pj for pj in plan.jobs}
+        self.runnable = [pj for pj in plan.jobs if pj.will_run]
+        self.dependents = plan.dependents()
+        self.waiting = {pj.name: len(pj.needs) for pj in self.runnable}
+        """How many of its needs each runnable job still waits for."""
+        self.results: dict[str, JobResult] = {}
+        self.ready: list[tuple[int, int, str]] = []
+        """A heap: the job heading the longest remaining chain first, then plan order."""
+        self.running: set[str] = set()
+        self.checks: list[CheckResult] = []
+        self.stop_reason: str | None = None
+        self.interrupted = False
+
+
 class Scheduler:
     def __init__(
         self,
@@ -178,12 +197,7 @@ class Scheduler:
     def run(self) -> RunFinished:
         plan, opt = self.plan, self.opt
         started = time.time()
-        order = {pj.name: i for i, pj in enumerate(plan.jobs)}
-        by_name = {pj.name: pj for pj in plan.jobs}
-        runnable = [pj for pj in plan.jobs if pj.will_run]
-        dependents = plan.dependents()
-        waiting = {pj.name: len(pj.needs) for pj in runnable}
-        results: dict[str, JobResult] = {}
+        state = _RunState(plan)
         self.bus.emit(
             RunStarted(
                 run_id=opt.run_id,
@@ -191,7 +205,7 @@ class Scheduler:
                 workspace=plan.pipeline.root,
                 run_dir=opt.run_dir,
                 context=self.context,
-                jobs=tuple(pj.name for pj in runnable),
+                jobs=tuple(pj.name for pj in state.runnable),
                 skipped=tuple((pj.name, pj.reason) for pj in plan.jobs if not pj.will_run),
                 parallelism=opt.parallelism,
                 time=started,
@@ -199,56 +213,55 @@ class Scheduler:
         )
         for pj in plan.jobs:
             if not pj.will_run:
-                self._finish(results, JobResult(pj.name, JobStatus.SKIPPED, reason=pj.reason))
-
-        ready: list[tuple[int, int, str]] = []
-
-        def make_ready(name: str) -> None:
-            self._queued_at[name] = time.time()
-            self.bus.emit(JobQueued(name, self._queued_at[name]))
-            heapq.heappush(ready, (-by_name[name].priority, order[name], name))
-
-        for pj in runnable:
-            if waiting[pj.name] == 0:
-                make_ready(pj.name)
-
-        stop_reason: str | None = None
-        checks: list[CheckResult] = []
+                self._finish(state.results, JobResult(pj.name, JobStatus.SKIPPED, reason=pj.reason))
+        for pj in state.runnable:
+            if state.waiting[pj.name] == 0:
+                self._make_ready(state, pj.name)
         if opt.hooks is not None:
-            checks += opt.hooks.before()
-            if checks:
-                self.bus.emit(ChecksFinished("before", tuple(checks), time.time()))
-            failed = [c.check for c in checks if c.blocking]
+            state.checks += opt.hooks.before()
+            if state.checks:
+                self.bus.emit(ChecksFinished("before", tuple(state.checks), time.time()))
+            failed = [c.check for c in state.checks if c.blocking]
             if failed:
-                stop_reason = f"checks before the build failed: {', '.join(failed)}"
-        interrupted = False
-        running: set[str] = set()
-        pool = Workers(max(1, opt.parallelism))
+                state.stop_reason = f"checks before the build failed: {', '.join(failed)}"
+        self._drive(state)
+        for pj in plan.jobs:
+            if pj.name not in state.results:
+                why = f"not started: {state.stop_reason}" if state.stop_reason else "not started"
+                self._finish(state.results, JobResult(pj.name, JobStatus.SKIPPED, reason=why))
+        return self._conclude(state, started)
+
+    def _make_ready(self, state: _RunState, name: str) -> None:
+        self._queued_at[name] = time.time()
+        self.bus.emit(JobQueued(name, self._queued_at[name]))
+        heapq.heappush(state.ready, (-state.by_name[name].priority, state.order[name], name))
+
+    def _drive(self, state: _RunState) -> None:
+        """Hand ready jobs to the workers (a cache hit is served here) and settle each one
+        that finishes, until every job is done or nothing more can start."""
+        hooks = self.opt.hooks
+        pool = Workers(max(1, self.opt.parallelism))
         # Jobs handed to the workers: those running and as many next in line, their keys
         # computed and looked up already, so a worker starts its next job the moment it
         # finishes one instead of waiting for this thread (cold 1,000-job runs had one
         # slot idle half the time).
-        handed_over = 2 * max(1, opt.parallelism)
+        handed_over = 2 * max(1, self.opt.parallelism)
+        running = state.running
         try:
-            while len(results) < len(plan.jobs):
+            while len(state.results) < len(self.plan.jobs):
                 try:
                     completed: list[JobResult] = []
-                    while ready and len(running) < handed_over and stop_reason is None:
-                        _, _, name = heapq.heappop(ready)
-                        hit, built, reasons = self.cached.look_up(
-                            by_name[name], self._queued_at.get(name)
-                        )
+                    while state.ready and len(running) < handed_over and state.stop_reason is None:
+                        _, _, name = heapq.heappop(state.ready)
+                        pj = state.by_name[name]
+                        hit, built, reasons = self.cached.look_up(pj, self._queued_at.get(name))
                         if hit is not None:
-                            if opt.hooks is not None:
-                                hit = opt.hooks.job(by_name[name].job, hit)
+                            if hooks is not None:
+                                hit = hooks.job(pj.job, hit)
                             completed.append(hit)
                             break  # handle it (its dependents may be ready) before going on
                         running.add(name)
-                        pool.submit(
-                            functools.partial(
-                                self._work, by_name[name], self._cancel, built, reasons
-                            )
-                        )
+                        pool.submit(functools.partial(self._work, pj, self._cancel, built, reasons))
                     if not completed:
                         if not running:
                             break
@@ -256,32 +269,11 @@ class Scheduler:
                             completed.append(self._done.get(timeout=0.25))
                         except queue.Empty:
                             continue
-                    result = completed[0]
-                    running.discard(result.name)
-                    self._finish(results, result)
-                    if result.blocks_run:
-                        if opt.keep_going:
-                            self._skip_downstream(result.name, dependents, results, by_name)
-                        elif stop_reason is None:
-                            stop_reason = (
-                                f"'{result.name}' {stopped_verb(result.status)} "
-                                "(fail-fast; --keep-going runs independent jobs)"
-                            )
-                            self._cancel_all(f"cancelled: {stop_reason}")
-                    else:
-                        for dep in dependents.get(result.name, ()):
-                            if dep in waiting and dep not in results:
-                                waiting[dep] -= 1
-                                if waiting[dep] == 0:
-                                    make_ready(dep)
-                    with self._holds_lock:
-                        hold = self._holds.pop(result.name, None)
-                    if hold is not None:
-                        hold.set()
+                    self._settle(state, completed[0])
                 except KeyboardInterrupt:
-                    if not interrupted:
-                        interrupted = True
-                        stop_reason = "the run was interrupted"
+                    if not state.interrupted:
+                        state.interrupted = True
+                        state.stop_reason = "the run was interrupted"
                         self._cancel_all("cancelled: the run was interrupted")
                     else:  # a second ^C: no more grace period
                         self._cancel.force.set()
@@ -291,29 +283,55 @@ class Scheduler:
                 for hold in self._holds.values():
                     hold.set()
             pool.shutdown()
-        for pj in plan.jobs:
-            if pj.name not in results:
-                why = f"not started: {stop_reason}" if stop_reason else "not started"
-                self._finish(results, JobResult(pj.name, JobStatus.SKIPPED, reason=why))
+
+    def _settle(self, state: _RunState, result: JobResult) -> None:
+        """A job finished: record it, then stop the run (fail-fast), skip what needs it
+        (--keep-going) or make ready the jobs waiting on it; release its worker."""
+        state.running.discard(result.name)
+        self._finish(state.results, result)
+        if result.blocks_run:
+            if self.opt.keep_going:
+                self._skip_downstream(result.name, state.dependents, state.results, state.by_name)
+            elif state.stop_reason is None:
+                state.stop_reason = (
+                    f"'{result.name}' {stopped_verb(result.status)} "
+                    "(fail-fast; --keep-going runs independent jobs)"
+                )
+                self._cancel_all(f"cancelled: {state.stop_reason}")
+        else:
+            for dep in state.dependents.get(result.name, ()):
+                if dep in state.waiting and dep not in state.results:
+                    state.waiting[dep] -= 1
+                    if state.waiting[dep] == 0:
+                        self._make_ready(state, dep)
+        with self._holds_lock:
+            hold = self._holds.pop(result.name, None)
+        if hold is not None:
+            hold.set()
+
+    def _conclude(self, state: _RunState, started: float) -> RunFinished:
+        """The checks after the build and the pipeline's gates, then the run's outcome."""
+        plan, opt = self.plan, self.opt
         finished = time.time()
-        ordered = tuple(results[pj.name] for pj in plan.jobs)
+        ordered = tuple(state.results[pj.name] for pj in plan.jobs)
+        checks = state.checks
         failed_run = any(r.blocks_run for r in ordered) or any(c.blocking for c in checks)
         gates: Sequence[GateResult] = ()
-        if opt.hooks is not None and not interrupted:
+        if opt.hooks is not None and not state.interrupted:
             after, gates = opt.hooks.after(ordered, started, finished, not failed_run)
             if after:
                 self.bus.emit(ChecksFinished("after", tuple(after), time.time()))
             checks += after
             failed_run = failed_run or any(c.blocking for c in after)
             failed_run = failed_run or any(g.blocking for g in gates)
-        status = "interrupted" if interrupted else ("failed" if failed_run else "success")
+        status = "interrupted" if state.interrupted else ("failed" if failed_run else "success")
         event = RunFinished(
             run_id=opt.run_id,
             status=status,
             results=ordered,
             started_at=started,
             finished_at=finished,
-            critical_path=_critical_path(plan, results),
+            critical_path=_critical_path(plan, state.results),
             gates=tuple(gates),
             checks=tuple(checks),
         )
