@@ -14,11 +14,23 @@ import json
 import os
 import signal
 import sys
-from typing import Any
+from collections.abc import Callable, Mapping
+from types import FrameType
+from typing import TYPE_CHECKING, TextIO, TypeAlias
 
 import click
 
 from conveyor.cli import load
+
+if TYPE_CHECKING:
+    from conveyor.events import Sink
+    from conveyor.graph.plan import Plan
+    from conveyor.model import RunContext
+    from conveyor.run.compose import RunOutcome
+    from conveyor.run.lock import Holder
+
+SignalHandler: TypeAlias = Callable[[int, FrameType | None], object] | int | None
+"""What signal.signal takes and returns (typeshed's own alias is private)."""
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
@@ -130,45 +142,28 @@ def run_command(
     """Run the pipeline's jobs as a parallel graph (JOBS: only these and what they need)."""
     pipeline = load(ctx)
     from conveyor.graph.context import GitFacts
+    from conveyor.run import policy
 
     facts = GitFacts(pipeline.root)
-    if dry_run:
-        scan = None
-    else:
-        from conveyor.workspace.files import GitScan, workspace_index_cache
-
-        # Started first, so git reads the workspace while the rest starts up. Untracked
-        # files can only be inputs through `inputs:` globs (or `caches:` keys).
-        scan = GitScan(
-            pipeline.root,
-            untracked=any(job.inputs or job.caches for job in pipeline.jobs),
-            index_cache=workspace_index_cache(pipeline.root),
-        )
+    scan = None if dry_run else policy.start_scan(pipeline)
     # The git commands are reaped whatever happens next (click closes the context even
     # when the command raises).
     ctx.call_on_close(facts.close)
     if scan is not None:
         ctx.call_on_close(scan.close)
     from conveyor.graph import context as run_context
-    from conveyor.graph import plan as graph
-    from conveyor.history.record import database_url, explicit_url
 
     environ = dict(os.environ)
     context = run_context.detect(pipeline.root, environ, event, git=facts)
-    selected = graph.select(pipeline, jobs) if jobs else []
-    if affected_ref is not None:
-        from conveyor.graph.affected import affected_jobs
-
-        touched = affected_jobs(pipeline, pipeline.root, affected_ref)
-        if selected:
-            wanted = set(graph.plan(pipeline, context, selected).runnable_names())
-            touched = [name for name in touched if name in wanted]
-        if not touched:
-            click.echo(f"no job is affected by changes since {affected_ref}", err=as_json)
-            return 0
-        selected = touched
+    selection = policy.select_jobs(pipeline, context, jobs, affected_since=affected_ref)
+    if selection.nothing_affected:
+        click.echo(f"no job is affected by changes since {affected_ref}", err=as_json)
+        return 0
+    selected = selection.jobs
     parallelism = parallelism or os.cpu_count() or 1
     if dry_run:
+        from conveyor.graph import plan as graph
+
         plan = graph.plan(pipeline, context, selected)
         _print_plan(plan, context, parallelism, as_json)
         return 0
@@ -176,7 +171,7 @@ def run_command(
     from conveyor.run.compose import run_pipeline
 
     stream = sys.stderr if as_json else sys.stdout
-    view: Any
+    view: Sink
     if not plain and stream.isatty() and context.ci is None and os.environ.get("TERM") != "dumb":
         from conveyor.cli.view import LiveView
 
@@ -199,13 +194,7 @@ def run_command(
             read_cache=not no_cache,
             explain=explain,
             scan=scan,
-            # A named database is shared (CI runners): each run records itself as it
-            # ends. The workspace's own is filled by the next history command.
-            history=(
-                database_url(pipeline.root, pipeline.history_url, environ)
-                if explicit_url(pipeline.history_url, environ)
-                else None
-            ),
+            history=policy.shared_history(pipeline, environ),
             record_history=not no_history,
             wait_for_lock=not no_wait,
             on_lock_wait=_say_waiting,
@@ -225,7 +214,9 @@ def run_command(
     return code
 
 
-def _finish(outcome: Any, gates_junit: str | None, codequality: str | None, as_json: bool) -> None:
+def _finish(
+    outcome: RunOutcome, gates_junit: str | None, codequality: str | None, as_json: bool
+) -> None:
     """What is printed or written after the run."""
     for problem in outcome.sink_errors:
         click.echo(f"warning: {problem}", err=True)
@@ -248,7 +239,7 @@ def _finish(outcome: Any, gates_junit: str | None, codequality: str | None, as_j
         click.echo(json.dumps(outcome.summary, indent=2))
 
 
-def _ci_sinks(context: Any, environ: dict[str, str], stream: Any) -> list[Any]:
+def _ci_sinks(context: RunContext, environ: Mapping[str, str], stream: TextIO) -> list[Sink]:
     """What the CI running the pipeline shows besides the log."""
     if context.ci == "github":
         from conveyor.cli.github import GitHubSink
@@ -257,7 +248,7 @@ def _ci_sinks(context: Any, environ: dict[str, str], stream: Any) -> list[Any]:
     return []
 
 
-def _say_waiting(holder: Any) -> None:
+def _say_waiting(holder: Holder) -> None:
     click.echo(
         f"conveyor: waiting for the run in this workspace ({holder.describe()}) to finish",
         err=True,
@@ -267,10 +258,10 @@ def _say_waiting(holder: Any) -> None:
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def _stop_on_signals() -> dict[int, Any]:
+def _stop_on_signals() -> dict[int, SignalHandler]:
     """Make SIGINT, SIGTERM and SIGHUP stop the run like Ctrl-C (the scheduler cancels
     its jobs on KeyboardInterrupt); returns the handlers they had."""
-    previous: dict[int, Any] = {}
+    previous: dict[int, SignalHandler] = {}
     stopping = [False]
 
     def stop(signum: int, frame: object) -> None:
@@ -309,7 +300,7 @@ def _drop_hung_up_terminal() -> None:
         os.close(null)
 
 
-def _print_plan(plan: Any, context: Any, parallelism: int, as_json: bool) -> None:
+def _print_plan(plan: Plan, context: RunContext, parallelism: int, as_json: bool) -> None:
     if as_json:
         data = {
             "context": {k: getattr(context, k) for k in ("branch", "tag", "commit", "event", "ci")},
