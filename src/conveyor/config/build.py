@@ -6,6 +6,7 @@ Every problem is raised as a ConfigError carrying its config path; the caller
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import posixpath
 import re
@@ -182,6 +183,40 @@ def _build_job(
     runnable: list[str],
     artifacts_raw: Any = None,
 ) -> list[model.Job]:
+    """A job of the file as its instances (one per matrix combination), or the first
+    error in it, in the order a reader of the job meets them."""
+    where = ("jobs", name)
+    needs = _needs(name, spec, top, runnable)
+    combos = _matrix(spec.matrix, (*where, "matrix")) if spec.matrix is not None else [()]
+    axes = frozenset(k for combo in combos for k, _ in combo)
+    for i, cache in enumerate(spec.caches):
+        _check_cache_key(cache.key, axes, (*where, "caches", i, "key"))
+        for j, prefix in enumerate(cache.restore_keys):
+            _check_cache_key(prefix, axes, (*where, "caches", i, "restore_keys", j))
+    if spec.if_ is not None:
+        try:
+            expressions.parse(spec.if_, matrix_keys=axes)
+        except expressions.ExpressionError as exc:
+            raise ConfigError(
+                f"invalid expression: {exc.message}", path=(*where, "if"), offset=exc.offset
+            ) from None
+    template = _template(name, spec, top, needs)
+    jobs = []
+    checked_dirs: set[str] = set()
+    for combo in combos:
+        jobs.append(_instance(template, spec, {**top.env, **spec.env}, combo))
+        # Checked once the instance is built (its other errors come first); the paths
+        # depend on the instance only through its dir.
+        if jobs[-1].dir not in checked_dirs:
+            check_job_paths(spec, jobs[-1].dir, where, artifacts_raw)
+            checked_dirs.add(jobs[-1].dir)
+    return jobs
+
+
+def _needs(
+    name: str, spec: schema.JobFile, top: schema.PipelineFile, runnable: list[str]
+) -> list[str]:
+    """The job's `run`, `stage` and `needs` checked; its needs."""
     where = ("jobs", name)
     if spec.run is None:
         raise ConfigError(
@@ -215,21 +250,15 @@ def _build_job(
     if len(set(needs)) != len(needs):
         dup = next(n for i, n in enumerate(needs) if n in needs[:i])
         raise ConfigError(f"'{dup}' is listed twice", path=(*where, "needs"))
+    return needs
 
-    combos = _matrix(spec.matrix, (*where, "matrix")) if spec.matrix is not None else [()]
-    axes_names = {k for combo in combos for k, _ in combo}
-    for i, cache in enumerate(spec.caches):
-        _check_cache_key(cache.key, axes_names, (*where, "caches", i, "key"))
-        for j, prefix in enumerate(cache.restore_keys):
-            _check_cache_key(prefix, axes_names, (*where, "caches", i, "restore_keys", j))
-    axes = frozenset(k for combo in combos for k, _ in combo)
-    if spec.if_ is not None:
-        try:
-            expressions.parse(spec.if_, matrix_keys=axes)
-        except expressions.ExpressionError as exc:
-            raise ConfigError(
-                f"invalid expression: {exc.message}", path=(*where, "if"), offset=exc.offset
-            ) from None
+
+def _template(
+    name: str, spec: schema.JobFile, top: schema.PipelineFile, needs: list[str]
+) -> model.Job:
+    """What every instance of the job shares (shell, retries, timeout, cache policy...),
+    as a Job whose per-instance fields the matrix fills in."""
+    where = ("jobs", name)
     defaults = top.defaults
     shell = _shell(
         spec.shell, _shell(defaults.shell, DEFAULT_SHELL, ("defaults", "shell")), (*where, "shell")
@@ -243,113 +272,102 @@ def _build_job(
     )
     if spec.timeout is not None and spec.timeout <= 0:
         raise ConfigError("timeout must be more than 0", path=(*where, "timeout"))
-    timeout = spec.timeout if spec.timeout is not None else defaults.timeout
-    env = {**top.env, **spec.env}
     for var in (*spec.pass_env, *spec.secrets):
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
             field = "secrets" if var in spec.secrets else "pass_env"
             raise ConfigError(f"invalid environment variable name {var!r}", path=(*where, field))
-
-    # A job that talks to the outside world (it has secrets: a deploy, a publish) is not
-    # cached behind the user's back: only when it says `cache: true` (issue 10).
-    cached = spec.cache if spec.cache is not None else not spec.secrets
-    jobs = []
-    checked_dirs: set[str] = set()
-    for combo in combos:
-        values = dict(combo)
-
-        def sub(text: str, path: tuple[str | int, ...], values: dict[str, str] = values) -> str:
-            return _interpolate(text, values, path)
-
-        reports = (
-            model.Reports(
-                junit=tuple(
-                    sub(r, (*where, "reports", "junit", i))
-                    for i, r in enumerate(spec.reports.junit)
-                ),
-                coverage=tuple(
-                    sub(r, (*where, "reports", "coverage", i))
-                    for i, r in enumerate(spec.reports.coverage)
-                ),
-                sarif=tuple(
-                    sub(r, (*where, "reports", "sarif", i))
-                    for i, r in enumerate(spec.reports.sarif)
-                ),
-            )
-            if spec.reports
-            else model.Reports()
+    return model.Job(
+        name=name,
+        base=name,
+        run=(),
+        shell=shell,
+        stage=spec.stage,
+        needs=tuple(needs),
+        needs_explicit=spec.needs is not None,
+        condition=spec.if_,
+        pass_env=tuple(spec.pass_env),
+        secrets=tuple(spec.secrets),
+        timeout=spec.timeout if spec.timeout is not None else defaults.timeout,
+        retry=retry,
+        allow_failure=spec.allow_failure,
+        gates=_gates(spec.gates),
+        artifacts=model.ArtifactSpec(
+            paths=tuple(spec.artifacts.paths),
+            name=spec.artifacts.name,
+            expire_in=spec.artifacts.expire_in,
+            when=spec.artifacts.when,
+            type=spec.artifacts.type,
         )
-        instance = name if not combo else f"{name} ({', '.join(f'{k}={v}' for k, v in combo)})"
-        run = tuple(sub(cmd, (*where, "run", i)) for i, cmd in enumerate(spec.run))
-        jobs.append(
-            model.Job(
-                name=instance,
-                base=name,
-                run=run,
-                shell=shell,
-                matrix=combo,
-                stage=spec.stage,
-                needs=tuple(needs),
-                needs_explicit=spec.needs is not None,
-                condition=spec.if_,
-                env=tuple(
-                    (k, sub(v, (*where, "env", k) if k in spec.env else ("env", k)))
-                    for k, v in env.items()
-                ),
-                pass_env=tuple(spec.pass_env),
-                secrets=tuple(spec.secrets),
-                dir=_workspace_dir(sub(spec.dir, (*where, "dir")), (*where, "dir"))
-                if spec.dir
-                else ".",
-                timeout=timeout,
-                retry=retry,
-                allow_failure=spec.allow_failure,
-                inputs=tuple(sub(p, (*where, "inputs", i)) for i, p in enumerate(spec.inputs)),
-                # Report files are outputs too: a cache hit restores them, so the job's
-                # gates are evaluated against the reports of the result it reuses.
-                # Paths may name the matrix values (`reports/junit-${{ matrix.py }}.xml`)
-                # so that the instances of one job do not write over each other.
-                outputs=tuple(
-                    dict.fromkeys(
-                        [
-                            *(sub(o, (*where, "outputs", i)) for i, o in enumerate(spec.outputs)),
-                            *(
-                                (*reports.junit, *reports.coverage, *reports.sarif)
-                                if spec.reports
-                                else ()
-                            ),
-                        ]
-                    )
-                ),
-                reports=reports,
-                gates=_gates(spec.gates),
-                artifacts=model.ArtifactSpec(
-                    paths=tuple(spec.artifacts.paths),
-                    name=spec.artifacts.name,
-                    expire_in=spec.artifacts.expire_in,
-                    when=spec.artifacts.when,
-                    type=spec.artifacts.type,
-                )
-                if spec.artifacts
-                else None,
-                caches=tuple(
-                    model.CacheSpec(
-                        key=c.key, paths=tuple(c.paths), restore_keys=tuple(c.restore_keys)
-                    )
-                    for c in spec.caches
-                ),
-                tools=tuple(spec.tools.items()),
-                cache=cached,
-                requires=tuple(spec.requires.items()),
-                cache_said=spec.cache is True,
-            )
+        if spec.artifacts
+        else None,
+        caches=tuple(
+            model.CacheSpec(key=c.key, paths=tuple(c.paths), restore_keys=tuple(c.restore_keys))
+            for c in spec.caches
+        ),
+        tools=tuple(spec.tools.items()),
+        # A job that talks to the outside world (it has secrets: a deploy, a publish) is
+        # not cached behind the user's back: only when it says `cache: true` (issue 10).
+        cache=spec.cache if spec.cache is not None else not spec.secrets,
+        requires=tuple(spec.requires.items()),
+        cache_said=spec.cache is True,
+    )
+
+
+def _instance(
+    template: model.Job,
+    spec: schema.JobFile,
+    env: dict[str, str],
+    combo: tuple[tuple[str, str], ...],
+) -> model.Job:
+    """One matrix combination of the job: its name and the fields that may name the
+    matrix's values (`${{ matrix.python }}`) filled in."""
+    name = template.base
+    where = ("jobs", name)
+    values = dict(combo)
+
+    def sub(text: str, path: tuple[str | int, ...]) -> str:
+        return _interpolate(text, values, path)
+
+    reports = (
+        model.Reports(
+            junit=tuple(
+                sub(r, (*where, "reports", "junit", i)) for i, r in enumerate(spec.reports.junit)
+            ),
+            coverage=tuple(
+                sub(r, (*where, "reports", "coverage", i))
+                for i, r in enumerate(spec.reports.coverage)
+            ),
+            sarif=tuple(
+                sub(r, (*where, "reports", "sarif", i)) for i, r in enumerate(spec.reports.sarif)
+            ),
         )
-        # Checked once the instance is built (its other errors come first); the paths
-        # depend on the instance only through its dir.
-        if jobs[-1].dir not in checked_dirs:
-            check_job_paths(spec, jobs[-1].dir, where, artifacts_raw)
-            checked_dirs.add(jobs[-1].dir)
-    return jobs
+        if spec.reports
+        else model.Reports()
+    )
+    assert spec.run is not None  # checked by _needs
+    run = tuple(sub(cmd, (*where, "run", i)) for i, cmd in enumerate(spec.run))
+    job_env = tuple(
+        (k, sub(v, (*where, "env", k) if k in spec.env else ("env", k))) for k, v in env.items()
+    )
+    directory = _workspace_dir(sub(spec.dir, (*where, "dir")), (*where, "dir")) if spec.dir else "."
+    inputs = tuple(sub(p, (*where, "inputs", i)) for i, p in enumerate(spec.inputs))
+    # Report files are outputs too: a cache hit restores them, so the job's gates are
+    # evaluated against the reports of the result it reuses. Paths may name the matrix
+    # values (`reports/junit-${{ matrix.py }}.xml`) so that the instances of one job do
+    # not write over each other.
+    declared = [sub(o, (*where, "outputs", i)) for i, o in enumerate(spec.outputs)]
+    reported = (*reports.junit, *reports.coverage, *reports.sarif) if spec.reports else ()
+    return dataclasses.replace(
+        template,
+        name=name if not combo else f"{name} ({', '.join(f'{k}={v}' for k, v in combo)})",
+        run=run,
+        matrix=combo,
+        env=job_env,
+        dir=directory,
+        inputs=inputs,
+        outputs=tuple(dict.fromkeys([*declared, *reported])),
+        reports=reports,
+    )
 
 
 _KEY_EXPR = re.compile(r"\{\{\s*(.*?)\s*\}\}")
@@ -358,7 +376,7 @@ _HASHFILES = re.compile(
 )
 
 
-def _check_cache_key(text: str, axes: set[str], path: tuple[str | int, ...]) -> None:
+def _check_cache_key(text: str, axes: frozenset[str], path: tuple[str | int, ...]) -> None:
     """A cache key may use {{ hashFiles('glob', ...) }}, {{ os }}, {{ arch }}, {{ matrix.X }}."""
     for m in _KEY_EXPR.finditer(text):
         expr = m.group(1)
