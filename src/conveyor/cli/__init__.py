@@ -7,11 +7,14 @@ Exit codes: 0 ok; 1 a job or gate failed; 2 usage, config or environment error;
 from __future__ import annotations
 
 import sys
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import click
 
 from conveyor import __version__
+
+if TYPE_CHECKING:
+    from conveyor.model import Pipeline
 
 
 class LazyGroup(click.Group):
@@ -37,9 +40,11 @@ class LazyGroup(click.Group):
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command's name, without importing any."""
         return sorted(self.commands_by_module)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command, its module imported now; None for a name no command has."""
         module = self.commands_by_module.get(cmd_name)
         if module is None:
             return None
@@ -67,6 +72,7 @@ def cli(ctx: click.Context, pipeline_file: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The `conveyor` program: run the CLI and exit with its code."""
     sys.exit(run_cli(argv))
 
 
@@ -75,7 +81,8 @@ def run_cli(argv: list[str] | None = None) -> int:
     from conveyor.errors import ConveyorError
 
     try:
-        result: Any = cli.main(args=argv, prog_name="conveyor", standalone_mode=False)
+        # A command's return value: its exit code (None: 0).
+        result: object = cli.main(args=argv, prog_name="conveyor", standalone_mode=False)
     except ConveyorError as exc:
         click.echo(f"error: {exc.render()}" if not _located(exc) else exc.render(), err=True)
         return exc.exit_code
@@ -100,7 +107,7 @@ def run_cli(argv: list[str] | None = None) -> int:
             err=True,
         )
         return 3
-    return int(result or 0)
+    return result if isinstance(result, int) else 0
 
 
 def _located(exc: Exception) -> bool:
@@ -109,14 +116,15 @@ def _located(exc: Exception) -> bool:
     return isinstance(exc, ConfigError)
 
 
-def load(ctx: click.Context) -> Any:
-    """The validated pipeline named by -f (or found from the current directory)."""
+def load(ctx: click.Context) -> Pipeline:
+    """The validated pipeline named by -f (or found from the current directory): its
+    errors located in the file."""
     from conveyor.config import find_pipeline_file, load_pipeline, locate_in_file
     from conveyor.errors import ConfigError
     from conveyor.graph.plan import check
 
-    path = ctx.obj.get("pipeline_file") if ctx.obj else None
-    path = path or find_pipeline_file()
+    named: str | None = ctx.obj.get("pipeline_file") if ctx.obj else None
+    path = named or find_pipeline_file()
     pipeline = load_pipeline(path)
     try:
         check(pipeline)

@@ -66,29 +66,27 @@ def list_command(ctx: click.Context, as_json: bool) -> int:
 
     pipeline = load(ctx)
     needs = graph.adjacency(pipeline)
-    rows = [
-        {
-            "name": j.name,
-            "job": j.base,
-            "stage": j.stage,
-            "needs": needs[j.name],
-            "if": j.condition,
-            "matrix": dict(j.matrix),
-        }
-        for j in pipeline.jobs
-    ]
     if as_json:
+        rows = [
+            {
+                "name": j.name,
+                "job": j.base,
+                "stage": j.stage,
+                "needs": needs[j.name],
+                "if": j.condition,
+                "matrix": dict(j.matrix),
+            }
+            for j in pipeline.jobs
+        ]
         click.echo(json.dumps(rows, indent=2))
         return 0
-    width = max(len(r["name"]) for r in rows)
-    swidth = max([len(r["stage"] or "") for r in rows] + [5])
+    width = max(len(j.name) for j in pipeline.jobs)
+    swidth = max([len(j.stage or "") for j in pipeline.jobs] + [5])
     click.echo(f"{'JOB':<{width}}  {'STAGE':<{swidth}}  NEEDS")
-    for r in rows:
-        line = (
-            f"{r['name']:<{width}}  {(r['stage'] or '-'):<{swidth}}  {', '.join(r['needs']) or '-'}"
-        )
-        if r["if"]:
-            line += f"  if: {r['if']}"
+    for j in pipeline.jobs:
+        line = f"{j.name:<{width}}  {(j.stage or '-'):<{swidth}}  {', '.join(needs[j.name]) or '-'}"
+        if j.condition:
+            line += f"  if: {j.condition}"
         click.echo(line)
     return 0
 

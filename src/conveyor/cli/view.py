@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from conveyor.events import (
     ChecksFinished,
@@ -21,6 +21,10 @@ from conveyor.events import (
 from conveyor.fsutil import log_tail
 from conveyor.model import GateResult, JobResult, JobStatus
 from conveyor.units import format_duration
+
+if TYPE_CHECKING:
+    from rich.live import Live
+    from rich.table import Table
 
 MARK = {
     JobStatus.SUCCESS: "✔",
@@ -304,7 +308,7 @@ class LiveView:
         self.explain = explain
         self.console = Console(file=stream or sys.stdout, highlight=False)
         self.show_output = show_output
-        self.live: Any = None
+        self.live: Live | None = None
         self.running: dict[str, tuple[float, int]] = {}
         self.done = 0
         self.total = 0
@@ -313,7 +317,7 @@ class LiveView:
         self.colors = ("cyan", "magenta", "blue", "yellow", "green", "bright_cyan")
         self.color_of: dict[str, str] = {}
 
-    def _render(self) -> Any:
+    def _render(self) -> Table:
         import time
 
         from rich.spinner import Spinner
