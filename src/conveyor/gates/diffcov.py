@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from collections.abc import Mapping
+
+from conveyor.workspace import git
 
 _HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
 
@@ -50,30 +51,15 @@ class ChangedLines:
 def changed_lines(root: str, base: str) -> dict[str, set[int]]:
     """Workspace-relative path -> line numbers (in the working tree) added or changed
     since the merge base of `base` and HEAD."""
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise DiffError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "")
-        return done.stdout
-
     try:
-        top = git("rev-parse", "--show-toplevel").strip()
-        merge_base = git("merge-base", base, "HEAD").strip()
-    except DiffError as exc:
+        top = git.toplevel(root)
+        merge_base = git.merge_base(root, base, "HEAD")
+    except git.GitError as exc:
         raise DiffError(f"cannot compare with '{base}': {exc}") from None
-    diff = git(
-        "-c",
-        "core.quotePath=false",
-        "diff",
-        "--no-color",
-        "--no-ext-diff",
-        "--unified=0",
-        "--no-renames",
-        merge_base,
-        "--",
-        ".",
-    )
+    try:
+        diff = git.diff_patch(root, merge_base)
+    except git.GitError as exc:
+        raise DiffError(str(exc)) from None
     prefix = os.path.relpath(root, top)
     changed: dict[str, set[int]] = {}
     current: set[int] | None = None

@@ -2,42 +2,24 @@
 
 from __future__ import annotations
 
-import subprocess
-
 from conveyor.errors import EnvironmentProblem, UsageError
 from conveyor.graph import plan as graph
 from conveyor.model import Job, Pipeline
+from conveyor.workspace import git
 from conveyor.workspace.files import anchor, paths_matcher, patterns_matcher
 
 
 def changed_files(root: str, ref: str) -> set[str]:
     """Files that differ between `ref` and the working tree, untracked ones included."""
     try:
-        check = subprocess.run(
-            ["git", "rev-parse", "--verify", "-q", f"{ref}^{{commit}}"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-        )
+        known = git.is_commit(root, ref)
     except OSError as exc:
         raise EnvironmentProblem(f"cannot run git: {exc.strerror}") from None
-    if check.returncode != 0:
+    if not known:
         raise UsageError(
             f"unknown git ref '{ref}'", hint="give a branch, tag or commit, e.g. origin/main"
         )
-    diff = subprocess.run(
-        ["git", "diff", "--name-only", "-z", "--no-renames", ref],
-        cwd=root,
-        capture_output=True,
-        check=True,
-    ).stdout
-    untracked = subprocess.run(
-        ["git", "ls-files", "-o", "--exclude-standard", "-z"],
-        cwd=root,
-        capture_output=True,
-        check=True,
-    ).stdout
-    return {p.decode() for p in (diff + untracked).split(b"\0") if p}
+    return {*git.changed_since(root, ref), *git.untracked(root)}
 
 
 def touches(job: Job, changed: set[str]) -> bool:

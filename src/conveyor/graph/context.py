@@ -8,11 +8,11 @@ locally as it would on the hosted CI when given `--event tag`.
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from conveyor.errors import UsageError
 from conveyor.model import RunContext
+from conveyor.workspace import git
 
 EVENTS = ("push", "pull_request", "tag", "schedule", "manual")
 _GITHUB_EVENTS = {
@@ -38,11 +38,13 @@ _GITLAB_EVENTS = {
 }
 
 
-_FACTS = (
-    ("symbolic-ref", "-q", "--short", "HEAD"),
-    ("rev-parse", "-q", "--verify", "HEAD"),
-    ("tag", "--points-at", "HEAD"),
+_FACTS: tuple[Callable[[str], git.Running], ...] = (
+    git.start_branch,
+    git.start_head,
+    git.start_tags_at_head,
 )
+# Seconds each may take: a hung git (a network mount) must not stall the run.
+_FACT_TIMEOUT = 10
 
 
 class GitFacts:
@@ -51,19 +53,10 @@ class GitFacts:
     they overlap its own start-up."""
 
     def __init__(self, root: str) -> None:
-        self._procs: list[subprocess.Popen[str] | None] = []
-        for args in _FACTS:
+        self._procs: list[git.Running | None] = []
+        for start in _FACTS:
             try:
-                self._procs.append(
-                    subprocess.Popen(
-                        ["git", *args],
-                        cwd=root,
-                        stdin=subprocess.DEVNULL,
-                        stdout=subprocess.PIPE,
-                        stderr=subprocess.DEVNULL,
-                        text=True,
-                    )
-                )
+                self._procs.append(start(root))
             except OSError:
                 self._procs.append(None)
         self._result: tuple[str | None, str | None, str | None] | None = None
@@ -82,23 +75,14 @@ class GitFacts:
         return self._result
 
     @staticmethod
-    def _words(proc: subprocess.Popen[str] | None) -> list[str]:
-        if proc is None:
-            return []
-        try:
-            text, _ = proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            return []
-        return text.split() if proc.returncode == 0 else []
+    def _words(running: git.Running | None) -> list[str]:
+        return [] if running is None else running.words(timeout=_FACT_TIMEOUT)
 
     def close(self) -> None:
         """Reap the commands if their answer was not needed (a CI said it all)."""
-        for proc in self._procs:
-            if proc is not None and proc.returncode is None:
-                proc.kill()
-                proc.communicate()
+        for running in self._procs:
+            if running is not None:
+                running.close()
 
 
 def from_git(root: str) -> tuple[str | None, str | None, str | None]:

@@ -19,12 +19,12 @@ import bisect
 import hashlib
 import os
 import re
-import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 from conveyor.cache.jobs import JobCache
 from conveyor.model import Job, JobResult
+from conveyor.workspace import git
 from conveyor.workspace.files import anchor, paths_matcher, patterns_matcher
 
 # Caches tools keep beside the sources for themselves, rebuilt whenever missing, never
@@ -119,7 +119,7 @@ def written_since(
                 os.lstat(os.path.join(root, rel))
             except OSError:
                 found[rel] = None  # deleted during the run
-    for rel in _not_ignored(root, untracked):
+    for rel in git.not_ignored(root, untracked):
         st = os.lstat(os.path.join(root, rel))
         found[rel] = max(st.st_mtime_ns, st.st_ctime_ns) / 1e9
     return found
@@ -134,29 +134,17 @@ def _asked_of_git(
 ) -> dict[str, float | None]:
     """`written_since` for many files: git's untracked files and content changes, both
     asked at once (its index read once each is then cheaper than a walk)."""
-    spec = [] if "" in prefixes else ["--", *prefixes]
-    commands = (
-        ("ls-files", "-o", "--exclude-standard", "-z"),
-        # Not diff-files: a file written again with the same bytes is no change.
-        ("diff", "--no-ext-diff", "--no-renames", "--name-only", "-z"),
-    )
+    under = [] if "" in prefixes else prefixes
     try:
-        procs = [
-            subprocess.Popen(
-                ["git", *args, *spec],
-                cwd=root,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-            )
-            for args in commands
+        running = [
+            git.start_untracked(root, under),
+            git.start_content_changes(root, under),
         ]
     except OSError:
         return {}
     listed: list[str] = []
-    for proc in procs:
-        out, _ = proc.communicate()
-        listed += [p.decode() for p in out.split(b"\0") if p] if proc.returncode == 0 else []
+    for command in running:
+        listed += command.paths() or []
     found: dict[str, float | None] = {}
     for rel in listed:
         if skip(rel):
@@ -185,26 +173,6 @@ def _same_blob(path: str, st: os.stat_result, known: tuple[str, bool]) -> bool:
     except OSError:
         return False
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() == oid
-
-
-def _not_ignored(root: str, paths: Sequence[str]) -> list[str]:
-    """Those of `paths` git does not ignore (one `git check-ignore`, not reading the
-    index: none of them is tracked)."""
-    if not paths:
-        return []
-    try:
-        done = subprocess.run(
-            ["git", "check-ignore", "--no-index", "--stdin", "-z"],
-            cwd=root,
-            input=b"\0".join(p.encode() for p in paths) + b"\0",
-            capture_output=True,
-        )
-    except OSError:
-        return list(paths)
-    if done.returncode not in (0, 1):  # 1: none is ignored
-        return list(paths)
-    ignored = {p.decode() for p in done.stdout.split(b"\0") if p}
-    return [p for p in paths if p not in ignored]
 
 
 def declared(jobs: Sequence[Job]) -> Callable[[str], bool]:

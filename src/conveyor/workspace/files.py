@@ -20,7 +20,6 @@ import pickle
 import posixpath
 import re
 import stat
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Any
 
 from conveyor.fsutil import atomic_file, ensure_state_dir
 from conveyor.model import Digest
+from conveyor.workspace import git
 
 EMPTY = Digest(hashlib.sha256(b"").hexdigest(), 0)
 # A stat entry recorded less than this long after the file's mtime is "racy".
@@ -119,10 +119,6 @@ def patterns_matcher(base: str, patterns: Sequence[str]) -> Callable[[str], bool
 
 
 _WILDCARD = re.compile(r"[*?\[]")
-_LS_FILES = ("git", "ls-files", "-s", "-z")
-# Tracked files whose content differs from the index (git's racy-safe stat check).
-_DIFF_FILES = ("git", "diff-files", "--name-only", "-z")
-_UNTRACKED = ("git", "ls-files", "-o", "--exclude-standard", "-z")
 GitState = tuple[dict[str, tuple[str, bool]], set[str]]
 
 
@@ -142,7 +138,7 @@ class GitScan:
         self.started_ns = time.time_ns()
         """When git was asked: a file whose mtime or ctime is later may differ from what
         the scan says of it (a job or an editor wrote it since)."""
-        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._procs: dict[str, git.Running] = {}
         self._state: GitState | None = None
         self._untracked: list[str] | None = None
         self._failed = False
@@ -150,10 +146,10 @@ class GitScan:
         self._index_key = _index_key(root) if index_cache else None
         self._tracked = self._cached_index()
         if self._tracked is None:
-            self._start("ls", _LS_FILES)
-        self._start("diff", _DIFF_FILES)
+            self._start("ls", git.start_index)
+        self._start("diff", git.start_modified)
         if untracked:
-            self._start("untracked", _UNTRACKED)
+            self._start("untracked", git.start_untracked)
 
     # `git ls-files -s` of 20,000 files is 1.5 MB to read and parse on every run; the
     # parsed map is kept, keyed by the index file's identity. Git replaces the index by
@@ -178,28 +174,21 @@ class GitScan:
         with contextlib.suppress(OSError), atomic_file(self._index_cache) as fh:
             pickle.dump((key, tracked), fh, pickle.HIGHEST_PROTOCOL)
 
-    def _start(self, name: str, argv: tuple[str, ...]) -> None:
+    def _start(self, name: str, start: Callable[[str], git.Running]) -> None:
         if self._failed:
             return
         try:
-            self._procs[name] = subprocess.Popen(
-                argv,
-                cwd=self.root,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-            )
+            self._procs[name] = start(self.root)
         except OSError:  # no git at all: every file is then an untracked file
             self._failed = True
 
     def _collect(self, name: str) -> bytes | None:
-        proc = self._procs.pop(name, None)
-        if proc is None:
+        running = self._procs.pop(name, None)
+        if running is None:
             return None
-        out, _ = proc.communicate()
-        if proc.returncode != 0:
+        out = running.output()
+        if out is None:
             self._failed = True
-            return None
         return out
 
     def result(self) -> GitState | None:
@@ -210,7 +199,7 @@ class GitScan:
             if tracked is None:
                 ls = self._collect("ls")
                 if ls is not None:
-                    tracked = _parse_index(ls)
+                    tracked = git.parse_index(ls)
                     self._keep_index(tracked)
             diff = self._collect("diff")
             if tracked is not None and diff is not None:
@@ -221,17 +210,15 @@ class GitScan:
         """Untracked files that are not ignored (listed now if they were not asked for)."""
         if self._untracked is None:
             if "untracked" not in self._procs:
-                self._start("untracked", _UNTRACKED)
+                self._start("untracked", git.start_untracked)
             out = self._collect("untracked")
             self._untracked = [n.decode() for n in out.split(b"\0") if n] if out else []
         return self._untracked
 
     def close(self) -> None:
         """Reap the processes if nobody asked for their output (a run that stopped early)."""
-        for proc in self._procs.values():
-            if proc.returncode is None:
-                proc.kill()
-                proc.communicate()
+        for running in self._procs.values():
+            running.close()
         self._procs.clear()
 
 
@@ -263,18 +250,6 @@ def _index_key(root: str) -> tuple[int, int, int, int, int] | None:
     except OSError:  # not the top of a checkout, a worktree (.git is a file), no index
         return None
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
-
-
-def _parse_index(ls: bytes) -> dict[str, tuple[str, bool]]:
-    tracked: dict[str, tuple[str, bool]] = {}
-    for entry in ls.split(b"\0"):
-        if not entry:
-            continue
-        meta, path = entry.split(b"\t", 1)
-        mode, oid, _stage = meta.split()
-        if mode in (b"100644", b"100755"):
-            tracked[path.decode()] = (oid.decode(), mode == b"100755")
-    return tracked
 
 
 class WorkspaceFiles:
