@@ -20,6 +20,8 @@ def _prop(text: str) -> str:
 
 
 def check_annotation(c: CheckResult) -> str:
+    """A failed check as a workflow command: an error or warning, on its file and line
+    when it has one."""
     kind = "error" if c.blocking else "warning"
     where = ""
     if c.location and ":" in c.location and c.location.split(":")[1].isdigit():
@@ -34,12 +36,15 @@ def check_annotation(c: CheckResult) -> str:
 
 
 def gate_annotation(g: GateResult) -> str:
+    """A failed gate as a workflow command: an error, or a warning for a `warn` gate."""
     kind = "error" if g.blocking else "warning"
     message = f"measured {g.measured}, wanted {g.threshold}" + (f". {g.detail}" if g.detail else "")
     return f"::{kind} title={_prop(f'gate {g.gate} ({g.scope})')}::{_data(message)}"
 
 
 def summary_markdown(event: RunFinished) -> str:
+    """The run's gates and failed checks as Markdown tables, for the step summary."""
+
     def cell(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ")
 
@@ -80,6 +85,8 @@ class GitHubSink:
         self.summary_file = environ.get("GITHUB_STEP_SUMMARY") or None
 
     def handle(self, event: Event) -> None:
+        """Annotate the failed checks as they are known, the failed gates and the step
+        summary at the end."""
         if isinstance(event, ChecksFinished):
             for c in event.results:
                 if not c.ok:
@@ -94,4 +101,5 @@ class GitHubSink:
                     fh.write(summary_markdown(event))
 
     def close(self) -> None:
+        """Flush the annotations written."""
         self.out.flush()

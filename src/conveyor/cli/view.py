@@ -50,6 +50,7 @@ def _rel(path: str | None) -> str:
 
 
 def status_text(result: JobResult) -> str:
+    """A job's status as the tables show it: 'cached', 'failed (allowed)', 'success'..."""
     if result.cached:
         return "cached"
     if result.allowed_failure:
@@ -70,6 +71,7 @@ def listed(results: tuple[JobResult, ...]) -> tuple[JobResult, ...]:
 
 
 def summary_rows(results: tuple[JobResult, ...]) -> list[tuple[str, str, str, str, str]]:
+    """The closing table's rows: job (with its mark), status, duration, exit code, reason."""
     rows = []
     for r in results:
         duration = format_duration(r.duration) if r.duration is not None else "-"
@@ -87,6 +89,8 @@ def failure_tail(result: JobResult, lines: int = 20) -> list[str]:
 
 
 def closing_line(event: RunFinished) -> str:
+    """The run's verdict in one line: counts by status, time the cache saved, gates and
+    checks that failed; then the critical path, when it has more than one job."""
     counts: dict[str, int] = {}
     saved = 0.0
     for r in event.results:
@@ -159,6 +163,7 @@ def check_lines(event: ChecksFinished) -> list[str]:
 
 
 def run_header(event: RunStarted) -> str:
+    """The run's first line: how many jobs, of which pipeline, for what, and its id."""
     ctx = event.context
     facts = [
         f"branch {ctx.branch}" if ctx.branch else "",
@@ -199,10 +204,12 @@ class PlainView:
         self._pending = False
 
     def write(self, text: str) -> None:
+        """One line out (flushed by `_flush`, not here)."""
         self.out.write(text + "\n")
         self._pending = True
 
     def handle(self, event: Event) -> None:
+        """Print what the event says, as lines."""
         if isinstance(event, RunStarted):
             self.prefix = event.parallelism > 1 and len(event.jobs) > 1
             self.width = min(28, max((len(j) for j in event.jobs), default=0))
@@ -257,6 +264,7 @@ class PlainView:
 
     @staticmethod
     def finished_line(r: JobResult) -> str:
+        """The line of a finished job: its mark, name, and how it ended."""
         if r.cached:
             saved = f", saved {format_duration(r.saved)}" if r.saved else ""
             return f"{MARK[r.status]} {r.name} cached ({r.reason}{saved})"
@@ -271,6 +279,7 @@ class PlainView:
         return text
 
     def summary(self, event: RunFinished) -> None:
+        """The closing table of jobs, the gate table, the closing line."""
         rows = summary_rows(listed(event.results))
         if rows:
             head = ("JOB", "STATUS", "DURATION", "EXIT", "REASON")
@@ -292,6 +301,7 @@ class PlainView:
         self.write(closing_line(event))
 
     def close(self) -> None:
+        """Flush what is left."""
         self.out.flush()
 
 
@@ -335,6 +345,7 @@ class LiveView:
         return table
 
     def handle(self, event: Event) -> None:
+        """Update the live table, or print above it."""
         from rich.live import Live
         from rich.markup import escape
 
@@ -391,6 +402,7 @@ class LiveView:
             self.summary(event)
 
     def summary(self, event: RunFinished) -> None:
+        """The closing table of jobs, the gate table, the closing line, in colour."""
         from rich.markup import escape
         from rich.table import Table
 
@@ -421,6 +433,7 @@ class LiveView:
         self.console.print(f"[bold {style}]{closing_line(event)}[/bold {style}]", highlight=False)
 
     def close(self) -> None:
+        """Stop the live table (a run that raised never sent RunFinished)."""
         if self.live is not None:
             self.live.stop()
             self.live = None

@@ -49,6 +49,7 @@ class Measurements:
     """Report files that could not be read."""
 
     def to_json(self) -> dict[str, Any]:
+        """As plain JSON data (a line of `reports.jsonl`, an entry of the memo)."""
         return {
             "scope": self.scope,
             "tests": self.tests,
@@ -62,6 +63,7 @@ class Measurements:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Measurements:
+        """Read back what `to_json` wrote."""
         from conveyor.reports.coverage import Coverage
 
         cov = data.get("coverage")
@@ -124,6 +126,7 @@ class ReportMemo:
         return self._known
 
     def get(self, key: str) -> dict[str, Any] | None:
+        """What was read from the files of this key, if known; kept when saved."""
         with self._lock:
             entry = self._load().get(key)
             if isinstance(entry, dict):
@@ -132,11 +135,13 @@ class ReportMemo:
             return None
 
     def put(self, key: str, entry: dict[str, Any]) -> None:
+        """Remember what was read from the files of this key."""
         with self._lock:
             self._used[key] = entry
             self._new = True
 
     def save(self) -> None:
+        """Write the entries this run used (and only those), if anything changed."""
         with self._lock:
             if not self._new and len(self._used) == len(self._load()):
                 return
@@ -267,6 +272,7 @@ class RunReports:
         self._fh: Any = None
 
     def add(self, m: Measurements) -> None:
+        """Append one job's measurements (a line, flushed at once)."""
         line = json.dumps(m.to_json(), separators=(",", ":")) + "\n"
         with self._lock:
             if self._fh is None:
@@ -275,6 +281,7 @@ class RunReports:
             self._fh.flush()
 
     def close(self) -> None:
+        """Close the file (a run with no report never opened it)."""
         with self._lock:
             if self._fh is not None:
                 self._fh.close()
