@@ -18,6 +18,7 @@ from conveyor.workspace import files as digest
 from conveyor.workspace.files import WorkspaceFiles, digest_bytes, glob_regex
 from tests.conftest import Project
 from tests.test_jobcache import check_damaged_state_is_harmless
+from tests.workspace.conftest import GitLog
 
 
 def sha(data: bytes) -> Digest:
@@ -106,7 +107,7 @@ def test_same_size_same_mtime_rewrite_is_still_seen(project: Project) -> None:
 
 
 def test_the_parsed_git_index_is_reused_only_while_the_index_is_unchanged(
-    project: Project, monkeypatch: pytest.MonkeyPatch
+    project: Project, monkeypatch: pytest.MonkeyPatch, git_log: GitLog
 ) -> None:
     monkeypatch.setattr(digest, "RACY_NS", 0)  # this index was written just now
     project.write("a.txt", "one\n")
@@ -117,18 +118,20 @@ def test_the_parsed_git_index_is_reused_only_while_the_index_is_unchanged(
     assert first is not None
     oid = first[0]["a.txt"][0]
     # Unchanged index: its parse is reused; `git ls-files` is not even run.
-    monkeypatch.setattr(digest, "_LS_FILES", ("git", "no-such-command"))
+    git_log.clear()
     again = digest.GitScan(str(project.root), untracked=False, index_cache=cache).result()
     assert again is not None
     assert again[0]["a.txt"][0] == oid
+    assert git_log.calls() == ["diff-files --name-only -z"]
     # A new index (git add) is a new file: read again, never the stale parse.
-    monkeypatch.setattr(digest, "_LS_FILES", ("git", "ls-files", "-s", "-z"))
     project.write("a.txt", "two\n")
     project.git("add", "a.txt")
+    git_log.clear()
     fresh = digest.GitScan(str(project.root), untracked=False, index_cache=cache).result()
     assert fresh is not None
     assert fresh[0]["a.txt"][0] != oid
     assert fresh[0]["a.txt"][0] == project.git("rev-parse", ":a.txt").strip()
+    assert "ls-files -s -z" in git_log.calls()
 
 
 def test_an_index_written_within_the_racy_window_is_not_kept(project: Project) -> None:

@@ -19,7 +19,7 @@ from typing import IO, Any
 import pytest
 
 from tests.conftest import Project
-from tests.test_process_control import gone, pids, wait_for
+from tests.executor.test_local import gone, pids, wait_for
 
 # A job whose main process starts a subshell that starts `sleep 300`; each of the three
 # writes its pid to tree.pids, so a test can check none of them survives.

@@ -92,7 +92,7 @@ def test_a_secret_value_is_not_part_of_the_key() -> None:
 
 
 def test_stable_across_processes() -> None:
-    code = "from tests.test_action import BASE; print(BASE)"
+    code = "from tests.cache.test_keys import BASE; print(BASE)"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
