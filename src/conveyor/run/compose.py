@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from conveyor.cache.interface import StoreUnavailable
 from conveyor.cache.jobs import JobCache
-from conveyor.cache.local import LocalCache, default_root
+from conveyor.cache.local import default_root
+from conveyor.cache.stores import open_store
 from conveyor.errors import ConfigError, EnvironmentProblem
 from conveyor.events import EventBus, RunFinished, Sink
 from conveyor.executor.interface import Executor
@@ -28,6 +31,9 @@ from conveyor.run.rundir import (
 )
 from conveyor.run.scheduler import RunOptions, Scheduler
 from conveyor.workspace.files import GitScan, WorkspaceFiles, workspace_state_file
+
+if TYPE_CHECKING:
+    from conveyor.gates.keeper import GateKeeper
 
 
 @dataclass
@@ -101,13 +107,7 @@ def run_pipeline(
     lock = lock_workspace(pipeline.root, wait=wait_for_lock, on_wait=on_lock_wait)
     try:
         run_id = new_run_id()
-        try:
-            run_dir = create_run_dir(pipeline.root, run_id)
-        except OSError as exc:
-            raise EnvironmentProblem(
-                f"cannot create the run directory in {pipeline.root}/.conveyor: {exc.strerror}",
-                hint="Conveyor keeps each run's logs and summary there; make it writable",
-            ) from None
+        run_dir = _run_dir(pipeline.root, run_id, record_history)
         warnings: list[str] = []
         # The one executor of the run: jobs, command gates and tool probes all use it.
         executor = LocalExecutor(grace=kill_grace)
@@ -119,21 +119,11 @@ def run_pipeline(
         results = ResultJSON()
         summary = SummarySink(run_dir, os.path.abspath(pipeline.path), results)
         log_names = LogNames()
-        keeper = None
-        if _needs_keeper(pipeline):
-            from conveyor.gates.keeper import GateKeeper
-
-            keeper = GateKeeper(
-                pipeline,
-                [pj.job for pj in plan.runnable],
-                context,
-                environ,
-                run_dir,
-                run_id,
-                executor=executor,
-                cache_dir=jobcache.store.root if jobcache is not None else None,
-                scan=scan,
-            )
+        keeper = (
+            _keeper(plan, context, environ, run_dir, run_id, executor, jobcache, scan)
+            if _needs_keeper(pipeline)
+            else None
+        )
         if jobcache is not None and any(pj.job.inputs for pj in plan.runnable):
             warnings += _unmatched_inputs(pipeline, plan, jobcache.files)
         bus = EventBus([JobLogSink(), EventLogSink(run_dir, results), summary, *sinks])
@@ -154,9 +144,6 @@ def run_pipeline(
             ),
             jobcache,
         )
-        if not record_history:
-            with open(os.path.join(run_dir, NO_HISTORY), "w", encoding="utf-8") as fh:
-                fh.write("recorded with --no-history\n")
         try:
             finished = scheduler.run()
             if jobcache is not None and jobcache.stored:
@@ -164,35 +151,88 @@ def run_pipeline(
 
                 warnings += review(jobcache, [pj.job for pj in plan.runnable], finished.results)
         finally:
-            bus.close()
-            if keeper is not None:
-                keeper.close()
-            if jobcache is not None:
-                jobcache.save()
-                if jobcache.write_error:
-                    warnings.append(
-                        f"the cache could not be written ({jobcache.write_error}): "
-                        "results from then on were not stored"
-                    )
-                jobcache.files.close()
+            _close(bus, keeper, jobcache, warnings)
         if keeper is not None:
-            warnings += [f"a report was not read: {p}" for p in keeper.problems]
-            warnings += keeper.notes
-            if finished.all_gates or finished.checks:
-                from conveyor.gates.junit import write
-
-                write(os.path.join(run_dir, "gates.xml"), finished.all_gates, finished.checks)
-            found = keeper.findings()
-            if found:
-                from conveyor.export import codequality
-
-                codequality.write(os.path.join(run_dir, "codequality.json"), found)
+            warnings += _gate_reports(keeper, finished, run_dir)
         if history is not None and record_history:
             _record(history, pipeline.root, run_dir, warnings)
         _keep_runs(pipeline, history, warnings)
         return RunOutcome(finished, summary.summary or {}, run_dir, [*warnings, *bus.errors])
     finally:
         lock.release()
+
+
+def _run_dir(root: str, run_id: str, record_history: bool) -> str:
+    """The run's directory, created (marked when the run stays out of every history)."""
+    try:
+        run_dir = create_run_dir(root, run_id)
+        if not record_history:
+            with open(os.path.join(run_dir, NO_HISTORY), "w", encoding="utf-8") as fh:
+                fh.write("recorded with --no-history\n")
+    except OSError as exc:
+        raise EnvironmentProblem(
+            f"cannot create the run directory in {root}/.conveyor: {exc.strerror}",
+            hint="Conveyor keeps each run's logs and summary there; make it writable",
+        ) from None
+    return run_dir
+
+
+def _keeper(
+    plan: Plan,
+    context: RunContext,
+    environ: Mapping[str, str],
+    run_dir: str,
+    run_id: str,
+    executor: Executor,
+    jobcache: JobCache | None,
+    scan: GitScan | None,
+) -> GateKeeper:
+    """What runs around the jobs: the checks before and after, the gates, the reports."""
+    from conveyor.gates.keeper import GateKeeper
+
+    return GateKeeper(
+        plan.pipeline,
+        [pj.job for pj in plan.runnable],
+        context,
+        environ,
+        run_dir,
+        run_id,
+        executor=executor,
+        cache_dir=jobcache.local_dir if jobcache is not None else None,
+        scan=scan,
+    )
+
+
+def _close(
+    bus: EventBus, keeper: GateKeeper | None, jobcache: JobCache | None, warnings: list[str]
+) -> None:
+    """The run's sinks, keeper and cache closed, whatever ended the run."""
+    bus.close()
+    if keeper is not None:
+        keeper.close()
+    if jobcache is not None:
+        jobcache.save()
+        if jobcache.write_error:
+            warnings.append(
+                f"the cache could not be written ({jobcache.write_error}): "
+                "results from then on were not stored"
+            )
+        jobcache.files.close()
+
+
+def _gate_reports(keeper: GateKeeper, finished: RunFinished, run_dir: str) -> list[str]:
+    """The gates and checks as JUnit (gates.xml) and the findings as GitLab Code Quality
+    (codequality.json) in the run directory; the keeper's warnings."""
+    if finished.all_gates or finished.checks:
+        from conveyor.gates.junit import write
+
+        write(os.path.join(run_dir, "gates.xml"), finished.all_gates, finished.checks)
+    found = keeper.findings()
+    if found:
+        from conveyor.export import codequality
+
+        codequality.write(os.path.join(run_dir, "codequality.json"), found)
+    return [*(f"a report was not read: {p}" for p in keeper.problems), *keeper.notes]
 
 
 def _unmatched_inputs(pipeline: Pipeline, plan: Plan, files: WorkspaceFiles) -> list[str]:
@@ -247,13 +287,14 @@ def _job_cache(
     scan: GitScan | None,
     executor: Executor,
 ) -> JobCache | None:
-    """The job cache in $CONVEYOR_CACHE_DIR (default ~/.cache/conveyor), or None when it
-    cannot be created: the run goes on uncached, with a warning."""
+    """The job cache over the run's store (conveyor.cache.stores), its bookkeeping in
+    $CONVEYOR_CACHE_DIR (default ~/.cache/conveyor), or None when the store cannot be
+    opened: the run goes on uncached, with a warning."""
     root = default_root(dict(environ))
     try:
-        store = LocalCache(root)
-    except OSError as exc:
-        warnings.append(f"the job cache is off for this run: cannot use {root}: {exc.strerror}")
+        store = open_store(root)
+    except StoreUnavailable as exc:
+        warnings.append(f"the job cache is off for this run: cannot use {root}: {exc.reason}")
         return None
     files = WorkspaceFiles(pipeline.root, workspace_state_file(pipeline.root), scan=scan)
     from conveyor.graph.context import run_facts
@@ -267,6 +308,7 @@ def _job_cache(
         read=read,
         facts=run_facts(context),
         probe=executor.probe,
+        local_dir=root,
     )
 
 
