@@ -8,8 +8,9 @@
 Before the job runs, the entry with exactly `key` is restored, else the newest entry
 whose key starts with one of `restore_keys` (in order). After the job succeeds, if the
 exact key was not restored, `paths` are saved under it. Entries are immutable: a key
-is written once. The files live in the CAS; an entry is a JSON listing (path, digest,
-mode, or symlink target) stored as a blob, indexed by key under `<cache>/deps/`.
+is written once. The files live in the store's CAS (`conveyor.cache.interface`), read
+back in batches; an entry is a JSON listing (path, digest, mode, or symlink target)
+stored as a blob, indexed by key on this machine under `<cache directory>/deps/`.
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from conveyor.cache.interface import CorruptBlob
-from conveyor.cache.local import LocalCache
+from conveyor.cache.interface import BlobMissing, ContentStore, CorruptBlob
 from conveyor.errors import ConfigError
 from conveyor.fsutil import atomic_write
 from conveyor.model import CacheSpec, Digest, Job
@@ -81,17 +81,22 @@ class Restored:
 
 
 class DependencyCaches:
+    """The `caches:` of a workspace's jobs, over a store's CAS."""
+
     def __init__(
         self,
-        store: LocalCache,
+        store: ContentStore,
         files: WorkspaceFiles,
         root: str,
+        local_dir: str,
         lock: threading.Lock | None = None,
     ) -> None:
+        """`root`: the workspace; `local_dir`: where the key index lives (the cache
+        directory, shared by the machine's workspaces)."""
         self.store = store
         self.files = files
         self.root = root
-        self.index_dir = os.path.join(store.root, "deps")
+        self.index_dir = os.path.join(local_dir, "deps")
         self._lock = lock or threading.Lock()
         """Held while keys are rendered: `files` is shared with the run's other jobs."""
 
@@ -163,9 +168,12 @@ class DependencyCaches:
                     break
         if entry is None:
             return None
+        from conveyor.cache.outputs import FileToRestore, restore_files
+
         try:
             listing = json.loads(self.store.get_bytes(Digest(*entry["listing"])))
             targets = self._paths(job, spec)
+            todo = []
             for item in listing:
                 top = targets[item["root"]]
                 dest = os.path.join(top, item["path"]) if item["path"] else top
@@ -175,10 +183,9 @@ class DependencyCaches:
                         os.unlink(dest)
                     os.symlink(item["link"], dest)
                 else:
-                    self.store.get_file(
-                        Digest(item["hash"], item["size"]), dest, executable=item["x"]
-                    )
-        except (CorruptBlob, FileNotFoundError, KeyError, ValueError):
+                    todo.append(FileToRestore(Digest(item["hash"], item["size"]), dest, item["x"]))
+            restore_files(self.store, todo)  # in batches: a .venv is thousands of files
+        except (CorruptBlob, BlobMissing, KeyError, ValueError):
             return None
         return Restored(entry["key"], exact, len(listing))
 

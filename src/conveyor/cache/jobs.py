@@ -4,6 +4,11 @@ Sits between the scheduler and the stores: the scheduler asks `prepare` for a jo
 action once what it needs has finished, then `lookup`; on a hit it `restore`s the
 outputs and replays the log, on a successful miss it `store`s them. A failed job is
 never stored. Nothing here decides what runs: that stays in the scheduler.
+
+It reaches its store only through `conveyor.cache.interface.Store`, so a local, remote or
+tiered store serve alike. Its methods raise OSError for the workspace's files and
+`CacheError` (StoreUnavailable) when the store cannot be read; a store that cannot be
+written turns the cache off for the rest of the run (`write_error`) instead.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from conveyor.cache.hitrecords import HitRecord, HitRecords
-from conveyor.cache.interface import CorruptBlob
+from conveyor.cache.interface import BlobMissing, CorruptBlob, Store, StoreUnavailable
 from conveyor.cache.keys import (
     BuiltAction,
     Manifest,
@@ -31,13 +36,13 @@ from conveyor.cache.keys import (
     outputs_digest,
     tool_versions,
 )
-from conveyor.cache.local import LocalCache
 from conveyor.fsutil import atomic_file
 from conveyor.model import Digest, Job, Pipeline
 from conveyor.workspace.files import FileInfo, WorkspaceFiles, digest_bytes, digest_file
 
 if TYPE_CHECKING:
     from conveyor.cache.jobindex import JobIndex
+    from conveyor.cache.outputs import FileToRestore
 
 MANIFEST_TYPE = "type.googleapis.com/conveyor.Manifest"
 
@@ -56,8 +61,6 @@ class Hit:
     """What the job exited with (non-zero: failures a tests gate tolerated)."""
 
 
-# Outputs and logs up to this size are stored inside the action result, not as blobs.
-INLINE_MAX = 16 * 1024
 # Logs longer than this are not kept in the hit records (read from the CAS instead).
 _RECORD_LOG_BYTES = 64 * 1024
 # A hit served from a record refreshes the entry's mtime (for `prune`) once this old.
@@ -75,9 +78,11 @@ class Stored:
 
 
 class JobCache:
+    """The job cache of one run (or of one `conveyor why`) over one store."""
+
     def __init__(
         self,
-        store: LocalCache,
+        store: Store,
         files: WorkspaceFiles,
         pipeline: Pipeline,
         environ: Mapping[str, str],
@@ -86,8 +91,16 @@ class JobCache:
         read: bool = True,
         facts: Mapping[str, str] | None = None,
         probe: Probe,
+        local_dir: str,
     ) -> None:
+        """`local_dir`: a directory on this machine for the job cache's own bookkeeping,
+        shared by the machine's workspaces (the job index `why` reads, the dependency
+        caches' key index): the cache directory. Not the store's: a remote store has none."""
         self.store = store
+        self.local_dir = local_dir
+        caps = store.capabilities
+        self._inline_max = caps.max_inline_bytes
+        self._touches = caps.supports_touch
         self.probe = probe
         """Runs `tools:` commands (the run's executor's probe)."""
         self.facts = facts or {}
@@ -164,7 +177,7 @@ class JobCache:
         if self._index is None:
             from conveyor.cache.jobindex import JobIndex
 
-            self._index = JobIndex(self.store.root, self.pipeline.root)
+            self._index = JobIndex(self.local_dir, self.pipeline.root)
         return self._index
 
     # -- inputs that change under a job ---------------------------------------------------
@@ -254,12 +267,25 @@ class JobCache:
         result = self.store.get_action_result(built.digest)
         if result is None:
             return None
-        from conveyor.cache.outputs import inside, restore_link
+        from conveyor.cache.outputs import inside, restore_files, restore_link
 
+        outputs = []
+        todo: list[FileToRestore] = []
+        for out in result.output_files:
+            placed = self._place_file(job, out)
+            if placed is None:
+                return None
+            outputs.append(placed[0])
+            if placed[1] is not None:
+                todo.append(placed[1])
+        log = _digest(result.stdout_digest) if result.HasField("stdout_digest") else None
+        # An inline log is covered by the entry's own check; a log blob is read with the
+        # outputs, in the same batch.
+        inline_log = log is not None and len(result.stdout_raw) == log.size_bytes
         try:
-            outputs = []
-            for out in result.output_files:
-                outputs.append(self._restore_file(job, out))
+            fetched = restore_files(
+                self.store, todo, blobs=[log] if log is not None and not inline_log else []
+            )
             links = []
             for link in result.output_symlinks:
                 rel = os.path.normpath(os.path.join(job.dir, link.path))
@@ -268,14 +294,9 @@ class JobCache:
                     return None
                 restore_link(dest, link.target)
                 links.append((rel, link.target))
-            if not result.HasField("stdout_digest"):
-                log_bytes = b""
-            elif len(result.stdout_raw) == result.stdout_digest.size_bytes:
-                log_bytes = result.stdout_raw  # inlined (the entry's checksum covers it)
-            else:
-                log_bytes = self.store.get_bytes(_digest(result.stdout_digest))
-        except (CorruptBlob, FileNotFoundError):
+        except (CorruptBlob, BlobMissing):
             return None  # evicted or pruned meanwhile: run the job again
+        log_bytes = fetched.get(log, result.stdout_raw) if log is not None else b""
         meta = result.execution_metadata
         saved = max(
             0.0,
@@ -311,7 +332,7 @@ class JobCache:
         if record is None or record.action != built.digest.hash:
             return None
         state = self.store.entry_state(built.digest)
-        if state is None or state[:2] != record.entry:
+        if state is None or state.identity != record.entry:
             return None
         with self._lock:
             for rel, sha, size, executable in record.outputs:
@@ -339,9 +360,9 @@ class JobCache:
                         .decode("utf-8", "replace")
                         .splitlines()
                     )
-                except (CorruptBlob, FileNotFoundError):
+                except (CorruptBlob, BlobMissing):
                     return None
-        if time.time() - state[2] > _TOUCH_AFTER:
+        if self._touches and time.time() - state.used_at > _TOUCH_AFTER:
             self.store.touch(built.digest, blobs)
         self.records.put(job.name, record)
         if self._globbing:
@@ -372,7 +393,7 @@ class JobCache:
             return
         record = HitRecord(
             action=built.digest.hash,
-            entry=(state[0], state[1]),
+            entry=state.identity,
             outputs=tuple((rel, d.hash, d.size_bytes, x) for rel, d, x in outputs),
             log=tuple(hit.log) if log_size <= _RECORD_LOG_BYTES else None,
             log_digest=log_digest,
@@ -384,17 +405,20 @@ class JobCache:
         )
         self.records.put(job.name, record)
 
-    def _restore_file(self, job: Job, out: Any) -> tuple[str, Digest, bool]:
-        """Put one output in place unless it already is; (workspace path, digest, exec)."""
+    def _place_file(
+        self, job: Job, out: Any
+    ) -> tuple[tuple[str, Digest, bool], FileToRestore | None] | None:
+        """One output: (workspace path, digest, exec), and what to restore unless it is
+        in place already; None if it would land outside the workspace."""
         rel = os.path.normpath(os.path.join(job.dir, out.path))
         dest = os.path.join(self.pipeline.root, rel)
         want = _digest(out.digest)
         executable = bool(out.is_executable)
-        from conveyor.cache.outputs import inside
+        from conveyor.cache.outputs import FileToRestore, inside
 
         if not inside(self.pipeline.root, dest):
             # A directory on the way was replaced by a link to elsewhere: never follow it.
-            raise FileNotFoundError(f"{rel} would be restored outside the workspace")
+            return None
         mode = out.node_properties.unix_mode.value if out.HasField("node_properties") else None
         if os.path.islink(dest):
             os.unlink(dest)  # the output is a file now: never write through a link
@@ -407,12 +431,9 @@ class JobCache:
             if have == (want, executable):
                 if mode is not None and os.stat(dest).st_mode & 0o7777 != mode:
                     os.chmod(dest, mode)
-                return rel, want, executable
-        if len(out.contents) == want.size_bytes:  # inlined in the entry
-            self.store.materialize(out.contents, want, dest, executable=executable, mode=mode)
-        else:
-            self.store.get_file(want, dest, executable=executable, mode=mode)
-        return rel, want, executable
+                return (rel, want, executable), None
+        inline = out.contents if len(out.contents) == want.size_bytes else None
+        return (rel, want, executable), FileToRestore(want, dest, executable, mode, inline)
 
     # -- misses ------------------------------------------------------------------------------
     def explain_miss(self, job: Job, built: BuiltAction) -> list[str]:
@@ -475,11 +496,14 @@ class JobCache:
         if store:
             try:
                 return self._store(job, built, found, log_lines, started, finished, exit_code)
-            except OSError as exc:
+            except StoreUnavailable as exc:
                 # Nothing half-written is ever visible (every entry is renamed into
                 # place); what is lost is only the caching of the rest of this run.
                 self.writable = False
-                self.write_error = f"{exc.strerror or exc} ({exc.filename or self.store.root})"
+                self.write_error = f"{exc.reason} ({exc.where})"
+            except OSError as exc:  # reading an output (it went away meanwhile)
+                self.writable = False
+                self.write_error = f"{exc.strerror or exc} ({exc.filename or self.local_dir})"
         result = self._store(
             job, built, found, log_lines, started, finished, exit_code, store=False
         )
@@ -526,7 +550,7 @@ class JobCache:
                 self.files.add_produced([rel for rel, _d, _x in in_workspace])
         if store:
             log_bytes = ("\n".join(log_lines) + "\n").encode() if log_lines else b""
-            if len(log_bytes) <= INLINE_MAX:
+            if len(log_bytes) <= self._inline_max:
                 log = digest_bytes(log_bytes)
                 result.stdout_raw = log_bytes
             else:
@@ -561,18 +585,18 @@ class JobCache:
         return Stored(digest_of_outputs, found.missing, produced)
 
     def _store_output(self, full: str, *, store: bool) -> tuple[Digest, bool, bytes | None, int]:
-        """(digest, executable, contents if small, mode): a small output travels inside
-        the action result (REAPI's OutputFile.contents), a larger one goes to the CAS. On
-        this kind of disk a file created costs about 0.25 ms, the largest part of storing
-        a job's result; small outputs are the common case. Not stored when `store` is
-        false: only the digest is wanted (for dependents' keys)."""
+        """(digest, executable, contents if small, mode): an output up to the store's
+        `max_inline_bytes` travels inside the action result (REAPI's OutputFile.contents),
+        a larger one goes to the CAS. Not stored when `store` is false: only the digest is
+        wanted (for dependents' keys)."""
         st = os.stat(full)
         executable = bool(st.st_mode & 0o100)
         mode = st.st_mode & 0o7777
-        if st.st_size <= INLINE_MAX or not store:
+        limit = self._inline_max
+        if st.st_size <= limit or not store:
             with open(full, "rb") as fh:
-                data = fh.read(INLINE_MAX + 1)
-                if len(data) <= INLINE_MAX:
+                data = fh.read(limit + 1)
+                if len(data) <= limit:
                     return digest_bytes(data), executable, data if store else None, mode
             if not store:
                 return digest_file(full), executable, None, mode
@@ -594,18 +618,29 @@ class JobCache:
         """Restore each of the job's `caches:`; (lines to show, keys restored exactly)."""
         from conveyor.cache.deps import DependencyCaches
 
-        deps = DependencyCaches(self.store, self.files, self.pipeline.root, self._lock)
+        deps = DependencyCaches(
+            self.store, self.files, self.pipeline.root, self.local_dir, self._lock
+        )
         return deps.restore_all(job, read=self.read)
 
     def save_dependencies(self, job: Job, exact: set[str]) -> list[str]:
         """Save each of the job's `caches:` not restored exactly; lines to show."""
         from conveyor.cache.deps import DependencyCaches
 
-        deps = DependencyCaches(self.store, self.files, self.pipeline.root, self._lock)
+        deps = DependencyCaches(
+            self.store, self.files, self.pipeline.root, self.local_dir, self._lock
+        )
         return deps.save_all(job, exact)
 
     def save(self) -> None:
-        """Write the file-state, the action memo, the job index and the hit records."""
+        """Write the file-state, the action memo, the job index and the hit records; let
+        the store finish what it deferred."""
+        if self.writable:
+            try:
+                self.store.flush()
+            except StoreUnavailable as exc:
+                self.writable = False
+                self.write_error = f"{exc.reason} ({exc.where})"
         with self._lock:
             self.files.save()
             self._save_memo()

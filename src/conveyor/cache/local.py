@@ -27,11 +27,18 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, NamedTuple
 
-from conveyor.cache.interface import CorruptBlob
-from conveyor.fsutil import atomic_file, atomic_write
+from conveyor.cache.interface import (
+    BlobMissing,
+    Capabilities,
+    CorruptBlob,
+    EntryState,
+    StoreUnavailable,
+    file_mode,
+)
+from conveyor.fsutil import atomic_file
 from conveyor.model import Digest
 
 if TYPE_CHECKING:
@@ -40,6 +47,16 @@ if TYPE_CHECKING:
 _CHUNK = 1 << 20
 # Entries used this recently are never pruned: a running build may be restoring them.
 PRUNE_GRACE = 600.0
+# Outputs and logs up to this size ride inside the action entry instead of being blobs:
+# on this kind of disk a file created costs about 0.25 ms, the largest part of storing a
+# job's result, and small outputs are the common case.
+INLINE_MAX = 16 * 1024
+CAPABILITIES = Capabilities(
+    max_inline_bytes=INLINE_MAX,
+    # No round trip to save here: a batch only bounds the memory one read holds.
+    max_batch_bytes=4 * 1024 * 1024,
+    supports_touch=True,
+)
 
 
 def default_root(environ: dict[str, str] | None = None) -> str:
@@ -76,14 +93,20 @@ class VerifyReport(NamedTuple):
 
 
 class LocalCache:
-    """A ContentStore and an ActionCache on local disk."""
+    """A `Store` (conveyor.cache.interface) on local disk; `stats`, `prune`, `verify` and
+    `clear` maintain it (`conveyor cache`)."""
+
+    capabilities = CAPABILITIES
 
     def __init__(self, root: str) -> None:
+        """Open (creating it if needed) the cache in `root`; StoreUnavailable if it cannot
+        be created."""
         self.root = root
         self._tmp = os.path.join(root, "tmp")
         self._base = {kind: os.path.join(root, kind, "") for kind in ("cas", "ac")}
-        for sub in ("cas", "ac", "tmp"):
-            os.makedirs(os.path.join(root, sub), exist_ok=True)
+        with self._unavailable():
+            for sub in ("cas", "ac", "tmp"):
+                os.makedirs(os.path.join(root, sub), exist_ok=True)
         # Shard directories known to exist: a makedirs per write is a measurable cost.
         self._dirs: set[str] = set()
         self._serial = itertools.count()
@@ -99,21 +122,28 @@ class LocalCache:
         path = os.path.join(directory, name)
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), path
 
+    @contextlib.contextmanager
+    def _unavailable(self) -> Iterator[None]:
+        """OSErrors of the store's own files become StoreUnavailable (the message is the
+        OS error's; `where` the file, or the cache's root when the error names none)."""
+        try:
+            yield
+        except OSError as exc:
+            raise StoreUnavailable(
+                str(exc), reason=exc.strerror or str(exc), where=exc.filename or self.root
+            ) from exc
+
     # -- paths and atomic writes --------------------------------------------------------
     def _path(self, kind: str, digest: Digest) -> str:
         h = digest.hash
         return f"{self._base[kind]}{h[:2]}/{h}"  # os.path.join cost more than the stat
 
-    def _commit(self, data_or_src: bytes | str, final: str) -> None:
-        """Write bytes (or copy a file) to `final` through a temp file and a rename."""
+    def _commit(self, data: bytes, final: str) -> None:
+        """Write bytes to `final` through a temp file and a rename."""
         fd, tmp = self._temp(self._tmp, "w-")
         try:
             with os.fdopen(fd, "wb") as out:
-                if isinstance(data_or_src, bytes):
-                    out.write(data_or_src)
-                else:
-                    with open(data_or_src, "rb") as src:
-                        shutil.copyfileobj(src, out, _CHUNK)
+                out.write(data)
             self._ensure_dir(os.path.dirname(final))
             os.replace(tmp, final)
         except BaseException:
@@ -122,61 +152,75 @@ class LocalCache:
 
     # -- CAS ----------------------------------------------------------------------------
     def find_missing(self, digests: Iterable[Digest]) -> list[Digest]:
+        """Those of `digests` not in the CAS, each once, in the order first given."""
         return [d for d in dict.fromkeys(digests) if not os.path.exists(self._path("cas", d))]
 
     def put_bytes(self, data: bytes) -> Digest:
+        """Store `data` (already there: its use is refreshed); its digest."""
         digest = Digest(hashlib.sha256(data).hexdigest(), len(data))
         final = self._path("cas", digest)
         if os.path.exists(final):
             _touch(final)
         else:
-            self._commit(data, final)
+            with self._unavailable():
+                self._commit(data, final)
         return digest
 
     def put_file(self, path: str) -> Digest:
         """Store a file; it is hashed from the stored copy, so a file changing while it is
         stored can never be filed under the wrong digest."""
-        fd, tmp = self._temp(self._tmp, "f-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                digest = _copy_hashing(path, out)
-            final = self._path("cas", digest)
-            if os.path.exists(final):
+        with open(path, "rb") as src, self._unavailable():
+            fd, tmp = self._temp(self._tmp, "f-")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    digest = _copy_hashing(src, out)
+                final = self._path("cas", digest)
+                if os.path.exists(final):
+                    _unlink(tmp)
+                    _touch(final)
+                else:
+                    self._ensure_dir(os.path.dirname(final))
+                    os.replace(tmp, final)
+                return digest
+            except BaseException:
                 _unlink(tmp)
-                _touch(final)
-            else:
-                self._ensure_dir(os.path.dirname(final))
-                os.replace(tmp, final)
-            return digest
-        except BaseException:
-            _unlink(tmp)
-            raise
+                raise
+
+    def _open(self, digest: Digest) -> tuple[str, IO[bytes]]:
+        """A blob's path and the blob opened (BlobMissing, StoreUnavailable)."""
+        path = self._path("cas", digest)
+        try:
+            return path, open(path, "rb")  # the caller closes it
+        except FileNotFoundError:
+            raise BlobMissing([digest]) from None
+        except OSError as exc:
+            raise StoreUnavailable(
+                str(exc), reason=exc.strerror or str(exc), where=exc.filename or path
+            ) from exc
 
     def get_bytes(self, digest: Digest) -> bytes:
-        path = self._path("cas", digest)
-        with open(path, "rb") as fh:
+        """A blob's bytes, verified, its use refreshed (BlobMissing, CorruptBlob: evicted)."""
+        path, fh = self._open(digest)
+        with fh, self._unavailable():
             data = fh.read()
         self._check(digest, path, len(data), hashlib.sha256(data).hexdigest())
         _touch(path)
         return data
 
-    def materialize(
-        self, data: bytes, digest: Digest, dest: str, *, executable: bool, mode: int | None = None
-    ) -> None:
-        """Write bytes an entry carried inline at `dest` (atomically, checked, mode set:
-        `mode` when the entry kept one, else 0755 or 0644 by `executable`)."""
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != digest.hash or len(data) != digest.size_bytes:
-            raise CorruptBlob(digest, f"inline contents hash to {actual[:12]}")
-        atomic_write(dest, data, perms=_mode(executable, mode), makedirs=True)
+    def get_many(self, digests: Sequence[Digest]) -> dict[Digest, bytes]:
+        """Every blob of `digests`; BlobMissing names all those that are not there."""
+        missing = self.find_missing(digests)
+        if missing:
+            raise BlobMissing(missing)
+        return {d: self.get_bytes(d) for d in dict.fromkeys(digests)}
 
     def get_file(
         self, digest: Digest, dest: str, *, executable: bool = False, mode: int | None = None
     ) -> None:
         """Materialise a blob at `dest` (atomically, verified while copied, mode set)."""
-        path = self._path("cas", digest)
-        with atomic_file(dest, perms=_mode(executable, mode), makedirs=True) as out:
-            copied = _copy_hashing(path, out)
+        path, src = self._open(digest)
+        with src, atomic_file(dest, perms=file_mode(executable, mode), makedirs=True) as out:
+            copied = _copy_hashing(src, out)
             self._check(digest, path, copied.size_bytes, copied.hash)
         _touch(path)
 
@@ -197,6 +241,10 @@ class LocalCache:
                 raw = fh.read()
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            raise StoreUnavailable(
+                str(exc), reason=exc.strerror or str(exc), where=exc.filename or path
+            ) from exc
         head, _, payload = raw.partition(b"\n")
         if head.decode("ascii", "replace") != hashlib.sha256(payload).hexdigest():
             _unlink(path)
@@ -218,15 +266,15 @@ class LocalCache:
         _touch(path)
         return result
 
-    def entry_state(self, action: Digest) -> tuple[int, int, float] | None:
-        """(inode, size, mtime) of an action's entry, None if there is none: whether an
-        entry checked earlier is still the same one (entries are only ever replaced by a
-        rename, which gives a new inode) for the price of a stat."""
+    def entry_state(self, action: Digest) -> EntryState | None:
+        """The entry's (inode, size) and mtime, None if there is none: whether an entry
+        checked earlier is still the same one (entries are only ever replaced by a rename,
+        which gives a new inode) for the price of a stat."""
         try:
             st = os.stat(self._path("ac", action))
         except OSError:
             return None
-        return st.st_ino, st.st_size, st.st_mtime
+        return EntryState((st.st_ino, st.st_size), st.st_mtime)
 
     def touch(self, action: Digest, blobs: Iterable[Digest]) -> None:
         """Mark an entry and its blobs as used now (for `prune`), without reading them."""
@@ -236,12 +284,19 @@ class LocalCache:
 
     def remove_action(self, action: Digest) -> None:
         """Forget an action's result (its blobs stay until pruned)."""
-        _unlink(self._path("ac", action))
+        with self._unavailable():
+            _unlink(self._path("ac", action))
 
     def put_action_result(self, action: Digest, result: remote_execution_pb2.ActionResult) -> None:
+        """Store `result` under `action`: a line with the payload's SHA-256, then the
+        payload (inline outputs and log included)."""
         payload = result.SerializeToString(deterministic=True)
         head = hashlib.sha256(payload).hexdigest().encode()
-        self._commit(head + b"\n" + payload, self._path("ac", action))
+        with self._unavailable():
+            self._commit(head + b"\n" + payload, self._path("ac", action))
+
+    def flush(self) -> None:
+        """Nothing: every write went straight to disk."""
 
     # -- maintenance ----------------------------------------------------------------------
     def _entries(self) -> Iterator[tuple[str, str, os.stat_result]]:
@@ -315,23 +370,15 @@ class LocalCache:
                 continue
 
 
-def _copy_hashing(src_path: str, out: IO[bytes]) -> Digest:
-    """Copy a file into `out`, hashing what is copied."""
+def _copy_hashing(src: IO[bytes], out: IO[bytes]) -> Digest:
+    """Copy an open file into `out`, hashing what is copied."""
     h = hashlib.sha256()
     size = 0
-    with open(src_path, "rb") as src:
-        while chunk := src.read(_CHUNK):
-            h.update(chunk)
-            size += len(chunk)
-            out.write(chunk)
+    while chunk := src.read(_CHUNK):
+        h.update(chunk)
+        size += len(chunk)
+        out.write(chunk)
     return Digest(h.hexdigest(), size)
-
-
-def _mode(executable: bool, mode: int | None) -> int:
-    if mode is None:
-        return 0o755 if executable else 0o644
-    # The executable bit is part of the digest the result was stored under: it wins.
-    return (mode | 0o100) if executable else (mode & ~0o111)
 
 
 def _touch(path: str) -> None:

@@ -7,16 +7,24 @@ the next job. A link whose target resolves outside the workspace cannot be resto
 same way on another checkout (or would let a cache entry point a restore at any file of
 the machine), so a result holding one is not stored. Nothing below a symlinked directory
 is collected: the link itself is the output.
+
+Files are put back from a store in batches (`restore_files`): one `get_many` (REAPI's
+BatchReadBlobs) for as many small blobs as a batch holds, a larger blob streamed alone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
+
+from conveyor.cache.interface import ContentStore, CorruptBlob, file_mode
+from conveyor.fsutil import atomic_write
+from conveyor.model import Digest
 
 _WILDCARDS = frozenset("*?[")
 
@@ -139,3 +147,55 @@ def restore_link(dest: str, target: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+class FileToRestore(NamedTuple):
+    """A file to put back: its digest, where, and how (see `file_mode`)."""
+
+    digest: Digest
+    dest: str
+    executable: bool
+    mode: int | None = None
+    contents: bytes | None = None
+    """The bytes, when the entry carried them inline (then the store is not asked)."""
+
+
+def restore_files(
+    store: ContentStore, files: Sequence[FileToRestore], *, blobs: Sequence[Digest] = ()
+) -> dict[Digest, bytes]:
+    """Write each file at its `dest` (atomically, verified, mode set) and read `blobs`
+    (a log, say) in the same batches; the bytes of `blobs`. Raises what the store raises
+    (BlobMissing, CorruptBlob: the caller's miss), and CorruptBlob for inline contents
+    that do not match their digest; a file not yet written is left as it was."""
+    limit = store.capabilities.max_batch_bytes
+    batched = [f.digest for f in files if f.contents is None and f.digest.size_bytes <= limit]
+    wanted = list(dict.fromkeys([*batched, *(d for d in blobs if d.size_bytes <= limit)]))
+    got: dict[Digest, bytes] = {}
+    for batch in _batches(wanted, limit):
+        got.update(store.get_many(batch))
+    for f in files:
+        perms = file_mode(f.executable, f.mode)
+        if f.contents is not None:
+            actual = hashlib.sha256(f.contents).hexdigest()
+            if actual != f.digest.hash or len(f.contents) != f.digest.size_bytes:
+                raise CorruptBlob(f.digest, f"inline contents hash to {actual[:12]}")
+            atomic_write(f.dest, f.contents, perms=perms, makedirs=True)
+        elif f.digest in got:
+            atomic_write(f.dest, got[f.digest], perms=perms, makedirs=True)
+        else:
+            store.get_file(f.digest, f.dest, executable=f.executable, mode=f.mode)
+    return {d: got[d] if d in got else store.get_bytes(d) for d in blobs}
+
+
+def _batches(digests: Sequence[Digest], limit: int) -> Iterator[list[Digest]]:
+    """`digests` in runs of at most `limit` bytes (each one alone is within it)."""
+    batch: list[Digest] = []
+    size = 0
+    for d in digests:
+        if batch and size + d.size_bytes > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(d)
+        size += d.size_bytes
+    if batch:
+        yield batch

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from conveyor.cli import load
 
+if TYPE_CHECKING:
+    from conveyor.cache.local import LocalCache
 
-def _store() -> Any:
+
+def _store() -> LocalCache:
+    """The local cache, which `conveyor cache` maintains (whatever store runs use)."""
     from conveyor.cache.local import LocalCache, default_root
 
     return LocalCache(default_root())
@@ -25,6 +29,8 @@ def _store() -> Any:
 def why_command(ctx: click.Context, jobs: tuple[str, ...], event: str | None, as_json: bool) -> int:
     """Say whether the cache would serve JOBS (and what they need) now, and if not, why."""
     from conveyor.cache.jobs import JobCache
+    from conveyor.cache.local import default_root
+    from conveyor.cache.stores import open_store
     from conveyor.cache.why import why
     from conveyor.graph import context as run_context
     from conveyor.graph import plan as graph
@@ -38,14 +44,16 @@ def why_command(ctx: click.Context, jobs: tuple[str, ...], event: str | None, as
     from conveyor.executor.local import LocalExecutor
     from conveyor.graph.context import run_facts
 
+    root = default_root(environ)
     jobcache = JobCache(
-        _store(),
+        open_store(root),
         files,
         pipeline,
         environ,
         run_id="why",
         facts=run_facts(context),
         probe=LocalExecutor().probe,
+        local_dir=root,
     )
     verdicts = why(pipeline, context, environ, jobcache, selected)
     jobcache.save()
