@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import Project
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOOL_CACHES = (".ruff_cache", "__pycache__", ".pytest_cache", ".mypy_cache")
 
 
