@@ -1,9 +1,13 @@
-"""The import direction of DESIGN.md, checked on every test run (import-linter checks the
-same in `conveyor run`): the core never imports the CLI; `model` imports nothing of ours."""
+"""The import direction of DESIGN.md, checked on every test run: import-linter's contracts
+in pyproject.toml (the layers over the whole tree, top to bottom), and the rules a
+contract cannot say: the core never imports the CLI, prints or exits; `model` imports
+nothing of ours."""
 
 from __future__ import annotations
 
 import ast
+import contextlib
+import io
 from pathlib import Path
 
 import conveyor
@@ -52,3 +56,17 @@ def test_core_has_no_print_or_exit() -> None:
                 ):
                     bad.append(f"{path.relative_to(SRC)}:{node.lineno}")
     assert bad == []
+
+
+def test_the_layers_of_design_md_hold_over_the_whole_tree() -> None:
+    """cli > run > features > cache | executor | history > config | graph > workspace >
+    shared types: `lint-imports` with the project's own contracts."""
+    from importlinter.cli import lint_imports
+
+    pyproject = SRC.parent.parent / "pyproject.toml"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = lint_imports(config_filename=str(pyproject), no_cache=True, no_logo=True)
+    assert code == 0, out.getvalue()
+    assert "BROKEN" not in out.getvalue()
+    assert "layers of DESIGN.md over the whole tree" in out.getvalue(), "the contract ran"
