@@ -3,6 +3,11 @@
 A validated pipeline is cached (pickled) under `.conveyor/` keyed by the file's
 content, Conveyor's version and the code that builds it, so an unchanged file costs
 neither the YAML parse nor the schema's import on the next run.
+
+Modules: `loader` (YAML with positions), `schema` (pydantic models of the file),
+`errors_map` (pydantic's errors as located ConfigErrors), `build` (the file into a
+model.Pipeline), `paths` (path fields checked). Imports the shared types only; never
+workspace, graph, cache, executor, run, features or cli.
 """
 
 from __future__ import annotations

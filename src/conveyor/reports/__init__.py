@@ -1,1 +1,4 @@
-"""Report files jobs declare (`reports:`), read safely and attached to the run."""
+"""Report files jobs declare (`reports:`: JUnit, coverage, SARIF), read safely into
+typed results and attached to the run.
+
+Features layer: imports the shared types only; never run, cli or web."""
