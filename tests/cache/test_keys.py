@@ -1,15 +1,22 @@
-"""The action digest: stable across processes and orderings, and sensitive to every part."""
+"""The action digest: stable across processes and orderings, and sensitive to every part;
+and the `tools:` versions that are part of it."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conveyor.cache.keys import build_action, build_manifest, key_environment
+from conveyor.cache.keys import build_action, build_manifest, key_environment, tool_versions
+from conveyor.executor.interface import ProbeResult
+from conveyor.executor.local import LocalExecutor
 from conveyor.model import Digest, Job
 from conveyor.workspace.files import FileInfo
 
@@ -97,3 +104,37 @@ def test_stable_across_processes() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == BASE
+
+
+def test_a_tool_version_is_its_first_line_and_a_digest_of_all_it_printed(tmp_path: Path) -> None:
+    env = {"PATH": os.environ["PATH"]}
+    probe = LocalExecutor().probe
+    tools = [("cc", "echo 'cc 12.2'; echo more >&2"), ("where", "pwd"), ("bad", "exit 4")]
+    found = tool_versions(tools, str(tmp_path), env, probe)
+    printed = b"cc 12.2\nmore\n\nexit 0"
+    assert found["cc"] == f"cc 12.2 ({hashlib.sha256(printed).hexdigest()[:12]})"
+    assert found["where"].startswith(f"{tmp_path} (")
+    assert found["bad"].startswith("exit 4 (")
+    # The same tool, another exit status: another version (so another key).
+    assert (
+        tool_versions([("cc", "echo 'cc 12.2'; echo more >&2; exit 1")], str(tmp_path), env, probe)[
+            "cc"
+        ]
+        != found["cc"]
+    )
+
+
+def test_a_tool_that_cannot_run_or_answer_has_an_error_for_version(tmp_path: Path) -> None:
+    gone = str(tmp_path / "gone")
+    (missing,) = tool_versions([("cc", "cc --version")], gone, {}, LocalExecutor().probe).values()
+    said = f"error: [Errno 2] No such file or directory: '{gone}'"
+    assert missing == f"{said[:80]} ({hashlib.sha256(said.encode()).hexdigest()[:12]})"
+
+    def hung(
+        argv: Sequence[str], *, env: Mapping[str, str], timeout: float, cwd: str | None
+    ) -> ProbeResult:
+        return ProbeResult(None, b"partial", timed_out=True)
+
+    (late,) = tool_versions([("cc", "cc --version")], str(tmp_path), {}, hung).values()
+    said = "error: Command '['sh', '-c', 'cc --version']' timed out after 60 seconds"
+    assert late == f"{said} ({hashlib.sha256(said.encode()).hexdigest()[:12]})"

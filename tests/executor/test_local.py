@@ -1,15 +1,19 @@
-"""Timeouts, Ctrl-C and processes left behind: no job outlives its run."""
+"""Timeouts, Ctrl-C and processes left behind: no job outlives its run; and the short
+commands the executor probes (a tool's version) cannot outlive their timeout either."""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
+import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
+from conveyor.executor.local import LocalExecutor
 from tests.conftest import Project
 
 
@@ -158,3 +162,48 @@ def test_a_detached_process_holding_the_output_does_not_hang_the_run(project: Pr
     log = (project.runs()[-1] / "logs" / "detach.log").read_text()
     assert "done" in log
     assert "detached process" in log
+
+
+def test_a_probe_captures_stdout_and_stderr_apart(tmp_path: Path) -> None:
+    done = LocalExecutor().probe(
+        ["sh", "-c", "echo out; echo err >&2; pwd; echo $GREETING; exit 3"],
+        env={"PATH": os.environ["PATH"], "GREETING": "hello"},
+        timeout=10,
+        cwd=str(tmp_path),
+    )
+    assert done.returncode == 3
+    assert done.stdout.decode().splitlines() == ["out", str(tmp_path), "hello"]
+    assert done.stderr == b"err\n"
+    assert not done.timed_out
+    assert done.error is None
+
+
+def test_a_probe_that_cannot_start_says_why(tmp_path: Path) -> None:
+    missing = LocalExecutor().probe([str(tmp_path / "no-such-tool")], env={}, timeout=10)
+    assert missing.returncode is None
+    assert isinstance(missing.error, FileNotFoundError)
+    nowhere = LocalExecutor().probe(
+        [sys.executable, "-V"], env={}, timeout=10, cwd=str(tmp_path / "gone")
+    )
+    assert isinstance(nowhere.error, FileNotFoundError)
+
+
+def test_a_probe_past_its_timeout_is_killed_with_its_whole_group(tmp_path: Path) -> None:
+    # A wrapper whose child keeps the pipes open: killing the wrapper alone would leave
+    # the probe waiting for the child's 300 s.
+    pid_file = tmp_path / "child.pid"
+    script = f"sleep 300 & echo $! > {pid_file}; echo started; wait"
+    start = time.monotonic()
+    done = LocalExecutor().probe(
+        ["sh", "-c", script], env={"PATH": os.environ["PATH"]}, timeout=0.5
+    )
+    took = time.monotonic() - start
+    assert done.timed_out
+    assert done.returncode is None
+    assert done.stdout == b"started\n"  # what it printed before is kept
+    assert took < 10
+    child = pids(pid_file)[0]
+    end = time.monotonic() + 5
+    while not gone(child) and time.monotonic() < end:
+        time.sleep(0.02)
+    assert gone(child), "the probe's child survived its timeout"
