@@ -25,6 +25,7 @@ import time
 
 
 def main() -> None:
+    """Ignore the signals meant for Conveyor, read the pipe to its end, stop what is left."""
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
     groups = listen(0)
