@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
-from conveyor.cli import run_cli
 from conveyor.graph.context import detect
 from tests.conftest import Project
 
@@ -157,31 +155,6 @@ def test_skipped_stage_job_does_not_skip_later_stages(project: Project) -> None:
     assert (project.root / "always.txt").exists()
 
 
-def test_graph_formats(project: Project) -> None:
-    project.pipeline(
-        """
-        jobs:
-          build:
-            run: make
-          test:
-            needs: [build]
-            run: make test
-          lint:
-            run: ruff
-        """
-    )
-    ascii_graph = project.run("graph").out
-    assert ascii_graph.splitlines() == ["build", "└── test", "lint"]
-    dot = project.run("graph", "--format", "dot").out
-    assert '"build" -> "test";' in dot
-    assert dot.startswith("digraph conveyor {")
-    mermaid = project.run("graph", "--format", "mermaid").out.splitlines()
-    assert mermaid[0] == "flowchart LR"
-    assert "  j0 --> j1" in mermaid
-    data = json.loads(project.run("graph", "--format", "json").out)
-    assert data["edges"] == [{"from": "build", "to": "test"}]
-
-
 def test_validate_summary(project: Project) -> None:
     project.pipeline(PIPELINE)
     result = project.run("validate")
@@ -189,14 +162,6 @@ def test_validate_summary(project: Project) -> None:
     assert result.out.strip() == (
         "conveyor.yml: valid: 6 job(s) (9 with matrix instances), 4 stage(s)"
     )
-
-
-def test_a_fixed_file_is_accepted_after_a_cached_good_version(project: Project) -> None:
-    """The parsed-config cache is keyed by content: an edit is always seen."""
-    project.pipeline("jobs:\n  a:\n    run: echo a\n")
-    assert project.run("validate").code == 0
-    project.pipeline("jobs:\n  a:\n    run: echo a\n    needs: [b]\n")
-    assert project.run("validate").code == 2
 
 
 @pytest.mark.parametrize(
@@ -357,19 +322,6 @@ def test_condition_sees_what_the_job_gets(
     result = project.run("run")
     assert result.code == 0
     assert "DEPLOY=yes" in result.out
-
-
-def test_file_name_follows_how_it_was_named(project: Project) -> None:
-    (project.root / "sub").mkdir()
-    project.write("sub/conveyor.yml", "jobs:\n  a:\n    run: echo a\n")
-    old = os.getcwd()
-    os.chdir(project.root / "sub")
-    try:
-        assert run_cli(["validate"]) == 0
-    finally:
-        os.chdir(old)
-    result = project.run("-f", "sub/conveyor.yml", "validate")
-    assert result.out.startswith("sub/conveyor.yml: valid")
 
 
 def test_a_job_with_secrets_is_cached_only_when_it_says_so(
