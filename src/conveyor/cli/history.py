@@ -8,13 +8,18 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from conveyor.cli import load
-from conveyor.fsutil import atomic_write, log_tail
+from conveyor.fsutil import log_tail
 from conveyor.units import format_duration
+
+if TYPE_CHECKING:
+    from conveyor.history.record import JobRow, RunRecord, RunRow
+    from conveyor.history.store import HistoryStore
+    from conveyor.model import Pipeline
 
 MARK = {
     "success": "✔",
@@ -27,18 +32,6 @@ MARK = {
 }
 
 
-def _open(ctx: click.Context) -> tuple[Any, Any]:
-    """(pipeline, store) with this workspace's runs recorded."""
-    from conveyor.history.record import database_url
-    from conveyor.history.rundirs import ingest
-    from conveyor.history.store import HistoryStore
-
-    pipeline = load(ctx)
-    store = HistoryStore(database_url(pipeline.root, pipeline.history_url, os.environ))
-    ingest(store, pipeline.root)
-    return pipeline, store
-
-
 def _when(ts: float | None) -> str:
     return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
@@ -48,41 +41,21 @@ def _dur(seconds: float | None) -> str:
 
 
 @contextmanager
-def _history(ctx: click.Context) -> Iterator[tuple[Any, Any]]:
-    """(pipeline, an open HistoryStore), closed after."""
-    pipeline, store = _open(ctx)
-    try:
+def _history(ctx: click.Context) -> Iterator[tuple[Pipeline, HistoryStore]]:
+    """(pipeline, its history with this workspace's runs recorded), closed after."""
+    from conveyor.history.queries import open_history
+
+    pipeline = load(ctx)
+    with open_history(pipeline.root, pipeline.history_url, os.environ) as store:
         yield pipeline, store
-    finally:
-        store.close()
 
 
-def _pick(ctx: click.Context, run_id: str | None) -> tuple[Any, Any]:
-    """(pipeline, the recorded run): see _find."""
+def _pick(ctx: click.Context, run_id: str | None) -> tuple[Pipeline, RunRecord]:
+    """(pipeline, the recorded run RUN names, or its latest)."""
+    from conveyor.history.queries import find_run
+
     with _history(ctx) as (pipeline, store):
-        return pipeline, _find(store, pipeline, run_id)
-
-
-def _find(store: Any, pipeline: Any, run_id: str | None) -> Any:
-    """RUN (an id or a unique prefix of one), else the latest run of this pipeline; a
-    usage error naming the candidates otherwise."""
-    from conveyor.errors import UsageError
-
-    if run_id is None:
-        latest = store.recent(1, pipeline.label)
-        if not latest:
-            raise UsageError("no runs recorded yet", hint="`conveyor run` records each run")
-        run_id = latest[0]["id"]
-    record = store.run(run_id)
-    if record is None:
-        close = store.runs_with_prefix(run_id)
-        hint = (
-            f"it matches {len(close)} runs: {', '.join(close)}"
-            if close
-            else "`conveyor history` lists the recorded runs"
-        )
-        raise UsageError(f"no single run '{run_id}' in the history", hint=hint)
-    return record
+        return pipeline, find_run(store, pipeline.label, run_id)
 
 
 def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
@@ -119,14 +92,10 @@ since_option = click.option(
 @click.pass_context
 def history_command(ctx: click.Context, limit: int, all_pipelines: bool, as_json: bool) -> int:
     """Recent runs, newest first."""
-    pipeline, store = _open(ctx)
-    name = pipeline.label
-    rows = store.recent(limit, None if all_pipelines else name)
-    store.close()
+    with _history(ctx) as (pipeline, store):
+        rows = store.recent(limit, None if all_pipelines else pipeline.label)
     if as_json:
-        for row in rows:
-            row["critical_path"] = json.loads(row["critical_path"])
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps([row.to_json() for row in rows], indent=2))
         return 0
     if not rows:
         click.echo("no runs recorded yet (`conveyor run` records each run)")
@@ -135,14 +104,14 @@ def history_command(ctx: click.Context, limit: int, all_pipelines: bool, as_json
     for r in rows:
         table.append(
             (
-                r["id"],
-                f"{MARK.get(r['status'], '?')} {r['status']}",
-                _dur(r["wall_time"]),
-                str(r["jobs_total"]),
-                str(r["jobs_cached"]),
-                r["branch"] or r["tag"] or "-",
-                (r["commit"] or "-")[:10],
-                _when(r["started_at"]),
+                r.id,
+                f"{MARK.get(r.status, '?')} {r.status}",
+                _dur(r.wall_time),
+                str(r.jobs_total),
+                str(r.jobs_cached),
+                r.branch or r.tag or "-",
+                (r.commit or "-")[:10],
+                _when(r.started_at),
             )
         )
     _print_table(table)
@@ -169,43 +138,30 @@ def show_command(
     if fmt == "build-output":
         return _build_output(ctx, run_id, window, as_json)
     _pipeline, record = _pick(ctx, run_id)
-    run, jobs = record.run, record.jobs
-    run["critical_path"] = json.loads(run["critical_path"])
     if as_json or fmt == "json":
-        click.echo(
-            json.dumps(
-                {
-                    **run,
-                    "jobs": jobs,
-                    "tests": record.tests,
-                    "gates": record.gates,
-                    "outputs": record.outputs,
-                },
-                indent=2,
-            )
-        )
+        click.echo(json.dumps(record.to_json(), indent=2))
         return 0
+    run, jobs = record.run, record.jobs
     where = ", ".join(
         x
         for x in (
-            f"branch {run['branch']}" if run["branch"] else "",
-            f"tag {run['tag']}" if run["tag"] else "",
-            f"commit {run['commit'][:10]}" if run["commit"] else "",
-            f"event {run['event']}" if run["event"] else "",
+            f"branch {run.branch}" if run.branch else "",
+            f"tag {run.tag}" if run.tag else "",
+            f"commit {run.commit[:10]}" if run.commit else "",
+            f"event {run.event}" if run.event else "",
         )
         if x
     )
-    host = f" on {run['host']}" if run["host"] else ""
-    click.echo(f"run {run['id']} of {run['pipeline']} ({where}){host}")
+    host = f" on {run.host}" if run.host else ""
+    click.echo(f"run {run.id} of {run.pipeline} ({where}){host}")
     click.echo(
-        f"{MARK.get(run['status'], '?')} {run['status']} in {_dur(run['wall_time'])}, "
-        f"started {_when(run['started_at'])}; {run['jobs_total']} jobs, "
-        f"{run['jobs_cached']} from the cache"
+        f"{MARK.get(run.status, '?')} {run.status} in {_dur(run.wall_time)}, "
+        f"started {_when(run.started_at)}; {run.jobs_total} jobs, "
+        f"{run.jobs_cached} from the cache"
     )
-    if run["critical_path"]:
+    if run.critical_path:
         click.echo(
-            f"critical path ({_dur(run['critical_path_time'])}): "
-            + " -> ".join(run["critical_path"])
+            f"critical path ({_dur(run.critical_path_time)}): " + " -> ".join(run.critical_path)
         )
     click.echo("")
     for line in waterfall(run, jobs):
@@ -213,7 +169,7 @@ def show_command(
     if record.tests:
         counts: dict[str, int] = {}
         for case in record.tests:
-            counts[case["status"]] = counts.get(case["status"], 0) + 1
+            counts[case.status] = counts.get(case.status, 0) + 1
         order = ("passed", "failed", "error", "skipped")
         click.echo(
             "\ntests: "
@@ -221,42 +177,42 @@ def show_command(
             + f" ({len(record.tests)} in all)"
         )
         for case in record.tests:
-            if case["status"] in ("failed", "error"):
-                first = (case["message"].splitlines() or [""])[0][:120]
-                click.echo(f"  ✘ {case['job']}: {case['name']}: {first}")
+            if case.status in ("failed", "error"):
+                first = (case.message.splitlines() or [""])[0][:120]
+                click.echo(f"  ✘ {case.job}: {case.name}: {first}")
     if record.gates:
         from conveyor.cli.view import gate_table
         from conveyor.model import GateLevel, GateResult
 
         click.echo("")
-        recorded = [GateResult(**{**g, "level": GateLevel(g["level"])}) for g in record.gates]
+        recorded = [
+            GateResult(
+                gate=g.gate,
+                scope=g.scope,
+                level=GateLevel(g.level),
+                passed=g.passed,
+                measured=g.measured,
+                threshold=g.threshold,
+                detail=g.detail,
+            )
+            for g in record.gates
+        ]
         for line in gate_table(recorded):
             click.echo(line)
     for job in jobs:
-        if job["status"] in ("failed", "timed_out") and job["log_path"]:
-            click.echo(f"\n✘ {job['name']}: {job['reason']} (log: {job['log_path']})")
-            for line in log_tail(job["log_path"]) or ["(the log is gone)"]:
+        if job.status in ("failed", "timed_out") and job.log_path:
+            click.echo(f"\n✘ {job.name}: {job.reason} (log: {job.log_path})")
+            for line in log_tail(job.log_path) or ["(the log is gone)"]:
                 click.echo(f"  │ {line}")
     return 0
 
 
 def _build_output(ctx: click.Context, run_id: str | None, window: float, as_json: bool) -> int:
-    from conveyor.export.handoff import build_output
-    from conveyor.insights.stats import pipeline_totals
+    from conveyor.export.handoff import for_run
+    from conveyor.history.queries import find_run
 
     with _history(ctx) as (pipeline, store):
-        record = _find(store, pipeline, run_id)
-        run = record.run
-        number = store.build_number(run["pipeline"], run["started_at"])
-        totals = pipeline_totals(
-            store, run["pipeline"], run["started_at"] - window, run["started_at"]
-        )
-    document = build_output(
-        record,
-        build_number=number,
-        totals=totals,
-        window=f"{window / 86400:g}d" if window >= 86400 else format_duration(window),
-    )
+        document = for_run(store, find_run(store, pipeline.label, run_id), window)
     if as_json:
         click.echo(json.dumps(document, indent=2))
         return 0
@@ -269,26 +225,26 @@ def _build_output(ctx: click.Context, run_id: str | None, window: float, as_json
     return 0
 
 
-def waterfall(run: dict[str, Any], jobs: list[dict[str, Any]], width: int = 40) -> list[str]:
+def waterfall(run: RunRow, jobs: Sequence[JobRow], width: int = 40) -> list[str]:
     """One line per job: name, status, duration, and a bar of when it ran in the run."""
-    start = run["started_at"]
-    span = max(run["wall_time"] or 0.0, 1e-9)
-    name_w = min(32, max((len(j["name"]) for j in jobs), default=3))
+    start = run.started_at
+    span = max(run.wall_time or 0.0, 1e-9)
+    name_w = min(32, max((len(j.name) for j in jobs), default=3))
     lines = []
     for job in jobs:
         bar = [" "] * width
-        if job["started_at"] is not None and job["finished_at"] is not None:
-            first = int((job["started_at"] - start) / span * width)
-            last = int((job["finished_at"] - start) / span * width)
+        if job.started_at is not None and job.finished_at is not None:
+            first = int((job.started_at - start) / span * width)
+            last = int((job.finished_at - start) / span * width)
             first = min(max(first, 0), width - 1)
             last = min(max(last, first), width - 1)
-            fill = "·" if job["cached"] else "█"
+            fill = "·" if job.cached else "█"
             for i in range(first, last + 1):
                 bar[i] = fill
-        status = "cached" if job["cached"] else job["status"]
+        status = "cached" if job.cached else job.status
         lines.append(
-            f"{MARK.get(job['status'], '?')} {job['name'][:name_w]:<{name_w}}  "
-            f"{status:<9} {_dur(job['duration']):>8}  |{''.join(bar)}|"
+            f"{MARK.get(job.status, '?')} {job.name[:name_w]:<{name_w}}  "
+            f"{status:<9} {_dur(job.duration):>8}  |{''.join(bar)}|"
         )
     return lines
 
@@ -307,54 +263,53 @@ def stats_command(ctx: click.Context, window: float, job: str | None, as_json: b
     the cache saved; for the pipeline: its success rate against the 99% target."""
     from conveyor.insights.stats import compute
 
-    pipeline, store = _open(ctx)
-    name = pipeline.label
-    figures = compute(store, name, time.time() - window, job)
-    store.close()
+    with _history(ctx) as (pipeline, store):
+        name = pipeline.label
+        figures = compute(store, name, time.time() - window, job)
     if as_json:
-        click.echo(json.dumps(figures, indent=2))
+        click.echo(json.dumps(figures.to_json(), indent=2))
         return 0
-    p = figures["pipeline"]
-    if not p["runs"]:
+    p = figures.pipeline
+    rate = p.success_rate
+    if not p.runs or rate is None:
         click.echo(f"no runs of {name} recorded in that window")
         return 0
-    rate = p["success_rate"]
-    verdict = "meets" if rate >= p["target"] else "below"
+    verdict = "meets" if rate >= p.target else "below"
     click.echo(
-        f"{name}: {p['runs']} runs since {_when(p['first_run'])}; success rate {_pct(rate)} "
-        f"({verdict} the {p['target'] * 100:.0f}% target); mean wall time "
-        f"{_dur(p['mean_wall_time'])}; the cache saved {_dur(p['saved'])}"
+        f"{name}: {p.runs} runs since {_when(p.first_run)}; success rate {_pct(rate)} "
+        f"({verdict} the {p.target * 100:.0f}% target); mean wall time "
+        f"{_dur(p.mean_wall_time)}; the cache saved {_dur(p.saved)}"
     )
-    if p["cpu_utilisation"] is not None:
+    if p.cpu_utilisation is not None:
         click.echo(
-            f"jobs used {p['cpu_utilisation'] * 100:.0f}% of the CPU time of "
-            f"{p['mean_cpus']:g} CPUs while runs were going"
+            f"jobs used {p.cpu_utilisation * 100:.0f}% of the CPU time of "
+            f"{p.mean_cpus:g} CPUs while runs were going"
         )
     table = [
         ("JOB", "RUNS", "SUCCESS", "CACHED", "P50", "P95", "TREND", "QUEUE", "SAVED", "PEAK MEM")
     ]
-    for j in figures["jobs"]:
-        trend = "-" if j["trend"] is None else f"{j['trend'] * 100:+.0f}%"
+    for j in figures.jobs:
+        trend = "-" if j.trend is None else f"{j.trend * 100:+.0f}%"
         table.append(
             (
-                j["job"],
-                str(j["runs"]),
-                _pct(j["success_rate"]),
-                _pct(j["cache_hit_rate"]),
-                _dur(j["p50"]),
-                _dur(j["p95"]),
+                j.job,
+                str(j.runs),
+                _pct(j.success_rate),
+                _pct(j.cache_hit_rate),
+                _dur(j.p50),
+                _dur(j.p95),
                 trend,
-                _dur(j["queue_time"]),
-                _dur(j["saved"]),
-                f"{j['peak_memory'] / 2**20:.0f} MiB" if j["peak_memory"] else "-",
+                _dur(j.queue_time),
+                _dur(j.saved),
+                f"{j.peak_memory / 2**20:.0f} MiB" if j.peak_memory else "-",
             )
         )
     click.echo("")
     _print_table(table)
-    if figures["advice"]:
+    if figures.advice:
         click.echo("\nwhat to look at:")
-        for item in figures["advice"]:
-            click.echo(f"  - {item['message']}")
+        for item in figures.advice:
+            click.echo(f"  - {item.message}")
     return 0
 
 
@@ -372,10 +327,10 @@ def critical_path_command(ctx: click.Context, run_id: str | None, as_json: bool)
     # The needs of the pipeline as it is now (the history keeps results, not the graph).
     result = critical_path(recorded_durations(record.jobs), graph.adjacency(pipeline))
     if as_json:
-        click.echo(json.dumps({"run": record.run["id"], **result.to_json()}, indent=2))
+        click.echo(json.dumps({"run": record.run.id, **result.to_json()}, indent=2))
         return 0
     click.echo(
-        f"run {record.run['id']}: wall time {_dur(record.run['wall_time'])}; the longest "
+        f"run {record.run.id}: wall time {_dur(record.run.wall_time)}; the longest "
         f"chain of jobs through their needs takes {_dur(result.length)}"
     )
     width = max((len(step.job) for step in result.steps), default=3)
@@ -415,50 +370,24 @@ def metrics_command(
 ) -> int:
     """The history as Prometheus metrics: run and job durations (histograms), outcomes,
     cache hits and misses, queue time. Printed, or pushed, or written for node_exporter."""
-    from prometheus_client import generate_latest, push_to_gateway, write_to_textfile
+    from conveyor.export import prometheus
 
-    from conveyor.errors import EnvironmentProblem
-    from conveyor.export.prometheus import registry_for
-
-    pipeline, store = _open(ctx)
-    name = None if all_pipelines else pipeline.label
-    registry = registry_for(store, name, time.time() - window)
-    store.close()
+    with _history(ctx) as (pipeline, store):
+        name = None if all_pipelines else pipeline.label
+        registry = prometheus.registry_for(store, name, time.time() - window)
     if textfile:
-        try:
-            write_to_textfile(textfile, registry)
-        except OSError as exc:
-            raise EnvironmentProblem(f"cannot write {textfile}: {exc.strerror}") from None
+        prometheus.write_textfile(textfile, registry)
     if push_url:
-        try:
-            push_to_gateway(push_url, job="conveyor", registry=registry, timeout=30)
-        except OSError as exc:
-            raise EnvironmentProblem(
-                f"cannot push the metrics to {push_url}: {exc}",
-                hint="is the Pushgateway reachable at that address?",
-            ) from None
+        prometheus.push(push_url, registry)
     if dashboard_file:
-        from conveyor.export.grafana import dashboard
+        from conveyor.export.grafana import write_dashboard
 
-        try:
-            atomic_write(dashboard_file, json.dumps(dashboard(), indent=2))
-        except OSError as exc:
-            raise EnvironmentProblem(f"cannot write {dashboard_file}: {exc.strerror}") from None
+        write_dashboard(dashboard_file)
     if as_json:
-        families = [
-            {
-                "name": family.name,
-                "type": family.type,
-                "help": family.documentation,
-                "samples": [
-                    {"name": s.name, "labels": s.labels, "value": s.value} for s in family.samples
-                ],
-            }
-            for family in registry.collect()
-        ]
+        families = [family.to_json() for family in prometheus.families(registry)]
         click.echo(json.dumps(families, indent=2))
     elif not textfile and not push_url and not dashboard_file:
-        click.echo(generate_latest(registry).decode(), nl=False)
+        click.echo(prometheus.exposition(registry), nl=False)
     return 0
 
 
@@ -474,36 +403,36 @@ def metrics_command(
 def flaky_command(ctx: click.Context, window: float, quarantine: bool, as_json: bool) -> int:
     """Jobs that passed and failed with the same inputs (action digest), and tests that
     passed and failed on the same commit."""
-    from conveyor.fsutil import ensure_state_dir
-    from conveyor.insights.flaky import find
+    from conveyor.insights import flaky
 
-    pipeline, store = _open(ctx)
-    found = find(store, pipeline.label, time.time() - window)
-    store.close()
+    with _history(ctx) as (pipeline, store):
+        found = flaky.find(store, pipeline.label, time.time() - window)
     if quarantine:
-        path = os.path.join(ensure_state_dir(pipeline.root), "quarantine.json")
-        listing = sorted({(t["job"], t["test"]) for t in found["tests"]})
-        tests = [{"job": j, "test": t} for j, t in listing]
-        atomic_write(path, json.dumps({"tests": tests}, indent=2))
+        from conveyor.fsutil import ensure_state_dir
+        from conveyor.gates.keeper import QUARANTINE
+
+        path = os.path.join(ensure_state_dir(pipeline.root), QUARANTINE)
+        listing = flaky.quarantine(found, path)
         click.echo(f"{len(listing)} flaky test(s) written to {path}", err=as_json)
     if as_json:
-        click.echo(json.dumps(found, indent=2))
+        click.echo(json.dumps(found.to_json(), indent=2))
         return 0
-    if not found["jobs"] and not found["tests"]:
+    if not found.jobs and not found.tests:
         click.echo("nothing flaky: no job or test both passed and failed on the same inputs")
         return 0
-    for title, rows, label in (
-        ("flaky jobs (same action digest, different outcomes)", found["jobs"], "job"),
-        ("flaky tests (same commit, different outcomes)", found["tests"], "test"),
-    ):
-        if not rows:
-            continue
-        click.echo(title)
-        for r in rows:
-            where = r["job"] + ": " if label == "test" else ""
+    if found.jobs:
+        click.echo("flaky jobs (same action digest, different outcomes)")
+        for j in found.jobs:
             click.echo(
-                f"  {where}{r[label]}  {r['flips']} flip(s), {r['passed']} passed, "
-                f"{r['failed']} failed, last seen {_when(r['last_seen'])}"
+                f"  {j.job}  {j.flips} flip(s), {j.passed} passed, "
+                f"{j.failed} failed, last seen {_when(j.last_seen)}"
+            )
+    if found.tests:
+        click.echo("flaky tests (same commit, different outcomes)")
+        for t in found.tests:
+            click.echo(
+                f"  {t.job}: {t.test}  {t.flips} flip(s), {t.passed} passed, "
+                f"{t.failed} failed, last seen {_when(t.last_seen)}"
             )
     return 0
 
@@ -527,10 +456,7 @@ def trace_command(
     as_json: bool,
 ) -> int:
     """A run (default: the latest) as a trace: a span per job, under one for the run."""
-    import urllib.error
-    import urllib.request
-
-    from conveyor.errors import EnvironmentProblem, UsageError
+    from conveyor.errors import UsageError
     from conveyor.export import trace
 
     if not chrome_file and not otlp_url:
@@ -538,28 +464,15 @@ def trace_command(
     _pipeline, record = _pick(ctx, run_id)
     url = None
     if chrome_file:
-        atomic_write(chrome_file, json.dumps(trace.chrome(record)))
+        trace.write_chrome(chrome_file, record)
         if not as_json:
             click.echo(f"wrote {chrome_file} ({len(record.jobs)} jobs)")
     if otlp_url:
-        url = otlp_url.rstrip("/")
-        url = url if url.endswith("/v1/traces") else f"{url}/v1/traces"
-        body = json.dumps(trace.otlp(record)).encode()
-        request = urllib.request.Request(
-            url, data=body, headers={"Content-Type": "application/json"}, method="POST"
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                response.read()
-        except (urllib.error.URLError, OSError) as exc:
-            raise EnvironmentProblem(
-                f"cannot send the trace to {url}: {exc}",
-                hint="is an OpenTelemetry collector listening there (OTLP/HTTP)?",
-            ) from None
+        url = trace.send_otlp(record, otlp_url)
         if not as_json:
-            click.echo(f"sent {len(record.jobs) + 1} spans to {url}")
+            click.echo(f"sent {trace.spans(record)} spans to {url}")
     if as_json:
-        done = {"run_id": record.run["id"], "spans": len(record.jobs) + 1}
+        done = {"run_id": record.run.id, "spans": trace.spans(record)}
         click.echo(json.dumps({**done, "chrome": chrome_file, "otlp": url}))
     return 0
 
@@ -573,13 +486,13 @@ def trace_command(
 @click.pass_context
 def report_command(ctx: click.Context, run_id: str | None, html_file: str, as_json: bool) -> int:
     """A run (default: the latest) as one self-contained HTML file: a build scan."""
-    from conveyor.export.html import render
+    from conveyor.export import html
 
     _pipeline, record = _pick(ctx, run_id)
-    atomic_write(html_file, render(record))
+    html.write(html_file, record)
     if as_json:
         size = os.path.getsize(html_file)
-        click.echo(json.dumps({"run_id": record.run["id"], "html": html_file, "bytes": size}))
+        click.echo(json.dumps({"run_id": record.run.id, "html": html_file, "bytes": size}))
     else:
         click.echo(f"wrote {html_file}")
     return 0

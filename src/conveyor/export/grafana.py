@@ -9,7 +9,11 @@ so the panels show totals and quantiles of those series rather than rate() over 
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from conveyor.errors import EnvironmentProblem
+from conveyor.fsutil import atomic_write
 
 PIPELINE = 'pipeline=~"$pipeline"'
 
@@ -229,3 +233,11 @@ def dashboard(datasource_uid: str = "${datasource}") -> dict[str, Any]:
         },
         "panels": panels,
     }
+
+
+def write_dashboard(path: str) -> None:
+    """The dashboard, written to `path` atomically (to import, or for provisioning)."""
+    try:
+        atomic_write(path, json.dumps(dashboard(), indent=2))
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot write {path}: {exc.strerror}") from None

@@ -13,56 +13,70 @@ import os
 import time
 from typing import Any
 
+from conveyor.history.queries import PipelineTotals, pipeline_totals
 from conveyor.history.record import RunRecord
+from conveyor.history.store import HistoryStore
 from conveyor.units import format_duration
 
 
+def for_run(store: HistoryStore, record: RunRecord, window: float) -> dict[str, Any]:
+    """The hand-off of a recorded run: its build number among the pipeline's runs, and
+    the success rate over the `window` seconds that end with it (not runs after it)."""
+    run = record.run
+    return build_output(
+        record,
+        build_number=store.build_number(run.pipeline, run.started_at),
+        totals=pipeline_totals(store, run.pipeline, run.started_at - window, run.started_at),
+        window=f"{window / 86400:g}d" if window >= 86400 else format_duration(window),
+    )
+
+
 def build_output(
-    record: RunRecord, *, build_number: int, totals: dict[str, Any], window: str
+    record: RunRecord, *, build_number: int, totals: PipelineTotals, window: str
 ) -> dict[str, Any]:
     """The hand-off document (plain data: dumped as YAML or JSON)."""
     run = record.run
-    workspace = run["workspace"] or ""
+    workspace = run.workspace or ""
     metadata = {
-        "version": run["tag"],  # a run on a tag is a release; others have only the commit
-        "commit_hash": run["commit"],
+        "version": run.tag,  # a run on a tag is a release; others have only the commit
+        "commit_hash": run.commit,
         "build_number": build_number,
-        "run_id": run["id"],
+        "run_id": run.id,
     }
     artifacts = [
         {
-            "type": out["artifact"] or "output",
-            "job": out["job"],
-            "location": out["path"],
-            "absolute_location": os.path.join(workspace, out["path"]),
-            "sha256": out["sha256"],
-            "size_bytes": out["size"],
+            "type": out.artifact or "output",
+            "job": out.job,
+            "location": out.path,
+            "absolute_location": os.path.join(workspace, out.path),
+            "sha256": out.sha256,
+            "size_bytes": out.size,
             "metadata": dict(metadata),  # a copy each: no YAML anchors
         }
         for out in record.outputs
     ]
-    rate = totals["success_rate"]
+    rate = totals.success_rate
     jobs = record.jobs
-    cached = sum(1 for j in jobs if j["cached"])
+    cached = sum(1 for j in jobs if j.cached)
     tests: dict[str, int] = {}
     for case in record.tests:
-        tests[case["status"]] = tests.get(case["status"], 0) + 1
+        tests[case.status] = tests.get(case.status, 0) + 1
     return {
         "build_output": {
-            "pipeline": run["pipeline"],
-            "pipeline_config": _relative(run.get("pipeline_file"), workspace),
+            "pipeline": run.pipeline,
+            "pipeline_config": _relative(run.pipeline_file, workspace),
             "run": {
-                "id": run["id"],
-                "status": run["status"],
-                "commit": run["commit"],
-                "branch": run["branch"],
-                "tag": run["tag"],
-                "event": run["event"],
-                "trigger": run["trigger"],
-                "host": run["host"],
-                "conveyor_version": run["conveyor_version"],
-                "started_at": _iso(run["started_at"]),
-                "finished_at": _iso(run["finished_at"]),
+                "id": run.id,
+                "status": run.status,
+                "commit": run.commit,
+                "branch": run.branch,
+                "tag": run.tag,
+                "event": run.event,
+                "trigger": run.trigger,
+                "host": run.host,
+                "conveyor_version": run.conveyor_version,
+                "started_at": _iso(run.started_at),
+                "finished_at": _iso(run.finished_at),
             },
             "artifacts": artifacts,
             "deployment_manifests": [
@@ -70,13 +84,13 @@ def build_output(
             ],
             "documentation": [a["location"] for a in artifacts if a["type"] == "documentation"],
             "metrics": {
-                "build_time": _human(run["wall_time"]),
-                "build_time_seconds": _round(run["wall_time"]),
+                "build_time": _human(run.wall_time),
+                "build_time_seconds": _round(run.wall_time),
                 "success_rate": None if rate is None else f"{rate * 100:.1f}%",
-                "success_rate_target": f"{totals['target'] * 100:.0f}%",
-                "success_rate_runs": totals["runs"],
+                "success_rate_target": f"{totals.target * 100:.0f}%",
+                "success_rate_runs": totals.runs,
                 "success_rate_window": window,
-                "critical_path_seconds": _round(run["critical_path_time"]),
+                "critical_path_seconds": _round(run.critical_path_time),
                 "jobs": len(jobs),
                 "jobs_cached": cached,
                 "cache_hit_rate": f"{cached / len(jobs) * 100:.1f}%" if jobs else None,

@@ -5,12 +5,10 @@ Inline CSS only, no script, no network: it opens anywhere, offline."""
 from __future__ import annotations
 
 import html
-import json
 import time
-from typing import Any
 
-from conveyor.fsutil import log_tail
-from conveyor.history.record import RunRecord
+from conveyor.fsutil import atomic_write, log_tail
+from conveyor.history.record import GateRow, RunRecord
 from conveyor.units import format_duration
 
 _CSS = """
@@ -27,7 +25,7 @@ td.msg{white-space:normal;overflow-wrap:anywhere;min-width:20em}
 """
 
 
-def _e(value: Any) -> str:
+def _e(value: object) -> str:
     return html.escape("" if value is None else str(value))
 
 
@@ -35,66 +33,73 @@ def _d(seconds: float | None) -> str:
     return "-" if seconds is None else format_duration(seconds)
 
 
-def _gate_row(g: dict[str, Any]) -> str:
-    verdict = "passed" if g["passed"] else ("FAILED" if g["level"] == "error" else "warning")
-    css = "ok" if g["passed"] else ("bad" if g["level"] == "error" else "muted")
+def _gate_row(g: GateRow) -> str:
+    verdict = "passed" if g.passed else ("FAILED" if g.level == "error" else "warning")
+    css = "ok" if g.passed else ("bad" if g.level == "error" else "muted")
     return (
-        f'<tr data-gate="{_e(g["scope"])}:{_e(g["gate"])}"><td>{_e(g["gate"])}</td>'
-        f"<td>{_e(g['scope'])}</td><td>{_e(g['measured'])}</td><td>{_e(g['threshold'])}</td>"
-        f'<td class="{css}">{verdict}</td><td class="msg">{_e(g["detail"])}</td></tr>'
+        f'<tr data-gate="{_e(g.scope)}:{_e(g.gate)}"><td>{_e(g.gate)}</td>'
+        f"<td>{_e(g.scope)}</td><td>{_e(g.measured)}</td><td>{_e(g.threshold)}</td>"
+        f'<td class="{css}">{verdict}</td><td class="msg">{_e(g.detail)}</td></tr>'
     )
 
 
+def write(path: str, record: RunRecord) -> None:
+    """The build scan of the run, written to `path` atomically."""
+    atomic_write(path, render(record))
+
+
 def render(record: RunRecord) -> str:
+    """The build scan: one HTML page, inline CSS, nothing fetched."""
     run, jobs, tests = record.run, record.jobs, record.tests
-    start = run["started_at"]
-    span = max(run["wall_time"] or 0.0, 1e-9)
-    ok = run["status"] == "success"
+    start = run.started_at
+    span = max(run.wall_time or 0.0, 1e-9)
+    ok = run.status == "success"
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(start))
-    critical = json.loads(run["critical_path"]) if run["critical_path"] else []
+    critical = run.critical_path
     rows = []
     for job in jobs:
         bar = ""
-        if job["started_at"] is not None and job["finished_at"] is not None:
-            left = max(0.0, (job["started_at"] - start) / span * 100)
-            width = max(0.3, (job["finished_at"] - job["started_at"]) / span * 100)
-            kind = "cached" if job["cached"] else ("" if job["status"] == "success" else "failed")
+        began, ended = job.started_at, job.finished_at
+        if began is not None and ended is not None:
+            left = max(0.0, (began - start) / span * 100)
+            width = max(0.3, (ended - began) / span * 100)
+            kind = "cached" if job.cached else ("" if job.status == "success" else "failed")
             bar = f'<div class="bar {kind}" style="left:{left:.2f}%;width:{width:.2f}%"></div>'
-        status = "cached" if job["cached"] else job["status"]
-        css = "ok" if job["status"] in ("success", "skipped") else "bad"
-        rss = f"{job['peak_rss'] / 2**20:.0f} MiB" if job["peak_rss"] else "-"
+        status = "cached" if job.cached else job.status
+        css = "ok" if job.status in ("success", "skipped") else "bad"
+        rss = f"{job.peak_rss / 2**20:.0f} MiB" if job.peak_rss else "-"
         rows.append(
-            f'<tr data-job="{_e(job["name"])}"><td>{_e(job["name"])}</td>'
-            f'<td class="{css}">{_e(status)}</td><td class="num">{_d(job["duration"])}</td>'
-            f'<td class="num">{_d(job["queue_time"])}</td>'
-            f'<td class="num">{_d(job["cpu_time"])}</td><td class="num">{rss}</td>'
-            f'<td class="num">{_e(job["exit_code"])}</td><td class="lane">{bar}</td></tr>'
+            f'<tr data-job="{_e(job.name)}"><td>{_e(job.name)}</td>'
+            f'<td class="{css}">{_e(status)}</td><td class="num">{_d(job.duration)}</td>'
+            f'<td class="num">{_d(job.queue_time)}</td>'
+            f'<td class="num">{_d(job.cpu_time)}</td><td class="num">{rss}</td>'
+            f'<td class="num">{_e(job.exit_code)}</td><td class="lane">{bar}</td></tr>'
         )
     counts: dict[str, int] = {}
     for case in tests:
-        counts[case["status"]] = counts.get(case["status"], 0) + 1
+        counts[case.status] = counts.get(case.status, 0) + 1
     test_rows = [
-        f"<tr><td>{_e(c['job'])}</td><td>{_e(c['name'])}</td>"
-        f'<td class="{"bad" if c["status"] in ("failed", "error") else "ok"}">{_e(c["status"])}'
-        f'</td><td class="num">{_d(c["duration"])}</td>'
-        f'<td class="msg">{_e(c["message"][:300])}</td></tr>'
-        for c in sorted(tests, key=lambda c: (c["status"] == "passed", c["job"], c["name"]))
+        f"<tr><td>{_e(c.job)}</td><td>{_e(c.name)}</td>"
+        f'<td class="{"bad" if c.status in ("failed", "error") else "ok"}">{_e(c.status)}'
+        f'</td><td class="num">{_d(c.duration)}</td>'
+        f'<td class="msg">{_e(c.message[:300])}</td></tr>'
+        for c in sorted(tests, key=lambda c: (c.status == "passed", c.job, c.name))
     ]
-    cached = sum(1 for j in jobs if j["cached"])
+    cached = sum(1 for j in jobs if j.cached)
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>Conveyor run {_e(run['id'])}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{_e(run['pipeline'])}: run {_e(run['id'])}</h1>",
+        f"<title>Conveyor run {_e(run.id)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{_e(run.pipeline)}: run {_e(run.id)}</h1>",
         f'<p class="meta"><span class="{"ok" if ok else "bad"}" id="status">'
-        f"{_e(run['status'])}</span> in {_d(run['wall_time'])}, started {when} on "
-        f"{_e(run['host'] or '?')}; branch {_e(run['branch'] or '-')}, commit "
-        f"{_e((run['commit'] or '-')[:12])}, event {_e(run['event'] or '-')}; "
+        f"{_e(run.status)}</span> in {_d(run.wall_time)}, started {when} on "
+        f"{_e(run.host or '?')}; branch {_e(run.branch or '-')}, commit "
+        f"{_e((run.commit or '-')[:12])}, event {_e(run.event or '-')}; "
         f"{len(jobs)} jobs, {cached} from the cache</p>",
     ]
     if critical:
         parts.append(
-            f'<p class="meta">critical path ({_d(run["critical_path_time"])}): '
+            f'<p class="meta">critical path ({_d(run.critical_path_time)}): '
             f"{' &rarr; '.join(_e(n) for n in critical)}</p>"
         )
     parts += [
@@ -104,7 +109,7 @@ def render(record: RunRecord) -> str:
         "</table>",
     ]
     if record.gates:
-        passed = sum(1 for g in record.gates if g["passed"])
+        passed = sum(1 for g in record.gates if g.passed)
         parts += [
             f'<h2>Gates <span class="muted">({passed} of {len(record.gates)} passed)</span></h2>',
             "<table><tr><th>gate</th><th>scope</th><th>measured</th><th>threshold</th>"
@@ -121,15 +126,14 @@ def render(record: RunRecord) -> str:
             *test_rows,
             "</table>",
         ]
-    failed = [j for j in jobs if j["status"] in ("failed", "timed_out") and j["log_path"]]
+    failed = [(j, j.log_path) for j in jobs if j.status in ("failed", "timed_out") and j.log_path]
     if failed:
         parts.append("<h2>Failures</h2>")
-    for job in failed:
-        lines = log_tail(job["log_path"], 40)
+    for job, log_path in failed:
+        lines = log_tail(log_path, 40)
         parts += [
-            f'<h3 class="bad" id="failure-{_e(job["name"])}">{_e(job["name"])}: '
-            f"{_e(job['reason'])}</h3>",
-            f'<p class="muted">log: {_e(job["log_path"])}</p>',
+            f'<h3 class="bad" id="failure-{_e(job.name)}">{_e(job.name)}: {_e(job.reason)}</h3>',
+            f'<p class="muted">log: {_e(log_path)}</p>',
             f"<pre>{_e(chr(10).join(lines) if lines is not None else '(the log is gone)')}</pre>",
         ]
     parts.append("</body></html>")

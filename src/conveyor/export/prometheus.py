@@ -4,12 +4,20 @@ textfile or a Pushgateway."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
-from sqlalchemy import and_, select
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    push_to_gateway,
+    write_to_textfile,
+)
 
-from conveyor.history.schema import gates, jobs, runs
+from conveyor.errors import EnvironmentProblem
+from conveyor.history.queries import gate_outcomes, job_outcomes, run_outcomes
 from conveyor.history.store import HistoryStore
 
 # Seconds: from a cached job's few milliseconds to an hour-long build.
@@ -81,56 +89,98 @@ def registry_for(store: HistoryStore, pipeline: str | None, since: float) -> Col
         ["pipeline", "scope", "gate", "result"],
         registry=registry,
     )
-    window: Any = and_(runs.c.started_at >= since, runs.c.status != "running")
-    if pipeline is not None:
-        window = and_(window, runs.c.pipeline == pipeline)
-    with store.engine.connect() as conn:
-        for row in conn.execute(
-            select(runs.c.pipeline, runs.c.status, runs.c.wall_time).where(window)
-        ):
-            run_total.labels(row.pipeline, row.status).inc()
-            # Series that exist at zero, so a dashboard shows 0 rather than "no data".
-            saved.labels(row.pipeline)
-            cache.labels(row.pipeline, "hit")
-            cache.labels(row.pipeline, "miss")
-            if row.wall_time is not None and row.status != "interrupted":
-                run_seconds.labels(row.pipeline).observe(row.wall_time)
-        query = (
-            select(
-                runs.c.pipeline,
-                jobs.c.name,
-                jobs.c.status,
-                jobs.c.cached,
-                jobs.c.duration,
-                jobs.c.queue_time,
-                jobs.c.saved,
-                jobs.c.cpu_time,
-                jobs.c.peak_rss,
-            )
-            .select_from(jobs.join(runs, jobs.c.run_id == runs.c.id))
-            .where(window)
-        )
-        for g in conn.execute(
-            select(runs.c.pipeline, gates.c.scope, gates.c.gate, gates.c.passed, gates.c.level)
-            .select_from(gates.join(runs, gates.c.run_id == runs.c.id))
-            .where(window)
-        ):
-            result = "passed" if g.passed else ("failed" if g.level == "error" else "warned")
-            gate_total.labels(g.pipeline, g.scope, g.gate, result).inc()
-        for job in conn.execute(query):
-            job_total.labels(job.pipeline, job.name, job.status).inc()
-            if job.status == "skipped":
-                continue
-            cache.labels(job.pipeline, "hit" if job.cached else "miss").inc()
-            if job.cached:
-                saved.labels(job.pipeline).inc(job.saved or 0.0)
-            else:
-                if job.duration is not None:
-                    job_seconds.labels(job.pipeline, job.name).observe(job.duration)
-                if job.cpu_time is not None:
-                    cpu.labels(job.pipeline, job.name).inc(max(0.0, job.cpu_time))
-                if job.peak_rss is not None:
-                    memory.labels(job.pipeline, job.name).observe(job.peak_rss)
-            if job.queue_time is not None:
-                queue_seconds.labels(job.pipeline).observe(max(0.0, job.queue_time))
+    # Runs, then gates, then jobs: a series is exposed in the order it was first made.
+    for run in run_outcomes(store, pipeline, since):
+        run_total.labels(run.pipeline, run.status).inc()
+        # Series that exist at zero, so a dashboard shows 0 rather than "no data".
+        saved.labels(run.pipeline)
+        cache.labels(run.pipeline, "hit")
+        cache.labels(run.pipeline, "miss")
+        if run.wall_time is not None and run.status != "interrupted":
+            run_seconds.labels(run.pipeline).observe(run.wall_time)
+    for g in gate_outcomes(store, pipeline, since):
+        result = "passed" if g.passed else ("failed" if g.level == "error" else "warned")
+        gate_total.labels(g.pipeline, g.scope, g.gate, result).inc()
+    for job in job_outcomes(store, pipeline, since):
+        job_total.labels(job.pipeline, job.name, job.status).inc()
+        if job.status == "skipped":
+            continue
+        cache.labels(job.pipeline, "hit" if job.cached else "miss").inc()
+        if job.cached:
+            saved.labels(job.pipeline).inc(job.saved or 0.0)
+        else:
+            if job.duration is not None:
+                job_seconds.labels(job.pipeline, job.name).observe(job.duration)
+            if job.cpu_time is not None:
+                cpu.labels(job.pipeline, job.name).inc(max(0.0, job.cpu_time))
+            if job.peak_rss is not None:
+                memory.labels(job.pipeline, job.name).observe(job.peak_rss)
+        if job.queue_time is not None:
+            queue_seconds.labels(job.pipeline).observe(max(0.0, job.queue_time))
     return registry
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One sample of a metric family: its name (e.g. `_bucket`), labels and value."""
+
+    name: str
+    labels: dict[str, str]
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """A metric family as `conveyor metrics --json` prints it."""
+
+    name: str
+    type: str
+    help: str
+    samples: tuple[Sample, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "help": self.help,
+            "samples": [
+                {"name": s.name, "labels": s.labels, "value": s.value} for s in self.samples
+            ],
+        }
+
+
+def families(registry: CollectorRegistry) -> list[Family]:
+    """The registry's metric families, in exposition order."""
+    return [
+        Family(
+            family.name,
+            family.type,
+            family.documentation,
+            tuple(Sample(s.name, s.labels, s.value) for s in family.samples),
+        )
+        for family in registry.collect()
+    ]
+
+
+def exposition(registry: CollectorRegistry) -> str:
+    """The Prometheus text format, as a scrape reads it."""
+    return generate_latest(registry).decode()
+
+
+def write_textfile(path: str, registry: CollectorRegistry) -> None:
+    """A file for node_exporter's textfile collector, written atomically."""
+    try:
+        write_to_textfile(path, registry)
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot write {path}: {exc.strerror}") from None
+
+
+def push(url: str, registry: CollectorRegistry) -> None:
+    """PUT the metrics to a Pushgateway, as job `conveyor` (replacing what it had)."""
+    try:
+        push_to_gateway(url, job="conveyor", registry=registry, timeout=30)
+    except OSError as exc:
+        raise EnvironmentProblem(
+            f"cannot push the metrics to {url}: {exc}",
+            hint="is the Pushgateway reachable at that address?",
+        ) from None

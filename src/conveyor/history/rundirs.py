@@ -12,7 +12,15 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
-from conveyor.history.record import NO_HISTORY, RunRecord
+from conveyor.history.record import (
+    NO_HISTORY,
+    CaseRow,
+    GateRow,
+    JobRow,
+    OutputRow,
+    RunRecord,
+    RunRow,
+)
 
 if TYPE_CHECKING:
     from conveyor.history.store import HistoryStore
@@ -23,10 +31,8 @@ def read_run(run_dir: str) -> RunRecord | None:
     meta = _json(os.path.join(run_dir, "run.json")) or {}
     summary = _json(os.path.join(run_dir, "summary.json"))
     if summary is not None:
-        record = _record(meta, summary, summary.get("jobs", []), summary.get("status", "failed"))
-        if record is not None:
-            record.tests = _tests(run_dir)
-        return record
+        results = summary.get("jobs", [])
+        return _record(meta, summary, results, summary.get("status", "failed"), run_dir)
     if not meta or _alive(meta):
         return None
     finished = []
@@ -41,22 +47,18 @@ def read_run(run_dir: str) -> RunRecord | None:
                     finished.append(event["result"])
     except OSError:
         pass
-    record = _record(meta, {}, finished, "interrupted")
-    if record is not None:
-        record.tests = _tests(run_dir)
-    return record
+    return _record(meta, {}, finished, "interrupted", run_dir)
 
 
-def _tests(run_dir: str) -> list[dict[str, Any]]:
+def _tests(run_dir: str) -> tuple[CaseRow, ...]:
     """The test cases the run read from its jobs' JUnit reports: `reports.jsonl` (a line
     per job), or `tests/<job>.json` as runs before it kept them."""
-    out: list[dict[str, Any]] = []
     try:
         with open(os.path.join(run_dir, "reports.jsonl"), encoding="utf-8") as fh:
             lines = fh.readlines()
     except OSError:
         lines = []
-    seen: dict[str, list[dict[str, Any]]] = {}
+    seen: dict[str, list[CaseRow]] = {}
     for line in lines:
         try:
             data = json.loads(line)
@@ -65,26 +67,44 @@ def _tests(run_dir: str) -> list[dict[str, Any]]:
         if isinstance(data, dict) and data.get("scope") != "pipeline":
             cases = data.get("tests")
             if isinstance(cases, list):
-                seen[str(data.get("scope"))] = [c for c in cases if isinstance(c, dict)]
-    for cases in seen.values():
-        out += [{k: v for k, v in c.items() if k in _CASE_KEYS} for c in cases]
+                seen[str(data.get("scope"))] = [
+                    row for c in cases if isinstance(c, dict) and (row := _case(c)) is not None
+                ]
     if lines:
-        return out
+        return tuple(row for cases in seen.values() for row in cases)
     base = os.path.join(run_dir, "tests")
     try:
         names = sorted(os.listdir(base))
     except OSError:
-        return out
+        return ()
+    out: list[CaseRow] = []
     for name in names:
         data = _json(os.path.join(base, name))
         if not data or not isinstance(data.get("cases"), list):
             continue
         job = str(data.get("job", name.removesuffix(".json")))
-        out += [{**case, "job": job} for case in data["cases"] if isinstance(case, dict)]
-    return out
+        out += [
+            row
+            for case in data["cases"]
+            if isinstance(case, dict) and (row := _case({**case, "job": job})) is not None
+        ]
+    return tuple(out)
 
 
-_CASE_KEYS = ("job", "suite", "name", "status", "duration", "message")
+def _case(case: dict[str, Any]) -> CaseRow | None:
+    """A test case as the report reader wrote it; None for one that names no test (not
+    written by any version of Conveyor)."""
+    try:
+        return CaseRow(
+            job=case["job"],
+            suite=case.get("suite") or "",
+            name=case["name"],
+            status=case["status"],
+            duration=case.get("duration"),
+            message=case.get("message") or "",
+        )
+    except KeyError:
+        return None
 
 
 def ingest(store: HistoryStore, root: str) -> int:
@@ -137,70 +157,86 @@ def record_missing(store: HistoryStore, root: str) -> int:
 
 
 def _record(
-    meta: dict[str, Any], summary: dict[str, Any], results: list[dict[str, Any]], status: str
+    meta: dict[str, Any],
+    summary: dict[str, Any],
+    results: list[dict[str, Any]],
+    status: str,
+    run_dir: str,
 ) -> RunRecord | None:
+    """The run's rows from what its directory holds: `run.json` (meta), `summary.json`
+    and the job results (the summary's, or the event log's for a run cut short). These
+    are free-form JSON from whichever version wrote them; this is where they are read."""
     run_id = summary.get("run_id") or meta.get("run_id")
     if not run_id:
         return None
     context = summary.get("context") or meta.get("context") or {}
     machine = meta.get("machine") or {}
-    critical = list(summary.get("critical_path") or [])
+    critical = tuple(summary.get("critical_path") or ())
     by_name = {r["name"]: r for r in results}
     critical_time = sum(by_name[n].get("duration") or 0.0 for n in critical if n in by_name)
     started = summary.get("started_at") or meta.get("started_at") or 0.0
     finished_at = summary.get("finished_at")
     if finished_at is None and results:
         finished_at = max((r.get("finished_at") or started) for r in results)
-    run = {
-        "id": run_id,
-        "pipeline": summary.get("pipeline") or meta.get("pipeline") or "",
-        "workspace": summary.get("workspace") or meta.get("workspace") or "",
-        "commit": context.get("commit"),
-        "branch": context.get("branch"),
-        "tag": context.get("tag"),
-        "event": context.get("event"),
-        "trigger": meta.get("trigger") or context.get("ci") or "local",
-        "host": meta.get("host") or "",
-        "conveyor_version": meta.get("conveyor_version") or "",
-        "started_at": started,
-        "finished_at": finished_at,
-        "status": status,
-        "wall_time": (finished_at - started) if finished_at is not None else None,
-        "critical_path": json.dumps(critical),
-        "critical_path_time": critical_time if critical else None,
-        "jobs_total": len(results),
-        "jobs_cached": sum(1 for r in results if r.get("cached")),
-        "run_dir": summary.get("run_dir") or meta.get("run_dir"),
-        "pipeline_file": summary.get("pipeline_file") or meta.get("pipeline_file"),
-        "cpus": machine.get("cpus"),
-        "memory_bytes": machine.get("memory_bytes"),
-        "platform": machine.get("platform"),
-        "parallelism": summary.get("parallelism") or meta.get("parallelism"),
-    }
-    jobs = []
-    for r in results:
-        queued, began = r.get("queued_at"), r.get("started_at")
-        waited = (began - queued) if began is not None and queued is not None else None
-        jobs.append(
-            {
-                "name": r["name"],
-                "status": r.get("status", "failed"),
-                "reason": r.get("reason") or "",
-                "cached": bool(r.get("cached")),
-                "action_digest": r.get("action_digest"),
-                "queued_at": queued,
-                "started_at": began,
-                "finished_at": r.get("finished_at"),
-                "queue_time": waited,
-                "duration": r.get("duration"),
-                "attempts": r.get("attempts") or 0,
-                "exit_code": r.get("exit_code"),
-                "cpu_time": r.get("cpu_time"),
-                "peak_rss": r.get("peak_rss"),
-                "saved": r.get("saved"),
-                "log_path": r.get("log_path"),
-            }
-        )
+    run = RunRow(
+        id=run_id,
+        pipeline=summary.get("pipeline") or meta.get("pipeline") or "",
+        workspace=summary.get("workspace") or meta.get("workspace") or "",
+        commit=context.get("commit"),
+        branch=context.get("branch"),
+        tag=context.get("tag"),
+        event=context.get("event"),
+        trigger=meta.get("trigger") or context.get("ci") or "local",
+        host=meta.get("host") or "",
+        conveyor_version=meta.get("conveyor_version") or "",
+        started_at=started,
+        finished_at=finished_at,
+        status=status,
+        wall_time=(finished_at - started) if finished_at is not None else None,
+        critical_path=critical,
+        critical_path_time=critical_time if critical else None,
+        jobs_total=len(results),
+        jobs_cached=sum(1 for r in results if r.get("cached")),
+        run_dir=summary.get("run_dir") or meta.get("run_dir"),
+        pipeline_file=summary.get("pipeline_file") or meta.get("pipeline_file"),
+        cpus=machine.get("cpus"),
+        memory_bytes=machine.get("memory_bytes"),
+        platform=machine.get("platform"),
+        parallelism=summary.get("parallelism") or meta.get("parallelism"),
+    )
+    return RunRecord(
+        run,
+        tuple(_job(r) for r in results),
+        _tests(run_dir),
+        gates=_gates(results, summary),
+        outputs=_outputs(results),
+    )
+
+
+def _job(result: dict[str, Any]) -> JobRow:
+    queued, began = result.get("queued_at"), result.get("started_at")
+    return JobRow(
+        name=result["name"],
+        status=result.get("status", "failed"),
+        reason=result.get("reason") or "",
+        cached=bool(result.get("cached")),
+        action_digest=result.get("action_digest"),
+        queued_at=queued,
+        started_at=began,
+        finished_at=result.get("finished_at"),
+        queue_time=(began - queued) if began is not None and queued is not None else None,
+        duration=result.get("duration"),
+        attempts=result.get("attempts") or 0,
+        exit_code=result.get("exit_code"),
+        cpu_time=result.get("cpu_time"),
+        peak_rss=result.get("peak_rss"),
+        saved=result.get("saved"),
+        log_path=result.get("log_path"),
+    )
+
+
+def _outputs(results: list[dict[str, Any]]) -> tuple[OutputRow, ...]:
+    """Each job's files, once each: (path, sha256, size, artifact type) as written."""
     files = []
     for r in results:
         seen = set()
@@ -212,30 +248,29 @@ def _record(
             if path not in seen:
                 seen.add(path)
                 files.append(
-                    {
-                        "job": r["name"],
-                        "path": path,
-                        "sha256": sha,
-                        "size": size,
-                        "artifact": artifact,
-                    }
+                    OutputRow(job=r["name"], path=path, sha256=sha, size=size, artifact=artifact)
                 )
-    verdicts: dict[tuple[str, str], dict[str, Any]] = {}
+    return tuple(files)
+
+
+def _gates(results: list[dict[str, Any]], summary: dict[str, Any]) -> tuple[GateRow, ...]:
+    """The jobs' gates then the pipeline's, the last verdict of each (scope, gate)."""
+    verdicts: dict[tuple[str, str], GateRow] = {}
     for g in [*(g for r in results for g in r.get("gates") or ()), *(summary.get("gates") or ())]:
         try:
             key = (str(g["scope"]), str(g["gate"]))
-            verdicts[key] = {
-                "scope": key[0],
-                "gate": key[1],
-                "level": str(g["level"]),
-                "passed": bool(g["passed"]),
-                "measured": str(g["measured"]),
-                "threshold": str(g["threshold"]),
-                "detail": str(g.get("detail") or ""),
-            }
+            verdicts[key] = GateRow(
+                scope=key[0],
+                gate=key[1],
+                level=str(g["level"]),
+                passed=bool(g["passed"]),
+                measured=str(g["measured"]),
+                threshold=str(g["threshold"]),
+                detail=str(g.get("detail") or ""),
+            )
         except (KeyError, TypeError):
             continue  # written by another version: the rest of the run still counts
-    return RunRecord(run, jobs, gates=list(verdicts.values()), outputs=files)
+    return tuple(verdicts.values())
 
 
 def _alive(meta: dict[str, Any]) -> bool:

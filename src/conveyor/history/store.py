@@ -18,7 +18,15 @@ from sqlalchemy import Engine, create_engine, delete, event, func, insert, selec
 from sqlalchemy.exc import SQLAlchemyError
 
 from conveyor.errors import EnvironmentProblem
-from conveyor.history.record import DB_ENV, RunRecord
+from conveyor.history.record import (
+    DB_ENV,
+    CaseRow,
+    GateRow,
+    JobRow,
+    OutputRow,
+    RunRecord,
+    RunRow,
+)
 from conveyor.history.schema import HEAD, gates, jobs, outputs, runs, tests
 
 
@@ -63,25 +71,31 @@ class HistoryStore:
     def close(self) -> None:
         self.engine.dispose()
 
+    def __enter__(self) -> HistoryStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     # -- writing -----------------------------------------------------------------------
     def record(self, record: RunRecord) -> None:
         """Write one run and its jobs atomically (replacing an earlier record of it)."""
-        run_id = record.run["id"]
+        run_id = record.run.id
         with self.engine.begin() as conn:
             conn.execute(delete(tests).where(tests.c.run_id == run_id))
             conn.execute(delete(outputs).where(outputs.c.run_id == run_id))
             conn.execute(delete(gates).where(gates.c.run_id == run_id))
             conn.execute(delete(jobs).where(jobs.c.run_id == run_id))
             conn.execute(delete(runs).where(runs.c.id == run_id))
-            conn.execute(insert(runs), [record.run])
-            if record.jobs:
-                conn.execute(insert(jobs), [{**j, "run_id": run_id} for j in record.jobs])
-            if record.tests:
-                conn.execute(insert(tests), [{**t, "run_id": run_id} for t in record.tests])
-            if record.outputs:
-                conn.execute(insert(outputs), [{**o, "run_id": run_id} for o in record.outputs])
-            if record.gates:
-                conn.execute(insert(gates), [{**g, "run_id": run_id} for g in record.gates])
+            conn.execute(insert(runs), [record.run.to_db()])
+            for table, rows in (
+                (jobs, record.jobs),
+                (tests, record.tests),
+                (outputs, record.outputs),
+                (gates, record.gates),
+            ):
+                if rows:
+                    conn.execute(insert(table), [{**r.to_db(), "run_id": run_id} for r in rows])
 
     # -- reading -----------------------------------------------------------------------
     def statuses(self) -> dict[str, str]:
@@ -95,12 +109,13 @@ class HistoryStore:
         with self.engine.connect() as conn:
             return {r.id: r.status for r in conn.execute(query)}
 
-    def recent(self, limit: int, pipeline: str | None = None) -> list[dict[str, Any]]:
+    def recent(self, limit: int, pipeline: str | None = None) -> list[RunRow]:
+        """The newest `limit` runs (of one pipeline, or all), newest first."""
         query = select(runs).order_by(runs.c.started_at.desc()).limit(limit)
         if pipeline is not None:
             query = query.where(runs.c.pipeline == pipeline)
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [RunRow.from_db(r._mapping) for r in conn.execute(query)]
 
     def run(self, run_id: str) -> RunRecord | None:
         """A run by id, or by a unique prefix of it (`conveyor show 20261125-1807`)."""
@@ -115,36 +130,36 @@ class HistoryStore:
                 rows = exact
             if len(rows) != 1:
                 return None
-            row = dict(rows[0]._mapping)
+            run = RunRow.from_db(rows[0]._mapping)
             job_rows = conn.execute(
                 select(jobs)
-                .where(jobs.c.run_id == row["id"])
+                .where(jobs.c.run_id == run.id)
                 .order_by(jobs.c.started_at.is_(None), jobs.c.started_at, jobs.c.name)
             )
             test_rows = conn.execute(
                 select(tests.c.job, tests.c.suite, tests.c.name, tests.c.status)
                 .add_columns(tests.c.duration, tests.c.message)
-                .where(tests.c.run_id == row["id"])
+                .where(tests.c.run_id == run.id)
                 .order_by(tests.c.id)
             )
             output_rows = conn.execute(
                 select(outputs.c.job, outputs.c.path, outputs.c.sha256, outputs.c.size)
                 .add_columns(outputs.c.artifact)
-                .where(outputs.c.run_id == row["id"])
+                .where(outputs.c.run_id == run.id)
                 .order_by(outputs.c.job, outputs.c.path)
             )
             gate_rows = conn.execute(
                 select(gates.c.scope, gates.c.gate, gates.c.level, gates.c.passed)
                 .add_columns(gates.c.measured, gates.c.threshold, gates.c.detail)
-                .where(gates.c.run_id == row["id"])
+                .where(gates.c.run_id == run.id)
                 .order_by(gates.c.scope == "pipeline", gates.c.scope, gates.c.gate)
             )
             return RunRecord(
-                row,
-                [dict(j._mapping) for j in job_rows],
-                [dict(t._mapping) for t in test_rows],
-                gates=[dict(g._mapping) for g in gate_rows],
-                outputs=[dict(o._mapping) for o in output_rows],
+                run,
+                tuple(JobRow.from_db(j._mapping) for j in job_rows),
+                tuple(CaseRow(**t._mapping) for t in test_rows),
+                gates=tuple(GateRow(**g._mapping) for g in gate_rows),
+                outputs=tuple(OutputRow(**o._mapping) for o in output_rows),
             )
 
     def build_number(self, pipeline: str, started_at: float) -> int:

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conveyor.history.record import JobRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,11 +109,9 @@ def critical_path(
     return CriticalPath(length=length, steps=tuple(steps))
 
 
-def recorded_durations(jobs: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+def recorded_durations(jobs: Iterable[JobRow]) -> dict[str, float]:
     """The durations of a recorded run's jobs (history rows) that took part: a skipped
     job, or one with no duration recorded, is not on any path."""
     return {
-        j["name"]: float(j["duration"] or 0.0)
-        for j in jobs
-        if j.get("duration") is not None and j.get("status") != "skipped"
+        j.name: float(j.duration) for j in jobs if j.duration is not None and j.status != "skipped"
     }

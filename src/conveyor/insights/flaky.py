@@ -1,20 +1,95 @@
 """Flaky jobs and tests: the same inputs (a job's action digest; a test's commit) seen
-both passing and failing. Counted as flips: how often the outcome changed, in time order."""
+both passing and failing. Counted as flips: how often the outcome changed, in time order.
+`quarantine` writes the flaky tests for the test gates, which report them without
+letting them block."""
 
 from __future__ import annotations
 
 import itertools
-from typing import Any
+import json
+from dataclasses import dataclass
 
 from sqlalchemy import and_, select
 
+from conveyor.fsutil import atomic_write
 from conveyor.history.schema import jobs, runs, tests
 from conveyor.history.store import HistoryStore
 
 FAILING = ("failed", "timed_out", "error")
 
 
-def find(store: HistoryStore, pipeline: str, since: float) -> dict[str, list[dict[str, Any]]]:
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """Outcomes of the same inputs over the window."""
+
+    passed: int
+    failed: int
+    flips: int
+    last_seen: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlakyJob:
+    """A job that passed and failed with the same action digest."""
+
+    job: str
+    action_digest: str
+    passed: int
+    failed: int
+    flips: int
+    """How often the outcome changed, in time order."""
+    last_seen: float
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "job": self.job,
+            "action_digest": self.action_digest,
+            "passed": self.passed,
+            "failed": self.failed,
+            "flips": self.flips,
+            "last_seen": self.last_seen,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlakyTest:
+    """A test case that passed and failed on the same commit."""
+
+    job: str
+    test: str
+    commit: str
+    passed: int
+    failed: int
+    flips: int
+    last_seen: float
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "job": self.job,
+            "test": self.test,
+            "commit": self.commit,
+            "passed": self.passed,
+            "failed": self.failed,
+            "flips": self.flips,
+            "last_seen": self.last_seen,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Flaky:
+    """What `conveyor flaky` finds, most flips first, then most recent."""
+
+    jobs: tuple[FlakyJob, ...]
+    tests: tuple[FlakyTest, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "jobs": [j.to_json() for j in self.jobs],
+            "tests": [t.to_json() for t in self.tests],
+        }
+
+
+def find(store: HistoryStore, pipeline: str, since: float) -> Flaky:
     window = and_(
         runs.c.pipeline == pipeline, runs.c.started_at >= since, runs.c.status != "running"
     )
@@ -35,28 +110,54 @@ def find(store: HistoryStore, pipeline: str, since: float) -> dict[str, list[dic
         by_commit: dict[tuple[str, str, str], list[tuple[float, str]]] = {}
         for job, name, commit, status, started in conn.execute(test_rows):
             by_commit.setdefault((job, name, commit), []).append((started, status))
-    flaky_jobs = []
-    for (name, digest), seen in by_action.items():
-        entry = _flaky(seen, ok="success")
-        if entry:
-            flaky_jobs.append({"job": name, "action_digest": digest, **entry})
-    flaky_tests = []
-    for (job, name, commit), seen in by_commit.items():
-        entry = _flaky(seen, ok="passed")
-        if entry:
-            flaky_tests.append({"job": job, "test": name, "commit": commit, **entry})
-    key = lambda e: (-e["flips"], -e["last_seen"])  # noqa: E731
-    return {"jobs": sorted(flaky_jobs, key=key), "tests": sorted(flaky_tests, key=key)}
+    flaky_jobs = [
+        FlakyJob(
+            job=name,
+            action_digest=digest,
+            passed=seen.passed,
+            failed=seen.failed,
+            flips=seen.flips,
+            last_seen=seen.last_seen,
+        )
+        for (name, digest), outcomes in by_action.items()
+        if (seen := _flaky(outcomes, ok="success")) is not None
+    ]
+    flaky_tests = [
+        FlakyTest(
+            job=job,
+            test=name,
+            commit=commit,
+            passed=seen.passed,
+            failed=seen.failed,
+            flips=seen.flips,
+            last_seen=seen.last_seen,
+        )
+        for (job, name, commit), outcomes in by_commit.items()
+        if (seen := _flaky(outcomes, ok="passed")) is not None
+    ]
+    return Flaky(
+        tuple(sorted(flaky_jobs, key=lambda e: (-e.flips, -e.last_seen))),
+        tuple(sorted(flaky_tests, key=lambda e: (-e.flips, -e.last_seen))),
+    )
 
 
-def _flaky(seen: list[tuple[float, str]], *, ok: str) -> dict[str, Any] | None:
+def _flaky(seen: list[tuple[float, str]], *, ok: str) -> _Seen | None:
     outcomes = [status == ok for _, status in sorted(seen) if status == ok or status in FAILING]
     if True not in outcomes or False not in outcomes:
         return None
     flips = sum(1 for a, b in itertools.pairwise(outcomes) if a != b)
-    return {
-        "passed": outcomes.count(True),
-        "failed": outcomes.count(False),
-        "flips": flips,
-        "last_seen": max(t for t, _ in seen),
-    }
+    return _Seen(
+        passed=outcomes.count(True),
+        failed=outcomes.count(False),
+        flips=flips,
+        last_seen=max(t for t, _ in seen),
+    )
+
+
+def quarantine(found: Flaky, path: str) -> list[tuple[str, str]]:
+    """Write the flaky tests to `path` (atomically), each (job, test) once, in order;
+    returns them. The test gates read the file (`gates.keeper.load_quarantine`)."""
+    listing = sorted({(t.job, t.test) for t in found.tests})
+    tests_ = [{"job": job, "test": test} for job, test in listing]
+    atomic_write(path, json.dumps({"tests": tests_}, indent=2))
+    return listing

@@ -6,16 +6,87 @@ durations, fetched once, sorted per job.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 
-from sqlalchemy import Float, and_, case, cast, func, select
+from sqlalchemy import and_, case, func, select
 
+from conveyor.history.queries import pipeline_totals
 from conveyor.history.schema import jobs, runs
 from conveyor.history.store import HistoryStore
 from conveyor.units import format_duration
 
-RELIABILITY_TARGET = 0.99
-"""The seed's target for a pipeline's success rate."""
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobFigures:
+    """One job over the window. Rates are of the runs it took part in (not skipped)."""
+
+    job: str
+    runs: int
+    success_rate: float | None
+    failed: int
+    """Runs it failed or timed out in (not cancelled by another job's failure)."""
+    cache_hit_rate: float | None
+    executed: int
+    """Runs it executed in and succeeded (what the durations are of)."""
+    p50: float | None
+    p95: float | None
+    trend: float | None
+    """The median of the later half of its executions over the earlier half's, less 1."""
+    queue_time: float | None
+    saved: float
+    cpu_time: float | None
+    peak_memory: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PipelineFigures:
+    """The pipeline over the window."""
+
+    name: str
+    since: float
+    first_run: float | None
+    runs: int
+    success_rate: float | None
+    target: float
+    mean_wall_time: float | None
+    mean_cpus: float | None
+    mean_parallelism: float | None
+    saved: float
+    """Time the cache saved, all jobs together."""
+    cpu_utilisation: float | None = None
+    """Of the CPU-seconds the machines had while runs went on, the share jobs used (None
+    for one job's figures, or when no run's machine is known)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Advice:
+    """One thing the figures say to do."""
+
+    kind: str
+    """reliability, duration, cache, trend, variance, capacity or queue."""
+    job: str | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """`conveyor stats`: the pipeline, its jobs (slowest first), and advice."""
+
+    pipeline: PipelineFigures
+    jobs: tuple[JobFigures, ...]
+    advice: tuple[Advice, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "pipeline": _fields(self.pipeline),
+            "jobs": [_fields(j) for j in self.jobs],
+            "advice": [_fields(a) for a in self.advice],
+        }
+
+
+def _fields(row: JobFigures | PipelineFigures | Advice) -> dict[str, object]:
+    return {f.name: getattr(row, f.name) for f in fields(row)}
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -28,10 +99,8 @@ def percentile(values: list[float], q: float) -> float | None:
     return values[low] + (values[high] - values[low]) * (pos - low)
 
 
-def compute(
-    store: HistoryStore, pipeline: str, since: float, job: str | None = None
-) -> dict[str, Any]:
-    """{"pipeline": {...}, "jobs": [{...}, ...]} for runs started at or after `since`."""
+def compute(store: HistoryStore, pipeline: str, since: float, job: str | None = None) -> Figures:
+    """The figures of runs started at or after `since` (of one job, or all)."""
     in_window = and_(
         runs.c.pipeline == pipeline, runs.c.started_at >= since, runs.c.status != "running"
     )
@@ -102,37 +171,41 @@ def compute(
             trend = new_p50 / old_p50 - 1
         counted_runs = int(row.runs or 0)
         out.append(
-            {
-                "job": row.job,
-                "runs": counted_runs,
-                "success_rate": (row.succeeded or 0) / counted_runs if counted_runs else None,
-                "failed": int(row.failed or 0),
-                "cache_hit_rate": (row.hits or 0) / counted_runs if counted_runs else None,
-                "executed": len(ran),
-                "p50": percentile(ordered, 0.5),
-                "p95": percentile(ordered, 0.95),
-                "trend": trend,
-                "queue_time": float(row.queue) if row.queue is not None else None,
-                "saved": float(row.saved or 0.0),
-                "cpu_time": float(row.cpu) if row.cpu is not None else None,
-                "peak_memory": int(row.memory) if row.memory is not None else None,
-            }
+            JobFigures(
+                job=row.job,
+                runs=counted_runs,
+                success_rate=(row.succeeded or 0) / counted_runs if counted_runs else None,
+                failed=int(row.failed or 0),
+                cache_hit_rate=(row.hits or 0) / counted_runs if counted_runs else None,
+                executed=len(ran),
+                p50=percentile(ordered, 0.5),
+                p95=percentile(ordered, 0.95),
+                trend=trend,
+                queue_time=float(row.queue) if row.queue is not None else None,
+                saved=float(row.saved or 0.0),
+                cpu_time=float(row.cpu) if row.cpu is not None else None,
+                peak_memory=int(row.memory) if row.memory is not None else None,
+            )
         )
-    out.sort(key=lambda j: (-(j["p95"] or 0.0), j["job"]))
+    out.sort(key=lambda j: (-(j.p95 or 0.0), j.job))
     totals = pipeline_totals(store, pipeline, since)
-    capacity = totals.pop("cpu_capacity")
+    capacity = totals.cpu_capacity
     used = sum(float(row.cpu_total or 0.0) for row in rows)
-    figures = {
-        "pipeline": {
-            **totals,
-            "saved": sum(j["saved"] for j in out),
-            # Of the CPU-seconds the machines had while runs were going, the share jobs used.
-            "cpu_utilisation": used / capacity if job is None and capacity else None,
-        },
-        "jobs": out,
-    }
-    figures["advice"] = advise(figures)
-    return figures
+    figures = PipelineFigures(
+        name=totals.name,
+        since=totals.since,
+        first_run=totals.first_run,
+        runs=totals.runs,
+        success_rate=totals.success_rate,
+        target=totals.target,
+        mean_wall_time=totals.mean_wall_time,
+        mean_cpus=totals.mean_cpus,
+        mean_parallelism=totals.mean_parallelism,
+        saved=sum(j.saved for j in out),
+        # Of the CPU-seconds the machines had while runs were going, the share jobs used.
+        cpu_utilisation=used / capacity if job is None and capacity else None,
+    )
+    return Figures(figures, tuple(out), tuple(advise(figures, out)))
 
 
 # When `conveyor stats` speaks up (see advise).
@@ -151,155 +224,115 @@ LONG_QUEUE_SECONDS = 1.0
 BUSY_CPUS = 0.85
 
 
-def advise(figures: dict[str, Any]) -> list[dict[str, Any]]:
-    """What the figures say to do, most pressing first: each {"kind", "job", "message"}.
+def advise(pipe: PipelineFigures, jobs_: Sequence[JobFigures]) -> list[Advice]:
+    """What the figures say to do, most pressing first.
 
     The seed's troubleshooting guide, applied to the recorded runs: failures by job when
     the success rate is under target; wall time over the 10-minute target; slow jobs the
     cache rarely serves; jobs getting slower; jobs whose duration varies widely; jobs
     waiting for a free slot."""
-    pipe, jobs_ = figures["pipeline"], figures["jobs"]
-    out: list[dict[str, Any]] = []
-    if not pipe["runs"]:
+    out: list[Advice] = []
+    if not pipe.runs:
         return out
-    rate = pipe["success_rate"]
-    if rate is not None and rate < pipe["target"]:
-        failing = sorted((j for j in jobs_ if j["failed"]), key=lambda j: (-j["failed"], j["job"]))
-        named = ", ".join(f"{j['job']} ({j['failed']})" for j in failing[:5])
+    rate = pipe.success_rate
+    if rate is not None and rate < pipe.target:
+        failing = sorted((j for j in jobs_ if j.failed), key=lambda j: (-j.failed, j.job))
+        named = ", ".join(f"{j.job} ({j.failed})" for j in failing[:5])
         out.append(
-            {
-                "kind": "reliability",
-                "job": None,
-                "message": f"{rate * 100:.1f}% of {pipe['runs']} runs succeeded, under the "
-                f"{pipe['target'] * 100:.0f}% target"
+            Advice(
+                kind="reliability",
+                job=None,
+                message=f"{rate * 100:.1f}% of {pipe.runs} runs succeeded, under the "
+                f"{pipe.target * 100:.0f}% target"
                 + (f"; failures by job: {named}" if named else "")
                 + "; `conveyor flaky` tells flaky jobs and tests from real breakage",
-            }
+            )
         )
-    wall = pipe["mean_wall_time"]
+    wall = pipe.mean_wall_time
     if wall is not None and wall > WALL_TIME_TARGET:
         out.append(
-            {
-                "kind": "duration",
-                "job": None,
-                "message": f"runs take {format_duration(wall)} on average, over the "
+            Advice(
+                kind="duration",
+                job=None,
+                message=f"runs take {format_duration(wall)} on average, over the "
                 f"{format_duration(WALL_TIME_TARGET)} target; `conveyor critical-path` names "
                 "the chain of jobs that sets the wall time",
-            }
+            )
         )
     threshold = max(SLOW_JOB_SECONDS, (wall or 0.0) * SLOW_JOB_SHARE)
     for j in jobs_:
-        p50, runs_ = j["p50"], j["runs"]
+        p50, runs_ = j.p50, j.runs
         if (
-            j["executed"] >= MIN_EXECUTIONS
-            and (j["cache_hit_rate"] or 0.0) < LOW_HIT_RATE
+            j.executed >= MIN_EXECUTIONS
+            and (j.cache_hit_rate or 0.0) < LOW_HIT_RATE
             and p50 is not None
             and p50 >= threshold
         ):
             out.append(
-                {
-                    "kind": "cache",
-                    "job": j["job"],
-                    "message": f"{j['job']} executed in {j['executed']} of {runs_} runs "
-                    f"(cache hit rate {(j['cache_hit_rate'] or 0.0) * 100:.0f}%), "
-                    f"{format_duration(p50)} each: `conveyor why {j['job']}` shows what "
+                Advice(
+                    kind="cache",
+                    job=j.job,
+                    message=f"{j.job} executed in {j.executed} of {runs_} runs "
+                    f"(cache hit rate {(j.cache_hit_rate or 0.0) * 100:.0f}%), "
+                    f"{format_duration(p50)} each: `conveyor why {j.job}` shows what "
                     "changes its key; `inputs:` can narrow it",
-                }
+                )
             )
     for j in jobs_:
         if (
-            j["trend"] is not None
-            and j["trend"] >= SLOWER_TREND
-            and j["executed"] >= 2 * MIN_EXECUTIONS - 2
-            and (j["p50"] or 0.0) >= SLOW_JOB_SECONDS
+            j.trend is not None
+            and j.trend >= SLOWER_TREND
+            and j.executed >= 2 * MIN_EXECUTIONS - 2
+            and (j.p50 or 0.0) >= SLOW_JOB_SECONDS
         ):
             out.append(
-                {
-                    "kind": "trend",
-                    "job": j["job"],
-                    "message": f"{j['job']} got {j['trend'] * 100:.0f}% slower (the median "
+                Advice(
+                    kind="trend",
+                    job=j.job,
+                    message=f"{j.job} got {j.trend * 100:.0f}% slower (the median "
                     "of the later half of the window against the earlier half)",
-                }
+                )
             )
     for j in jobs_:
-        p50, p95 = j["p50"], j["p95"]
+        p50, p95 = j.p50, j.p95
         if (
-            j["executed"] >= MIN_EXECUTIONS + 2
+            j.executed >= MIN_EXECUTIONS + 2
             and p50
             and p95 is not None
             and p95 > WIDE_SPREAD * p50
             and p95 - p50 >= SLOW_JOB_SECONDS
         ):
             out.append(
-                {
-                    "kind": "variance",
-                    "job": j["job"],
-                    "message": f"{j['job']} varies widely: p95 {format_duration(p95)} against "
+                Advice(
+                    kind="variance",
+                    job=j.job,
+                    message=f"{j.job} varies widely: p95 {format_duration(p95)} against "
                     f"p50 {format_duration(p50)}; look for contention, network waits or "
                     "tests that sleep",
-                }
+                )
             )
-    used = pipe.get("cpu_utilisation")
+    used = pipe.cpu_utilisation
     if used is not None and used >= BUSY_CPUS:
         out.append(
-            {
-                "kind": "capacity",
-                "job": None,
-                "message": f"jobs kept the CPUs {used * 100:.0f}% busy while runs were going: "
+            Advice(
+                kind="capacity",
+                job=None,
+                message=f"jobs kept the CPUs {used * 100:.0f}% busy while runs were going: "
                 "more cores, more runners or remote execution would shorten runs",
-            }
+            )
         )
     waiting = sorted(
-        (j for j in jobs_ if (j["queue_time"] or 0.0) >= LONG_QUEUE_SECONDS),
-        key=lambda j: (-j["queue_time"], j["job"]),
+        (j for j in jobs_ if (j.queue_time or 0.0) >= LONG_QUEUE_SECONDS),
+        key=lambda j: (-(j.queue_time or 0.0), j.job),
     )
     if waiting:
-        named = ", ".join(f"{j['job']} ({format_duration(j['queue_time'])})" for j in waiting[:5])
+        named = ", ".join(f"{j.job} ({format_duration(j.queue_time or 0.0)})" for j in waiting[:5])
         out.append(
-            {
-                "kind": "queue",
-                "job": None,
-                "message": f"jobs waited for a free slot after they were ready: {named} on "
+            Advice(
+                kind="queue",
+                job=None,
+                message=f"jobs waited for a free slot after they were ready: {named} on "
                 "average; more parallelism (`-j`) or more runners would start them sooner",
-            }
+            )
         )
     return out
-
-
-def pipeline_totals(
-    store: HistoryStore, pipeline: str, since: float, until: float | None = None
-) -> dict[str, Any]:
-    """The pipeline's finished runs started in [since, until]: how many, the share that
-    succeeded (against the seed's target), their mean wall time."""
-    window = and_(
-        runs.c.pipeline == pipeline, runs.c.started_at >= since, runs.c.status != "running"
-    )
-    if until is not None:
-        window = and_(window, runs.c.started_at <= until)
-    ok = case((runs.c.status == "success", 1), else_=0)
-    query = select(
-        func.count().label("runs"),
-        func.sum(ok).label("succeeded"),
-        func.avg(cast(runs.c.wall_time, Float)).label("wall"),
-        func.min(runs.c.started_at).label("first"),
-        func.avg(runs.c.cpus).label("cpus"),
-        func.avg(runs.c.parallelism).label("parallelism"),
-        func.sum(case((runs.c.cpus.is_not(None), runs.c.wall_time * runs.c.cpus), else_=0.0)).label(
-            "capacity"
-        ),
-    ).where(window)
-    with store.engine.connect() as conn:
-        total = conn.execute(query).one()
-    count = int(total.runs or 0)
-    return {
-        "name": pipeline,
-        "since": since,
-        "first_run": total.first,
-        "runs": count,
-        "success_rate": (total.succeeded or 0) / count if count else None,
-        "target": RELIABILITY_TARGET,
-        "mean_wall_time": float(total.wall) if total.wall is not None else None,
-        "mean_cpus": float(total.cpus) if total.cpus is not None else None,
-        "mean_parallelism": float(total.parallelism) if total.parallelism is not None else None,
-        "cpu_capacity": float(total.capacity or 0.0),
-    }

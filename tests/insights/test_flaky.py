@@ -1,0 +1,59 @@
+"""`conveyor flaky`: jobs and tests that passed and failed on the same inputs."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from tests.conftest import Project
+
+
+def test_flaky_jobs_and_tests_on_the_same_inputs(project: Project) -> None:
+    coin = project.root.parent / "coin"  # outside the workspace: not an input
+    project.write(
+        "tests/test_coin.py",
+        f"""
+        from pathlib import Path
+
+        def test_steady():
+            assert True
+
+        def test_coin():
+            assert Path({str(coin)!r}).read_text() == "heads"
+        """,
+    )
+    project.pipeline(
+        f"""
+        name: coin
+        jobs:
+          test:
+            run: {sys.executable} -m pytest tests -q -p no:cacheprovider --junitxml=out/junit.xml
+            reports:
+              junit: out/junit.xml
+        """
+    )
+    project.commit()
+    for side, code in (("heads", 0), ("tails", 1), ("heads", 0)):
+        coin.write_text(side)
+        assert project.run("run", "--no-cache").code == code
+    assert project.run("flaky").code == 0
+    found = json.loads(project.run("flaky", "--quarantine", "--json").out)
+    [job] = found["jobs"]
+    assert (job["job"], job["flips"], job["passed"], job["failed"]) == ("test", 2, 2, 1)
+    [test] = found["tests"]
+    assert test["test"].endswith("test_coin")
+    assert (test["flips"], test["passed"], test["failed"]) == (2, 2, 1)
+    assert test["commit"] == project.git("rev-parse", "HEAD")
+    quarantined = json.loads((project.root / ".conveyor" / "quarantine.json").read_text())
+    assert quarantined == {"tests": [{"job": "test", "test": test["test"]}]}
+    text = project.run("flaky").out
+    assert "flaky tests (same commit, different outcomes)" in text
+    assert "2 flip(s), 2 passed, 1 failed" in text
+
+
+def test_a_steady_failure_is_not_flaky(project: Project) -> None:
+    project.pipeline("name: steady\njobs:\n  broken:\n    run: exit 1\n")
+    project.commit()
+    for _ in range(3):
+        assert project.run("run", "--no-cache").code == 1
+    assert json.loads(project.run("flaky", "--json").out) == {"jobs": [], "tests": []}
