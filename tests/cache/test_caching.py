@@ -12,7 +12,11 @@ from typing import Any
 import pytest
 
 from conveyor.cache.local import LocalCache
+from tests.cache.memory import MemoryStore
 from tests.conftest import Project
+
+# Each test runs against the local store and the in-memory one (tests/cache/conftest.py).
+pytestmark = pytest.mark.usefixtures("cache_store")
 
 PIPELINE = """
 jobs:
@@ -169,7 +173,7 @@ def test_explain_names_what_changed(built: Project, monkeypatch: pytest.MonkeyPa
 
 
 def test_env_and_pass_env_are_in_the_key_secrets_only_by_name(
-    project: Project, monkeypatch: pytest.MonkeyPatch
+    project: Project, monkeypatch: pytest.MonkeyPatch, cache_store: MemoryStore | None
 ) -> None:
     project.pipeline(
         """
@@ -195,9 +199,12 @@ def test_env_and_pass_env_are_in_the_key_secrets_only_by_name(
     assert "  cache miss: env REGION changed: 'eu' -> 'us'" in result.out
     cache = Path(os.environ["XDG_CACHE_HOME"]) / "conveyor"
     stored = b"".join(p.read_bytes() for p in cache.rglob("*") if p.is_file())
+    if cache_store is not None:
+        stored += cache_store.everything()
     assert b"s3cr3t" not in stored
 
 
+@pytest.mark.local_store  # it damages a blob on disk
 def test_a_corrupt_blob_makes_the_job_run_again(project: Project) -> None:
     big = "x" * 40_000  # above the inline limit: stored as a CAS blob
     project.pipeline(
@@ -219,6 +226,7 @@ def test_a_corrupt_blob_makes_the_job_run_again(project: Project) -> None:
     assert runs_log(project) == ["run", "run"], "it ran again instead of restoring a bad blob"
 
 
+@pytest.mark.local_store  # it damages an entry on disk
 def test_a_corrupt_entry_with_inline_outputs_makes_the_job_run_again(built: Project) -> None:
     """Small outputs ride inside the result entry: damage there fails its checksum."""
     entries = list((Path(os.environ["XDG_CACHE_HOME"]) / "conveyor" / "ac").rglob("*"))
@@ -236,6 +244,7 @@ def test_a_corrupt_entry_with_inline_outputs_makes_the_job_run_again(built: Proj
     assert runs_log(built)[2] == "run", "build ran again instead of restoring a bad entry"
 
 
+@pytest.mark.local_store  # where the disk store lives
 def test_cache_dir_can_be_relocated(
     project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -245,6 +254,7 @@ def test_cache_dir_can_be_relocated(
     assert list((tmp_path / "elsewhere" / "ac").rglob("*"))
 
 
+@pytest.mark.local_store  # a separate process
 def test_a_run_killed_while_storing_leaves_a_correct_cache(project: Project) -> None:
     lines = ["jobs:"]
     for i in range(30):
@@ -287,6 +297,7 @@ def test_why_says_hit_or_what_changed(built: Project) -> None:
     ]
 
 
+@pytest.mark.local_store  # `conveyor cache` maintains the disk store
 def test_cache_commands(built: Project) -> None:
     stats = json.loads(built.run("cache", "stats", "--json").out)
     assert stats["actions"] == 2
@@ -406,6 +417,7 @@ def test_a_bad_cache_key_expression_is_a_config_error(project: Project) -> None:
     )
 
 
+@pytest.mark.local_store  # the disk store's directory
 def test_an_unusable_cache_directory_warns_and_runs_uncached(
     project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,6 +13,9 @@ import pytest
 
 from tests.conftest import Project
 
+# Each test runs against the local store and the in-memory one (tests/cache/conftest.py).
+pytestmark = pytest.mark.usefixtures("cache_store")
+
 
 def jobs(project: Project) -> dict[str, Any]:
     data = json.loads((project.runs()[-1] / "summary.json").read_text())

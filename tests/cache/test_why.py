@@ -15,6 +15,9 @@ from hypothesis import strategies as st
 
 from tests.conftest import Project
 
+# Each test runs against the local store and the in-memory one (tests/cache/conftest.py).
+pytestmark = pytest.mark.usefixtures("cache_store")
+
 # Every job writes what it read, tagged by file name, so new inputs always mean new
 # outputs: a job after one that runs can then only miss.
 PIPELINE = """
