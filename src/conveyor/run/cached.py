@@ -9,6 +9,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 
+from conveyor.cache.interface import CacheError
 from conveyor.cache.jobs import JobCache
 from conveyor.cache.keys import BuiltAction
 from conveyor.events import EventBus, JobOutput, JobStarted
@@ -74,7 +75,7 @@ class CachedJobs:
                 # Written since git was asked (by an editor, say): key them by content.
                 built = jc.prepare(job, argv, needs)
                 hit = jc.lookup(job, built)
-        except OSError as exc:  # the cache is an optimisation: never a reason to fail
+        except (OSError, CacheError) as exc:  # the cache is an optimisation: never a reason to fail
             self.bus.emit(JobOutput(name, f"conveyor: cache unavailable: {exc}", time.time()))
             return None, None, ()
         if hit is None:
@@ -97,7 +98,7 @@ class CachedJobs:
             # after it expect to find, whether it ran or not.
             try:
                 deps_lines, _exact = jc.restore_dependencies(job)
-            except OSError as exc:
+            except (OSError, CacheError) as exc:
                 deps_lines = [f"conveyor: could not restore caches: {exc}"]
             hit = dataclasses.replace(hit, log=[*deps_lines, *hit.log])
         now = time.time()
@@ -133,7 +134,7 @@ class CachedJobs:
             return [], set()
         try:
             return self.jobcache.restore_dependencies(job)
-        except OSError as exc:
+        except (OSError, CacheError) as exc:
             return [f"conveyor: could not restore caches: {exc}"], set()
 
     def save_dependencies(
@@ -145,7 +146,7 @@ class CachedJobs:
         try:
             for line in self.jobcache.save_dependencies(job, restored_keys):
                 on_line(line)
-        except OSError as exc:
+        except (OSError, CacheError) as exc:
             on_line(f"conveyor: could not save caches: {exc}")
 
     def keep(
