@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from conveyor.model import Digest
 from conveyor.workspace import files as digest
-from conveyor.workspace.files import WorkspaceFiles, digest_bytes, glob_regex
+from conveyor.workspace.files import WorkspaceFiles, digest_bytes
+from conveyor.workspace.globs import glob_regex
 from tests.cache.test_jobs import check_damaged_state_is_harmless
 from tests.conftest import Project
 from tests.workspace.conftest import GitLog

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 from conveyor.errors import ConfigPath
 from conveyor.model import Job, Pipeline
-from conveyor.workspace.files import anchor, glob_regex
+from conveyor.workspace.globs import anchor, glob_regex
 
 __all__ = [
     "Unmatched",

@@ -6,7 +6,7 @@ from conveyor.errors import EnvironmentProblem, UsageError
 from conveyor.graph import plan as graph
 from conveyor.model import Job, Pipeline
 from conveyor.workspace import git
-from conveyor.workspace.files import anchor, paths_matcher, patterns_matcher
+from conveyor.workspace.globs import anchor, paths_matcher, patterns_matcher
 
 
 def changed_files(root: str, ref: str) -> set[str]:

@@ -25,7 +25,7 @@ from typing import NamedTuple
 from conveyor.cache.jobs import JobCache
 from conveyor.model import Job, JobResult
 from conveyor.workspace import git
-from conveyor.workspace.files import anchor, paths_matcher, patterns_matcher
+from conveyor.workspace.globs import anchor, paths_matcher, patterns_matcher
 
 # Caches tools keep beside the sources for themselves, rebuilt whenever missing, never
 # what another job reads: not worth a warning when a project's .gitignore omits them.

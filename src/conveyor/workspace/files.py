@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import os
 import pickle
-import posixpath
 import re
 import stat
 import time
@@ -28,6 +27,7 @@ from typing import Any
 from conveyor.fsutil import atomic_file, ensure_state_dir
 from conveyor.model import Digest
 from conveyor.workspace import git
+from conveyor.workspace.globs import WILDCARD, anchor, glob_regex
 
 EMPTY = Digest(hashlib.sha256(b"").hexdigest(), 0)
 # A stat entry recorded less than this long after the file's mtime is "racy".
@@ -59,66 +59,6 @@ class FileInfo:
     executable: bool
 
 
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """A glob as a regex over '/'-separated relative paths: ** spans directories."""
-    out = ""
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if pattern.startswith("**/", i):
-            out += "(?:.*/)?"
-            i += 3
-            continue
-        if pattern.startswith("**", i):
-            out += ".*"
-            i += 2
-            continue
-        out += {"*": "[^/]*", "?": "[^/]"}.get(c, re.escape(c))
-        i += 1
-    # A directory matches everything below it.
-    return re.compile(out + "(?:/.*)?")
-
-
-def anchor(base: str, pattern: str) -> str:
-    """A pattern relative to a job's directory, made relative to the workspace."""
-    joined = pattern if base in (".", "") else f"{base.rstrip('/')}/{pattern}"
-    return posixpath.normpath(joined)
-
-
-def paths_matcher(anchored: Sequence[str]) -> Callable[[str], bool]:
-    """Whether a workspace-relative path is one of these workspace-relative patterns or
-    below one. Patterns without a wildcard (most: `packages/a/dist`) are looked up in a
-    set, ancestor by ancestor, instead of each compiling a regex: a thousand jobs'
-    outputs cost 0.45 ms each to compile."""
-    literal = {p for p in anchored if not _WILDCARD.search(p)}
-    globs = [glob_regex(p) for p in anchored if _WILDCARD.search(p)]
-
-    def matches(path: str) -> bool:
-        if path in literal:
-            return True
-        cut = path.find("/")
-        while cut > 0:
-            if path[:cut] in literal:
-                return True
-            cut = path.find("/", cut + 1)
-        return any(rx.fullmatch(path) for rx in globs)
-
-    return matches
-
-
-def patterns_matcher(base: str, patterns: Sequence[str]) -> Callable[[str], bool]:
-    """Whether a workspace-relative path is chosen by `inputs:`-style patterns relative
-    to `base` (some pattern matches it and no `!` exclude does)."""
-    include = paths_matcher([anchor(base, p) for p in patterns if not p.startswith("!")])
-    exclude = paths_matcher([anchor(base, p[1:]) for p in patterns if p.startswith("!")])
-
-    def chosen(path: str) -> bool:
-        return include(path) and not exclude(path)
-
-    return chosen
-
-
-_WILDCARD = re.compile(r"[*?\[]")
 GitState = tuple[dict[str, tuple[str, bool]], set[str]]
 
 
@@ -439,7 +379,7 @@ class WorkspaceFiles:
             if pattern.startswith("!"):
                 continue
             anchored = anchor(base, pattern)
-            if not _WILDCARD.search(anchored) and (
+            if not WILDCARD.search(anchored) and (
                 anchored in self._assumed or os.path.isfile(f"{self.root}/{anchored}")
             ):
                 chosen.add(anchored)
