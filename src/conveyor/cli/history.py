@@ -212,7 +212,7 @@ def _build_output(ctx: click.Context, run_id: str | None, window: float, as_json
     from conveyor.history.queries import find_run
 
     with _history(ctx) as (pipeline, store):
-        document = for_run(store, find_run(store, pipeline.label, run_id), window)
+        document = for_run(store, find_run(store, pipeline.label, run_id), window).to_json()
     if as_json:
         click.echo(json.dumps(document, indent=2))
         return 0

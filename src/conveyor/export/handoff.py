@@ -11,15 +11,129 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from conveyor.history.queries import PipelineTotals, pipeline_totals
-from conveyor.history.record import RunRecord
+from conveyor.history.record import RunRecord, RunRow
 from conveyor.history.store import HistoryStore
 from conveyor.units import format_duration
 
 
-def for_run(store: HistoryStore, record: RunRecord, window: float) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Artifact:
+    """A file the run's jobs produced, with its version metadata."""
+
+    type: str
+    """The job's `artifacts:` type for it, else `output`."""
+    job: str
+    location: str
+    """Relative to the workspace."""
+    absolute_location: str
+    sha256: str
+    size_bytes: int
+    version: str | None
+    """The run's tag: a run on a tag is a release; others have only the commit."""
+    commit_hash: str | None
+    build_number: int
+    run_id: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "type": self.type,
+            "job": self.job,
+            "location": self.location,
+            "absolute_location": self.absolute_location,
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "metadata": {  # a new mapping each: no YAML anchors
+                "version": self.version,
+                "commit_hash": self.commit_hash,
+                "build_number": self.build_number,
+                "run_id": self.run_id,
+            },
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildMetrics:
+    """The build's figures, as people read them (rates as percentages)."""
+
+    build_time: str | None
+    build_time_seconds: float | None
+    success_rate: str | None
+    """Over the runs of the window that ends with this one."""
+    success_rate_target: str
+    success_rate_runs: int
+    success_rate_window: str
+    critical_path_seconds: float | None
+    jobs: int
+    jobs_cached: int
+    cache_hit_rate: str | None
+    tests: Mapping[str, int]
+    """Test cases by status."""
+    output_bytes: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "build_time": self.build_time,
+            "build_time_seconds": self.build_time_seconds,
+            "success_rate": self.success_rate,
+            "success_rate_target": self.success_rate_target,
+            "success_rate_runs": self.success_rate_runs,
+            "success_rate_window": self.success_rate_window,
+            "critical_path_seconds": self.critical_path_seconds,
+            "jobs": self.jobs,
+            "jobs_cached": self.jobs_cached,
+            "cache_hit_rate": self.cache_hit_rate,
+            "tests": dict(self.tests),
+            "output_bytes": self.output_bytes,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildOutput:
+    """The hand-off of one run."""
+
+    pipeline: str
+    pipeline_config: str | None
+    """The pipeline file, relative to the workspace (None: not recorded)."""
+    run: RunRow
+    artifacts: tuple[Artifact, ...]
+    metrics: BuildMetrics
+
+    def of_type(self, kind: str) -> list[str]:
+        return [a.location for a in self.artifacts if a.type == kind]
+
+    def to_json(self) -> dict[str, object]:
+        """The document `conveyor show --format build-output` prints (as YAML or JSON)."""
+        run = self.run
+        return {
+            "build_output": {
+                "pipeline": self.pipeline,
+                "pipeline_config": self.pipeline_config,
+                "run": {
+                    "id": run.id,
+                    "status": run.status,
+                    "commit": run.commit,
+                    "branch": run.branch,
+                    "tag": run.tag,
+                    "event": run.event,
+                    "trigger": run.trigger,
+                    "host": run.host,
+                    "conveyor_version": run.conveyor_version,
+                    "started_at": _iso(run.started_at),
+                    "finished_at": _iso(run.finished_at),
+                },
+                "artifacts": [a.to_json() for a in self.artifacts],
+                "deployment_manifests": self.of_type("deployment-manifest"),
+                "documentation": self.of_type("documentation"),
+                "metrics": self.metrics.to_json(),
+            }
+        }
+
+
+def for_run(store: HistoryStore, record: RunRecord, window: float) -> BuildOutput:
     """The hand-off of a recorded run: its build number among the pipeline's runs, and
     the success rate over the `window` seconds that end with it (not runs after it)."""
     run = record.run
@@ -33,72 +147,52 @@ def for_run(store: HistoryStore, record: RunRecord, window: float) -> dict[str, 
 
 def build_output(
     record: RunRecord, *, build_number: int, totals: PipelineTotals, window: str
-) -> dict[str, Any]:
-    """The hand-off document (plain data: dumped as YAML or JSON)."""
+) -> BuildOutput:
+    """The hand-off, given the run's build number and the pipeline's totals over
+    `window` (named as people read it: 30d)."""
     run = record.run
     workspace = run.workspace or ""
-    metadata = {
-        "version": run.tag,  # a run on a tag is a release; others have only the commit
-        "commit_hash": run.commit,
-        "build_number": build_number,
-        "run_id": run.id,
-    }
-    artifacts = [
-        {
-            "type": out.artifact or "output",
-            "job": out.job,
-            "location": out.path,
-            "absolute_location": os.path.join(workspace, out.path),
-            "sha256": out.sha256,
-            "size_bytes": out.size,
-            "metadata": dict(metadata),  # a copy each: no YAML anchors
-        }
+    artifacts = tuple(
+        Artifact(
+            type=out.artifact or "output",
+            job=out.job,
+            location=out.path,
+            absolute_location=os.path.join(workspace, out.path),
+            sha256=out.sha256,
+            size_bytes=out.size,
+            version=run.tag,
+            commit_hash=run.commit,
+            build_number=build_number,
+            run_id=run.id,
+        )
         for out in record.outputs
-    ]
+    )
     rate = totals.success_rate
     jobs = record.jobs
     cached = sum(1 for j in jobs if j.cached)
     tests: dict[str, int] = {}
     for case in record.tests:
         tests[case.status] = tests.get(case.status, 0) + 1
-    return {
-        "build_output": {
-            "pipeline": run.pipeline,
-            "pipeline_config": _relative(run.pipeline_file, workspace),
-            "run": {
-                "id": run.id,
-                "status": run.status,
-                "commit": run.commit,
-                "branch": run.branch,
-                "tag": run.tag,
-                "event": run.event,
-                "trigger": run.trigger,
-                "host": run.host,
-                "conveyor_version": run.conveyor_version,
-                "started_at": _iso(run.started_at),
-                "finished_at": _iso(run.finished_at),
-            },
-            "artifacts": artifacts,
-            "deployment_manifests": [
-                a["location"] for a in artifacts if a["type"] == "deployment-manifest"
-            ],
-            "documentation": [a["location"] for a in artifacts if a["type"] == "documentation"],
-            "metrics": {
-                "build_time": _human(run.wall_time),
-                "build_time_seconds": _round(run.wall_time),
-                "success_rate": None if rate is None else f"{rate * 100:.1f}%",
-                "success_rate_target": f"{totals.target * 100:.0f}%",
-                "success_rate_runs": totals.runs,
-                "success_rate_window": window,
-                "critical_path_seconds": _round(run.critical_path_time),
-                "jobs": len(jobs),
-                "jobs_cached": cached,
-                "cache_hit_rate": f"{cached / len(jobs) * 100:.1f}%" if jobs else None,
-                "tests": tests,
-                "output_bytes": sum(a["size_bytes"] for a in artifacts),
-            },
-        }
-    }
+    return BuildOutput(
+        pipeline=run.pipeline,
+        pipeline_config=_relative(run.pipeline_file, workspace),
+        run=run,
+        artifacts=artifacts,
+        metrics=BuildMetrics(
+            build_time=_human(run.wall_time),
+            build_time_seconds=_round(run.wall_time),
+            success_rate=None if rate is None else f"{rate * 100:.1f}%",
+            success_rate_target=f"{totals.target * 100:.0f}%",
+            success_rate_runs=totals.runs,
+            success_rate_window=window,
+            critical_path_seconds=_round(run.critical_path_time),
+            jobs=len(jobs),
+            jobs_cached=cached,
+            cache_hit_rate=f"{cached / len(jobs) * 100:.1f}%" if jobs else None,
+            tests=tests,
+            output_bytes=sum(a.size_bytes for a in artifacts),
+        ),
+    )
 
 
 def _relative(path: str | None, workspace: str) -> str | None:
