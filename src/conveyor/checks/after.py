@@ -32,13 +32,13 @@ def run_after(
         matches = _glob(root, pattern)
         out.append(
             CheckResult(
-                f"required {pattern}",
-                bool(matches),
-                "present",
-                f"{len(matches)} file(s), {format_size(sum(_size(root, m) for m in matches))}"
+                check=f"required {pattern}",
+                ok=bool(matches),
+                expected="present",
+                found=f"{len(matches)} file(s), {format_size(sum(_size(root, m) for m in matches))}"
                 if matches
                 else "missing",
-                ""
+                hint=""
                 if matches
                 else "the job that builds it did not produce it: read its log; "
                 "declare it in the job's `outputs:` so the cache restores it too",
@@ -51,11 +51,11 @@ def run_after(
         shown = first_few(matches)
         out.append(
             CheckResult(
-                f"forbidden {pattern}",
-                not matches,
-                "absent",
-                shown if matches else "absent",
-                ""
+                check=f"forbidden {pattern}",
+                ok=not matches,
+                expected="absent",
+                found=shown if matches else "absent",
+                hint=""
                 if not matches
                 else "remove them from the build (for source maps: turn them "
                 "off in the production build's configuration)",
@@ -76,11 +76,11 @@ def run_after(
         )
         out.append(
             CheckResult(
-                f"size {pattern}",
-                bool(matches) and not over,
-                f"each <= {format_size(limit)}",
-                found,
-                "split or compress it (code splitting, minification, compression), or "
+                check=f"size {pattern}",
+                ok=bool(matches) and not over,
+                expected=f"each <= {format_size(limit)}",
+                found=found,
+                hint="split or compress it (code splitting, minification, compression), or "
                 "raise the limit if the growth is intended"
                 if over
                 else ("" if matches else f"no file matches {pattern}"),
@@ -125,17 +125,17 @@ def write_report(
         atomic_write(full, json.dumps(report, indent=2) + "\n", makedirs=True)
     except OSError as exc:
         return CheckResult(
-            "build report",
-            False,
-            f"written to {path}",
-            f"cannot write it: {exc.strerror}",
-            "make the directory writable",
+            check="build report",
+            ok=False,
+            expected=f"written to {path}",
+            found=f"cannot write it: {exc.strerror}",
+            hint="make the directory writable",
             location=path,
         )
     return CheckResult(
-        "build report",
-        True,
-        f"written to {path}",
-        f"{len(files)} files, {format_size(total)}",
+        check="build report",
+        ok=True,
+        expected=f"written to {path}",
+        found=f"{len(files)} files, {format_size(total)}",
         location=path,
     )

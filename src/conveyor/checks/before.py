@@ -139,11 +139,11 @@ def run_before(
         except ValueError as exc:
             out.results.append(
                 CheckResult(
-                    "secrets",
-                    False,
-                    "a readable secrets baseline",
-                    str(exc),
-                    "write one with `detect-secrets scan > .secrets.baseline`, or remove "
+                    check="secrets",
+                    ok=False,
+                    expected="a readable secrets baseline",
+                    found=str(exc),
+                    hint="write one with `detect-secrets scan > .secrets.baseline`, or remove "
                     "checks.secrets.baseline",
                     location=secrets.baseline,
                     level=GateLevel.ERROR,

@@ -97,9 +97,11 @@ def _pair_result(
     expected = f"{name} consistent with {manifest}"
     if not problems:
         found = f"{checked} dependenc{'y' if checked == 1 else 'ies'} recorded"
-        return CheckResult(f"lockfile {lock}", True, expected, found)
+        return CheckResult(check=f"lockfile {lock}", ok=True, expected=expected, found=found)
     shown = first_few(problems, MAX_PROBLEMS, "; ")
-    return CheckResult(f"lockfile {lock}", False, expected, shown, hint, location=lock)
+    return CheckResult(
+        check=f"lockfile {lock}", ok=False, expected=expected, found=shown, hint=hint, location=lock
+    )
 
 
 # npm ---------------------------------------------------------------------------------
@@ -145,10 +147,10 @@ def _check_npm(root: str, tracked: set[str], manifest: str) -> list[CheckResult]
             if lock in tracked:
                 return [
                     CheckResult(
-                        f"lockfile {lock}",
-                        True,
-                        f"a lockfile for {manifest}",
-                        f"{other} (its consistency with package.json is not checked)",
+                        check=f"lockfile {lock}",
+                        ok=True,
+                        expected=f"a lockfile for {manifest}",
+                        found=f"{other} (its consistency with package.json is not checked)",
                     )
                 ]
     if not count:
@@ -322,7 +324,15 @@ def _check_go(root: str, tracked: set[str], manifest: str) -> list[CheckResult]:
     try:
         sums = go.parse_go_sum(read_text(root, lock))
     except ParseError as exc:
-        return [CheckResult(f"lockfile {lock}", False, "a readable go.sum", exc.message, hint)]
+        return [
+            CheckResult(
+                check=f"lockfile {lock}",
+                ok=False,
+                expected="a readable go.sum",
+                found=exc.message,
+                hint=hint,
+            )
+        ]
     problems = []
     for required in requires:
         module, version = required.name, required.spec

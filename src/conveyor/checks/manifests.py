@@ -302,9 +302,13 @@ def check_manifests(root: str, files: Sequence[str]) -> list[CheckResult]:
         problem = _structure_problem(posixpath.basename(path), data)
         if problem is not None:
             want, found, hint = problem
-            results.append(CheckResult(check, False, want, found, hint, location=path))
+            results.append(
+                CheckResult(
+                    check=check, ok=False, expected=want, found=found, hint=hint, location=path
+                )
+            )
             continue
-        results.append(CheckResult(check, True, expected, expected))
+        results.append(CheckResult(check=check, ok=True, expected=expected, found=expected))
     return results
 
 

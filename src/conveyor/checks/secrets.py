@@ -201,7 +201,13 @@ def _detector_version() -> str:
 def secrets_check(findings: Sequence[Finding], level: GateLevel) -> CheckResult:
     """The scan as one check: passed when nothing was found."""
     if not findings:
-        return CheckResult("secrets", True, "no secrets committed", "no secrets found", level=level)
+        return CheckResult(
+            check="secrets",
+            ok=True,
+            expected="no secrets committed",
+            found="no secrets found",
+            level=level,
+        )
     places = first_few([f"{f.rule} in {_where(f)}" for f in findings], _SHOWN)
     count = len(findings)
     return CheckResult(

@@ -87,7 +87,15 @@ def check_tools(
             # Many systems ship only `python3`; `python: ">=3.11"` means either.
             exe = shutil.which("python3", path=path_var)
         if exe is None:
-            results.append(CheckResult(check, False, expected, "not found on PATH", install))
+            results.append(
+                CheckResult(
+                    check=check,
+                    ok=False,
+                    expected=expected,
+                    found="not found on PATH",
+                    hint=install,
+                )
+            )
             continue
 
         version, problem = _read_version(executor, name, exe, environ, limit)
@@ -95,18 +103,22 @@ def check_tools(
             args = " ".join(_version_args(name))
             results.append(
                 CheckResult(
-                    check,
-                    False,
-                    expected,
-                    f"could not read its version: {problem}",
-                    f"check that `{exe} {args}` works, or {install}",
+                    check=check,
+                    ok=False,
+                    expected=expected,
+                    found=f"could not read its version: {problem}",
+                    hint=f"check that `{exe} {args}` works, or {install}",
                 )
             )
             continue
 
         found = f"{name} {version} at {exe}"
         ok = spec.contains(version, prereleases=True)
-        results.append(CheckResult(check, ok, expected, found, "" if ok else install))
+        results.append(
+            CheckResult(
+                check=check, ok=ok, expected=expected, found=found, hint="" if ok else install
+            )
+        )
     return results
 
 
