@@ -45,6 +45,7 @@ def new_run_id() -> str:
 
 
 def create_run_dir(root: str, run_id: str) -> str:
+    """Create `.conveyor/runs/<run_id>/logs/` in the workspace; the run directory."""
     path = ensure_state_dir(root, "runs", run_id)
     os.makedirs(os.path.join(path, "logs"), exist_ok=True)
     return path
@@ -58,6 +59,7 @@ class LogNames:
         self._used: set[str] = set()
 
     def __call__(self, job: str) -> str:
+        """The log file name of `job`: its name made safe for a file, unique in the run."""
         if job not in self._names:
             base = re.sub(r"[^A-Za-z0-9._=-]+", "_", job).strip("_")[:120] or "job"
             name, n = base, 1
@@ -124,6 +126,7 @@ class JobLogSink:
 
 
 def context_dict(context: RunContext) -> dict[str, Any]:
+    """A run's context (branch, tag, event, commit, CI) as summary.json holds it."""
     # The caller's environment may hold secrets: it is never written down.
     return {
         "branch": context.branch,
@@ -135,6 +138,8 @@ def context_dict(context: RunContext) -> dict[str, Any]:
 
 
 def result_dict(r: JobResult) -> dict[str, Any]:
+    """A job's result as summary.json and events.jsonl hold it (the history reads these
+    keys: change them with a migration of `history/rundirs.py`)."""
     return {
         "name": r.name,
         "status": r.status.value,
@@ -160,6 +165,7 @@ def result_dict(r: JobResult) -> dict[str, Any]:
 
 
 def gate_dict(g: GateResult) -> dict[str, Any]:
+    """A gate's result as summary.json and `conveyor gates --json` show it."""
     return {
         "gate": g.gate,
         "scope": g.scope,
@@ -172,6 +178,7 @@ def gate_dict(g: GateResult) -> dict[str, Any]:
 
 
 def check_dict(c: CheckResult) -> dict[str, Any]:
+    """A check's result as summary.json and `conveyor check --json` show it."""
     return {
         "check": c.check,
         "ok": c.ok,
@@ -192,6 +199,7 @@ class ResultJSON:
         self._done: dict[int, tuple[JobResult, str]] = {}
 
     def __call__(self, result: JobResult) -> str:
+        """The JSON of `result`, made once for both summary.json and events.jsonl."""
         known = self._done.get(id(result))
         if known is not None and known[0] is result:
             return known[1]
