@@ -138,8 +138,8 @@ def context_dict(context: RunContext) -> dict[str, Any]:
 
 
 def result_dict(r: JobResult) -> dict[str, Any]:
-    """A job's result as summary.json and events.jsonl hold it (the history reads these
-    keys: change them with a migration of `history/rundirs.py`)."""
+    """A job's result as summary.json and events.jsonl hold it. `history/rundirs.py`
+    reads these keys from the run directories of older versions too: add, never rename."""
     return {
         "name": r.name,
         "status": r.status.value,
