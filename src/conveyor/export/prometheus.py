@@ -26,11 +26,23 @@ BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 360
 MEMORY_BUCKETS = tuple(float(2**n) for n in range(22, 35))
 
 
-def registry_for(store: HistoryStore, pipeline: str | None, since: float) -> CollectorRegistry:
-    """Metrics over the runs started at or after `since` (of one pipeline, or all)."""
-    # `*_created` series (when each counter was made, i.e. now) would only be noise here.
-    disable_created_metrics()  # type: ignore[no-untyped-call]
-    registry = CollectorRegistry()
+@dataclass(frozen=True, slots=True)
+class _Metrics:
+    """The families `conveyor metrics` exports, in the order they are exposed."""
+
+    run_total: Counter
+    run_seconds: Histogram
+    job_total: Counter
+    job_seconds: Histogram
+    queue_seconds: Histogram
+    cache: Counter
+    saved: Counter
+    cpu: Counter
+    memory: Histogram
+    gate_total: Counter
+
+
+def _metrics(registry: CollectorRegistry) -> _Metrics:
     run_total = Counter(
         "conveyor_runs", "Runs recorded, by outcome.", ["pipeline", "status"], registry=registry
     )
@@ -89,34 +101,54 @@ def registry_for(store: HistoryStore, pipeline: str | None, since: float) -> Col
         ["pipeline", "scope", "gate", "result"],
         registry=registry,
     )
+    return _Metrics(
+        run_total,
+        run_seconds,
+        job_total,
+        job_seconds,
+        queue_seconds,
+        cache,
+        saved,
+        cpu,
+        memory,
+        gate_total,
+    )
+
+
+def registry_for(store: HistoryStore, pipeline: str | None, since: float) -> CollectorRegistry:
+    """Metrics over the runs started at or after `since` (of one pipeline, or all)."""
+    # `*_created` series (when each counter was made, i.e. now) would only be noise here.
+    disable_created_metrics()  # type: ignore[no-untyped-call]
+    registry = CollectorRegistry()
+    m = _metrics(registry)
     # Runs, then gates, then jobs: a series is exposed in the order it was first made.
     for run in run_outcomes(store, pipeline, since):
-        run_total.labels(run.pipeline, run.status).inc()
+        m.run_total.labels(run.pipeline, run.status).inc()
         # Series that exist at zero, so a dashboard shows 0 rather than "no data".
-        saved.labels(run.pipeline)
-        cache.labels(run.pipeline, "hit")
-        cache.labels(run.pipeline, "miss")
+        m.saved.labels(run.pipeline)
+        m.cache.labels(run.pipeline, "hit")
+        m.cache.labels(run.pipeline, "miss")
         if run.wall_time is not None and run.status != "interrupted":
-            run_seconds.labels(run.pipeline).observe(run.wall_time)
+            m.run_seconds.labels(run.pipeline).observe(run.wall_time)
     for g in gate_outcomes(store, pipeline, since):
         result = "passed" if g.passed else ("failed" if g.level == "error" else "warned")
-        gate_total.labels(g.pipeline, g.scope, g.gate, result).inc()
+        m.gate_total.labels(g.pipeline, g.scope, g.gate, result).inc()
     for job in job_outcomes(store, pipeline, since):
-        job_total.labels(job.pipeline, job.name, job.status).inc()
+        m.job_total.labels(job.pipeline, job.name, job.status).inc()
         if job.status == "skipped":
             continue
-        cache.labels(job.pipeline, "hit" if job.cached else "miss").inc()
+        m.cache.labels(job.pipeline, "hit" if job.cached else "miss").inc()
         if job.cached:
-            saved.labels(job.pipeline).inc(job.saved or 0.0)
+            m.saved.labels(job.pipeline).inc(job.saved or 0.0)
         else:
             if job.duration is not None:
-                job_seconds.labels(job.pipeline, job.name).observe(job.duration)
+                m.job_seconds.labels(job.pipeline, job.name).observe(job.duration)
             if job.cpu_time is not None:
-                cpu.labels(job.pipeline, job.name).inc(max(0.0, job.cpu_time))
+                m.cpu.labels(job.pipeline, job.name).inc(max(0.0, job.cpu_time))
             if job.peak_rss is not None:
-                memory.labels(job.pipeline, job.name).observe(job.peak_rss)
+                m.memory.labels(job.pipeline, job.name).observe(job.peak_rss)
         if job.queue_time is not None:
-            queue_seconds.labels(job.pipeline).observe(max(0.0, job.queue_time))
+            m.queue_seconds.labels(job.pipeline).observe(max(0.0, job.queue_time))
     return registry
 
 
