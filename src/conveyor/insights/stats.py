@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import Row, and_, case, func, select
 
 from conveyor.history.queries import pipeline_totals
 from conveyor.history.schema import jobs, runs
@@ -159,35 +160,10 @@ def compute(store: HistoryStore, pipeline: str, since: float, job: str | None = 
         for job_name, started, duration in conn.execute(durations):
             timed.setdefault(job_name, []).append((started, float(duration)))
     series = {k: [d for _, d in sorted(v)] for k, v in timed.items()}
-    out = []
-    for row in rows:
-        ran = series.get(row.job, [])
-        ordered = sorted(ran)
-        half = len(ran) // 2
-        older, newer = sorted(ran[:half]), sorted(ran[half:])
-        trend = None
-        old_p50, new_p50 = percentile(older, 0.5), percentile(newer, 0.5)
-        if half >= 2 and old_p50 and new_p50 is not None:
-            trend = new_p50 / old_p50 - 1
-        counted_runs = int(row.runs or 0)
-        out.append(
-            JobFigures(
-                job=row.job,
-                runs=counted_runs,
-                success_rate=(row.succeeded or 0) / counted_runs if counted_runs else None,
-                failed=int(row.failed or 0),
-                cache_hit_rate=(row.hits or 0) / counted_runs if counted_runs else None,
-                executed=len(ran),
-                p50=percentile(ordered, 0.5),
-                p95=percentile(ordered, 0.95),
-                trend=trend,
-                queue_time=float(row.queue) if row.queue is not None else None,
-                saved=float(row.saved or 0.0),
-                cpu_time=float(row.cpu) if row.cpu is not None else None,
-                peak_memory=int(row.memory) if row.memory is not None else None,
-            )
-        )
-    out.sort(key=lambda j: (-(j.p95 or 0.0), j.job))
+    out = sorted(
+        (_job_figures(row, series.get(row.job, [])) for row in rows),
+        key=lambda j: (-(j.p95 or 0.0), j.job),
+    )
     totals = pipeline_totals(store, pipeline, since)
     capacity = totals.cpu_capacity
     used = sum(float(row.cpu_total or 0.0) for row in rows)
@@ -206,6 +182,34 @@ def compute(store: HistoryStore, pipeline: str, since: float, job: str | None = 
         cpu_utilisation=used / capacity if job is None and capacity else None,
     )
     return Figures(figures, tuple(out), tuple(advise(figures, out)))
+
+
+def _job_figures(row: Row[Any, *tuple[Any, ...]], ran: list[float]) -> JobFigures:
+    """One job's figures from its aggregate row and the durations of its executed runs,
+    oldest first (the trend compares the later half of the window with the earlier)."""
+    ordered = sorted(ran)
+    half = len(ran) // 2
+    older, newer = sorted(ran[:half]), sorted(ran[half:])
+    trend = None
+    old_p50, new_p50 = percentile(older, 0.5), percentile(newer, 0.5)
+    if half >= 2 and old_p50 and new_p50 is not None:
+        trend = new_p50 / old_p50 - 1
+    counted_runs = int(row.runs or 0)
+    return JobFigures(
+        job=row.job,
+        runs=counted_runs,
+        success_rate=(row.succeeded or 0) / counted_runs if counted_runs else None,
+        failed=int(row.failed or 0),
+        cache_hit_rate=(row.hits or 0) / counted_runs if counted_runs else None,
+        executed=len(ran),
+        p50=percentile(ordered, 0.5),
+        p95=percentile(ordered, 0.95),
+        trend=trend,
+        queue_time=float(row.queue) if row.queue is not None else None,
+        saved=float(row.saved or 0.0),
+        cpu_time=float(row.cpu) if row.cpu is not None else None,
+        peak_memory=int(row.memory) if row.memory is not None else None,
+    )
 
 
 # When `conveyor stats` speaks up (see advise).
@@ -229,37 +233,54 @@ def advise(pipe: PipelineFigures, jobs_: Sequence[JobFigures]) -> list[Advice]:
 
     The seed's troubleshooting guide, applied to the recorded runs: failures by job when
     the success rate is under target; wall time over the 10-minute target; slow jobs the
-    cache rarely serves; jobs getting slower; jobs whose duration varies widely; jobs
-    waiting for a free slot."""
-    out: list[Advice] = []
+    cache rarely serves; jobs getting slower; jobs whose duration varies widely; CPUs
+    kept busy; jobs waiting for a free slot."""
     if not pipe.runs:
-        return out
+        return []
+    found = [
+        _reliability(pipe, jobs_),
+        _wall_time(pipe),
+        *_rarely_cached(pipe, jobs_),
+        *_slower(jobs_),
+        *_spread(jobs_),
+        _capacity(pipe),
+        _queued(jobs_),
+    ]
+    return [a for a in found if a is not None]
+
+
+def _reliability(pipe: PipelineFigures, jobs_: Sequence[JobFigures]) -> Advice | None:
     rate = pipe.success_rate
-    if rate is not None and rate < pipe.target:
-        failing = sorted((j for j in jobs_ if j.failed), key=lambda j: (-j.failed, j.job))
-        named = ", ".join(f"{j.job} ({j.failed})" for j in failing[:5])
-        out.append(
-            Advice(
-                kind="reliability",
-                job=None,
-                message=f"{rate * 100:.1f}% of {pipe.runs} runs succeeded, under the "
-                f"{pipe.target * 100:.0f}% target"
-                + (f"; failures by job: {named}" if named else "")
-                + "; `conveyor flaky` tells flaky jobs and tests from real breakage",
-            )
-        )
+    if rate is None or rate >= pipe.target:
+        return None
+    failing = sorted((j for j in jobs_ if j.failed), key=lambda j: (-j.failed, j.job))
+    named = ", ".join(f"{j.job} ({j.failed})" for j in failing[:5])
+    return Advice(
+        kind="reliability",
+        job=None,
+        message=f"{rate * 100:.1f}% of {pipe.runs} runs succeeded, under the "
+        f"{pipe.target * 100:.0f}% target"
+        + (f"; failures by job: {named}" if named else "")
+        + "; `conveyor flaky` tells flaky jobs and tests from real breakage",
+    )
+
+
+def _wall_time(pipe: PipelineFigures) -> Advice | None:
     wall = pipe.mean_wall_time
-    if wall is not None and wall > WALL_TIME_TARGET:
-        out.append(
-            Advice(
-                kind="duration",
-                job=None,
-                message=f"runs take {format_duration(wall)} on average, over the "
-                f"{format_duration(WALL_TIME_TARGET)} target; `conveyor critical-path` names "
-                "the chain of jobs that sets the wall time",
-            )
-        )
-    threshold = max(SLOW_JOB_SECONDS, (wall or 0.0) * SLOW_JOB_SHARE)
+    if wall is None or wall <= WALL_TIME_TARGET:
+        return None
+    return Advice(
+        kind="duration",
+        job=None,
+        message=f"runs take {format_duration(wall)} on average, over the "
+        f"{format_duration(WALL_TIME_TARGET)} target; `conveyor critical-path` names "
+        "the chain of jobs that sets the wall time",
+    )
+
+
+def _rarely_cached(pipe: PipelineFigures, jobs_: Sequence[JobFigures]) -> list[Advice]:
+    out = []
+    threshold = max(SLOW_JOB_SECONDS, (pipe.mean_wall_time or 0.0) * SLOW_JOB_SHARE)
     for j in jobs_:
         p50, runs_ = j.p50, j.runs
         if (
@@ -278,21 +299,27 @@ def advise(pipe: PipelineFigures, jobs_: Sequence[JobFigures]) -> list[Advice]:
                     "changes its key; `inputs:` can narrow it",
                 )
             )
-    for j in jobs_:
-        if (
-            j.trend is not None
-            and j.trend >= SLOWER_TREND
-            and j.executed >= 2 * MIN_EXECUTIONS - 2
-            and (j.p50 or 0.0) >= SLOW_JOB_SECONDS
-        ):
-            out.append(
-                Advice(
-                    kind="trend",
-                    job=j.job,
-                    message=f"{j.job} got {j.trend * 100:.0f}% slower (the median "
-                    "of the later half of the window against the earlier half)",
-                )
-            )
+    return out
+
+
+def _slower(jobs_: Sequence[JobFigures]) -> list[Advice]:
+    return [
+        Advice(
+            kind="trend",
+            job=j.job,
+            message=f"{j.job} got {j.trend * 100:.0f}% slower (the median "
+            "of the later half of the window against the earlier half)",
+        )
+        for j in jobs_
+        if j.trend is not None
+        and j.trend >= SLOWER_TREND
+        and j.executed >= 2 * MIN_EXECUTIONS - 2
+        and (j.p50 or 0.0) >= SLOW_JOB_SECONDS
+    ]
+
+
+def _spread(jobs_: Sequence[JobFigures]) -> list[Advice]:
+    out = []
     for j in jobs_:
         p50, p95 = j.p50, j.p95
         if (
@@ -311,28 +338,32 @@ def advise(pipe: PipelineFigures, jobs_: Sequence[JobFigures]) -> list[Advice]:
                     "tests that sleep",
                 )
             )
+    return out
+
+
+def _capacity(pipe: PipelineFigures) -> Advice | None:
     used = pipe.cpu_utilisation
-    if used is not None and used >= BUSY_CPUS:
-        out.append(
-            Advice(
-                kind="capacity",
-                job=None,
-                message=f"jobs kept the CPUs {used * 100:.0f}% busy while runs were going: "
-                "more cores, more runners or remote execution would shorten runs",
-            )
-        )
+    if used is None or used < BUSY_CPUS:
+        return None
+    return Advice(
+        kind="capacity",
+        job=None,
+        message=f"jobs kept the CPUs {used * 100:.0f}% busy while runs were going: "
+        "more cores, more runners or remote execution would shorten runs",
+    )
+
+
+def _queued(jobs_: Sequence[JobFigures]) -> Advice | None:
     waiting = sorted(
         (j for j in jobs_ if (j.queue_time or 0.0) >= LONG_QUEUE_SECONDS),
         key=lambda j: (-(j.queue_time or 0.0), j.job),
     )
-    if waiting:
-        named = ", ".join(f"{j.job} ({format_duration(j.queue_time or 0.0)})" for j in waiting[:5])
-        out.append(
-            Advice(
-                kind="queue",
-                job=None,
-                message=f"jobs waited for a free slot after they were ready: {named} on "
-                "average; more parallelism (`-j`) or more runners would start them sooner",
-            )
-        )
-    return out
+    if not waiting:
+        return None
+    named = ", ".join(f"{j.job} ({format_duration(j.queue_time or 0.0)})" for j in waiting[:5])
+    return Advice(
+        kind="queue",
+        job=None,
+        message=f"jobs waited for a free slot after they were ready: {named} on "
+        "average; more parallelism (`-j`) or more runners would start them sooner",
+    )
