@@ -50,14 +50,49 @@ def write(path: str, record: RunRecord) -> None:
 
 def render(record: RunRecord) -> str:
     """The build scan: one HTML page, inline CSS, nothing fetched."""
-    run, jobs, tests = record.run, record.jobs, record.tests
+    run, jobs = record.run, record.jobs
+    ok = run.status == "success"
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.started_at))
+    cached = sum(1 for j in jobs if j.cached)
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>Conveyor run {_e(run.id)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{_e(run.pipeline)}: run {_e(run.id)}</h1>",
+        f'<p class="meta"><span class="{"ok" if ok else "bad"}" id="status">'
+        f"{_e(run.status)}</span> in {_d(run.wall_time)}, started {when} on "
+        f"{_e(run.host or '?')}; branch {_e(run.branch or '-')}, commit "
+        f"{_e((run.commit or '-')[:12])}, event {_e(run.event or '-')}; "
+        f"{len(jobs)} jobs, {cached} from the cache</p>",
+    ]
+    if run.critical_path:
+        parts.append(
+            f'<p class="meta">critical path ({_d(run.critical_path_time)}): '
+            f"{' &rarr; '.join(_e(n) for n in run.critical_path)}</p>"
+        )
+    parts += _jobs_section(record)
+    if record.gates:
+        passed = sum(1 for g in record.gates if g.passed)
+        parts += [
+            f'<h2>Gates <span class="muted">({passed} of {len(record.gates)} passed)</span></h2>',
+            "<table><tr><th>gate</th><th>scope</th><th>measured</th><th>threshold</th>"
+            "<th>result</th><th>detail</th></tr>",
+            *(_gate_row(g) for g in record.gates),
+            "</table>",
+        ]
+    parts += _tests_section(record)
+    parts += _failures_section(record)
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _jobs_section(record: RunRecord) -> list[str]:
+    """The jobs' table, each with its bar on the run's timeline."""
+    run = record.run
     start = run.started_at
     span = max(run.wall_time or 0.0, 1e-9)
-    ok = run.status == "success"
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(start))
-    critical = run.critical_path
     rows = []
-    for job in jobs:
+    for job in record.jobs:
         bar = ""
         began, ended = job.started_at, job.finished_at
         if began is not None and ended is not None:
@@ -75,60 +110,43 @@ def render(record: RunRecord) -> str:
             f'<td class="num">{_d(job.cpu_time)}</td><td class="num">{rss}</td>'
             f'<td class="num">{_e(job.exit_code)}</td><td class="lane">{bar}</td></tr>'
         )
-    counts: dict[str, int] = {}
-    for case in tests:
-        counts[case.status] = counts.get(case.status, 0) + 1
-    test_rows = [
-        f"<tr><td>{_e(c.job)}</td><td>{_e(c.name)}</td>"
-        f'<td class="{"bad" if c.status in ("failed", "error") else "ok"}">{_e(c.status)}'
-        f'</td><td class="num">{_d(c.duration)}</td>'
-        f'<td class="msg">{_e(c.message[:300])}</td></tr>'
-        for c in sorted(tests, key=lambda c: (c.status == "passed", c.job, c.name))
-    ]
-    cached = sum(1 for j in jobs if j.cached)
-    parts = [
-        "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>Conveyor run {_e(run.id)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{_e(run.pipeline)}: run {_e(run.id)}</h1>",
-        f'<p class="meta"><span class="{"ok" if ok else "bad"}" id="status">'
-        f"{_e(run.status)}</span> in {_d(run.wall_time)}, started {when} on "
-        f"{_e(run.host or '?')}; branch {_e(run.branch or '-')}, commit "
-        f"{_e((run.commit or '-')[:12])}, event {_e(run.event or '-')}; "
-        f"{len(jobs)} jobs, {cached} from the cache</p>",
-    ]
-    if critical:
-        parts.append(
-            f'<p class="meta">critical path ({_d(run.critical_path_time)}): '
-            f"{' &rarr; '.join(_e(n) for n in critical)}</p>"
-        )
-    parts += [
+    return [
         "<h2>Jobs</h2><table><tr><th>job</th><th>status</th><th>duration</th><th>queued</th>"
         "<th>CPU</th><th>peak memory</th><th>exit</th><th>timeline</th></tr>",
         *rows,
         "</table>",
     ]
-    if record.gates:
-        passed = sum(1 for g in record.gates if g.passed)
-        parts += [
-            f'<h2>Gates <span class="muted">({passed} of {len(record.gates)} passed)</span></h2>',
-            "<table><tr><th>gate</th><th>scope</th><th>measured</th><th>threshold</th>"
-            "<th>result</th><th>detail</th></tr>",
-            *(_gate_row(g) for g in record.gates),
-            "</table>",
-        ]
-    if tests:
-        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        parts += [
-            f'<h2>Tests <span class="muted">({summary})</span></h2>',
-            "<table><tr><th>job</th><th>test</th><th>status</th><th>duration</th>"
-            "<th>message</th></tr>",
-            *test_rows,
-            "</table>",
-        ]
-    failed = [(j, j.log_path) for j in jobs if j.status in ("failed", "timed_out") and j.log_path]
-    if failed:
-        parts.append("<h2>Failures</h2>")
+
+
+def _tests_section(record: RunRecord) -> list[str]:
+    """The test cases, failures first, with a count by status (none: no section)."""
+    tests = record.tests
+    if not tests:
+        return []
+    counts: dict[str, int] = {}
+    for case in tests:
+        counts[case.status] = counts.get(case.status, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    return [
+        f'<h2>Tests <span class="muted">({summary})</span></h2>',
+        "<table><tr><th>job</th><th>test</th><th>status</th><th>duration</th><th>message</th></tr>",
+        *(
+            f"<tr><td>{_e(c.job)}</td><td>{_e(c.name)}</td>"
+            f'<td class="{"bad" if c.status in ("failed", "error") else "ok"}">{_e(c.status)}'
+            f'</td><td class="num">{_d(c.duration)}</td>'
+            f'<td class="msg">{_e(c.message[:300])}</td></tr>'
+            for c in sorted(tests, key=lambda c: (c.status == "passed", c.job, c.name))
+        ),
+        "</table>",
+    ]
+
+
+def _failures_section(record: RunRecord) -> list[str]:
+    """The last 40 lines of each failed job's log (none failed: no section)."""
+    failed = [
+        (j, j.log_path) for j in record.jobs if j.status in ("failed", "timed_out") and j.log_path
+    ]
+    parts = ["<h2>Failures</h2>"] if failed else []
     for job, log_path in failed:
         lines = log_tail(log_path, 40)
         parts += [
@@ -136,5 +154,4 @@ def render(record: RunRecord) -> str:
             f'<p class="muted">log: {_e(log_path)}</p>',
             f"<pre>{_e(chr(10).join(lines) if lines is not None else '(the log is gone)')}</pre>",
         ]
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    return parts
