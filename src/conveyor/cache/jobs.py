@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import pickle
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from conveyor.cache.hitrecords import HitRecord, HitRecords
@@ -36,7 +34,8 @@ from conveyor.cache.keys import (
     outputs_digest,
     tool_versions,
 )
-from conveyor.fsutil import atomic_file
+from conveyor.cache.memo import ActionMemo
+from conveyor.cache.results import MANIFEST_TYPE, Hit, Stored, describe_execution, origin_of
 from conveyor.model import Digest, Job, Pipeline
 from conveyor.workspace.files import FileInfo, WorkspaceFiles, digest_bytes, digest_file
 
@@ -44,37 +43,10 @@ if TYPE_CHECKING:
     from conveyor.cache.jobindex import JobIndex
     from conveyor.cache.outputs import FileToRestore
 
-MANIFEST_TYPE = "type.googleapis.com/conveyor.Manifest"
-
-
-@dataclass(frozen=True)
-class Hit:
-    log: list[str]
-    outputs_digest: str
-    saved: float
-    """Seconds the original execution took."""
-    origin: str
-    """Which earlier run produced it."""
-    outputs: tuple[tuple[str, str, int], ...] = ()
-    """(workspace-relative path, sha256, size) of every output file restored."""
-    exit_code: int = 0
-    """What the job exited with (non-zero: failures a tests gate tolerated)."""
-
-
 # Logs longer than this are not kept in the hit records (read from the CAS instead).
 _RECORD_LOG_BYTES = 64 * 1024
 # A hit served from a record refreshes the entry's mtime (for `prune`) once this old.
 _TOUCH_AFTER = 3600.0
-
-
-@dataclass(frozen=True)
-class Stored:
-    outputs_digest: str
-    missing_outputs: tuple[str, ...]
-    outputs: tuple[tuple[str, str, int], ...] = ()
-    """(workspace-relative path, sha256, size) of every output file."""
-    not_stored: str | None = None
-    """Why the result was not put in the cache although it could have been."""
 
 
 class JobCache:
@@ -121,9 +93,7 @@ class JobCache:
         self._lock = threading.Lock()
         self._host = os.uname().nodename  # socket.gethostname(), without importing socket
         self._index: JobIndex | None = None
-        self._memo_file = os.path.join(os.path.dirname(files.state_file), "actions.memo")
-        self._memo_cache: dict[str, tuple[str, int]] | None = None
-        self._new_memo: dict[str, tuple[str, int]] = {}
+        self.memo = ActionMemo(os.path.join(os.path.dirname(files.state_file), "actions.memo"))
         self.records = HitRecords(os.path.join(os.path.dirname(files.state_file), "hits"))
 
     # -- keys ------------------------------------------------------------------------------
@@ -157,17 +127,14 @@ class JobCache:
             job, argv=argv, env=env, needs=needs, tools=tools, paths=paths, identities=identities
         )
         with self._lock:
-            known = self._memo().get(fp)
-            if known is not None:
-                self._new_memo[fp] = known
-                return BuiltAction(
-                    Digest(*known), lambda: manifest_of(self._infos(paths)), paths=paths
-                )
+            known = self.memo.get(fp)
+        if known is not None:
+            return BuiltAction(known, lambda: manifest_of(self._infos(paths)), paths=paths)
         infos = self._infos(paths)
         built = build_action(manifest_of(infos), infos)
         built.paths = paths
         with self._lock:
-            self._new_memo[fp] = (built.digest.hash, built.digest.size_bytes)
+            self.memo.put(fp, built.digest)
         return built
 
     @property
@@ -229,29 +196,6 @@ class JobCache:
                 except FileNotFoundError:
                     continue
         return infos
-
-    def _memo(self) -> dict[str, tuple[str, int]]:
-        if self._memo_cache is None:
-            try:
-                with open(self._memo_file, "rb") as fh:
-                    data = pickle.load(fh)
-                self._memo_cache = data if isinstance(data, dict) else {}
-            except (OSError, ValueError, EOFError, pickle.UnpicklingError):
-                self._memo_cache = {}
-        return self._memo_cache
-
-    def _save_memo(self) -> None:
-        if not self._new_memo:
-            return
-        old = self._memo()
-        merged = {**old, **self._new_memo}
-        if len(merged) > 50_000:  # what this run used first, then older entries, bounded
-            merged = {**dict(list(old.items())[:40_000]), **self._new_memo}
-        try:
-            with atomic_file(self._memo_file) as fh:
-                pickle.dump(merged, fh, pickle.HIGHEST_PROTOCOL)
-        except OSError:
-            pass
 
     def _cwd(self, job: Job) -> str:
         return os.path.normpath(os.path.join(self.pipeline.root, job.dir))
@@ -521,8 +465,6 @@ class JobCache:
         *,
         store: bool = True,
     ) -> Stored:
-        from google.protobuf.timestamp_pb2 import Timestamp
-
         from conveyor.cache.keys import _pb
 
         pb = _pb()
@@ -556,18 +498,13 @@ class JobCache:
             else:
                 log = self.store.put_bytes(log_bytes)
             result.stdout_digest.CopyFrom(pb.Digest(hash=log.hash, size_bytes=log.size_bytes))
-            meta = result.execution_metadata
-            meta.worker = f"conveyor@{self._host} run {self.run_id}"
-            start, end = Timestamp(), Timestamp()
-            start.FromNanoseconds(int(started * 1e9))
-            end.FromNanoseconds(int(finished * 1e9))
-            meta.execution_start_timestamp.CopyFrom(start)
-            meta.execution_completed_timestamp.CopyFrom(end)
-            # The parts of the key travel with the result (REAPI's auxiliary metadata), so
-            # `why` can compare against them and no separate blob is written per job.
-            extra = meta.auxiliary_metadata.add()
-            extra.type_url = MANIFEST_TYPE
-            extra.value = built.manifest.to_json()
+            describe_execution(
+                result,
+                worker=f"conveyor@{self._host} run {self.run_id}",
+                started=started,
+                finished=finished,
+                manifest=built.manifest.to_json(),
+            )
             self.store.put_action_result(built.digest, result)
             self.index.put(job.name, built.digest, self.run_id, finished - started)
             hit = Hit(
@@ -643,18 +580,10 @@ class JobCache:
                 self.write_error = f"{exc.reason} ({exc.where})"
         with self._lock:
             self.files.save()
-            self._save_memo()
+            self.memo.save()
         if self._index is not None:
             self._index.flush()
         self.records.save({job.name for job in self.pipeline.jobs})
-
-
-def origin_of(result: Any) -> str:
-    """Which run produced a result: stored in it (ExecutedActionMetadata.worker)."""
-    worker: str = result.execution_metadata.worker
-    if worker.startswith("conveyor@") and " run " in worker:
-        return worker.split(" ", 1)[1]
-    return "an earlier run with the same inputs"
 
 
 def _stat_key(path: str) -> tuple[int, ...] | None:

@@ -12,8 +12,9 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from conveyor.cache.jobs import JobCache, origin_of
+from conveyor.cache.jobs import JobCache
 from conveyor.cache.keys import outputs_digest
+from conveyor.cache.results import origin_of
 from conveyor.graph import plan as graph
 from conveyor.model import Digest, Pipeline, RunContext
 from conveyor.workspace.files import FileInfo

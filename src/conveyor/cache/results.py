@@ -1,0 +1,64 @@
+"""What the job cache keeps of a job's execution, in REAPI's terms and in its own: the
+ActionResult's execution metadata (which run produced it, when, from which key), a
+`Hit` served from the cache and what storing a result gave back (`Stored`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+MANIFEST_TYPE = "type.googleapis.com/conveyor.Manifest"
+"""The type URL of the key's parts (the manifest) in a result's auxiliary metadata."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    log: list[str]
+    outputs_digest: str
+    saved: float
+    """Seconds the original execution took."""
+    origin: str
+    """Which earlier run produced it."""
+    outputs: tuple[tuple[str, str, int], ...] = ()
+    """(workspace-relative path, sha256, size) of every output file restored."""
+    exit_code: int = 0
+    """What the job exited with (non-zero: failures a tests gate tolerated)."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    outputs_digest: str
+    missing_outputs: tuple[str, ...]
+    outputs: tuple[tuple[str, str, int], ...] = ()
+    """(workspace-relative path, sha256, size) of every output file."""
+    not_stored: str | None = None
+    """Why the result was not put in the cache although it could have been."""
+
+
+def describe_execution(
+    result: Any, *, worker: str, started: float, finished: float, manifest: bytes
+) -> None:
+    """Fill an ActionResult's ExecutedActionMetadata: the worker (`conveyor@host run
+    ID`, which `origin_of` reads back), the start and end, and the parts of the key.
+    They travel with the result (REAPI's auxiliary metadata), so `why` can compare
+    against them and no separate blob is written per job."""
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    meta = result.execution_metadata
+    meta.worker = worker
+    start, end = Timestamp(), Timestamp()
+    start.FromNanoseconds(int(started * 1e9))
+    end.FromNanoseconds(int(finished * 1e9))
+    meta.execution_start_timestamp.CopyFrom(start)
+    meta.execution_completed_timestamp.CopyFrom(end)
+    extra = meta.auxiliary_metadata.add()
+    extra.type_url = MANIFEST_TYPE
+    extra.value = manifest
+
+
+def origin_of(result: Any) -> str:
+    """Which run produced a result: stored in it (ExecutedActionMetadata.worker)."""
+    worker: str = result.execution_metadata.worker
+    if worker.startswith("conveyor@") and " run " in worker:
+        return worker.split(" ", 1)[1]
+    return "an earlier run with the same inputs"
