@@ -56,34 +56,56 @@ ALLOWLIST = os.path.join(HERE, "mutation-equivalent.txt")
 # Module -> the tests that exercise it most directly, fastest first (a kill stops at the
 # first failure). A survivor of these is then run against the rest of the suite.
 RELATED: dict[str, list[str]] = {
-    "src/conveyor/digest.py": ["tests/test_digest.py", "tests/test_jobcache.py"],
-    "src/conveyor/jobcache.py": [
-        "tests/test_jobcache.py",
-        "tests/test_caching.py",
-        "tests/test_cache_correctness.py",
-        "tests/test_scheduler.py",
+    "src/conveyor/workspace/files.py": [
+        "tests/workspace/test_files.py",
+        "tests/cache/test_jobs.py",
     ],
-    "src/conveyor/action.py": [
-        "tests/test_action.py",
-        "tests/test_jobcache.py",
-        "tests/test_caching.py",
+    "src/conveyor/workspace/globs.py": [
+        "tests/workspace/test_files.py",
+        "tests/checks/test_inputs.py",
+        "tests/cache/test_caching.py",
     ],
-    "src/conveyor/graph.py": ["tests/test_plan.py", "tests/test_scheduler.py", "tests/test_run.py"],
-    "src/conveyor/scheduler.py": [
-        "tests/test_scheduler.py",
-        "tests/test_run.py",
-        "tests/test_caching.py",
-        "tests/test_process_control.py",
+    "src/conveyor/cache/jobs.py": [
+        "tests/cache/test_jobs.py",
+        "tests/cache/test_caching.py",
+        "tests/cache/test_correctness.py",
+        "tests/run/test_scheduler.py",
     ],
-    "src/conveyor/cache/local.py": ["tests/test_cache_local.py", "tests/test_caching.py"],
-    "src/conveyor/expressions.py": ["tests/test_expressions.py", "tests/test_plan.py"],
-    "src/conveyor/gates/evaluate.py": ["tests/test_gate_sizes.py", "tests/test_gates.py"],
-    "src/conveyor/masking.py": ["tests/test_masking.py", "tests/test_run.py"],
-    "src/conveyor/executor/local.py": ["tests/test_process_control.py", "tests/test_run.py"],
-    "src/conveyor/outputs.py": ["tests/test_cache_correctness.py", "tests/test_caching.py"],
-    "src/conveyor/undeclared.py": ["tests/test_undeclared.py", "tests/test_cache_correctness.py"],
-    "src/conveyor/hitrecords.py": ["tests/test_jobcache.py", "tests/test_caching.py"],
-    "src/conveyor/why.py": ["tests/test_caching.py", "tests/test_why_agrees.py"],
+    "src/conveyor/cache/keys.py": [
+        "tests/cache/test_keys.py",
+        "tests/cache/test_jobs.py",
+        "tests/cache/test_caching.py",
+    ],
+    "src/conveyor/graph/plan.py": [
+        "tests/graph/test_plan.py",
+        "tests/run/test_scheduler.py",
+        "tests/cli/test_run.py",
+    ],
+    "src/conveyor/run/scheduler.py": [
+        "tests/run/test_scheduler.py",
+        "tests/cli/test_run.py",
+        "tests/cache/test_caching.py",
+        "tests/executor/test_local.py",
+    ],
+    "src/conveyor/run/attempts.py": ["tests/cli/test_run.py", "tests/executor/test_local.py"],
+    "src/conveyor/run/cached.py": ["tests/run/test_scheduler.py", "tests/cache/test_caching.py"],
+    "src/conveyor/cache/local.py": ["tests/cache/test_local.py", "tests/cache/test_caching.py"],
+    "src/conveyor/expressions.py": ["tests/test_expressions.py", "tests/graph/test_plan.py"],
+    "src/conveyor/gates/evaluate.py": ["tests/gates/test_sizes.py", "tests/gates/test_evaluate.py"],
+    "src/conveyor/executor/masking.py": ["tests/executor/test_masking.py", "tests/cli/test_run.py"],
+    "src/conveyor/executor/local.py": ["tests/executor/test_local.py", "tests/cli/test_run.py"],
+    "src/conveyor/cache/outputs.py": [
+        "tests/cache/test_correctness.py",
+        "tests/cache/test_caching.py",
+    ],
+    "src/conveyor/run/undeclared.py": [
+        "tests/run/test_undeclared.py",
+        "tests/cache/test_correctness.py",
+    ],
+    "src/conveyor/cache/hitrecords.py": ["tests/cache/test_jobs.py", "tests/cache/test_caching.py"],
+    "src/conveyor/cache/why.py": ["tests/cache/test_caching.py", "tests/cache/test_why.py"],
+    "src/conveyor/insights/critical_path.py": ["tests/insights/test_critical_path.py"],
+    "src/conveyor/fsutil.py": ["tests/test_fsutil.py", "tests/cache/test_local.py"],
 }
 MODULES = list(RELATED)
 
