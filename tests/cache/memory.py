@@ -23,6 +23,7 @@ from conveyor.cache.interface import (
     Capabilities,
     EntryState,
     file_mode,
+    referenced_blobs,
 )
 from conveyor.fsutil import atomic_write
 from conveyor.model import Digest
@@ -94,15 +95,7 @@ class MemoryStore:
             self.actions[action] = (entry[0], entry[1], time.time())
         result = re_pb2.ActionResult()
         result.ParseFromString(entry[1])
-        needed = [
-            Digest(f.digest.hash, f.digest.size_bytes)
-            for f in result.output_files
-            if len(f.contents) != f.digest.size_bytes
-        ]
-        out = result.stdout_digest
-        if result.HasField("stdout_digest") and len(result.stdout_raw) != out.size_bytes:
-            needed.append(Digest(out.hash, out.size_bytes))
-        return None if any(d not in self.blobs for d in needed) else result
+        return None if any(d not in self.blobs for d in referenced_blobs(result)) else result
 
     def put_action_result(self, action: Digest, result: re_pb2.ActionResult) -> None:
         self.calls["put_action_result"] += 1

@@ -99,6 +99,21 @@ def file_mode(executable: bool, mode: int | None) -> int:
     return (mode | 0o100) if executable else (mode & ~0o111)
 
 
+def referenced_blobs(result: remote_execution_pb2.ActionResult) -> list[Digest]:
+    """The blobs an ActionResult refers to but does not carry inline (REAPI's
+    OutputFile.contents and stdout_raw): a store serves the result only while all of
+    them are in its CAS, or a hit could not be restored."""
+    needed = [
+        Digest(f.digest.hash, f.digest.size_bytes)
+        for f in result.output_files
+        if len(f.contents) != f.digest.size_bytes
+    ]
+    out = result.stdout_digest
+    if result.HasField("stdout_digest") and len(result.stdout_raw) != out.size_bytes:
+        needed.append(Digest(out.hash, out.size_bytes))
+    return needed
+
+
 class ContentStore(Protocol):
     """A content-addressed store of blobs, each named by the SHA-256 digest of its bytes.
     Every read is verified against the digest: a blob that fails is evicted and raised as

@@ -37,6 +37,7 @@ from conveyor.cache.interface import (
     EntryState,
     StoreUnavailable,
     file_mode,
+    referenced_blobs,
 )
 from conveyor.fsutil import atomic_file
 from conveyor.model import Digest
@@ -251,17 +252,7 @@ class LocalCache:
             return None
         result = remote_execution_pb2.ActionResult()
         result.ParseFromString(payload)
-        # Blobs the entry refers to but does not carry inline (REAPI's OutputFile.contents
-        # and stdout_raw) must all be in the CAS.
-        needed = [
-            Digest(f.digest.hash, f.digest.size_bytes)
-            for f in result.output_files
-            if len(f.contents) != f.digest.size_bytes
-        ]
-        out = result.stdout_digest
-        if result.HasField("stdout_digest") and len(result.stdout_raw) != out.size_bytes:
-            needed.append(Digest(out.hash, out.size_bytes))
-        if self.find_missing(needed):
+        if self.find_missing(referenced_blobs(result)):
             return None
         _touch(path)
         return result

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from sqlalchemy import and_, select
 
@@ -41,14 +41,7 @@ class FlakyJob:
     last_seen: float
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "job": self.job,
-            "action_digest": self.action_digest,
-            "passed": self.passed,
-            "failed": self.failed,
-            "flips": self.flips,
-            "last_seen": self.last_seen,
-        }
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,15 +57,7 @@ class FlakyTest:
     last_seen: float
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "job": self.job,
-            "test": self.test,
-            "commit": self.commit,
-            "passed": self.passed,
-            "failed": self.failed,
-            "flips": self.flips,
-            "last_seen": self.last_seen,
-        }
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True, slots=True)
