@@ -18,7 +18,8 @@ from typing import NamedTuple
 from sqlalchemy import ColumnElement, Float, and_, case, cast, func, select
 
 from conveyor.errors import UsageError
-from conveyor.history.record import RunRecord, database_url
+from conveyor.history.location import database_url
+from conveyor.history.record import RunRecord
 from conveyor.history.rundirs import ingest
 from conveyor.history.schema import gates, jobs, runs
 from conveyor.history.store import HistoryStore

@@ -1,4 +1,4 @@
-"""A recorded run, as typed rows (no database imports: `conveyor run` loads this).
+"""A recorded run, as typed rows (no database imports).
 
 One row type per history table, its fields in the table's column order, so that the
 JSON `conveyor history` and `conveyor show` print keeps the columns' order whichever
@@ -8,18 +8,12 @@ side (a run directory or the database) the row came from.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
-
-DB_ENV = "CONVEYOR_DB_URL"
-
-NO_HISTORY = "no-history"
-"""A file in a run directory: the run asked not to be recorded (`--no-history`)."""
 
 
 def _columns(row: DataclassInstance) -> dict[str, object]:
@@ -175,16 +169,3 @@ class RunRecord:
             "gates": [_columns(g) for g in self.gates],
             "outputs": [_columns(o) for o in self.outputs],
         }
-
-
-def database_url(root: str, configured: str | None, environ: Mapping[str, str]) -> str:
-    """$CONVEYOR_DB_URL, else the pipeline's `history.url`, else SQLite in the workspace."""
-    url = environ.get(DB_ENV) or configured
-    if url:
-        return url
-    return "sqlite:///" + os.path.join(root, ".conveyor", "history.db")
-
-
-def explicit_url(configured: str | None, environ: Mapping[str, str]) -> bool:
-    """Whether a database was named (a shared history: each run records itself)."""
-    return bool(environ.get(DB_ENV) or configured)

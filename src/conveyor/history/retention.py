@@ -31,7 +31,7 @@ def over_limit(root: str, keep: int) -> list[str]:
 def prune(root: str, keep: int, url: str) -> int:
     """Remove the oldest run directories beyond `keep`, each once the database at `url`
     has it (recording it now when it does not); returns how many were removed."""
-    from conveyor.history.record import NO_HISTORY
+    from conveyor.history.location import NO_HISTORY
     from conveyor.history.rundirs import read_run
     from conveyor.history.store import HistoryStore
 

@@ -12,8 +12,8 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
+from conveyor.history.location import NO_HISTORY
 from conveyor.history.record import (
-    NO_HISTORY,
     CaseRow,
     GateRow,
     JobRow,

@@ -18,8 +18,8 @@ from sqlalchemy import Engine, create_engine, delete, event, func, insert, selec
 from sqlalchemy.exc import SQLAlchemyError
 
 from conveyor.errors import EnvironmentProblem
+from conveyor.history.location import DB_ENV
 from conveyor.history.record import (
-    DB_ENV,
     CaseRow,
     GateRow,
     JobRow,

@@ -11,15 +11,13 @@ same whatever the parallelism was.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from conveyor.history.record import JobRow
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(NamedTuple):
     """One job on the critical path."""
 
     job: str
@@ -30,8 +28,7 @@ class Step:
     become the longest, so this can be less than `duration`)."""
 
 
-@dataclass(frozen=True, slots=True)
-class CriticalPath:
+class CriticalPath(NamedTuple):
     """The chain, first job first, and its length in seconds."""
 
     length: float

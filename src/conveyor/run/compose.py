@@ -17,7 +17,7 @@ from conveyor.executor.interface import Executor
 from conveyor.executor.local import LocalExecutor
 from conveyor.graph import plan as graph
 from conveyor.graph.plan import Plan
-from conveyor.history.record import NO_HISTORY
+from conveyor.history.location import NO_HISTORY
 from conveyor.model import Pipeline, RunContext
 from conveyor.run.lock import OnWait, lock_workspace
 from conveyor.run.rundir import (
@@ -256,7 +256,7 @@ def _keep_runs(pipeline: Pipeline, history: str | None, warnings: list[str]) -> 
     from sqlalchemy.exc import SQLAlchemyError
 
     from conveyor.errors import ConveyorError
-    from conveyor.history.record import database_url
+    from conveyor.history.location import database_url
     from conveyor.history.retention import prune
 
     url = history or database_url(pipeline.root, None, {})

@@ -53,7 +53,7 @@ def shared_history(pipeline: Pipeline, environ: Mapping[str, str]) -> str | None
     """The database a run records itself in as it ends, when one is named
     ($CONVEYOR_DB_URL or `history.url`: a history shared by CI runners); None for the
     workspace's own, which the next history command fills from the run directory."""
-    from conveyor.history.record import database_url, explicit_url
+    from conveyor.history.location import database_url, explicit_url
 
     if not explicit_url(pipeline.history_url, environ):
         return None
