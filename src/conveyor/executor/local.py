@@ -380,31 +380,37 @@ class _Watch:
             self.proc.returncode = os.waitstatus_to_exitcode(status)
             self.proc.stdout.close()
         # Processes that closed their output and live on are still part of the job.
-        if self.group_alive():
+        if self.end_group():
             leftovers = leftovers or not (timed_out or cancelled)
-            self.signal_group(signal.SIGTERM)
-            end = time.monotonic() + (0 if self.cancel.force.is_set() else self.ex.grace)
-            while self.group_alive() and time.monotonic() < end:
-                time.sleep(0.02)
-            self.signal_group(signal.SIGKILL)
-            self.group_alive()
         if leftovers:
             self.on_line("conveyor: terminated processes the job left running")
         code = self.proc.returncode
-        exit_code = 128 - code if code < 0 else code
-        cpu = rusage.ru_utime + rusage.ru_stime if rusage is not None else None
         return ExecOutcome(
-            exit_code=exit_code,
+            exit_code=128 - code if code < 0 else code,
             started_at=self.started,
             finished_at=time.time(),
             timed_out=timed_out,
             cancelled=cancelled and not timed_out,
-            cpu_time=cpu,
+            cpu_time=rusage.ru_utime + rusage.ru_stime if rusage is not None else None,
             # Sampled only: wait4's ru_maxrss would include this process's own memory,
             # which a job started by (v)fork inherits until it execs.
             peak_rss=self.peak_rss or None,
             leftover_killed=1 if leftovers else 0,
         )
+
+    def end_group(self) -> bool:
+        """Stop what is left of the job's process group after its main process exited:
+        SIGTERM, the grace period (none once a second ^C forced it), then SIGKILL.
+        Whether anything was left."""
+        if not self.group_alive():
+            return False
+        self.signal_group(signal.SIGTERM)
+        end = time.monotonic() + (0 if self.cancel.force.is_set() else self.ex.grace)
+        while self.group_alive() and time.monotonic() < end:
+            time.sleep(0.02)
+        self.signal_group(signal.SIGKILL)
+        self.group_alive()
+        return True
 
 
 def _pidfd(pid: int) -> int | None:
