@@ -82,53 +82,26 @@ def check_command(ctx: click.Context, after: bool, sarif_file: str | None, as_js
     """The checks before the build (tool versions, disk, environment, manifests,
     lockfiles, committed secrets), as `conveyor run` does them first. Without `checks:`
     in the file: manifests, lockfiles and secrets with their defaults."""
-    from conveyor.cache.local import default_root
-    from conveyor.checks.before import run_before
+    from conveyor.checks.standalone import check_workspace
     from conveyor.cli.view import check_lines
     from conveyor.events import ChecksFinished
-    from conveyor.graph import context as run_context
-    from conveyor.graph import plan as graph
     from conveyor.run.rundir import check_dict
 
-    pipeline = load(ctx)
-    environ = dict(os.environ)
-    plan = graph.plan(pipeline, run_context.detect(pipeline.root, environ, None), [])
-    found = run_before(
-        pipeline,
-        [pj.job for pj in plan.runnable],
-        environ,
-        cache_dir=default_root(environ),
-        defaults=True,
-    )
-    results = list(found.results)
-    phases = [("before", list(found.results))]
-    if after and pipeline.checks.after is not None:
-        from conveyor.checks.after import run_after
-        from conveyor.model import RunContext
-
-        later = run_after(
-            pipeline.root,
-            pipeline.checks.after,
-            (),
-            RunContext(branch=None, tag=None, commit=None, event="push"),
-        )
-        later = [c for c in later if c.check != "build report"]
-        results += later
-        phases.append(("after", later))
-    if sarif_file and found.scanned:
+    checked = check_workspace(load(ctx), os.environ, after=after)
+    if sarif_file and checked.scanned:
         from conveyor.reports.sarif import write_sarif
 
-        write_sarif(found.findings, "conveyor-secrets", "1", sarif_file)
+        write_sarif(list(checked.findings), "conveyor-secrets", "1", sarif_file)
     if as_json:
-        click.echo(json.dumps([check_dict(c) for c in results], indent=2))
+        click.echo(json.dumps([check_dict(c) for c in checked.results], indent=2))
     else:
-        for phase, items in phases:
+        for phase, items in (("before", checked.before), ("after", checked.after)):
             if items:
-                for line in check_lines(ChecksFinished(phase, tuple(items), time.time())):
+                for line in check_lines(ChecksFinished(phase, items, time.time())):
                     click.echo(line)
-        if not results:
+        if not checked.results:
             click.echo("nothing to check: no `requires:` or `checks:` in the file")
-    failed = [c for c in results if c.blocking]
+    failed = checked.failed
     if failed and not as_json:
         click.echo(f"{len(failed)} check(s) failed: {', '.join(c.check for c in failed)}", err=True)
     sys.stdout.flush()
