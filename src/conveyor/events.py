@@ -17,6 +17,8 @@ from conveyor.model import CheckResult, GateResult, JobResult, RunContext
 
 
 class RunStarted(NamedTuple):
+    """The run began: its plan is made, its directory exists, no job has started."""
+
     run_id: str
     pipeline: str
     workspace: str
@@ -31,11 +33,15 @@ class RunStarted(NamedTuple):
 
 
 class JobQueued(NamedTuple):
+    """A job became ready: everything it needs finished well."""
+
     name: str
     time: float
 
 
 class JobStarted(NamedTuple):
+    """An attempt of a job began (or a hit's log is about to be replayed)."""
+
     name: str
     attempt: int
     time: float
@@ -45,6 +51,8 @@ class JobStarted(NamedTuple):
 
 
 class JobOutput(NamedTuple):
+    """A line a job printed, or a line Conveyor says about it (`conveyor: ...`)."""
+
     name: str
     line: str
     """One line of combined stdout/stderr, secrets already masked, no newline."""
@@ -52,6 +60,8 @@ class JobOutput(NamedTuple):
 
 
 class JobRetrying(NamedTuple):
+    """An attempt failed and another follows after `delay` seconds."""
+
     name: str
     attempt: int
     """The attempt that failed."""
@@ -61,11 +71,15 @@ class JobRetrying(NamedTuple):
 
 
 class JobFinished(NamedTuple):
+    """A job is done: ran, served from the cache, failed, skipped or cancelled."""
+
     result: JobResult
     time: float
 
 
 class ChecksFinished(NamedTuple):
+    """The checks of one phase were evaluated."""
+
     phase: str
     """'before' (the first job) or 'after' (the last)."""
     results: tuple[CheckResult, ...]
@@ -73,6 +87,9 @@ class ChecksFinished(NamedTuple):
 
 
 class RunFinished(NamedTuple):
+    """The run is over: every job's result, the gates and checks, the critical path
+    (`insights.critical_path`). The last event; sinks are closed after it."""
+
     run_id: str
     status: str
     """'success', 'failed' or 'interrupted'."""
@@ -92,6 +109,7 @@ class RunFinished(NamedTuple):
 
     @property
     def wall_time(self) -> float:
+        """Seconds from the run's start to its end."""
         return self.finished_at - self.started_at
 
 
@@ -108,9 +126,17 @@ Event = (
 
 
 class Sink(Protocol):
-    def handle(self, event: Event) -> None: ...
+    """Whatever watches a run: the terminal view, the run directory's files, the gate
+    keeper's measurements; later the dashboard. It may name the event types it wants in
+    an `events` attribute."""
 
-    def close(self) -> None: ...
+    def handle(self, event: Event) -> None:
+        """Take one event, on the emitting thread, under the bus's lock: be quick."""
+        ...
+
+    def close(self) -> None:
+        """The run is over (or failed): flush and release what the sink holds."""
+        ...
 
 
 class EventBus:
@@ -126,6 +152,7 @@ class EventBus:
         self.errors: list[str] = []
 
     def subscribe(self, sink: Sink) -> None:
+        """Add a sink; it gets the events emitted from now on."""
         with self._lock:
             self._sinks.append(sink)
             self._routes.clear()
@@ -138,6 +165,8 @@ class EventBus:
         return route
 
     def emit(self, event: Event) -> None:
+        """Hand `event` to every sink that wants it; a sink that raises is dropped, its
+        error kept in `errors`."""
         with self._lock:
             route = self._route(type(event))
             for sink in route:
@@ -149,6 +178,7 @@ class EventBus:
                     self._routes.clear()  # `route` itself stays whole for this event
 
     def close(self) -> None:
+        """Close every sink (each one's failure kept in `errors`)."""
         with self._lock:
             for sink in self._sinks:
                 try:

@@ -72,6 +72,8 @@ def default_root(environ: dict[str, str] | None = None) -> str:
 # NamedTuples, not dataclasses: building a dataclass costs about a millisecond at import,
 # and every `conveyor run` imports this module.
 class Stats(NamedTuple):
+    """What the cache holds (`conveyor cache stats`)."""
+
     blobs: int
     blob_bytes: int
     actions: int
@@ -79,16 +81,21 @@ class Stats(NamedTuple):
 
     @property
     def total_bytes(self) -> int:
+        """Blobs and action results together."""
         return self.blob_bytes + self.action_bytes
 
 
 class PruneReport(NamedTuple):
+    """What `prune` removed and what it left."""
+
     removed: int
     freed_bytes: int
     kept_bytes: int
 
 
 class VerifyReport(NamedTuple):
+    """How many blobs `verify` read, and those that did not match their digest (evicted)."""
+
     checked: int
     corrupt: tuple[str, ...]
 
@@ -303,6 +310,7 @@ class LocalCache:
                         continue
 
     def stats(self) -> Stats:
+        """Count the blobs and action results on disk and their sizes."""
         counts = {"cas": [0, 0], "ac": [0, 0]}
         for kind, _path, st in self._entries():
             counts[kind][0] += 1
@@ -347,6 +355,7 @@ class LocalCache:
         return VerifyReport(checked, tuple(corrupt))
 
     def clear(self) -> None:
+        """Remove every blob and action result (the cache directory stays)."""
         for sub in ("cas", "ac", "tmp"):
             shutil.rmtree(os.path.join(self.root, sub), ignore_errors=True)
             os.makedirs(os.path.join(self.root, sub), exist_ok=True)

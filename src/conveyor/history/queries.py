@@ -158,6 +158,7 @@ def _finished(pipeline: str | None, since: float) -> ColumnElement[bool]:
 
 
 def run_outcomes(store: HistoryStore, pipeline: str | None, since: float) -> Iterator[RunOutcome]:
+    """Each finished run in the window: its pipeline, status and wall time (streamed)."""
     query = select(runs.c.pipeline, runs.c.status, runs.c.wall_time).where(
         _finished(pipeline, since)
     )
@@ -167,6 +168,7 @@ def run_outcomes(store: HistoryStore, pipeline: str | None, since: float) -> Ite
 
 
 def job_outcomes(store: HistoryStore, pipeline: str | None, since: float) -> Iterator[JobOutcome]:
+    """Each job of the finished runs in the window, with its timings and resources (streamed)."""
     query = (
         select(
             runs.c.pipeline,
@@ -188,6 +190,7 @@ def job_outcomes(store: HistoryStore, pipeline: str | None, since: float) -> Ite
 
 
 def gate_outcomes(store: HistoryStore, pipeline: str | None, since: float) -> Iterator[GateOutcome]:
+    """Each gate of the finished runs in the window: scope, name, passed, level (streamed)."""
     query = (
         select(runs.c.pipeline, gates.c.scope, gates.c.gate, gates.c.passed, gates.c.level)
         .select_from(gates.join(runs, gates.c.run_id == runs.c.id))

@@ -31,6 +31,9 @@ from conveyor.history.schema import HEAD, gates, jobs, outputs, runs, tests
 
 
 class HistoryStore:
+    """The history database at `url` (SQLite or PostgreSQL), migrated to this version's
+    schema when opened; the one place Conveyor talks to it. Usable with `with`."""
+
     def __init__(self, url: str) -> None:
         self.url = url
         try:
@@ -69,6 +72,7 @@ class HistoryStore:
                 _upgrade(conn)
 
     def close(self) -> None:
+        """Release the database connections."""
         self.engine.dispose()
 
     def __enter__(self) -> HistoryStore:
@@ -174,6 +178,7 @@ class HistoryStore:
             return int(conn.execute(query).scalar_one())
 
     def runs_with_prefix(self, prefix: str, limit: int = 5) -> list[str]:
+        """The ids of up to `limit` runs starting with `prefix` (to name a run by one)."""
         with self.engine.connect() as conn:
             query = (
                 select(runs.c.id)
