@@ -12,6 +12,7 @@ from collections.abc import Callable
 from conveyor.cache.interface import CacheError
 from conveyor.cache.jobs import JobCache
 from conveyor.cache.keys import BuiltAction
+from conveyor.cache.results import Hit
 from conveyor.events import EventBus, JobOutput, JobStarted
 from conveyor.graph.plan import PlannedJob
 from conveyor.model import Job, JobResult, JobStatus, OutputFile
@@ -93,23 +94,26 @@ class CachedJobs:
             return None, built, reasons
         if fresh:
             self.ran_before.add(name)
+        return self._serve(pj, hit, built, queued_at), built, ()
+
+    def _serve(
+        self, pj: PlannedJob, hit: Hit, built: BuiltAction, queued_at: float | None
+    ) -> JobResult:
+        """A hit as the job's result: its dependency caches restored, its log replayed."""
+        job, name = pj.job, pj.name
         if job.caches:
             # Its dependency caches (a .venv, node_modules) are part of what the jobs
             # after it expect to find, whether it ran or not.
-            try:
-                deps_lines, _exact = jc.restore_dependencies(job)
-            except (OSError, CacheError) as exc:
-                deps_lines = [f"conveyor: could not restore caches: {exc}"]
+            deps_lines, _exact = self.restore_dependencies(job)
             hit = dataclasses.replace(hit, log=[*deps_lines, *hit.log])
         now = time.time()
         log_path = self.log_path(name) if hit.log else None
-        if (
-            hit.log and log_path is not None
-        ):  # a silent hit is one JobFinished event: thousands of them are common
+        if hit.log and log_path is not None:
+            # A silent hit is one JobFinished event: thousands of them are common.
             self.bus.emit(JobStarted(name, 1, now, log_path, cached=True))
             for line in hit.log:
                 self.bus.emit(JobOutput(name, line, now))
-        result = JobResult(
+        return JobResult(
             name=name,
             status=JobStatus.SUCCESS,
             reason=f"from {hit.origin}",
@@ -125,7 +129,6 @@ class CachedJobs:
             outputs_digest=hit.outputs_digest,
             outputs=output_files(job, hit.outputs),
         )
-        return result, built, ()
 
     def restore_dependencies(self, job: Job) -> tuple[list[str], set[str]]:
         """Before a job runs: its dependency caches restored; the lines to show in its
