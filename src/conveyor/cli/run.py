@@ -171,15 +171,7 @@ def run_command(
     from conveyor.run.compose import run_pipeline
 
     stream = sys.stderr if as_json else sys.stdout
-    view: Sink
-    if not plain and stream.isatty() and context.ci is None and os.environ.get("TERM") != "dumb":
-        from conveyor.cli.view import LiveView
-
-        view = LiveView(stream, show_output=not quiet, explain=explain)
-    else:
-        from conveyor.cli.view import PlainView
-
-        view = PlainView(stream, show_output=not quiet, explain=explain)
+    view = _view(stream, context, plain=plain, quiet=quiet, explain=explain)
     previous = _stop_on_signals()
     try:
         outcome = run_pipeline(
@@ -202,8 +194,7 @@ def run_command(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    status = outcome.finished.status
-    code = {"success": 0, "failed": 1}.get(status, 130)
+    code = {"success": 0, "failed": 1}.get(outcome.finished.status, 130)
     try:
         _finish(outcome, gates_junit, codequality, as_json)
     except OSError as exc:
@@ -212,6 +203,17 @@ def run_command(
         if code != 130 or exc.errno not in (errno.EIO, errno.EPIPE):
             raise
     return code
+
+
+def _view(stream: TextIO, context: RunContext, *, plain: bool, quiet: bool, explain: bool) -> Sink:
+    """The live table on a terminal, plain lines elsewhere (CI, a pipe, TERM=dumb)."""
+    if not plain and stream.isatty() and context.ci is None and os.environ.get("TERM") != "dumb":
+        from conveyor.cli.view import LiveView
+
+        return LiveView(stream, show_output=not quiet, explain=explain)
+    from conveyor.cli.view import PlainView
+
+    return PlainView(stream, show_output=not quiet, explain=explain)
 
 
 def _finish(
