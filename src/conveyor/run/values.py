@@ -94,10 +94,13 @@ def _shown(line: str) -> str:
 
 def read(path: str, secrets: Sequence[str]) -> tuple[Pairs, list[str]]:
     """A job's values after it ran, and the lines to add to its log (malformed lines,
-    values withheld because they hold a secret)."""
+    values withheld because they hold a secret); the file is removed."""
     try:
         with open(path, "rb") as fh:
             data = fh.read(MAX_BYTES + 1)
+        # Read once: what it holds is in the result (and summary.json) from now on, and
+        # a value withheld for holding a secret must not stay behind in the run directory.
+        os.unlink(path)
     except OSError:
         return (), []
     if not data:
