@@ -184,7 +184,8 @@ def test_a_value_holding_a_secret_is_withheld(
               echo "user=robot" >> "$CONVEYOR_OUTPUT"
           use:
             needs: [login]
-            run: echo "session=[${{ needs.login.values.session }}] user=${{ needs.login.values.user }}"
+            env: {USER_NAME: "${{ needs.login.values.user }}"}
+            run: echo "session=[${{ needs.login.values.session }}] user=$USER_NAME"
         """
     )
     project.commit()
