@@ -322,7 +322,7 @@ class _Parser:
         if len(parts) < 3 or parts[-2].text != "values":
             raise ExpressionError(
                 "expected needs.JOB.values.NAME (a value the job JOB wrote to $CONVEYOR_OUTPUT)",
-                (parts[-1] if parts else tok).offset,
+                (parts[-2] if len(parts) >= 2 else parts[-1] if parts else tok).offset,
             )
         job = ".".join(p.text for p in parts[:-2])
         check_need(job, self.needs, parts[0].offset)
