@@ -169,11 +169,6 @@ class Job:
     reads_values: bool = False
     """Its `run`, `env`, `dir` or `if:` read `${{ needs.JOB.values.NAME }}`: filled in
     (and the condition evaluated) when its needs have finished."""
-    matrix_from: str | None = None
-    """A dynamic matrix: the job (a key under `jobs:`) whose values give this job's
-    matrix; this Job then stands for all its instances until they are planned."""
-    matrix_spec: str | None = None
-    """The dynamic matrix as written (JSON), its `${{ fromJSON(...) }}` left to fill in."""
 
     @property
     def script(self) -> str:

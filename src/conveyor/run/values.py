@@ -18,7 +18,6 @@ import posixpath
 import re
 from collections.abc import Mapping, Sequence
 
-from conveyor import expressions
 from conveyor.model import Job, Pairs, Pipeline, RunContext
 
 MAX_BYTES = 1024 * 1024
@@ -163,6 +162,9 @@ def resolve(
     """`job` with each `${{ needs.JOB.values.NAME }}` replaced by what JOB wrote (an
     empty string and a note when it wrote nothing by that name) and its `if:` decided
     when it reads them. `written`: the values of each job key it needs."""
+    # Here: most runs have no job reading values, and need no expression language.
+    from conveyor import expressions
+
     known = {name: dict(pairs) for name, pairs in written.items()}
     notes: list[str] = []
 
