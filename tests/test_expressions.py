@@ -55,7 +55,7 @@ def test_evaluates(source: str, expected: bool) -> None:
             "starts(branch, 'x')",
             0,
             "unknown function 'starts' (did you mean 'startsWith'?); "
-            "known: startsWith, endsWith, contains, matches",
+            "known: startsWith, endsWith, contains, matches, fromJSON",
         ),
         ("matrix.osx == 'linux'", 7, "unknown matrix value 'matrix.osx' (axes: os)"),
         ("branch 'main'", 7, "unexpected 'main' (expected an operator such as == or &&)"),
@@ -155,3 +155,39 @@ EQUALITY = [
 @pytest.mark.parametrize(("source", "expected"), EQUALITY)
 def test_equality_between_text_and_numbers(source: str, expected: bool) -> None:
     assert evaluate(parse(source), SCOPE) is expected
+
+
+def test_needs_values_and_from_json() -> None:
+    from conveyor.expressions import EvaluationError, Scope, reads_needs
+
+    node = parse(
+        "needs.set.up.values.version == '2' && contains(fromJSON(needs.set.up.values.list), 'b')",
+        needs=["set.up"],
+    )
+    assert reads_needs(node)
+    scope = Scope(
+        values={}, env={}, matrix={}, needs={"set.up": {"version": "2", "list": '["a", "b"]'}}
+    )
+    assert evaluate(node, scope) is True
+    # A value not written is the empty string, as on GitHub.
+    assert evaluate(parse("needs.x.values.nope", needs=["x"]), scope) == ""
+    bad = Scope(values={}, env={}, matrix={}, needs={"x": {"v": "[1,"}})
+    with pytest.raises(EvaluationError, match="fromJSON: not valid JSON"):
+        evaluate(parse("fromJSON(needs.x.values.v)", needs=["x"]), bad)
+    assert evaluate(parse("fromJSON('[1, {\"a\": true}]')"), scope) == (1.0, '{"a": true}')
+
+
+@pytest.mark.parametrize(
+    ("source", "offset", "message"),
+    [
+        ("needs.biuld.values.v == 'x'", 6, "'biuld' is not among the jobs this one needs"),
+        ("needs.build.outputs.v", 12, "expected needs.JOB.values.NAME"),
+        ("fromJSON('[1,')", 9, "fromJSON: not valid JSON"),
+        ("fromJSON(env.X)", 9, "fromJSON() takes needs.JOB.values.NAME or a quoted string"),
+    ],
+)
+def test_needs_and_from_json_errors(source: str, offset: int, message: str) -> None:
+    with pytest.raises(ExpressionError) as info:
+        parse(source, needs=["build"])
+    assert message in info.value.message
+    assert info.value.offset == offset

@@ -4,10 +4,11 @@
     if: tag =~ '^v[0-9]+' or startsWith(branch, 'release/')
     if: matrix.os == 'linux' and env.DEPLOY == 'yes'
 
-Names: branch, tag, commit, event, ci, env.NAME, matrix.NAME. Operators: == != =~
+Names: branch, tag, commit, event, ci, env.NAME, matrix.NAME, needs.JOB.values.NAME
+(a value a job it needs wrote to $CONVEYOR_OUTPUT). Operators: == != =~
 (regex search) !~ in, && || ! and their words and/or/not, parentheses. Literals:
 'single' or "double" quoted strings, numbers, true, false, null, [lists].
-Functions: startsWith, endsWith, contains, matches. Parsing never executes anything;
+Functions: startsWith, endsWith, contains, matches, fromJSON. Parsing never executes anything;
 errors carry the 0-based offset of the offending character so the config loader can
 point at the exact column.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 Value = str | float | bool | None | tuple["Value", ...]
@@ -30,6 +31,15 @@ class ExpressionError(Exception):
         super().__init__(message)
         self.message = message
         self.offset = offset
+
+
+class EvaluationError(Exception):
+    """A value an expression was given at run time cannot be used (fromJSON of a job's
+    value that is not JSON): the job fails with this message."""
+
+
+VALUE_REF = re.compile(r"needs\.(\S+?)\.values\.([A-Za-z_][A-Za-z0-9_-]*)")
+"""`needs.JOB.values.NAME` as written inside `${{ }}` (JOB may hold dots)."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +102,35 @@ _FUNCTIONS: dict[str, tuple[int, Callable[..., Value]]] = {
     "endsWith": (2, lambda a, b: _s(a).endswith(_s(b))),
     "contains": (2, lambda a, b: (b in a) if isinstance(a, tuple) else _s(b) in _s(a)),
     "matches": (2, lambda a, b: re.search(_s(b), _s(a)) is not None),
+    "fromJSON": (1, lambda a: from_json(_s(a))),
 }
+
+
+def from_json(text: str) -> Value:
+    """JSON text as a Value: arrays become lists, objects their JSON text (an `if:` can
+    compare them, not index them); EvaluationError when it is not JSON."""
+    import json
+
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        raise EvaluationError(f"fromJSON: not valid JSON ({exc}): {shown!r}") from None
+    return _value(data)
+
+
+def _value(data: object) -> Value:
+    if isinstance(data, list):
+        return tuple(_value(item) for item in data)
+    if isinstance(data, dict):
+        import json
+
+        return json.dumps(data, sort_keys=True)
+    if isinstance(data, bool) or data is None or isinstance(data, str):
+        return data
+    if isinstance(data, int | float):
+        return float(data)
+    return str(data)
 
 
 def _s(value: Value) -> str:
@@ -136,10 +174,13 @@ def _tokenize(source: str) -> list[_Tok]:
 
 
 class _Parser:
-    def __init__(self, source: str, matrix_keys: frozenset[str] | None) -> None:
+    def __init__(
+        self, source: str, matrix_keys: frozenset[str] | None, needs: Sequence[str] | None
+    ) -> None:
         self.toks = _tokenize(source)
         self.i = 0
         self.matrix_keys = matrix_keys
+        self.needs = needs
 
     @property
     def tok(self) -> _Tok:
@@ -240,6 +281,8 @@ class _Parser:
             return Literal(tok.offset, None)
         if self.tok.kind == "op" and self.tok.text == "(":
             return self.call(tok)
+        if word == "needs":
+            return self.needs_value(tok)
         if word in SCOPES:
             self.expect(".", f"'.' after '{word}' (as in {word}.NAME)")
             name_tok = self.take()
@@ -258,14 +301,32 @@ class _Parser:
             return Name(tok.offset, word, name_tok.text)
         if word in NAMES:
             return Name(tok.offset, None, word)
-        choices = [*NAMES, *SCOPES, *_FUNCTIONS]
+        choices = [*NAMES, *SCOPES, "needs", *_FUNCTIONS]
         close = difflib.get_close_matches(word, choices, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise ExpressionError(
             f"unknown name '{word}'{hint}; known: branch, tag, commit, event, ci, env.NAME, "
-            "matrix.NAME, or a quoted string",
+            "matrix.NAME, needs.JOB.values.NAME, or a quoted string",
             tok.offset,
         )
+
+    def needs_value(self, tok: _Tok) -> Node:
+        """`needs.JOB.values.NAME` (JOB may hold dots); JOB must be a job this one needs."""
+        parts: list[_Tok] = []
+        while self.tok.kind == "op" and self.tok.text == ".":
+            self.take()
+            part = self.take()
+            if part.kind != "ident":
+                raise ExpressionError("expected a name after '.'", part.offset)
+            parts.append(part)
+        if len(parts) < 3 or parts[-2].text != "values":
+            raise ExpressionError(
+                "expected needs.JOB.values.NAME (a value the job JOB wrote to $CONVEYOR_OUTPUT)",
+                (parts[-2] if len(parts) >= 2 else parts[-1] if parts else tok).offset,
+            )
+        job = ".".join(p.text for p in parts[:-2])
+        check_need(job, self.needs, parts[0].offset)
+        return Name(tok.offset, "needs", f"{job}.values.{parts[-1].text}")
 
     def call(self, tok: _Tok) -> Node:
         if tok.text not in _FUNCTIONS:
@@ -293,6 +354,19 @@ class _Parser:
             and isinstance(args[1].value, str)
         ):
             _check_regex(args[1].value, args[1].offset)
+        if tok.text == "fromJSON":
+            arg = args[0]
+            if isinstance(arg, Literal) and isinstance(arg.value, str):
+                try:
+                    from_json(arg.value)
+                except EvaluationError as exc:
+                    raise ExpressionError(str(exc), arg.offset) from None
+            elif not (isinstance(arg, Name) and arg.scope == "needs"):
+                # Only a job's value is not known when the file is read: anything else
+                # would fail at planning time instead of here.
+                raise ExpressionError(
+                    "fromJSON() takes needs.JOB.values.NAME or a quoted string", arg.offset
+                )
         return Call(tok.offset, tok.text, tuple(args))
 
 
@@ -308,12 +382,32 @@ def _check_regex(pattern: str, offset: int) -> None:
         raise ExpressionError(f"invalid regular expression {pattern!r}: {exc}", offset) from None
 
 
-def parse(source: str, *, matrix_keys: frozenset[str] | None = None) -> Node:
+def check_need(job: str, needs: Sequence[str] | None, offset: int) -> None:
+    """A `needs.JOB...` reference must name a job this one needs, directly."""
+    if needs is None or job in needs:
+        return
+    close = difflib.get_close_matches(job, list(needs), n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    listed = ", ".join(needs) if needs else "none"
+    raise ExpressionError(
+        f"'{job}' is not among the jobs this one needs{hint}: only the values of a job "
+        f"listed in `needs:` can be read (needs: {listed})",
+        offset,
+    )
+
+
+def parse(
+    source: str,
+    *,
+    matrix_keys: frozenset[str] | None = None,
+    needs: Sequence[str] | None = None,
+) -> Node:
     """Parse an `if:` expression; raise ExpressionError with an offset on bad input.
 
-    `matrix_keys`, when given, are the only `matrix.NAME` names allowed.
+    `matrix_keys`, when given, are the only `matrix.NAME` names allowed; `needs`, the
+    only jobs whose values (`needs.JOB.values.NAME`) may be read.
     """
-    return _Parser(source, matrix_keys).parse()
+    return _Parser(source, matrix_keys, needs).parse()
 
 
 @dataclass(frozen=True)
@@ -323,6 +417,8 @@ class Scope:
     values: Mapping[str, str | None]
     env: Mapping[str, str]
     matrix: Mapping[str, str]
+    needs: Mapping[str, Mapping[str, str]] | None = None
+    """The values each needed job wrote; None while they are not known (planning)."""
 
 
 def evaluate(node: Node, scope: Scope) -> Value:
@@ -334,6 +430,9 @@ def evaluate(node: Node, scope: Scope) -> Value:
             return scope.env.get(node.name)
         if node.scope == "matrix":
             return scope.matrix.get(node.name)
+        if node.scope == "needs":
+            job, _, key = node.name.rpartition(".values.")
+            return (scope.needs or {}).get(job, {}).get(key, "")
         return scope.values.get(node.name)
     if isinstance(node, ListExpr):
         return tuple(evaluate(item, scope) for item in node.items)
@@ -350,6 +449,12 @@ def evaluate(node: Node, scope: Scope) -> Value:
         func = _FUNCTIONS[node.func][1]
         return func(*(evaluate(arg, scope) for arg in node.args))
     raise TypeError(f"unknown node {node!r}")
+
+
+def reads_needs(node: Node) -> bool:
+    """Whether the expression reads a value of a job it needs (it can only be
+    evaluated once they have finished)."""
+    return any(name.scope == "needs" for name in names_used(node))
 
 
 def truthy(value: Value) -> bool:

@@ -166,6 +166,9 @@ class Job:
     cache_said: bool = False
     """`cache: true` written out: the job is stored even where Conveyor would not store
     it by itself (a job with secrets, one that writes files it does not declare)."""
+    reads_values: bool = False
+    """Its `run`, `env`, `dir` or `if:` read `${{ needs.JOB.values.NAME }}`: filled in
+    (and the condition evaluated) when its needs have finished."""
 
     @property
     def script(self) -> str:
@@ -374,6 +377,9 @@ class JobResult:
     """The files the job produced (or the cache restored), when it succeeded."""
     gates: tuple[GateResult, ...] = ()
     """The job's gates, evaluated when it finished."""
+    values: Pairs = ()
+    """What the job wrote to $CONVEYOR_OUTPUT (or the cache restored), in the order
+    written; one containing a secret is withheld, never here."""
 
     @property
     def duration(self) -> float | None:

@@ -162,6 +162,7 @@ CASES = [
         """,
         "conveyor.yml:4:29: jobs.deploy.if: invalid expression: unknown name 'evnt' "
         "(did you mean 'event'?); known: branch, tag, commit, event, ci, env.NAME, matrix.NAME, "
+        "needs.JOB.values.NAME, "
         "or a quoted string",
         id="bad-expression-name",
     ),

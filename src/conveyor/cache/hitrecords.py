@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from conveyor.fsutil import atomic_file
 
-_VERSION = 2
+_VERSION = 3
 
 
 class HitRecord(NamedTuple):
@@ -32,6 +32,8 @@ class HitRecord(NamedTuple):
     links: tuple[tuple[str, str], ...]
     """(workspace-relative path, target) of every output symlink."""
     exit_code: int
+    values: tuple[tuple[str, str], ...] = ()
+    """What the job wrote to $CONVEYOR_OUTPUT."""
 
 
 class HitRecords:

@@ -35,7 +35,14 @@ from conveyor.cache.keys import (
     tool_versions,
 )
 from conveyor.cache.memo import ActionMemo
-from conveyor.cache.results import MANIFEST_TYPE, Hit, Stored, describe_execution, origin_of
+from conveyor.cache.results import (
+    MANIFEST_TYPE,
+    Hit,
+    Stored,
+    describe_execution,
+    origin_of,
+    values_of,
+)
 from conveyor.model import Digest, Job, Pipeline
 from conveyor.workspace.files import FileInfo, WorkspaceFiles, digest_bytes, digest_file
 
@@ -256,6 +263,7 @@ class JobCache:
             origin_of(result),
             files,
             result.exit_code,
+            values_of(result),
         )
         log_digest = (
             (result.stdout_digest.hash, result.stdout_digest.size_bytes)
@@ -320,6 +328,7 @@ class JobCache:
             record.origin,
             files,
             record.exit_code,
+            record.values,
         )
 
     def _record(
@@ -346,6 +355,7 @@ class JobCache:
             outputs_digest=hit.outputs_digest,
             links=tuple(links),
             exit_code=hit.exit_code,
+            values=hit.values,
         )
         self.records.put(job.name, record)
 
@@ -413,8 +423,9 @@ class JobCache:
         started: float,
         finished: float,
         exit_code: int = 0,
+        values: tuple[tuple[str, str], ...] = (),
     ) -> Stored:
-        """Store outputs, log and result; return the outputs' digest for dependents.
+        """Store outputs, log, values and result; return the outputs' digest for dependents.
 
         A result is not stored (but its outputs' digest still returned) when the job is
         not cached, when an input changed while it ran, when an output is a symlink
@@ -439,7 +450,9 @@ class JobCache:
         store = job.cache and self.writable and not_stored is None
         if store:
             try:
-                return self._store(job, built, found, log_lines, started, finished, exit_code)
+                return self._store(
+                    job, built, found, log_lines, started, finished, exit_code, values=values
+                )
             except StoreUnavailable as exc:
                 # Nothing half-written is ever visible (every entry is renamed into
                 # place); what is lost is only the caching of the rest of this run.
@@ -464,6 +477,7 @@ class JobCache:
         exit_code: int,
         *,
         store: bool = True,
+        values: tuple[tuple[str, str], ...] = (),
     ) -> Stored:
         from conveyor.cache.keys import _pb
 
@@ -504,6 +518,7 @@ class JobCache:
                 started=started,
                 finished=finished,
                 manifest=built.manifest.to_json(),
+                values=values,
             )
             self.store.put_action_result(built.digest, result)
             self.index.put(job.name, built.digest, self.run_id, finished - started)
@@ -513,6 +528,7 @@ class JobCache:
                 finished - started,
                 f"run {self.run_id}",
                 exit_code=exit_code,
+                values=values,
             )
             self._record(
                 job, built, in_workspace, links, hit, (log.hash, log.size_bytes), log.size_bytes

@@ -236,6 +236,9 @@ def fingerprint(
 #                               them must still hit on the next commit
 #   CONVEYOR_RUN_ID             never: it differs in every run, so a job keyed on it
 #                               could never hit (use `cache: false` for such a job)
+#   CONVEYOR_OUTPUT             never: a file in the run directory, new in every run (what
+#                               the job writes there is stored with its result, and is
+#                               part of the keys of the jobs that need it)
 #   CONVEYOR_WORKSPACE          never: the absolute checkout path would stop two clones
 #                               (CI runners, worktrees) from sharing results; a job whose
 #                               outputs embed it should use relative paths or cache: false

@@ -4,11 +4,15 @@ ActionResult's execution metadata (which run produced it, when, from which key),
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 MANIFEST_TYPE = "type.googleapis.com/conveyor.Manifest"
 """The type URL of the key's parts (the manifest) in a result's auxiliary metadata."""
+VALUES_TYPE = "type.googleapis.com/conveyor.Values"
+"""The type URL of the values a job wrote ($CONVEYOR_OUTPUT), a JSON list of [name,
+value] pairs, in a result's auxiliary metadata: restored on a hit for the jobs after it."""
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,8 @@ class Hit:
     """(workspace-relative path, sha256, size) of every output file restored."""
     exit_code: int = 0
     """What the job exited with (non-zero: failures a tests gate tolerated)."""
+    values: tuple[tuple[str, str], ...] = ()
+    """What the job wrote to $CONVEYOR_OUTPUT."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,13 @@ class Stored:
 
 
 def describe_execution(
-    result: Any, *, worker: str, started: float, finished: float, manifest: bytes
+    result: Any,
+    *,
+    worker: str,
+    started: float,
+    finished: float,
+    manifest: bytes,
+    values: tuple[tuple[str, str], ...] = (),
 ) -> None:
     """Fill an ActionResult's ExecutedActionMetadata: the worker (`conveyor@host run
     ID`, which `origin_of` reads back), the start and end, and the parts of the key.
@@ -54,6 +66,22 @@ def describe_execution(
     extra = meta.auxiliary_metadata.add()
     extra.type_url = MANIFEST_TYPE
     extra.value = manifest
+    if values:
+        extra = meta.auxiliary_metadata.add()
+        extra.type_url = VALUES_TYPE
+        extra.value = json.dumps([list(pair) for pair in values]).encode()
+
+
+def values_of(result: Any) -> tuple[tuple[str, str], ...]:
+    """The values stored with a result (none when it has none, or they are unreadable)."""
+    for extra in result.execution_metadata.auxiliary_metadata:
+        if extra.type_url == VALUES_TYPE:
+            try:
+                data = json.loads(extra.value)
+                return tuple((str(k), str(v)) for k, v in data)
+            except (ValueError, TypeError):
+                return ()
+    return ()
 
 
 def origin_of(result: Any) -> str:

@@ -166,6 +166,12 @@ def show_command(
     click.echo("")
     for line in waterfall(run, jobs):
         click.echo(line)
+    if record.values:
+        click.echo("\nvalues ($CONVEYOR_OUTPUT):")
+        for row in record.values:
+            lines = row.value.split("\n")
+            more = f"  ({len(lines)} lines)" if len(lines) > 1 else ""
+            click.echo(f"  {row.job}: {row.name}={lines[0][:100]}{more}")
     if record.tests:
         counts: dict[str, int] = {}
         for case in record.tests:

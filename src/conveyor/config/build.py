@@ -193,18 +193,20 @@ def _build_job(
         _check_cache_key(cache.key, axes, (*where, "caches", i, "key"))
         for j, prefix in enumerate(cache.restore_keys):
             _check_cache_key(prefix, axes, (*where, "caches", i, "restore_keys", j))
+    reads_values = False
     if spec.if_ is not None:
         try:
-            expressions.parse(spec.if_, matrix_keys=axes)
+            node = expressions.parse(spec.if_, matrix_keys=axes, needs=needs)
         except expressions.ExpressionError as exc:
             raise ConfigError(
                 f"invalid expression: {exc.message}", path=(*where, "if"), offset=exc.offset
             ) from None
+        reads_values = "needs" in spec.if_ and expressions.reads_needs(node)
     template = _template(name, spec, top, needs)
     jobs = []
     checked_dirs: set[str] = set()
     for combo in combos:
-        jobs.append(_instance(template, spec, {**top.env, **spec.env}, combo))
+        jobs.append(_instance(template, spec, {**top.env, **spec.env}, combo, reads_values))
         # Checked once the instance is built (its other errors come first); the paths
         # depend on the instance only through its dir.
         if jobs[-1].dir not in checked_dirs:
@@ -318,15 +320,24 @@ def _instance(
     spec: schema.JobFile,
     env: dict[str, str],
     combo: tuple[tuple[str, str], ...],
+    reads_values: bool = False,
 ) -> model.Job:
     """One matrix combination of the job: its name and the fields that may name the
-    matrix's values (`${{ matrix.python }}`) filled in."""
+    matrix's values (`${{ matrix.python }}`) filled in. `${{ needs.JOB.values.NAME }}`
+    is checked and left for the run to fill in (in `run`, `env` and `dir` only)."""
     name = template.base
     where = ("jobs", name)
     values = dict(combo)
+    reads = [reads_values]
 
     def sub(text: str, path: tuple[str | int, ...]) -> str:
         return _interpolate(text, values, path)
+
+    def sub_late(text: str, path: tuple[str | int, ...]) -> str:
+        out = _interpolate(text, values, path, template.needs)
+        if "${{" in out:
+            reads[0] = True
+        return out
 
     reports = (
         model.Reports(
@@ -345,11 +356,14 @@ def _instance(
         else model.Reports()
     )
     assert spec.run is not None  # checked by _needs
-    run = tuple(sub(cmd, (*where, "run", i)) for i, cmd in enumerate(spec.run))
+    run = tuple(sub_late(cmd, (*where, "run", i)) for i, cmd in enumerate(spec.run))
     job_env = tuple(
-        (k, sub(v, (*where, "env", k) if k in spec.env else ("env", k))) for k, v in env.items()
+        (k, sub_late(v, (*where, "env", k)) if k in spec.env else sub(v, ("env", k)))
+        for k, v in env.items()
     )
-    directory = _workspace_dir(sub(spec.dir, (*where, "dir")), (*where, "dir")) if spec.dir else "."
+    directory = (
+        _workspace_dir(sub_late(spec.dir, (*where, "dir")), (*where, "dir")) if spec.dir else "."
+    )
     inputs = tuple(sub(p, (*where, "inputs", i)) for i, p in enumerate(spec.inputs))
     # Report files are outputs too: a cache hit restores them, so the job's gates are
     # evaluated against the reports of the result it reuses. Paths may name the matrix
@@ -367,6 +381,7 @@ def _instance(
         inputs=inputs,
         outputs=tuple(dict.fromkeys([*declared, *reported])),
         reports=reports,
+        reads_values=reads[0],
     )
 
 
@@ -402,12 +417,41 @@ def _workspace_dir(value: str, path: tuple[str | int, ...]) -> str:
     return norm
 
 
-def _interpolate(text: str, values: dict[str, str], path: tuple[str | int, ...]) -> str:
+def _interpolate(
+    text: str,
+    values: dict[str, str],
+    path: tuple[str | int, ...],
+    needs: tuple[str, ...] | None = None,
+) -> str:
+    """`${{ matrix.NAME }}` substituted; `${{ needs.JOB.values.NAME }}` checked (JOB
+    among `needs`) and left as it is when `needs` is given, refused otherwise."""
+
     def repl(m: re.Match[str]) -> str:
         ref = m.group(1)
+        if ref.startswith("needs."):
+            ref_m = expressions.VALUE_REF.fullmatch(ref)
+            if ref_m is None:
+                raise ConfigError(
+                    f"invalid reference '${{{{ {ref} }}}}': expected needs.JOB.values.NAME",
+                    path=path,
+                    offset=m.start(),
+                )
+            if needs is None:
+                raise ConfigError(
+                    f"'${{{{ {ref} }}}}' cannot be used here: a job's values are known only "
+                    "once it has run, so they can be read in a job's run, env, dir and if",
+                    path=path,
+                    offset=m.start(),
+                )
+            try:
+                expressions.check_need(ref_m.group(1), needs, 0)
+            except expressions.ExpressionError as exc:
+                raise ConfigError(exc.message, path=path, offset=m.start()) from None
+            return m.group(0)
         if not ref.startswith("matrix."):
             raise ConfigError(
-                f"unknown reference '${{{{ {ref} }}}}': only matrix.NAME can be substituted here",
+                f"unknown reference '${{{{ {ref} }}}}': only matrix.NAME and "
+                "needs.JOB.values.NAME can be substituted",
                 path=path,
                 offset=m.start(),
                 hint="for environment variables use the shell's own $NAME",

@@ -35,9 +35,15 @@ BASELINE_ENV = (
 
 
 def job_environment(
-    job: Job, pipeline: Pipeline, context: RunContext, environ: Mapping[str, str], run_id: str
+    job: Job,
+    pipeline: Pipeline,
+    context: RunContext,
+    environ: Mapping[str, str],
+    run_id: str,
+    values_file: str | None = None,
 ) -> dict[str, str]:
-    """The whole environment a job's process gets."""
+    """The whole environment a job's process gets; `values_file`, the file it may write
+    values to for the jobs after it (`$CONVEYOR_OUTPUT`)."""
     env = {k: v for k, v in environ.items() if k in BASELINE_ENV or k.startswith("LC_")}
     env.update(pipeline.env)
     env.update(job.env)
@@ -55,11 +61,19 @@ def job_environment(
     )
     for axis, value in job.matrix:
         env[f"CONVEYOR_MATRIX_{axis.upper().replace('-', '_')}"] = value
+    if values_file is not None:
+        # Never in the key: a path in the run directory, new in every run.
+        env["CONVEYOR_OUTPUT"] = values_file
     return env
 
 
 def job_request(
-    job: Job, pipeline: Pipeline, context: RunContext, environ: Mapping[str, str], run_id: str
+    job: Job,
+    pipeline: Pipeline,
+    context: RunContext,
+    environ: Mapping[str, str],
+    run_id: str,
+    values_file: str | None = None,
 ) -> ExecRequest:
     """What the executor is given to run the job: its shell and script, directory,
     environment and the secrets to mask. The one way from anything Conveyor runs to a
@@ -69,7 +83,7 @@ def job_request(
         name=job.name,
         argv=(*job.shell, job.script),
         cwd=os.path.normpath(os.path.join(pipeline.root, job.dir)),
-        env=job_environment(job, pipeline, context, environ, run_id),
+        env=job_environment(job, pipeline, context, environ, run_id, values_file),
         timeout=job.timeout,
         secrets=tuple(environ[s] for s in job.secrets if s in environ),
     )

@@ -259,10 +259,14 @@ def plan(pipeline: Pipeline, context: RunContext, selected: Sequence[str] = ()) 
         if job.condition is not None:
             from conveyor import expressions
 
-            scope = condition_scope(job, pipeline, context)
-            if not expressions.truthy(
-                expressions.evaluate(expressions.parse(job.condition), scope)
+            node = expressions.parse(job.condition)
+            if job.reads_values and expressions.reads_needs(node):
+                # It reads values of the jobs it needs: decided once they have run.
+                reason = f"{reason}; if: decided when its needs have run"
+            elif not expressions.truthy(
+                expressions.evaluate(node, condition_scope(job, pipeline, context))
             ):
+                scope = condition_scope(job, pipeline, context)
                 runs, reason = False, explain_condition(job, scope, secrets)
         for e in by_source[name]:
             if e.target not in wanted:

@@ -130,6 +130,18 @@ class OutputRow:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ValueRow:
+    """A row of `job_values`: a value a job wrote to $CONVEYOR_OUTPUT."""
+
+    job: str
+    name: str
+    value: str
+
+    def to_db(self) -> dict[str, object]:
+        return _columns(self)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GateRow:
     """A row of `gates`: one gate of the run as evaluated."""
 
@@ -149,14 +161,15 @@ class GateRow:
 
 @dataclass(frozen=True, slots=True)
 class RunRecord:
-    """One run as recorded: its row, and the rows of its jobs, test cases, gates and
-    output files."""
+    """One run as recorded: its row, and the rows of its jobs, test cases, gates, output
+    files and values."""
 
     run: RunRow
     jobs: tuple[JobRow, ...] = ()
     tests: tuple[CaseRow, ...] = ()
     gates: tuple[GateRow, ...] = ()
     outputs: tuple[OutputRow, ...] = ()
+    values: tuple[ValueRow, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         """As `conveyor show --json` prints it: the run's columns, then its rows (each
@@ -168,4 +181,5 @@ class RunRecord:
             "tests": [_columns(t) for t in self.tests],
             "gates": [_columns(g) for g in self.gates],
             "outputs": [_columns(o) for o in self.outputs],
+            "values": [_columns(v) for v in self.values],
         }

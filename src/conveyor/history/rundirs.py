@@ -20,6 +20,7 @@ from conveyor.history.record import (
     OutputRow,
     RunRecord,
     RunRow,
+    ValueRow,
 )
 
 if TYPE_CHECKING:
@@ -210,6 +211,7 @@ def _record(
         _tests(run_dir),
         gates=_gates(results, summary),
         outputs=_outputs(results),
+        values=_values(results),
     )
 
 
@@ -251,6 +253,19 @@ def _outputs(results: list[dict[str, Any]]) -> tuple[OutputRow, ...]:
                     OutputRow(job=r["name"], path=path, sha256=sha, size=size, artifact=artifact)
                 )
     return tuple(files)
+
+
+def _values(results: list[dict[str, Any]]) -> tuple[ValueRow, ...]:
+    """Each job's values, by name (none in the run directories of older versions)."""
+    rows = []
+    for r in results:
+        written = r.get("values")
+        if isinstance(written, dict):
+            rows += [
+                ValueRow(job=r["name"], name=str(k), value=str(v))
+                for k, v in sorted(written.items())
+            ]
+    return tuple(rows)
 
 
 def _gates(results: list[dict[str, Any]], summary: dict[str, Any]) -> tuple[GateRow, ...]:

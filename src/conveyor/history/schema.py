@@ -17,7 +17,7 @@ from sqlalchemy import (
     Text,
 )
 
-HEAD = "0004"
+HEAD = "0005"
 """The newest migration: a database at this revision needs no Alembic at all."""
 
 metadata = MetaData()
@@ -116,4 +116,14 @@ gates = Table(
     Column("threshold", Text, nullable=False),
     Column("detail", Text, nullable=False),
     Index("ix_gates_gate", "gate"),
+)
+
+job_values = Table(
+    "job_values",
+    metadata,
+    Column("run_id", String(64), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("job", String(512), primary_key=True),
+    # What the job wrote to $CONVEYOR_OUTPUT (a value holding a secret never is here).
+    Column("name", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
 )

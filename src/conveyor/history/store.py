@@ -26,8 +26,9 @@ from conveyor.history.record import (
     OutputRow,
     RunRecord,
     RunRow,
+    ValueRow,
 )
-from conveyor.history.schema import HEAD, gates, jobs, outputs, runs, tests
+from conveyor.history.schema import HEAD, gates, job_values, jobs, outputs, runs, tests
 
 
 class HistoryStore:
@@ -88,6 +89,7 @@ class HistoryStore:
         with self.engine.begin() as conn:
             conn.execute(delete(tests).where(tests.c.run_id == run_id))
             conn.execute(delete(outputs).where(outputs.c.run_id == run_id))
+            conn.execute(delete(job_values).where(job_values.c.run_id == run_id))
             conn.execute(delete(gates).where(gates.c.run_id == run_id))
             conn.execute(delete(jobs).where(jobs.c.run_id == run_id))
             conn.execute(delete(runs).where(runs.c.id == run_id))
@@ -97,6 +99,7 @@ class HistoryStore:
                 (tests, record.tests),
                 (outputs, record.outputs),
                 (gates, record.gates),
+                (job_values, record.values),
             ):
                 if rows:
                     conn.execute(insert(table), [{**r.to_db(), "run_id": run_id} for r in rows])
@@ -158,12 +161,18 @@ class HistoryStore:
                 .where(gates.c.run_id == run.id)
                 .order_by(gates.c.scope == "pipeline", gates.c.scope, gates.c.gate)
             )
+            value_rows = conn.execute(
+                select(job_values.c.job, job_values.c.name, job_values.c.value)
+                .where(job_values.c.run_id == run.id)
+                .order_by(job_values.c.job, job_values.c.name)
+            )
             return RunRecord(
                 run,
                 tuple(JobRow.from_db(j._mapping) for j in job_rows),
                 tuple(CaseRow(**t._mapping) for t in test_rows),
                 gates=tuple(GateRow(**g._mapping) for g in gate_rows),
                 outputs=tuple(OutputRow(**o._mapping) for o in output_rows),
+                values=tuple(ValueRow(**v._mapping) for v in value_rows),
             )
 
     def build_number(self, pipeline: str, started_at: float) -> int:

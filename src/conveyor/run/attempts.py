@@ -8,6 +8,7 @@ import time
 from conveyor.events import EventBus, JobOutput, JobRetrying, JobStarted
 from conveyor.executor.interface import Cancel, ExecOutcome, ExecRequest, Executor
 from conveyor.model import Job, JobResult, JobStatus
+from conveyor.run.values import fresh_file
 from conveyor.units import format_duration
 
 
@@ -39,9 +40,11 @@ def run_attempts(
     queued_at: float | None,
     action_digest: str | None,
     miss_reasons: tuple[str, ...],
+    values_file: str | None = None,
 ) -> JobResult:
     """Run the job until an attempt succeeds, its retries are spent, or the run is
-    cancelled; `preface` lines open the first attempt's log (dependency caches)."""
+    cancelled; `preface` lines open the first attempt's log (dependency caches).
+    `values_file` ($CONVEYOR_OUTPUT) is emptied before each attempt."""
     bus, name = log.bus, job.name
     first_start: float | None = None
     attempt = 0
@@ -53,6 +56,8 @@ def run_attempts(
         if attempt == 1:
             for line in preface:
                 log(line)
+        if values_file is not None:
+            fresh_file(values_file)
         outcome = executor.execute(request, log, cancel)
         first_start = first_start if first_start is not None else outcome.started_at
         if outcome.ok or outcome.cancelled or cancel.requested.is_set():

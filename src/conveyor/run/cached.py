@@ -16,6 +16,7 @@ from conveyor.cache.results import Hit
 from conveyor.events import EventBus, JobOutput, JobStarted
 from conveyor.graph.plan import PlannedJob
 from conveyor.model import Job, JobResult, JobStatus, OutputFile
+from conveyor.run.values import digest
 
 
 class CachedJobs:
@@ -42,7 +43,8 @@ class CachedJobs:
     def finished(self, result: JobResult) -> None:
         """Note a finished job's outputs digest (a hit's, a stored result's)."""
         if result.outputs_digest is not None:
-            self.outputs[result.name] = result.outputs_digest
+            # Its values are part of what the jobs needing it are keyed on.
+            self.outputs[result.name] = digest(result.outputs_digest, result.values)
 
     def look_up(
         self, pj: PlannedJob, queued_at: float | None
@@ -128,6 +130,7 @@ class CachedJobs:
             action_digest=built.digest.hash,
             outputs_digest=hit.outputs_digest,
             outputs=output_files(job, hit.outputs),
+            values=hit.values,
         )
 
     def restore_dependencies(self, job: Job) -> tuple[list[str], set[str]]:
@@ -175,6 +178,7 @@ class CachedJobs:
                 result.started_at,
                 result.finished_at or time.time(),
                 exit_code=result.exit_code or 0,
+                values=result.values,
             )
         except OSError as exc:
             say(f"conveyor: not cached, and what needs it runs uncached: {exc}")

@@ -161,6 +161,7 @@ def result_dict(r: JobResult) -> dict[str, Any]:
         "miss_reasons": list(r.miss_reasons),
         "outputs": r.outputs,  # a NamedTuple is encoded as a JSON array
         "gates": [gate_dict(g) for g in r.gates],
+        "values": dict(r.values),
     }
 
 

@@ -8,6 +8,7 @@ starts first, so the critical path begins as early as it can.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import heapq
 import os
@@ -40,6 +41,7 @@ from conveyor.model import (
     JobStatus,
     RunContext,
 )
+from conveyor.run import values
 from conveyor.run.attempts import JobLog, run_attempts, stopped_verb
 from conveyor.run.cached import CachedJobs
 from conveyor.run.workers import Workers
@@ -123,10 +125,22 @@ class Scheduler:
         self._holds: dict[str, threading.Event] = {}
         self._holds_lock = threading.Lock()
         self._closing = False
+        self._value_notes: dict[str, list[str]] = {}
+        """Lines for the log of a job about to run (values it reads that were not written)."""
 
     # -- one job, on a worker thread ----------------------------------------------
+    def _values_file(self, name: str) -> str:
+        return values.values_path(self.opt.run_dir, self.opt.log_name(name))
+
     def _request(self, pj: PlannedJob) -> ExecRequest:
-        return job_request(pj.job, self.plan.pipeline, self.context, self.environ, self.opt.run_id)
+        return job_request(
+            pj.job,
+            self.plan.pipeline,
+            self.context,
+            self.environ,
+            self.opt.run_id,
+            self._values_file(pj.name),
+        )
 
     def _work(
         self, pj: PlannedJob, cancel: Cancel, built: BuiltAction | None, reasons: tuple[str, ...]
@@ -175,9 +189,12 @@ class Scheduler:
         job = pj.job
         log = JobLog(job.name, self.bus)
         preface, restored_keys = self.cached.restore_dependencies(job)
+        preface = [*self._value_notes.pop(job.name, ()), *preface]
+        request = self._request(pj)
+        values_file = request.env["CONVEYOR_OUTPUT"]
         result = run_attempts(
             self.executor,
-            self._request(pj),
+            request,
             job,
             cancel,
             log,
@@ -186,7 +203,13 @@ class Scheduler:
             queued_at=self._queued_at.get(job.name),
             action_digest=built.digest.hash if built is not None else None,
             miss_reasons=reasons,
+            values_file=values_file,
         )
+        written, notes = values.read(values_file, request.secrets)
+        for line in notes:
+            log(line)
+        if written:
+            result = dataclasses.replace(result, values=written)
         if result.status is JobStatus.SUCCESS:
             # A failed job is never stored; a successful one is, with its last attempt's log.
             result = self.cached.keep(job, built, log.lines, result, log)
@@ -234,7 +257,44 @@ class Scheduler:
     def _make_ready(self, state: _RunState, name: str) -> None:
         self._queued_at[name] = time.time()
         self.bus.emit(JobQueued(name, self._queued_at[name]))
-        heapq.heappush(state.ready, (-state.by_name[name].priority, state.order[name], name))
+        pj = state.by_name[name]
+        if pj.job.reads_values and not self._fill_values(state, pj):
+            return
+        heapq.heappush(state.ready, (-pj.priority, state.order[name], name))
+
+    def _fill_values(self, state: _RunState, pj: PlannedJob) -> bool:
+        """The values of its needs filled into a job that reads them; False when it
+        does not run after all (its `if:` is false, or it cannot run as written)."""
+        written: dict[str, dict[str, str]] = {}
+        for dep in pj.needs:  # instances of one job in plan order: a later one wins
+            result = state.results.get(dep)
+            if result is not None and result.values:
+                written.setdefault(state.by_name[dep].job.base, {}).update(result.values)
+        done = values.resolve(
+            pj.job,
+            {base: tuple(pairs.items()) for base, pairs in written.items()},
+            self.plan.pipeline,
+            self.context,
+        )
+        if done.notes:  # they open its log (a hit replays them: they were stored with it)
+            self._value_notes[pj.name] = done.notes
+        if done.skip is not None or done.error is not None:
+            status = JobStatus.SKIPPED if done.skip is not None else JobStatus.FAILED
+            result = JobResult(
+                pj.name,
+                status,
+                reason=done.skip or done.error or "",
+                queued_at=self._queued_at.get(pj.name),
+                allowed_failure=pj.job.allow_failure and status is JobStatus.FAILED,
+            )
+            if status is JobStatus.SKIPPED:  # and so are the jobs that need it
+                self._finish(state.results, result)
+                self._skip_downstream(pj.name, state.dependents, state.results, state.by_name)
+            else:
+                self._settle(state, result)
+            return False
+        state.by_name[pj.name] = dataclasses.replace(pj, job=done.job)
+        return True
 
     def _drive(self, state: _RunState) -> None:
         """Hand ready jobs to the workers (a cache hit is served here) and settle each one
@@ -361,10 +421,11 @@ class Scheduler:
             for dep in dependents.get(cur, ()):
                 if dep in results or not by_name[dep].will_run:
                     continue
+                verb = "was skipped" if results[failed].status is JobStatus.SKIPPED else "failed"
                 why = (
-                    f"needs '{cur}', which failed"
+                    f"needs '{cur}', which {verb}"
                     if cur == failed
-                    else (f"needs '{cur}', which was skipped because '{failed}' failed")
+                    else (f"needs '{cur}', which was skipped because '{failed}' {verb}")
                 )
                 self._finish(results, JobResult(dep, JobStatus.SKIPPED, reason=why))
                 stack.append(dep)

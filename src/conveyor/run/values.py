@@ -1,0 +1,226 @@
+"""Values between jobs: what a job writes to `$CONVEYOR_OUTPUT`, and the jobs that need
+it reading them as `${{ needs.JOB.values.NAME }}` in their `run`, `env`, `dir` and `if:`.
+
+The file has GitHub's `$GITHUB_OUTPUT` format: `NAME=value` lines, and multi-line values
+as `NAME<<DELIMITER`, the lines, then `DELIMITER` alone on a line. A line that is neither
+is a warning in the job's log naming it, never a failure. A value that contains one of
+the job's secrets (in any of the forms masking knows) is withheld, as GitHub does: the
+jobs after it read an empty string, and it is never stored, shown or cached.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import posixpath
+import re
+from collections.abc import Mapping, Sequence
+
+from conveyor.model import Job, Pairs, Pipeline, RunContext
+
+MAX_BYTES = 1024 * 1024
+"""What is read of a job's values file (GitHub allows 1 MB of outputs per job)."""
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_REF = re.compile(r"\$\{\{\s*(needs\.[^}]*?)\s*\}\}")
+
+
+def values_path(run_dir: str, log_name: str) -> str:
+    """The file a job's `$CONVEYOR_OUTPUT` names, in the run directory."""
+    return os.path.join(run_dir, "values", log_name)
+
+
+def fresh_file(path: str) -> None:
+    """An empty values file for the next attempt (what an earlier one wrote is gone)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb"):
+        pass
+
+
+def parse(text: str) -> tuple[dict[str, str], list[str]]:
+    """The values in a file's text, and a warning for each line that is not one."""
+    values: dict[str, str] = {}
+    warnings: list[str] = []
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    i = 0
+    while i < len(lines):
+        line = lines[i].removesuffix("\r")
+        number = i + 1
+        i += 1
+        if not line.strip():
+            continue
+        heredoc = line.find("<<")
+        equals = line.find("=")
+        if heredoc != -1 and (equals == -1 or heredoc < equals):
+            name, delimiter = line[:heredoc], line[heredoc + 2 :]
+            if not delimiter:
+                warnings.append(f"line {number}: {_shown(line)}: no delimiter after '<<'")
+                continue
+            body: list[str] = []
+            while i < len(lines) and lines[i].removesuffix("\r") != delimiter:
+                body.append(lines[i].removesuffix("\r"))
+                i += 1
+            if i >= len(lines):
+                warnings.append(
+                    f"line {number}: {_shown(line)}: no line '{delimiter}' ends the value"
+                )
+                break
+            i += 1  # the delimiter
+            value = "\n".join(body)
+        elif equals != -1:
+            name, value = line[:equals], line[equals + 1 :]
+        else:
+            warnings.append(
+                f"line {number}: {_shown(line)}: expected NAME=value or NAME<<DELIMITER"
+            )
+            continue
+        if not _NAME.fullmatch(name):
+            warnings.append(
+                f"line {number}: {_shown(line)}: {name!r} is not a value name "
+                "(letters, digits, _ and -, not starting with a digit)"
+            )
+            continue
+        values[name] = value
+    return values, warnings
+
+
+def _shown(line: str) -> str:
+    return repr(line if len(line) <= 60 else line[:57] + "...")
+
+
+def read(path: str, secrets: Sequence[str]) -> tuple[Pairs, list[str]]:
+    """A job's values after it ran, and the lines to add to its log (malformed lines,
+    values withheld because they hold a secret); the file is removed."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
+        # Read once: what it holds is in the result (and summary.json) from now on, and
+        # a value withheld for holding a secret must not stay behind in the run directory.
+        os.unlink(path)
+    except OSError:
+        return (), []
+    if not data:
+        return (), []
+    notes: list[str] = []
+    if len(data) > MAX_BYTES:
+        data = data[:MAX_BYTES]
+        notes.append(
+            f"conveyor: $CONVEYOR_OUTPUT is larger than {MAX_BYTES // 1024} KiB: "
+            "only the first KiB up to that were read"
+        )
+    values, warnings = parse(data.decode("utf-8", "replace"))
+    notes += [f"conveyor: $CONVEYOR_OUTPUT {w}: ignored" for w in warnings]
+    if secrets and values:
+        from conveyor.executor.masking import Masker
+
+        masker = Masker(secrets)
+        for name in [n for n, v in values.items() if masker.mask(v) != v]:
+            del values[name]
+            notes.append(
+                f"conveyor: value '{name}' is not passed on: it contains a secret "
+                "(the jobs reading it get an empty string)"
+            )
+    return tuple(values.items()), notes
+
+
+def digest(outputs_digest: str, values: Pairs) -> str:
+    """What a dependent's key holds for a job it needs: its outputs' digest, and its
+    values when it wrote any (a changed value misses, the same value hits; a job that
+    writes none is keyed as before values existed)."""
+    if not values:
+        return outputs_digest
+    text = json.dumps(sorted(values), separators=(",", ":")).encode()
+    return f"{outputs_digest}+values:{hashlib.sha256(text).hexdigest()}"
+
+
+class Resolved:
+    """A job with the values of its needs filled in, or why it cannot run."""
+
+    def __init__(
+        self,
+        job: Job,
+        notes: list[str],
+        *,
+        skip: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        self.job = job
+        self.notes = notes
+        """Lines for the job's log (values read that no job wrote)."""
+        self.skip = skip
+        """Its `if:` is false: why (the job does not run)."""
+        self.error = error
+        """It cannot run as written (a `dir` outside the workspace, fromJSON of no JSON)."""
+
+
+def resolve(
+    job: Job, written: Mapping[str, Pairs], pipeline: Pipeline, context: RunContext
+) -> Resolved:
+    """`job` with each `${{ needs.JOB.values.NAME }}` replaced by what JOB wrote (an
+    empty string and a note when it wrote nothing by that name) and its `if:` decided
+    when it reads them. `written`: the values of each job key it needs."""
+    # Here: most runs have no job reading values, and need no expression language.
+    from conveyor import expressions
+
+    known = {name: dict(pairs) for name, pairs in written.items()}
+    notes: list[str] = []
+
+    def value(job_name: str, key: str) -> str:
+        got = known.get(job_name, {}).get(key)
+        if got is None:
+            note = (
+                f"conveyor: needs.{job_name}.values.{key} is empty: '{job_name}' did not "
+                "write it to $CONVEYOR_OUTPUT"
+            )
+            if note not in notes:
+                notes.append(note)
+            return ""
+        return got
+
+    def sub(text: str) -> str:
+        if "${{" not in text:
+            return text
+
+        def repl(m: re.Match[str]) -> str:
+            ref = expressions.VALUE_REF.fullmatch(m.group(1))
+            return value(ref.group(1), ref.group(2)) if ref else m.group(0)
+
+        return _REF.sub(repl, text)
+
+    if job.condition is not None and "needs" in job.condition:
+        node = expressions.parse(job.condition)
+        if expressions.reads_needs(node):
+            for name in expressions.names_used(node):
+                if name.scope == "needs":
+                    job_name, _, key = name.name.rpartition(".values.")
+                    value(job_name, key)
+            from conveyor.graph.plan import condition_scope, explain_condition
+
+            scope = dataclasses.replace(condition_scope(job, pipeline, context), needs=known)
+            try:
+                passed = expressions.truthy(expressions.evaluate(node, scope))
+            except expressions.EvaluationError as exc:
+                return Resolved(job, notes, error=f"if: {exc}")
+            if not passed:
+                secrets = frozenset(s for j in pipeline.jobs for s in j.secrets)
+                return Resolved(job, notes, skip=explain_condition(job, scope, secrets))
+    directory = sub(job.dir)
+    if directory != job.dir:
+        norm = posixpath.normpath(directory)
+        if directory.startswith("/") or norm == ".." or norm.startswith("../"):
+            return Resolved(
+                job, notes, error=f"dir {directory!r} is not a relative path inside the workspace"
+            )
+        if norm.split("/", 1)[0] in (".git", ".conveyor"):
+            return Resolved(job, notes, error=f"dir {directory!r} is inside {norm.split('/')[0]}")
+        directory = norm
+    resolved = dataclasses.replace(
+        job,
+        run=tuple(sub(cmd) for cmd in job.run),
+        env=tuple((k, sub(v)) for k, v in job.env),
+        dir=directory,
+    )
+    return Resolved(resolved, notes)
