@@ -166,6 +166,9 @@ class Job:
     cache_said: bool = False
     """`cache: true` written out: the job is stored even where Conveyor would not store
     it by itself (a job with secrets, one that writes files it does not declare)."""
+    resource_group: str | None = None
+    """Jobs of one group never run at the same time, in a run or across the runs of
+    the machine's user (GitLab's `resource_group`)."""
 
     @property
     def script(self) -> str:

@@ -367,6 +367,9 @@ def _instance(
         inputs=inputs,
         outputs=tuple(dict.fromkeys([*declared, *reported])),
         reports=reports,
+        resource_group=(
+            sub(spec.resource_group, (*where, "resource_group")) if spec.resource_group else None
+        ),
     )
 
 
