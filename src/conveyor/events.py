@@ -70,6 +70,17 @@ class JobRetrying(NamedTuple):
     time: float
 
 
+class JobWaiting(NamedTuple):
+    """A job is ready, but its resource group is held by another run on this machine:
+    it waits for it (it starts with a JobStarted once it holds the group)."""
+
+    name: str
+    group: str
+    holder: str
+    """Who holds it: the other run's pid, start time and command line."""
+    time: float
+
+
 class JobFinished(NamedTuple):
     """A job is done: ran, served from the cache, failed, skipped or cancelled."""
 
@@ -119,6 +130,7 @@ Event = (
     | JobStarted
     | JobOutput
     | JobRetrying
+    | JobWaiting
     | JobFinished
     | ChecksFinished
     | RunFinished

@@ -169,6 +169,9 @@ class Job:
     reads_values: bool = False
     """Its `run`, `env`, `dir` or `if:` read `${{ needs.JOB.values.NAME }}`: filled in
     (and the condition evaluated) when its needs have finished."""
+    resource_group: str | None = None
+    """Jobs of one group never run at the same time, in a run or across the runs of
+    the machine's user (GitLab's `resource_group`)."""
 
     @property
     def script(self) -> str:

@@ -507,3 +507,102 @@ def test_a_secret_that_starts_another_leaks_nothing_from_a_job(
         assert "and-its-tail" not in where
     log = (run_dir / "logs" / "deploy.log").read_text()
     assert log.splitlines() == ["short=*** long=***", "long=*** short=***"]
+
+
+def test_file_option_after_the_command(project: Project) -> None:
+    project.write("ci/other.yml", "jobs:\n  hello:\n    run: echo from-other > hello.txt\n")
+    result = project.run("run", "-f", "ci/other.yml")
+    assert result.code == 0, result.out + result.err
+    assert (project.root / "ci" / "hello.txt").read_text().strip() == "from-other"
+    for command in (["validate"], ["list"], ["graph"], ["run", "-n"], ["history"]):
+        result = project.run(*command, "--file", "ci/other.yml")
+        assert result.code == 0, (command, result.out + result.err)
+    assert "hello" in project.run("list", "-f", "ci/other.yml").out
+
+
+def test_file_given_before_and_after_the_command_must_agree(project: Project) -> None:
+    project.write("a.yml", "jobs:\n  a:\n    run: 'true'\n")
+    project.write("b.yml", "jobs:\n  b:\n    run: 'true'\n")
+    assert project.run("-f", "a.yml", "validate", "-f", "a.yml").code == 0
+    result = project.run("-f", "a.yml", "validate", "-f", "b.yml")
+    assert result.code == 2
+    assert "two pipeline files given" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_kill_grace_takes_plain_seconds(project: Project) -> None:
+    project.pipeline("jobs:\n  a:\n    run: 'true'\n")
+    for grace in ("5", "0.5", "5s", "1m"):
+        result = project.run("run", "--kill-grace", grace)
+        assert result.code == 0, (grace, result.err)
+    result = project.run("run", "--kill-grace", "soon")
+    assert result.code == 2
+    assert "a number of seconds such as '5'" in result.err
+    result = project.run("run", "--kill-grace", "9" * 400)
+    assert result.code == 2
+    assert "too long" in result.err
+
+
+def test_gates_junit_is_written_even_without_gates(project: Project) -> None:
+    project.pipeline("jobs:\n  a:\n    run: 'true'\n")
+    result = project.run("run", "--gates-junit", "gates.xml")
+    assert result.code == 0, result.err
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(project.root / "gates.xml").getroot()
+    assert root.tag == "testsuites"
+    assert root.attrib["tests"] == "0"
+    assert [s.attrib["name"] for s in root] == ["conveyor gates"]
+
+
+def test_dry_run_says_which_jobs_the_cache_would_serve(project: Project) -> None:
+    project.write(".gitignore", "out.txt\n.conveyor/\n")
+    project.write("src.txt", "one\n")
+    project.pipeline(
+        """
+        jobs:
+          make:
+            inputs: [src.txt]
+            outputs: [out.txt]
+            run: cat src.txt > out.txt
+          use:
+            needs: [make]
+            run: cat out.txt
+          other:
+            inputs: [conveyor.yml]
+            run: echo other
+        """
+    )
+    project.commit()
+    result = project.run("run", "-n")
+    assert result.code == 0, result.err
+    assert "0 from the cache" in result.out
+    assert project.run("run", "-q").code == 0
+    result = project.run("run", "-n")
+    assert "3 from the cache" in result.out
+    lines = {line.split()[1]: line for line in result.out.splitlines() if line[3:4] == "."}
+    assert all(lines[name].split()[2] == "cached" for name in ("make", "use", "other")), lines
+
+    # A changed input: `make` runs, `use` depends on what it makes, `other` is served.
+    (project.root / "src.txt").write_text("two\n")
+    (project.root / "out.txt").unlink()
+    state = {p.name: p.stat().st_mtime_ns for p in (project.root / ".conveyor").rglob("*")}
+    result = project.run("run", "-n", "--explain")
+    lines = {line.split()[1]: line for line in result.out.splitlines() if line[3:4] == "."}
+    assert {name: line.split()[2] for name, line in lines.items()} == {
+        "make": "run",
+        "use": "run?",
+        "other": "cached",
+    }
+    assert "input src.txt modified" in result.out
+    assert "1 from the cache" in result.out
+    # Nothing ran, nothing was restored, the workspace's state was not written.
+    assert not (project.root / "out.txt").exists()
+    after = {p.name: p.stat().st_mtime_ns for p in (project.root / ".conveyor").rglob("*")}
+    assert after == state
+    data = json.loads(project.run("run", "-n", "--json").out)
+    assert {j["name"]: j["cache"] for j in data["jobs"]} == {
+        "make": "miss",
+        "use": "unknown",
+        "other": "hit",
+    }

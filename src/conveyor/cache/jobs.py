@@ -47,6 +47,10 @@ from conveyor.model import Digest, Job, Pipeline
 from conveyor.workspace.files import FileInfo, WorkspaceFiles, digest_bytes, digest_file
 
 if TYPE_CHECKING:
+    from buildgrid.common.protos.build.bazel.remote.execution.v2.remote_execution_pb2 import (
+        ActionResult,
+    )
+
     from conveyor.cache.jobindex import JobIndex
     from conveyor.cache.outputs import FileToRestore
 
@@ -208,6 +212,14 @@ class JobCache:
         return os.path.normpath(os.path.join(self.pipeline.root, job.dir))
 
     # -- hits --------------------------------------------------------------------------------
+    def peek(self, job: Job, built: BuiltAction) -> ActionResult | None:
+        """The stored result `lookup` would serve, read without restoring or recording
+        anything in the workspace (`conveyor why`, `conveyor run -n`): None on a miss, or
+        when the cache is not read for the job or the run."""
+        if not self.read or not job.cache:
+            return None
+        return self.store.get_action_result(built.digest)
+
     def lookup(self, job: Job, built: BuiltAction) -> Hit | None:
         """A complete, verified earlier result whose outputs are now in place, or None."""
         if not self.read or not job.cache:

@@ -39,10 +39,16 @@ def why(
     selected: Sequence[str],
 ) -> list[Verdict]:
     """Verdicts for the selected jobs and everything they need, in plan order."""
-    plan = graph.plan(pipeline, context, selected)
+    return verdicts(graph.plan(pipeline, context, selected), jobcache)
+
+
+def verdicts(plan: graph.Plan, jobcache: JobCache, *, explain: bool = True) -> list[Verdict]:
+    """A verdict for each job of `plan` that will run, in plan order: keys made and
+    looked up (`JobCache.peek`), nothing run, restored or written to the workspace.
+    `explain`: say what changed for each miss (it reads the job's last stored entry)."""
     outputs: dict[str, str] = {}
     runs: set[str] = set()
-    verdicts = []
+    found = []
     for pj in plan.jobs:
         if not pj.will_run:
             continue
@@ -54,13 +60,12 @@ def why(
                 f"it needs '{d}', which will run: its key depends on what that produces"
                 for d in upstream
             )
-            verdicts.append(Verdict(pj.name, None, "", reasons))
+            found.append(Verdict(pj.name, None, "", reasons))
             continue
         argv = (*job.shell, job.script)
         needs = {d: outputs[d] for d in pj.needs}
         built = jobcache.prepare(job, argv, needs)
-        usable = job.cache and jobcache.read
-        result = jobcache.store.get_action_result(built.digest) if usable else None
+        result = jobcache.peek(job, built)
         if result is not None:
             outputs[pj.name] = outputs_digest(result)
             for out in result.output_files:
@@ -69,9 +74,9 @@ def why(
                 digest = Digest(out.digest.hash, out.digest.size_bytes)
                 jobcache.files.assume(rel, FileInfo(digest, bool(out.is_executable)))
             reason = f"cached from {origin_of(result)}"
-            verdicts.append(Verdict(pj.name, True, built.digest.hash, (reason,)))
+            found.append(Verdict(pj.name, True, built.digest.hash, (reason,)))
             continue
         runs.add(pj.name)
-        reasons = tuple(jobcache.explain_miss(job, built))
-        verdicts.append(Verdict(pj.name, False, built.digest.hash, reasons))
-    return verdicts
+        reasons = tuple(jobcache.explain_miss(job, built)) if explain else ()
+        found.append(Verdict(pj.name, False, built.digest.hash, reasons))
+    return found

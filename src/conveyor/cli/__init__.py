@@ -37,6 +37,7 @@ class LazyGroup(click.Group):
         "report": "conveyor.cli.history",
         "gates": "conveyor.cli.gates",
         "check": "conveyor.cli.gates",
+        "docs": "conveyor.cli.docs",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -55,20 +56,54 @@ class LazyGroup(click.Group):
         return cmd
 
 
+_FILE_HELP = "Pipeline file (default: conveyor.yml here or in a parent directory)."
+
+
+def _file_after_command(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """`-f FILE` given after the command (`conveyor run -f ci.yml`): kept where `load`
+    looks, as if given before it; given both ways, the two must agree."""
+    if value is None:
+        return
+    shared = ctx.find_root().ensure_object(dict)
+    before = shared.get("pipeline_file")
+    if before is not None and before != value:
+        raise click.UsageError(
+            f"two pipeline files given: -f {before} before the command, -f {value} after it; "
+            "give one",
+            ctx,
+        )
+    shared["pipeline_file"] = value
+
+
+pipeline_file_option = click.option(
+    "-f",
+    "--file",
+    "pipeline_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    expose_value=False,
+    callback=_file_after_command,
+    help=_FILE_HELP,
+)
+"""`-f FILE` on a command that loads the pipeline, as well as before the command."""
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "-V", "--version", prog_name="conveyor")
+@click.version_option(
+    __version__, "-V", "--version", prog_name="conveyor", help="Print the version and exit."
+)
 @click.option(
     "-f",
     "--file",
     "pipeline_file",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Pipeline file (default: conveyor.yml here or in a parent directory).",
+    help=_FILE_HELP,
 )
 @click.pass_context
 def cli(ctx: click.Context, pipeline_file: str | None) -> None:
     """Conveyor runs your pipeline as a fast, parallel graph of jobs."""
-    ctx.obj = {"pipeline_file": pipeline_file}
+    ctx.ensure_object(dict)["pipeline_file"] = pipeline_file
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from conveyor.cli import load
+from conveyor.cli import load, pipeline_file_option
 
 if TYPE_CHECKING:
     from conveyor.cache.local import LocalCache
@@ -23,8 +23,13 @@ def _store() -> LocalCache:
 
 @click.command("why")
 @click.argument("jobs", nargs=-1, required=True)
-@click.option("--event", type=click.Choice(["push", "pull_request", "tag", "schedule", "manual"]))
+@click.option(
+    "--event",
+    type=click.Choice(["push", "pull_request", "tag", "schedule", "manual"]),
+    help="The event to key the jobs for (default: from the CI's variables, else push).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
+@pipeline_file_option
 @click.pass_context
 def why_command(ctx: click.Context, jobs: tuple[str, ...], event: str | None, as_json: bool) -> int:
     """Say whether the cache would serve JOBS (and what they need) now, and if not, why."""
@@ -77,7 +82,7 @@ def cache_command() -> None:
 
 
 @cache_command.command("stats")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def stats(as_json: bool) -> int:
     """Entries and sizes."""
     from conveyor.units import format_bytes
@@ -113,7 +118,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str) -> int:
 
 @cache_command.command("prune")
 @click.option("--max-size", callback=_size, required=True, help="Size to shrink to, e.g. 5GB.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print what was removed as JSON.")
 def prune(max_size: int, as_json: bool) -> int:
     """Remove least recently used entries until the cache fits (entries used in the last
     10 minutes are kept: a running build may be restoring them)."""
@@ -131,7 +136,7 @@ def prune(max_size: int, as_json: bool) -> int:
 
 
 @cache_command.command("verify")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print what was checked as JSON.")
 def verify(as_json: bool) -> int:
     """Hash every entry; evict (and list) the corrupt ones. Exit 1 if any was corrupt."""
     report = _store().verify()
@@ -145,7 +150,7 @@ def verify(as_json: bool) -> int:
 
 
 @cache_command.command("clear")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print what was freed as JSON.")
 def clear(as_json: bool) -> int:
     """Remove everything from the cache."""
     store = _store()

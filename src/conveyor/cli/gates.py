@@ -10,7 +10,7 @@ import time
 
 import click
 
-from conveyor.cli import load
+from conveyor.cli import load, pipeline_file_option
 
 
 @click.command("gates")
@@ -22,6 +22,7 @@ from conveyor.cli import load
     help="Record the run's findings in the findings gates' baseline files (known, not new).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the gates as JSON.")
+@pipeline_file_option
 @click.pass_context
 def gates_command(
     ctx: click.Context,
@@ -77,6 +78,7 @@ def gates_command(
     help="Write the secrets found as SARIF 2.1.0 (for code scanning).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@pipeline_file_option
 @click.pass_context
 def check_command(ctx: click.Context, after: bool, sarif_file: str | None, as_json: bool) -> int:
     """The checks before the build (tool versions, disk, environment, manifests,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from conveyor.cli import load
+from conveyor.cli import load, pipeline_file_option
 from conveyor.fsutil import log_tail
 from conveyor.units import format_duration
 
@@ -86,9 +86,17 @@ since_option = click.option(
 
 
 @click.command("history")
-@click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option(
+    "-n",
+    "--limit",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="How many runs to list.",
+)
 @click.option("--all-pipelines", is_flag=True, help="Runs of every pipeline in the database.")
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+@pipeline_file_option
 @click.pass_context
 def history_command(ctx: click.Context, limit: int, all_pipelines: bool, as_json: bool) -> int:
     """Recent runs, newest first."""
@@ -130,6 +138,7 @@ def history_command(ctx: click.Context, limit: int, all_pipelines: bool, as_json
 )
 @click.option("--json", "as_json", is_flag=True, help="JSON (with build-output: that, as JSON).")
 @since_option
+@pipeline_file_option
 @click.pass_context
 def show_command(
     ctx: click.Context, run_id: str | None, fmt: str, as_json: bool, window: float
@@ -263,6 +272,7 @@ def _pct(value: float | None) -> str:
 @since_option
 @click.option("--job", "job", default=None, help="Only this job.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@pipeline_file_option
 @click.pass_context
 def stats_command(ctx: click.Context, window: float, job: str | None, as_json: bool) -> int:
     """Per job: duration (p50, p95, trend), success and cache-hit rates, queue time, time
@@ -272,6 +282,8 @@ def stats_command(ctx: click.Context, window: float, job: str | None, as_json: b
     with _history(ctx) as (pipeline, store):
         name = pipeline.label
         figures = compute(store, name, time.time() - window, job)
+        if job is not None and not figures.jobs:
+            _no_runs_of(store, name, job, window)
     if as_json:
         click.echo(json.dumps(figures.to_json(), indent=2))
         return 0
@@ -279,6 +291,9 @@ def stats_command(ctx: click.Context, window: float, job: str | None, as_json: b
     rate = p.success_rate
     if not p.runs or rate is None:
         click.echo(f"no runs of {name} recorded in that window")
+        return 0
+    if job is not None and not figures.jobs:
+        click.echo(f"no runs of job '{job}' in that window ({p.runs} runs of {name} in it)")
         return 0
     verdict = "meets" if rate >= p.target else "below"
     click.echo(
@@ -319,9 +334,32 @@ def stats_command(ctx: click.Context, window: float, job: str | None, as_json: b
     return 0
 
 
+def _no_runs_of(store: HistoryStore, pipeline: str, job: str, window: float) -> None:
+    """`stats --job NAME` found nothing: a name the history never saw is a usage error
+    (with the closest it knows); one with no runs in the window is said so."""
+    import difflib
+
+    from conveyor.errors import UsageError
+    from conveyor.history.queries import job_names
+
+    known = job_names(store, pipeline)
+    if job in known:
+        return  # it ran, only not in this window: the figures say so
+    close = difflib.get_close_matches(job, known, n=1, cutoff=0.6)
+    if close:
+        hint = f"did you mean '{close[0]}'?"
+    elif known:
+        shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
+        hint = f"the jobs it has runs of: {shown}"
+    else:
+        hint = "`conveyor run` records each run"
+    raise UsageError(f"no runs of job '{job}' in the history of {pipeline}", hint=hint)
+
+
 @click.command("critical-path")
 @click.argument("run_id", metavar="[RUN]", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the chain as JSON.")
+@pipeline_file_option
 @click.pass_context
 def critical_path_command(ctx: click.Context, run_id: str | None, as_json: bool) -> int:
     """The chain of jobs that set a run's wall time (default: the latest run), and how
@@ -364,6 +402,7 @@ def critical_path_command(ctx: click.Context, run_id: str | None, as_json: bool)
     help="Also write a Grafana dashboard of these metrics (JSON, to import or provision).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the metric families as JSON.")
+@pipeline_file_option
 @click.pass_context
 def metrics_command(
     ctx: click.Context,
@@ -405,6 +444,7 @@ def metrics_command(
     help="Write the flaky tests to .conveyor/quarantine.json (for the test gates).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print them as JSON.")
+@pipeline_file_option
 @click.pass_context
 def flaky_command(ctx: click.Context, window: float, quarantine: bool, as_json: bool) -> int:
     """Jobs that passed and failed with the same inputs (action digest), and tests that
@@ -453,6 +493,7 @@ def flaky_command(ctx: click.Context, window: float, quarantine: bool, as_json: 
 )
 @click.option("--otlp", "otlp_url", metavar="URL", help="Send to an OTLP/HTTP collector.")
 @click.option("--json", "as_json", is_flag=True, help="Say what was done as JSON.")
+@pipeline_file_option
 @click.pass_context
 def trace_command(
     ctx: click.Context,
@@ -489,6 +530,7 @@ def trace_command(
     "--html", "html_file", type=click.Path(dir_okay=False), required=True, help="Write it here."
 )
 @click.option("--json", "as_json", is_flag=True, help="Say what was written as JSON.")
+@pipeline_file_option
 @click.pass_context
 def report_command(ctx: click.Context, run_id: str | None, html_file: str, as_json: bool) -> int:
     """A run (default: the latest) as one self-contained HTML file: a build scan."""

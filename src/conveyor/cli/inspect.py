@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from conveyor.cli import load
+from conveyor.cli import load, pipeline_file_option
 
 if TYPE_CHECKING:
     from conveyor.model import Pipeline
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 @click.command("validate")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pipeline_file_option
 @click.pass_context
 def validate_command(ctx: click.Context, as_json: bool) -> int:
     """Check the pipeline file; print one located error, or a short summary (and, on
@@ -59,6 +60,7 @@ def _input_warnings(pipeline: Pipeline) -> list[str]:
 
 @click.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print the jobs as JSON.")
+@pipeline_file_option
 @click.pass_context
 def list_command(ctx: click.Context, as_json: bool) -> int:
     """List every job instance with its stage, needs and condition."""
@@ -98,7 +100,9 @@ def list_command(ctx: click.Context, as_json: bool) -> int:
     type=click.Choice(["ascii", "dot", "mermaid", "json"]),
     default="ascii",
     show_default=True,
+    help="How to draw the graph: a tree in text, Graphviz, Mermaid or JSON.",
 )
+@pipeline_file_option
 @click.pass_context
 def graph_command(ctx: click.Context, fmt: str) -> int:
     """Print the job graph (edges point from a job to what needs it)."""

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, TextIO, TypeAlias
 
 import click
 
-from conveyor.cli import load
+from conveyor.cli import load, pipeline_file_option
 
 if TYPE_CHECKING:
+    from conveyor.cache.why import Verdict
     from conveyor.events import Sink
     from conveyor.graph.plan import Plan
     from conveyor.model import RunContext
@@ -34,14 +35,25 @@ SignalHandler: TypeAlias = Callable[[int, FrameType | None], object] | int | Non
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """A duration with a unit (`90s`, `1m`) or a plain number of seconds (`5`, `0.5`), as
+    `timeout` in most tools takes it."""
     if value is None:
         return None
+    import math
+
     from conveyor.units import parse_duration
 
     try:
-        return parse_duration(value)
+        plain = value.strip()
+        if plain.replace(".", "", 1).isdigit() and plain.isascii():
+            seconds = float(plain)
+        else:
+            seconds = parse_duration(value)
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise click.BadParameter(f"{exc}, or a number of seconds such as '5'") from None
+    if not math.isfinite(seconds):
+        raise click.BadParameter(f"{value!r} is too long a duration")
+    return seconds
 
 
 @click.command("run")
@@ -64,7 +76,8 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     "-n",
     "--dry-run",
     is_flag=True,
-    help="Print the plan, in order, with why each job would or would not run.",
+    help="Print the plan, in order: why each job would or would not run, and which the "
+    "cache would serve (nothing runs or is restored).",
 )
 @click.option(
     "--event",
@@ -117,8 +130,9 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     callback=_duration,
     default="5s",
     show_default=True,
-    help="Time between SIGTERM and SIGKILL when a job is stopped.",
+    help="Time between SIGTERM and SIGKILL when a job is stopped (5s, 1m; plain: seconds).",
 )
+@pipeline_file_option
 @click.pass_context
 def run_command(
     ctx: click.Context,
@@ -165,7 +179,8 @@ def run_command(
         from conveyor.graph import plan as graph
 
         plan = graph.plan(pipeline, context, selected)
-        _print_plan(plan, context, parallelism, as_json)
+        cache = _cache_verdicts(plan, context, environ, read=not no_cache, explain=explain)
+        _print_plan(plan, context, parallelism, as_json, cache)
         return 0
 
     from conveyor.run.compose import run_pipeline
@@ -223,7 +238,9 @@ def _finish(
     for problem in outcome.sink_errors:
         click.echo(f"warning: {problem}", err=True)
     finished = outcome.finished
-    if gates_junit and (finished.all_gates or finished.checks):
+    if gates_junit:
+        # Written even with no gates or checks (an empty suite): a CI step that uploads
+        # the file must not fail because this run had nothing to report.
         from conveyor.gates.junit import write
 
         write(gates_junit, finished.all_gates, finished.checks)
@@ -302,7 +319,53 @@ def _drop_hung_up_terminal() -> None:
         os.close(null)
 
 
-def _print_plan(plan: Plan, context: RunContext, parallelism: int, as_json: bool) -> None:
+def _cache_verdicts(
+    plan: Plan, context: RunContext, environ: Mapping[str, str], *, read: bool, explain: bool
+) -> dict[str, Verdict] | str:
+    """For `run -n`: which of the jobs would be served from the cache (`conveyor why`'s
+    verdicts: keys made and looked up, nothing run or restored); or why that cannot be
+    told."""
+    from conveyor.cache.interface import CacheError
+    from conveyor.cache.jobs import JobCache
+    from conveyor.cache.local import default_root
+    from conveyor.cache.stores import open_store
+    from conveyor.cache.why import verdicts
+    from conveyor.executor.local import LocalExecutor
+    from conveyor.graph.context import run_facts
+    from conveyor.workspace.files import WorkspaceFiles, workspace_state_file
+
+    root = default_root(dict(environ))
+    pipeline = plan.pipeline
+    try:
+        jobcache = JobCache(
+            open_store(root),
+            WorkspaceFiles(pipeline.root, workspace_state_file(pipeline.root)),
+            pipeline,
+            environ,
+            run_id="dry-run",
+            read=read,
+            facts=run_facts(context),
+            probe=LocalExecutor().probe,
+            local_dir=root,
+        )
+        # Not saved afterwards: a dry run leaves the workspace's state as it found it.
+        return {v.job: v for v in verdicts(plan, jobcache, explain=explain)}
+    except (OSError, CacheError) as exc:
+        return f"the cache cannot be read ({exc})"
+
+
+_CACHE_LABEL = {True: "cached", False: "run", None: "run?"}
+_CACHE_JSON = {True: "hit", False: "miss", None: "unknown"}
+
+
+def _print_plan(
+    plan: Plan,
+    context: RunContext,
+    parallelism: int,
+    as_json: bool,
+    cache: Mapping[str, Verdict] | str,
+) -> None:
+    verdict = cache if not isinstance(cache, str) else {}
     if as_json:
         data = {
             "context": {k: getattr(context, k) for k in ("branch", "tag", "commit", "event", "ci")},
@@ -316,10 +379,14 @@ def _print_plan(plan: Plan, context: RunContext, parallelism: int, as_json: bool
                     "priority": pj.priority,
                     "stage": pj.job.stage,
                     "command": pj.job.script,
+                    "cache": _CACHE_JSON[verdict[pj.name].hit] if pj.name in verdict else None,
+                    "cache_reasons": list(verdict[pj.name].reasons) if pj.name in verdict else [],
                 }
                 for pj in plan.jobs
             ],
         }
+        if isinstance(cache, str):
+            data["cache_unavailable"] = cache
         click.echo(json.dumps(data, indent=2))
         return
     runs = [pj for pj in plan.jobs if pj.will_run]
@@ -332,18 +399,30 @@ def _print_plan(plan: Plan, context: RunContext, parallelism: int, as_json: bool
         )
         if p
     )
+    hits = sum(1 for v in verdict.values() if v.hit)
     click.echo(
-        f"plan: {len(runs)} of {len(plan.jobs)} job(s) would run ({where}), {parallelism} at a time"
+        f"plan: {len(runs)} of {len(plan.jobs)} job(s) would run ({where}), {parallelism} at a "
+        f"time; {hits} from the cache"
     )
+    if isinstance(cache, str):
+        click.echo(f"warning: {cache}: every job is shown as running", err=True)
     width = max((len(pj.name) for pj in plan.jobs), default=0)
     n = 0
     for pj in plan.jobs:
-        if pj.will_run:
-            n += 1
-            label = f"{n:>3}."
-            why = pj.reason
-            if pj.needs:
-                why += f"; after {', '.join(pj.needs)}"
-            click.echo(f"{label} {pj.name:<{width}}  run   {why}")
-        else:
-            click.echo(f"   - {pj.name:<{width}}  skip  {pj.reason}")
+        if not pj.will_run:
+            click.echo(f"   - {pj.name:<{width}}  skip    {pj.reason}")
+            continue
+        n += 1
+        label = f"{n:>3}."
+        why = pj.reason
+        if pj.needs:
+            why += f"; after {', '.join(pj.needs)}"
+        found = verdict.get(pj.name)
+        hit = found.hit if found is not None else False
+        reasons = found.reasons if found is not None else ()
+        if hit:  # where it comes from
+            why += f"; {reasons[0]}" if reasons else ""
+        click.echo(f"{label} {pj.name:<{width}}  {_CACHE_LABEL[hit]:<6}  {why}")
+        if not hit:
+            for reason in reasons:  # what changed (--explain), or what it waits for
+                click.echo(f"     {'':<{width}}          {reason}")

@@ -15,6 +15,7 @@ from conveyor.events import (
     JobOutput,
     JobRetrying,
     JobStarted,
+    JobWaiting,
     RunFinished,
     RunStarted,
 )
@@ -116,9 +117,17 @@ def closing_line(event: RunFinished) -> str:
     return text
 
 
+def waiting_line(event: JobWaiting) -> str:
+    """`⏸ deploy waits for resource group 'prod', held by another run (pid 12, ...)`."""
+    return (
+        f"⏸ {event.name} waits for resource group '{event.group}', "
+        f"held by another run ({event.holder})"
+    )
+
+
 def table_lines(head: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
     """Columns padded to their widest cell, two spaces apart."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(head)]
     return [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
         for row in (head, *rows)
@@ -186,6 +195,7 @@ class PlainView:
         JobStarted,
         JobOutput,
         JobRetrying,
+        JobWaiting,
         JobFinished,
         ChecksFinished,
         RunFinished,
@@ -226,6 +236,8 @@ class PlainView:
                     self.write(f"{event.name[: self.width]:<{self.width}} │ {event.line}")
                 else:
                     self.write(event.line)
+        elif isinstance(event, JobWaiting):
+            self.write(waiting_line(event))
         elif isinstance(event, JobRetrying):
             self.write(
                 f"↻ {event.name}: {event.reason}; retrying in {format_duration(event.delay)}"
@@ -375,6 +387,8 @@ class LiveView:
                     )
                 else:
                     self.console.print(escape(event.line))
+        elif isinstance(event, JobWaiting):
+            self.console.print(f"[yellow]{escape(waiting_line(event))}[/yellow]")
         elif isinstance(event, JobRetrying):
             self.console.print(
                 f"[yellow]↻ {escape(event.name)}[/yellow]: {escape(event.reason)}; "

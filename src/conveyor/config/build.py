@@ -382,6 +382,9 @@ def _instance(
         outputs=tuple(dict.fromkeys([*declared, *reported])),
         reports=reports,
         reads_values=reads[0],
+        resource_group=(
+            sub(spec.resource_group, (*where, "resource_group")) if spec.resource_group else None
+        ),
     )
 
 

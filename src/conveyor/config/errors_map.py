@@ -41,6 +41,10 @@ def describe(value: Any) -> str:
     return type(value).__name__
 
 
+_OTHER_CI = {"concurrency": "resource_group"}
+"""Keys of other CIs whose counterpart here is not spelt alike: GitHub's `concurrency`."""
+
+
 def from_validation_error(
     exc: ValidationError, prefix: ConfigPath, schema_prefix: ConfigPath
 ) -> ConfigError:
@@ -58,7 +62,8 @@ def from_validation_error(
         key = str(loc[-1]) if loc else "?"
         model = model_at(schema_prefix + loc[:-1])
         allowed = keys_of(model) if model else []
-        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        close = [_OTHER_CI[key]] if _OTHER_CI.get(key) in allowed else []
+        close = close or difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
         message = f"unknown key '{key}'" + (f" (did you mean '{close[0]}'?)" if close else "")
         hint = f"valid keys here: {', '.join(allowed)}" if allowed else None
         return ConfigError(message, path=path, at_key=True, hint=hint)

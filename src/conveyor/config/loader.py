@@ -22,7 +22,7 @@ def read_text(path: str, shown: str | None = None) -> str:
         with open(path, "rb") as fh:
             raw = fh.read()
     except FileNotFoundError:
-        hint = "create it (see docs/configuration.md) or pass another file with -f"
+        hint = "create it (`conveyor docs complete-example` shows one) or pass another file with -f"
         raise ConfigError("file not found", hint=hint, file=shown) from None
     except IsADirectoryError:
         raise ConfigError("is a directory, not a pipeline file", file=shown) from None

@@ -86,6 +86,20 @@ Size = Annotated[int, BeforeValidator(_size)]
 Percent = Annotated[float, BeforeValidator(_percent), Field(ge=0, le=100)]
 Level = Literal["error", "warn"]
 Name = Annotated[str, Field(min_length=1)]
+
+
+def _group(value: Any) -> Any:
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError("a resource group needs a name")
+        if len(value) > 200:
+            raise ValueError(f"a resource group's name is at most 200 characters, got {len(value)}")
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError(f"a resource group's name must not hold control characters: {value!r}")
+    return value
+
+
+GroupName = Annotated[str, BeforeValidator(_group)]
 VersionSpec = Annotated[str, BeforeValidator(_version_spec)]
 
 
@@ -234,6 +248,7 @@ class JobFile(Strict):
     # publish) and is not cached behind the user's back (issue 10); see config.build.
     cache: bool | None = None
     requires: dict[str, VersionSpec] = Field(default_factory=dict)
+    resource_group: GroupName | None = None
 
 
 class HistoryFile(Strict):

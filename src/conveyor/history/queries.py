@@ -41,6 +41,20 @@ def open_history(root: str, configured: str | None, environ: Mapping[str, str]) 
     return store
 
 
+def job_names(store: HistoryStore, pipeline: str) -> list[str]:
+    """Every job name the history holds for `pipeline`, in any run, sorted."""
+    from sqlalchemy import select
+
+    query = (
+        select(jobs.c.name)
+        .distinct()
+        .select_from(jobs.join(runs, jobs.c.run_id == runs.c.id))
+        .where(runs.c.pipeline == pipeline)
+    )
+    with store.engine.connect() as conn:
+        return sorted(str(name) for (name,) in conn.execute(query))
+
+
 def find_run(store: HistoryStore, pipeline: str, run_id: str | None) -> RunRecord:
     """`run_id` (an id or a unique prefix of one), else the latest run of `pipeline`; a
     usage error naming the candidates otherwise."""

@@ -10,6 +10,11 @@ process a job leaves behind, never holds the lock.
 
 The core prints nothing: a caller that waits is told once through `on_wait`; with
 `wait=False` a busy workspace raises `RunInProgress`.
+
+Resource groups (`resource_group:` on a job) are locked the same way, one file per group
+in the user's lock directory (`group_lock_dir`), so the jobs of one group never run at
+once across the runs of every workspace on the machine. The lock files stay (removing a
+flock's file races with whoever opens it next); each holds only its holder's details.
 """
 
 from __future__ import annotations
@@ -21,8 +26,11 @@ import shlex
 import sys
 import time
 import weakref
-from collections.abc import Callable
-from typing import NamedTuple, TypeAlias
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, NamedTuple, TypeAlias
+
+if TYPE_CHECKING:
+    import threading
 
 from conveyor.errors import EnvironmentProblem
 from conveyor.fsutil import ensure_state_dir
@@ -164,9 +172,74 @@ def _holder(fd: int) -> Holder | None:
     return Holder(None, "", None)
 
 
-def _write_holder(fd: int) -> None:
+def group_lock_dir(environ: Mapping[str, str]) -> str:
+    """Where resource groups are locked: the user's own, `$XDG_CACHE_HOME/conveyor/locks`
+    (default `~/.cache/conveyor/locks`), whichever cache directory a run uses."""
+    home = environ.get("HOME") or os.path.expanduser("~")
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(home, ".cache")
+    return os.path.join(base, "conveyor", "locks")
+
+
+def group_file(group: str) -> str:
+    """The lock file of a group: its name made safe for a file name, and a digest of the
+    name so that two groups never share one (`deploy prod` and `deploy_prod`)."""
+    import hashlib
+    import re
+
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", group)[:64]
+    return f"group-{safe}-{hashlib.sha256(group.encode()).hexdigest()[:12]}.lock"
+
+
+def lock_group(
+    group: str,
+    lock_dir: str,
+    *,
+    job: str,
+    stop: threading.Event,
+    on_wait: OnWait | None = None,
+    poll: float = 0.05,
+) -> RunLock | None:
+    """Take the lock of a resource group for a job, waiting while another run holds it
+    (`on_wait` told once, first); None if `stop` is set while waiting (the run was
+    cancelled). RunInProgress if the holder is a run this one was started by, which it
+    would wait for forever."""
+    try:
+        os.makedirs(lock_dir, mode=0o700, exist_ok=True)
+        path = os.path.join(lock_dir, group_file(group))
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise EnvironmentProblem(
+            f"cannot lock resource group '{group}' in {lock_dir}: {exc.strerror}",
+            hint="Conveyor keeps the locks of resource groups there; make it writable",
+        ) from None
+    try:
+        if not _try_lock(fd):
+            holder = _holder(fd)
+            if holder is not None:
+                if holder.pid is not None and _is_ancestor(holder.pid):
+                    raise RunInProgress(
+                        f"resource group '{group}' is held by the run that started this one "
+                        f"({holder.describe()}): waiting for it would wait forever",
+                        holder,
+                        hint="give the inner job another resource group, or none",
+                    )
+                if on_wait is not None:
+                    on_wait(holder)
+                while not _try_lock(fd):
+                    if stop.wait(poll):
+                        os.close(fd)
+                        return None
+        _write_holder(fd, f"job '{job}'")
+    except BaseException:
+        os.close(fd)
+        raise
+    return RunLock(fd, path)
+
+
+def _write_holder(fd: int, what: str = "") -> None:
     args = shlex.join(sys.argv[1:])
-    info = {"pid": os.getpid(), "command": f"conveyor {args}".strip(), "started": time.time()}
+    command = f"conveyor {args}".strip() + (f", {what}" if what else "")
+    info = {"pid": os.getpid(), "command": command, "started": time.time()}
     data = json.dumps(info).encode()
     os.ftruncate(fd, 0)
     os.pwrite(fd, data, 0)

@@ -28,6 +28,7 @@ from conveyor.events import (
     JobQueued,
     JobRetrying,
     JobStarted,
+    JobWaiting,
     RunFinished,
     RunStarted,
 )
@@ -226,6 +227,14 @@ def event_dict(event: Event) -> dict[str, Any]:
         }
     if isinstance(event, JobQueued):
         return {"type": "job_queued", "name": event.name, "time": event.time}
+    if isinstance(event, JobWaiting):
+        return {
+            "type": "job_waiting",
+            "name": event.name,
+            "group": event.group,
+            "holder": event.holder,
+            "time": event.time,
+        }
     if isinstance(event, JobRetrying):
         return {
             "type": "job_retrying",

@@ -17,15 +17,17 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from conveyor.cache.jobs import JobCache
 from conveyor.cache.keys import BuiltAction
+from conveyor.errors import ConveyorError
 from conveyor.events import (
     ChecksFinished,
     EventBus,
     JobFinished,
     JobQueued,
+    JobWaiting,
     RunFinished,
     RunStarted,
 )
@@ -44,7 +46,9 @@ from conveyor.model import (
 from conveyor.run import values
 from conveyor.run.attempts import JobLog, run_attempts, stopped_verb
 from conveyor.run.cached import CachedJobs
+from conveyor.run.lock import Holder, RunLock, group_lock_dir, lock_group
 from conveyor.run.workers import Workers
+from conveyor.units import format_duration
 
 
 class RunHooks(Protocol):
@@ -97,6 +101,20 @@ class _RunState:
         self.checks: list[CheckResult] = []
         self.stop_reason: str | None = None
         self.interrupted = False
+        self.groups: dict[str, str] = {}
+        """Each resource group held in this run: by the job handed over in it."""
+        self.group_queue: dict[str, list[_HandOver]] = {}
+        """Jobs ready, their keys looked up (a miss), waiting for their group, in order."""
+        self.unblocked: list[_HandOver] = []
+        """Jobs whose group was just given to them, to hand over before any other."""
+
+
+class _HandOver(NamedTuple):
+    """A job to hand to a worker: its action, looked up and missed."""
+
+    pj: PlannedJob
+    built: BuiltAction | None
+    reasons: tuple[str, ...]
 
 
 class Scheduler:
@@ -188,23 +206,31 @@ class Scheduler:
         result and the last attempt's log lines."""
         job = pj.job
         log = JobLog(job.name, self.bus)
-        preface, restored_keys = self.cached.restore_dependencies(job)
-        preface = [*self._value_notes.pop(job.name, ()), *preface]
-        request = self._request(pj)
-        values_file = request.env["CONVEYOR_OUTPUT"]
-        result = run_attempts(
-            self.executor,
-            request,
-            job,
-            cancel,
-            log,
-            self._log_path(job.name),
-            preface=preface,
-            queued_at=self._queued_at.get(job.name),
-            action_digest=built.digest.hash if built is not None else None,
-            miss_reasons=reasons,
-            values_file=values_file,
-        )
+        waited: list[str] = []
+        group = self._lock_group(job, cancel, waited) if job.resource_group else None
+        if isinstance(group, JobResult):
+            return group, []
+        try:
+            preface, restored_keys = self.cached.restore_dependencies(job)
+            preface = [*waited, *self._value_notes.pop(job.name, ()), *preface]
+            request = self._request(pj)
+            values_file = request.env["CONVEYOR_OUTPUT"]
+            result = run_attempts(
+                self.executor,
+                request,
+                job,
+                cancel,
+                log,
+                self._log_path(job.name),
+                preface=preface,
+                queued_at=self._queued_at.get(job.name),
+                action_digest=built.digest.hash if built is not None else None,
+                miss_reasons=reasons,
+                values_file=values_file,
+            )
+        finally:
+            if group is not None:
+                group.release()
         written, notes = values.read(values_file, request.secrets)
         for line in notes:
             log(line)
@@ -215,6 +241,43 @@ class Scheduler:
             result = self.cached.keep(job, built, log.lines, result, log)
             self.cached.save_dependencies(job, restored_keys, log)
         return result, log.lines
+
+    def _lock_group(self, job: Job, cancel: Cancel, waited: list[str]) -> RunLock | JobResult:
+        """The job's resource group locked against the other runs of the machine (this
+        run's own jobs of the group are kept apart by the main loop): waited for, with
+        a line saying for whom in the terminal and the job's log; a skipped or failed
+        result if the run stops meanwhile or the wait could never end."""
+        group = job.resource_group
+        assert group is not None
+        since = time.time()
+        holders: list[str] = []
+
+        def on_wait(holder: Holder) -> None:
+            holders.append(holder.describe())
+            self.bus.emit(JobWaiting(job.name, group, holders[0], time.time()))
+
+        try:
+            lock = lock_group(
+                group,
+                group_lock_dir(self.environ),
+                job=job.name,
+                stop=cancel.requested,
+                on_wait=on_wait,
+            )
+        except ConveyorError as exc:
+            now = time.time()
+            return JobResult(
+                job.name, JobStatus.FAILED, reason=exc.message, started_at=now, finished_at=now
+            )
+        if lock is None:
+            why = (cancel.reason or "cancelled").removeprefix("cancelled: ")
+            return JobResult(job.name, JobStatus.SKIPPED, reason=f"not started: {why}")
+        if holders:
+            waited.append(
+                f"conveyor: waited {format_duration(time.time() - since)} for resource group "
+                f"'{group}', held by another run ({holders[0]})"
+            )
+        return lock
 
     # -- the main loop, on the calling thread ---------------------------------------
     def run(self) -> RunFinished:
@@ -311,17 +374,31 @@ class Scheduler:
             while len(state.results) < len(self.plan.jobs):
                 try:
                     completed: list[JobResult] = []
-                    while state.ready and len(running) < handed_over and state.stop_reason is None:
-                        _, _, name = heapq.heappop(state.ready)
-                        pj = state.by_name[name]
-                        hit, built, reasons = self.cached.look_up(pj, self._queued_at.get(name))
-                        if hit is not None:
-                            if hooks is not None:
-                                hit = hooks.job(pj.job, hit)
-                            completed.append(hit)
-                            break  # handle it (its dependents may be ready) before going on
-                        running.add(name)
-                        pool.submit(functools.partial(self._work, pj, self._cancel, built, reasons))
+                    while (
+                        (state.ready or state.unblocked)
+                        and len(running) < handed_over
+                        and state.stop_reason is None
+                    ):
+                        if state.unblocked:  # its group is its own now
+                            job = state.unblocked.pop(0)
+                        else:
+                            _, _, name = heapq.heappop(state.ready)
+                            pj = state.by_name[name]
+                            hit, built, reasons = self.cached.look_up(pj, self._queued_at.get(name))
+                            if hit is not None:
+                                if hooks is not None:
+                                    hit = hooks.job(pj.job, hit)
+                                completed.append(hit)
+                                break  # handle it (its dependents may be ready) before going on
+                            job = _HandOver(pj, built, reasons)
+                            if not _take_group(state, job):
+                                continue  # another job of its group runs: it waits its turn
+                        running.add(job.pj.name)
+                        pool.submit(
+                            functools.partial(
+                                self._work, job.pj, self._cancel, job.built, job.reasons
+                            )
+                        )
                     if not completed:
                         if not running:
                             break
@@ -348,6 +425,7 @@ class Scheduler:
         """A job finished: record it, then stop the run (fail-fast), skip what needs it
         (--keep-going) or make ready the jobs waiting on it; release its worker."""
         state.running.discard(result.name)
+        _give_group(state, result.name)
         self._finish(state.results, result)
         if result.blocks_run:
             if self.opt.keep_going:
@@ -429,6 +507,32 @@ class Scheduler:
                 )
                 self._finish(results, JobResult(dep, JobStatus.SKIPPED, reason=why))
                 stack.append(dep)
+
+
+def _take_group(state: _RunState, job: _HandOver) -> bool:
+    """Whether the job may start now as far as its resource group goes (it then holds
+    it); else it joins the group's queue."""
+    group = job.pj.job.resource_group
+    if group is None:
+        return True
+    if group in state.groups:
+        state.group_queue.setdefault(group, []).append(job)
+        return False
+    state.groups[group] = job.pj.name
+    return True
+
+
+def _give_group(state: _RunState, name: str) -> None:
+    """A job finished: its resource group goes to the next job waiting for it."""
+    group = state.by_name[name].job.resource_group
+    if group is None or state.groups.get(group) != name:
+        return
+    del state.groups[group]
+    queue_ = state.group_queue.get(group)
+    if queue_:
+        job = queue_.pop(0)
+        state.groups[group] = job.pj.name
+        state.unblocked.append(job)
 
 
 def _critical_path(plan: Plan, results: Mapping[str, JobResult]) -> tuple[str, ...]:
