@@ -276,7 +276,7 @@ class _Parser:
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise ExpressionError(
             f"unknown name '{word}'{hint}; known: branch, tag, commit, event, ci, "
-            f"{', '.join(s + '.NAME' for s in SCOPES)}, or a quoted string",
+            f"{', '.join(s + '.NAME' for s in (self.contexts or SCOPES))}, or a quoted string",
             tok.offset,
         )
 

@@ -531,7 +531,7 @@ def _interpolate(
         except expressions.ExpressionError as exc:
             field = _FIELD_NAMES.get(str(path[2]) if len(path) > 2 else str(path[0]), "this field")
             raise ConfigError(
-                f"invalid expression in {field}: {exc.message}",
+                exc.message,
                 path=path,
                 offset=m.start(1) + exc.offset,
                 hint=f"{field} may use: "
