@@ -389,9 +389,7 @@ def _instance(
         )
         for i, c in enumerate(spec.caches)
     )
-    needs = tuple(
-        sub(n, (*where, "needs", i), fields.needs) for i, n in enumerate(template.needs)
-    )
+    needs = tuple(sub(n, (*where, "needs", i), fields.needs) for i, n in enumerate(template.needs))
     return dataclasses.replace(
         template,
         name=name if not combo else f"{name} ({', '.join(f'{k}={v}' for k, v in combo)})",

@@ -131,7 +131,9 @@ def _resolve_job(
     def sub(text: str) -> str:
         return expressions.render(text, scope, only=PLAN_CONTEXTS)
 
-    def written(values: Sequence[str], field: tuple[str | int, ...], kind: Written) -> tuple[str, ...]:
+    def written(
+        values: Sequence[str], field: tuple[str | int, ...], kind: Written
+    ) -> tuple[str, ...]:
         out = []
         for i, value in enumerate(values):
             text = sub(value)
