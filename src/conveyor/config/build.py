@@ -414,7 +414,7 @@ _INSTANCE = re.compile(r"(?P<base>[^\s(]+) \((?P<values>.*)\)")
 class _Contexts:
     """Which contexts each field of a job may read, with the names each has. Evaluated
     when: matrix at load time; env, vars and run when the run is planned; secrets when
-    the job starts (docs/configuration.md, "Expressions")."""
+    the job starts (docs/configuration.md, "Expressions in every field")."""
 
     def __init__(self, spec: schema.JobFile, top: schema.PipelineFile, axes: frozenset[str]):
         secrets = frozenset(spec.secrets)
@@ -534,7 +534,7 @@ def _interpolate(
                 offset=m.start(1) + exc.offset,
                 hint=f"{field} may use: "
                 + ", ".join(f"{c}.NAME" for c in allowed)
-                + " (docs/configuration.md, Expressions)",
+                + "; docs: configuration, \"Expressions in every field\"",
             ) from None
     rest = expressions.TEMPLATE.sub(lambda m: " " * len(m.group(0)), text)
     if "${{" in rest:
