@@ -527,14 +527,12 @@ def _interpolate(
                     0,
                 )
         except expressions.ExpressionError as exc:
-            field = _FIELD_NAMES.get(str(path[2]) if len(path) > 2 else str(path[0]), "this field")
+            field = str(path[2]) if path[0] == "jobs" and len(path) > 2 else str(path[0])
             raise ConfigError(
                 exc.message,
                 path=path,
                 offset=m.start(1) + exc.offset,
-                hint=f"{field} may use: "
-                + ", ".join(f"{c}.NAME" for c in allowed)
-                + "; docs: configuration, \"Expressions in every field\"",
+                hint=f"{field} may read: {', '.join(f'{c}.NAME' for c in allowed)}",
             ) from None
     rest = expressions.TEMPLATE.sub(lambda m: " " * len(m.group(0)), text)
     if "${{" in rest:
@@ -545,19 +543,6 @@ def _interpolate(
         )
     scope = expressions.Scope(values={}, env={}, matrix=values)
     return expressions.render(text, scope, only=("matrix",))
-
-
-_FIELD_NAMES = {
-    "run": "run",
-    "env": "env",
-    "dir": "dir",
-    "inputs": "inputs",
-    "outputs": "outputs",
-    "reports": "reports",
-    "artifacts": "artifacts",
-    "caches": "caches",
-    "needs": "needs",
-}
 
 
 def _scalar(value: Any, path: tuple[str | int, ...]) -> str:
