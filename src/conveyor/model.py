@@ -164,6 +164,9 @@ class Job:
     tools: Pairs = ()
     cache: bool = True
     requires: Pairs = ()
+    deferred: bool = False
+    """Some field holds an expression filled in when the run is planned or the job starts
+    (`${{ vars.X }}`, `${{ secrets.X }}`...): see `config.resolve`."""
     cache_said: bool = False
     """`cache: true` written out: the job is stored even where Conveyor would not store
     it by itself (a job with secrets, one that writes files it does not declare)."""

@@ -17,6 +17,7 @@ from conveyor import expressions, model
 from conveyor.config import schema
 from conveyor.config.errors_map import describe, from_validation_error
 from conveyor.config.paths import check_job_paths
+from conveyor.config.resolve import job_texts
 from conveyor.errors import ConfigError, CycleError
 
 JOB_NAME = re.compile(r"\.?[A-Za-z0-9_][A-Za-z0-9_.:/-]*")
@@ -390,7 +391,7 @@ def _instance(
         for i, c in enumerate(spec.caches)
     )
     needs = tuple(sub(n, (*where, "needs", i), fields.needs) for i, n in enumerate(template.needs))
-    return dataclasses.replace(
+    job = dataclasses.replace(
         template,
         name=name if not combo else f"{name} ({', '.join(f'{k}={v}' for k, v in combo)})",
         run=run,
@@ -404,6 +405,9 @@ def _instance(
         caches=caches,
         needs=needs,
     )
+    if any("${{" in text for text in job_texts(job)):
+        job = dataclasses.replace(job, deferred=True)
+    return job
 
 
 _Allowed = dict[str, frozenset[str] | None]

@@ -56,12 +56,13 @@ def uses(pipeline: model.Pipeline, needle: str) -> bool:
     for job in pipeline.jobs:
         if job.condition is not None and needle in job.condition:
             return True
-        if any("${{" in text and needle in text for text in _texts(job)):
+        if job.deferred and any(needle in text for text in job_texts(job)):
             return True
     return False
 
 
-def _texts(job: model.Job) -> Iterable[str]:
+def job_texts(job: model.Job) -> Iterable[str]:
+    """Every string field of a job that may hold an expression (but `if:`)."""
     yield from job.run
     yield from (v for _k, v in job.env)
     yield job.dir
@@ -91,7 +92,7 @@ def resolve(
     changed = bool(overrides)
     run = context.values()
     for job in pipeline.jobs:
-        if any("${{" in text for text in _texts(job)):
+        if job.deferred:
             job = _resolve_job(job, pipeline, environ, variables, run, context)
             changed = True
         jobs.append(job)
