@@ -380,3 +380,19 @@ def test_a_value_that_takes_a_path_outside_the_workspace_is_refused(project: Pro
     first = result.err.splitlines()[0]
     assert first.startswith("conveyor.yml:7:9: jobs.build.outputs[0]:")
     assert "'/etc/' is an absolute path" in first
+
+
+def test_instances_may_share_a_directory_of_their_own_files(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          test:
+            matrix:
+              shard: ["1", "2"]
+            run: mkdir -p reports && echo > reports/junit-${{ matrix.shard }}.xml
+            outputs: [reports/]
+            reports:
+              junit: reports/junit-${{ matrix.shard }}.xml
+        """
+    )
+    assert project.run("validate").code == 0

@@ -126,14 +126,18 @@ def check(pipeline: Pipeline) -> None:
 def check_outputs(pipeline: Pipeline) -> None:
     """Raise a ConfigError if two jobs that may run at the same time (neither needs the
     other, directly or not; two instances of one matrix job included) declare the same
-    output or report path: each would write over the other's file, and the cache would
-    store whichever came last for both. Paths are compared as written, within the
-    workspace (`dir:` applied)."""
+    output or report file: each would write over the other's, and the cache would store
+    whichever came last for both. Files are compared as written, within the workspace
+    (`dir:` applied); a directory (`reports/`) or a glob may be shared."""
     import posixpath
 
     writers: dict[str, list[Job]] = {}
     for job in pipeline.jobs:
         for out in job.outputs:
+            if out.endswith("/") or any(c in out for c in "*?["):
+                # A directory or a glob: jobs may write their own files into one
+                # (`reports/`), as each instance's junit-<shard>.xml.
+                continue
             path = posixpath.normpath(posixpath.join(job.dir, out))
             writers.setdefault(path, []).append(job)
     shared = {path: jobs for path, jobs in writers.items() if len(jobs) > 1}
