@@ -4,8 +4,11 @@
     if: tag =~ '^v[0-9]+' or startsWith(branch, 'release/')
     if: matrix.os == 'linux' and env.DEPLOY == 'yes'
 
-Names: branch, tag, commit, event, ci, env.NAME, matrix.NAME, needs.JOB.values.NAME
-(a value a job it needs wrote to $CONVEYOR_OUTPUT). Operators: == != =~
+Names: branch, tag, commit, event, ci, and the contexts env.NAME, matrix.NAME, vars.NAME,
+secrets.NAME, run.NAME (run.branch, run.commit, run.event, run.tag, run.number), and
+needs.JOB.values.NAME (a value a job it needs wrote to $CONVEYOR_OUTPUT).
+Which contexts a field may use is the caller's to say (`parse(..., contexts=...)`); the
+same language fills `${{ ... }}` in every string field (`render`). Operators: == != =~
 (regex search) !~ in, && || ! and their words and/or/not, parentheses. Literals:
 'single' or "double" quoted strings, numbers, true, false, null, [lists].
 Functions: startsWith, endsWith, contains, matches, fromJSON. Parsing never executes anything;
@@ -17,13 +20,20 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 
 Value = str | float | bool | None | tuple["Value", ...]
 
 NAMES = ("branch", "tag", "commit", "event", "ci")
-SCOPES = ("env", "matrix")
+SCOPES = ("env", "matrix", "vars", "secrets", "run")
+"""The contexts: `NAME.KEY`. One more context is one more entry here (and, where its
+keys are fixed, in FIXED_KEYS)."""
+RUN_KEYS = ("branch", "commit", "event", "tag", "number")
+FIXED_KEYS: dict[str, tuple[str, ...]] = {"run": RUN_KEYS}
+"""Contexts whose keys are the same in every pipeline."""
+TEMPLATE = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
+"""`${{ expression }}` inside a string field."""
 
 
 class ExpressionError(Exception):
@@ -175,12 +185,17 @@ def _tokenize(source: str) -> list[_Tok]:
 
 class _Parser:
     def __init__(
-        self, source: str, matrix_keys: frozenset[str] | None, needs: Sequence[str] | None
+        self,
+        source: str,
+        matrix_keys: frozenset[str] | None,
+        needs: Sequence[str] | None,
+        contexts: Mapping[str, Collection[str] | None] | None,
     ) -> None:
         self.toks = _tokenize(source)
         self.i = 0
         self.matrix_keys = matrix_keys
         self.needs = needs
+        self.contexts = contexts
 
     @property
     def tok(self) -> _Tok:
@@ -288,25 +303,23 @@ class _Parser:
             name_tok = self.take()
             if name_tok.kind != "ident":
                 raise ExpressionError(f"expected a name after '{word}.'", name_tok.offset)
-            if (
-                word == "matrix"
-                and self.matrix_keys is not None
-                and name_tok.text not in self.matrix_keys
-            ):
-                known = ", ".join(sorted(self.matrix_keys)) or "none: the job has no matrix"
-                raise ExpressionError(
-                    f"unknown matrix value 'matrix.{name_tok.text}' (axes: {known})",
-                    name_tok.offset,
-                )
+            self.check_name(word, name_tok)
             return Name(tok.offset, word, name_tok.text)
         if word in NAMES:
+            if self.contexts is not None and "run" not in self.contexts:
+                raise ExpressionError(
+                    f"'{word}' (a fact of the run) is not available here; "
+                    f"available: {self.available()}",
+                    tok.offset,
+                )
             return Name(tok.offset, None, word)
         choices = [*NAMES, *SCOPES, "needs", *_FUNCTIONS]
         close = difflib.get_close_matches(word, choices, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise ExpressionError(
-            f"unknown name '{word}'{hint}; known: branch, tag, commit, event, ci, env.NAME, "
-            "matrix.NAME, needs.JOB.values.NAME, or a quoted string",
+            f"unknown name '{word}'{hint}; known: branch, tag, commit, event, ci, "
+            f"{', '.join(s + '.NAME' for s in (self.contexts or SCOPES))}, "
+            "needs.JOB.values.NAME, or a quoted string",
             tok.offset,
         )
 
@@ -327,6 +340,44 @@ class _Parser:
         job = ".".join(p.text for p in parts[:-2])
         check_need(job, self.needs, parts[0].offset)
         return Name(tok.offset, "needs", f"{job}.values.{parts[-1].text}")
+
+    def available(self) -> str:
+        if self.contexts is None:
+            return ", ".join(SCOPES)
+        return ", ".join(self.contexts) or "none: this field takes no expressions"
+
+    def check_name(self, scope: str, name_tok: _Tok) -> None:
+        """`scope.NAME` is allowed here, and NAME is one the scope has."""
+        name = name_tok.text
+        if self.contexts is not None and scope not in self.contexts:
+            raise ExpressionError(
+                f"'{scope}.{name}': the {scope} context is not available here; "
+                f"available: {self.available()}",
+                name_tok.offset - len(scope) - 1,
+            )
+        known: Collection[str] | None = FIXED_KEYS.get(scope)
+        if scope == "matrix" and self.matrix_keys is not None:
+            known = self.matrix_keys
+        if known is None and self.contexts is not None:
+            known = self.contexts[scope]
+        if known is None or name in known:
+            return
+        close = difflib.get_close_matches(name, list(known), n=1)
+        hint = f" (did you mean '{scope}.{close[0]}'?)" if close else ""
+        if scope == "matrix":
+            listed = ", ".join(sorted(known)) or "none: the job has no matrix"
+            raise ExpressionError(
+                f"unknown matrix value 'matrix.{name}' (axes: {listed})", name_tok.offset
+            )
+        what = {
+            "env": "the job's env (pipeline env, job env, pass_env)",
+            "vars": "the top-level vars:",
+            "secrets": "the job's secrets:",
+        }.get(scope, f"{scope}")
+        listed = ", ".join(sorted(known)) or "none"
+        raise ExpressionError(
+            f"unknown name '{scope}.{name}'{hint}; {what} has: {listed}", name_tok.offset
+        )
 
     def call(self, tok: _Tok) -> Node:
         if tok.text not in _FUNCTIONS:
@@ -401,13 +452,48 @@ def parse(
     *,
     matrix_keys: frozenset[str] | None = None,
     needs: Sequence[str] | None = None,
+    contexts: Mapping[str, Collection[str] | None] | None = None,
 ) -> Node:
-    """Parse an `if:` expression; raise ExpressionError with an offset on bad input.
+    """Parse an expression; raise ExpressionError with an offset on bad input.
 
     `matrix_keys`, when given, are the only `matrix.NAME` names allowed; `needs`, the
-    only jobs whose values (`needs.JOB.values.NAME`) may be read.
+    only jobs whose values (`needs.JOB.values.NAME`) may be read. `contexts`, when given,
+    are the only contexts allowed (the bare run facts `branch`... count as `run`), each
+    with the names it has (None: any name).
     """
-    return _Parser(source, matrix_keys, needs).parse()
+    return _Parser(source, matrix_keys, needs, contexts).parse()
+
+
+_PARSED: dict[str, Node] = {}
+
+
+def _cached_parse(source: str) -> Node:
+    node = _PARSED.get(source)
+    if node is None:
+        node = _PARSED[source] = parse(source)
+    return node
+
+
+def contexts_used(node: Node) -> set[str]:
+    """The contexts an expression reads (the bare run facts count as 'run')."""
+    return {name.scope or "run" for name in names_used(node)}
+
+
+def render(text: str, scope: Scope, *, only: Collection[str] | None = None) -> str:
+    """`text` with each `${{ expression }}` replaced by its value as a string (null is
+    empty, true is 'true', a whole number has no '.0'). With `only`, an expression that
+    reads a context not in it is left as written, to be rendered later. The expressions
+    were checked when the file was loaded."""
+    if "${{" not in text:
+        return text
+
+    def value(m: re.Match[str]) -> str:
+        node = _cached_parse(m.group(1))
+        if only is not None and not contexts_used(node) <= set(only):
+            return m.group(0)
+        return _s(evaluate(node, scope))
+
+    return TEMPLATE.sub(value, text)
 
 
 @dataclass(frozen=True)
@@ -419,6 +505,8 @@ class Scope:
     matrix: Mapping[str, str]
     needs: Mapping[str, Mapping[str, str]] | None = None
     """The values each needed job wrote; None while they are not known (planning)."""
+    contexts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Every other context (vars, secrets, run...) by name."""
 
 
 def evaluate(node: Node, scope: Scope) -> Value:
@@ -433,6 +521,8 @@ def evaluate(node: Node, scope: Scope) -> Value:
         if node.scope == "needs":
             job, _, key = node.name.rpartition(".values.")
             return (scope.needs or {}).get(job, {}).get(key, "")
+        if node.scope is not None:
+            return scope.contexts.get(node.scope, {}).get(node.name)
         return scope.values.get(node.name)
     if isinstance(node, ListExpr):
         return tuple(evaluate(item, scope) for item in node.items)

@@ -144,7 +144,8 @@ class Job:
     matrix: Pairs = ()
     stage: str | None = None
     needs: tuple[str, ...] = ()
-    """Job keys (not instance names) as written; a matrix job means all its instances."""
+    """Job keys as written (a matrix job means all its instances), or the name of one
+    instance (`build (os=linux)`)."""
     needs_explicit: bool = False
     condition: str | None = None
     env: Pairs = ()
@@ -163,6 +164,9 @@ class Job:
     tools: Pairs = ()
     cache: bool = True
     requires: Pairs = ()
+    deferred: bool = False
+    """Some field holds an expression filled in when the run is planned or the job starts
+    (`${{ vars.X }}`, `${{ secrets.X }}`...): see `config.resolve`."""
     cache_said: bool = False
     """`cache: true` written out: the job is stored even where Conveyor would not store
     it by itself (a job with secrets, one that writes files it does not declare)."""
@@ -233,6 +237,8 @@ class Pipeline:
     keep_runs: int = 200
     """Run directories kept under `.conveyor/runs/` (older ones are removed once recorded)."""
     checks: Checks = field(default_factory=Checks)
+    vars: Pairs = ()
+    """`vars:` as written, or with `--var` overrides once resolved for a run."""
 
     @property
     def label(self) -> str:
@@ -251,6 +257,19 @@ class RunContext:
     ci: str | None = None
     """'github', 'gitlab', 'ci' (some other CI) or None (a developer's machine)."""
     env: Pairs = ()
+    number: int | None = None
+    """The build number (`${{ run.number }}`), taken only when a job reads it."""
+
+    def values(self) -> dict[str, str]:
+        """The `run` context of expressions: run.branch, .commit, .event, .tag, .number
+        (an unknown one is empty)."""
+        return {
+            "branch": self.branch or "",
+            "commit": self.commit or "",
+            "event": self.event,
+            "tag": self.tag or "",
+            "number": "" if self.number is None else str(self.number),
+        }
 
 
 class JobStatus(enum.StrEnum):

@@ -150,7 +150,7 @@ CASES = [
             matrix:
               python: ["3.11"]
         """,
-        "conveyor.yml:3:15: jobs.test.run[0]: unknown matrix value 'matrix.pyhton' (axes: python)",
+        "conveyor.yml:3:26: jobs.test.run[0]: unknown matrix value 'matrix.pyhton' (axes: python)",
         id="bad-matrix-reference",
     ),
     pytest.param(
@@ -161,9 +161,8 @@ CASES = [
             if: branch == 'main' && evnt == 'tag'
         """,
         "conveyor.yml:4:29: jobs.deploy.if: invalid expression: unknown name 'evnt' "
-        "(did you mean 'event'?); known: branch, tag, commit, event, ci, env.NAME, matrix.NAME, "
-        "needs.JOB.values.NAME, "
-        "or a quoted string",
+        "(did you mean 'event'?); known: branch, tag, commit, event, ci, matrix.NAME, env.NAME, "
+        "vars.NAME, run.NAME, needs.JOB.values.NAME, or a quoted string",
         id="bad-expression-name",
     ),
     pytest.param(
@@ -323,7 +322,7 @@ CASES = [
           test:
             run: pytest
         """,
-        "conveyor.yml:2:7: env.PY: unknown matrix value 'matrix.python' (axes: none: the job "
+        "conveyor.yml:2:18: env.PY: unknown matrix value 'matrix.python' (axes: none: the job "
         "has no matrix)",
         id="top-level-env-matrix-reference",
     ),

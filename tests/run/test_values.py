@@ -256,7 +256,7 @@ def test_a_fresh_file_for_each_attempt(project: Project) -> None:
                 needs: [setup]
                 run: echo ${{ needs.stup.values.version }}
             """,
-            "conveyor.yml:5:15: jobs.build.run[0]: 'stup' is not among the jobs this one "
+            "conveyor.yml:5:25: jobs.build.run[0]: 'stup' is not among the jobs this one "
             "needs (did you mean 'setup'?)",
         ),
         (

@@ -156,13 +156,14 @@ def load(ctx: click.Context) -> Pipeline:
     errors located in the file."""
     from conveyor.config import find_pipeline_file, load_pipeline, locate_in_file
     from conveyor.errors import ConfigError
-    from conveyor.graph.plan import check
+    from conveyor.graph.plan import check, check_outputs
 
     named: str | None = ctx.obj.get("pipeline_file") if ctx.obj else None
     path = named or find_pipeline_file()
     pipeline = load_pipeline(path)
     try:
         check(pipeline)
+        check_outputs(pipeline)
     except ConfigError as exc:
         raise locate_in_file(exc, path) from None
     return pipeline

@@ -44,6 +44,9 @@ def why_command(ctx: click.Context, jobs: tuple[str, ...], event: str | None, as
     pipeline = load(ctx)
     environ = dict(os.environ)
     context = run_context.detect(pipeline.root, environ, event)
+    from conveyor.cli.run import for_this_run
+
+    pipeline, context = for_this_run(ctx, pipeline, context, environ, take=False)
     selected = graph.select(pipeline, jobs)
     files = WorkspaceFiles(pipeline.root, workspace_state_file(pipeline.root))
     from conveyor.executor.local import LocalExecutor

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from conveyor.cache.why import Verdict
     from conveyor.events import Sink
     from conveyor.graph.plan import Plan
-    from conveyor.model import RunContext
+    from conveyor.model import Pipeline, RunContext
     from conveyor.run.compose import RunOutcome
     from conveyor.run.lock import Holder
 
@@ -86,6 +86,14 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     help="The event to plan for (default: from the CI's variables, else push).",
 )
 @click.option(
+    "--var",
+    "variables",
+    metavar="NAME=VALUE",
+    multiple=True,
+    help="Set a variable of the top-level `vars:` for this run (repeatable): "
+    "`${{ vars.NAME }}` reads it.",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print the run summary (or the plan) as JSON on stdout."
 )
 @click.option(
@@ -141,6 +149,7 @@ def run_command(
     keep_going: bool,
     dry_run: bool,
     event: str | None,
+    variables: tuple[str, ...],
     as_json: bool,
     plain: bool,
     quiet: bool,
@@ -169,6 +178,7 @@ def run_command(
 
     environ = dict(os.environ)
     context = run_context.detect(pipeline.root, environ, event, git=facts)
+    pipeline, context = for_this_run(ctx, pipeline, context, environ, variables, take=not dry_run)
     selection = policy.select_jobs(pipeline, context, jobs, affected_since=affected_ref)
     if selection.nothing_affected:
         click.echo(f"no job is affected by changes since {affected_ref}", err=as_json)
@@ -218,6 +228,38 @@ def run_command(
         if code != 130 or exc.errno not in (errno.EIO, errno.EPIPE):
             raise
     return code
+
+
+def for_this_run(
+    ctx: click.Context,
+    pipeline: Pipeline,
+    context: RunContext,
+    environ: Mapping[str, str],
+    variables: tuple[str, ...] = (),
+    *,
+    take: bool,
+) -> tuple[Pipeline, RunContext]:
+    """The pipeline with its `${{ env/vars/run }}` expressions filled in for this run,
+    and the context with the build number when a job reads `run.number` (taken from the
+    workspace's counter unless `take` is false: a dry run only says it)."""
+    from conveyor.config.resolve import parse_vars, resolve, uses
+
+    overrides = parse_vars(variables, dict(pipeline.vars))
+    if uses(pipeline, "run.number"):
+        import dataclasses
+
+        from conveyor.graph.context import build_number
+
+        context = dataclasses.replace(
+            context, number=build_number(pipeline.root, environ, take=take)
+        )
+    from conveyor.config import locate_in_file
+    from conveyor.errors import ConfigError
+
+    try:
+        return resolve(pipeline, context, environ, overrides), context
+    except ConfigError as exc:
+        raise locate_in_file(exc, pipeline.path) from None
 
 
 def _view(stream: TextIO, context: RunContext, *, plain: bool, quiet: bool, explain: bool) -> Sink:

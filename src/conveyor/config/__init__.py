@@ -40,7 +40,7 @@ def _code_stamp() -> str:
     changes it without changing the version, and an old pickle then lacks new fields."""
     here = os.path.dirname(__file__)
     stamps = []
-    modules = ("build.py", "schema.py", "paths.py")
+    modules = ("build.py", "schema.py", "paths.py", "resolve.py")
     for path in (model.__file__, *(os.path.join(here, m) for m in modules)):
         try:
             st = os.stat(path)

@@ -17,10 +17,10 @@ from conveyor import expressions, model
 from conveyor.config import schema
 from conveyor.config.errors_map import describe, from_validation_error
 from conveyor.config.paths import check_job_paths
+from conveyor.config.resolve import job_texts
 from conveyor.errors import ConfigError, CycleError
 
 JOB_NAME = re.compile(r"\.?[A-Za-z0-9_][A-Za-z0-9_.:/-]*")
-MATRIX_REF = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
 SHELLS: dict[str, tuple[str, ...]] = {
     "bash": ("bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"),
     "sh": ("sh", "-ec"),
@@ -100,6 +100,7 @@ def build_pipeline(data: Any, *, path: str, root: str) -> model.Pipeline:
             else schema.JobFile.model_validate(merged[name])
         )
         jobs.extend(_build_job(name, spec, top, runnable, merged[name].get("artifacts")))
+    _check_instance_needs(jobs)
     return model.Pipeline(
         path=path,
         root=root,
@@ -113,6 +114,7 @@ def build_pipeline(data: Any, *, path: str, root: str) -> model.Pipeline:
         history_url=top.history.url if top.history else None,
         keep_runs=top.history.keep_runs if top.history else 200,
         checks=_checks(top.checks),
+        vars=tuple(top.vars.items()),
     )
 
 
@@ -189,6 +191,7 @@ def _build_job(
     needs = _needs(name, spec, top, runnable)
     combos = _matrix(spec.matrix, (*where, "matrix")) if spec.matrix is not None else [()]
     axes = frozenset(k for combo in combos for k, _ in combo)
+    fields = _Contexts(spec, top, axes)
     for i, cache in enumerate(spec.caches):
         _check_cache_key(cache.key, axes, (*where, "caches", i, "key"))
         for j, prefix in enumerate(cache.restore_keys):
@@ -196,7 +199,9 @@ def _build_job(
     reads_values = False
     if spec.if_ is not None:
         try:
-            node = expressions.parse(spec.if_, matrix_keys=axes, needs=needs)
+            node = expressions.parse(
+                _unwrap(spec.if_), matrix_keys=axes, needs=needs, contexts=fields.condition
+            )
         except expressions.ExpressionError as exc:
             raise ConfigError(
                 f"invalid expression: {exc.message}", path=(*where, "if"), offset=exc.offset
@@ -206,7 +211,7 @@ def _build_job(
     jobs = []
     checked_dirs: set[str] = set()
     for combo in combos:
-        jobs.append(_instance(template, spec, {**top.env, **spec.env}, combo, reads_values))
+        jobs.append(_instance(template, spec, {**top.env, **spec.env}, combo, fields, reads_values))
         # Checked once the instance is built (its other errors come first); the paths
         # depend on the instance only through its dir.
         if jobs[-1].dir not in checked_dirs:
@@ -241,6 +246,8 @@ def _needs(
             )
     needs = spec.needs or []
     for i, need in enumerate(needs):
+        if "${{" in need or _INSTANCE.fullmatch(need):
+            continue  # one instance of a matrix job: checked once every job is built
         if need not in runnable:
             if need.startswith(".") and need in top.jobs:
                 msg = f"'{need}' is a template and never runs; it cannot be needed"
@@ -320,22 +327,27 @@ def _instance(
     spec: schema.JobFile,
     env: dict[str, str],
     combo: tuple[tuple[str, str], ...],
+    fields: _Contexts,
     reads_values: bool = False,
 ) -> model.Job:
-    """One matrix combination of the job: its name and the fields that may name the
-    matrix's values (`${{ matrix.python }}`) filled in. `${{ needs.JOB.values.NAME }}`
-    is checked and left for the run to fill in (in `run`, `env` and `dir` only)."""
+    """One matrix combination of the job: its name and its string fields with the
+    matrix's values (`${{ matrix.python }}`) filled in; an expression that reads a
+    context known only when the run starts (env, vars, run, secrets) is checked here
+    and left for `config.resolve` (plan time) or the executor (secrets, at run time).
+    `${{ needs.JOB.values.NAME }}` is checked and left for the run to fill in when the
+    job is ready (in `run`, `env` and `dir` only)."""
     name = template.base
     where = ("jobs", name)
     values = dict(combo)
+    paths = fields.paths
     reads = [reads_values]
 
-    def sub(text: str, path: tuple[str | int, ...]) -> str:
-        return _interpolate(text, values, path)
+    def sub(text: str, path: tuple[str | int, ...], allowed: _Allowed = paths) -> str:
+        return _interpolate(text, values, path, allowed)
 
-    def sub_late(text: str, path: tuple[str | int, ...]) -> str:
-        out = _interpolate(text, values, path, template.needs)
-        if "${{" in out:
+    def sub_late(text: str, path: tuple[str | int, ...], allowed: _Allowed) -> str:
+        out = _interpolate(text, values, path, allowed, template.needs)
+        if "needs." in out and expressions.VALUE_REF.search(out):
             reads[0] = True
         return out
 
@@ -356,13 +368,20 @@ def _instance(
         else model.Reports()
     )
     assert spec.run is not None  # checked by _needs
-    run = tuple(sub_late(cmd, (*where, "run", i)) for i, cmd in enumerate(spec.run))
+    run = tuple(sub_late(cmd, (*where, "run", i), fields.run) for i, cmd in enumerate(spec.run))
     job_env = tuple(
-        (k, sub_late(v, (*where, "env", k)) if k in spec.env else sub(v, ("env", k)))
+        (
+            k,
+            sub_late(v, (*where, "env", k), fields.env)
+            if k in spec.env
+            else sub(v, ("env", k), fields.env),
+        )
         for k, v in env.items()
     )
     directory = (
-        _workspace_dir(sub_late(spec.dir, (*where, "dir")), (*where, "dir")) if spec.dir else "."
+        _workspace_dir(sub_late(spec.dir, (*where, "dir"), paths), (*where, "dir"))
+        if spec.dir
+        else "."
     )
     inputs = tuple(sub(p, (*where, "inputs", i)) for i, p in enumerate(spec.inputs))
     # Report files are outputs too: a cache hit restores them, so the job's gates are
@@ -371,7 +390,31 @@ def _instance(
     # not write over each other.
     declared = [sub(o, (*where, "outputs", i)) for i, o in enumerate(spec.outputs)]
     reported = (*reports.junit, *reports.coverage, *reports.sarif) if spec.reports else ()
-    return dataclasses.replace(
+    artifacts = template.artifacts
+    if artifacts is not None and spec.artifacts is not None:
+        artifacts = dataclasses.replace(
+            artifacts,
+            paths=tuple(
+                sub(p, (*where, "artifacts", "paths", i))
+                for i, p in enumerate(spec.artifacts.paths)
+            ),
+            name=sub(artifacts.name, (*where, "artifacts", "name"))
+            if artifacts.name is not None
+            else None,
+        )
+    caches = tuple(
+        model.CacheSpec(
+            key=sub(c.key, (*where, "caches", i, "key")),
+            paths=tuple(sub(p, (*where, "caches", i, "paths", j)) for j, p in enumerate(c.paths)),
+            restore_keys=tuple(
+                sub(k, (*where, "caches", i, "restore_keys", j))
+                for j, k in enumerate(c.restore_keys)
+            ),
+        )
+        for i, c in enumerate(spec.caches)
+    )
+    needs = tuple(sub(n, (*where, "needs", i), fields.needs) for i, n in enumerate(template.needs))
+    job = dataclasses.replace(
         template,
         name=name if not combo else f"{name} ({', '.join(f'{k}={v}' for k, v in combo)})",
         run=run,
@@ -385,7 +428,81 @@ def _instance(
         resource_group=(
             sub(spec.resource_group, (*where, "resource_group")) if spec.resource_group else None
         ),
+        artifacts=artifacts,
+        caches=caches,
+        needs=needs,
     )
+    if any("${{" in text for text in job_texts(job)):
+        job = dataclasses.replace(job, deferred=True)
+    return job
+
+
+_Allowed = dict[str, frozenset[str] | None]
+_INSTANCE = re.compile(r"(?P<base>[^\s(]+) \((?P<values>.*)\)")
+"""A need that names one instance of a matrix job: `build (os=linux)`."""
+
+
+class _Contexts:
+    """Which contexts each field of a job may read, with the names each has. Evaluated
+    when: matrix at load time; env, vars and run when the run is planned; secrets when
+    the job starts (the reference's "Expressions in every field")."""
+
+    def __init__(self, spec: schema.JobFile, top: schema.PipelineFile, axes: frozenset[str]):
+        secrets = frozenset(spec.secrets)
+        env = frozenset({*top.env, *spec.env, *spec.pass_env} - secrets)
+        plan: _Allowed = {
+            "matrix": axes,
+            "env": env,
+            "vars": frozenset(top.vars),
+            "run": None,
+        }
+        self.paths = plan
+        """dir, inputs, outputs, reports, artifacts, caches."""
+        self.run: _Allowed = {**plan, "secrets": secrets}
+        self.env: _Allowed = {k: v for k, v in self.run.items() if k != "env"}
+        """An env value cannot read env (the order would matter): use vars."""
+        self.needs: _Allowed = {"matrix": axes}
+        self.condition: _Allowed = {**plan, "env": None}
+        """`if:` reads any variable of the caller's environment (unset is null)."""
+
+
+def _unwrap(condition: str) -> str:
+    """`if: ${{ expr }}` is `if: expr`, as on GitHub Actions."""
+    text = condition.strip()
+    m = expressions.TEMPLATE.fullmatch(text)
+    return m.group(1) if m else condition
+
+
+def _check_instance_needs(jobs: list[model.Job]) -> None:
+    """A need that names one instance (`build (os=linux)`, often written
+    `build (os=${{ matrix.os }})`) must name one that exists."""
+    names = {job.name for job in jobs}
+    bases = {job.base: job for job in jobs}
+    for job in jobs:
+        for need in job.needs:
+            if need in bases or need in names:
+                if need == job.name:
+                    raise CycleError([job.name, job.name], path=_need_path(job, need))
+                continue
+            m = _INSTANCE.fullmatch(need)
+            base = m.group("base") if m else need
+            same = sorted(n for n in names if n.startswith(f"{base} ("))
+            if base in bases and same:
+                close = difflib.get_close_matches(need, same, n=1, cutoff=0.6)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ConfigError(
+                    f"'{job.base}' needs '{need}', which is no instance of '{base}'{hint}",
+                    path=_need_path(job, need),
+                    hint=f"its instances: {', '.join(same)}",
+                )
+            raise ConfigError(
+                f"unknown job '{need}'{_did_you_mean(base, sorted(bases))}",
+                path=_need_path(job, need),
+            )
+
+
+def _need_path(job: model.Job, need: str) -> tuple[str | int, ...]:
+    return ("jobs", job.base, "needs", job.needs.index(need))
 
 
 _KEY_EXPR = re.compile(r"\{\{\s*(.*?)\s*\}\}")
@@ -395,7 +512,9 @@ _HASHFILES = re.compile(
 
 
 def _check_cache_key(text: str, axes: frozenset[str], path: tuple[str | int, ...]) -> None:
-    """A cache key may use {{ hashFiles('glob', ...) }}, {{ os }}, {{ arch }}, {{ matrix.X }}."""
+    """A cache key may use {{ hashFiles('glob', ...) }}, {{ os }}, {{ arch }}, {{ matrix.X }};
+    `${{ ... }}` is the expression language of every field, checked with the others."""
+    text = expressions.TEMPLATE.sub(lambda m: " " * len(m.group(0)), text)
     for m in _KEY_EXPR.finditer(text):
         expr = m.group(1)
         if _HASHFILES.fullmatch(expr) or expr in ("os", "runner.os", "arch"):
@@ -424,50 +543,53 @@ def _interpolate(
     text: str,
     values: dict[str, str],
     path: tuple[str | int, ...],
+    allowed: _Allowed,
     needs: tuple[str, ...] | None = None,
 ) -> str:
-    """`${{ matrix.NAME }}` substituted; `${{ needs.JOB.values.NAME }}` checked (JOB
-    among `needs`) and left as it is when `needs` is given, refused otherwise."""
-
-    def repl(m: re.Match[str]) -> str:
-        ref = m.group(1)
-        if ref.startswith("needs."):
-            ref_m = expressions.VALUE_REF.fullmatch(ref)
-            if ref_m is None:
-                raise ConfigError(
-                    f"invalid reference '${{{{ {ref} }}}}': expected needs.JOB.values.NAME",
-                    path=path,
-                    offset=m.start(),
+    """`text` with its matrix expressions filled in; every other expression checked
+    against the contexts `allowed` in its field and left for later. A job's values
+    (`${{ needs.JOB.values.NAME }}`) are allowed where `needs` is given (JOB among them)
+    and refused elsewhere."""
+    if "${{" not in text:
+        return text
+    for m in expressions.TEMPLATE.finditer(text):
+        try:
+            node = expressions.parse(
+                m.group(1), matrix_keys=frozenset(values), needs=needs, contexts=allowed
+            )
+            used = expressions.contexts_used(node)
+            if "needs" in used and needs is None:
+                raise expressions.ExpressionError(
+                    f"'${{{{ {m.group(1).strip()} }}}}' cannot be used here: a job's values "
+                    "are known only once it has run, so they can be read in a job's run, "
+                    "env, dir and if",
+                    0,
                 )
-            if needs is None:
-                raise ConfigError(
-                    f"'${{{{ {ref} }}}}' cannot be used here: a job's values are known only "
-                    "once it has run, so they can be read in a job's run, env, dir and if",
-                    path=path,
-                    offset=m.start(),
+            if "secrets" in used and used - {"secrets", "matrix"}:
+                raise expressions.ExpressionError(
+                    "an expression that reads secrets may read only secrets and matrix "
+                    "values (secrets are filled in as the job starts, the rest when the "
+                    "run is planned): use one ${{ }} for each",
+                    0,
                 )
-            try:
-                expressions.check_need(ref_m.group(1), needs, 0)
-            except expressions.ExpressionError as exc:
-                raise ConfigError(exc.message, path=path, offset=m.start()) from None
-            return m.group(0)
-        if not ref.startswith("matrix."):
+        except expressions.ExpressionError as exc:
+            field = str(path[2]) if path[0] == "jobs" and len(path) > 2 else str(path[0])
             raise ConfigError(
-                f"unknown reference '${{{{ {ref} }}}}': only matrix.NAME and "
-                "needs.JOB.values.NAME can be substituted",
+                exc.message,
                 path=path,
-                offset=m.start(),
-                hint="for environment variables use the shell's own $NAME",
-            )
-        key = ref.removeprefix("matrix.")
-        if key not in values:
-            axes = ", ".join(values) or "none: the job has no matrix"
-            raise ConfigError(
-                f"unknown matrix value 'matrix.{key}' (axes: {axes})", path=path, offset=m.start()
-            )
-        return values[key]
-
-    return MATRIX_REF.sub(repl, text) if "${{" in text else text
+                offset=m.start(1) + exc.offset,
+                hint=f"{field} may read: {', '.join(f'{c}.NAME' for c in allowed)}"
+                + (", needs.JOB.values.NAME" if needs is not None else ""),
+            ) from None
+    rest = expressions.TEMPLATE.sub(lambda m: " " * len(m.group(0)), text)
+    if "${{" in rest:
+        raise ConfigError(
+            "unterminated '${{': close the expression with '}}'",
+            path=path,
+            offset=rest.index("${{"),
+        )
+    scope = expressions.Scope(values={}, env={}, matrix=values)
+    return expressions.render(text, scope, only=("matrix",))
 
 
 def _scalar(value: Any, path: tuple[str | int, ...]) -> str:

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import posixpath
 from fnmatch import fnmatchcase
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from conveyor.config import schema
 from conveyor.errors import ConfigError, ConfigPath
 from conveyor.fsutil import STATE_DIR
+
+if TYPE_CHECKING:  # the schema pulls in pydantic; a run that fills in values does not need it
+    from conveyor.config import schema
 
 _GLOB = frozenset("*?[")
 

@@ -315,6 +315,8 @@ class PipelineFile(Strict):
     version: Literal[1] = 1
     name: str = ""
     env: dict[str, EnvValue] = Field(default_factory=dict)
+    vars: dict[str, EnvValue] = Field(default_factory=dict)
+    """Plain configuration for `${{ vars.NAME }}`; `conveyor run --var NAME=VALUE` overrides."""
     defaults: Defaults = Defaults()
     stages: list[Name] = Field(default_factory=list)
     jobs: dict[str, dict[str, Any]]

@@ -46,7 +46,7 @@ def job_environment(
     values to for the jobs after it (`$CONVEYOR_OUTPUT`)."""
     env = {k: v for k, v in environ.items() if k in BASELINE_ENV or k.startswith("LC_")}
     env.update(pipeline.env)
-    env.update(job.env)
+    env.update((k, with_secrets(v, job, environ)) for k, v in job.env)
     for name in (*job.pass_env, *job.secrets):
         if name in environ:
             env[name] = environ[name]
@@ -67,6 +67,21 @@ def job_environment(
     return env
 
 
+def with_secrets(text: str, job: Job, environ: Mapping[str, str]) -> str:
+    """`text` with its `${{ secrets.NAME }}` filled in from the caller's environment (an
+    unset secret is empty). Done only here, as the process starts: the plan, the cache
+    key and the history hold the expression, never the value; the output is masked."""
+    if "${{" not in text or not job.secrets:
+        return text
+    from conveyor import expressions
+
+    secrets = {name: environ[name] for name in job.secrets if name in environ}
+    scope = expressions.Scope(
+        values={}, env={}, matrix=dict(job.matrix), contexts={"secrets": secrets}
+    )
+    return expressions.render(text, scope, only=("secrets", "matrix"))
+
+
 def job_request(
     job: Job,
     pipeline: Pipeline,
@@ -81,7 +96,7 @@ def job_request(
     masked and stopped alike."""
     return ExecRequest(
         name=job.name,
-        argv=(*job.shell, job.script),
+        argv=(*job.shell, with_secrets(job.script, job, environ)),
         cwd=os.path.normpath(os.path.join(pipeline.root, job.dir)),
         env=job_environment(job, pipeline, context, environ, run_id, values_file),
         timeout=job.timeout,

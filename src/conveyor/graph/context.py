@@ -148,6 +148,39 @@ def detect(
     )
 
 
+_CI_NUMBERS = ("GITHUB_RUN_NUMBER", "CI_PIPELINE_IID")
+"""A hosted CI's own build number wins: its checkouts are fresh, a local count is not."""
+
+
+def build_number(root: str, environ: Mapping[str, str], *, take: bool) -> int:
+    """`${{ run.number }}`: the CI's run number (GitHub's GITHUB_RUN_NUMBER, GitLab's
+    CI_PIPELINE_IID), else a counter of this workspace (`.conveyor/build-number`) that
+    each run reading it moves on by one, under a lock, so two concurrent runs never get
+    the same number. `take=False` (a dry run) says the next number without taking it."""
+    import fcntl
+    import os
+
+    from conveyor.fsutil import atomic_write, ensure_state_dir
+
+    for name in _CI_NUMBERS:
+        value = environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    state = ensure_state_dir(root)
+    path = os.path.join(state, "build-number")
+    with open(os.path.join(state, "build-number.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            with open(path, encoding="ascii") as fh:
+                last = int(fh.read().strip() or 0)
+        except (OSError, ValueError):
+            last = 0
+        number = last + 1
+        if take:
+            atomic_write(path, f"{number}\n")
+    return number
+
+
 RUN_FACTS = ("CONVEYOR_EVENT", "CONVEYOR_BRANCH", "CONVEYOR_TAG", "CONVEYOR_COMMIT")
 
 

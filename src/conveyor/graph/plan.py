@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from conveyor.errors import CycleError, UsageError
+from conveyor.errors import ConfigError, CycleError, UsageError
 from conveyor.model import Job, Pipeline, RunContext
 
 if TYPE_CHECKING:
@@ -59,8 +59,9 @@ def _edges(pipeline: Pipeline) -> list[Edge]:
             by_stage[stage_index[job.stage]].append(job.name)
     for job in pipeline.jobs:
         if job.needs_explicit:
-            for base in job.needs:
-                out.extend(Edge(job.name, dep, True) for dep in instances[base])
+            for need in job.needs:
+                # A job key means every instance; an instance name, that one.
+                out.extend(Edge(job.name, dep, True) for dep in instances.get(need, (need,)))
         elif job.stage is not None:
             for earlier in by_stage[: stage_index[job.stage]]:
                 out.extend(Edge(job.name, other, False) for other in earlier)
@@ -114,11 +115,76 @@ def check(pipeline: Pipeline) -> None:
     bases = [jobs[n].base for n in cycle]
     # Matrix instances of one job would repeat its name; show job keys when all differ.
     shown = bases if len(set(bases[:-1])) == len(bases) - 1 else cycle
-    if second.base in first.needs and first.needs_explicit:
-        path: tuple[str | int, ...] = ("jobs", first.base, "needs", first.needs.index(second.base))
+    need = next((n for n in (second.base, second.name) if n in first.needs), None)
+    if need is not None and first.needs_explicit:
+        path: tuple[str | int, ...] = ("jobs", first.base, "needs", first.needs.index(need))
     else:
         path = ("jobs", first.base, "stage")
     raise CycleError(shown, path=path)
+
+
+def check_outputs(pipeline: Pipeline) -> None:
+    """Raise a ConfigError if two jobs that may run at the same time (neither needs the
+    other, directly or not; two instances of one matrix job included) declare the same
+    output or report file: each would write over the other's, and the cache would store
+    whichever came last for both. Files are compared as written, within the workspace
+    (`dir:` applied); a directory (`reports/`) or a glob may be shared."""
+    import posixpath
+
+    writers: dict[str, list[Job]] = {}
+    for job in pipeline.jobs:
+        for out in job.outputs:
+            if out.endswith("/") or any(c in out for c in "*?["):
+                # A directory or a glob: jobs may write their own files into one
+                # (`reports/`), as each instance's junit-<shard>.xml.
+                continue
+            path = posixpath.normpath(posixpath.join(job.dir, out))
+            writers.setdefault(path, []).append(job)
+    shared = {path: jobs for path, jobs in writers.items() if len(jobs) > 1}
+    if not shared:
+        return
+    graph = adjacency(pipeline)
+    reach: dict[str, set[str]] = {}
+
+    def needed_by(name: str) -> set[str]:
+        """Every instance `name` waits for, directly or not."""
+        if name not in reach:
+            seen: set[str] = set()
+            stack = list(graph[name])
+            while stack:
+                cur = stack.pop()
+                if cur not in seen:
+                    seen.add(cur)
+                    stack.extend(graph[cur])
+            reach[name] = seen
+        return reach[name]
+
+    for path, jobs in shared.items():
+        for i, first in enumerate(jobs):
+            for second in jobs[i + 1 :]:
+                if second.name in needed_by(first.name) or first.name in needed_by(second.name):
+                    continue
+                raise ConfigError(
+                    f"'{first.name}' and '{second.name}' both write {path!r} and may run at "
+                    "the same time: one would overwrite the other's file",
+                    path=_output_path(second, path),
+                    hint="give each its own path (a matrix job: name a matrix value in it, "
+                    "e.g. 'reports/junit-${{ matrix.os }}.xml'), or make one need the other",
+                )
+
+
+def _output_path(job: Job, path: str) -> tuple[str | int, ...]:
+    """Where in the file `job` declares the output `path` (workspace-relative)."""
+    import posixpath
+
+    for kind in ("junit", "coverage", "sarif"):
+        for i, value in enumerate(getattr(job.reports, kind)):
+            if posixpath.normpath(posixpath.join(job.dir, value)) == path:
+                return ("jobs", job.base, "reports", kind, i)
+    for i, value in enumerate(job.outputs):
+        if posixpath.normpath(posixpath.join(job.dir, value)) == path:
+            return ("jobs", job.base, "outputs", i)
+    return ("jobs", job.base, "outputs")
 
 
 @dataclass(frozen=True)
@@ -194,7 +260,20 @@ def condition_scope(job: Job, pipeline: Pipeline, context: RunContext) -> expres
         "event": context.event,
         "ci": context.ci,
     }
-    return expressions.Scope(values=values, env=env, matrix=dict(job.matrix))
+    return expressions.Scope(
+        values=values,
+        env=env,
+        matrix=dict(job.matrix),
+        contexts={"vars": dict(pipeline.vars), "run": context.values()},
+    )
+
+
+def condition_text(condition: str) -> str:
+    """`if: ${{ expr }}` is `if: expr`, as on GitHub Actions."""
+    text = condition.strip()
+    if text.startswith("${{") and text.endswith("}}") and text.count("${{") == 1:
+        return text[3:-2]
+    return condition
 
 
 def explain_condition(job: Job, scope: expressions.Scope, secrets: frozenset[str]) -> str:
@@ -202,7 +281,7 @@ def explain_condition(job: Job, scope: expressions.Scope, secrets: frozenset[str
 
     """'if: branch == 'main' is false (branch='dev')'; a secret's value shows as ***."""
     assert job.condition is not None
-    node = expressions.parse(job.condition)
+    node = expressions.parse(condition_text(job.condition))
     facts = []
     for name in expressions.names_used(node):
         label = f"{name.scope}.{name.name}" if name.scope else name.name
@@ -259,14 +338,12 @@ def plan(pipeline: Pipeline, context: RunContext, selected: Sequence[str] = ()) 
         if job.condition is not None:
             from conveyor import expressions
 
-            node = expressions.parse(job.condition)
+            node = expressions.parse(condition_text(job.condition))
+            scope = condition_scope(job, pipeline, context)
             if job.reads_values and expressions.reads_needs(node):
                 # It reads values of the jobs it needs: decided once they have run.
                 reason = f"{reason}; if: decided when its needs have run"
-            elif not expressions.truthy(
-                expressions.evaluate(node, condition_scope(job, pipeline, context))
-            ):
-                scope = condition_scope(job, pipeline, context)
+            elif not expressions.truthy(expressions.evaluate(node, scope)):
                 runs, reason = False, explain_condition(job, scope, secrets)
         for e in by_source[name]:
             if e.target not in wanted:
