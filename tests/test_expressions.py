@@ -55,7 +55,7 @@ def test_evaluates(source: str, expected: bool) -> None:
             "starts(branch, 'x')",
             0,
             "unknown function 'starts' (did you mean 'startsWith'?); "
-            "known: startsWith, endsWith, contains, matches",
+            "known: startsWith, endsWith, contains, matches, success, failure, always, cancelled",
         ),
         ("matrix.osx == 'linux'", 7, "unknown matrix value 'matrix.osx' (axes: os)"),
         ("branch 'main'", 7, "unexpected 'main' (expected an operator such as == or &&)"),

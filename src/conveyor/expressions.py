@@ -4,10 +4,12 @@
     if: tag =~ '^v[0-9]+' or startsWith(branch, 'release/')
     if: matrix.os == 'linux' and env.DEPLOY == 'yes'
 
-Names: branch, tag, commit, event, ci, env.NAME, matrix.NAME. Operators: == != =~
-(regex search) !~ in, && || ! and their words and/or/not, parentheses. Literals:
-'single' or "double" quoted strings, numbers, true, false, null, [lists].
-Functions: startsWith, endsWith, contains, matches. Parsing never executes anything;
+Names: branch, tag, commit, event, ci, env.NAME, matrix.NAME, needs.JOB.result.
+Operators: == != =~ (regex search) !~ in, && || ! and their words and/or/not,
+parentheses. Literals: 'single' or "double" quoted strings, numbers, true, false, null,
+[lists]. Functions: startsWith, endsWith, contains, matches, and the status functions
+success(), failure(), always(), cancelled() (how the run is going for the job; known
+only when the job is ready to start). Parsing never executes anything;
 errors carry the 0-based offset of the offending character so the config loader can
 point at the exact column.
 """
@@ -17,12 +19,16 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 Value = str | float | bool | None | tuple["Value", ...]
 
 NAMES = ("branch", "tag", "commit", "event", "ci")
 SCOPES = ("env", "matrix")
+STATUS_FUNCTIONS = ("success", "failure", "always", "cancelled")
+"""How the run is going for the job: evaluated when the job is ready to start."""
+NEEDS_FIELDS = ("result",)
+"""What `needs.JOB.FIELD` may name."""
 
 
 class ExpressionError(Exception):
@@ -136,10 +142,13 @@ def _tokenize(source: str) -> list[_Tok]:
 
 
 class _Parser:
-    def __init__(self, source: str, matrix_keys: frozenset[str] | None) -> None:
+    def __init__(
+        self, source: str, matrix_keys: frozenset[str] | None, needs: frozenset[str] | None
+    ) -> None:
         self.toks = _tokenize(source)
         self.i = 0
         self.matrix_keys = matrix_keys
+        self.needs_of = needs
 
     @property
     def tok(self) -> _Tok:
@@ -240,6 +249,8 @@ class _Parser:
             return Literal(tok.offset, None)
         if self.tok.kind == "op" and self.tok.text == "(":
             return self.call(tok)
+        if word == "needs":
+            return self.needs(tok)
         if word in SCOPES:
             self.expect(".", f"'.' after '{word}' (as in {word}.NAME)")
             name_tok = self.take()
@@ -258,21 +269,49 @@ class _Parser:
             return Name(tok.offset, word, name_tok.text)
         if word in NAMES:
             return Name(tok.offset, None, word)
-        choices = [*NAMES, *SCOPES, *_FUNCTIONS]
+        choices = [*NAMES, *SCOPES, "needs", *_FUNCTIONS, *STATUS_FUNCTIONS]
         close = difflib.get_close_matches(word, choices, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise ExpressionError(
             f"unknown name '{word}'{hint}; known: branch, tag, commit, event, ci, env.NAME, "
-            "matrix.NAME, or a quoted string",
+            "matrix.NAME, needs.JOB.result, or a quoted string",
             tok.offset,
         )
 
-    def call(self, tok: _Tok) -> Node:
-        if tok.text not in _FUNCTIONS:
-            close = difflib.get_close_matches(tok.text, list(_FUNCTIONS), n=1)
+    def needs(self, tok: _Tok) -> Node:
+        """`needs.JOB.result`: as Name('needs', 'JOB.result')."""
+        self.expect(".", "'.' after 'needs' (as in needs.JOB.result)")
+        job = self.take()
+        if job.kind != "ident":
+            raise ExpressionError("expected a job name after 'needs.'", job.offset)
+        if self.needs_of is not None and job.text not in self.needs_of:
+            known = ", ".join(sorted(self.needs_of)) or "none: the job has no needs"
+            close = difflib.get_close_matches(job.text, sorted(self.needs_of), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ExpressionError(
-                f"unknown function '{tok.text}'{hint}; known: {', '.join(_FUNCTIONS)}", tok.offset
+                f"'needs.{job.text}': '{job.text}' is not a job this one needs{hint} "
+                f"(needs: {known})",
+                job.offset,
+            )
+        self.expect(".", f"'.' after 'needs.{job.text}' (as in needs.{job.text}.result)")
+        what = self.take()
+        if what.kind != "ident" or what.text not in NEEDS_FIELDS:
+            close = difflib.get_close_matches(what.text, NEEDS_FIELDS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ExpressionError(
+                f"unknown field {what.text!r} of needs.{job.text}{hint}; known: "
+                + ", ".join(NEEDS_FIELDS),
+                what.offset,
+            )
+        return Name(tok.offset, "needs", f"{job.text}.{what.text}")
+
+    def call(self, tok: _Tok) -> Node:
+        if tok.text not in _FUNCTIONS and tok.text not in STATUS_FUNCTIONS:
+            known = [*_FUNCTIONS, *STATUS_FUNCTIONS]
+            close = difflib.get_close_matches(tok.text, known, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ExpressionError(
+                f"unknown function '{tok.text}'{hint}; known: {', '.join(known)}", tok.offset
             )
         self.expect("(", "'('")
         args: list[Node] = []
@@ -282,7 +321,7 @@ class _Parser:
                 self.take()
                 args.append(self.or_())
         self.expect(")", "')' to close the call")
-        arity = _FUNCTIONS[tok.text][0]
+        arity = _FUNCTIONS[tok.text][0] if tok.text in _FUNCTIONS else 0
         if len(args) != arity:
             raise ExpressionError(
                 f"{tok.text}() takes {arity} arguments, got {len(args)}", tok.offset
@@ -308,12 +347,18 @@ def _check_regex(pattern: str, offset: int) -> None:
         raise ExpressionError(f"invalid regular expression {pattern!r}: {exc}", offset) from None
 
 
-def parse(source: str, *, matrix_keys: frozenset[str] | None = None) -> Node:
+def parse(
+    source: str,
+    *,
+    matrix_keys: frozenset[str] | None = None,
+    needs: frozenset[str] | None = None,
+) -> Node:
     """Parse an `if:` expression; raise ExpressionError with an offset on bad input.
 
-    `matrix_keys`, when given, are the only `matrix.NAME` names allowed.
+    `matrix_keys`, when given, are the only `matrix.NAME` names allowed; `needs`, the
+    only jobs `needs.JOB.result` may name.
     """
-    return _Parser(source, matrix_keys).parse()
+    return _Parser(source, matrix_keys, needs).parse()
 
 
 @dataclass(frozen=True)
@@ -323,6 +368,10 @@ class Scope:
     values: Mapping[str, str | None]
     env: Mapping[str, str]
     matrix: Mapping[str, str]
+    status: Mapping[str, bool] = field(default_factory=dict)
+    """What each status function (success, failure, always, cancelled) returns."""
+    needs: Mapping[str, str] = field(default_factory=dict)
+    """`needs.JOB.FIELD` by 'JOB.FIELD', e.g. {'build.result': 'failure'}."""
 
 
 def evaluate(node: Node, scope: Scope) -> Value:
@@ -334,6 +383,8 @@ def evaluate(node: Node, scope: Scope) -> Value:
             return scope.env.get(node.name)
         if node.scope == "matrix":
             return scope.matrix.get(node.name)
+        if node.scope == "needs":
+            return scope.needs.get(node.name)
         return scope.values.get(node.name)
     if isinstance(node, ListExpr):
         return tuple(evaluate(item, scope) for item in node.items)
@@ -347,6 +398,8 @@ def evaluate(node: Node, scope: Scope) -> Value:
     if isinstance(node, Compare):
         return _compare(node.op, evaluate(node.left, scope), evaluate(node.right, scope))
     if isinstance(node, Call):
+        if node.func in STATUS_FUNCTIONS:
+            return node.func == "always" or bool(scope.status.get(node.func))
         func = _FUNCTIONS[node.func][1]
         return func(*(evaluate(arg, scope) for arg in node.args))
     raise TypeError(f"unknown node {node!r}")
@@ -391,6 +444,26 @@ def _number(value: Value) -> float | None:
         return float(value)
     except ValueError:
         return None
+
+
+def status_calls(node: Node) -> list[Call]:
+    """The status functions the expression calls (success(), failure(), ...): with none,
+    a job's condition means `success() && (condition)`, as in GitHub Actions."""
+    out: list[Call] = []
+    stack: list[Node] = [node]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, Call):
+            if cur.func in STATUS_FUNCTIONS:
+                out.append(cur)
+            stack.extend(cur.args)
+        elif isinstance(cur, Not):
+            stack.append(cur.operand)
+        elif isinstance(cur, BoolOp | Compare):
+            stack.extend((cur.right, cur.left))
+        elif isinstance(cur, ListExpr):
+            stack.extend(cur.items)
+    return sorted(out, key=lambda c: c.offset)
 
 
 def names_used(node: Node) -> list[Name]:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from conveyor.cache.interface import CacheError
 from conveyor.cache.jobs import JobCache
-from conveyor.cache.keys import BuiltAction
+from conveyor.cache.keys import BuiltAction, action_argv
 from conveyor.cache.results import Hit
 from conveyor.events import EventBus, JobOutput, JobStarted
 from conveyor.graph.plan import PlannedJob
@@ -63,7 +63,7 @@ class CachedJobs:
             self.ran_before.add(name)
             return None, None, (f"not cached: {why}",)
         needs = {d: outputs[d] for d in pj.needs}
-        argv = (*job.shell, job.script)
+        argv = action_argv(job)
         try:
             # Once a job it needs (directly or not) has run, what git said of the workspace
             # at the start may be out of date for it: its key is made from the files as
