@@ -155,3 +155,22 @@ EQUALITY = [
 @pytest.mark.parametrize(("source", "expected"), EQUALITY)
 def test_equality_between_text_and_numbers(source: str, expected: bool) -> None:
     assert evaluate(parse(source), SCOPE) is expected
+
+
+def test_status_functions_read_the_scope_and_are_found() -> None:
+    from conveyor.expressions import Scope, evaluate, status_calls
+
+    node = parse("always() && (failure() || needs.build.result == 'cancelled')")
+    assert [c.func for c in status_calls(node)] == ["always", "failure"]
+    scope = Scope(values={}, env={}, matrix={}, status={"failure": False})
+    assert evaluate(node, scope) is False
+    scope = Scope(values={}, env={}, matrix={}, needs={"build.result": "cancelled"})
+    assert evaluate(node, scope) is True
+    assert status_calls(parse("branch == 'main'")) == []
+
+
+def test_needs_result_names_only_jobs_needed() -> None:
+    with pytest.raises(ExpressionError) as info:
+        parse("needs.tset.result == 'success'", needs=frozenset({"test"}))
+    assert "(did you mean 'test'?)" in info.value.message
+    assert info.value.offset == 6

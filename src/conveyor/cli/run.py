@@ -113,6 +113,13 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     help="If another run holds this workspace, fail at once (exit 2) instead of waiting.",
 )
 @click.option(
+    "--manual",
+    "manual_jobs",
+    metavar="NAME",
+    multiple=True,
+    help="Also run this manual job (`when: manual`); repeatable. Naming it as a JOB does too.",
+)
+@click.option(
     "--kill-grace",
     callback=_duration,
     default="5s",
@@ -137,6 +144,7 @@ def run_command(
     gates_junit: str | None,
     codequality: str | None,
     no_wait: bool,
+    manual_jobs: tuple[str, ...],
     kill_grace: float,
 ) -> int:
     """Run the pipeline's jobs as a parallel graph (JOBS: only these and what they need)."""
@@ -160,11 +168,14 @@ def run_command(
         click.echo(f"no job is affected by changes since {affected_ref}", err=as_json)
         return 0
     selected = selection.jobs
+    from conveyor.graph import plan as graph
+
+    manual = graph.select_manual(pipeline, manual_jobs) if manual_jobs else []
+    if selected and manual:  # `conveyor run test --manual deploy`: both
+        selected = (*selected, *(m for m in manual if m not in selected))
     parallelism = parallelism or os.cpu_count() or 1
     if dry_run:
-        from conveyor.graph import plan as graph
-
-        plan = graph.plan(pipeline, context, selected)
+        plan = graph.plan(pipeline, context, selected, manual)
         _print_plan(plan, context, parallelism, as_json)
         return 0
 
@@ -179,6 +190,7 @@ def run_command(
             context,
             environ,
             selected=selected,
+            manual=manual,
             parallelism=parallelism,
             keep_going=keep_going,
             sinks=[view, *_ci_sinks(context, environ, stream)],
@@ -311,6 +323,8 @@ def _print_plan(plan: Plan, context: RunContext, parallelism: int, as_json: bool
                 {
                     "name": pj.name,
                     "will_run": pj.will_run,
+                    "conditional": pj.conditional,
+                    "when": pj.job.when,
                     "reason": pj.reason,
                     "needs": list(pj.needs),
                     "priority": pj.priority,
@@ -323,6 +337,7 @@ def _print_plan(plan: Plan, context: RunContext, parallelism: int, as_json: bool
         click.echo(json.dumps(data, indent=2))
         return
     runs = [pj for pj in plan.jobs if pj.will_run]
+    maybe = sum(1 for pj in runs if pj.conditional)
     where = ", ".join(
         p
         for p in (
@@ -332,8 +347,10 @@ def _print_plan(plan: Plan, context: RunContext, parallelism: int, as_json: bool
         )
         if p
     )
+    some = f" ({maybe} depending on how the run goes)" if maybe else ""
     click.echo(
-        f"plan: {len(runs)} of {len(plan.jobs)} job(s) would run ({where}), {parallelism} at a time"
+        f"plan: {len(runs)} of {len(plan.jobs)} job(s) would run{some} ({where}), "
+        f"{parallelism} at a time"
     )
     width = max((len(pj.name) for pj in plan.jobs), default=0)
     n = 0
@@ -344,6 +361,9 @@ def _print_plan(plan: Plan, context: RunContext, parallelism: int, as_json: bool
             why = pj.reason
             if pj.needs:
                 why += f"; after {', '.join(pj.needs)}"
-            click.echo(f"{label} {pj.name:<{width}}  run   {why}")
+            # Conditional: whether it runs depends on how the run goes (`if: failure()`).
+            verb = "maybe" if pj.conditional else "run  "
+            click.echo(f"{label} {pj.name:<{width}}  {verb} {why}")
         else:
-            click.echo(f"   - {pj.name:<{width}}  skip  {pj.reason}")
+            manual = pj.job.when == "manual" and pj.reason.startswith("manual job")
+            click.echo(f"   - {pj.name:<{width}}  {'manual' if manual else 'skip  '} {pj.reason}")

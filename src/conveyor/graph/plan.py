@@ -181,6 +181,21 @@ def select(pipeline: Pipeline, names: Iterable[str]) -> list[str]:
     return chosen
 
 
+def select_manual(pipeline: Pipeline, names: Iterable[str]) -> list[str]:
+    """Instance names for `--manual NAME`: each must name a manual job (`when: manual`)."""
+    chosen = select(pipeline, names)
+    jobs = {j.name: j for j in pipeline.jobs}
+    for name in chosen:
+        if jobs[name].when != "manual":
+            manual = sorted({j.base for j in pipeline.jobs if j.when == "manual"})
+            raise UsageError(
+                f"--manual {jobs[name].base}: '{jobs[name].base}' is not a manual job "
+                "(it runs without being asked)",
+                hint=f"manual jobs: {', '.join(manual)}" if manual else "this pipeline has none",
+            )
+    return chosen
+
+
 def condition_scope(job: Job, pipeline: Pipeline, context: RunContext) -> expressions.Scope:
     # Imported here: only pipelines with `if:` conditions need the expression language.
     from conveyor import expressions

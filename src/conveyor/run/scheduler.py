@@ -183,6 +183,7 @@ class Scheduler:
         job = pj.job
         log = JobLog(job.name, self.bus)
         preface, restored_keys = self.cached.restore_dependencies(job)
+        preface = [*self.cached.notes.pop(job.name, ()), *preface]
         result = run_attempts(
             self.executor,
             self._request(pj),
