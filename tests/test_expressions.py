@@ -55,7 +55,8 @@ def test_evaluates(source: str, expected: bool) -> None:
             "starts(branch, 'x')",
             0,
             "unknown function 'starts' (did you mean 'startsWith'?); "
-            "known: startsWith, endsWith, contains, matches, fromJSON",
+            "known: startsWith, endsWith, contains, matches, fromJSON, success, failure, always, "
+            "cancelled",
         ),
         ("matrix.osx == 'linux'", 7, "unknown matrix value 'matrix.osx' (axes: os)"),
         ("branch 'main'", 7, "unexpected 'main' (expected an operator such as == or &&)"),
@@ -191,3 +192,22 @@ def test_needs_and_from_json_errors(source: str, offset: int, message: str) -> N
         parse(source, needs=["build"])
     assert message in info.value.message
     assert info.value.offset == offset
+
+
+def test_status_functions_read_the_scope_and_are_found() -> None:
+    from conveyor.expressions import Scope, evaluate, status_calls
+
+    node = parse("always() && (failure() || needs.build.result == 'cancelled')")
+    assert [c.func for c in status_calls(node)] == ["always", "failure"]
+    scope = Scope(values={}, env={}, matrix={}, status={"failure": False})
+    assert evaluate(node, scope) is False
+    scope = Scope(values={}, env={}, matrix={}, results={"build": "cancelled"})
+    assert evaluate(node, scope) is True
+    assert status_calls(parse("branch == 'main'")) == []
+
+
+def test_needs_result_names_only_jobs_needed() -> None:
+    with pytest.raises(ExpressionError) as info:
+        parse("needs.tset.result == 'success'", needs=frozenset({"test"}))
+    assert "(did you mean 'test'?)" in info.value.message
+    assert info.value.offset == 6

@@ -5,13 +5,16 @@
     if: matrix.os == 'linux' and env.DEPLOY == 'yes'
 
 Names: branch, tag, commit, event, ci, and the contexts env.NAME, matrix.NAME, vars.NAME,
-secrets.NAME, run.NAME (run.branch, run.commit, run.event, run.tag, run.number), and
-needs.JOB.values.NAME (a value a job it needs wrote to $CONVEYOR_OUTPUT).
+secrets.NAME, run.NAME (run.branch, run.commit, run.event, run.tag, run.number);
+needs.JOB.values.NAME (a value a job it needs wrote to $CONVEYOR_OUTPUT) and
+needs.JOB.result (how it ended).
 Which contexts a field may use is the caller's to say (`parse(..., contexts=...)`); the
 same language fills `${{ ... }}` in every string field (`render`). Operators: == != =~
 (regex search) !~ in, && || ! and their words and/or/not, parentheses. Literals:
 'single' or "double" quoted strings, numbers, true, false, null, [lists].
-Functions: startsWith, endsWith, contains, matches, fromJSON. Parsing never executes anything;
+Functions: startsWith, endsWith, contains, matches, fromJSON, and the status functions
+success(), failure(), always(), cancelled() (how the run is going for the job; known
+only when the job is ready to start). Parsing never executes anything;
 errors carry the 0-based offset of the offending character so the config loader can
 point at the exact column.
 """
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 Value = str | float | bool | None | tuple["Value", ...]
@@ -34,6 +37,10 @@ FIXED_KEYS: dict[str, tuple[str, ...]] = {"run": RUN_KEYS}
 """Contexts whose keys are the same in every pipeline."""
 TEMPLATE = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
 """`${{ expression }}` inside a string field."""
+STATUS_FUNCTIONS = ("success", "failure", "always", "cancelled")
+"""How the run is going for the job: evaluated when the job is ready to start."""
+NEEDS_FIELDS = ("result", "values")
+"""What `needs.JOB.FIELD` may name: `result`, or `values.NAME`."""
 
 
 class ExpressionError(Exception):
@@ -188,7 +195,7 @@ class _Parser:
         self,
         source: str,
         matrix_keys: frozenset[str] | None,
-        needs: Sequence[str] | None,
+        needs: Collection[str] | None,
         contexts: Mapping[str, Collection[str] | None] | None,
     ) -> None:
         self.toks = _tokenize(source)
@@ -313,18 +320,19 @@ class _Parser:
                     tok.offset,
                 )
             return Name(tok.offset, None, word)
-        choices = [*NAMES, *SCOPES, "needs", *_FUNCTIONS]
+        choices = [*NAMES, *SCOPES, "needs", *_FUNCTIONS, *STATUS_FUNCTIONS]
         close = difflib.get_close_matches(word, choices, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise ExpressionError(
             f"unknown name '{word}'{hint}; known: branch, tag, commit, event, ci, "
             f"{', '.join(s + '.NAME' for s in (self.contexts or SCOPES))}, "
-            "needs.JOB.values.NAME, or a quoted string",
+            "needs.JOB.values.NAME, needs.JOB.result, or a quoted string",
             tok.offset,
         )
 
     def needs_value(self, tok: _Tok) -> Node:
-        """`needs.JOB.values.NAME` (JOB may hold dots); JOB must be a job this one needs."""
+        """`needs.JOB.values.NAME` or `needs.JOB.result` (JOB may hold dots); JOB must be
+        a job this one needs. As Name('needs', 'JOB.values.NAME' or 'JOB.result')."""
         parts: list[_Tok] = []
         while self.tok.kind == "op" and self.tok.text == ".":
             self.take()
@@ -332,9 +340,23 @@ class _Parser:
             if part.kind != "ident":
                 raise ExpressionError("expected a name after '.'", part.offset)
             parts.append(part)
+        if len(parts) >= 2 and parts[-1].text == "result":
+            job = ".".join(p.text for p in parts[:-1])
+            check_need(job, self.needs, parts[0].offset)
+            return Name(tok.offset, "needs", f"{job}.result")
+        if len(parts) == 2:
+            field_tok = parts[-1]
+            close = difflib.get_close_matches(field_tok.text, ["result", "values"], n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ExpressionError(
+                f"unknown field {field_tok.text!r} of needs.{parts[0].text}{hint}; known: "
+                "result, values.NAME",
+                field_tok.offset,
+            )
         if len(parts) < 3 or parts[-2].text != "values":
             raise ExpressionError(
-                "expected needs.JOB.values.NAME (a value the job JOB wrote to $CONVEYOR_OUTPUT)",
+                "expected needs.JOB.values.NAME (a value the job JOB wrote to "
+                "$CONVEYOR_OUTPUT) or needs.JOB.result",
                 (parts[-2] if len(parts) >= 2 else parts[-1] if parts else tok).offset,
             )
         job = ".".join(p.text for p in parts[:-2])
@@ -380,11 +402,12 @@ class _Parser:
         )
 
     def call(self, tok: _Tok) -> Node:
-        if tok.text not in _FUNCTIONS:
-            close = difflib.get_close_matches(tok.text, list(_FUNCTIONS), n=1)
+        if tok.text not in _FUNCTIONS and tok.text not in STATUS_FUNCTIONS:
+            known = [*_FUNCTIONS, *STATUS_FUNCTIONS]
+            close = difflib.get_close_matches(tok.text, known, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ExpressionError(
-                f"unknown function '{tok.text}'{hint}; known: {', '.join(_FUNCTIONS)}", tok.offset
+                f"unknown function '{tok.text}'{hint}; known: {', '.join(known)}", tok.offset
             )
         self.expect("(", "'('")
         args: list[Node] = []
@@ -394,7 +417,7 @@ class _Parser:
                 self.take()
                 args.append(self.or_())
         self.expect(")", "')' to close the call")
-        arity = _FUNCTIONS[tok.text][0]
+        arity = _FUNCTIONS[tok.text][0] if tok.text in _FUNCTIONS else 0
         if len(args) != arity:
             raise ExpressionError(
                 f"{tok.text}() takes {arity} arguments, got {len(args)}", tok.offset
@@ -433,7 +456,7 @@ def _check_regex(pattern: str, offset: int) -> None:
         raise ExpressionError(f"invalid regular expression {pattern!r}: {exc}", offset) from None
 
 
-def check_need(job: str, needs: Sequence[str] | None, offset: int) -> None:
+def check_need(job: str, needs: Collection[str] | None, offset: int) -> None:
     """A `needs.JOB...` reference must name a job this one needs, directly."""
     if needs is None or job in needs:
         return
@@ -441,8 +464,8 @@ def check_need(job: str, needs: Sequence[str] | None, offset: int) -> None:
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     listed = ", ".join(needs) if needs else "none"
     raise ExpressionError(
-        f"'{job}' is not among the jobs this one needs{hint}: only the values of a job "
-        f"listed in `needs:` can be read (needs: {listed})",
+        f"'{job}' is not among the jobs this one needs{hint}: only the values and results "
+        f"of jobs listed in `needs:` can be read (needs: {listed})",
         offset,
     )
 
@@ -451,13 +474,14 @@ def parse(
     source: str,
     *,
     matrix_keys: frozenset[str] | None = None,
-    needs: Sequence[str] | None = None,
+    needs: Collection[str] | None = None,
     contexts: Mapping[str, Collection[str] | None] | None = None,
 ) -> Node:
     """Parse an expression; raise ExpressionError with an offset on bad input.
 
     `matrix_keys`, when given, are the only `matrix.NAME` names allowed; `needs`, the
-    only jobs whose values (`needs.JOB.values.NAME`) may be read. `contexts`, when given,
+    only jobs whose values and results (`needs.JOB.values.NAME`, `needs.JOB.result`) may be
+    read. `contexts`, when given,
     are the only contexts allowed (the bare run facts `branch`... count as `run`), each
     with the names it has (None: any name).
     """
@@ -507,6 +531,10 @@ class Scope:
     """The values each needed job wrote; None while they are not known (planning)."""
     contexts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Every other context (vars, secrets, run...) by name."""
+    status: Mapping[str, bool] = field(default_factory=dict)
+    """What each status function (success, failure, always, cancelled) returns."""
+    results: Mapping[str, str] = field(default_factory=dict)
+    """`needs.JOB.result` by job: success, failure, cancelled or skipped."""
 
 
 def evaluate(node: Node, scope: Scope) -> Value:
@@ -519,6 +547,8 @@ def evaluate(node: Node, scope: Scope) -> Value:
         if node.scope == "matrix":
             return scope.matrix.get(node.name)
         if node.scope == "needs":
+            if node.name.endswith(".result") and ".values." not in node.name:
+                return scope.results.get(node.name.removesuffix(".result"))
             job, _, key = node.name.rpartition(".values.")
             return (scope.needs or {}).get(job, {}).get(key, "")
         if node.scope is not None:
@@ -536,6 +566,8 @@ def evaluate(node: Node, scope: Scope) -> Value:
     if isinstance(node, Compare):
         return _compare(node.op, evaluate(node.left, scope), evaluate(node.right, scope))
     if isinstance(node, Call):
+        if node.func in STATUS_FUNCTIONS:
+            return node.func == "always" or bool(scope.status.get(node.func))
         func = _FUNCTIONS[node.func][1]
         return func(*(evaluate(arg, scope) for arg in node.args))
     raise TypeError(f"unknown node {node!r}")
@@ -544,7 +576,7 @@ def evaluate(node: Node, scope: Scope) -> Value:
 def reads_needs(node: Node) -> bool:
     """Whether the expression reads a value of a job it needs (it can only be
     evaluated once they have finished)."""
-    return any(name.scope == "needs" for name in names_used(node))
+    return any(name.scope == "needs" and ".values." in name.name for name in names_used(node))
 
 
 def truthy(value: Value) -> bool:
@@ -586,6 +618,34 @@ def _number(value: Value) -> float | None:
         return float(value)
     except ValueError:
         return None
+
+
+def reads_results(node: Node) -> bool:
+    """Whether the expression reads how a job it needs ended (`needs.JOB.result`)."""
+    return any(
+        name.scope == "needs" and name.name.endswith(".result") and ".values." not in name.name
+        for name in names_used(node)
+    )
+
+
+def status_calls(node: Node) -> list[Call]:
+    """The status functions the expression calls (success(), failure(), ...): with none,
+    a job's condition means `success() && (condition)`, as in GitHub Actions."""
+    out: list[Call] = []
+    stack: list[Node] = [node]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, Call):
+            if cur.func in STATUS_FUNCTIONS:
+                out.append(cur)
+            stack.extend(cur.args)
+        elif isinstance(cur, Not):
+            stack.append(cur.operand)
+        elif isinstance(cur, BoolOp | Compare):
+            stack.extend((cur.right, cur.left))
+        elif isinstance(cur, ListExpr):
+            stack.extend(cur.items)
+    return sorted(out, key=lambda c: c.offset)
 
 
 def names_used(node: Node) -> list[Name]:

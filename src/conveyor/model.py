@@ -176,6 +176,15 @@ class Job:
     resource_group: str | None = None
     """Jobs of one group never run at the same time, in a run or across the runs of
     the machine's user (GitLab's `resource_group`)."""
+    when: str = "on_success"
+    """GitLab's `when:`: on_success, on_failure, always or manual (run only when asked)."""
+    late: bool = False
+    """Whether the job's condition depends on how the run goes (`when: on_failure` or
+    `always`, a status function or `needs.X.result` in its `if:`), and so is decided
+    when the job is ready to start rather than when the run is planned."""
+    finally_run: tuple[str, ...] = ()
+    """`finally:` (GitLab's `after_script`): commands run after the main ones whatever
+    they did, with CONVEYOR_JOB_STATUS set."""
 
     @property
     def script(self) -> str:

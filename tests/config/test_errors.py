@@ -162,7 +162,7 @@ CASES = [
         """,
         "conveyor.yml:4:29: jobs.deploy.if: invalid expression: unknown name 'evnt' "
         "(did you mean 'event'?); known: branch, tag, commit, event, ci, matrix.NAME, env.NAME, "
-        "vars.NAME, run.NAME, needs.JOB.values.NAME, or a quoted string",
+        "vars.NAME, run.NAME, needs.JOB.values.NAME, needs.JOB.result, or a quoted string",
         id="bad-expression-name",
     ),
     pytest.param(
@@ -186,6 +186,73 @@ CASES = [
         "conveyor.yml:4:16: jobs.deploy.if: invalid expression: invalid regular expression "
         "'v[0-9': unterminated character set at position 1",
         id="bad-expression-regex",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+          notify:
+            needs: [build]
+            when: on_success
+            if: failure()
+            run: ./notify
+        """,
+        "conveyor.yml:6:11: jobs.notify.when: 'when: on_success' and failure() in 'if:' both "
+        "say when the job runs",
+        id="when-and-status-function",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+          notify:
+            needs: [build]
+            if: needs.biuld.result == 'failure'
+            run: ./notify
+        """,
+        "conveyor.yml:6:15: jobs.notify.if: invalid expression: 'biuld' is not among the jobs "
+        "this one needs (did you mean 'build'?): only the values and results of jobs listed "
+        "in `needs:` can be read (needs: build)",
+        id="needs-result-of-a-job-not-needed",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+          notify:
+            needs: [build]
+            if: needs.build.status == 'failure'
+            run: ./notify
+        """,
+        "conveyor.yml:6:21: jobs.notify.if: invalid expression: unknown field 'status' of "
+        "needs.build; known: result, values.NAME",
+        id="needs-unknown-field",
+    ),
+    pytest.param(
+        """
+        jobs:
+          deploy:
+            run: ./deploy
+            when: sometimes
+        """,
+        "conveyor.yml:4:11: jobs.deploy.when: expected 'on_success', 'on_failure', 'always' or "
+        "'manual', got the string 'sometimes'",
+        id="when-unknown",
+    ),
+    pytest.param(
+        """
+        jobs:
+          deploy:
+            run: ./deploy
+            if: falure()
+        """,
+        "conveyor.yml:4:9: jobs.deploy.if: invalid expression: unknown function 'falure' (did "
+        "you mean 'failure'?); known: startsWith, endsWith, contains, matches, fromJSON, "
+        "success, failure, always, cancelled",
+        id="status-function-typo",
     ),
     pytest.param(
         """

@@ -267,7 +267,7 @@ def test_a_fresh_file_for_each_attempt(project: Project) -> None:
                 run: echo ${{ needs.setup.values.version }}
             """,
             "jobs.build.run[0]: 'setup' is not among the jobs this one needs: only the "
-            "values of a job listed in `needs:` can be read (needs: none)",
+            "values and results of jobs listed in `needs:` can be read (needs: none)",
         ),
         (
             """
@@ -300,7 +300,7 @@ def test_a_fresh_file_for_each_attempt(project: Project) -> None:
                 needs: [setup]
                 run: echo ${{ needs.setup.version }}
             """,
-            "expected needs.JOB.values.NAME",
+            "unknown field 'version' of needs.setup; known: result, values.NAME",
         ),
     ],
 )

@@ -407,6 +407,11 @@ class JobCache:
         if not job.cache:
             if job.secrets:
                 return ["caching is off for this job: it has secrets (say cache: true to cache it)"]
+            if job.late:
+                return [
+                    "caching is off for this job: it runs on how the run goes (when:, "
+                    "a status function in if:); say cache: true to cache it"
+                ]
             return ["caching is off for this job (cache: false)"]
         if not self.read:
             return ["--no-cache: no result is read from the cache"]

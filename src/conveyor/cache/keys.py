@@ -244,6 +244,14 @@ def fingerprint(
 #                               outputs embed it should use relative paths or cache: false
 
 
+def action_argv(job: Job) -> tuple[str, ...]:
+    """The command line the key covers: the shell and script, and the `finally:`
+    commands when the job has some (they are part of what it does)."""
+    if job.finally_run:
+        return (*job.shell, job.script, "finally:", "\n".join(job.finally_run))
+    return (*job.shell, job.script)
+
+
 def key_environment(
     job: Job,
     pipeline_env: Sequence[tuple[str, str]],
@@ -261,6 +269,8 @@ def key_environment(
         env[name] = SECRET_VALUE
     if facts:
         text = job.script
+        if job.finally_run:
+            text += "\n" + "\n".join(job.finally_run)
         if any("CONVEYOR_" in v for _k, v in job.env):
             text += "\n" + "\n".join(v for _k, v in job.env)
         if "CONVEYOR_" in text:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from conveyor.cache.jobs import JobCache
-from conveyor.cache.keys import outputs_digest
+from conveyor.cache.keys import action_argv, outputs_digest
 from conveyor.cache.results import origin_of
 from conveyor.graph import plan as graph
 from conveyor.model import Digest, Pipeline, RunContext
@@ -62,7 +62,7 @@ def verdicts(plan: graph.Plan, jobcache: JobCache, *, explain: bool = True) -> l
             )
             found.append(Verdict(pj.name, None, "", reasons))
             continue
-        argv = (*job.shell, job.script)
+        argv = action_argv(job)
         needs = {d: outputs[d] for d in pj.needs}
         built = jobcache.prepare(job, argv, needs)
         result = jobcache.peek(job, built)

@@ -76,6 +76,8 @@ def list_command(ctx: click.Context, as_json: bool) -> int:
                 "stage": j.stage,
                 "needs": needs[j.name],
                 "if": j.condition,
+                "when": j.when,
+                "conditional": j.late,
                 "matrix": dict(j.matrix),
             }
             for j in pipeline.jobs
@@ -87,8 +89,12 @@ def list_command(ctx: click.Context, as_json: bool) -> int:
     click.echo(f"{'JOB':<{width}}  {'STAGE':<{swidth}}  NEEDS")
     for j in pipeline.jobs:
         line = f"{j.name:<{width}}  {(j.stage or '-'):<{swidth}}  {', '.join(needs[j.name]) or '-'}"
+        if j.when != "on_success":
+            line += f"  when: {j.when}"
         if j.condition:
             line += f"  if: {j.condition}"
+        if j.late:
+            line += "  (conditional: decided when it is ready)"
         click.echo(line)
     return 0
 

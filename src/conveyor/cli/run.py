@@ -134,6 +134,13 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     help="If another run holds this workspace, fail at once (exit 2) instead of waiting.",
 )
 @click.option(
+    "--manual",
+    "manual_jobs",
+    metavar="NAME",
+    multiple=True,
+    help="Also run this manual job (`when: manual`); repeatable. Naming it as a JOB does too.",
+)
+@click.option(
     "--kill-grace",
     callback=_duration,
     default="5s",
@@ -160,6 +167,7 @@ def run_command(
     gates_junit: str | None,
     codequality: str | None,
     no_wait: bool,
+    manual_jobs: tuple[str, ...],
     kill_grace: float,
 ) -> int:
     """Run the pipeline's jobs as a parallel graph (JOBS: only these and what they need)."""
@@ -184,11 +192,16 @@ def run_command(
         click.echo(f"no job is affected by changes since {affected_ref}", err=as_json)
         return 0
     selected = selection.jobs
+    from conveyor.graph import plan as graph
+
+    manual = graph.select_manual(pipeline, manual_jobs) if manual_jobs else []
+    if selected and manual:  # `conveyor run test --manual deploy`: both
+        selected = (*selected, *(m for m in manual if m not in selected))
     parallelism = parallelism or os.cpu_count() or 1
     if dry_run:
         from conveyor.graph import plan as graph
 
-        plan = graph.plan(pipeline, context, selected)
+        plan = graph.plan(pipeline, context, selected, manual)
         cache = _cache_verdicts(plan, context, environ, read=not no_cache, explain=explain)
         _print_plan(plan, context, parallelism, as_json, cache)
         return 0
@@ -204,6 +217,7 @@ def run_command(
             context,
             environ,
             selected=selected,
+            manual=manual,
             parallelism=parallelism,
             keep_going=keep_going,
             sinks=[view, *_ci_sinks(context, environ, stream)],
@@ -416,6 +430,8 @@ def _print_plan(
                 {
                     "name": pj.name,
                     "will_run": pj.will_run,
+                    "conditional": pj.conditional,
+                    "when": pj.job.when,
                     "reason": pj.reason,
                     "needs": list(pj.needs),
                     "priority": pj.priority,
@@ -432,6 +448,7 @@ def _print_plan(
         click.echo(json.dumps(data, indent=2))
         return
     runs = [pj for pj in plan.jobs if pj.will_run]
+    maybe = sum(1 for pj in runs if pj.conditional)
     where = ", ".join(
         p
         for p in (
@@ -442,9 +459,10 @@ def _print_plan(
         if p
     )
     hits = sum(1 for v in verdict.values() if v.hit)
+    some = f" ({maybe} depending on how the run goes)" if maybe else ""
     click.echo(
-        f"plan: {len(runs)} of {len(plan.jobs)} job(s) would run ({where}), {parallelism} at a "
-        f"time; {hits} from the cache"
+        f"plan: {len(runs)} of {len(plan.jobs)} job(s) would run{some} ({where}), "
+        f"{parallelism} at a time; {hits} from the cache"
     )
     if isinstance(cache, str):
         click.echo(f"warning: {cache}: every job is shown as running", err=True)
@@ -452,7 +470,8 @@ def _print_plan(
     n = 0
     for pj in plan.jobs:
         if not pj.will_run:
-            click.echo(f"   - {pj.name:<{width}}  skip    {pj.reason}")
+            manual = pj.job.when == "manual" and pj.reason.startswith("manual job")
+            click.echo(f"   - {pj.name:<{width}}  {'manual' if manual else 'skip  '}  {pj.reason}")
             continue
         n += 1
         label = f"{n:>3}."
@@ -464,7 +483,9 @@ def _print_plan(
         reasons = found.reasons if found is not None else ()
         if hit:  # where it comes from
             why += f"; {reasons[0]}" if reasons else ""
-        click.echo(f"{label} {pj.name:<{width}}  {_CACHE_LABEL[hit]:<6}  {why}")
+        # Conditional: whether it runs depends on how the run goes (`if: failure()`).
+        verb = "maybe" if pj.conditional and not hit else _CACHE_LABEL[hit]
+        click.echo(f"{label} {pj.name:<{width}}  {verb:<6}  {why}")
         if not hit:
             for reason in reasons:  # what changed (--explain), or what it waits for
                 click.echo(f"     {'':<{width}}          {reason}")

@@ -197,6 +197,7 @@ def _build_job(
         for j, prefix in enumerate(cache.restore_keys):
             _check_cache_key(prefix, axes, (*where, "caches", i, "restore_keys", j))
     reads_values = False
+    late = spec.when in ("on_failure", "always")
     if spec.if_ is not None:
         try:
             node = expressions.parse(
@@ -207,7 +208,12 @@ def _build_job(
                 f"invalid expression: {exc.message}", path=(*where, "if"), offset=exc.offset
             ) from None
         reads_values = "needs" in spec.if_ and expressions.reads_needs(node)
+        late = late or _status_dependent(spec, node, where)
     template = _template(name, spec, top, needs)
+    if late:
+        # A job that runs because of how the run went (a cleanup, a notification) runs
+        # for what it does: not cached unless it says `cache: true`.
+        template = dataclasses.replace(template, late=True, cache=template.cache_said)
     jobs = []
     checked_dirs: set[str] = set()
     for combo in combos:
@@ -218,6 +224,23 @@ def _build_job(
             check_job_paths(spec, jobs[-1].dir, where, artifacts_raw)
             checked_dirs.add(jobs[-1].dir)
     return jobs
+
+
+def _status_dependent(
+    spec: schema.JobFile, node: expressions.Node, where: tuple[str | int, ...]
+) -> bool:
+    """Whether the job's `if:` depends on how the run goes (a status function,
+    `needs.X.result`); a located error when it and `when:` both say when the job runs."""
+    calls = expressions.status_calls(node)
+    if calls and spec.when in ("on_success", "on_failure", "always"):
+        said = {"on_success": "success()", "on_failure": "failure()", "always": "always()"}
+        raise ConfigError(
+            f"'when: {spec.when}' and {calls[0].func}() in 'if:' both say when the job runs",
+            path=(*where, "when"),
+            hint=f"keep one: 'when: {spec.when}' is '{said[spec.when]}' in 'if:'; "
+            f"drop 'when:', or the status function from 'if:'",
+        )
+    return bool(calls) or expressions.reads_results(node)
 
 
 def _needs(
@@ -319,6 +342,7 @@ def _template(
         cache=spec.cache if spec.cache is not None else not spec.secrets,
         requires=tuple(spec.requires.items()),
         cache_said=spec.cache is True,
+        when=spec.when or "on_success",
     )
 
 
@@ -369,6 +393,9 @@ def _instance(
     )
     assert spec.run is not None  # checked by _needs
     run = tuple(sub_late(cmd, (*where, "run", i), fields.run) for i, cmd in enumerate(spec.run))
+    finally_run = tuple(
+        sub(cmd, (*where, "finally", i), fields.needs) for i, cmd in enumerate(spec.finally_ or ())
+    )
     job_env = tuple(
         (
             k,
@@ -418,6 +445,7 @@ def _instance(
         template,
         name=name if not combo else f"{name} ({', '.join(f'{k}={v}' for k, v in combo)})",
         run=run,
+        finally_run=finally_run,
         matrix=combo,
         env=job_env,
         dir=directory,

@@ -230,6 +230,8 @@ class JobFile(Strict):
     needs: StrList | None = None
     matrix: dict[str, Any] | None = None
     if_: str | None = Field(default=None, alias="if")
+    when: Literal["on_success", "on_failure", "always", "manual"] | None = None
+    finally_: Annotated[StrList, Field(min_length=1)] | None = Field(default=None, alias="finally")
     env: dict[str, EnvValue] = Field(default_factory=dict)
     pass_env: StrList = Field(default_factory=list)
     secrets: StrList = Field(default_factory=list)

@@ -197,6 +197,9 @@ class PlannedJob:
     """Why it runs ('selected', 'needed by x') or why not ('if: ... is false')."""
     priority: int
     """Jobs on the longest remaining chain (itself included); higher starts first."""
+    conditional: bool = False
+    """Whether it runs depends on how the run goes (`if: failure()`, `when: always`...):
+    decided when the job is ready to start."""
 
     @property
     def name(self) -> str:
@@ -241,6 +244,21 @@ def select(pipeline: Pipeline, names: Iterable[str]) -> list[str]:
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise UsageError(f"unknown job '{name}'{hint}", hint="`conveyor list` shows every job")
         chosen.extend(n for n in found if n not in chosen)
+    return chosen
+
+
+def select_manual(pipeline: Pipeline, names: Iterable[str]) -> list[str]:
+    """Instance names for `--manual NAME`: each must name a manual job (`when: manual`)."""
+    chosen = select(pipeline, names)
+    jobs = {j.name: j for j in pipeline.jobs}
+    for name in chosen:
+        if jobs[name].when != "manual":
+            manual = sorted({j.base for j in pipeline.jobs if j.when == "manual"})
+            raise UsageError(
+                f"--manual {jobs[name].base}: '{jobs[name].base}' is not a manual job "
+                "(it runs without being asked)",
+                hint=f"manual jobs: {', '.join(manual)}" if manual else "this pipeline has none",
+            )
     return chosen
 
 
@@ -298,9 +316,64 @@ def explain_condition(job: Job, scope: expressions.Scope, secrets: frozenset[str
     return f"if: {job.condition} is false{detail}"
 
 
-def plan(pipeline: Pipeline, context: RunContext, selected: Sequence[str] = ()) -> Plan:
-    """Decide which instances run, in which order, and why."""
+def runs_on_status(job: Job) -> bool:
+    """Whether the job says itself when it runs (`when: on_failure|always`, a status
+    function in `if:`), instead of GitHub's and GitLab's default: when all went well."""
+    if job.when in ("on_failure", "always"):
+        return True
+    if not job.late or job.condition is None:
+        return False
+    from conveyor import expressions
+
+    return bool(expressions.status_calls(expressions.parse(job.condition)))
+
+
+def describe_late(job: Job) -> str:
+    """What a job's run-time condition is, as the plan shows it."""
+    said = [f"when: {job.when}"] if job.when in ("on_failure", "always") else []
+    if job.condition is not None:
+        said.append(f"if: {job.condition}")
+    return ", ".join(said)
+
+
+_SCENARIOS = (
+    {"success": True, "failure": False, "cancelled": False},
+    {"success": False, "failure": True, "cancelled": False},
+    {"success": False, "failure": False, "cancelled": True},
+    {"success": False, "failure": True, "cancelled": True},
+)
+"""Every way a run can be going for a job, for the status functions."""
+
+
+def _never_runs(job: Job, pipeline: Pipeline, context: RunContext) -> bool:
+    """A run-time condition false however the run goes (`always() && branch == 'main'`
+    on another branch): known at plan time. Unknown when it reads `needs.X.result`."""
+    if job.condition is None:
+        return False
+    from conveyor import expressions
+
+    node = expressions.parse(condition_text(job.condition))
+    if any(n.scope == "needs" for n in expressions.names_used(node)):
+        return False  # needs.X.result or needs.X.values.Y: known only once they ran
+    import dataclasses
+
+    scope = condition_scope(job, pipeline, context)
+    return not any(
+        expressions.truthy(expressions.evaluate(node, dataclasses.replace(scope, status=status)))
+        for status in _SCENARIOS
+    )
+
+
+def plan(
+    pipeline: Pipeline,
+    context: RunContext,
+    selected: Sequence[str] = (),
+    manual: Sequence[str] = (),
+) -> Plan:
+    """Decide which instances run, in which order, and why. A manual job (`when:
+    manual`) runs only when it is among `selected` or `manual` (instance names)."""
     check(pipeline)
+    asked = {*selected, *manual}
     all_edges = edges(pipeline)
     jobs = {j.name: j for j in pipeline.jobs}
     order = {j.name: i for i, j in enumerate(pipeline.jobs)}
@@ -332,10 +405,28 @@ def plan(pipeline: Pipeline, context: RunContext, selected: Sequence[str] = ()) 
     by_source: dict[str, list[Edge]] = {n: [] for n in jobs}
     for e in all_edges:
         by_source[e.source].append(e)
+    conditional: set[str] = set()
     for name in topo:
         job = jobs[name]
         runs, reason = True, wanted[name]
-        if job.condition is not None:
+        on_status = False
+        if job.when == "manual" and name not in asked:
+            runs, reason = (
+                False,
+                (
+                    f"manual job: runs only when asked (`conveyor run {job.base}` or "
+                    f"--manual {job.base})"
+                ),
+            )
+        elif job.late:
+            on_status = runs_on_status(job)
+            if _never_runs(job, pipeline, context):
+                scope = condition_scope(job, pipeline, context)
+                runs, reason = False, explain_condition(job, scope, secrets)
+            else:
+                conditional.add(name)
+                reason = f"{reason}; conditional: {describe_late(job)}"
+        elif job.condition is not None:
             from conveyor import expressions
 
             node = expressions.parse(condition_text(job.condition))
@@ -351,8 +442,16 @@ def plan(pipeline: Pipeline, context: RunContext, selected: Sequence[str] = ()) 
             target_runs = verdict[e.target][0]
             if e.explicit:
                 kept_edges[name].append(e.target)
-                if runs and not target_runs:
-                    runs, reason = False, f"needs '{e.target}', which will not run"
+                # A job that runs on how the run goes (`if: always()`) may still run
+                # after a need that does not: decided when it is ready.
+                if runs and not target_runs and not on_status:
+                    target = jobs[e.target]
+                    if target.when == "manual" and e.target not in asked:
+                        why = f"a manual job that was not asked for (--manual {target.base})"
+                    else:
+                        why = "which will not run"
+                    runs, reason = False, f"needs '{e.target}', {why}"
+                    conditional.discard(name)
             elif target_runs:
                 kept_edges[name].append(e.target)
         verdict[name] = (runs, reason)
@@ -377,6 +476,7 @@ def plan(pipeline: Pipeline, context: RunContext, selected: Sequence[str] = ()) 
                 will_run=verdict[n][0],
                 reason=verdict[n][1],
                 priority=priority[n],
+                conditional=n in conditional,
             )
             for n in final_order
         ),

@@ -59,6 +59,8 @@ def run_attempts(
         if values_file is not None:
             fresh_file(values_file)
         outcome = executor.execute(request, log, cancel)
+        if job.finally_run:
+            outcome = run_finally(executor, request, job, outcome, cancel, log)
         first_start = first_start if first_start is not None else outcome.started_at
         if outcome.ok or outcome.cancelled or cancel.requested.is_set():
             break
@@ -95,6 +97,50 @@ def run_attempts(
         action_digest=action_digest,
         miss_reasons=miss_reasons,
     )
+
+
+def attempt_status(outcome: ExecOutcome, cancel: Cancel) -> JobStatus:
+    """What an attempt's end means for the job (CONVEYOR_JOB_STATUS of its `finally:`)."""
+    if outcome.ok:
+        return JobStatus.SUCCESS
+    if outcome.timed_out:
+        return JobStatus.TIMED_OUT
+    if outcome.cancelled or cancel.requested.is_set():
+        return JobStatus.CANCELLED
+    return JobStatus.FAILED
+
+
+def run_finally(
+    executor: Executor,
+    request: ExecRequest,
+    job: Job,
+    outcome: ExecOutcome,
+    cancel: Cancel,
+    log: JobLog,
+) -> ExecOutcome:
+    """The job's `finally:` commands after an attempt, whatever it did: with the job's
+    environment and directory and CONVEYOR_JOB_STATUS, their output in its log after a
+    marked line. They do not change the attempt's result (as GitLab's after_script);
+    only a second Ctrl-C stops them. The attempt's outcome, ending when they did."""
+    import dataclasses
+
+    status = attempt_status(outcome, cancel)
+    if cancel.force.is_set():
+        log(f"conveyor: finally: not run (the run was stopped at once; job status: {status})")
+        return outcome
+    log(f"conveyor: finally (job status: {status})")
+    after = dataclasses.replace(
+        request,
+        name=f"{request.name} (finally)",
+        argv=(*job.shell, "\n".join(job.finally_run)),
+        env={**request.env, "CONVEYOR_JOB_STATUS": status.value},
+    )
+    # A Ctrl-C stopped the main commands; their cleanup still runs, until a second one.
+    done = executor.execute(after, log, Cancel(requested=cancel.force, force=cancel.force))
+    if not done.ok:
+        why = "timed out" if done.timed_out else failure_reason(done, job)
+        log(f"conveyor: finally: {why} (the job's result is its main commands')")
+    return dataclasses.replace(outcome, finished_at=done.finished_at)
 
 
 def failure_reason(outcome: ExecOutcome, job: Job) -> str:

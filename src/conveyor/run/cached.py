@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from conveyor.cache.interface import CacheError
 from conveyor.cache.jobs import JobCache
-from conveyor.cache.keys import BuiltAction
+from conveyor.cache.keys import BuiltAction, action_argv
 from conveyor.cache.results import Hit
 from conveyor.events import EventBus, JobOutput, JobStarted
 from conveyor.graph.plan import PlannedJob
@@ -39,6 +39,8 @@ class CachedJobs:
         keyed on."""
         self.ran_before: set[str] = set()
         """Jobs that ran in this run (not served from the cache), or need one that did."""
+        self.notes: dict[str, list[str]] = {}
+        """Lines for a job's log, said when it was looked up, before it started."""
 
     def finished(self, result: JobResult) -> None:
         """Note a finished job's outputs digest (a hit's, a stored result's)."""
@@ -59,13 +61,17 @@ class CachedJobs:
         unknown = [d for d in pj.needs if d not in outputs] if pj.needs else []
         if unknown:
             # Its key would leave out what those produced: never look it up (a stale hit)
-            # nor store it under a key that does not cover its inputs.
-            why = f"the outputs of {', '.join(repr(d) for d in unknown)} are unknown"
-            self.bus.emit(JobOutput(name, f"conveyor: not cached: {why}", time.time()))
+            # nor store it under a key that does not cover its inputs. (So a job that runs
+            # after a failure, `if: failure()`, is never served from the cache.)
             self.ran_before.add(name)
+            if not job.cache:
+                return None, None, ()
+            why = f"the outputs of {', '.join(repr(d) for d in unknown)} are unknown"
+            # Said in its log once it starts (a line before JobStarted has no log yet).
+            self.notes[name] = [f"conveyor: not cached: {why}"]
             return None, None, (f"not cached: {why}",)
         needs = {d: outputs[d] for d in pj.needs}
-        argv = (*job.shell, job.script)
+        argv = action_argv(job)
         try:
             # Once a job it needs (directly or not) has run, what git said of the workspace
             # at the start may be out of date for it: its key is made from the files as

@@ -80,6 +80,7 @@ def run_pipeline(
     environ: Mapping[str, str],
     *,
     selected: Sequence[str] = (),
+    manual: Sequence[str] = (),
     parallelism: int,
     keep_going: bool = False,
     sinks: Sequence[Sink] = (),
@@ -97,10 +98,11 @@ def run_pipeline(
     (so it overlaps the caller's own start-up); it is started here otherwise. `history`:
     a database URL to record the run in as it ends (a shared history); without one, the
     run directory is recorded in the workspace's database by the next history command.
-    `record_history=False` (--no-history) keeps the run out of every history. The
+    `record_history=False` (--no-history) keeps the run out of every history. `manual`:
+    the manual jobs (`when: manual`) asked for besides those `selected`. The
     workspace's run lock is held throughout: when another run holds it, this waits
     (telling `on_lock_wait` first), or raises RunInProgress if not `wait_for_lock`."""
-    plan = graph.plan(pipeline, context, selected)
+    plan = graph.plan(pipeline, context, selected, manual)
     check_secrets(plan, environ)
     # Taken before the run directory, kept to the end whatever happens: two runs of one
     # workspace never interleave their writes (issue 10).

@@ -33,7 +33,7 @@ from conveyor.events import (
 )
 from conveyor.executor.environment import job_request
 from conveyor.executor.interface import Cancel, ExecRequest, Executor
-from conveyor.graph.plan import Plan, PlannedJob
+from conveyor.graph.plan import Plan, PlannedJob, runs_on_status
 from conveyor.insights.critical_path import critical_path
 from conveyor.model import (
     CheckResult,
@@ -46,9 +46,12 @@ from conveyor.model import (
 from conveyor.run import values
 from conveyor.run.attempts import JobLog, run_attempts, stopped_verb
 from conveyor.run.cached import CachedJobs
+from conveyor.run.conditions import Decision, Upstream, decide, upstream
 from conveyor.run.lock import Holder, RunLock, group_lock_dir, lock_group
 from conveyor.run.workers import Workers
 from conveyor.units import format_duration
+
+_RUNS = Decision(True, "", False)
 
 
 class RunHooks(Protocol):
@@ -95,6 +98,9 @@ class _RunState:
         self.waiting = {pj.name: len(pj.needs) for pj in self.runnable}
         """How many of its needs each runnable job still waits for."""
         self.results: dict[str, JobResult] = {}
+        self.trails: dict[str, Upstream] = {}
+        """What failed or was cancelled in or before each finished job."""
+        self.secrets = frozenset(s for pj in plan.jobs for s in pj.job.secrets)
         self.ready: list[tuple[int, int, str]] = []
         """A heap: the job heading the longest remaining chain first, then plan order."""
         self.running: set[str] = set()
@@ -137,8 +143,10 @@ class Scheduler:
         self.cached = CachedJobs(jobcache, bus, self._log_path, explain=options.explain)
         self._done: queue.Queue[JobResult] = queue.Queue()
         # Stopping is always for the whole run (fail-fast or an interrupt), so one
-        # Cancel is shared by every running job.
+        # Cancel is shared by every running job; but for those that run on how the run
+        # goes (`if: always()`, a cleanup), which only a second Ctrl-C stops.
         self._cancel = Cancel()
+        self._late_cancel = Cancel()
         self._queued_at: dict[str, float] = {}
         self._holds: dict[str, threading.Event] = {}
         self._holds_lock = threading.Lock()
@@ -212,7 +220,12 @@ class Scheduler:
             return group, []
         try:
             preface, restored_keys = self.cached.restore_dependencies(job)
-            preface = [*waited, *self._value_notes.pop(job.name, ()), *preface]
+            preface = [
+                *waited,
+                *self.cached.notes.pop(job.name, ()),
+                *self._value_notes.pop(job.name, ()),
+                *preface,
+            ]
             request = self._request(pj)
             values_file = request.env["CONVEYOR_OUTPUT"]
             result = run_attempts(
@@ -300,9 +313,12 @@ class Scheduler:
         for pj in plan.jobs:
             if not pj.will_run:
                 self._finish(state.results, JobResult(pj.name, JobStatus.SKIPPED, reason=pj.reason))
+                state.trails[pj.name] = upstream(pj, state.results[pj.name], state.trails)
         for pj in state.runnable:
-            if state.waiting[pj.name] == 0:
-                self._make_ready(state, pj.name)
+            state.waiting[pj.name] = sum(1 for d in pj.needs if d not in state.results)
+        for pj in state.runnable:
+            if state.waiting[pj.name] == 0 and pj.name not in state.results:
+                self._ready(state, pj.name)
         if opt.hooks is not None:
             state.checks += opt.hooks.before()
             if state.checks:
@@ -316,6 +332,62 @@ class Scheduler:
                 why = f"not started: {state.stop_reason}" if state.stop_reason else "not started"
                 self._finish(state.results, JobResult(pj.name, JobStatus.SKIPPED, reason=why))
         return self._conclude(state, started)
+
+    def _verdict(self, state: _RunState, name: str) -> Decision:
+        """Whether a job whose needs have all finished runs now (and if not, why)."""
+        pj = state.by_name[name]
+        if not pj.conditional and state.stop_reason is None:
+            # The common case, cheaply: every need finished well (a failure it allows
+            # included) and nothing went wrong before them.
+            results, trails = state.results, state.trails
+            if all(
+                (
+                    results[d].status is JobStatus.SUCCESS
+                    or results[d].allowed_failure
+                    or (results[d].status is JobStatus.SKIPPED and not pj.job.needs_explicit)
+                )
+                and not trails[d].failed
+                and not trails[d].cancelled
+                for d in pj.needs
+            ):
+                return _RUNS
+        return decide(
+            self.plan,
+            state.by_name,
+            pj,
+            state.results,
+            state.trails,
+            self.context,
+            stopping=state.stop_reason,
+            interrupted=state.interrupted,
+            secrets=state.secrets,
+        )
+
+    def _ready(self, state: _RunState, name: str) -> None:
+        """Every need of `name` has finished: queue it, or skip it."""
+        verdict = self._verdict(state, name)
+        if verdict.runs:
+            self._make_ready(state, name)
+        else:
+            self._record(state, JobResult(name, JobStatus.SKIPPED, reason=verdict.reason))
+
+    def _record(self, state: _RunState, result: JobResult) -> None:
+        """A job's result recorded; the jobs waiting on it moved on (queued, or skipped
+        with their reason, and so on down the graph)."""
+        stack = [result]
+        while stack:
+            cur = stack.pop()
+            self._finish(state.results, cur)
+            state.trails[cur.name] = upstream(state.by_name[cur.name], cur, state.trails)
+            for dep in state.dependents.get(cur.name, ()):
+                if dep in state.waiting and dep not in state.results:
+                    state.waiting[dep] -= 1
+                    if state.waiting[dep] == 0:
+                        verdict = self._verdict(state, dep)
+                        if verdict.runs:
+                            self._make_ready(state, dep)
+                        else:
+                            stack.append(JobResult(dep, JobStatus.SKIPPED, reason=verdict.reason))
 
     def _make_ready(self, state: _RunState, name: str) -> None:
         self._queued_at[name] = time.time()
@@ -351,8 +423,7 @@ class Scheduler:
                 allowed_failure=pj.job.allow_failure and status is JobStatus.FAILED,
             )
             if status is JobStatus.SKIPPED:  # and so are the jobs that need it
-                self._finish(state.results, result)
-                self._skip_downstream(pj.name, state.dependents, state.results, state.by_name)
+                self._record(state, result)
             else:
                 self._settle(state, result)
             return False
@@ -374,16 +445,28 @@ class Scheduler:
             while len(state.results) < len(self.plan.jobs):
                 try:
                     completed: list[JobResult] = []
-                    while (
-                        (state.ready or state.unblocked)
-                        and len(running) < handed_over
-                        and state.stop_reason is None
-                    ):
+                    while (state.ready or state.unblocked) and len(running) < handed_over:
                         if state.unblocked:  # its group is its own now
                             job = state.unblocked.pop(0)
+                            name = job.pj.name
+                            if state.stop_reason is not None:
+                                verdict = self._verdict(state, name)
+                                if not verdict.runs:
+                                    _give_group(state, name)
+                                    skip = JobResult(name, JobStatus.SKIPPED, reason=verdict.reason)
+                                    self._record(state, skip)
+                                    continue
                         else:
                             _, _, name = heapq.heappop(state.ready)
                             pj = state.by_name[name]
+                            if state.stop_reason is not None:
+                                # Queued before the run began to stop: only a job that runs
+                                # on how the run goes (`if: always()`) still starts.
+                                verdict = self._verdict(state, name)
+                                if not verdict.runs:
+                                    skip = JobResult(name, JobStatus.SKIPPED, reason=verdict.reason)
+                                    self._record(state, skip)
+                                    continue
                             hit, built, reasons = self.cached.look_up(pj, self._queued_at.get(name))
                             if hit is not None:
                                 if hooks is not None:
@@ -393,11 +476,16 @@ class Scheduler:
                             job = _HandOver(pj, built, reasons)
                             if not _take_group(state, job):
                                 continue  # another job of its group runs: it waits its turn
-                        running.add(job.pj.name)
+                        running.add(name)
+                        # A job that runs on how the run goes (a cleanup) is not stopped
+                        # by fail-fast or a first Ctrl-C: it is what should run then.
+                        cancel = (
+                            self._late_cancel
+                            if job.pj.conditional and runs_on_status(job.pj.job)
+                            else self._cancel
+                        )
                         pool.submit(
-                            functools.partial(
-                                self._work, job.pj, self._cancel, job.built, job.reasons
-                            )
+                            functools.partial(self._work, job.pj, cancel, job.built, job.reasons)
                         )
                     if not completed:
                         if not running:
@@ -412,7 +500,12 @@ class Scheduler:
                         state.interrupted = True
                         state.stop_reason = "the run was interrupted"
                         self._cancel_all("cancelled: the run was interrupted")
-                    else:  # a second ^C: no more grace period
+                    else:  # a second ^C: no more grace period, cleanups stopped too
+                        late = self._late_cancel
+                        if not late.requested.is_set():
+                            late.reason = "cancelled: the run was interrupted twice"
+                            late.requested.set()
+                        late.force.set()
                         self._cancel.force.set()
         finally:
             with self._holds_lock:  # whatever stopped the loop, no worker may wait on it
@@ -422,26 +515,18 @@ class Scheduler:
             pool.shutdown()
 
     def _settle(self, state: _RunState, result: JobResult) -> None:
-        """A job finished: record it, then stop the run (fail-fast), skip what needs it
-        (--keep-going) or make ready the jobs waiting on it; release its worker."""
+        """A job finished: stop the run if it failed (fail-fast), record it and move
+        on the jobs waiting on it (made ready, or skipped with their reason, which
+        --keep-going relies on); release its worker."""
         state.running.discard(result.name)
         _give_group(state, result.name)
-        self._finish(state.results, result)
-        if result.blocks_run:
-            if self.opt.keep_going:
-                self._skip_downstream(result.name, state.dependents, state.results, state.by_name)
-            elif state.stop_reason is None:
-                state.stop_reason = (
-                    f"'{result.name}' {stopped_verb(result.status)} "
-                    "(fail-fast; --keep-going runs independent jobs)"
-                )
-                self._cancel_all(f"cancelled: {state.stop_reason}")
-        else:
-            for dep in state.dependents.get(result.name, ()):
-                if dep in state.waiting and dep not in state.results:
-                    state.waiting[dep] -= 1
-                    if state.waiting[dep] == 0:
-                        self._make_ready(state, dep)
+        if result.blocks_run and not self.opt.keep_going and state.stop_reason is None:
+            state.stop_reason = (
+                f"'{result.name}' {stopped_verb(result.status)} "
+                "(fail-fast; --keep-going runs independent jobs)"
+            )
+            self._cancel_all(f"cancelled: {state.stop_reason}")
+        self._record(state, result)
         with self._holds_lock:
             hold = self._holds.pop(result.name, None)
         if hold is not None:
@@ -485,28 +570,6 @@ class Scheduler:
         if not self._cancel.requested.is_set():
             self._cancel.reason = reason
             self._cancel.requested.set()
-
-    def _skip_downstream(
-        self,
-        failed: str,
-        dependents: dict[str, list[str]],
-        results: dict[str, JobResult],
-        by_name: dict[str, PlannedJob],
-    ) -> None:
-        stack = [failed]
-        while stack:
-            cur = stack.pop()
-            for dep in dependents.get(cur, ()):
-                if dep in results or not by_name[dep].will_run:
-                    continue
-                verb = "was skipped" if results[failed].status is JobStatus.SKIPPED else "failed"
-                why = (
-                    f"needs '{cur}', which {verb}"
-                    if cur == failed
-                    else (f"needs '{cur}', which was skipped because '{failed}' {verb}")
-                )
-                self._finish(results, JobResult(dep, JobStatus.SKIPPED, reason=why))
-                stack.append(dep)
 
 
 def _take_group(state: _RunState, job: _HandOver) -> bool:
