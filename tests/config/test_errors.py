@@ -35,7 +35,7 @@ CASES = [
           build:
             run: make
         """,
-        "conveyor.yml:1:1: missing required key 'jobs'",
+        "conveyor.yml:2:1: job: unknown key 'job' (did you mean 'jobs'?)",
         id="missing-jobs",
     ),
     pytest.param(
@@ -184,7 +184,7 @@ CASES = [
             if: tag =~ 'v[0-9'
         """,
         "conveyor.yml:4:16: jobs.deploy.if: invalid expression: invalid regular expression "
-        "'v[0-9': unterminated character set at position 1",
+        "'v[0-9': missing ]: [0-9",
         id="bad-expression-regex",
     ),
     pytest.param(
