@@ -94,7 +94,7 @@ def _bounded_size(size: int, written: object) -> int:
 def _shown(written: object) -> str:
     """A value as written, shortened: a 400-digit number is not worth repeating whole."""
     text = f"{written:g}" if isinstance(written, float) else str(written)
-    return text if len(text) <= 24 else f"{text[:12]}...{text[-6:]} ({len(text)} characters)"
+    return text if len(text) <= 32 else f"{text[:12]}...{text[-6:]} ({len(text)} characters)"
 
 
 _BARE_VERSION = re.compile(r"v?(\d+(?:\.\d+)*)")

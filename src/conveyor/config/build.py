@@ -95,7 +95,7 @@ def build_pipeline(data: Any, *, path: str, root: str) -> model.Pipeline:
             raise from_validation_error(exc, ("jobs", name), ("<job>",)) from None
         raw[name] = body
 
-    done: dict[str, dict[str, Any]] = {}
+    done: dict[str, tuple[dict[str, Any], list[str]]] = {}
     merged = {name: _merge_extends(name, raw, done) for name in raw}
     runnable = [name for name in raw if not name.startswith(".")]
     if not runnable:
@@ -134,19 +134,21 @@ MAX_EXTENDS_DEPTH = 11
 
 
 def _merge_extends(
-    name: str, raw: dict[str, dict[str, Any]], done: dict[str, dict[str, Any]]
+    name: str, raw: dict[str, dict[str, Any]], done: dict[str, tuple[dict[str, Any], list[str]]]
 ) -> dict[str, Any]:
     """GitLab's `extends`: templates merged in order, the job's own keys last; mappings
-    merge deeply, anything else is replaced. `done` holds the jobs already merged, so a
-    template shared by many jobs (or reached along many paths) is merged once."""
+    merge deeply, anything else is replaced. `done` holds each job already merged with
+    its longest chain of templates, so a template shared by many jobs (or reached along
+    many paths) is merged once, and a chain too long is refused where it gets too long."""
 
-    def visit(cur: str, chain: list[str]) -> dict[str, Any]:
+    def visit(cur: str, chain: list[str]) -> tuple[dict[str, Any], list[str]]:
         if cur in done:
             return done[cur]
         body = raw[cur]
         exts = body.get("extends", [])
         exts = [exts] if isinstance(exts, str) else exts
         result: dict[str, Any] = {}
+        longest: list[str] = []
         for i, ext in enumerate(exts):
             where = (
                 ("jobs", cur, "extends", i)
@@ -162,19 +164,22 @@ def _merge_extends(
                 start = loop.index(cur)
                 cycle = [*loop[start:], *loop[:start], cur]
                 raise CycleError(cycle, path=("jobs", cur, "extends"), kind="extends")
-            if len(chain) > MAX_EXTENDS_DEPTH:
+            merged, below = visit(ext, [*chain, ext])
+            if len(below) >= MAX_EXTENDS_DEPTH:
                 raise ConfigError(
                     f"extends more than {MAX_EXTENDS_DEPTH} levels deep: "
-                    f"{' -> '.join([*chain, ext])}",
+                    f"{' -> '.join([cur, ext, *below])}",
                     path=where,
                     hint="flatten the templates (GitLab has the same limit)",
                 )
-            result = _deep_merge(result, visit(ext, [*chain, ext]))
+            if len(below) + 1 > len(longest):
+                longest = [ext, *below]
+            result = _deep_merge(result, merged)
         own = {k: v for k, v in body.items() if k != "extends"}
-        done[cur] = _deep_merge(result, own)
+        done[cur] = (_deep_merge(result, own), longest)
         return done[cur]
 
-    return visit(name, [name])
+    return visit(name, [name])[0]
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

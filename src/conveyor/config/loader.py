@@ -9,6 +9,7 @@ path such as ('jobs', 'test', 'needs', 0) into `conveyor.yml:12:7`.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -111,9 +112,8 @@ def parse_yaml(text: str, file: str) -> Any:
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     try:
+        _check_nesting(text, file)
         data = _yaml("safe").load(text)
-    except RecursionError:
-        raise ConfigError("invalid YAML: nested too deeply", file=file) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = (exc.problem or exc.context or "syntax error").strip()
@@ -129,6 +129,43 @@ def parse_yaml(text: str, file: str) -> Any:
     if "&" in text and "*" in text:  # without both, no alias can repeat anything
         _check_expansion(data)
     return data
+
+
+MAX_NESTING = 100
+"""Lists and mappings inside one another: a pipeline needs fewer than ten levels, and the
+YAML parser takes time quadratic in the depth (5,000 `[` cost seconds, 20,000 minutes)."""
+
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _check_nesting(text: str, file: str) -> None:
+    """Refuse nesting deeper than MAX_NESTING before the parser sees it. Brackets are
+    counted in the text first (cheap; quotes ignored, so it may overcount); only when
+    that count is too deep are the parser's events followed, stopping at the first
+    level too deep, where the quadratic cost is still small."""
+    depth = 0
+    for m in _BRACKET.finditer(text):
+        depth = depth + 1 if m.group() in "[{" else max(depth - 1, 0)
+        if depth > MAX_NESTING:
+            break
+    else:
+        return
+    from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
+
+    level = 0
+    for event in _yaml("safe").parse(text):
+        if isinstance(event, CollectionStartEvent):
+            level += 1
+            if level > MAX_NESTING:
+                mark = event.start_mark
+                raise ConfigError(
+                    f"invalid YAML: lists and mappings nested more than {MAX_NESTING} levels deep",
+                    file=file,
+                    line=mark.line + 1,
+                    col=mark.column + 1,
+                )
+        elif isinstance(event, CollectionEndEvent):
+            level -= 1
 
 
 def _check_expansion(data: Any) -> None:
