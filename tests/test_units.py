@@ -75,7 +75,7 @@ def test_first_few_lists_some_and_counts_the_rest() -> None:
     ],
 )
 def test_absurd_durations_are_refused(value: object, message: str) -> None:
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match="duration") as info:
         parse_duration(value)
     assert message in str(info.value)
 
