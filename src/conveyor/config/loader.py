@@ -89,8 +89,8 @@ def _refusing_constructor() -> type:
         return build
 
     for tag, construct in list(SafeConstructor.yaml_constructors.items()):
-        if tag in _PLAIN_TAGS and tag.endswith(("seq", "map")):
-            continue  # generators: they build the value in two steps
+        if tag in _PLAIN_TAGS and tag.endswith(("seq", "map", "str", "null")):
+            continue  # cannot fail on a scalar (or are generators: lists, mappings)
         Constructor.add_constructor(tag, checked(construct) if tag in _PLAIN_TAGS else refuse)
     return Constructor
 
