@@ -1,8 +1,8 @@
 """Helpers shared by the bench/ scripts (standard library only; not a benchmark itself).
 
 Whole processes are timed from outside with time.perf_counter (wall clock from
-spawn to exit); the CPU column is user+sys of the reaped process tree, taken
-from resource.getrusage(RUSAGE_CHILDREN) deltas.
+spawn to exit); CPU (user+sys) and peak RSS are the reaped process's own, from
+os.wait4.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import argparse
 import json
 import os
 import random
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -110,50 +110,72 @@ def timed(
     cmd: list[str], cwd: str | None = None, env: dict[str, str] | None = None, timeout: float = 3600
 ) -> tuple[float, float, str]:
     """Run cmd once; return (wall seconds, child CPU seconds, stderr tail). Fails loudly."""
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
+    wall, cpu, _, err = measured(cmd, cwd, env, timeout)
+    return wall, cpu, err
+
+
+def measured(
+    cmd: list[str], cwd: str | None = None, env: dict[str, str] | None = None, timeout: float = 3600
+) -> tuple[float, float, int, str]:
+    """Run cmd once; return (wall seconds, CPU seconds, peak RSS in KiB, stderr tail).
+    The peak is the process's own (os.wait4), not the maximum over every child so far
+    that RUSAGE_CHILDREN keeps. Fails loudly."""
     env = BENCH_ENV if env is None else env
-    p = subprocess.run(
-        cmd,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        timeout=timeout,
-    )
-    wall = time.perf_counter() - t0
-    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    err = p.stderr.decode(errors="replace")
+    with tempfile.TemporaryFile() as errfile:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=errfile,
+        )
+        deadline = t0 + timeout
+        while True:
+            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                p.kill()
+                os.wait4(p.pid, 0)
+                raise RuntimeError(f"{' '.join(cmd)}: no exit within {timeout}s")
+            time.sleep(0.001)
+        wall = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        errfile.seek(0)
+        err = errfile.read().decode(errors="replace")
+    cpu = usage.ru_utime + usage.ru_stime
     if p.returncode != 0:
         raise RuntimeError(
             f"{' '.join(cmd)} (in {cwd or os.getcwd()}) exited {p.returncode}:\n" + err[-3000:]
         )
-    return wall, cpu, err[-2000:]
+    return wall, cpu, usage.ru_maxrss, err[-2000:]
 
 
 def bench(cases: dict[str, dict], reps: int, warmup: int) -> dict[str, dict]:
     """cases: name -> {"cmd", "cwd"?, "env"?, "before"?: callable, "after"?: callable(name)}.
     Cases are interleaved within a repetition, their order rotated between repetitions."""
     names = list(cases)
-    out = {n: {"cmd": cases[n]["cmd"], "wall": [], "cpu": []} for n in names}
+    out = {n: {"cmd": cases[n]["cmd"], "wall": [], "cpu": [], "rss_kib": []} for n in names}
     for rep in range(warmup + reps):
         k = rep % len(names)
         for name in names[k:] + names[:k]:
             c = cases[name]
             if c.get("before"):
                 c["before"]()
-            wall, cpu, _ = timed(c["cmd"], cwd=c.get("cwd"), env=c.get("env"))
+            wall, cpu, rss, _ = measured(c["cmd"], cwd=c.get("cwd"), env=c.get("env"))
             if c.get("after"):
                 c["after"](name)
             if rep >= warmup:
                 out[name]["wall"].append(wall)
                 out[name]["cpu"].append(cpu)
+                out[name]["rss_kib"].append(rss)
         sys.stderr.write(f"  rep {rep + 1 - warmup if rep >= warmup else 'warm-up'} done\n")
     for r in out.values():
         r["median_wall"] = statistics.median(r["wall"])
         r["median_cpu"] = statistics.median(r["cpu"])
+        r["max_rss_kib"] = max(r["rss_kib"])
         r["min_wall"] = min(r["wall"])
         r["max_wall"] = max(r["wall"])
     return out

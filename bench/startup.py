@@ -9,11 +9,17 @@ Measures, as whole processes timed from outside (median of --reps after --warmup
 * validate (cold):  `conveyor -f <200-job file> validate`, `.conveyor/` deleted
                     before each run, so the parsed-config cache is empty
 * validate (warm):  the same with the cache kept (filled by the warm-up run)
+* validate, 2,000 jobs (cold):   the same for a 2,000-job file (--big)
+* validate, 10,000-instance matrix (cold): one job whose matrix is 10 x 10 x 10 x 10,
+                    the default limit of instances per job
+
+Each row also shows the command's peak RSS (its own, from os.wait4), against the
+floor's.
 
 The 200-job file (-n) is generated in a temporary directory: job i needs 0-3
 random earlier jobs (random.Random(42)), every job runs `true`.
 
-    python3 bench/startup.py [--reps 5] [-n 200] [--conveyor PATH] [--json [FILE]]
+    python3 bench/startup.py [--reps 5] [-n 200] [--big 2000] [--conveyor PATH] [--json [FILE]]
 """
 
 from __future__ import annotations
@@ -56,6 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         default=200,
         help="jobs in the validated file (default 200)",
     )
+    ap.add_argument(
+        "--big",
+        type=int,
+        default=2000,
+        help="jobs in the large validated file (default 2000)",
+    )
     add_common_args(ap)
     a = ap.parse_args(argv)
     conveyor, note = find_conveyor(a.conveyor)
@@ -74,9 +86,29 @@ def main(argv: list[str] | None = None) -> int:
             [(f"j{i:04d}", "true", [f"j{d:04d}" for d in ds], None) for i, ds in enumerate(deps)],
         )
         state_dir = os.path.join(work, ".conveyor")
+        big_dir = os.path.join(work, "big")
+        os.makedirs(big_dir)
+        big = os.path.join(big_dir, "conveyor.yml")
+        write_pipeline(
+            big,
+            [
+                (f"j{i:04d}", "true", [f"j{d:04d}" for d in ds], None)
+                for i, ds in enumerate(random_dag(a.big))
+            ],
+        )
+        matrix_dir = os.path.join(work, "matrix")
+        os.makedirs(matrix_dir)
+        matrix = os.path.join(matrix_dir, "conveyor.yml")
+        with open(matrix, "w") as fh:
+            values = ", ".join(f'"{i}"' for i in range(10))
+            fh.write(
+                "jobs:\n  test:\n    run: echo ${{ matrix.a }}\n    matrix:\n"
+                + "".join(f"      {axis}: [{values}]\n" for axis in "abcd")
+            )
 
         def clear() -> None:
-            shutil.rmtree(state_dir, ignore_errors=True)
+            for d in (work, big_dir, matrix_dir):
+                shutil.rmtree(os.path.join(d, ".conveyor"), ignore_errors=True)
 
         def check_cache(name: str) -> None:
             cache = os.path.join(state_dir, "cache")
@@ -95,6 +127,16 @@ def main(argv: list[str] | None = None) -> int:
                 "after": check_cache,
             },
             f"conveyor validate, {a.jobs_in_file} jobs, warm cache": {"cmd": validate, "cwd": work},
+            f"conveyor validate, {a.big} jobs, cold cache": {
+                "cmd": [conveyor, "-f", big, "validate"],
+                "cwd": big_dir,
+                "before": clear,
+            },
+            "conveyor validate, 10,000-instance matrix, cold cache": {
+                "cmd": [conveyor, "-f", matrix, "validate"],
+                "cwd": matrix_dir,
+                "before": clear,
+            },
         }
         shim = shutil.which("conveyor")
         if note and shim:
@@ -111,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
     floor = res["python3 -c pass (floor)"]["median_wall"]
+    floor_rss = res["python3 -c pass (floor)"]["max_rss_kib"]
     rows = []
     for name, r in res.items():
         rows.append(
@@ -121,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
                 ms(r["median_cpu"]),
                 f"{r['median_wall'] / floor:.2f}x",
                 ms(r["median_wall"] - floor),
+                f"{r['max_rss_kib'] / 1024:.0f} MiB",
+                f"{r['max_rss_kib'] / floor_rss:.1f}x",
             ]
         )
     print(
@@ -131,7 +176,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"median of {a.reps} runs after {a.warmup} warm-up; {os.cpu_count()} CPUs\n")
     print(
         table(
-            ["command", "median wall", "range", "CPU (user+sys)", "ratio to floor", "above floor"],
+            [
+                "command",
+                "median wall",
+                "range",
+                "CPU (user+sys)",
+                "ratio to floor",
+                "above floor",
+                "peak RSS",
+                "RSS to floor",
+            ],
             rows,
         )
     )
@@ -151,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             "reps": a.reps,
             "warmup": a.warmup,
             "jobs_in_file": a.jobs_in_file,
+            "big_file_jobs": a.big,
             "floor_interpreter": python,
             "results": res,
         },

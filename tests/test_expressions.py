@@ -211,3 +211,79 @@ def test_needs_result_names_only_jobs_needed() -> None:
         parse("needs.tset.result == 'success'", needs=frozenset({"test"}))
     assert "(did you mean 'test'?)" in info.value.message
     assert info.value.offset == 6
+
+
+# Hostile input (issue 12): a pattern chosen by the file's author and a branch name
+# chosen by whoever pushes it must not hang planning, nor nesting crash the parser.
+
+
+@pytest.mark.timeout(20)
+def test_a_catastrophic_pattern_on_a_long_branch_does_not_hang(project: Project) -> None:
+    # With a backtracking engine `(a+)+$` against 'aaa...a-' takes 2**n steps: a
+    # 40-character branch name already held `run` for hours.
+    project.pipeline(
+        """
+        jobs:
+          deploy:
+            if: branch =~ '(a+)+$' || matches(branch, '^(a|aa)+$')
+            run: "true"
+        """
+    )
+    project.commit()
+    project.git("checkout", "-q", "-b", "a" * 200 + "-")
+    result = project.run("run", "--dry-run", "--json")
+    assert result.code == 0, result.out + result.err
+    assert {j["name"]: j["will_run"] for j in json.loads(result.out)["jobs"]} == {"deploy": False}
+
+
+@pytest.mark.timeout(20)
+def test_regex_search_is_linear_in_the_text() -> None:
+    scope = Scope(values={"branch": "a" * 1_000_000 + "!"}, env={}, matrix={})
+    assert evaluate(parse("branch =~ '(a+)+$'"), scope) is False
+    assert evaluate(parse("branch =~ '(x+x+)+y'"), scope) is False
+    assert evaluate(parse("branch =~ 'a!$'"), scope) is True
+
+
+@pytest.mark.parametrize(
+    ("source", "offset"),
+    [
+        ("(" * 200 + "true" + ")" * 200, 64),
+        ("!" * 500 + "true", 63),
+        ("[" * 100 + "]" * 100 + " == 1", 63),
+        (" || ".join(["true"] * 200), 64 * 8 - 3),
+        ("contains(" * 100 + "'a'" + ", 'b')" * 100, 64 * 9),
+    ],
+)
+def test_nesting_deeper_than_the_limit_is_an_error(source: str, offset: int) -> None:
+    with pytest.raises(ExpressionError) as info:
+        parse(source)
+    assert info.value.message.startswith("expression nested too deeply (more than 64 levels")
+    assert info.value.offset == offset
+
+
+def test_nesting_up_to_the_limit_evaluates() -> None:
+    assert evaluate(parse("(" * 63 + "true" + ")" * 63), SCOPE) is True
+    assert evaluate(parse(" || ".join(["false"] * 63 + ["true"])), SCOPE) is True
+
+
+@pytest.mark.parametrize(
+    ("pattern", "why"),
+    [
+        ("(a)\\\\1", "invalid escape sequence: \\1"),
+        ("(?<=v)1", "invalid perl operator: (?<"),
+        ("a{2000}", "invalid repetition size: {2000}"),
+    ],
+)
+def test_patterns_re2_cannot_run_are_refused_at_parse(pattern: str, why: str) -> None:
+    with pytest.raises(ExpressionError) as info:
+        parse(f"branch =~ '{pattern}'")
+    assert why in info.value.message
+    assert info.value.offset == 10
+
+
+def test_a_pattern_from_a_value_is_checked_when_evaluated() -> None:
+    from conveyor.errors import UserError
+
+    scope = Scope(values={"branch": "main"}, env={"P": "(?=main)"}, matrix={})
+    with pytest.raises(UserError, match=r"if: the pattern '\(\?=main\)' is not a valid"):
+        evaluate(parse("branch =~ env.P"), scope)

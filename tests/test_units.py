@@ -61,3 +61,30 @@ def test_first_few_lists_some_and_counts_the_rest() -> None:
     assert first_few(["a", "b"], 2) == "a, b"
     assert first_few(["a", "b", "c", "d"], 2) == "a, b, and 2 more"
     assert first_few(["x; y", "z", "w"], 1, "; ") == "x; y; and 2 more"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (1e300, "duration 1e+300 is too long: at most 3650d"),
+        (float("inf"), "duration inf is too long"),
+        (float("nan"), "got NaN"),
+        (10**400, "duration 100000000000...000000 (401 characters) is too long"),
+        ("99999999999999999999d", "duration 99999999999999999999d is too long"),
+        ("3651d", "duration 3651d is too long"),
+    ],
+)
+def test_absurd_durations_are_refused(value: object, message: str) -> None:
+    with pytest.raises(ValueError, match="duration") as info:
+        parse_duration(value)
+    assert message in str(info.value)
+
+
+def test_ten_years_is_the_longest_duration() -> None:
+    assert parse_duration("3650d") == 3650 * 86400.0
+
+
+@pytest.mark.parametrize("value", [2**63, "9" * 400 + "TB", "99999999999999999999999TB"])
+def test_absurd_sizes_are_refused(value: object) -> None:
+    with pytest.raises(ValueError, match="too large: at most 8EiB"):
+        parse_size(value)

@@ -17,18 +17,29 @@ success(), failure(), always(), cancelled() (how the run is going for the job; k
 only when the job is ready to start). Parsing never executes anything;
 errors carry the 0-based offset of the offending character so the config loader can
 point at the exact column.
+
+Regular expressions run on RE2 (`google-re2`, imported on first use): matching takes
+time linear in the text, so a branch name chosen by whoever pushes it cannot hang a
+plan, and a pattern RE2 does not support (backreferences, lookaround) is refused when
+the file is loaded. Nesting (parentheses, `!`, calls, lists, chained operators) is
+bounded by MAX_DEPTH, so neither the parser nor the evaluator can run out of stack.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 Value = str | float | bool | None | tuple["Value", ...]
 
 NAMES = ("branch", "tag", "commit", "event", "ci")
+MAX_DEPTH = 64
+"""How deeply an expression may nest: parentheses, `!`, calls, lists and the operands
+of one chain of `&&`/`||` all count (each is a level of recursion when evaluated)."""
 SCOPES = ("env", "matrix", "vars", "secrets", "run")
 """The contexts: `NAME.KEY`. One more context is one more entry here (and, where its
 keys are fixed, in FIXED_KEYS)."""
@@ -118,7 +129,7 @@ _FUNCTIONS: dict[str, tuple[int, Callable[..., Value]]] = {
     "startsWith": (2, lambda a, b: _s(a).startswith(_s(b))),
     "endsWith": (2, lambda a, b: _s(a).endswith(_s(b))),
     "contains": (2, lambda a, b: (b in a) if isinstance(a, tuple) else _s(b) in _s(a)),
-    "matches": (2, lambda a, b: re.search(_s(b), _s(a)) is not None),
+    "matches": (2, lambda a, b: _search(_s(b), _s(a))),
     "fromJSON": (1, lambda a: from_json(_s(a))),
 }
 
@@ -203,6 +214,17 @@ class _Parser:
         self.matrix_keys = matrix_keys
         self.needs = needs
         self.contexts = contexts
+        self.depth = 0
+
+    def deeper(self, offset: int, levels: int = 1) -> None:
+        """One more level of nesting at `offset`; refused past MAX_DEPTH."""
+        self.depth += levels
+        if self.depth > MAX_DEPTH:
+            raise ExpressionError(
+                f"expression nested too deeply (more than {MAX_DEPTH} levels of parentheses, "
+                "'!', calls, lists or chained operators): split the condition",
+                offset,
+            )
 
     @property
     def tok(self) -> _Tok:
@@ -238,23 +260,34 @@ class _Parser:
         return node
 
     def or_(self) -> Node:
+        start = self.depth
+        self.deeper(self.tok.offset)
         node = self.and_()
         while self.tok.kind == "op" and self.tok.text == "||":
             tok = self.take()
+            self.deeper(tok.offset)  # evaluated as nested BoolOps: a level each
             node = BoolOp(tok.offset, "or", node, self.and_())
+        self.depth = start
         return node
 
     def and_(self) -> Node:
+        start = self.depth
         node = self.not_()
         while self.tok.kind == "op" and self.tok.text == "&&":
             tok = self.take()
+            self.deeper(tok.offset)
             node = BoolOp(tok.offset, "and", node, self.not_())
+        self.depth = start
         return node
 
     def not_(self) -> Node:
         if self.tok.kind == "op" and self.tok.text == "!":
             tok = self.take()
-            return Not(tok.offset, self.not_())
+            start = self.depth
+            self.deeper(tok.offset)
+            node = Not(tok.offset, self.not_())
+            self.depth = start
+            return node
         return self.compare()
 
     def compare(self) -> Node:
@@ -283,6 +316,8 @@ class _Parser:
             self.expect(")", "')'")
             return node
         if tok.kind == "op" and tok.text == "[":
+            start = self.depth
+            self.deeper(tok.offset)
             items: list[Node] = []
             if not (self.tok.kind == "op" and self.tok.text == "]"):
                 items.append(self.primary())
@@ -290,6 +325,7 @@ class _Parser:
                     self.take()
                     items.append(self.primary())
             self.expect("]", "']' to close the list")
+            self.depth = start
             return ListExpr(tok.offset, tuple(items))
         if tok.kind == "ident":
             return self.ident(tok)
@@ -449,10 +485,50 @@ def _unquote(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", body)
 
 
+class RegexError(ValueError):
+    """A pattern RE2 cannot compile: invalid, or a feature it leaves out to stay linear."""
+
+
+_UNSUPPORTED = ("invalid perl operator", "invalid escape sequence", "invalid named capture")
+
+
+@functools.lru_cache(maxsize=256)
+def _regex(pattern: str) -> Any:
+    """The compiled RE2 pattern (RE2 is imported on first use: most pipelines have none)."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # its errors become ours; none on stderr
+    try:
+        return re2.compile(pattern, options=options)
+    except re2.error as exc:
+        raw = exc.args[0] if exc.args else ""
+        why = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        if why.startswith(_UNSUPPORTED):
+            why += (
+                " (regular expressions run on RE2, in time linear in the text: no "
+                "backreferences, lookahead or lookbehind)"
+            )
+        raise RegexError(why) from None
+
+
+def _search(pattern: str, text: str) -> bool:
+    """RE2's search: linear in len(text) whatever the pattern."""
+    try:
+        return _regex(pattern).search(text) is not None
+    except RegexError as exc:
+        from conveyor.errors import UserError
+
+        # A pattern from a value (env, matrix): found only now, at evaluation.
+        raise UserError(
+            f"if: the pattern {pattern!r} is not a valid regular expression: {exc}"
+        ) from None
+
+
 def _check_regex(pattern: str, offset: int) -> None:
     try:
-        re.compile(pattern)
-    except re.error as exc:
+        _regex(pattern)
+    except RegexError as exc:
         raise ExpressionError(f"invalid regular expression {pattern!r}: {exc}", offset) from None
 
 
@@ -589,7 +665,7 @@ def _compare(op: str, left: Value, right: Value) -> bool:
         equal = left == right if both_text else _loose(left) == _loose(right)
         return equal if op == "==" else not equal
     if op in ("=~", "!~"):
-        found = re.search(_s(right), _s(left)) is not None
+        found = _search(_s(right), _s(left))
         return found if op == "=~" else not found
     if op == "in":
         if isinstance(right, tuple):

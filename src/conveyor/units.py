@@ -1,9 +1,16 @@
-"""Durations ('1h30m', '90s', '500ms', 42) and sizes ('5MB', '1.5GiB', 1024) as users write them."""
+"""Durations ('1h30m', '90s', '500ms', 42), sizes ('5MB', '1.5GiB', 1024) and version
+ranges ('>=18', '3.11') as users write them."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
+
+MAX_DURATION = 3650 * 86400.0
+"""Ten years, in seconds: longer is a typo (or hostile), and past it timers overflow."""
+MAX_SIZE = 2**63 - 1
+"""Bytes: what a file size can be (a signed 64-bit offset)."""
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -26,9 +33,11 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration such as '90s', '10m' or '1h30m'")
     if isinstance(value, int | float):
+        if isinstance(value, float) and math.isnan(value):
+            raise ValueError("expected a duration such as '90s', '10m' or '1h30m', got NaN")
         if value < 0:
             raise ValueError("a duration cannot be negative")
-        return float(value)
+        return _bounded_duration(value, value)
     if not isinstance(value, str):
         raise ValueError("expected a duration such as '90s', '10m' or '1h30m'")
     text = value.strip().replace(" ", "")
@@ -44,7 +53,16 @@ def parse_duration(value: object) -> float:
         pos = m.end()
     if not text:
         raise ValueError("empty duration: expected such as '90s', '10m' or '1h30m'")
-    return total
+    return _bounded_duration(total, value)
+
+
+def _bounded_duration(seconds: float, written: object) -> float:
+    if seconds > MAX_DURATION:  # also inf, and integers too large for a float
+        raise ValueError(
+            f"duration {_shown(written)} is too long: at most 3650d (ten years), "
+            "such as '90s' or '2h'"
+        )
+    return float(seconds)
 
 
 def parse_size(value: object) -> int:
@@ -54,16 +72,45 @@ def parse_size(value: object) -> int:
     if isinstance(value, int):
         if value < 0:
             raise ValueError("a size cannot be negative")
-        return value
+        return _bounded_size(value, value)
     if isinstance(value, str):
         m = _SIZE.fullmatch(value.strip())
         if m:
             unit = (m.group(2) or "B").lower()
-            return int(float(m.group(1)) * _SIZE_UNITS[unit])
+            size = float(m.group(1)) * _SIZE_UNITS[unit]
+            return _bounded_size(int(size) if math.isfinite(size) else MAX_SIZE + 1, value)
     raise ValueError(
         f"invalid size {value!r}: expected a number with a unit (B, KB, MB, GB, KiB, MiB, GiB), "
         "such as '500KB' or '5MB'"
     )
+
+
+def _bounded_size(size: int, written: object) -> int:
+    if size > MAX_SIZE:
+        raise ValueError(f"size {_shown(written)} is too large: at most 8EiB (2**63-1 bytes)")
+    return size
+
+
+def _shown(written: object) -> str:
+    """A value as written, shortened: a 400-digit number is not worth repeating whole."""
+    text = f"{written:g}" if isinstance(written, float) else str(written)
+    return text if len(text) <= 32 else f"{text[:12]}...{text[-6:]} ({len(text)} characters)"
+
+
+_BARE_VERSION = re.compile(r"v?(\d+(?:\.\d+)*)")
+
+
+def version_spec(text: str) -> str:
+    """A version range as PEP 440 writes it: a bare version ("18", "4.3", "v20") means at
+    least that version; "" and "*" mean any version (""). Not checked: see
+    packaging.specifiers.SpecifierSet."""
+    text = text.strip()
+    if text in ("", "*"):
+        return ""
+    bare = _BARE_VERSION.fullmatch(text)
+    if bare:
+        return f">={bare.group(1)}"
+    return text
 
 
 def first_few(items: Sequence[str], n: int = 5, sep: str = ", ") -> str:

@@ -35,7 +35,7 @@ CASES = [
           build:
             run: make
         """,
-        "conveyor.yml:1:1: missing required key 'jobs'",
+        "conveyor.yml:2:1: job: unknown key 'job' (did you mean 'jobs'?)",
         id="missing-jobs",
     ),
     pytest.param(
@@ -184,7 +184,7 @@ CASES = [
             if: tag =~ 'v[0-9'
         """,
         "conveyor.yml:4:16: jobs.deploy.if: invalid expression: invalid regular expression "
-        "'v[0-9': unterminated character set at position 1",
+        "'v[0-9': missing ]: [0-9",
         id="bad-expression-regex",
     ),
     pytest.param(
@@ -635,6 +635,254 @@ CASES = [
         "workspace (from the job's dir 'web'): give a glob inside it, relative to the job's dir "
         "('../x' may leave the dir, not the workspace)",
         id="input-escapes",
+    ),
+    # Hostile input and rough edges (issue 12): each crashed, hung or was accepted before.
+    pytest.param(
+        """
+        jobs: !!omap
+          - build:
+              run: make
+              rnu: x
+        """,
+        "conveyor.yml:1:7: invalid YAML: the tag '!!omap' is not supported: Conveyor reads "
+        "plain YAML (mappings, lists, strings, numbers, booleans, null); remove the tag",
+        id="tag-omap",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: !!python/object/apply:os.system ["echo pwned"]
+        """,
+        "conveyor.yml:3:10: invalid YAML: the tag '!!python/object/apply:os.system' is not "
+        "supported: Conveyor reads plain YAML (mappings, lists, strings, numbers, booleans, "
+        "null); remove the tag",
+        id="tag-python",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: !shell make
+        """,
+        "conveyor.yml:3:10: invalid YAML: the tag '!shell' is not supported: Conveyor reads "
+        "plain YAML (mappings, lists, strings, numbers, booleans, null); remove the tag",
+        id="tag-custom",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+            timeout: !!int ten
+        """,
+        "conveyor.yml:4:14: invalid YAML: cannot read 'ten' as !!int",
+        id="tag-standard-wrong-value",
+    ),
+    pytest.param(
+        """
+        name: demo
+        jbos:
+          build:
+            run: make
+        """,
+        "conveyor.yml:2:1: jbos: unknown key 'jbos' (did you mean 'jobs'?)",
+        id="jobs-misspelt-and-missing",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+            matrix:
+              a: &values [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+              b: *values
+              c: *values
+              d: *values
+              e: *values
+              exclude:
+                - {a: 1}
+              include:
+                - {a: 1, extra: x}
+        """,
+        "conveyor.yml:4:5: jobs.build.matrix: the matrix would expand to 100,001 instances "
+        "(a 10 x b 10 x c 10 x d 10 x e 10 = 100,000 + 1 include entries; the 1 exclude "
+        "entries apply to the expanded product), more than the limit of 10,000 per job",
+        id="matrix-over-the-limit",
+    ),
+    pytest.param(
+        """
+        limits:
+          matrix: 50
+        jobs:
+          build:
+            run: make
+            matrix:
+              a: [1, 2, 3, 4, 5, 6, 7, 8]
+              b: [1, 2, 3, 4, 5, 6, 7, 8]
+        """,
+        "conveyor.yml:6:5: jobs.build.matrix: the matrix would expand to 64 instances "
+        "(a 8 x b 8 = 64), more than the limit of 50 per job",
+        id="matrix-over-a-configured-limit",
+    ),
+    pytest.param(
+        """
+        limits:
+          matrix: 0
+        jobs:
+          build:
+            run: make
+        """,
+        "conveyor.yml:2:11: limits.matrix: must be at least 1, got the number 0",
+        id="matrix-limit-zero",
+    ),
+    pytest.param(
+        """
+        jobs:
+          .t0: {env: {A: "0"}}
+          .t1: {extends: .t0}
+          .t2: {extends: .t1}
+          .t3: {extends: .t2}
+          .t4: {extends: .t3}
+          .t5: {extends: .t4}
+          .t6: {extends: .t5}
+          .t7: {extends: .t6}
+          .t8: {extends: .t7}
+          .t9: {extends: .t8}
+          .t10: {extends: .t9}
+          .t11: {extends: .t10}
+          build:
+            extends: .t11
+            run: make
+        """,
+        "conveyor.yml:15:14: jobs.build.extends: extends more than 11 levels deep: build -> .t11 "
+        "-> .t10 -> .t9 -> .t8 -> .t7 -> .t6 -> .t5 -> .t4 -> .t3 -> .t2 -> .t1 -> .t0",
+        id="extends-too-deep",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+            timeout: 1e300
+        """,
+        "conveyor.yml:4:14: jobs.build.timeout: duration 1e+300 is too long: at most 3650d "
+        "(ten years), such as '90s' or '2h'",
+        id="duration-1e300",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+            timeout: 99999999999999999999d
+        """,
+        "conveyor.yml:4:14: jobs.build.timeout: duration 99999999999999999999d is too long: "
+        "at most 3650d (ten years), such as '90s' or '2h'",
+        id="duration-20-digit-days",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+            retries: {max: 2, delay: .nan}
+        """,
+        "conveyor.yml:4:30: jobs.build.retries.delay: expected a duration such as '90s', "
+        "'10m' or '1h30m', got NaN",
+        id="duration-nan",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+            retries: {max: 2, backoff: 1e300}
+        """,
+        "conveyor.yml:4:32: jobs.build.retries.backoff: must be at most 100, got the number 1e+300",
+        id="backoff-huge",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+            retries: {max: 2, max_delay: -5}
+        """,
+        "conveyor.yml:4:34: jobs.build.retries.max_delay: a duration cannot be negative",
+        id="duration-negative",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+            gates:
+              sizes: {total: 99999999999999999999999TB}
+        """,
+        "conveyor.yml:5:22: jobs.build.gates.sizes.total: size 99999999999999999999999TB is "
+        "too large: at most 8EiB (2**63-1 bytes)",
+        id="size-huge",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+            gates:
+              coverage: {line: .nan}
+        """,
+        "conveyor.yml:5:24: jobs.build.gates.coverage.line: expected a percentage from 0 to "
+        "100, got NaN",
+        id="percent-nan",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+        history:
+          keep_runs: 100000000000000000000000000
+        """,
+        "conveyor.yml:5:14: history.keep_runs: must be at most 1000000000, got the number "
+        "100000000000000000000000000",
+        id="keep-runs-huge",
+    ),
+    pytest.param(
+        """
+        requires:
+          node: ">>18"
+        jobs:
+          build:
+            run: make
+        """,
+        "conveyor.yml:2:9: requires.node: invalid version specifier '>>18': write one such as "
+        "'>=18', '>=3.11,<4', '==4.3.*' or a bare version such as '18' (meaning >=18)",
+        id="requires-bad-specifier",
+    ),
+    pytest.param(
+        """
+        jobs:
+          deploy:
+            run: ./deploy
+            if: branch =~ '^(?!main$)'
+        """,
+        "conveyor.yml:4:19: jobs.deploy.if: invalid expression: invalid regular expression "
+        "'^(?!main$)': invalid perl operator: (?! (regular expressions run on RE2, in time "
+        "linear in the text: no backreferences, lookahead or lookbehind)",
+        id="regex-lookahead",
+    ),
+    pytest.param(
+        """
+        jobs:
+          deploy:
+            run: ./deploy
+            if: DEEP
+        """.replace("DEEP", "(" * 200 + "true" + ")" * 200),
+        "conveyor.yml:4:73: jobs.deploy.if: invalid expression: expression nested too deeply "
+        "(more than 64 levels of parentheses, '!', calls, lists or chained operators): split "
+        "the condition",
+        id="expression-too-deep",
     ),
 ]
 

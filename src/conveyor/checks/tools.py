@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 from conveyor.executor.interface import Executor
 from conveyor.model import CheckResult
+from conveyor.units import version_spec
 
 VERSION_TIMEOUT = 10.0
 """Seconds a tool gets to print its version (a tool that waits on a licence server or
@@ -28,7 +29,6 @@ _VERSION_ARGS: dict[str, tuple[str, ...]] = {
 }
 _DEFAULT_ARGS = ("--version",)
 
-_BARE_VERSION = re.compile(r"v?(\d+(?:\.\d+)*)")
 # A dotted version anywhere (also "go1.22.1"), or an integer standing on its own ("v20",
 # "openjdk 17"): whichever comes first in the output.
 _VERSION_TOKEN = re.compile(r"(\d+(?:\.\d+)+)|(?<![\w.-])v?(\d+)(?![\w.-])")
@@ -64,7 +64,7 @@ def check_tools(
     for name, raw in requires.items():
         check = f"tool {name}"
         text = str(raw).strip()
-        wanted = _normalise_spec(text)
+        wanted = version_spec(text)
         try:
             spec = SpecifierSet(wanted)
         except InvalidSpecifier:
@@ -120,17 +120,6 @@ def check_tools(
             )
         )
     return results
-
-
-def _normalise_spec(text: str) -> str:
-    """A bare version ("18", "4.3", "v20") means at least that version; "" and "*" mean
-    any version."""
-    if text in ("", "*"):
-        return ""
-    bare = _BARE_VERSION.fullmatch(text)
-    if bare:
-        return f">={bare.group(1)}"
-    return text
 
 
 def _version_args(name: str) -> tuple[str, ...]:

@@ -45,6 +45,18 @@ def build_pipeline(data: Any, *, path: str, root: str) -> model.Pipeline:
             f"got {describe(data)}"
         )
     if "jobs" not in data:
+        # `jbos:` is a misspelt `jobs:`: name the typo where it is, not the absence.
+        typo = next(
+            (k for k in data if isinstance(k, str) and _did_you_mean(k, ["jobs"])),
+            None,
+        )
+        if typo is not None:
+            raise ConfigError(
+                f"unknown key '{typo}' (did you mean 'jobs'?)",
+                path=(typo,),
+                at_key=True,
+                hint="a pipeline needs a 'jobs:' mapping of job names to jobs",
+            )
         raise ConfigError(
             "missing required key 'jobs'", hint="add a 'jobs:' mapping of job names to jobs"
         )
@@ -83,7 +95,8 @@ def build_pipeline(data: Any, *, path: str, root: str) -> model.Pipeline:
             raise from_validation_error(exc, ("jobs", name), ("<job>",)) from None
         raw[name] = body
 
-    merged = {name: _merge_extends(name, raw) for name in raw}
+    done: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    merged = {name: _merge_extends(name, raw, done) for name in raw}
     runnable = [name for name in raw if not name.startswith(".")]
     if not runnable:
         raise ConfigError(
@@ -118,35 +131,57 @@ def build_pipeline(data: Any, *, path: str, root: str) -> model.Pipeline:
     )
 
 
-def _merge_extends(name: str, raw: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """GitLab's `extends`: templates merged in order, the job's own keys last; mappings
-    merge deeply, anything else is replaced."""
-    order: list[str] = []
+MAX_EXTENDS_DEPTH = 11
+"""Levels of `extends` (a job, its template, the template's template...): GitLab's limit."""
 
-    def visit(cur: str, chain: list[str]) -> dict[str, Any]:
+
+def _merge_extends(
+    name: str, raw: dict[str, dict[str, Any]], done: dict[str, tuple[dict[str, Any], list[str]]]
+) -> dict[str, Any]:
+    """GitLab's `extends`: templates merged in order, the job's own keys last; mappings
+    merge deeply, anything else is replaced. `done` holds each job already merged with
+    its longest chain of templates, so a template shared by many jobs (or reached along
+    many paths) is merged once, and a chain too long is refused where it gets too long."""
+
+    def visit(cur: str, chain: list[str]) -> tuple[dict[str, Any], list[str]]:
+        if cur in done:
+            return done[cur]
         body = raw[cur]
         exts = body.get("extends", [])
         exts = [exts] if isinstance(exts, str) else exts
         result: dict[str, Any] = {}
+        longest: list[str] = []
         for i, ext in enumerate(exts):
+            where = (
+                ("jobs", cur, "extends", i)
+                if not isinstance(body.get("extends"), str)
+                else ("jobs", cur, "extends")
+            )
             if ext not in raw:
                 raise ConfigError(
-                    f"extends unknown job '{ext}'{_did_you_mean(ext, list(raw))}",
-                    path=("jobs", cur, "extends", i)
-                    if not isinstance(body.get("extends"), str)
-                    else ("jobs", cur, "extends"),
+                    f"extends unknown job '{ext}'{_did_you_mean(ext, list(raw))}", path=where
                 )
             if ext in chain:
                 loop = chain[chain.index(ext) :]
                 start = loop.index(cur)
                 cycle = [*loop[start:], *loop[:start], cur]
                 raise CycleError(cycle, path=("jobs", cur, "extends"), kind="extends")
-            result = _deep_merge(result, visit(ext, [*chain, ext]))
-        order.append(cur)
+            merged, below = visit(ext, [*chain, ext])
+            if len(below) >= MAX_EXTENDS_DEPTH:
+                raise ConfigError(
+                    f"extends more than {MAX_EXTENDS_DEPTH} levels deep: "
+                    f"{' -> '.join([cur, ext, *below])}",
+                    path=where,
+                    hint="flatten the templates (GitLab has the same limit)",
+                )
+            if len(below) + 1 > len(longest):
+                longest = [ext, *below]
+            result = _deep_merge(result, merged)
         own = {k: v for k, v in body.items() if k != "extends"}
-        return _deep_merge(result, own)
+        done[cur] = (_deep_merge(result, own), longest)
+        return done[cur]
 
-    return visit(name, [name])
+    return visit(name, [name])[0]
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -189,7 +224,11 @@ def _build_job(
     error in it, in the order a reader of the job meets them."""
     where = ("jobs", name)
     needs = _needs(name, spec, top, runnable)
-    combos = _matrix(spec.matrix, (*where, "matrix")) if spec.matrix is not None else [()]
+    combos = (
+        _matrix(spec.matrix, (*where, "matrix"), top.limits.matrix)
+        if spec.matrix is not None
+        else [()]
+    )
     axes = frozenset(k for combo in combos for k, _ in combo)
     fields = _Contexts(spec, top, axes)
     for i, cache in enumerate(spec.caches):
@@ -628,9 +667,15 @@ def _scalar(value: Any, path: tuple[str | int, ...]) -> str:
     raise ConfigError(f"expected a string, number or boolean, got {describe(value)}", path=path)
 
 
-def _matrix(spec: dict[str, Any], where: tuple[str | int, ...]) -> list[model.Pairs]:
+MAX_MATRIX_ENTRIES = 256
+"""`include` or `exclude` entries one matrix may have (each is matched against every
+combination: the bound keeps that work in proportion to the matrix limit)."""
+
+
+def _matrix(spec: dict[str, Any], where: tuple[str | int, ...], limit: int) -> list[model.Pairs]:
     """Expand a matrix as GitHub Actions does: the product of the axes, minus `exclude`,
-    then each `include` either extends the combinations it matches or adds one."""
+    then each `include` either extends the combinations it matches or adds one. A matrix
+    that would make more than `limit` instances is refused before it is expanded."""
     axes: dict[str, list[str]] = {}
     for key, values in spec.items():
         if key in ("include", "exclude"):
@@ -652,6 +697,13 @@ def _matrix(spec: dict[str, Any], where: tuple[str | int, ...]) -> list[model.Pa
             raise ConfigError(
                 f"expected a list of mappings, got {describe(items)}", path=(*where, kind)
             )
+        if len(items) > MAX_MATRIX_ENTRIES:
+            raise ConfigError(
+                f"{len(items):,} {kind} entries, more than the limit of {MAX_MATRIX_ENTRIES}",
+                path=(*where, kind),
+                at_key=True,
+                hint="describe the combinations with axes and fewer entries",
+            )
         out = []
         for i, item in enumerate(items):
             if not isinstance(item, dict) or not item:
@@ -671,28 +723,49 @@ def _matrix(spec: dict[str, Any], where: tuple[str | int, ...]) -> list[model.Pa
                     path=(*where, "exclude", i, key),
                     at_key=True,
                 )
+    product = 1
+    for values in axes.values():
+        product *= len(values)
+    if not axes:
+        product = 0
+    if product + len(includes) > limit:
+        sizes = " x ".join(f"{k} {len(v)}" for k, v in axes.items()) or "no axes"
+        counted = f" + {len(includes)} include entries" if includes else ""
+        if excludes:
+            counted += f"; the {len(excludes)} exclude entries apply to the expanded product"
+        raise ConfigError(
+            f"the matrix would expand to {product + len(includes):,} instances "
+            f"({sizes} = {product:,}{counted}), more than the limit of {limit:,} per job",
+            path=where,
+            at_key=True,
+            hint="use fewer axes or values (exclude applies after the product is made), "
+            "or raise the limit with a top-level 'limits: {matrix: N}'",
+        )
     combos: list[dict[str, str]] = [{}]
     for key, values in axes.items():
         combos = [{**c, key: v} for c in combos for v in values]
     if not axes:
         combos = []
-    combos = [
-        c for c in combos if not any(all(c.get(k) == v for k, v in ex.items()) for ex in excludes)
-    ]
+    if excludes:
+        gone: set[int] = set()
+        index = _index(combos)
+        for ex in excludes:
+            gone |= _matching(index, ex, len(combos))
+        combos = [c for i, c in enumerate(combos) if i not in gone]
     # Includes extend the combinations of the axes' product only; one that matches
     # none of them (or any include when there are no axes) is a combination of its own.
-    product = combos
+    product_combos = combos
+    index = _index(product_combos) if includes and product_combos else {}
     added: list[dict[str, str]] = []
     for inc in includes:
-        matched = False
-        for combo in product:
-            if all(combo[k] == v for k, v in inc.items() if k in axes):
-                # Added keys may overwrite earlier additions, never an original axis value.
-                combo.update({k: v for k, v in inc.items() if k not in axes})
-                matched = True
+        matched = _matching(index, {k: v for k, v in inc.items() if k in axes}, len(combos))
+        extra = {k: v for k, v in inc.items() if k not in axes}
+        # Added keys may overwrite earlier additions, never an original axis value.
+        for i in sorted(matched):
+            product_combos[i].update(extra)
         if not matched:
             added.append(dict(inc))
-    combos = product + added
+    combos = product_combos + added
     if not axes and not includes:
         raise ConfigError(
             "a matrix needs at least one axis (name: [values]) or an include entry", path=where
@@ -707,6 +780,25 @@ def _matrix(spec: dict[str, Any], where: tuple[str | int, ...]) -> list[model.Pa
             seen.add(pairs)
             out.append(pairs)
     return out
+
+
+def _index(combos: list[dict[str, str]]) -> dict[tuple[str, str], set[int]]:
+    """For each (axis, value), the combinations that have it."""
+    index: dict[tuple[str, str], set[int]] = {}
+    for i, combo in enumerate(combos):
+        for pair in combo.items():
+            index.setdefault(pair, set()).add(i)
+    return index
+
+
+def _matching(index: dict[tuple[str, str], set[int]], entry: dict[str, str], n: int) -> set[int]:
+    """The combinations that have every (axis, value) of `entry` (all when it has none)."""
+    if not n:
+        return set()
+    sets = sorted((index.get(pair, set()) for pair in entry.items()), key=len)
+    if not sets:
+        return set(range(n))
+    return sets[0].intersection(*sets[1:])
 
 
 def _checks(spec: schema.ChecksFile | None) -> model.Checks:

@@ -9,6 +9,7 @@ path such as ('jobs', 'test', 'needs', 0) into `conveyor.yml:12:7`.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,8 +32,67 @@ def read_text(path: str, shown: str | None = None) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
         line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError("the file is not valid UTF-8 text", file=shown, line=line) from None
+        col = len(raw[line_start : exc.start].decode("utf-8", "replace")) + 1
+        raise ConfigError(
+            f"the file is not valid UTF-8 text: byte 0x{raw[exc.start]:02x} cannot start or "
+            "continue a character here",
+            file=shown,
+            line=line,
+            col=col,
+            hint="save the file as UTF-8 (a Latin-1 'é' is one byte; in UTF-8 it is two)",
+        ) from None
+
+
+MAX_YAML_NODES = 1_000_000
+"""Nodes the document may have once its aliases are expanded (a 2,000-job file has
+~30,000): a few kilobytes of nested aliases ("billion laughs") would otherwise expand
+to billions of values wherever the data is walked."""
+
+_YAML_TAG = "tag:yaml.org,2002:"
+_PLAIN_TAGS = frozenset(
+    _YAML_TAG + t for t in ("null", "bool", "int", "float", "str", "seq", "map", "timestamp")
+)
+
+
+def _refusing_constructor() -> type:
+    """The safe constructor without YAML's extra types (!!omap, !!set, !!binary, !!pairs)
+    and with a located error, rather than a crash further on, for any other tag."""
+    from ruamel.yaml.constructor import ConstructorError, SafeConstructor
+
+    class Constructor(SafeConstructor):
+        pass
+
+    def refuse(loader: Any, node: Any) -> Any:
+        tag = str(node.tag)
+        shown = "!!" + tag.removeprefix(_YAML_TAG) if tag.startswith(_YAML_TAG) else tag
+        raise ConstructorError(
+            None,
+            None,
+            f"the tag '{shown}' is not supported: Conveyor reads plain YAML (mappings, "
+            "lists, strings, numbers, booleans, null); remove the tag",
+            node.start_mark,
+        )
+
+    def checked(construct: Any) -> Any:
+        def build(loader: Any, node: Any) -> Any:
+            try:
+                return construct(loader, node)
+            except (ValueError, TypeError, OverflowError, LookupError, AttributeError):
+                # `!!int abc`: an explicit tag on a value that is not of its type.
+                tag = str(node.tag).removeprefix(_YAML_TAG)
+                raise ConstructorError(
+                    None, None, f"cannot read {node.value!r} as !!{tag}", node.start_mark
+                ) from None
+
+        return build
+
+    for tag, construct in list(SafeConstructor.yaml_constructors.items()):
+        if tag in _PLAIN_TAGS and tag.endswith(("seq", "map", "str", "null")):
+            continue  # cannot fail on a scalar (or are generators: lists, mappings)
+        Constructor.add_constructor(tag, checked(construct) if tag in _PLAIN_TAGS else refuse)
+    return Constructor
 
 
 def _yaml(typ: str) -> Any:
@@ -42,6 +102,8 @@ def _yaml(typ: str) -> Any:
     yaml.allow_duplicate_keys = False
     if typ == "rt":
         yaml.preserve_quotes = True
+    else:
+        yaml.Constructor = _refusing_constructor()
     return yaml
 
 
@@ -50,7 +112,8 @@ def parse_yaml(text: str, file: str) -> Any:
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     try:
-        return _yaml("safe").load(text)
+        _check_nesting(text, file)
+        data = _yaml("safe").load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = (exc.problem or exc.context or "syntax error").strip()
@@ -63,6 +126,83 @@ def parse_yaml(text: str, file: str) -> Any:
         raise ConfigError(f"invalid YAML: {problem}", file=file, line=line, col=col) from None
     except YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", file=file) from None
+    if "&" in text and "*" in text:  # without both, no alias can repeat anything
+        _check_expansion(data)
+    return data
+
+
+MAX_NESTING = 100
+"""Lists and mappings inside one another: a pipeline needs fewer than ten levels, and the
+YAML parser takes time quadratic in the depth (5,000 `[` cost seconds, 20,000 minutes)."""
+
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _check_nesting(text: str, file: str) -> None:
+    """Refuse nesting deeper than MAX_NESTING before the parser sees it. Brackets are
+    counted in the text first (cheap; quotes ignored, so it may overcount); only when
+    that count is too deep are the parser's events followed, stopping at the first
+    level too deep, where the quadratic cost is still small."""
+    depth = 0
+    for m in _BRACKET.finditer(text):
+        depth = depth + 1 if m.group() in "[{" else max(depth - 1, 0)
+        if depth > MAX_NESTING:
+            break
+    else:
+        return
+    from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
+
+    level = 0
+    for event in _yaml("safe").parse(text):
+        if isinstance(event, CollectionStartEvent):
+            level += 1
+            if level > MAX_NESTING:
+                mark = event.start_mark
+                raise ConfigError(
+                    f"invalid YAML: lists and mappings nested more than {MAX_NESTING} levels deep",
+                    file=file,
+                    line=mark.line + 1,
+                    col=mark.column + 1,
+                )
+        elif isinstance(event, CollectionEndEvent):
+            level -= 1
+
+
+def _check_expansion(data: Any) -> None:
+    """Refuse a document whose aliases expand to more than MAX_YAML_NODES values, naming
+    the place that grows most, before anything walks it. Each distinct list or mapping
+    is counted once (aliases share the object), so this is linear in the file."""
+    size: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(data, False)]
+    while stack:
+        node, done = stack.pop()
+        if not isinstance(node, dict | list) or id(node) in size:
+            continue
+        children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+        if done:
+            size[id(node)] = 1 + sum(size.get(id(c), 1) for c in children)
+            continue
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if isinstance(c, dict | list))
+    if size.get(id(data), 1) <= MAX_YAML_NODES:
+        return
+    # Down the largest branch to the first value that is too big on its own.
+    path: list[str | int] = []
+    node = data
+    while True:
+        items = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
+        big = [(k, v) for k, v in items if size.get(id(v), 1) > MAX_YAML_NODES]
+        if not big:
+            break
+        key, node = big[0]
+        path.append(key if isinstance(key, int) else str(key))
+    total = size.get(id(data), 1)
+    raise ConfigError(
+        f"the document expands to {total:,} values through its aliases (*name), more than "
+        f"the limit of {MAX_YAML_NODES:,}",
+        path=tuple(path),
+        hint="repeat less through aliases; a pipeline needs far fewer values",
+    )
 
 
 class Locator:
@@ -89,8 +229,11 @@ class Locator:
                 owner = self._owner(node, path[:i], part)
                 if owner is None:
                     return best
-                key_line, key_col = owner.lc.key(part)
-                line, col = owner.lc.value(part)
+                key_pos, value_pos = owner.lc.key(part), owner.lc.value(part)
+                if key_pos is None or value_pos is None:  # not a plain mapping
+                    return best
+                key_line, key_col = key_pos
+                line, col = value_pos
                 value = owner[part]
                 nested = isinstance(value, CommentedMap | CommentedSeq)
                 if last and (at_key or (nested and line > key_line)):
