@@ -442,3 +442,24 @@ def test_finally_is_part_of_the_cache_key(project: Project) -> None:
     assert project.run("run", "--plain").code == 0
     assert jobs_of(project)["build"]["cached"] is False
     assert "two" in log_of(project, "build")
+
+
+def test_a_needs_result_in_a_command_is_how_the_need_ended(project: Project) -> None:
+    """`${{ needs.JOB.result }}` in `run`, as GitHub Actions allows: filled in when the
+    job is ready (a matrix job: its worst instance)."""
+    project.pipeline(
+        """
+        jobs:
+          test:
+            matrix: {n: ["1", "2"]}
+            run: test "${{ matrix.n }}" = 1
+          report:
+            needs: [test]
+            if: always()
+            run: 'echo "tests ended: ${{ needs.test.result }}"'
+        """
+    )
+    project.commit()
+    result = project.run("run", "--plain", "--keep-going")
+    assert result.code == 1
+    assert "│ tests ended: failure" in result.out

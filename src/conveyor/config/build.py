@@ -410,7 +410,7 @@ def _instance(
 
     def sub_late(text: str, path: tuple[str | int, ...], allowed: _Allowed) -> str:
         out = _interpolate(text, values, path, allowed, template.needs)
-        if "needs." in out and expressions.VALUE_REF.search(out):
+        if "${{" in out and "needs." in out:  # a value or a result of a need
             reads[0] = True
         return out
 

@@ -120,7 +120,7 @@ def decide(
     for dep in pj.needs:
         # A matrix job needed: its worst instance's result.
         key = by_name[dep].job.base
-        ended[key] = _worse(ended.get(key, ""), RESULT_NAMES[results[dep].status])
+        ended[key] = worse(ended.get(key, ""), RESULT_NAMES[results[dep].status])
     scope = dataclasses.replace(
         condition_scope(job, plan.pipeline, context), status=status, results=ended
     )
@@ -133,7 +133,8 @@ def decide(
 _ORDER = ("", "success", "skipped", "cancelled", "failure")
 
 
-def _worse(a: str, b: str) -> str:
+def worse(a: str, b: str) -> str:
+    """The worse of two results: failure, then cancelled, skipped, success."""
     return a if _ORDER.index(a) > _ORDER.index(b) else b
 
 

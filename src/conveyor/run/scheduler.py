@@ -46,7 +46,7 @@ from conveyor.model import (
 from conveyor.run import values
 from conveyor.run.attempts import JobLog, run_attempts, stopped_verb
 from conveyor.run.cached import CachedJobs
-from conveyor.run.conditions import Decision, Upstream, decide, upstream
+from conveyor.run.conditions import RESULT_NAMES, Decision, Upstream, decide, upstream, worse
 from conveyor.run.lock import Holder, RunLock, group_lock_dir, lock_group
 from conveyor.run.workers import Workers
 from conveyor.units import format_duration
@@ -405,11 +405,18 @@ class Scheduler:
             result = state.results.get(dep)
             if result is not None and result.values:
                 written.setdefault(state.by_name[dep].job.base, {}).update(result.values)
+        ended: dict[str, str] = {}
+        for dep in pj.needs:  # a matrix job: its worst instance's result
+            result = state.results.get(dep)
+            if result is not None:
+                base = state.by_name[dep].job.base
+                ended[base] = worse(ended.get(base, ""), RESULT_NAMES[result.status])
         done = values.resolve(
             pj.job,
             {base: tuple(pairs.items()) for base, pairs in written.items()},
             self.plan.pipeline,
             self.context,
+            ended,
         )
         if done.notes:  # they open its log (a hit replays them: they were stored with it)
             self._value_notes[pj.name] = done.notes

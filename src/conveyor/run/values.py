@@ -24,6 +24,8 @@ MAX_BYTES = 1024 * 1024
 """What is read of a job's values file (GitHub allows 1 MB of outputs per job)."""
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _REF = re.compile(r"\$\{\{\s*(needs\.[^}]*?)\s*\}\}")
+_RESULT_REF = re.compile(r"needs\.(\S+?)\.result")
+"""`needs.JOB.result` as written inside `${{ }}`."""
 
 
 def values_path(run_dir: str, log_name: str) -> str:
@@ -157,11 +159,17 @@ class Resolved:
 
 
 def resolve(
-    job: Job, written: Mapping[str, Pairs], pipeline: Pipeline, context: RunContext
+    job: Job,
+    written: Mapping[str, Pairs],
+    pipeline: Pipeline,
+    context: RunContext,
+    results: Mapping[str, str] | None = None,
 ) -> Resolved:
     """`job` with each `${{ needs.JOB.values.NAME }}` replaced by what JOB wrote (an
-    empty string and a note when it wrote nothing by that name) and its `if:` decided
-    when it reads them. `written`: the values of each job key it needs."""
+    empty string and a note when it wrote nothing by that name), each
+    `${{ needs.JOB.result }}` by how JOB ended (`results`: success, failure, cancelled
+    or skipped), and its `if:` decided when it reads values. `written`: the values of
+    each job key it needs."""
     # Here: most runs have no job reading values, and need no expression language.
     from conveyor import expressions
 
@@ -186,7 +194,12 @@ def resolve(
 
         def repl(m: re.Match[str]) -> str:
             ref = expressions.VALUE_REF.fullmatch(m.group(1))
-            return value(ref.group(1), ref.group(2)) if ref else m.group(0)
+            if ref:
+                return value(ref.group(1), ref.group(2))
+            ended = _RESULT_REF.fullmatch(m.group(1))
+            if ended and results is not None:
+                return results.get(ended.group(1), "")
+            return m.group(0)
 
         return _REF.sub(repl, text)
 
