@@ -14,7 +14,7 @@ import dataclasses
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
 
-from conveyor import expressions, model
+from conveyor import model
 from conveyor.config.paths import (
     ARTIFACT,
     CACHE,
@@ -109,6 +109,10 @@ def _resolve_job(
     run: Mapping[str, str],
     context: model.RunContext,
 ) -> model.Job:
+    # Here, not at the top: only a job with expressions left needs the language, whose
+    # node dataclasses cost some 16 ms to define on every run otherwise.
+    from conveyor import expressions
+
     facts: dict[str, str | None] = {
         "branch": context.branch,
         "tag": context.tag,

@@ -36,6 +36,8 @@ class Upstream(NamedTuple):
     """The first job that was cancelled, likewise."""
 
 
+_CLEAN = Upstream()
+
 RESULT_NAMES = {
     JobStatus.SUCCESS: "success",
     JobStatus.FAILED: "failure",
@@ -55,10 +57,12 @@ def upstream(pj: PlannedJob, result: JobResult, trails: Mapping[str, Upstream]) 
         cancelled = result.name
     for dep in pj.needs:
         trail = trails.get(dep)
-        if trail is None:
+        if trail is None or trail is _CLEAN:
             continue
         failed = failed or trail.failed
         cancelled = cancelled or trail.cancelled
+    if failed is None and cancelled is None:
+        return _CLEAN  # most jobs: one shared value, no tuple built per job
     return Upstream(failed, cancelled)
 
 
