@@ -597,7 +597,7 @@ class Scheduler:
 
     def _conclude(self, state: _RunState, started: float) -> RunFinished:
         """The checks after the build and the pipeline's gates, then the run's outcome."""
-        plan, opt = self.plan, self.opt
+        opt = self.opt
         finished = time.time()
         ordered = tuple(state.results[pj.name] for pj in state.jobs)
         checks = state.checks
