@@ -130,6 +130,20 @@ class Gates:
         return any((self.tests, self.coverage, self.findings, self.sizes, self.time, self.commands))
 
 
+class MatrixFrom(NamedTuple):
+    """A matrix another job computes (`${{ fromJSON(needs.X.values.Y) }}`): expanded by
+    the run once X has finished (`config.build.expand_dynamic`)."""
+
+    refs: tuple[tuple[str, str, str], ...]
+    """(where: 'include' or an axis name, job, value name) for each computed part."""
+    spec: str
+    """The `matrix:` mapping as written, in JSON."""
+    body: str
+    """The job's mapping (its `extends` merged), in JSON: what its instances are made of."""
+    limit: int
+    """Instances it may expand to (`limits: {matrix: N}`)."""
+
+
 @dataclass(frozen=True)
 class Job:
     """One runnable job instance (a matrix job yields one per combination)."""
@@ -185,6 +199,8 @@ class Job:
     finally_run: tuple[str, ...] = ()
     """`finally:` (GitLab's `after_script`): commands run after the main ones whatever
     they did, with CONVEYOR_JOB_STATUS set."""
+    matrix_from: MatrixFrom | None = None
+    """A dynamic matrix: this job stands for the instances a job it needs computes."""
 
     @property
     def script(self) -> str:

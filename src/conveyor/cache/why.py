@@ -53,6 +53,12 @@ def verdicts(plan: graph.Plan, jobcache: JobCache, *, explain: bool = True) -> l
         if not pj.will_run:
             continue
         job = pj.job
+        if job.matrix_from is not None:
+            runs.add(pj.name)  # its instances, and so their keys, are not known yet
+            sources = ", ".join(dict.fromkeys(need for _, need, _ in job.matrix_from.refs))
+            reason = f"its instances are known once {sources} has run"
+            found.append(Verdict(pj.name, None, "", (reason,)))
+            continue
         upstream = [d for d in pj.needs if d in runs]
         if upstream:
             runs.add(pj.name)

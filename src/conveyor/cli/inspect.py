@@ -65,6 +65,7 @@ def _input_warnings(pipeline: Pipeline) -> list[str]:
 def list_command(ctx: click.Context, as_json: bool) -> int:
     """List every job instance with its stage, needs and condition."""
     from conveyor.graph import plan as graph
+    from conveyor.graph.plan import matrix_from
 
     pipeline = load(ctx)
     needs = graph.adjacency(pipeline)
@@ -79,6 +80,9 @@ def list_command(ctx: click.Context, as_json: bool) -> int:
                 "when": j.when,
                 "conditional": j.late,
                 "matrix": dict(j.matrix),
+                "matrix_from": [need for _, need, _ in j.matrix_from.refs]
+                if j.matrix_from is not None
+                else None,
             }
             for j in pipeline.jobs
         ]
@@ -95,6 +99,8 @@ def list_command(ctx: click.Context, as_json: bool) -> int:
             line += f"  if: {j.condition}"
         if j.late:
             line += "  (conditional: decided when it is ready)"
+        if j.matrix_from is not None:
+            line += f"  ({matrix_from(j)})"
         click.echo(line)
     return 0
 

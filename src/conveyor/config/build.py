@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import posixpath
 import re
 import shlex
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from conveyor import expressions, model
@@ -112,7 +114,7 @@ def build_pipeline(data: Any, *, path: str, root: str) -> model.Pipeline:
             if "extends" not in raw[name]
             else schema.JobFile.model_validate(merged[name])
         )
-        jobs.extend(_build_job(name, spec, top, runnable, merged[name].get("artifacts")))
+        jobs.extend(_build_job(name, spec, top, runnable, merged[name]))
     _check_instance_needs(jobs)
     return model.Pipeline(
         path=path,
@@ -218,23 +220,44 @@ def _build_job(
     spec: schema.JobFile,
     top: schema.PipelineFile,
     runnable: list[str],
-    artifacts_raw: Any = None,
+    body: dict[str, Any] | None = None,
 ) -> list[model.Job]:
     """A job of the file as its instances (one per matrix combination), or the first
-    error in it, in the order a reader of the job meets them."""
+    error in it, in the order a reader of the job meets them. A job whose matrix another
+    job computes is one job standing for its instances (`expand_dynamic`)."""
     where = ("jobs", name)
+    artifacts_raw = (body or {}).get("artifacts")
     needs = _needs(name, spec, top, runnable)
-    combos = (
-        _matrix(spec.matrix, (*where, "matrix"), top.limits.matrix)
-        if spec.matrix is not None
-        else [()]
-    )
-    axes = frozenset(k for combo in combos for k, _ in combo)
-    fields = _Contexts(spec, top, axes)
+    refs = _dynamic_refs(spec.matrix, (*where, "matrix"), needs) if spec.matrix else ()
+    axes: frozenset[str] | None
+    if refs:
+        combos = _probe_matrix(spec.matrix or {}, refs, (*where, "matrix"), top.limits.matrix)
+        # Computed include entries may bring any key: matrix.NAME is checked once known.
+        axes = (
+            None
+            if any(r[0] == "include" for r in refs)
+            else frozenset(k for c in combos for k, _ in c)
+        )
+    else:
+        combos = (
+            _matrix(spec.matrix, (*where, "matrix"), top.limits.matrix)
+            if spec.matrix is not None
+            else [()]
+        )
+        axes = frozenset(k for combo in combos for k, _ in combo)
+    fields = _Contexts(spec, top.env, top.vars, axes)
     for i, cache in enumerate(spec.caches):
         _check_cache_key(cache.key, axes, (*where, "caches", i, "key"))
         for j, prefix in enumerate(cache.restore_keys):
             _check_cache_key(prefix, axes, (*where, "caches", i, "restore_keys", j))
+    if refs and any("${{" in need for need in needs):
+        i = next(i for i, need in enumerate(needs) if "${{" in need)
+        raise ConfigError(
+            "a job whose matrix another job computes cannot pick one instance in 'needs:' "
+            "by its matrix values",
+            path=(*where, "needs", i),
+            hint="need the whole job instead",
+        )
     reads_values = False
     late = spec.when in ("on_failure", "always")
     if spec.if_ is not None:
@@ -247,12 +270,37 @@ def _build_job(
                 f"invalid expression: {exc.message}", path=(*where, "if"), offset=exc.offset
             ) from None
         reads_values = "needs" in spec.if_ and expressions.reads_needs(node)
+        if refs and "matrix" in expressions.contexts_used(node):
+            raise ConfigError(
+                "the 'if:' of a job whose matrix another job computes cannot read matrix "
+                "values: it decides for the job as a whole",
+                path=(*where, "if"),
+                hint="have the job that computes the matrix leave out what should not run",
+            )
         late = late or _status_dependent(spec, node, where)
     template = _template(name, spec, top, needs)
     if late:
         # A job that runs because of how the run went (a cleanup, a notification) runs
         # for what it does: not cached unless it says `cache: true`.
         template = dataclasses.replace(template, late=True, cache=template.cache_said)
+    if refs:
+        if axes is not None:  # every field checked on a stand-in instance
+            probe = _instance(template, spec, {**top.env, **spec.env}, combos[0], fields)
+            check_job_paths(spec, probe.dir, where, artifacts_raw)
+        matrix_from = model.MatrixFrom(
+            refs=refs,
+            spec=json.dumps(spec.matrix, default=str),
+            body=json.dumps(body or {}, default=str),
+            limit=top.limits.matrix,
+        )
+        return [
+            dataclasses.replace(
+                template,
+                run=tuple(spec.run or ()),
+                reads_values=reads_values,
+                matrix_from=matrix_from,
+            )
+        ]
     jobs = []
     checked_dirs: set[str] = set()
     for combo in combos:
@@ -514,13 +562,19 @@ class _Contexts:
     when: matrix at load time; env, vars and run when the run is planned; secrets when
     the job starts (the reference's "Expressions in every field")."""
 
-    def __init__(self, spec: schema.JobFile, top: schema.PipelineFile, axes: frozenset[str]):
+    def __init__(
+        self,
+        spec: schema.JobFile,
+        top_env: Iterable[str],
+        top_vars: Iterable[str],
+        axes: frozenset[str] | None,
+    ):
         secrets = frozenset(spec.secrets)
-        env = frozenset({*top.env, *spec.env, *spec.pass_env} - secrets)
+        env = frozenset({*top_env, *spec.env, *spec.pass_env} - secrets)
         plan: _Allowed = {
             "matrix": axes,
             "env": env,
-            "vars": frozenset(top.vars),
+            "vars": frozenset(top_vars),
             "run": None,
         }
         self.paths = plan
@@ -578,7 +632,7 @@ _HASHFILES = re.compile(
 )
 
 
-def _check_cache_key(text: str, axes: frozenset[str], path: tuple[str | int, ...]) -> None:
+def _check_cache_key(text: str, axes: frozenset[str] | None, path: tuple[str | int, ...]) -> None:
     """A cache key may use {{ hashFiles('glob', ...) }}, {{ os }}, {{ arch }}, {{ matrix.X }};
     `${{ ... }}` is the expression language of every field, checked with the others."""
     text = expressions.TEMPLATE.sub(lambda m: " " * len(m.group(0)), text)
@@ -586,7 +640,7 @@ def _check_cache_key(text: str, axes: frozenset[str], path: tuple[str | int, ...
         expr = m.group(1)
         if _HASHFILES.fullmatch(expr) or expr in ("os", "runner.os", "arch"):
             continue
-        if expr.startswith("matrix.") and expr[7:] in axes:
+        if expr.startswith("matrix.") and (axes is None or expr[7:] in axes):
             continue
         raise ConfigError(
             f"unknown expression '{{{{ {expr} }}}}' in a cache key",
@@ -779,6 +833,118 @@ def _matrix(spec: dict[str, Any], where: tuple[str | int, ...], limit: int) -> l
         if pairs not in seen:
             seen.add(pairs)
             out.append(pairs)
+    return out
+
+
+_FROM_JSON = re.compile(
+    r"\s*\$\{\{\s*fromJSON\(\s*needs\.([^\s()]+?)\.values\.([A-Za-z_][A-Za-z0-9_-]*)\s*\)\s*\}\}\s*"
+)
+"""A matrix part another job computes: `${{ fromJSON(needs.JOB.values.NAME) }}`."""
+
+
+def _dynamic_refs(
+    spec: dict[str, Any], where: tuple[str | int, ...], needs: list[str]
+) -> tuple[tuple[str, str, str], ...]:
+    """The parts of a matrix another job computes, as (include or axis, job, value name);
+    a located error for one written otherwise or reading a job not needed."""
+    refs = []
+    for key, value in spec.items():
+        if key == "exclude" or not isinstance(value, str) or "${{" not in value:
+            continue
+        path = (*where, key)
+        m = _FROM_JSON.fullmatch(value)
+        if m is None:
+            what = "include list" if key == "include" else f"axis '{key}'"
+            raise ConfigError(
+                f"a computed matrix {what} must be one "
+                f"'${{{{ fromJSON(needs.JOB.values.NAME) }}}}', got {value!r}",
+                path=path,
+                hint="a job it needs writes the JSON list to $CONVEYOR_OUTPUT, e.g. "
+                'echo \'targets=["a","b"]\' >> "$CONVEYOR_OUTPUT"',
+            )
+        try:
+            expressions.check_need(m.group(1), needs, m.start(1))
+        except expressions.ExpressionError as exc:
+            raise ConfigError(exc.message, path=path, offset=exc.offset) from None
+        if key != "include" and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", key):
+            raise ConfigError(f"invalid matrix axis name {key!r}", path=path, at_key=True)
+        refs.append((key, m.group(1), m.group(2)))
+    return tuple(refs)
+
+
+def _probe_matrix(
+    spec: dict[str, Any],
+    refs: tuple[tuple[str, str, str], ...],
+    where: tuple[str | int, ...],
+    limit: int,
+) -> list[model.Pairs]:
+    """The parts of a computed matrix written in the file, checked with a stand-in
+    value for each computed axis (a computed include list left out)."""
+    probe = {k: v for k, v in spec.items() if k != "include" or not isinstance(v, str)}
+    for key, _, _ in refs:
+        if key != "include":
+            probe[key] = ["_"]
+    if not any(k not in ("include", "exclude") for k in probe) and "include" not in probe:
+        return [()]
+    return _matrix(probe, where, limit)
+
+
+def expand_dynamic(
+    pipeline: model.Pipeline, job: model.Job, written: Mapping[str, Mapping[str, str]]
+) -> list[model.Job] | str:
+    """The instances of a job whose matrix another job computed (`job.matrix_from`),
+    from the values of the jobs it needs (`written`: by job key); or why it cannot run
+    (no JSON, not a list, an empty list, too many instances...). Built as a matrix
+    written in the file would be: the same expansion, limit and substitutions."""
+    from pydantic import ValidationError
+
+    mf = job.matrix_from
+    assert mf is not None
+    matrix: dict[str, Any] = json.loads(mf.spec)
+    sources = ", ".join(dict.fromkeys(need for _, need, _ in mf.refs))
+    for key, need, name in mf.refs:
+        label = f"needs.{need}.values.{name}"
+        text = written.get(need, {}).get(name)
+        if text is None:
+            return f"matrix: '{need}' did not write '{name}' to $CONVEYOR_OUTPUT ({label})"
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            return f"matrix: {label} is not valid JSON ({exc}): {shown!r}"
+        if key == "include":
+            if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+                return (
+                    f"matrix: {label} must be a JSON list of objects (include entries): {shown!r}"
+                )
+        elif not isinstance(value, list) or any(isinstance(v, dict | list) for v in value):
+            return (
+                f"matrix: {label} must be a JSON list of strings, numbers or booleans "
+                f"(the values of axis '{key}'): {shown!r}"
+            )
+        if not value:
+            return f"matrix: {label} is an empty list: the job would have no instances"
+        matrix[key] = value
+    body: dict[str, Any] = json.loads(mf.body)
+    where = ("jobs", job.base)
+    try:
+        spec = schema.JobFile.model_validate(body)
+        combos = _matrix(matrix, (*where, "matrix"), mf.limit)
+        axes = frozenset(k for combo in combos for k, _ in combo)
+        fields = _Contexts(spec, dict(pipeline.env), dict(pipeline.vars), axes)
+        template = dataclasses.replace(job, run=(), matrix_from=None)
+        env = {**dict(pipeline.env), **spec.env}
+        out: list[model.Job] = []
+        checked: set[str] = set()
+        for combo in combos:
+            out.append(_instance(template, spec, env, combo, fields, job.reads_values))
+            if out[-1].dir not in checked:
+                check_job_paths(spec, out[-1].dir, where, body.get("artifacts"))
+                checked.add(out[-1].dir)
+    except ConfigError as exc:
+        return f"matrix from {sources}: {exc.message}"
+    except ValidationError as exc:  # the file was valid when loaded: not expected
+        return f"matrix from {sources}: {exc}"
     return out
 
 

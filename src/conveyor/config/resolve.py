@@ -101,6 +101,19 @@ def resolve(
     return dataclasses.replace(pipeline, jobs=tuple(jobs), vars=tuple(variables.items()))
 
 
+def resolve_job(
+    job: model.Job,
+    pipeline: model.Pipeline,
+    context: model.RunContext,
+    environ: Mapping[str, str],
+) -> model.Job:
+    """One job of a resolved pipeline made concrete as `resolve` does (an instance of a
+    matrix another job computed, made once the run is under way)."""
+    if not job.deferred:
+        return job
+    return _resolve_job(job, pipeline, environ, dict(pipeline.vars), context.values(), context)
+
+
 def _resolve_job(
     job: model.Job,
     pipeline: model.Pipeline,

@@ -328,6 +328,13 @@ def runs_on_status(job: Job) -> bool:
     return bool(expressions.status_calls(expressions.parse(job.condition)))
 
 
+def matrix_from(job: Job) -> str:
+    """'matrix from setup' for a job whose matrix the jobs it needs compute; '' if not."""
+    if job.matrix_from is None:
+        return ""
+    return "matrix from " + ", ".join(dict.fromkeys(need for _, need, _ in job.matrix_from.refs))
+
+
 def describe_late(job: Job) -> str:
     """What a job's run-time condition is, as the plan shows it."""
     said = [f"when: {job.when}"] if job.when in ("on_failure", "always") else []
@@ -454,6 +461,8 @@ def plan(
                     conditional.discard(name)
             elif target_runs:
                 kept_edges[name].append(e.target)
+        if runs and job.matrix_from is not None:
+            reason = f"{reason}; {matrix_from(job)} (its instances are made once it has run)"
         verdict[name] = (runs, reason)
 
     # 3. Priority: the longest chain of running jobs from here to the end of the graph.

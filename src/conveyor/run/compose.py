@@ -151,7 +151,7 @@ def run_pipeline(
             if jobcache is not None and jobcache.stored:
                 from conveyor.run.undeclared import review
 
-                warnings += review(jobcache, [pj.job for pj in plan.runnable], finished.results)
+                warnings += review(jobcache, scheduler.jobs, finished.results)
         finally:
             _close(bus, keeper, jobcache, warnings)
         if keeper is not None:

@@ -91,6 +91,9 @@ class _RunState:
     """Where a run stands, as the scheduler's loop moves it on."""
 
     def __init__(self, plan: Plan) -> None:
+        self.jobs = list(plan.jobs)
+        """The plan's jobs; a job whose matrix another computes gives way to its
+        instances once they are known."""
         self.order = {pj.name: i for i, pj in enumerate(plan.jobs)}
         self.by_name = {pj.name: pj for pj in plan.jobs}
         self.runnable = [pj for pj in plan.jobs if pj.will_run]
@@ -151,6 +154,9 @@ class Scheduler:
         self._holds: dict[str, threading.Event] = {}
         self._holds_lock = threading.Lock()
         self._closing = False
+        self.jobs: tuple[Job, ...] = tuple(pj.job for pj in plan.runnable)
+        """The jobs that were to run; after `run`, with the instances of a matrix
+        computed during it in place of the job that stood for them."""
         self._value_notes: dict[str, list[str]] = {}
         """Lines for the log of a job about to run (values it reads that were not written)."""
 
@@ -327,7 +333,8 @@ class Scheduler:
             if failed:
                 state.stop_reason = f"checks before the build failed: {', '.join(failed)}"
         self._drive(state)
-        for pj in plan.jobs:
+        self.jobs = tuple(pj.job for pj in state.jobs if pj.will_run)
+        for pj in state.jobs:
             if pj.name not in state.results:
                 why = f"not started: {state.stop_reason}" if state.stop_reason else "not started"
                 self._finish(state.results, JobResult(pj.name, JobStatus.SKIPPED, reason=why))
@@ -390,12 +397,68 @@ class Scheduler:
                             stack.append(JobResult(dep, JobStatus.SKIPPED, reason=verdict.reason))
 
     def _make_ready(self, state: _RunState, name: str) -> None:
+        pj = state.by_name[name]
+        if pj.job.matrix_from is not None:
+            self._expand(state, pj)
+            return
         self._queued_at[name] = time.time()
         self.bus.emit(JobQueued(name, self._queued_at[name]))
-        pj = state.by_name[name]
         if pj.job.reads_values and not self._fill_values(state, pj):
             return
         heapq.heappush(state.ready, (-pj.priority, state.order[name], name))
+
+    def _expand(self, state: _RunState, pj: PlannedJob) -> None:
+        """A job whose matrix a job it needs computed (`fromJSON(needs.X.values.Y)`),
+        its needs done: replaced by its instances, each queued (or skipped) as any job,
+        the jobs that need it now waiting for every instance; failed with the reason when
+        the value makes no matrix."""
+        # Here: only pipelines with a computed matrix need the config's builder.
+        from conveyor.config.build import expand_dynamic
+        from conveyor.config.resolve import resolve_job
+
+        written: dict[str, dict[str, str]] = {}
+        for dep in pj.needs:
+            result = state.results.get(dep)
+            if result is not None and result.values:
+                written.setdefault(state.by_name[dep].job.base, {}).update(result.values)
+        got = expand_dynamic(self.plan.pipeline, pj.job, written)
+        if not isinstance(got, str):
+            try:
+                got = [resolve_job(j, self.plan.pipeline, self.context, self.environ) for j in got]
+            except ConveyorError as exc:
+                got = f"matrix: {exc.message}"
+        if isinstance(got, str):
+            now = time.time()
+            failed = JobResult(
+                pj.name,
+                JobStatus.FAILED,
+                reason=got,
+                started_at=now,
+                finished_at=now,
+                allowed_failure=pj.job.allow_failure,
+            )
+            self._settle(state, failed)
+            return
+        instances = [dataclasses.replace(pj, job=job) for job in got]
+        names = [inst.name for inst in instances]
+        at = next(i for i, job in enumerate(state.jobs) if job.name == pj.name)
+        state.jobs[at : at + 1] = instances
+        users = state.dependents.pop(pj.name, [])
+        for user in users:
+            upj = state.by_name[user]
+            needs: list[str] = []
+            for need in upj.needs:
+                needs.extend(names if need == pj.name else (need,))
+            state.by_name[user] = dataclasses.replace(upj, needs=tuple(dict.fromkeys(needs)))
+            if user in state.waiting:
+                state.waiting[user] += len(names) - 1
+        for inst in instances:
+            state.by_name[inst.name] = inst
+            state.order[inst.name] = state.order[pj.name]
+            state.dependents[inst.name] = list(users)
+            state.waiting[inst.name] = 0
+        for inst in instances:
+            self._make_ready(state, inst.name)
 
     def _fill_values(self, state: _RunState, pj: PlannedJob) -> bool:
         """The values of its needs filled into a job that reads them; False when it
@@ -449,7 +512,7 @@ class Scheduler:
         handed_over = 2 * max(1, self.opt.parallelism)
         running = state.running
         try:
-            while len(state.results) < len(self.plan.jobs):
+            while len(state.results) < len(state.jobs):
                 try:
                     completed: list[JobResult] = []
                     while (state.ready or state.unblocked) and len(running) < handed_over:
@@ -541,9 +604,9 @@ class Scheduler:
 
     def _conclude(self, state: _RunState, started: float) -> RunFinished:
         """The checks after the build and the pipeline's gates, then the run's outcome."""
-        plan, opt = self.plan, self.opt
+        opt = self.opt
         finished = time.time()
-        ordered = tuple(state.results[pj.name] for pj in plan.jobs)
+        ordered = tuple(state.results[pj.name] for pj in state.jobs)
         checks = state.checks
         failed_run = any(r.blocks_run for r in ordered) or any(c.blocking for c in checks)
         gates: Sequence[GateResult] = ()
@@ -561,7 +624,7 @@ class Scheduler:
             results=ordered,
             started_at=started,
             finished_at=finished,
-            critical_path=_critical_path(plan, state.results),
+            critical_path=_critical_path(state, state.results),
             gates=tuple(gates),
             checks=tuple(checks),
         )
@@ -605,7 +668,7 @@ def _give_group(state: _RunState, name: str) -> None:
         state.unblocked.append(job)
 
 
-def _critical_path(plan: Plan, results: Mapping[str, JobResult]) -> tuple[str, ...]:
+def _critical_path(state: _RunState, results: Mapping[str, JobResult]) -> tuple[str, ...]:
     """The run's critical path (`insights.critical_path`), from the jobs that ran or
     were served from the cache."""
     durations = {
@@ -613,5 +676,5 @@ def _critical_path(plan: Plan, results: Mapping[str, JobResult]) -> tuple[str, .
         for name, r in results.items()
         if r.finished_at is not None and r.started_at is not None
     }
-    needs = {pj.name: pj.needs for pj in plan.jobs}
+    needs = {pj.name: state.by_name[pj.name].needs for pj in state.jobs}
     return critical_path(durations, needs, savings=False).chain
