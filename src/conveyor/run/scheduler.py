@@ -102,7 +102,11 @@ class _RunState:
         """How many of its needs each runnable job still waits for."""
         self.results: dict[str, JobResult] = {}
         self.trails: dict[str, Upstream] = {}
-        """What failed or was cancelled in or before each finished job."""
+        """What failed or was cancelled in or before each finished job (a job that
+        succeeded in a plan without conditional jobs has none: all went well before it)."""
+        self.plain = not any(pj.conditional for pj in plan.jobs)
+        """No job runs on how the run goes: only a job that did not succeed can have
+        something wrong behind it, so only those need a trail."""
         self.secrets = frozenset(s for pj in plan.jobs for s in pj.job.secrets)
         self.ready: list[tuple[int, int, str]] = []
         """A heap: the job heading the longest remaining chain first, then plan order."""
@@ -353,8 +357,7 @@ class Scheduler:
                     or results[d].allowed_failure
                     or (results[d].status is JobStatus.SKIPPED and not pj.job.needs_explicit)
                 )
-                and not trails[d].failed
-                and not trails[d].cancelled
+                and (d not in trails or not (trails[d].failed or trails[d].cancelled))
                 for d in pj.needs
             ):
                 return _RUNS
@@ -385,7 +388,8 @@ class Scheduler:
         while stack:
             cur = stack.pop()
             self._finish(state.results, cur)
-            state.trails[cur.name] = upstream(state.by_name[cur.name], cur, state.trails)
+            if not state.plain or cur.status is not JobStatus.SUCCESS:
+                state.trails[cur.name] = upstream(state.by_name[cur.name], cur, state.trails)
             for dep in state.dependents.get(cur.name, ()):
                 if dep in state.waiting and dep not in state.results:
                     state.waiting[dep] -= 1
