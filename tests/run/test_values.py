@@ -333,3 +333,20 @@ def test_a_dir_from_a_value_must_stay_in_the_workspace(project: Project, tmp_pat
         "dir '../..' is not a relative path inside the workspace" in job(project, "build")["reason"]
     )
     assert not (tmp_path / "escaped").exists()
+
+
+def test_the_plan_does_not_guess_the_key_of_a_job_reading_values(project: Project) -> None:
+    """A reader's command holds what its needs write: `run -n` and `why` cannot know its
+    key before they run, even when they would come from the cache."""
+    project.pipeline(PIPELINE)
+    project.write("VERSION", "1.5\n")
+    project.write("sub/README", "x\n")
+    project.commit()
+    assert project.run("run", "--plain", "setup", "build").code == 0
+    plan = project.run("run", "-n", "setup", "build")
+    lines = {
+        line.split()[1]: line for line in plan.out.splitlines()[1:] if line.strip()[:1].isdigit()
+    }
+    assert "cached" in lines["setup"]
+    assert "run?" in lines["build"]
+    assert "it reads values of the jobs it needs" in plan.out

@@ -59,6 +59,12 @@ def verdicts(plan: graph.Plan, jobcache: JobCache, *, explain: bool = True) -> l
             reason = f"its instances are known once {sources} has run"
             found.append(Verdict(pj.name, None, "", (reason,)))
             continue
+        if job.reads_values:
+            # Its text, and so its key, holds values its needs write as they run.
+            runs.add(pj.name)
+            reason = "it reads values of the jobs it needs: its key is known once they have run"
+            found.append(Verdict(pj.name, None, "", (reason,)))
+            continue
         upstream = [d for d in pj.needs if d in runs]
         if upstream:
             runs.add(pj.name)
