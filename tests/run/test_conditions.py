@@ -463,3 +463,21 @@ def test_a_needs_result_in_a_command_is_how_the_need_ended(project: Project) -> 
     result = project.run("run", "--plain", "--keep-going")
     assert result.code == 1
     assert "│ tests ended: failure" in result.out
+
+
+def test_a_condition_on_how_the_run_goes_reads_values_too(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          setup:
+            run: echo "channel=beta" >> "$CONVEYOR_OUTPUT"
+          notify:
+            needs: [setup]
+            if: always() && needs.setup.values.channel == 'beta'
+            run: echo notified
+        """
+    )
+    project.commit()
+    result = project.run("run", "--plain")
+    assert result.code == 0, result.out
+    assert "│ notified" in result.out

@@ -121,12 +121,19 @@ def decide(
     from conveyor import expressions
 
     ended: dict[str, str] = {}
+    written: dict[str, dict[str, str]] = {}
     for dep in pj.needs:
-        # A matrix job needed: its worst instance's result.
+        # A matrix job needed: its worst instance's result (and its instances' values, a
+        # later one winning, as when the job's text is filled in).
         key = by_name[dep].job.base
         ended[key] = worse(ended.get(key, ""), RESULT_NAMES[results[dep].status])
+        if results[dep].values:
+            written.setdefault(key, {}).update(results[dep].values)
     scope = dataclasses.replace(
-        condition_scope(job, plan.pipeline, context), status=status, results=ended
+        condition_scope(job, plan.pipeline, context),
+        status=status,
+        results=ended,
+        needs=written,
     )
     node = expressions.parse(condition_text(job.condition))
     if expressions.truthy(expressions.evaluate(node, scope)):
