@@ -294,13 +294,25 @@ def condition_text(condition: str) -> str:
     return condition
 
 
-def explain_condition(job: Job, scope: expressions.Scope, secrets: frozenset[str]) -> str:
+def explain_condition(
+    job: Job,
+    scope: expressions.Scope,
+    secrets: frozenset[str],
+    status: Mapping[str, bool] | None = None,
+) -> str:
+    """'if: branch == 'main' is false (branch='dev')': the values the condition read,
+    the status functions' first when it is decided as the job is ready (`status`); a
+    secret's value shows as ***."""
     from conveyor import expressions
 
-    """'if: branch == 'main' is false (branch='dev')'; a secret's value shows as ***."""
     assert job.condition is not None
     node = expressions.parse(condition_text(job.condition))
-    facts = []
+    facts: list[str] = []
+    calls = expressions.status_calls(node) if status is not None else []
+    for call in calls:
+        fact = f"{call.func}()={'true' if (status or {}).get(call.func) else 'false'}"
+        if fact not in facts:
+            facts.append(fact)
     for name in expressions.names_used(node):
         label = f"{name.scope}.{name.name}" if name.scope else name.name
         value = expressions.evaluate(name, scope)

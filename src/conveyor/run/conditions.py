@@ -19,12 +19,13 @@ from conveyor.graph.plan import (
     PlannedJob,
     condition_scope,
     condition_text,
+    explain_condition,
     runs_on_status,
 )
 from conveyor.model import JobResult, JobStatus, RunContext
 
 if TYPE_CHECKING:
-    from conveyor import expressions
+    pass
 
 
 class Upstream(NamedTuple):
@@ -138,7 +139,7 @@ def decide(
     node = expressions.parse(condition_text(job.condition))
     if expressions.truthy(expressions.evaluate(node, scope)):
         return Decision(True, "", on_status)
-    return Decision(False, _explain(job.condition, node, scope, status, secrets), on_status)
+    return Decision(False, explain_condition(job, scope, secrets, status), on_status)
 
 
 _ORDER = ("", "success", "skipped", "cancelled", "failure")
@@ -147,36 +148,6 @@ _ORDER = ("", "success", "skipped", "cancelled", "failure")
 def worse(a: str, b: str) -> str:
     """The worse of two results: failure, then cancelled, skipped, success."""
     return a if _ORDER.index(a) > _ORDER.index(b) else b
-
-
-def _explain(
-    condition: str,
-    node: expressions.Node,
-    scope: expressions.Scope,
-    status: dict[str, bool],
-    secrets: frozenset[str],
-) -> str:
-    """'if: failure() is false (failure()=false)': the values the condition read."""
-    from conveyor import expressions
-
-    facts: list[str] = []
-    for call in expressions.status_calls(node):
-        fact = f"{call.func}()={'true' if status[call.func] else 'false'}"
-        if fact not in facts:
-            facts.append(fact)
-    for name in expressions.names_used(node):
-        label = f"{name.scope}.{name.name}" if name.scope else name.name
-        value = expressions.evaluate(name, scope)
-        if value is None:
-            fact = f"{label} unset"
-        elif name.scope == "env" and name.name in secrets:
-            fact = f"{label}=***"
-        else:
-            fact = f"{label}={value!r}"
-        if fact not in facts:
-            facts.append(fact)
-    detail = f" ({', '.join(facts)})" if facts else ""
-    return f"if: {condition} is false{detail}"
 
 
 def _why_not(
