@@ -112,6 +112,8 @@ class RunFinished(NamedTuple):
     """The pipeline's own gates (each job's are on its result)."""
     checks: tuple[CheckResult, ...] = ()
     """The checks before and after the jobs."""
+    checks_time: float | None = None
+    """Seconds the checks before the build took (no job is queued until they are done)."""
 
     @property
     def all_gates(self) -> tuple[GateResult, ...]:

@@ -427,12 +427,34 @@ class JobResult:
     values: Pairs = ()
     """What the job wrote to $CONVEYOR_OUTPUT (or the cache restored), in the order
     written; one containing a secret is withheld, never here."""
+    # The job's timeline, in seconds: queued (waiting for a free slot, its resource group
+    # or the scheduler), then checking (its key computed, the cache asked), then restoring
+    # (a hit's outputs, dependency caches) or running (its attempts), then storing (its
+    # result and dependency caches saved). `started_at` is when the first phase began,
+    # `finished_at` when the last ended; waiting between phases is queue time.
+    check_time: float | None = None
+    restore_time: float | None = None
+    run_time: float | None = None
+    store_time: float | None = None
 
     @property
     def duration(self) -> float | None:
+        """The job's own time: its phases added up (what the critical path and every
+        duration statistic use; waiting is `queue_time`)."""
         if self.started_at is None or self.finished_at is None:
             return None
-        return self.finished_at - self.started_at
+        phases = (self.check_time, self.restore_time, self.run_time, self.store_time)
+        if all(p is None for p in phases):
+            return self.finished_at - self.started_at
+        return sum(p for p in phases if p is not None)
+
+    @property
+    def queue_time(self) -> float | None:
+        """Seconds between ready and finished that were no phase of the job's own."""
+        own = self.duration
+        if self.queued_at is None or self.finished_at is None or own is None:
+            return None
+        return max(0.0, self.finished_at - self.queued_at - own)
 
     @property
     def blocks_run(self) -> bool:

@@ -52,6 +52,8 @@ class RunRow:
     memory_bytes: int | None = None
     platform: str | None = None
     parallelism: int | None = None
+    checks_time: float | None = None
+    """Seconds the checks before the build took (before any job was queued)."""
 
     @classmethod
     def from_db(cls, row: Mapping[Any, Any]) -> RunRow:
@@ -81,7 +83,9 @@ class JobRow:
     started_at: float | None = None
     finished_at: float | None = None
     queue_time: float | None = None
+    """Seconds between ready and finished spent waiting (a slot, its group), not working."""
     duration: float | None = None
+    """Its own time: the phases below added up."""
     attempts: int
     exit_code: int | None = None
     cpu_time: float | None = None
@@ -89,6 +93,10 @@ class JobRow:
     saved: float | None = None
     """For a cache hit: the original duration, the time the cache saved."""
     log_path: str | None = None
+    check_time: float | None = None
+    restore_time: float | None = None
+    run_time: float | None = None
+    store_time: float | None = None
 
     @classmethod
     def from_db(cls, row: Mapping[Any, Any]) -> JobRow:

@@ -204,6 +204,7 @@ def _record(
         memory_bytes=machine.get("memory_bytes"),
         platform=machine.get("platform"),
         parallelism=summary.get("parallelism") or meta.get("parallelism"),
+        checks_time=summary.get("checks_time"),
     )
     return RunRecord(
         run,
@@ -226,7 +227,12 @@ def _job(result: dict[str, Any]) -> JobRow:
         queued_at=queued,
         started_at=began,
         finished_at=result.get("finished_at"),
-        queue_time=(began - queued) if began is not None and queued is not None else None,
+        # Written since the timeline has phases; before, the wait until started.
+        queue_time=result["queue_time"]
+        if "queue_time" in result
+        else (began - queued)
+        if began is not None and queued is not None
+        else None,
         duration=result.get("duration"),
         attempts=result.get("attempts") or 0,
         exit_code=result.get("exit_code"),
@@ -234,6 +240,10 @@ def _job(result: dict[str, Any]) -> JobRow:
         peak_rss=result.get("peak_rss"),
         saved=result.get("saved"),
         log_path=result.get("log_path"),
+        check_time=result.get("check_time"),
+        restore_time=result.get("restore_time"),
+        run_time=result.get("run_time"),
+        store_time=result.get("store_time"),
     )
 
 

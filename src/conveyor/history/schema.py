@@ -17,7 +17,7 @@ from sqlalchemy import (
     Text,
 )
 
-HEAD = "0005"
+HEAD = "0006"
 """The newest migration: a database at this revision needs no Alembic at all."""
 
 metadata = MetaData()
@@ -49,6 +49,7 @@ runs = Table(
     Column("memory_bytes", BigInteger),
     Column("platform", String(64)),
     Column("parallelism", Integer),
+    Column("checks_time", Float),
     Index("ix_runs_started_at", "started_at"),
 )
 
@@ -72,6 +73,10 @@ jobs = Table(
     Column("peak_rss", Integer),
     Column("saved", Float),
     Column("log_path", Text),
+    Column("check_time", Float),
+    Column("restore_time", Float),
+    Column("run_time", Float),
+    Column("store_time", Float),
     Index("ix_jobs_name", "name"),
     Index("ix_jobs_action_digest", "action_digest"),
 )

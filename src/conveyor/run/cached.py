@@ -41,6 +41,9 @@ class CachedJobs:
         """Jobs that ran in this run (not served from the cache), or need one that did."""
         self.notes: dict[str, list[str]] = {}
         """Lines for a job's log, said when it was looked up, before it started."""
+        self.checked: dict[str, tuple[float, float]] = {}
+        """When a job that missed was checked (its key computed, the cache asked): the
+        start and end of its checking phase, for its result's timeline."""
 
     def finished(self, result: JobResult) -> None:
         """Note a finished job's outputs digest (a hit's, a stored result's)."""
@@ -55,6 +58,7 @@ class CachedJobs:
         restored, log replayed). A hit never takes a worker slot or a thread hop."""
         if self.jobcache is None:
             return None, None, ()
+        began = time.time()
         job, name = pj.job, pj.name
         jc = self.jobcache
         outputs = self.outputs
@@ -79,10 +83,13 @@ class CachedJobs:
             # it could have run before them.)
             fresh = bool(self.ran_before) and any(d in self.ran_before for d in pj.needs)
             built = jc.prepare(job, argv, needs, fresh=fresh)
+            # From here a hit is restoring (looking the entry up is part of that).
+            keyed = time.time()
             hit = jc.lookup(job, built)
             if hit is None and jc.stale_inputs(built):
                 # Written since git was asked (by an editor, say): key them by content.
                 built = jc.prepare(job, argv, needs)
+                keyed = time.time()
                 hit = jc.lookup(job, built)
         except (OSError, CacheError) as exc:  # the cache is an optimisation: never a reason to fail
             self.bus.emit(JobOutput(name, f"conveyor: cache unavailable: {exc}", time.time()))
@@ -99,13 +106,19 @@ class CachedJobs:
                 return None, None, ()
             self.ran_before.add(name)
             reasons = tuple(jc.explain_miss(job, built)) if self.explain else ()
+            self.checked[name] = (began, time.time())
             return None, built, reasons
         if fresh:
             self.ran_before.add(name)
-        return self._serve(pj, hit, built, queued_at), built, ()
+        return self._serve(pj, hit, built, queued_at, (began, keyed)), built, ()
 
     def _serve(
-        self, pj: PlannedJob, hit: Hit, built: BuiltAction, queued_at: float | None
+        self,
+        pj: PlannedJob,
+        hit: Hit,
+        built: BuiltAction,
+        queued_at: float | None,
+        checked: tuple[float, float],
     ) -> JobResult:
         """A hit as the job's result: its dependency caches restored, its log replayed."""
         job, name = pj.job, pj.name
@@ -121,6 +134,8 @@ class CachedJobs:
             self.bus.emit(JobStarted(name, 1, now, log_path, cached=True))
             for line in hit.log:
                 self.bus.emit(JobOutput(name, line, now))
+        began, keyed = checked
+        done = time.time()
         return JobResult(
             name=name,
             status=JobStatus.SUCCESS,
@@ -128,8 +143,10 @@ class CachedJobs:
             exit_code=hit.exit_code,
             attempts=0,
             queued_at=queued_at,
-            started_at=now,
-            finished_at=time.time(),
+            started_at=began,
+            finished_at=done,
+            check_time=keyed - began,
+            restore_time=done - keyed,
             log_path=log_path,
             cached=True,
             saved=hit.saved,
@@ -176,13 +193,17 @@ class CachedJobs:
             return result
         say = on_line or (lambda line: self.bus.emit(JobOutput(job.name, line, time.time())))
         was_writable = jc.writable
+        ended = result.finished_at or time.time()
+        began = result.started_at
+        if result.run_time is not None:  # its timeline is set: what a hit saves is its run
+            began = ended - result.run_time
         try:
             stored = jc.store_result(
                 job,
                 built,
                 lines,
-                result.started_at,
-                result.finished_at or time.time(),
+                began,
+                ended,
                 exit_code=result.exit_code or 0,
                 values=result.values,
             )

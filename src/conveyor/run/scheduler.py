@@ -112,6 +112,8 @@ class _RunState:
         """A heap: the job heading the longest remaining chain first, then plan order."""
         self.running: set[str] = set()
         self.checks: list[CheckResult] = []
+        self.checks_time: float | None = None
+        """Seconds the checks before the build took."""
         self.stop_reason: str | None = None
         self.interrupted = False
         self.groups: dict[str, str] = {}
@@ -228,8 +230,11 @@ class Scheduler:
         group = self._lock_group(job, cancel, waited) if job.resource_group else None
         if isinstance(group, JobResult):
             return group, []
+        checked = self.cached.checked.pop(job.name, None)
         try:
+            restoring = time.time()
             preface, restored_keys = self.cached.restore_dependencies(job)
+            restored = time.time()
             preface = [
                 *waited,
                 *self.cached.notes.pop(job.name, ()),
@@ -259,11 +264,12 @@ class Scheduler:
             log(line)
         if written:
             result = dataclasses.replace(result, values=written)
+        ran = result.finished_at
         if result.status is JobStatus.SUCCESS:
             # A failed job is never stored; a successful one is, with its last attempt's log.
             result = self.cached.keep(job, built, log.lines, result, log)
             self.cached.save_dependencies(job, restored_keys, log)
-        return result, log.lines
+        return _timeline(result, checked, restoring, restored, ran), log.lines
 
     def _lock_group(self, job: Job, cancel: Cancel, waited: list[str]) -> RunLock | JobResult:
         """The job's resource group locked against the other runs of the machine (this
@@ -326,16 +332,19 @@ class Scheduler:
                 state.trails[pj.name] = upstream(pj, state.results[pj.name], state.trails)
         for pj in state.runnable:
             state.waiting[pj.name] = sum(1 for d in pj.needs if d not in state.results)
-        for pj in state.runnable:
-            if state.waiting[pj.name] == 0 and pj.name not in state.results:
-                self._ready(state, pj.name)
         if opt.hooks is not None:
+            # Before any job is queued: their time is the checks', not the jobs' queue time.
+            checking = time.time()
             state.checks += opt.hooks.before()
+            state.checks_time = time.time() - checking
             if state.checks:
                 self.bus.emit(ChecksFinished("before", tuple(state.checks), time.time()))
             failed = [c.check for c in state.checks if c.blocking]
             if failed:
                 state.stop_reason = f"checks before the build failed: {', '.join(failed)}"
+        for pj in state.runnable:
+            if state.waiting[pj.name] == 0 and pj.name not in state.results:
+                self._ready(state, pj.name)
         self._drive(state)
         self.jobs = tuple(pj.job for pj in state.jobs if pj.will_run)
         for pj in state.jobs:
@@ -631,6 +640,7 @@ class Scheduler:
             critical_path=_critical_path(state, state.results),
             gates=tuple(gates),
             checks=tuple(checks),
+            checks_time=state.checks_time,
         )
         self.bus.emit(event)
         return event
@@ -644,6 +654,29 @@ class Scheduler:
         if not self._cancel.requested.is_set():
             self._cancel.reason = reason
             self._cancel.requested.set()
+
+
+def _timeline(
+    result: JobResult,
+    checked: tuple[float, float] | None,
+    restoring: float,
+    restored: float,
+    ran: float | None,
+) -> JobResult:
+    """A job that ran, with its phases: checked (when the cache was asked), restoring
+    its dependency caches, running its attempts, storing its result and caches."""
+    if result.started_at is None or ran is None:
+        return result  # it never started (the run stopped first)
+    done = time.time()
+    return dataclasses.replace(
+        result,
+        started_at=checked[0] if checked is not None else restoring,
+        finished_at=done if result.status is JobStatus.SUCCESS else ran,
+        check_time=checked[1] - checked[0] if checked is not None else None,
+        restore_time=restored - restoring,
+        run_time=ran - result.started_at,
+        store_time=done - ran if result.status is JobStatus.SUCCESS else None,
+    )
 
 
 def _take_group(state: _RunState, job: _HandOver) -> bool:
@@ -675,10 +708,6 @@ def _give_group(state: _RunState, name: str) -> None:
 def _critical_path(state: _RunState, results: Mapping[str, JobResult]) -> tuple[str, ...]:
     """The run's critical path (`insights.critical_path`), from the jobs that ran or
     were served from the cache."""
-    durations = {
-        name: r.finished_at - r.started_at
-        for name, r in results.items()
-        if r.finished_at is not None and r.started_at is not None
-    }
+    durations = {name: r.duration for name, r in results.items() if r.duration is not None}
     needs = {pj.name: state.by_name[pj.name].needs for pj in state.jobs}
     return critical_path(durations, needs, savings=False).chain
