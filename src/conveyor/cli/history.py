@@ -108,10 +108,14 @@ def history_command(ctx: click.Context, limit: int, all_pipelines: bool, as_json
     if not rows:
         click.echo("no runs recorded yet (`conveyor run` records each run)")
         return 0
-    table = [("RUN", "STATUS", "WALL", "JOBS", "CACHED", "BRANCH", "COMMIT", "STARTED")]
+    # Runs of several pipelines are told apart by theirs.
+    several = all_pipelines
+    head = ("RUN", "STATUS", "WALL", "JOBS", "CACHED", "BRANCH", "COMMIT", "STARTED")
+    table = [("PIPELINE", *head) if several else head]
     for r in rows:
         table.append(
             (
+                *((r.pipeline,) if several else ()),
                 r.id,
                 f"{MARK.get(r.status, '?')} {r.status}",
                 _dur(r.wall_time),
@@ -168,6 +172,8 @@ def show_command(
         f"started {_when(run.started_at)}; {run.jobs_total} jobs, "
         f"{run.jobs_cached} from the cache"
     )
+    if run.checks_time is not None and run.checks_time >= 0.01:
+        click.echo(f"checks before the build: {_dur(run.checks_time)}")
     if run.critical_path:
         click.echo(
             f"critical path ({_dur(run.critical_path_time)}): " + " -> ".join(run.critical_path)
@@ -245,6 +251,7 @@ def waterfall(run: RunRow, jobs: Sequence[JobRow], width: int = 40) -> list[str]
     start = run.started_at
     span = max(run.wall_time or 0.0, 1e-9)
     name_w = min(32, max((len(j.name) for j in jobs), default=3))
+    status_w = max((len(j.status_text) for j in jobs), default=7)
     lines = []
     for job in jobs:
         bar = [" "] * width
@@ -256,12 +263,31 @@ def waterfall(run: RunRow, jobs: Sequence[JobRow], width: int = 40) -> list[str]
             fill = "·" if job.cached else "█"
             for i in range(first, last + 1):
                 bar[i] = fill
-        status = "cached" if job.cached else job.status
         lines.append(
             f"{MARK.get(job.status, '?')} {job.name[:name_w]:<{name_w}}  "
-            f"{status:<9} {_dur(job.duration):>8}  |{''.join(bar)}|"
+            f"{job.status_text:<{status_w}} {_dur(job.duration):>8}  |{''.join(bar)}|"
+            + _phases(job)
         )
     return lines
+
+
+def _phases(job: JobRow) -> str:
+    """Where a job's time went, when it was more than running: `  restore 6.9s,
+    queued 0.2s` (phases of 10 ms or more; none for a run of an older version)."""
+    parts = [
+        (label, seconds)
+        for label, seconds in (
+            ("queued", job.queue_time),
+            ("check", job.check_time),
+            ("restore", job.restore_time),
+            ("run", job.run_time),
+            ("store", job.store_time),
+        )
+        if seconds is not None and seconds >= 0.01
+    ]
+    if not parts or [label for label, _ in parts] == ["run"]:
+        return ""
+    return "  " + ", ".join(f"{label} {_dur(seconds)}" for label, seconds in parts)
 
 
 def _pct(value: float | None) -> str:

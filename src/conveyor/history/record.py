@@ -97,6 +97,15 @@ class JobRow:
     restore_time: float | None = None
     run_time: float | None = None
     store_time: float | None = None
+    allowed_failure: bool = False
+    """It failed, and its `allow_failure` let the run go on (and succeed)."""
+
+    @property
+    def status_text(self) -> str:
+        """Its status as the run's table shows it: 'cached', 'failed (allowed)'..."""
+        if self.cached:
+            return "cached"
+        return f"{self.status} (allowed)" if self.allowed_failure else self.status
 
     @classmethod
     def from_db(cls, row: Mapping[Any, Any]) -> JobRow:

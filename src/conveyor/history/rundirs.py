@@ -244,6 +244,7 @@ def _job(result: dict[str, Any]) -> JobRow:
         restore_time=result.get("restore_time"),
         run_time=result.get("run_time"),
         store_time=result.get("store_time"),
+        allowed_failure=bool(result.get("allowed_failure")),
     )
 
 

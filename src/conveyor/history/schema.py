@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 HEAD = "0006"
@@ -77,6 +78,7 @@ jobs = Table(
     Column("restore_time", Float),
     Column("run_time", Float),
     Column("store_time", Float),
+    Column("allowed_failure", Boolean, nullable=False, server_default=false()),
     Index("ix_jobs_name", "name"),
     Index("ix_jobs_action_digest", "action_digest"),
 )

@@ -1,5 +1,6 @@
 """Each job's timeline (checking, restoring, running, storing) and the time the checks
-before the build took: queue time is then only waiting, never work.
+before the build took: queue time is then only waiting, never work. And whether a
+failure was allowed (`allow_failure`), as the run's own table says it.
 
 Revision ID: 0006
 Revises: 0005
@@ -22,6 +23,9 @@ def upgrade() -> None:
     with op.batch_alter_table("jobs") as batch:
         for column in PHASES:
             batch.add_column(sa.Column(column, sa.Float))
+        batch.add_column(
+            sa.Column("allowed_failure", sa.Boolean, nullable=False, server_default=sa.false())
+        )
     with op.batch_alter_table("runs") as batch:
         batch.add_column(sa.Column("checks_time", sa.Float))
 
@@ -30,5 +34,6 @@ def downgrade() -> None:
     with op.batch_alter_table("runs") as batch:
         batch.drop_column("checks_time")
     with op.batch_alter_table("jobs") as batch:
+        batch.drop_column("allowed_failure")
         for column in reversed(PHASES):
             batch.drop_column(column)
