@@ -8,6 +8,7 @@ import gzip
 import http.server
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,8 @@ class Received:
     path: str
     headers: dict[str, str]
     request: ExportTraceServiceRequest
+    at: float
+    """When it arrived (time.time())."""
 
 
 @dataclass
@@ -92,7 +95,8 @@ def collector() -> Iterator[Collector]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             headers = {k.lower(): v for k, v in self.headers.items()}
-            state.received.append(Received(self.path, headers, _decode(body, headers)))
+            request = _decode(body, headers)
+            state.received.append(Received(self.path, headers, request, time.time()))
             self.send_response(state.status)
             self.send_header("Content-Type", state.content_type)
             self.send_header("Content-Length", str(len(state.body)))

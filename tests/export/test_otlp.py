@@ -208,11 +208,15 @@ def test_json_to_the_traces_endpoint_as_is_gzipped(
 
 
 def test_an_explicit_url_wins_over_the_environment(
-    project: Project, recorded: dict[str, Any], collector: Collector
+    project: Project,
+    recorded: dict[str, Any],
+    collector: Collector,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    env = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": dead, "OTEL_EXPORTER_OTLP_ENDPOINT": dead}
-    done = conveyor(project, "trace", recorded["id"], "--otlp", collector.url, env=env)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", dead)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", dead)
+    done = project.run("trace", recorded["id"], "--otlp", collector.url)
     assert done.code == 0, done.err
     assert [r.path for r in collector.received] == ["/v1/traces"]
 
@@ -225,7 +229,7 @@ def test_the_collectors_refusal_is_shown_with_its_status_and_message(
     message = b"invalid API key"
     collector.status = 401
     collector.body = b"\x08\x10\x12" + bytes([len(message)]) + message
-    done = conveyor(project, "trace", "--otlp", collector.url)
+    done = project.run("trace", "--otlp", collector.url)
     assert done.code == 2
     assert done.err.startswith(
         f"error: the collector at {collector.url}/v1/traces answered 401 Unauthorized:"
@@ -236,17 +240,18 @@ def test_the_collectors_refusal_is_shown_with_its_status_and_message(
 
     collector.status, collector.content_type = 400, "application/json"
     collector.body = b'{"code": 3, "message": "span name too long"}'
-    done = conveyor(project, "trace", "--otlp", collector.url)
+    done = project.run("trace", "--otlp", collector.url)
     assert done.code == 2
     assert "answered 400 Bad Request" in done.err
     assert "span name too long" in done.err
 
 
 def test_an_unreachable_collector_is_an_environment_problem(
-    project: Project, recorded: dict[str, Any]
+    project: Project, recorded: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    done = conveyor(project, "trace", "--otlp", env={"OTEL_EXPORTER_OTLP_ENDPOINT": url})
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", url)
+    done = project.run("trace", "--otlp")
     assert done.code == 2
     assert done.err.startswith(f"error: cannot send the trace to {url}/v1/traces: ")
     assert "is an OpenTelemetry collector listening there" in done.err
@@ -264,7 +269,7 @@ def test_a_partial_success_is_a_warning(
     answer.partial_success.rejected_spans = 2
     answer.partial_success.error_message = "spans too old"
     collector.body = answer.SerializeToString()
-    done = conveyor(project, "trace", "--otlp", collector.url)
+    done = project.run("trace", "--otlp", collector.url)
     assert done.code == 0, done.err
     assert "warning: the collector rejected 2 of 7 spans: spans too old" in done.err
 

@@ -523,13 +523,8 @@ def trace_command(
     if otlp_url is not None:
         from conveyor.export import otlp
 
-        if otlp_url and "://" not in otlp_url:
-            raise UsageError(
-                f"--otlp takes a collector's URL (http://...), not {otlp_url!r}",
-                hint=f"to name the run, put it before the option: conveyor trace {otlp_url} --otlp",
-            )
         # Read the environment before the history, so that a bad variable says so at once.
-        config = otlp.settings(otlp_url or None, os.environ)
+        config = otlp.option(otlp_url, os.environ, before=f"conveyor trace {otlp_url} --otlp")
     _pipeline, record = _pick(ctx, run_id)
     sent = None
     if chrome_file:

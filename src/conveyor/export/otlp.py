@@ -20,7 +20,7 @@ import base64
 import hashlib
 import json
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -201,6 +201,18 @@ def settings(url: str | None, environ: Mapping[str, str]) -> Settings:
     )
 
 
+def option(value: str, environ: Mapping[str, str], *, before: str) -> Settings:
+    """The settings for `--otlp [URL]` ('' when given no URL). Its URL is optional, so
+    a word after it that is not one (a run id, a job) is taken for the user's slip;
+    `before` is the command line that says it (`conveyor trace RUN --otlp`)."""
+    if value and "://" not in value:
+        raise UsageError(
+            f"--otlp takes a collector's URL (http://...), not {value!r}",
+            hint=f"to name {value!r}, put it before the option: {before}",
+        )
+    return settings(value or None, environ)
+
+
 # -- the spans -------------------------------------------------------------------------------
 
 
@@ -314,9 +326,16 @@ def _job_spans(record: RunRecord, job: JobRow, parent: bytes, add: Any) -> None:
     _job_span(record, job, parent, add)
 
 
-def request(record: RunRecord, config: Settings) -> ExportTraceServiceRequest:
+def request(
+    record: RunRecord,
+    config: Settings,
+    *,
+    jobs: Sequence[JobRow] | None = None,
+    with_run: bool = True,
+) -> ExportTraceServiceRequest:
     """The run as OTLP's ExportTraceServiceRequest: one resource, one scope, a span for
-    the run and one per job under it."""
+    the run and one per job under it. `jobs` (default: all the record's) and `with_run`
+    send part of a run: a run exported live sends each job as it ends, the run last."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
         ExportTraceServiceRequest,
     )
@@ -331,7 +350,20 @@ def request(record: RunRecord, config: Settings) -> ExportTraceServiceRequest:
     scope_spans.scope.name = "conveyor"
     scope_spans.scope.version = run.conveyor_version
     add = scope_spans.spans.add
+    if with_run:
+        _run_span(record, add)
+    ordered = sorted(
+        record.jobs if jobs is None else jobs,
+        key=lambda j: (j.started_at is None, j.started_at or 0.0, j.name),
+    )
+    for job in ordered:
+        _job_spans(record, job, span_id(run.id, ""), add)
+    return message
 
+
+def _run_span(record: RunRecord, add: Any) -> Span:
+    """The pipeline run's span, the root of the trace."""
+    run = record.run
     root: Span = add()
     result = PIPELINE_RESULT.get(run.status, "error")
     end = run.finished_at if run.finished_at is not None else run.started_at
@@ -359,13 +391,7 @@ def request(record: RunRecord, config: Settings) -> ExportTraceServiceRequest:
     if result not in _FINE:
         root.status.code = STATUS_ERROR  # type: ignore[assignment]
         root.status.message = f"the run {run.status}"
-    ordered = sorted(
-        record.jobs,
-        key=lambda j: (j.started_at is None, j.started_at or 0.0, j.name),
-    )
-    for job in ordered:
-        _job_spans(record, job, root.span_id, add)
-    return message
+    return root
 
 
 def to_json(message: ExportTraceServiceRequest) -> dict[str, Any]:
@@ -445,9 +471,8 @@ _HINTS = {
 }
 
 
-def encode(record: RunRecord, config: Settings) -> tuple[bytes, str]:
+def encode(message: ExportTraceServiceRequest, config: Settings) -> tuple[bytes, str]:
     """The request body and its content type, in the configured encoding."""
-    message = request(record, config)
     if config.protocol == "http/json":
         return json.dumps(to_json(message)).encode(), "application/json"
     return message.SerializeToString(), "application/x-protobuf"
@@ -456,11 +481,17 @@ def encode(record: RunRecord, config: Settings) -> tuple[bytes, str]:
 def send(record: RunRecord, config: Settings) -> Sent:
     """POST the run's spans to the collector; a refusal or no answer is an
     EnvironmentProblem carrying the status and what the collector said."""
+    rejected, message = post(request(record, config), config)
+    return Sent(config.endpoint, span_count(record), rejected, message)
+
+
+def post(message: ExportTraceServiceRequest, config: Settings) -> tuple[int, str]:
+    """POST one request; returns what the collector rejected (count, message)."""
     import gzip
     import urllib.error
     import urllib.request
 
-    body, content_type = encode(record, config)
+    body, content_type = encode(message, config)
     headers = {**config.headers, "Content-Type": content_type}
     if config.gzip:
         body = gzip.compress(body)
@@ -489,8 +520,7 @@ def send(record: RunRecord, config: Settings) -> Sent:
             f"cannot send the trace to {url}: {reason}",
             hint="is an OpenTelemetry collector listening there (OTLP/HTTP)?",
         ) from None
-    rejected, message = _partial_success(answer, answer_type)
-    return Sent(url, span_count(record), rejected, message)
+    return _partial_success(answer, answer_type)
 
 
 def _partial_success(body: bytes, content_type: str) -> tuple[int, str]:
