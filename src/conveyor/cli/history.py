@@ -517,7 +517,18 @@ def flaky_command(ctx: click.Context, window: float, quarantine: bool, as_json: 
     type=click.Path(dir_okay=False),
     help="Write a Chrome trace (chrome://tracing, ui.perfetto.dev).",
 )
-@click.option("--otlp", "otlp_url", metavar="URL", help="Send to an OTLP/HTTP collector.")
+@click.option(
+    "--otlp",
+    "otlp_url",
+    metavar="[URL]",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    help="Send the spans to an OpenTelemetry collector over OTLP/HTTP: to URL (its base;"
+    " /v1/traces is appended), else where OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or"
+    " OTEL_EXPORTER_OTLP_ENDPOINT say, else localhost:4318. The other OTEL_EXPORTER_OTLP_*"
+    " variables, OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES apply.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Say what was done as JSON.")
 @pipeline_file_option
 @click.pass_context
@@ -532,21 +543,40 @@ def trace_command(
     from conveyor.errors import UsageError
     from conveyor.export import trace
 
-    if not chrome_file and not otlp_url:
-        raise UsageError("say where the trace goes", hint="--chrome FILE and/or --otlp URL")
+    if not chrome_file and otlp_url is None:
+        raise UsageError("say where the trace goes", hint="--chrome FILE and/or --otlp [URL]")
+    config = None
+    if otlp_url is not None:
+        from conveyor.export import otlp
+
+        # Read the environment before the history, so that a bad variable says so at once.
+        config = otlp.option(otlp_url, os.environ, before=f"conveyor trace {otlp_url} --otlp")
     _pipeline, record = _pick(ctx, run_id)
-    url = None
+    sent = None
     if chrome_file:
         trace.write_chrome(chrome_file, record)
         if not as_json:
             click.echo(f"wrote {chrome_file} ({len(record.jobs)} jobs)")
-    if otlp_url:
-        url = trace.send_otlp(record, otlp_url)
+    if config is not None:
+        sent = otlp.send(record, config)
+        if sent.rejected or sent.message:
+            click.echo(
+                f"warning: the collector rejected {sent.rejected} of {sent.spans} spans"
+                + (f": {sent.message}" if sent.message else ""),
+                err=True,
+            )
         if not as_json:
-            click.echo(f"sent {trace.spans(record)} spans to {url}")
+            click.echo(f"sent {sent.spans} spans to {sent.endpoint} ({config.protocol})")
     if as_json:
-        done = {"run_id": record.run.id, "spans": trace.spans(record)}
-        click.echo(json.dumps({**done, "chrome": chrome_file, "otlp": url}))
+        done: dict[str, object] = {
+            "run_id": record.run.id,
+            "spans": trace.spans(record),
+            "chrome": chrome_file,
+            "otlp": sent.endpoint if sent else None,
+        }
+        if sent and config:
+            done.update(otlp_protocol=config.protocol, otlp_rejected=sent.rejected)
+        click.echo(json.dumps(done))
     return 0
 
 

@@ -147,6 +147,17 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     show_default=True,
     help="Time between SIGTERM and SIGKILL when a job is stopped (5s, 1m; plain: seconds).",
 )
+@click.option(
+    "--otlp",
+    "otlp_url",
+    metavar="[URL]",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    help="Send the run's spans to an OpenTelemetry collector as it goes (OTLP/HTTP), as"
+    " `conveyor trace --otlp` does; the OTEL_EXPORTER_OTLP_* variables apply. A collector"
+    " that is down is a warning, never the run's failure.",
+)
 @pipeline_file_option
 @click.pass_context
 def run_command(
@@ -169,6 +180,7 @@ def run_command(
     no_wait: bool,
     manual_jobs: tuple[str, ...],
     kill_grace: float,
+    otlp_url: str | None,
 ) -> int:
     """Run the pipeline's jobs as a parallel graph (JOBS: only these and what they need)."""
     pipeline = load(ctx)
@@ -208,6 +220,13 @@ def run_command(
 
     from conveyor.run.compose import run_pipeline
 
+    exporters: list[Sink] = []
+    if otlp_url is not None:
+        from conveyor.export import otlp
+        from conveyor.export.otlp_live import OtlpExport
+
+        where = f"conveyor run {otlp_url} --otlp"
+        exporters.append(OtlpExport(otlp.option(otlp_url, environ, before=where)))
     stream = sys.stderr if as_json else sys.stdout
     view = _view(stream, context, plain=plain, quiet=quiet, explain=explain)
     previous = _stop_on_signals()
@@ -220,7 +239,7 @@ def run_command(
             manual=manual,
             parallelism=parallelism,
             keep_going=keep_going,
-            sinks=[view, *_ci_sinks(context, environ, stream)],
+            sinks=[view, *_ci_sinks(context, environ, stream), *exporters],
             kill_grace=kill_grace,
             read_cache=not no_cache,
             explain=explain,

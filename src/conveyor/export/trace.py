@@ -1,15 +1,12 @@
-"""A recorded run as a trace: a span per job under a span for the run. Two forms: the
-Chrome trace-event format (a file chrome://tracing and ui.perfetto.dev open) and
-OpenTelemetry's OTLP/HTTP JSON encoding (POSTed to a collector's /v1/traces)."""
+"""A recorded run as a Chrome trace: a span per job under a span for the run, in the
+trace-event format that chrome://tracing and ui.perfetto.dev open. (The same run as
+OpenTelemetry spans sent to a collector is `export.otlp`.)"""
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from conveyor.errors import EnvironmentProblem
 from conveyor.fsutil import atomic_write
 from conveyor.history.record import JobRow, RunRecord
 
@@ -116,112 +113,9 @@ def chrome(record: RunRecord) -> dict[str, Any]:
     return {"traceEvents": events, "displayTimeUnit": "ms"}
 
 
-def _value(value: object) -> dict[str, object]:
-    if isinstance(value, bool):
-        return {"boolValue": value}
-    if isinstance(value, int):
-        return {"intValue": str(value)}
-    if isinstance(value, float):
-        return {"doubleValue": value}
-    return {"stringValue": str(value)}
-
-
-def _attrs(values: Mapping[str, object]) -> list[dict[str, object]]:
-    return [{"key": k, "value": _value(v)} for k, v in values.items() if v is not None]
-
-
-def otlp(record: RunRecord) -> dict[str, Any]:
-    """ExportTraceServiceRequest in OTLP's JSON encoding (ids in hex, times in ns)."""
-    run = record.run
-    trace_id = hashlib.sha256(run.id.encode()).hexdigest()[:32]
-
-    def span_id(name: str) -> str:
-        return hashlib.sha256(f"{run.id}\0{name}".encode()).hexdigest()[:16]
-
-    def ns(t: float) -> str:
-        return str(round(t * 1e9))
-
-    end = run.finished_at if run.finished_at is not None else run.started_at
-    root = span_id("")
-    spans = [
-        {
-            "traceId": trace_id,
-            "spanId": root,
-            "name": f"run {run.pipeline}",
-            "kind": 1,
-            "startTimeUnixNano": ns(run.started_at),
-            "endTimeUnixNano": ns(end),
-            "attributes": _attrs(
-                {
-                    "conveyor.run_id": run.id,
-                    "conveyor.status": run.status,
-                    "vcs.commit": run.commit,
-                    "vcs.branch": run.branch,
-                    "conveyor.event": run.event,
-                }
-            ),
-            "status": {"code": 1 if run.status == "success" else 2},
-        }
-    ]
-    for job, began, ended in _timed(record):
-        ok = job.status in ("success", "skipped")
-        spans.append(
-            {
-                "traceId": trace_id,
-                "spanId": span_id(job.name),
-                "parentSpanId": root,
-                "name": job.name,
-                "kind": 1,
-                "startTimeUnixNano": ns(began),
-                "endTimeUnixNano": ns(ended),
-                "attributes": _attrs({f"conveyor.{k}": v for k, v in _attributes(job).items()}),
-                "status": {"code": 1 if ok else 2},
-            }
-        )
-    return {
-        "resourceSpans": [
-            {
-                "resource": {
-                    "attributes": _attrs(
-                        {"service.name": "conveyor", "host.name": run.host or None}
-                    )
-                },
-                "scopeSpans": [{"scope": {"name": "conveyor"}, "spans": spans}],
-            }
-        ]
-    }
-
-
 def write_chrome(path: str, record: RunRecord) -> None:
     """The Chrome trace of the run, written to `path` atomically."""
     atomic_write(path, json.dumps(chrome(record)))
-
-
-def otlp_endpoint(url: str) -> str:
-    """A collector's address as given (its base, or the full path) -> its traces URL."""
-    url = url.rstrip("/")
-    return url if url.endswith("/v1/traces") else f"{url}/v1/traces"
-
-
-def send_otlp(record: RunRecord, url: str) -> str:
-    """POST the run's spans to an OTLP/HTTP collector; returns the URL it went to."""
-    import urllib.error
-    import urllib.request
-
-    endpoint = otlp_endpoint(url)
-    body = json.dumps(otlp(record)).encode()
-    request = urllib.request.Request(
-        endpoint, data=body, headers={"Content-Type": "application/json"}, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            response.read()
-    except (urllib.error.URLError, OSError) as exc:
-        raise EnvironmentProblem(
-            f"cannot send the trace to {endpoint}: {exc}",
-            hint="is an OpenTelemetry collector listening there (OTLP/HTTP)?",
-        ) from None
-    return endpoint
 
 
 def spans(record: RunRecord) -> int:
