@@ -321,9 +321,21 @@ def _job_span(record: RunRecord, job: JobRow, parent: bytes, add: Any) -> Span:
 
 
 def _job_spans(record: RunRecord, job: JobRow, parent: bytes, add: Any) -> None:
-    """The spans of one job: its own span, under which the phases of its timeline
-    (cache check, restore, store) will go as children parented to it."""
-    _job_span(record, job, parent, add)
+    """The spans of one job: its own span, and under it the phases of its timeline
+    (check, restore, run, store: `JobRow.phases`), so a backend shows where its time
+    went; the gaps between them are its queue time."""
+    own = _job_span(record, job, parent, add)
+    run_id = record.run.id
+    for phase, began, ended in job.phases():
+        span: Span = add()
+        span.trace_id = own.trace_id
+        span.span_id = span_id(run_id, f"{job.name}\0{phase}")
+        span.parent_span_id = own.span_id
+        span.name = f"{job.name}: {phase}"
+        span.kind = KIND_INTERNAL  # type: ignore[assignment]
+        span.start_time_unix_nano = _ns(began)
+        span.end_time_unix_nano = _ns(max(began, ended))
+        _set(span, {"conveyor.job.phase": phase, "cicd.pipeline.task.name": job.name})
 
 
 def request(
@@ -410,8 +422,8 @@ def to_json(message: ExportTraceServiceRequest) -> dict[str, Any]:
 
 
 def span_count(record: RunRecord) -> int:
-    """How many spans the run makes: one for the run, one per job."""
-    return len(record.jobs) + 1
+    """How many spans the run makes: one for the run, one per job and per phase of it."""
+    return 1 + sum(1 + len(job.phases()) for job in record.jobs)
 
 
 # -- sending ---------------------------------------------------------------------------------

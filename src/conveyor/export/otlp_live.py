@@ -29,25 +29,7 @@ _Batch = tuple[RunRecord, tuple[JobRow, ...], bool]
 
 def job_row(result: JobResult) -> JobRow:
     """A job's result as the history would record it."""
-    queued, began = result.queued_at, result.started_at
-    return JobRow(
-        name=result.name,
-        status=str(result.status),
-        reason=result.reason,
-        cached=result.cached,
-        action_digest=result.action_digest,
-        queued_at=queued,
-        started_at=began,
-        finished_at=result.finished_at,
-        queue_time=(began - queued) if began is not None and queued is not None else None,
-        duration=result.duration,
-        attempts=result.attempts,
-        exit_code=result.exit_code,
-        cpu_time=result.cpu_time,
-        peak_rss=result.peak_rss,
-        saved=result.saved,
-        log_path=result.log_path,
-    )
+    return JobRow.from_result(result)
 
 
 class OtlpExport:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
+    from conveyor.model import JobResult
+
 
 def _columns(row: DataclassInstance) -> dict[str, object]:
     """The row's fields by name, in declaration (column) order."""
@@ -99,6 +101,56 @@ class JobRow:
     store_time: float | None = None
     allowed_failure: bool = False
     """It failed, and its `allow_failure` let the run go on (and succeed)."""
+
+    @classmethod
+    def from_result(cls, result: JobResult) -> JobRow:
+        """A job's result as the history records it (the run's own sinks need rows
+        before the run directory is read back)."""
+        return cls(
+            name=result.name,
+            status=result.status.value,
+            reason=result.reason,
+            cached=result.cached,
+            action_digest=result.action_digest,
+            queued_at=result.queued_at,
+            started_at=result.started_at,
+            finished_at=result.finished_at,
+            queue_time=result.queue_time,
+            duration=result.duration,
+            attempts=result.attempts,
+            exit_code=result.exit_code,
+            cpu_time=result.cpu_time,
+            peak_rss=result.peak_rss,
+            saved=result.saved,
+            log_path=result.log_path,
+            check_time=result.check_time,
+            restore_time=result.restore_time,
+            run_time=result.run_time,
+            store_time=result.store_time,
+            allowed_failure=result.allowed_failure,
+        )
+
+    def phases(self) -> list[tuple[str, float, float]]:
+        """Its timeline as (phase, start, end): checking from its start; restoring,
+        running and storing back to back up to its end (a miss waits for a slot between
+        its check and the rest). None for a job that never started or a row from before
+        phases were recorded."""
+        if self.started_at is None or self.finished_at is None:
+            return []
+        out: list[tuple[str, float, float]] = []
+        if self.check_time is not None:
+            out.append(("check", self.started_at, self.started_at + self.check_time))
+        tail: list[tuple[str, float, float]] = []
+        end = self.finished_at
+        for phase, seconds in (
+            ("store", self.store_time),
+            ("run", self.run_time),
+            ("restore", self.restore_time),
+        ):
+            if seconds is not None:
+                tail.append((phase, end - seconds, end))
+                end -= seconds
+        return out + tail[::-1]
 
     @property
     def status_text(self) -> str:
