@@ -63,9 +63,14 @@ def test_spans_are_sent_as_the_run_goes_and_match_the_recorded_trace(
     assert "warning" not in done.err
     assert {r.path for r in collector.received} == {"/v1/traces"}
     live = {s.name: s for s in spans(collector)}
-    assert set(live) == {"RUN live", "first", "second", "never"}
+    assert set(live) == {
+        "RUN live",
+        *("first", "first: check", "first: restore", "first: run", "first: store"),
+        *("second", "second: check", "second: restore", "second: run", "second: store"),
+        "never",
+    }
     # Live: the first job's span was at the collector before the second job ended.
-    [first_request] = [r for r in collector.received if "first" in str(r.request)]
+    [first_request] = [r for r in collector.received if '"first"' in str(r.request)]
     assert first_request.at * 1e9 < live["second"].end_time_unix_nano
     # The run's span comes last, once the run is over.
     assert "RUN live" in str(collector.received[-1].request)
