@@ -303,6 +303,7 @@ def _pct(value: float | None) -> str:
 def stats_command(ctx: click.Context, window: float, job: str | None, as_json: bool) -> int:
     """Per job: duration (p50, p95, trend), success and cache-hit rates, queue time, time
     the cache saved; for the pipeline: its success rate against the 99% target."""
+    from conveyor.insights.definitions import format_mib
     from conveyor.insights.stats import compute
 
     with _history(ctx) as (pipeline, store):
@@ -333,7 +334,7 @@ def stats_command(ctx: click.Context, window: float, job: str | None, as_json: b
             f"{p.mean_cpus:g} CPUs while runs were going"
         )
     table = [
-        ("JOB", "RUNS", "SUCCESS", "CACHED", "P50", "P95", "TREND", "QUEUE", "SAVED", "PEAK MEM")
+        ("JOB", "RUNS", "SUCCESS", "CACHED", "P50", "P95", "TREND", "QUEUE", "SAVED", "MEM P95")
     ]
     for j in figures.jobs:
         trend = "-" if j.trend is None else f"{j.trend * 100:+.0f}%"
@@ -348,7 +349,7 @@ def stats_command(ctx: click.Context, window: float, job: str | None, as_json: b
                 trend,
                 _dur(j.queue_time),
                 _dur(j.saved),
-                f"{j.peak_memory / 2**20:.0f} MiB" if j.peak_memory else "-",
+                format_mib(j.peak_memory) if j.peak_memory else "-",
             )
         )
     click.echo("")
@@ -415,7 +416,12 @@ def critical_path_command(ctx: click.Context, run_id: str | None, as_json: bool)
 @click.command("metrics")
 @since_option
 @click.option("--all-pipelines", is_flag=True, help="Every pipeline in the database.")
-@click.option("--push", "push_url", metavar="URL", help="Push to this Prometheus Pushgateway.")
+@click.option(
+    "--push",
+    "push_url",
+    metavar="URL",
+    help="Push to this Prometheus Pushgateway (group job=conveyor, pipeline=NAME).",
+)
 @click.option(
     "--textfile",
     type=click.Path(dir_okay=False),
@@ -439,17 +445,27 @@ def metrics_command(
     dashboard_file: str | None,
     as_json: bool,
 ) -> int:
-    """The history as Prometheus metrics: run and job durations (histograms), outcomes,
-    cache hits and misses, queue time. Printed, or pushed, or written for node_exporter."""
+    """The history as Prometheus metrics: counters and histograms over the whole history
+    (runs, jobs, durations, cache hits, memory, gates), and the figures of `conveyor
+    stats --since` as gauges. Printed, or pushed, or written for node_exporter."""
     from conveyor.export import prometheus
+    from conveyor.history.queries import pipeline_names
 
     with _history(ctx) as (pipeline, store):
-        name = None if all_pipelines else pipeline.label
-        registry = prometheus.registry_for(store, name, time.time() - window)
+        names = pipeline_names(store) if all_pipelines else [pipeline.label]
+        now = time.time()
+        registry = prometheus.registry_for(store, names, window, now)
+        # One Pushgateway group per pipeline: a push replaces only its own pipeline's.
+        pushed = (
+            [(name, prometheus.registry_for(store, [name], window, now)) for name in names]
+            if push_url and all_pipelines
+            else [(pipeline.label, registry)]
+        )
     if textfile:
         prometheus.write_textfile(textfile, registry)
     if push_url:
-        prometheus.push(push_url, registry)
+        for name, one in pushed:
+            prometheus.push(push_url, one, name)
     if dashboard_file:
         from conveyor.export.grafana import write_dashboard
 

@@ -3,8 +3,15 @@
 resource use, slowest jobs), written against Conveyor's own metric names so that it
 works as imported.
 
-The counters and histograms cover the `--since` window `conveyor metrics` was run with,
-so the panels show totals and quantiles of those series rather than rate() over them.
+Two kinds of panels, as there are two kinds of series (see `export.prometheus`):
+
+- "($window)": the figures of `conveyor stats --since WINDOW`, read from the
+  `conveyor_window_*` gauges; exact, and as a time series the trend of that rolling
+  window;
+- "(all recorded runs)": totals of the counters, and quantiles of the histograms by
+  `histogram_quantile`, within the bucket error stated in the title (9.1%).
+
+The queries select a job by the `conveyor_job` label: `job` is the scrape target's.
 """
 
 from __future__ import annotations
@@ -13,27 +20,152 @@ import json
 from typing import Any
 
 from conveyor.errors import EnvironmentProblem
+from conveyor.export.prometheus import JOB_LABEL
 from conveyor.fsutil import atomic_write
+from conveyor.insights.definitions import DURATION_BUCKETS, MEMORY_BUCKETS, relative_error
 
 PIPELINE = 'pipeline=~"$pipeline"'
+WINDOW = f'{PIPELINE},window="$window"'
+JOB = "{{" + JOB_LABEL + "}}"
+# Grafana's `bytes` is its binary unit (KiB, MiB, GiB), as `conveyor stats` prints MiB.
+BYTES = "bytes"
+ERR_S = f"±{relative_error(DURATION_BUCKETS) * 100:.1f}%"
+ERR_B = f"±{relative_error(MEMORY_BUCKETS) * 100:.1f}%"
+
+
+def _quantile(q: float, metric: str, by: str) -> str:
+    return f"histogram_quantile({q}, sum by ({by}) ({metric}_bucket{{{PIPELINE}}}))"
+
 
 # (title, panel type, unit, [(PromQL, legend)], width)
 PANELS: tuple[tuple[str, str, str, tuple[tuple[str, str], ...], int], ...] = (
     (
-        "Success rate",
+        "Success rate ($window)",
         "stat",
         "percent",
-        (
-            (
-                f'100 * sum(conveyor_runs_total{{{PIPELINE},status="success"}})'
-                f" / sum(conveyor_runs_total{{{PIPELINE}}})",
-                "success rate",
-            ),
-        ),
+        ((f"100 * conveyor_window_success_ratio{{{WINDOW}}}", "{{pipeline}}"),),
         6,
     ),
     (
-        "Cache hit rate",
+        "Runs ($window)",
+        "stat",
+        "short",
+        ((f"conveyor_window_runs{{{WINDOW}}}", "{{pipeline}}"),),
+        6,
+    ),
+    (
+        "Mean build time ($window)",
+        "stat",
+        "s",
+        ((f"conveyor_window_run_duration_mean_seconds{{{WINDOW}}}", "{{pipeline}}"),),
+        6,
+    ),
+    (
+        "Time saved by the cache ($window)",
+        "stat",
+        "s",
+        ((f"conveyor_window_cache_saved_seconds{{{WINDOW}}}", "{{pipeline}}"),),
+        6,
+    ),
+    (
+        "Slowest jobs: p95 duration ($window)",
+        "table",
+        "s",
+        ((f"topk(10, conveyor_window_job_duration_p95_seconds{{{WINDOW}}})", JOB),),
+        12,
+    ),
+    (
+        "Job duration p50 and p95 ($window)",
+        "timeseries",
+        "s",
+        (
+            (f"conveyor_window_job_duration_p50_seconds{{{WINDOW}}}", f"{JOB} p50"),
+            (f"conveyor_window_job_duration_p95_seconds{{{WINDOW}}}", f"{JOB} p95"),
+        ),
+        12,
+    ),
+    (
+        "Failures by job ($window)",
+        "table",
+        "short",
+        ((f"topk(10, conveyor_window_job_failures{{{WINDOW}}} > 0)", JOB),),
+        12,
+    ),
+    (
+        "Cache hit rate by job ($window)",
+        "table",
+        "percent",
+        ((f"100 * conveyor_window_job_cache_hit_ratio{{{WINDOW}}}", JOB),),
+        12,
+    ),
+    (
+        "Queue time by job: mean ($window)",
+        "timeseries",
+        "s",
+        ((f"topk(10, conveyor_window_job_queue_mean_seconds{{{WINDOW}}})", JOB),),
+        12,
+    ),
+    (
+        "CPU time by job: mean per execution ($window)",
+        "timeseries",
+        "s",
+        ((f"topk(10, conveyor_window_job_cpu_mean_seconds{{{WINDOW}}})", JOB),),
+        12,
+    ),
+    (
+        "Peak memory by job: p95 ($window)",
+        "table",
+        BYTES,
+        ((f"topk(10, conveyor_window_job_peak_memory_p95_bytes{{{WINDOW}}})", JOB),),
+        12,
+    ),
+    (
+        "Runs by outcome (all recorded runs)",
+        "stat",
+        "short",
+        ((f"sum by (status) (conveyor_runs_total{{{PIPELINE}}})", "{{status}}"),),
+        12,
+    ),
+    (
+        f"Build duration p50, p95 (all recorded runs, {ERR_S})",
+        "stat",
+        "s",
+        tuple(
+            (_quantile(q, "conveyor_run_duration_seconds", "pipeline, le"), f"p{round(q * 100)}")
+            for q in (0.5, 0.95)
+        ),
+        12,
+    ),
+    (
+        f"Slowest jobs: p95 duration (all recorded runs, {ERR_S})",
+        "table",
+        "s",
+        (
+            (
+                "topk(10, "
+                + _quantile(0.95, "conveyor_job_duration_seconds", f"pipeline, {JOB_LABEL}, le")
+                + ")",
+                JOB,
+            ),
+        ),
+        12,
+    ),
+    (
+        f"Peak memory by job: p95 (all recorded runs, {ERR_B})",
+        "table",
+        BYTES,
+        (
+            (
+                "topk(10, "
+                + _quantile(0.95, "conveyor_job_peak_memory_bytes", f"pipeline, {JOB_LABEL}, le")
+                + ")",
+                JOB,
+            ),
+        ),
+        12,
+    ),
+    (
+        "Cache hit rate (all recorded runs)",
         "stat",
         "percent",
         (
@@ -43,77 +175,10 @@ PANELS: tuple[tuple[str, str, str, tuple[tuple[str, str], ...], int], ...] = (
                 "hits",
             ),
         ),
-        6,
-    ),
-    (
-        "Time saved by the cache",
-        "stat",
-        "s",
-        ((f"sum(conveyor_cache_saved_seconds_total{{{PIPELINE}}})", "saved"),),
-        6,
-    ),
-    (
-        "Runs by outcome",
-        "stat",
-        "short",
-        ((f"sum by (status) (conveyor_runs_total{{{PIPELINE}}})", "{{status}}"),),
-        6,
-    ),
-    (
-        "Build duration (p50, p95)",
-        "timeseries",
-        "s",
-        tuple(
-            (
-                f"histogram_quantile({q}, sum by (le) "
-                f"(conveyor_run_duration_seconds_bucket{{{PIPELINE}}}))",
-                f"p{round(q * 100)}",
-            )
-            for q in (0.5, 0.95)
-        ),
         12,
     ),
     (
-        "Queue time (p95)",
-        "timeseries",
-        "s",
-        (
-            (
-                "histogram_quantile(0.95, sum by (le) "
-                f"(conveyor_job_queue_seconds_bucket{{{PIPELINE}}}))",
-                "p95",
-            ),
-        ),
-        12,
-    ),
-    (
-        "Slowest jobs (p95)",
-        "table",
-        "s",
-        (
-            (
-                "topk(10, histogram_quantile(0.95, sum by (job, le) "
-                f"(conveyor_job_duration_seconds_bucket{{{PIPELINE}}})))",
-                "{{job}}",
-            ),
-        ),
-        12,
-    ),
-    (
-        "Failures by job",
-        "table",
-        "short",
-        (
-            (
-                "topk(10, sum by (job) "
-                f'(conveyor_jobs_total{{{PIPELINE},status=~"failed|timed_out"}}))',
-                "{{job}}",
-            ),
-        ),
-        12,
-    ),
-    (
-        "Failing gates",
+        "Failing gates (all recorded runs)",
         "table",
         "short",
         (
@@ -126,7 +191,7 @@ PANELS: tuple[tuple[str, str, str, tuple[tuple[str, str], ...], int], ...] = (
         12,
     ),
     (
-        "Gate pass rate",
+        "Gate pass rate (all recorded runs)",
         "stat",
         "percent",
         (
@@ -134,31 +199,6 @@ PANELS: tuple[tuple[str, str, str, tuple[tuple[str, str], ...], int], ...] = (
                 f'100 * sum(conveyor_gates_total{{{PIPELINE},result="passed"}})'
                 f" / sum(conveyor_gates_total{{{PIPELINE}}})",
                 "passed",
-            ),
-        ),
-        12,
-    ),
-    (
-        "CPU time by job",
-        "timeseries",
-        "s",
-        (
-            (
-                f"topk(10, sum by (job) (conveyor_job_cpu_seconds_total{{{PIPELINE}}}))",
-                "{{job}}",
-            ),
-        ),
-        12,
-    ),
-    (
-        "Peak memory by job (p95)",
-        "timeseries",
-        "bytes",
-        (
-            (
-                "topk(10, histogram_quantile(0.95, sum by (job, le) "
-                f"(conveyor_job_peak_memory_bytes_bucket{{{PIPELINE}}})))",
-                "{{job}}",
             ),
         ),
         12,
@@ -195,7 +235,7 @@ def dashboard(datasource_uid: str = "${datasource}") -> dict[str, Any]:
                 for i, (expr, legend) in enumerate(targets)
             ],
         }
-        if title == "Success rate":  # the seed's reliability target, as the threshold
+        if title.startswith("Success rate"):  # the seed's reliability target, as the threshold
             panel["fieldConfig"]["defaults"]["thresholds"] = {
                 "mode": "absolute",
                 "steps": [{"color": "red", "value": None}, {"color": "green", "value": 99}],
@@ -227,6 +267,15 @@ def dashboard(datasource_uid: str = "${datasource}") -> dict[str, Any]:
                     "includeAll": True,
                     "allValue": ".*",
                     "multi": True,
+                    "refresh": 2,
+                },
+                {
+                    # The `--since` of `conveyor metrics` (one window per export).
+                    "name": "window",
+                    "label": "Window",
+                    "type": "query",
+                    "datasource": {"type": "prometheus", "uid": "${datasource}"},
+                    "query": "label_values(conveyor_window_runs, window)",
                     "refresh": 2,
                 },
             ]

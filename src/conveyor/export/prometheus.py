@@ -1,154 +1,380 @@
-"""The history as Prometheus metrics (prometheus-client): run and job durations as
-histograms, outcomes and cache hits as counters, for one scrape, a node_exporter
-textfile or a Pushgateway."""
+"""The history as Prometheus metrics, for one scrape, a node_exporter textfile or a
+Pushgateway.
+
+Two kinds of series (issue 13):
+
+- counters and histograms over the whole history (`conveyor_runs_total`,
+  `conveyor_job_duration_seconds`, ...): they only grow as runs are recorded, so
+  `rate()` and `increase()` over them are right, whatever `--since` says;
+- gauges over the `--since` window (`conveyor_window_*{window="30d"}`): the figures of
+  `conveyor stats --since 30d`, computed by the same code, so the two agree exactly.
+
+A job is the label `conveyor_job`, never `job`: Prometheus gives every scraped series
+the `job` and `instance` of its target and renames a clashing label to `exported_job`,
+and the Pushgateway overwrites `job` with its grouping key's, which made the series of
+different jobs duplicates of each other (HTTP 400).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import bisect
+import urllib.error
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 from prometheus_client import (
     CollectorRegistry,
-    Counter,
-    Histogram,
-    disable_created_metrics,
     generate_latest,
     push_to_gateway,
     write_to_textfile,
 )
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.utils import floatToGoString
 
 from conveyor.errors import EnvironmentProblem
 from conveyor.history.queries import gate_outcomes, job_outcomes, run_outcomes
 from conveyor.history.store import HistoryStore
+from conveyor.insights.definitions import (
+    DURATION_BUCKETS,
+    MEMORY_BUCKETS,
+    QUANTILES,
+    relative_error,
+    timed,
+)
+from conveyor.insights.stats import Figures, JobFigures, PipelineFigures, compute
 
-# Seconds: from a cached job's few milliseconds to an hour-long build.
-BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
-# Bytes: from a shell's few MiB to a 16 GiB linker or test run.
-MEMORY_BUCKETS = tuple(float(2**n) for n in range(22, 35))
-
-
-@dataclass(frozen=True, slots=True)
-class _Metrics:
-    """The families `conveyor metrics` exports, in the order they are exposed."""
-
-    run_total: Counter
-    run_seconds: Histogram
-    job_total: Counter
-    job_seconds: Histogram
-    queue_seconds: Histogram
-    cache: Counter
-    saved: Counter
-    cpu: Counter
-    memory: Histogram
-    gate_total: Counter
+JOB_LABEL = "conveyor_job"
+"""The label naming a pipeline's job (see the module's docstring for why not `job`)."""
+PUSH_JOB = "conveyor"
+"""The Pushgateway's `job` grouping label; each pipeline is its own group under it."""
 
 
-def _metrics(registry: CollectorRegistry) -> _Metrics:
-    run_total = Counter(
-        "conveyor_runs", "Runs recorded, by outcome.", ["pipeline", "status"], registry=registry
-    )
-    run_seconds = Histogram(
-        "conveyor_run_duration_seconds",
-        "Wall time of finished runs.",
-        ["pipeline"],
-        buckets=BUCKETS,
-        registry=registry,
-    )
-    job_total = Counter(
-        "conveyor_jobs", "Jobs, by outcome.", ["pipeline", "job", "status"], registry=registry
-    )
-    job_seconds = Histogram(
-        "conveyor_job_duration_seconds",
-        "Duration of jobs that executed (not served from the cache).",
-        ["pipeline", "job"],
-        buckets=BUCKETS,
-        registry=registry,
-    )
-    queue_seconds = Histogram(
-        "conveyor_job_queue_seconds",
-        "Time jobs waited between ready and started.",
-        ["pipeline"],
-        buckets=BUCKETS,
-        registry=registry,
-    )
-    cache = Counter(
-        "conveyor_cache_requests",
-        "Jobs looked up in the cache, by result.",
-        ["pipeline", "result"],
-        registry=registry,
-    )
-    saved = Counter(
-        "conveyor_cache_saved_seconds",
-        "Time the cache saved (the original durations of the jobs it served).",
-        ["pipeline"],
-        registry=registry,
-    )
-    cpu = Counter(
-        "conveyor_job_cpu_seconds",
-        "User and system CPU time of the process trees of jobs that executed.",
-        ["pipeline", "job"],
-        registry=registry,
-    )
-    memory = Histogram(
-        "conveyor_job_peak_memory_bytes",
-        "Peak resident memory of the process trees of jobs that executed.",
-        ["pipeline", "job"],
-        buckets=MEMORY_BUCKETS,
-        registry=registry,
-    )
-    gate_total = Counter(
-        "conveyor_gates",
-        "Gates evaluated, by outcome (scope: a job, or 'pipeline').",
-        ["pipeline", "scope", "gate", "result"],
-        registry=registry,
-    )
-    return _Metrics(
-        run_total,
-        run_seconds,
-        job_total,
-        job_seconds,
-        queue_seconds,
-        cache,
-        saved,
-        cpu,
-        memory,
-        gate_total,
+def _bound(buckets: Sequence[float], unit: str, low: str, high: str) -> str:
+    return (
+        f"Buckets 2^(1/8) apart: histogram_quantile() is within "
+        f"{relative_error(buckets) * 100:.1f}% of the exact (nearest-rank) quantile for "
+        f"{unit} from {low} to {high}."
     )
 
 
-def registry_for(store: HistoryStore, pipeline: str | None, since: float) -> CollectorRegistry:
-    """Metrics over the runs started at or after `since` (of one pipeline, or all)."""
-    # `*_created` series (when each counter was made, i.e. now) would only be noise here.
-    disable_created_metrics()  # type: ignore[no-untyped-call]
-    registry = CollectorRegistry()
-    m = _metrics(registry)
-    # Runs, then gates, then jobs: a series is exposed in the order it was first made.
-    for run in run_outcomes(store, pipeline, since):
-        m.run_total.labels(run.pipeline, run.status).inc()
+DURATION_BOUND = _bound(DURATION_BUCKETS, "durations", "31 ms", "18 h")
+MEMORY_BOUND = _bound(MEMORY_BUCKETS, "sizes", "1 MiB", "64 GiB")
+
+
+@dataclass(slots=True)
+class _Histogram:
+    """Counts per bucket (the last one +Inf) and the sum, made by bisection: a long
+    history has millions of jobs, and 169 buckets to walk for each would show."""
+
+    bounds: tuple[float, ...]
+    counts: list[int] = field(default_factory=list)
+    total: float = 0.0
+
+    def observe(self, value: float) -> None:
+        if not self.counts:
+            self.counts = [0] * (len(self.bounds) + 1)
+        # bisect_left: the first bound >= value, as `le` means less than or equal.
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        counts = self.counts or [0] * (len(self.bounds) + 1)
+        out, running = [], 0
+        for bound, count in zip((*self.bounds, float("inf")), counts, strict=True):
+            running += count
+            out.append((floatToGoString(bound), float(running)))  # type: ignore[no-untyped-call]
+        return out
+
+
+@dataclass(slots=True)
+class _History:
+    """The whole history of some pipelines, aggregated by label values."""
+
+    runs: dict[tuple[str, ...], float] = field(default_factory=dict)
+    run_seconds: dict[tuple[str, ...], _Histogram] = field(default_factory=dict)
+    jobs: dict[tuple[str, ...], float] = field(default_factory=dict)
+    job_seconds: dict[tuple[str, ...], _Histogram] = field(default_factory=dict)
+    queue_seconds: dict[tuple[str, ...], _Histogram] = field(default_factory=dict)
+    cache: dict[tuple[str, ...], float] = field(default_factory=dict)
+    saved: dict[tuple[str, ...], float] = field(default_factory=dict)
+    cpu: dict[tuple[str, ...], float] = field(default_factory=dict)
+    memory: dict[tuple[str, ...], _Histogram] = field(default_factory=dict)
+    gates: dict[tuple[str, ...], float] = field(default_factory=dict)
+    windows: list[tuple[str, Figures]] = field(default_factory=list)
+
+
+def _add(into: dict[tuple[str, ...], float], key: tuple[str, ...], value: float = 1.0) -> None:
+    into[key] = into.get(key, 0.0) + value
+
+
+def _observe(
+    into: dict[tuple[str, ...], _Histogram],
+    key: tuple[str, ...],
+    bounds: tuple[float, ...],
+    value: float,
+) -> None:
+    into.setdefault(key, _Histogram(bounds)).observe(value)
+
+
+def _read(store: HistoryStore, pipeline: str, into: _History) -> None:
+    """Every finished run of `pipeline`, its jobs and its gates, into the totals."""
+    for run in run_outcomes(store, pipeline, 0.0):
+        p = (run.pipeline,)
+        _add(into.runs, (run.pipeline, run.status))
         # Series that exist at zero, so a dashboard shows 0 rather than "no data".
-        m.saved.labels(run.pipeline)
-        m.cache.labels(run.pipeline, "hit")
-        m.cache.labels(run.pipeline, "miss")
-        if run.wall_time is not None and run.status != "interrupted":
-            m.run_seconds.labels(run.pipeline).observe(run.wall_time)
-    for g in gate_outcomes(store, pipeline, since):
+        _add(into.saved, p, 0.0)
+        _add(into.cache, (run.pipeline, "hit"), 0.0)
+        _add(into.cache, (run.pipeline, "miss"), 0.0)
+        # Every finished run, as `conveyor stats`'s mean wall time counts them.
+        if run.wall_time is not None:
+            _observe(into.run_seconds, p, DURATION_BUCKETS, run.wall_time)
+    for g in gate_outcomes(store, pipeline, 0.0):
         result = "passed" if g.passed else ("failed" if g.level == "error" else "warned")
-        m.gate_total.labels(g.pipeline, g.scope, g.gate, result).inc()
-    for job in job_outcomes(store, pipeline, since):
-        m.job_total.labels(job.pipeline, job.name, job.status).inc()
+        _add(into.gates, (g.pipeline, g.scope, g.gate, result))
+    for job in job_outcomes(store, pipeline, 0.0):
+        key = (job.pipeline, job.name)
+        _add(into.jobs, (*key, job.status))
         if job.status == "skipped":
             continue
-        m.cache.labels(job.pipeline, "hit" if job.cached else "miss").inc()
+        _add(into.cache, (job.pipeline, "hit" if job.cached else "miss"))
         if job.cached:
-            m.saved.labels(job.pipeline).inc(job.saved or 0.0)
-        else:
+            _add(into.saved, (job.pipeline,), job.saved or 0.0)
+        elif job.cpu_time is not None:
+            _add(into.cpu, key, max(0.0, job.cpu_time))
+        if timed(job.status, job.cached):
             if job.duration is not None:
-                m.job_seconds.labels(job.pipeline, job.name).observe(job.duration)
-            if job.cpu_time is not None:
-                m.cpu.labels(job.pipeline, job.name).inc(max(0.0, job.cpu_time))
+                _observe(into.job_seconds, key, DURATION_BUCKETS, job.duration)
             if job.peak_rss is not None:
-                m.memory.labels(job.pipeline, job.name).observe(job.peak_rss)
+                _observe(into.memory, key, MEMORY_BUCKETS, float(job.peak_rss))
         if job.queue_time is not None:
-            m.queue_seconds.labels(job.pipeline).observe(max(0.0, job.queue_time))
+            _observe(into.queue_seconds, (job.pipeline,), DURATION_BUCKETS, job.queue_time)
+
+
+def window_label(seconds: float) -> str:
+    """The `--since` window as a label value: '30d', '12h', '90m', '45s'."""
+    whole = round(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if whole and whole % size == 0:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"
+
+
+_PipelineGetter = Callable[[PipelineFigures], float | None]
+_JobGetter = Callable[[JobFigures], float | None]
+
+PIPELINE_GAUGES: tuple[tuple[str, str, _PipelineGetter], ...] = (
+    ("conveyor_window_runs", "Finished runs started in the window.", lambda p: p.runs),
+    (
+        "conveyor_window_success_ratio",
+        "Share of the window's runs that succeeded (0 to 1).",
+        lambda p: p.success_rate,
+    ),
+    (
+        "conveyor_window_run_duration_mean_seconds",
+        "Mean wall time of the window's runs.",
+        lambda p: p.mean_wall_time,
+    ),
+    (
+        "conveyor_window_cache_saved_seconds",
+        "Time the cache saved in the window's runs (the durations of the jobs it served).",
+        lambda p: p.saved,
+    ),
+)
+"""The pipeline's figures of `conveyor stats`, as gauges (labels pipeline, window)."""
+
+JOB_GAUGES: tuple[tuple[str, str, _JobGetter], ...] = (
+    ("conveyor_window_job_runs", "Runs in the window the job took part in.", lambda j: j.runs),
+    (
+        "conveyor_window_job_success_ratio",
+        "Share of those runs the job succeeded in (0 to 1).",
+        lambda j: j.success_rate,
+    ),
+    (
+        "conveyor_window_job_failures",
+        "Runs in the window the job failed or timed out in.",
+        lambda j: j.failed,
+    ),
+    (
+        "conveyor_window_job_cache_hit_ratio",
+        "Share of the job's runs in the window the cache served (0 to 1).",
+        lambda j: j.cache_hit_rate,
+    ),
+    (
+        "conveyor_window_job_executions",
+        "Runs in the window the job executed in and succeeded (what its durations and "
+        "memory are of).",
+        lambda j: j.executed,
+    ),
+    (
+        "conveyor_window_job_queue_mean_seconds",
+        "Mean time the job waited in the window's runs.",
+        lambda j: j.queue_time,
+    ),
+    (
+        "conveyor_window_job_cpu_mean_seconds",
+        "Mean user and system CPU time of the job's executions in the window.",
+        lambda j: j.cpu_time,
+    ),
+    (
+        "conveyor_window_job_cache_saved_seconds",
+        "Time the cache saved by serving the job in the window.",
+        lambda j: j.saved,
+    ),
+)
+"""Each job's figures of `conveyor stats`, as gauges (labels pipeline, conveyor_job,
+window); its percentiles follow them, one family each."""
+
+
+_DURATION_PERCENTILES: tuple[_JobGetter, ...] = (lambda j: j.p50, lambda j: j.p95)
+"""JobFigures' duration percentiles, in the order of QUANTILES."""
+
+
+def _window_gauges(windows: list[tuple[str, Figures]]) -> Iterator[Metric]:
+    for name, help_text, get in PIPELINE_GAUGES:
+        family = GaugeMetricFamily(name, help_text, labels=["pipeline", "window"])
+        for window, figures in windows:
+            value = get(figures.pipeline)
+            if value is not None:
+                family.add_metric([figures.pipeline.name, window], float(value))
+        yield family
+    for name, help_text, job_get in JOB_GAUGES:
+        family = GaugeMetricFamily(name, help_text, labels=["pipeline", JOB_LABEL, "window"])
+        for window, figures in windows:
+            for j in figures.jobs:
+                value = job_get(j)
+                if value is not None:
+                    family.add_metric([figures.pipeline.name, j.job, window], float(value))
+        yield family
+    # One family per percentile, not a `quantile` label: that label is a summary's.
+    percentiles: tuple[tuple[str, str, _JobGetter], ...] = (
+        *(
+            (
+                f"conveyor_window_job_duration_p{round(q * 100)}_seconds",
+                f"p{round(q * 100)} (nearest rank) of the durations of the job's "
+                "executions in the window that succeeded, as `conveyor stats` shows it.",
+                getter,
+            )
+            for q, getter in zip(QUANTILES, _DURATION_PERCENTILES, strict=True)
+        ),
+        (
+            f"conveyor_window_job_peak_memory_p{round(QUANTILES[-1] * 100)}_bytes",
+            f"p{round(QUANTILES[-1] * 100)} (nearest rank) of the peak resident memory of "
+            "the job's executions in the window that succeeded, as `conveyor stats` shows "
+            "it (in MiB).",
+            lambda j: j.peak_memory,
+        ),
+    )
+    for name, help_text, job_get in percentiles:
+        family = GaugeMetricFamily(name, help_text, labels=["pipeline", JOB_LABEL, "window"])
+        for window, figures in windows:
+            for j in figures.jobs:
+                value = job_get(j)
+                if value is not None:
+                    family.add_metric([figures.pipeline.name, j.job, window], float(value))
+        yield family
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Collector:
+    """The families of `conveyor metrics`, in the order they are exposed. (Hashed by
+    identity: the registry keeps its collectors in a dict.)"""
+
+    history: _History
+
+    def collect(self) -> Iterator[Metric]:
+        h = self.history
+        yield _counter("conveyor_runs", "Runs recorded, by outcome.", ["status"], h.runs)
+        yield _histogram(
+            "conveyor_run_duration_seconds",
+            f"Wall time of finished runs. {DURATION_BOUND}",
+            [],
+            h.run_seconds,
+        )
+        yield _counter(
+            "conveyor_jobs", "Jobs of the recorded runs, by outcome.", [JOB_LABEL, "status"], h.jobs
+        )
+        yield _histogram(
+            "conveyor_job_duration_seconds",
+            "Duration of jobs that executed (not served from the cache) and succeeded. "
+            + DURATION_BOUND,
+            [JOB_LABEL],
+            h.job_seconds,
+        )
+        yield _histogram(
+            "conveyor_job_queue_seconds",
+            f"Time jobs waited between ready and started. {DURATION_BOUND}",
+            [],
+            h.queue_seconds,
+        )
+        yield _counter(
+            "conveyor_cache_requests",
+            "Jobs looked up in the cache, by result.",
+            ["result"],
+            h.cache,
+        )
+        yield _counter(
+            "conveyor_cache_saved_seconds",
+            "Time the cache saved (the original durations of the jobs it served).",
+            [],
+            h.saved,
+        )
+        yield _counter(
+            "conveyor_job_cpu_seconds",
+            "User and system CPU time of the process trees of jobs that executed.",
+            [JOB_LABEL],
+            h.cpu,
+        )
+        yield _histogram(
+            "conveyor_job_peak_memory_bytes",
+            "Peak resident memory of the process trees of jobs that executed and "
+            f"succeeded. {MEMORY_BOUND}",
+            [JOB_LABEL],
+            h.memory,
+        )
+        yield _counter(
+            "conveyor_gates",
+            "Gates evaluated, by outcome (scope: a job, or 'pipeline').",
+            ["scope", "gate", "result"],
+            h.gates,
+        )
+        yield from _window_gauges(h.windows)
+
+
+def _counter(
+    name: str, help_text: str, labels: list[str], values: dict[tuple[str, ...], float]
+) -> Metric:
+    family = CounterMetricFamily(name, help_text, labels=["pipeline", *labels])
+    for key, value in values.items():
+        family.add_metric(list(key), value)
+    return family
+
+
+def _histogram(
+    name: str, help_text: str, labels: list[str], values: dict[tuple[str, ...], _Histogram]
+) -> Metric:
+    family = HistogramMetricFamily(name, help_text, labels=["pipeline", *labels])
+    for key, hist in values.items():
+        family.add_metric(list(key), hist.cumulative(), sum_value=hist.total)
+    return family
+
+
+def registry_for(
+    store: HistoryStore, pipelines: Sequence[str], window: float, now: float
+) -> CollectorRegistry:
+    """The metrics of these pipelines: counters and histograms over their whole
+    history, gauges over the `window` seconds before `now`."""
+    history = _History()
+    label = window_label(window)
+    for name in pipelines:
+        _read(store, name, history)
+        history.windows.append((label, compute(store, name, now - window)))
+    registry = CollectorRegistry()
+    registry.register(_Collector(history))
     return registry
 
 
@@ -207,10 +433,25 @@ def write_textfile(path: str, registry: CollectorRegistry) -> None:
         raise EnvironmentProblem(f"cannot write {path}: {exc.strerror}") from None
 
 
-def push(url: str, registry: CollectorRegistry) -> None:
-    """PUT the metrics to a Pushgateway, as job `conveyor` (replacing what it had)."""
+def push(url: str, registry: CollectorRegistry, pipeline: str) -> None:
+    """PUT one pipeline's metrics to a Pushgateway, in the group {job="conveyor",
+    pipeline=...}: replacing what that pipeline pushed before and leaving the others'."""
     try:
-        push_to_gateway(url, job="conveyor", registry=registry, timeout=30)
+        push_to_gateway(
+            url,
+            job=PUSH_JOB,
+            grouping_key={"pipeline": pipeline},
+            registry=registry,
+            timeout=30,
+        )
+    except urllib.error.HTTPError as exc:
+        # The gateway answered: what it said is the reason, not its reachability.
+        body = exc.read().decode("utf-8", "replace").strip()
+        shown = body if len(body) <= 2000 else body[:2000] + " ..."
+        raise EnvironmentProblem(
+            f"the Pushgateway at {url} refused the metrics of {pipeline}: "
+            f"HTTP {exc.code} {exc.reason}" + (f": {shown}" if shown else "")
+        ) from None
     except OSError as exc:
         raise EnvironmentProblem(
             f"cannot push the metrics to {url}: {exc}",

@@ -5,6 +5,7 @@ dashboard show these and compute nothing of their own.
   reading the run directories in).
 - `find_run`: the run a command means (an id, a unique prefix, or the latest).
 - `pipeline_totals`: a pipeline's runs in a window (count, success rate, wall time).
+- `pipeline_names`: the pipelines the history has runs of.
 - `run_outcomes`, `job_outcomes`, `gate_outcomes`: every run, job and gate in a window,
   streamed (a long history has millions of job rows), for the metrics.
 """
@@ -51,6 +52,13 @@ def job_names(store: HistoryStore, pipeline: str) -> list[str]:
         .select_from(jobs.join(runs, jobs.c.run_id == runs.c.id))
         .where(runs.c.pipeline == pipeline)
     )
+    with store.engine.connect() as conn:
+        return sorted(str(name) for (name,) in conn.execute(query))
+
+
+def pipeline_names(store: HistoryStore) -> list[str]:
+    """Every pipeline the history has a finished run of, sorted."""
+    query = select(runs.c.pipeline).distinct().where(runs.c.status != "running")
     with store.engine.connect() as conn:
         return sorted(str(name) for (name,) in conn.execute(query))
 

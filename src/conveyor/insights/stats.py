@@ -1,7 +1,8 @@
 """Aggregates over recorded runs: per job and for the pipeline (`conveyor stats`).
 
 Counts and sums are computed by the database; percentiles (which SQLite lacks) from the
-durations, fetched once, sorted per job.
+durations and peak memory of the executions, fetched once, sorted per job. What they are
+of, and what a percentile is, is `insights.definitions`, shared with the exporters.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import Row, and_, case, func, select
 from conveyor.history.queries import pipeline_totals
 from conveyor.history.schema import jobs, runs
 from conveyor.history.store import HistoryStore
+from conveyor.insights.definitions import QUANTILES, TIMED_STATUS, percentile
 from conveyor.units import format_duration
 
 
@@ -29,7 +31,7 @@ class JobFigures:
     """Runs it failed or timed out in (not cancelled by another job's failure)."""
     cache_hit_rate: float | None
     executed: int
-    """Runs it executed in and succeeded (what the durations are of)."""
+    """Runs it executed in and succeeded (what the durations and memory are of)."""
     p50: float | None
     p95: float | None
     trend: float | None
@@ -38,6 +40,7 @@ class JobFigures:
     saved: float
     cpu_time: float | None
     peak_memory: int | None
+    """The p95 of the peak resident memory (bytes) of its executions."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,16 +93,6 @@ def _fields(row: JobFigures | PipelineFigures | Advice) -> dict[str, object]:
     return {f.name: getattr(row, f.name) for f in fields(row)}
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    """The q-quantile (0..1) of sorted values, by linear interpolation."""
-    if not values:
-        return None
-    pos = (len(values) - 1) * q
-    low = int(pos)
-    high = min(low + 1, len(values) - 1)
-    return values[low] + (values[high] - values[low]) * (pos - low)
-
-
 def compute(store: HistoryStore, pipeline: str, since: float, job: str | None = None) -> Figures:
     """The figures of runs started at or after `since` (of one job, or all)."""
     in_window = and_(
@@ -126,7 +119,6 @@ def compute(store: HistoryStore, pipeline: str, since: float, job: str | None = 
             func.sum(case((jobs.c.cached, jobs.c.saved), else_=0.0)).label("saved"),
             func.avg(jobs.c.queue_time).label("queue"),
             func.avg(case((jobs.c.cached, None), else_=jobs.c.cpu_time)).label("cpu"),
-            func.max(jobs.c.peak_rss).label("memory"),
             # CPU seconds of runs whose machine is known: over their CPU-seconds, below.
             func.sum(
                 case(
@@ -142,26 +134,27 @@ def compute(store: HistoryStore, pipeline: str, since: float, job: str | None = 
         .where(where)
         .group_by(name)
     )
+    # The executions the durations and memory are of (definitions.timed).
     durations = (
-        select(jobs.c.name, runs.c.started_at, jobs.c.duration)
+        select(jobs.c.name, runs.c.started_at, jobs.c.duration, jobs.c.peak_rss)
         .select_from(joined)
-        .where(
-            and_(
-                where,
-                jobs.c.cached.is_(False),
-                jobs.c.status == "success",
-                jobs.c.duration.is_not(None),
-            )
-        )
+        .where(and_(where, jobs.c.cached.is_(False), jobs.c.status == TIMED_STATUS))
     )  # unordered: sorting 200,000 rows in the database cost more than per job here
     with store.engine.connect() as conn:
         rows = list(conn.execute(per_job))
         timed: dict[str, list[tuple[float, float]]] = {}
-        for job_name, started, duration in conn.execute(durations):
-            timed.setdefault(job_name, []).append((started, float(duration)))
+        memory: dict[str, list[int]] = {}
+        for job_name, started, duration, peak in conn.execute(durations):
+            if duration is not None:
+                timed.setdefault(job_name, []).append((started, float(duration)))
+            if peak is not None:
+                memory.setdefault(job_name, []).append(int(peak))
     series = {k: [d for _, d in sorted(v)] for k, v in timed.items()}
     out = sorted(
-        (_job_figures(row, series.get(row.job, [])) for row in rows),
+        (
+            _job_figures(row, series.get(row.job, []), sorted(memory.get(row.job, [])))
+            for row in rows
+        ),
         key=lambda j: (-(j.p95 or 0.0), j.job),
     )
     totals = pipeline_totals(store, pipeline, since)
@@ -184,9 +177,10 @@ def compute(store: HistoryStore, pipeline: str, since: float, job: str | None = 
     return Figures(figures, tuple(out), tuple(advise(figures, out)))
 
 
-def _job_figures(row: Row[Any, *tuple[Any, ...]], ran: list[float]) -> JobFigures:
-    """One job's figures from its aggregate row and the durations of its executed runs,
-    oldest first (the trend compares the later half of the window with the earlier)."""
+def _job_figures(row: Row[Any, *tuple[Any, ...]], ran: list[float], peaks: list[int]) -> JobFigures:
+    """One job's figures from its aggregate row, the durations of its executed runs,
+    oldest first (the trend compares the later half of the window with the earlier), and
+    their peak memory, sorted."""
     ordered = sorted(ran)
     half = len(ran) // 2
     older, newer = sorted(ran[:half]), sorted(ran[half:])
@@ -202,13 +196,13 @@ def _job_figures(row: Row[Any, *tuple[Any, ...]], ran: list[float]) -> JobFigure
         failed=int(row.failed or 0),
         cache_hit_rate=(row.hits or 0) / counted_runs if counted_runs else None,
         executed=len(ran),
-        p50=percentile(ordered, 0.5),
-        p95=percentile(ordered, 0.95),
+        p50=percentile(ordered, QUANTILES[0]),
+        p95=percentile(ordered, QUANTILES[1]),
         trend=trend,
         queue_time=float(row.queue) if row.queue is not None else None,
         saved=float(row.saved or 0.0),
         cpu_time=float(row.cpu) if row.cpu is not None else None,
-        peak_memory=int(row.memory) if row.memory is not None else None,
+        peak_memory=percentile(peaks, QUANTILES[1]),
     )
 
 
