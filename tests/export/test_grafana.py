@@ -138,6 +138,7 @@ def _expected(
         "Queue time by job": [per_job("queue_time")],
         "CPU time by job": [per_job("cpu_time")],
         "Peak memory by job: p95 ($window)": [per_job("peak_memory")],
+        "Where the jobs' time went": [p["phase_seconds"]],
         "Runs by outcome": [
             {s: sum(r["status"] == s for r in runs) for s in {r["status"] for r in runs}}
         ],

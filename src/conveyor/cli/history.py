@@ -328,6 +328,18 @@ def stats_command(ctx: click.Context, window: float, job: str | None, as_json: b
         f"({verdict} the {p.target * 100:.0f}% target); mean wall time "
         f"{_dur(p.mean_wall_time)}; the cache saved {_dur(p.saved)}"
     )
+    if p.phase_seconds:
+        total = sum(p.phase_seconds.values())
+        if total > 0:
+            shares = sorted(p.phase_seconds.items(), key=lambda kv: -kv[1])
+            click.echo(
+                "where the jobs' time went: "
+                + ", ".join(
+                    f"{name} {_dur(seconds)} ({seconds / total * 100:.0f}%)"
+                    for name, seconds in shares
+                    if seconds > 0
+                )
+            )
     if p.cpu_utilisation is not None:
         click.echo(
             f"jobs used {p.cpu_utilisation * 100:.0f}% of the CPU time of "

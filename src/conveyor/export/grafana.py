@@ -120,6 +120,13 @@ PANELS: tuple[tuple[str, str, str, tuple[tuple[str, str], ...], int], ...] = (
         12,
     ),
     (
+        "Where the jobs' time went (all recorded runs)",
+        "bargauge",
+        "s",
+        ((f"sum by (phase) (conveyor_job_phase_seconds_total{{{PIPELINE}}})", "{{phase}}"),),
+        12,
+    ),
+    (
         "Runs by outcome (all recorded runs)",
         "stat",
         "short",

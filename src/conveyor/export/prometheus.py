@@ -100,6 +100,7 @@ class _History:
     jobs: dict[tuple[str, ...], float] = field(default_factory=dict)
     job_seconds: dict[tuple[str, ...], _Histogram] = field(default_factory=dict)
     queue_seconds: dict[tuple[str, ...], _Histogram] = field(default_factory=dict)
+    phases: dict[tuple[str, ...], float] = field(default_factory=dict)
     cache: dict[tuple[str, ...], float] = field(default_factory=dict)
     saved: dict[tuple[str, ...], float] = field(default_factory=dict)
     cpu: dict[tuple[str, ...], float] = field(default_factory=dict)
@@ -153,6 +154,15 @@ def _read(store: HistoryStore, pipeline: str, into: _History) -> None:
                 _observe(into.memory, key, MEMORY_BUCKETS, float(job.peak_rss))
         if job.queue_time is not None:
             _observe(into.queue_seconds, (job.pipeline,), DURATION_BUCKETS, job.queue_time)
+        for phase, seconds in (
+            ("queued", job.queue_time),
+            ("check", job.check_time),
+            ("restore", job.restore_time),
+            ("run", job.run_time),
+            ("store", job.store_time),
+        ):
+            if seconds is not None:
+                _add(into.phases, (*key, phase), max(0.0, seconds))
 
 
 def window_label(seconds: float) -> str:
@@ -214,6 +224,27 @@ JOB_GAUGES: tuple[tuple[str, str, _JobGetter], ...] = (
         "conveyor_window_job_queue_mean_seconds",
         "Mean time the job waited in the window's runs.",
         lambda j: j.queue_time,
+    ),
+    (
+        "conveyor_window_job_check_mean_seconds",
+        "Mean time the job's key took to compute and look up, in the window's runs.",
+        lambda j: j.check_time,
+    ),
+    (
+        "conveyor_window_job_restore_mean_seconds",
+        "Mean time restoring the job (a hit's outputs, dependency caches) took, in the "
+        "window's runs that restored something.",
+        lambda j: j.restore_time,
+    ),
+    (
+        "conveyor_window_job_run_mean_seconds",
+        "Mean time the job's attempts took, in the window's runs that executed it.",
+        lambda j: j.run_time,
+    ),
+    (
+        "conveyor_window_job_store_mean_seconds",
+        "Mean time storing the job's result and caches took, in the window's runs that stored it.",
+        lambda j: j.store_time,
     ),
     (
         "conveyor_window_job_cpu_mean_seconds",
@@ -307,9 +338,18 @@ class _Collector:
         )
         yield _histogram(
             "conveyor_job_queue_seconds",
-            f"Time jobs waited between ready and started. {DURATION_BOUND}",
+            "Time jobs waited once ready (for a slot, their resource group, the scheduler), "
+            f"not working. {DURATION_BOUND}",
             [],
             h.queue_seconds,
+        )
+        yield _counter(
+            "conveyor_job_phase_seconds",
+            "Time jobs spent in each phase of their timeline: queued (waiting), check (key "
+            "and cache lookup), restore (a hit's outputs, dependency caches), run (attempts), "
+            "store (result and caches).",
+            [JOB_LABEL, "phase"],
+            h.phases,
         )
         yield _counter(
             "conveyor_cache_requests",

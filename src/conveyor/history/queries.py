@@ -161,6 +161,10 @@ class JobOutcome(NamedTuple):
     saved: float | None
     cpu_time: float | None
     peak_rss: int | None
+    check_time: float | None
+    restore_time: float | None
+    run_time: float | None
+    store_time: float | None
 
 
 class GateOutcome(NamedTuple):
@@ -202,13 +206,17 @@ def job_outcomes(store: HistoryStore, pipeline: str | None, since: float) -> Ite
             jobs.c.saved,
             jobs.c.cpu_time,
             jobs.c.peak_rss,
+            jobs.c.check_time,
+            jobs.c.restore_time,
+            jobs.c.run_time,
+            jobs.c.store_time,
         )
         .select_from(jobs.join(runs, jobs.c.run_id == runs.c.id))
         .where(_finished(pipeline, since))
     )
     with store.engine.connect() as conn:
         for row in conn.execute(query):
-            yield JobOutcome(*row)
+            yield JobOutcome._make(row)
 
 
 def gate_outcomes(store: HistoryStore, pipeline: str | None, since: float) -> Iterator[GateOutcome]:

@@ -8,7 +8,7 @@ of, and what a percentile is, is `insights.definitions`, shared with the exporte
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from sqlalchemy import Row, and_, case, func, select
@@ -37,10 +37,22 @@ class JobFigures:
     trend: float | None
     """The median of the later half of its executions over the earlier half's, less 1."""
     queue_time: float | None
+    """Mean seconds it waited (for a slot, its group, the scheduler) once ready."""
     saved: float
     cpu_time: float | None
     peak_memory: int | None
     """The p95 of the peak resident memory (bytes) of its executions."""
+    check_time: float | None = None
+    """Mean seconds of each phase of its timeline, over the runs that had that phase:
+    checking (key and cache lookup), restoring (a hit's outputs, dependency caches),
+    running (its attempts), storing (result and caches)."""
+    restore_time: float | None = None
+    run_time: float | None = None
+    store_time: float | None = None
+    slot_bound: float | None = None
+    """For a job that waits long: the share of its waiting during which every slot was
+    busy (`insights.waiting`); the rest it waited with slots free (the scheduler serving
+    a large cache hit, its resource group), which more `-j` would not shorten."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,6 +73,9 @@ class PipelineFigures:
     cpu_utilisation: float | None = None
     """Of the CPU-seconds the machines had while runs went on, the share jobs used (None
     for one job's figures, or when no run's machine is known)."""
+    phase_seconds: dict[str, float] | None = None
+    """Where the jobs' time went, all jobs together: seconds queued, checking, restoring,
+    running and storing (None when no run recorded its phases)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,6 +133,8 @@ def compute(store: HistoryStore, pipeline: str, since: float, job: str | None = 
             func.sum(hit).label("hits"),
             func.sum(case((jobs.c.cached, jobs.c.saved), else_=0.0)).label("saved"),
             func.avg(jobs.c.queue_time).label("queue"),
+            *(func.avg(jobs.c[p]).label(f"avg_{p}") for p in PHASE_COLUMNS),
+            *(func.sum(jobs.c[p]).label(f"sum_{p}") for p in ("queue_time", *PHASE_COLUMNS)),
             func.avg(case((jobs.c.cached, None), else_=jobs.c.cpu_time)).label("cpu"),
             # CPU seconds of runs whose machine is known: over their CPU-seconds, below.
             func.sum(
@@ -157,6 +174,12 @@ def compute(store: HistoryStore, pipeline: str, since: float, job: str | None = 
         ),
         key=lambda j: (-(j.p95 or 0.0), j.job),
     )
+    waited = [j.job for j in out if (j.queue_time or 0.0) >= LONG_QUEUE_SECONDS]
+    if waited:
+        from conveyor.insights.waiting import slot_bound
+
+        bound = slot_bound(store, pipeline, since, waited)
+        out = [replace(j, slot_bound=bound.get(j.job)) for j in out]
     totals = pipeline_totals(store, pipeline, since)
     capacity = totals.cpu_capacity
     used = sum(float(row.cpu_total or 0.0) for row in rows)
@@ -173,6 +196,7 @@ def compute(store: HistoryStore, pipeline: str, since: float, job: str | None = 
         saved=sum(j.saved for j in out),
         # Of the CPU-seconds the machines had while runs were going, the share jobs used.
         cpu_utilisation=used / capacity if job is None and capacity else None,
+        phase_seconds=_phase_seconds(rows),
     )
     return Figures(figures, tuple(out), tuple(advise(figures, out)))
 
@@ -203,7 +227,25 @@ def _job_figures(row: Row[Any, *tuple[Any, ...]], ran: list[float], peaks: list[
         saved=float(row.saved or 0.0),
         cpu_time=float(row.cpu) if row.cpu is not None else None,
         peak_memory=percentile(peaks, QUANTILES[1]),
+        **{p: _float(getattr(row, f"avg_{p}")) for p in PHASE_COLUMNS},
     )
+
+
+PHASE_COLUMNS = ("check_time", "restore_time", "run_time", "store_time")
+"""The history's columns of a job's own phases (its queue time is the rest)."""
+PHASES = (("queued", "queue_time"), *((c.removesuffix("_time"), c) for c in PHASE_COLUMNS))
+"""Each phase's name, as `stats` and the metrics' `phase` label say it, and its column."""
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _phase_seconds(rows: Sequence[Row[Any, *tuple[Any, ...]]]) -> dict[str, float] | None:
+    """Seconds in each phase over the jobs' rows; None if no row recorded its phases."""
+    if all(row.sum_run_time is None and row.sum_restore_time is None for row in rows):
+        return None
+    return {name: sum(float(getattr(row, f"sum_{c}") or 0.0) for row in rows) for name, c in PHASES}
 
 
 # When `conveyor stats` speaks up (see advise).
@@ -219,6 +261,8 @@ SLOWER_TREND = 0.2
 WIDE_SPREAD = 2.0
 """p95 over p50."""
 LONG_QUEUE_SECONDS = 1.0
+SLOT_BOUND = 0.5
+"""A job waited for a slot when every slot was busy for at least this share of its waits."""
 BUSY_CPUS = 0.85
 
 
@@ -238,7 +282,7 @@ def advise(pipe: PipelineFigures, jobs_: Sequence[JobFigures]) -> list[Advice]:
         *_slower(jobs_),
         *_spread(jobs_),
         _capacity(pipe),
-        _queued(jobs_),
+        *_queued(jobs_),
     ]
     return [a for a in found if a is not None]
 
@@ -347,17 +391,39 @@ def _capacity(pipe: PipelineFigures) -> Advice | None:
     )
 
 
-def _queued(jobs_: Sequence[JobFigures]) -> Advice | None:
+def _queued(jobs_: Sequence[JobFigures]) -> list[Advice]:
+    """Jobs that wait long, told apart by what for: all slots busy (more `-j` helps), or
+    slots free (older runs without phases count as slot-bound, as they were advised)."""
     waiting = sorted(
         (j for j in jobs_ if (j.queue_time or 0.0) >= LONG_QUEUE_SECONDS),
         key=lambda j: (-(j.queue_time or 0.0), j.job),
     )
-    if not waiting:
-        return None
-    named = ", ".join(f"{j.job} ({format_duration(j.queue_time or 0.0)})" for j in waiting[:5])
-    return Advice(
-        kind="queue",
-        job=None,
-        message=f"jobs waited for a free slot after they were ready: {named} on "
-        "average; more parallelism (`-j`) or more runners would start them sooner",
-    )
+    for_slot = [j for j in waiting if j.slot_bound is None or j.slot_bound >= SLOT_BOUND]
+    not_slot = [j for j in waiting if j not in for_slot]
+
+    def named(some: list[JobFigures]) -> str:
+        return ", ".join(f"{j.job} ({format_duration(j.queue_time or 0.0)})" for j in some[:5])
+
+    out = []
+    if for_slot:
+        out.append(
+            Advice(
+                kind="queue",
+                job=None,
+                message=f"jobs waited for a free slot after they were ready: "
+                f"{named(for_slot)} on average; more parallelism (`-j`) or more runners "
+                "would start them sooner",
+            )
+        )
+    if not_slot:
+        out.append(
+            Advice(
+                kind="queue",
+                job=None,
+                message=f"jobs waited with slots free after they were ready: "
+                f"{named(not_slot)} on average; more `-j` would not help: the scheduler "
+                "restores cache hits itself (see `restore` in `conveyor show`, and "
+                "what a hit restores), or a resource group held them",
+            )
+        )
+    return out
