@@ -225,6 +225,23 @@ def test_a_tests_gate_tolerates_what_it_allows_and_quarantined_tests(project: Pr
     assert "tests test 0 failed of 2 (1 quarantined) <= 0 failures passed" in _table(
         quarantined.out
     )
+    # That was the old place, in the state directory nobody commits: still read, and the
+    # user told where it goes now.
+    assert (
+        "the quarantine list was read from .conveyor/quarantine.json, which is not "
+        "committed: move it to conveyor.quarantine.json"
+    ) in " ".join((quarantined.out + quarantined.err).split())
+
+    # Where conveyor.yml says, committed with the code; the old file no longer read.
+    (project.root / ".conveyor" / "quarantine.json").rename(project.root / "ci-quarantine.json")
+    (project.root / "conveyor.yml").write_text(
+        pipeline.replace("MAX", "0") + "gates: {quarantine: ci-quarantine.json}\n"
+    )
+    project.commit()
+    moved = project.run("run", "--plain")
+    assert moved.code == 0, moved.out
+    assert "(1 quarantined)" in moved.out
+    assert "quarantine" not in moved.err
 
 
 def test_diff_coverage_counts_only_the_lines_the_branch_changed(project: Project) -> None:
@@ -269,22 +286,22 @@ def test_findings_from_a_real_scanner_with_a_baseline(project: Project) -> None:
             reports: {{sarif: reports/ruff.sarif}}
             inputs: ['*.py']
             gates:
-              findings: {{max: {{high: 0}}, baseline: findings-baseline.json}}
+              findings: {{max: {{medium: 0}}, baseline: findings-baseline.json}}
         """
     )
     project.commit()
     first = project.run("run", "--plain")
     assert first.code == 1
-    assert "findings.high lint 1 <= 0 FAILED" in _table(first.out)
+    assert "findings.medium lint 1 <= 0 FAILED" in _table(first.out)
     assert (
-        "findings.high (lint): F401 at app.py:1; "
+        "findings.medium (lint): F401 at app.py:1; "
         "no baseline at findings-baseline.json yet: every finding counts"
     ) in first.out
 
     accepted = project.run("gates", "--write-baseline")
     assert accepted.code == 0, accepted.out
     assert "1 finding(s) written to findings-baseline.json" in accepted.err
-    assert "findings.high lint 0 new <= 0 passed" in _table(accepted.out)
+    assert "findings.medium lint 0 new <= 0 passed" in _table(accepted.out)
     known = project.run("run", "--plain")
     assert known.code == 0, known.out
     assert "lint cached" in known.out, "the scan itself is reused; only the gate changed"
@@ -300,8 +317,8 @@ def test_findings_from_a_real_scanner_with_a_baseline(project: Project) -> None:
     ], "every finding, known or new: GitLab compares them with the target branch itself"
     assert {i["check_name"] for i in issues} == {"ruff/F401"}
     assert new.code == 1
-    assert "findings.high lint 1 new <= 0 FAILED" in _table(new.out)
-    assert "findings.high (lint): F401 at more.py:1" in new.out
+    assert "findings.medium lint 1 new <= 0 FAILED" in _table(new.out)
+    assert "findings.medium (lint): F401 at more.py:1" in new.out
 
 
 def test_sizes_time_and_command_gates(project: Project) -> None:
@@ -425,8 +442,8 @@ def test_committed_secrets_are_found_never_printed_and_block(
 
     quality = json.loads((run_dir / "codequality.json").read_text())
     assert sorted((i["location"]["path"], i["severity"], i["check_name"]) for i in quality) == [
-        ("config/settings.py", "major", "conveyor-secrets/AWS Access Key"),
-        ("deploy/id_rsa", "critical", "conveyor-secrets/Private Key"),
+        ("config/settings.py", "critical", "conveyor-secrets/AWS Access Key"),
+        ("deploy/id_rsa", "blocker", "conveyor-secrets/Private Key"),
     ]
     assert AWS_KEY not in (run_dir / "codequality.json").read_text()
 

@@ -441,7 +441,8 @@ def metrics_command(
 @click.option(
     "--quarantine",
     is_flag=True,
-    help="Write the flaky tests to .conveyor/quarantine.json (for the test gates).",
+    help="Write the flaky tests to the quarantine list (gates.quarantine, default "
+    "conveyor.quarantine.json; the test gates report them, not counted).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print them as JSON.")
 @pipeline_file_option
@@ -454,12 +455,14 @@ def flaky_command(ctx: click.Context, window: float, quarantine: bool, as_json: 
     with _history(ctx) as (pipeline, store):
         found = flaky.find(store, pipeline.label, time.time() - window)
     if quarantine:
-        from conveyor.fsutil import ensure_state_dir
-        from conveyor.gates.keeper import QUARANTINE
+        from conveyor.gates.keeper import OLD_QUARANTINE, write_quarantine
 
-        path = os.path.join(ensure_state_dir(pipeline.root), QUARANTINE)
-        listing = flaky.quarantine(found, path)
+        moved = os.path.exists(os.path.join(pipeline.root, OLD_QUARANTINE))
+        listing = sorted({(t.job, t.test) for t in found.tests})
+        path = write_quarantine(pipeline, listing)
         click.echo(f"{len(listing)} flaky test(s) written to {path}", err=as_json)
+        if moved and not os.path.exists(os.path.join(pipeline.root, OLD_QUARANTINE)):
+            click.echo(f"{OLD_QUARANTINE} removed: {path} replaces it (commit it)", err=True)
     if as_json:
         click.echo(json.dumps(found.to_json(), indent=2))
         return 0
