@@ -242,9 +242,9 @@ def test_fingerprints_are_conveyors_own_with_an_index(tmp_path: Path) -> None:
     twice = read(result(7), result(3))
     assert [f.fingerprint for f in twice] == [f"{digest}:1", f"{digest}:0"]
     # The tool's own fingerprints are not used; Conveyor's own is, as written.
-    tools = {"partialFingerprints": {"primaryLocationLineHash": "abc:1"}}
+    tools: dict[str, Any] = {"partialFingerprints": {"primaryLocationLineHash": "abc:1"}}
     assert read(result(1, **tools))[0].fingerprint == one.fingerprint
-    ours = {"partialFingerprints": {"conveyor/v2": f"{'0' * 32}:4"}}
+    ours: dict[str, Any] = {"partialFingerprints": {"conveyor/v2": f"{'0' * 32}:4"}}
     assert read(result(1, **ours))[0].fingerprint == f"{'0' * 32}:4"
     # With the source at hand, the line (whitespace aside) is what is hashed.
     (tmp_path / "a.py").write_text("x = 1\n    y  =  2\nx = 1\n")

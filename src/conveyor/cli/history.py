@@ -455,14 +455,13 @@ def flaky_command(ctx: click.Context, window: float, quarantine: bool, as_json: 
     with _history(ctx) as (pipeline, store):
         found = flaky.find(store, pipeline.label, time.time() - window)
     if quarantine:
-        from conveyor.gates.keeper import OLD_QUARANTINE, write_quarantine
+        from conveyor.gates.keeper import write_quarantine
 
-        moved = os.path.exists(os.path.join(pipeline.root, OLD_QUARANTINE))
         listing = sorted({(t.job, t.test) for t in found.tests})
-        path = write_quarantine(pipeline, listing)
+        path, note = write_quarantine(pipeline, listing)
         click.echo(f"{len(listing)} flaky test(s) written to {path}", err=as_json)
-        if moved and not os.path.exists(os.path.join(pipeline.root, OLD_QUARANTINE)):
-            click.echo(f"{OLD_QUARANTINE} removed: {path} replaces it (commit it)", err=True)
+        if note:
+            click.echo(note, err=True)
     if as_json:
         click.echo(json.dumps(found.to_json(), indent=2))
         return 0

@@ -35,6 +35,7 @@ from conveyor.model import (
     Pipeline,
     RunContext,
 )
+from conveyor.units import first_few
 
 if TYPE_CHECKING:
     from conveyor.executor.interface import Executor
@@ -74,6 +75,11 @@ def load_quarantine(pipeline: Pipeline) -> Quarantine:
         )
         return Quarantine(tests, f"{problem}; {note}" if problem else note)
     tests, problem = _read_quarantine(root, path)
+    if os.path.normpath(path) != OLD_QUARANTINE and os.path.exists(
+        os.path.join(root, OLD_QUARANTINE)
+    ):
+        ignored = f"{OLD_QUARANTINE} is not read: {path} is the quarantine list; remove it"
+        problem = f"{problem}; {ignored}" if problem else ignored
     return Quarantine(tests, problem)
 
 
@@ -94,10 +100,11 @@ def _read_quarantine(root: str, path: str) -> tuple[frozenset[tuple[str, str]], 
         )
 
 
-def write_quarantine(pipeline: Pipeline, tests: Iterable[tuple[str, str]]) -> str:
+def write_quarantine(pipeline: Pipeline, tests: Iterable[tuple[str, str]]) -> tuple[str, str]:
     """Write the quarantine list (atomically), sorted, one test a line, for a diff a test
-    a line; the list at the old place is removed (this one replaces it). Returns the
-    path written, workspace-relative."""
+    a line. The list at the old place is removed when this one holds all of its tests,
+    else left with a note saying which are not carried over. Returns the path written
+    (workspace-relative) and that note, or what was removed."""
     listing = sorted(set(tests))
     lines = ",\n".join(
         "    " + json.dumps({"job": job, "test": test}, ensure_ascii=False) for job, test in listing
@@ -105,10 +112,22 @@ def write_quarantine(pipeline: Pipeline, tests: Iterable[tuple[str, str]]) -> st
     body = f"[\n{lines}\n  ]" if listing else "[]"
     data = f'{{\n  "version": {QUARANTINE_VERSION},\n  "tests": {body}\n}}\n'
     atomic_write(os.path.join(pipeline.root, pipeline.quarantine), data, makedirs=True)
-    if os.path.normpath(pipeline.quarantine) != OLD_QUARANTINE:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(os.path.join(pipeline.root, OLD_QUARANTINE))
-    return pipeline.quarantine
+    path = pipeline.quarantine
+    old = os.path.join(pipeline.root, OLD_QUARANTINE)
+    if os.path.normpath(path) == OLD_QUARANTINE or not os.path.exists(old):
+        return path, ""
+    before, _problem = _read_quarantine(pipeline.root, OLD_QUARANTINE)
+    dropped = sorted(before - set(listing))
+    if dropped:
+        # Tests set aside by hand, or flaky in a history this machine does not have.
+        names = first_few([f"{job}: {test}" for job, test in dropped])
+        return path, (
+            f"{OLD_QUARANTINE} is left in place: {len(dropped)} of its tests are not flaky "
+            f"in this history ({names}); add those to keep to {path}, then remove it"
+        )
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(old)
+    return path, f"{OLD_QUARANTINE} removed: {path} replaces it (commit it)"
 
 
 class GateKeeper:
