@@ -95,6 +95,9 @@ class FindingsGate:
     max: tuple[tuple[str, int], ...] = ()
     baseline: str | None = None
     level: GateLevel = GateLevel.ERROR
+    severity: tuple[tuple[str, str], ...] = ()
+    """Overrides of the reported severity: ("ruff", "low"), ("ruff/S105", "high"),
+    ("ruff/S*", "medium"); see `conveyor.reports.findings.overrides`."""
 
 
 @dataclass(frozen=True)
@@ -264,6 +267,9 @@ class Pipeline:
     checks: Checks = field(default_factory=Checks)
     vars: Pairs = ()
     """`vars:` as written, or with `--var` overrides once resolved for a run."""
+    quarantine: str = "conveyor.quarantine.json"
+    """The flaky tests' quarantine list (`gates.quarantine`), workspace-relative: a file
+    to commit, so the whole team's test gates set aside the same tests."""
 
     @property
     def label(self) -> str:

@@ -817,6 +817,67 @@ CASES = [
         jobs:
           build:
             run: make
+        gates:
+          findings:
+            severity: {ruff: urgent}
+        """,
+        "conveyor.yml:6:22: gates.findings.severity.ruff: expected 'critical', 'high', "
+        "'medium', 'low' or 'note', got the string 'urgent'",
+        id="findings-severity-value",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+        gates:
+          findings:
+            severity: {"ruff/": low}
+        """,
+        "conveyor.yml:6:15: gates.findings.severity: 'ruff/': a rule is missing after '/' "
+        "(e.g. ruff/S105, or ruff for every rule of the tool)",
+        id="findings-severity-key",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+            gates:
+              findings: {severity: {ruff: low}}
+        """,
+        "conveyor.yml:5:18: jobs.build.gates.findings.severity: severity overrides are the "
+        "pipeline's, not a job's",
+        id="findings-severity-in-a-job",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+        gates:
+          quarantine: ../shared/quarantine.json
+        """,
+        "conveyor.yml:5:15: gates.quarantine: '../shared/quarantine.json': expected a path "
+        "inside the workspace (the list is committed with it)",
+        id="quarantine-outside",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+            gates:
+              quarantine: q.json
+        """,
+        "conveyor.yml:5:7: jobs.build.gates.quarantine: unknown key 'quarantine'",
+        id="quarantine-in-a-job",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
             gates:
               sizes: {total: 99999999999999999999999TB}
         """,

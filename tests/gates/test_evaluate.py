@@ -225,6 +225,23 @@ def test_a_tests_gate_tolerates_what_it_allows_and_quarantined_tests(project: Pr
     assert "tests test 0 failed of 2 (1 quarantined) <= 0 failures passed" in _table(
         quarantined.out
     )
+    # That was the old place, in the state directory nobody commits: still read, and the
+    # user told where it goes now.
+    assert (
+        "the quarantine list was read from .conveyor/quarantine.json, which is not "
+        "committed: move it to conveyor.quarantine.json"
+    ) in " ".join((quarantined.out + quarantined.err).split())
+
+    # Where conveyor.yml says, committed with the code; the old file no longer read.
+    (project.root / ".conveyor" / "quarantine.json").rename(project.root / "ci-quarantine.json")
+    (project.root / "conveyor.yml").write_text(
+        pipeline.replace("MAX", "0") + "gates: {quarantine: ci-quarantine.json}\n"
+    )
+    project.commit()
+    moved = project.run("run", "--plain")
+    assert moved.code == 0, moved.out
+    assert "(1 quarantined)" in moved.out
+    assert "quarantine" not in moved.err
 
 
 def test_diff_coverage_counts_only_the_lines_the_branch_changed(project: Project) -> None:
@@ -269,22 +286,22 @@ def test_findings_from_a_real_scanner_with_a_baseline(project: Project) -> None:
             reports: {{sarif: reports/ruff.sarif}}
             inputs: ['*.py']
             gates:
-              findings: {{max: {{high: 0}}, baseline: findings-baseline.json}}
+              findings: {{max: {{medium: 0}}, baseline: findings-baseline.json}}
         """
     )
     project.commit()
     first = project.run("run", "--plain")
     assert first.code == 1
-    assert "findings.high lint 1 <= 0 FAILED" in _table(first.out)
+    assert "findings.medium lint 1 <= 0 FAILED" in _table(first.out)
     assert (
-        "findings.high (lint): F401 at app.py:1; "
+        "findings.medium (lint): F401 at app.py:1; "
         "no baseline at findings-baseline.json yet: every finding counts"
     ) in first.out
 
     accepted = project.run("gates", "--write-baseline")
     assert accepted.code == 0, accepted.out
     assert "1 finding(s) written to findings-baseline.json" in accepted.err
-    assert "findings.high lint 0 new <= 0 passed" in _table(accepted.out)
+    assert "findings.medium lint 0 new <= 0 passed" in _table(accepted.out)
     known = project.run("run", "--plain")
     assert known.code == 0, known.out
     assert "lint cached" in known.out, "the scan itself is reused; only the gate changed"
@@ -300,8 +317,161 @@ def test_findings_from_a_real_scanner_with_a_baseline(project: Project) -> None:
     ], "every finding, known or new: GitLab compares them with the target branch itself"
     assert {i["check_name"] for i in issues} == {"ruff/F401"}
     assert new.code == 1
-    assert "findings.high lint 1 new <= 0 FAILED" in _table(new.out)
-    assert "findings.high (lint): F401 at more.py:1" in new.out
+    assert "findings.medium lint 1 new <= 0 FAILED" in _table(new.out)
+    assert "findings.medium (lint): F401 at more.py:1" in new.out
+
+
+LINTED = """\
+import os
+
+
+def first():
+    password = "hunter2"
+    return None
+
+
+def second():
+    password = "hunter2"
+    return None
+"""
+
+LINTED_LATER = """\
+\"\"\"A docstring and comments inserted above every known finding.\"\"\"
+# one
+# two
+import os
+import sys
+
+
+def first():
+    # a comment right above a known finding
+    password = "hunter2"
+    return None
+
+
+def added(x):
+    password = "hunter2"
+    return x == None
+
+
+def second():
+    password = "hunter2"
+    return None
+"""
+
+
+def test_a_baseline_tells_identical_findings_apart_and_survives_moved_lines(
+    project: Project,
+) -> None:
+    """Issue 13: a baseline said "0 new" of 4 new ruff findings, and most Code Quality
+    issues shared a fingerprint, when identical findings in a file had one."""
+    project.write("app.py", LINTED)
+    project.pipeline(
+        f"""
+        name: scan
+        jobs:
+          lint:
+            run: >-
+              {PY} -m ruff check --no-cache --isolated --select F401,F841,E711,S105
+              --exit-zero --output-format sarif -o reports/ruff.sarif .
+            reports: {{sarif: reports/ruff.sarif}}
+            inputs: ['*.py']
+            gates:
+              findings: {{max: {{medium: 0}}, baseline: findings-baseline.json}}
+        """
+    )
+    project.commit()
+    assert project.run("run", "--plain").code == 1
+    accepted = project.run("gates", "--write-baseline")
+    assert accepted.code == 0, accepted.out
+    assert "5 finding(s) written to findings-baseline.json" in accepted.err
+    baseline = json.loads((project.root / "findings-baseline.json").read_text())
+    assert baseline["version"] == 2
+    assert sorted((e["rule"], e["fingerprint"][-2:]) for e in baseline["findings"]) == [
+        ("F401", ":0"),
+        ("F841", ":0"),
+        ("F841", ":1"),
+        ("S105", ":0"),
+        ("S105", ":1"),
+    ], "the two identical lines' findings are two, told apart by their order"
+    text = (project.root / "findings-baseline.json").read_text()
+    assert text.count("\n") == 5 + 5, "a finding a line, for a diff a finding a line"
+
+    # Lines inserted above (and right above) every known finding, and four new ones:
+    # `import sys`, and a third identical password line with its unused variable, and
+    # a comparison to None.
+    project.write("app.py", LINTED_LATER)
+    project.commit()
+    quality = project.root.parent / "gl-code-quality.json"
+    later = project.run("run", "--plain", "--codequality", str(quality))
+    assert later.code == 1
+    assert "findings.medium lint 4 new <= 0 FAILED" in _table(later.out)
+    detail = next(line for line in later.out.splitlines() if "findings.medium (lint):" in line)
+    # Of three identical lines, the last is named new: they are told apart by order.
+    assert detail.endswith(
+        "F401 at app.py:5, E711 at app.py:16, F841 at app.py:20, S105 at app.py:20"
+    )
+
+    issues = json.loads(quality.read_text())
+    assert len(issues) == 9
+    assert len({i["fingerprint"] for i in issues}) == 9, "GitLab requires them unique"
+    assert {i["severity"] for i in issues} == {"major"}, "a linter's error: medium"
+
+    # Severities as the team decides, in conveyor.yml, for a past run too: a tool's
+    # findings, and one rule of it.
+    conf = (project.root / "conveyor.yml").read_text()
+    project.pipeline(
+        conf.replace("max: {medium: 0}", "max: {medium: 0, high: 0}")
+        + 'gates:\n  findings:\n    severity: {ruff: low, "ruff/S1*": high}\n'
+    )
+    project.commit()
+    judged = project.run("gates")
+    assert judged.code == 1
+    table = _table(judged.out)
+    assert "findings.high lint 1 new <= 0 FAILED" in table
+    assert "findings.medium lint 0 new <= 0 passed" in table
+    again = project.run("run", "--plain", "--codequality", str(quality))
+    assert "lint cached" in again.out
+    severities = sorted((i["check_name"], i["severity"]) for i in json.loads(quality.read_text()))
+    assert severities == [
+        ("ruff/E711", "minor"),
+        ("ruff/F401", "minor"),
+        ("ruff/F401", "minor"),
+        *[("ruff/F841", "minor")] * 3,
+        *[("ruff/S105", "critical")] * 3,
+    ]
+
+
+def test_a_baseline_of_the_first_fingerprint_scheme_asks_to_be_rewritten(
+    project: Project,
+) -> None:
+    project.write("app.py", "import os\n")
+    project.write("findings-baseline.json", json.dumps({"version": 1, "fingerprints": ["0" * 64]}))
+    project.pipeline(
+        f"""
+        name: scan
+        jobs:
+          lint:
+            run: >-
+              {PY} -m ruff check --no-cache --isolated --select F401 --exit-zero
+              --output-format sarif -o reports/ruff.sarif .
+            reports: {{sarif: reports/ruff.sarif}}
+            gates:
+              findings: {{max: {{medium: 0}}, baseline: findings-baseline.json}}
+        """
+    )
+    project.commit()
+    old = project.run("run", "--plain")
+    assert old.code == 1
+    assert "findings lint outdated baseline a findings baseline FAILED" in _table(old.out)
+    assert (
+        "findings-baseline.json lists fingerprints of Conveyor's first scheme, which gave "
+        "identical findings in one file one fingerprint: rewrite it"
+    ) in " ".join(old.out.split())
+    assert "conveyor gates --write-baseline" in old.out
+    rewritten = project.run("gates", "--write-baseline")
+    assert rewritten.code == 0, rewritten.out
+    assert json.loads((project.root / "findings-baseline.json").read_text())["version"] == 2
 
 
 def test_sizes_time_and_command_gates(project: Project) -> None:
@@ -425,8 +595,8 @@ def test_committed_secrets_are_found_never_printed_and_block(
 
     quality = json.loads((run_dir / "codequality.json").read_text())
     assert sorted((i["location"]["path"], i["severity"], i["check_name"]) for i in quality) == [
-        ("config/settings.py", "major", "conveyor-secrets/AWS Access Key"),
-        ("deploy/id_rsa", "critical", "conveyor-secrets/Private Key"),
+        ("config/settings.py", "critical", "conveyor-secrets/AWS Access Key"),
+        ("deploy/id_rsa", "blocker", "conveyor-secrets/Private Key"),
     ]
     assert AWS_KEY not in (run_dir / "codequality.json").read_text()
 

@@ -3,9 +3,14 @@ dashboard ask for them: with the thresholds as they are now, nothing run again."
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 
+import pytest
+
 from conveyor.config import load_pipeline
+from conveyor.errors import UserError
 from conveyor.gates.review import GateReview, WrittenBaseline, review
 from conveyor.model import Finding, GateLevel, GateResult
 from conveyor.reports.sarif import write_sarif
@@ -118,3 +123,46 @@ def test_written_baselines_are_reported_and_make_the_runs_findings_known(
         ("findings.high", True, "0 new")
     ]
     assert not accepted.blocking
+
+
+def test_a_run_measured_by_an_older_conveyor_is_not_written_as_a_baseline(
+    project: Project,
+) -> None:
+    write_sarif(
+        [Finding(tool="scanner", rule="SEC1", severity="high", message="m", path="app.py", line=2)],
+        "scanner",
+        "1",
+        str(project.root / "scan.sarif"),
+    )
+    project.pipeline(
+        """
+        name: scan
+        jobs:
+          lint:
+            run: mkdir -p reports && cp scan.sarif reports/scan.sarif
+            reports: {sarif: reports/scan.sarif}
+            gates:
+              findings: {max: {high: 0}, baseline: known.json}
+        """
+    )
+    project.commit()
+    assert project.run("run", "--plain").code == 1
+    _reviewed(project, write_baseline=True)
+    # What a Conveyor before issue 13 kept of that run: a fingerprint of its first scheme.
+    kept = project.runs()[-1] / "reports.jsonl"
+    lines = [json.loads(line) for line in kept.read_text().splitlines()]
+    for m in lines:
+        for f in m["findings"]:
+            f["fingerprint"] = hashlib.sha256(b"scheme 1").hexdigest()
+    kept.write_text("".join(json.dumps(m) + "\n" for m in lines))
+
+    _run_id, judged = _reviewed(project)
+    [gate] = judged.results
+    assert (gate.measured, gate.passed) == ("1", False)
+    assert "1 finding(s) of this run have fingerprints of an older Conveyor" in gate.detail
+    with pytest.raises(UserError, match="fingerprints of an older Conveyor"):
+        _reviewed(project, write_baseline=True)
+    written = project.run("gates", "--write-baseline")
+    assert written.code == 2
+    assert "run the pipeline again, then `conveyor gates --write-baseline`" in written.err
+    assert "Traceback" not in written.err

@@ -37,15 +37,35 @@ def test_flaky_jobs_and_tests_on_the_same_inputs(project: Project) -> None:
         coin.write_text(side)
         assert project.run("run", "--no-cache").code == code
     assert project.run("flaky").code == 0
-    found = json.loads(project.run("flaky", "--quarantine", "--json").out)
+    (project.root / ".conveyor" / "quarantine.json").write_text('{"tests": []}')
+    written = project.run("flaky", "--quarantine", "--json")
+    assert "1 flaky test(s) written to conveyor.quarantine.json" in written.err
+    assert ".conveyor/quarantine.json removed: conveyor.quarantine.json replaces it" in written.err
+    found = json.loads(written.out)
     [job] = found["jobs"]
     assert (job["job"], job["flips"], job["passed"], job["failed"]) == ("test", 2, 2, 1)
     [test] = found["tests"]
     assert test["test"].endswith("test_coin")
     assert (test["flips"], test["passed"], test["failed"]) == (2, 2, 1)
     assert test["commit"] == project.git("rev-parse", "HEAD")
-    quarantined = json.loads((project.root / ".conveyor" / "quarantine.json").read_text())
-    assert quarantined == {"tests": [{"job": "test", "test": test["test"]}]}
+    # Beside conveyor.yml, to commit: sorted, a test a line, for a diff a test a line.
+    listing = (project.root / "conveyor.quarantine.json").read_text()
+    assert listing == (
+        '{\n  "version": 1,\n  "tests": [\n'
+        f'    {{"job": "test", "test": "{test["test"]}"}}\n'
+        "  ]\n}\n"
+    )
+    assert not (project.root / ".conveyor" / "quarantine.json").exists()
+    # A test in the old list that the history does not call flaky is not dropped unsaid.
+    old = project.root / ".conveyor" / "quarantine.json"
+    old.write_text('{"tests": [{"job": "test", "test": "tests.test_net.test_retry"}]}')
+    kept = project.run("flaky", "--quarantine")
+    assert (
+        ".conveyor/quarantine.json is left in place: 1 of its tests are not flaky in this "
+        "history (test: tests.test_net.test_retry); add those to keep to "
+        "conveyor.quarantine.json, then remove it"
+    ) in kept.err
+    assert old.exists()
     text = project.run("flaky").out
     assert "flaky tests (same commit, different outcomes)" in text
     assert "2 flip(s), 2 passed, 1 failed" in text

@@ -173,9 +173,10 @@ def test_sarif_severities_rules_messages_and_paths(tmp_path: Path) -> None:
         ("scanner", "SEC002", "high", "Secret in code", "src/lib/x.py", 3),
         ("scanner", "SEC003", "medium", "Weak hash", "job/rel.py", 4),
         ("scanner", "SEC004", "low", "Debug on", "/elsewhere/abs.py", 1),
-        ("scanner", "STY001", "low", "Name x is too short", "job/style.py", 2),
-        ("scanner", "STY002", "high", "Bad", None, None),
-        ("scanner", "STY002", "medium", "Default level", None, None),
+        # A linter's levels: error is medium, warning low, note note (not a vulnerability).
+        ("scanner", "STY001", "note", "Name x is too short", "job/style.py", 2),
+        ("scanner", "STY002", "medium", "Bad", None, None),
+        ("scanner", "STY002", "low", "Default level", None, None),
         ("scanner", "STY002", "note", "Scored zero", None, None),
         ("CodeQL", "js/xss", "medium", "XSS", "web/a.js", 8),
         ("CodeQL", "js/other", "note", "FYI", None, None),
@@ -189,29 +190,79 @@ def _loc(uri: str, line: int, base: str | None = None) -> dict[str, Any]:
     return {"physicalLocation": {"artifactLocation": artifact, "region": {"startLine": line}}}
 
 
-def test_sarif_fingerprints_ignore_lines_and_prefer_the_tools_own(tmp_path: Path) -> None:
-    def finding(line: int, **extra: Any) -> Finding:
-        result = {"ruleId": "R1", "message": {"text": "m"}, "locations": [_loc("a.py", line)]}
-        log = {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "t"}}, "results": []}]}
-        log["runs"][0]["results"] = [{**result, **extra}]  # type: ignore[index]
-        return read_sarif(sarif_log(tmp_path, log), str(tmp_path), str(tmp_path))[0]
+def test_a_security_rule_by_its_tags_and_codeql_problem_severity(tmp_path: Path) -> None:
+    rules = [
+        {"id": "py/sql", "properties": {"tags": ["Security", "external/cwe/cwe-089"]}},
+        {"id": "py/unused", "properties": {"problem.severity": "recommendation"}},
+        {"id": "py/bug", "properties": {"problem.severity": "error"}},
+    ]
+    results = [
+        {"ruleId": "py/sql", "level": "error", "message": {"text": "SQL"}},
+        {"ruleId": "py/sql", "level": "warning", "message": {"text": "SQL?"}},
+        {"ruleId": "py/unused", "message": {"text": "unused"}},
+        {"ruleId": "py/bug", "message": {"text": "bug"}},
+        {"ruleId": "py/bug", "level": "note", "message": {"text": "the result's own level"}},
+    ]
+    log = {
+        "version": "2.1.0",
+        "runs": [{"tool": {"driver": {"name": "CodeQL", "rules": rules}}, "results": results}],
+    }
+    found = read_sarif(sarif_log(tmp_path, log), str(tmp_path), str(tmp_path))
+    assert [(f.rule, f.severity) for f in found] == [
+        ("py/sql", "high"),
+        ("py/sql", "medium"),
+        ("py/unused", "note"),
+        ("py/bug", "medium"),
+        ("py/bug", "note"),
+    ]
 
-    assert finding(1).fingerprint == finding(90).fingerprint
-    assert finding(1).fingerprint == hashlib.sha256(b'["t", "R1", "a.py", "m"]').hexdigest()
-    own = {"partialFingerprints": {"primaryLocationLineHash": "abc:1"}}
-    assert finding(1, **own).fingerprint == finding(90, **own).fingerprint
-    assert finding(1, **own).fingerprint != finding(1).fingerprint
-    other = {"partialFingerprints": {"primaryLocationLineHash": "def:1"}}
-    assert finding(1, **other).fingerprint != finding(1, **own).fingerprint
+
+def test_fingerprints_are_conveyors_own_with_an_index(tmp_path: Path) -> None:
+    def read(*results: dict[str, Any]) -> list[Finding]:
+        log = {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "t"}}}]}
+        log["runs"][0]["results"] = list(results)  # type: ignore[index]
+        return read_sarif(sarif_log(tmp_path, log), str(tmp_path), str(tmp_path))
+
+    def result(line: int, text: str = "m", **extra: Any) -> dict[str, Any]:
+        return {
+            "ruleId": "R1",
+            "message": {"text": text},
+            "locations": [_loc("a.py", line)],
+            **extra,
+        }
+
+    # No such file: the message stands in for the line, and the line number is left out.
+    [one] = read(result(1))
+    [moved] = read(result(90))
+    assert one.fingerprint == moved.fingerprint
+    digest = hashlib.sha256(b"t\0R1\0a.py\0m").hexdigest()[:32]
+    assert one.fingerprint == f"{digest}:0"
+    # Identical findings in one file: told apart by their order in the file, whatever
+    # order the tool wrote them in.
+    twice = read(result(7), result(3))
+    assert [f.fingerprint for f in twice] == [f"{digest}:1", f"{digest}:0"]
+    # The tool's own fingerprints are not used; Conveyor's own is, as written.
+    tools: dict[str, Any] = {"partialFingerprints": {"primaryLocationLineHash": "abc:1"}}
+    assert read(result(1, **tools))[0].fingerprint == one.fingerprint
+    ours: dict[str, Any] = {"partialFingerprints": {"conveyor/v2": f"{'0' * 32}:4"}}
+    assert read(result(1, **ours))[0].fingerprint == f"{'0' * 32}:4"
+    # With the source at hand, the line (whitespace aside) is what is hashed.
+    (tmp_path / "a.py").write_text("x = 1\n    y  =  2\nx = 1\n")
+    lines = read(result(1, "first"), result(2), result(3, "third"))
+    assert lines[0].fingerprint.split(":")[0] == lines[2].fingerprint.split(":")[0]
+    assert [f.fingerprint[-2:] for f in lines] == [":0", ":0", ":1"]
+    (tmp_path / "a.py").write_text("y=2\n")
+    assert read(result(1))[0].fingerprint == lines[1].fingerprint
 
 
 def test_write_sarif_reads_back_the_same_findings(tmp_path: Path) -> None:
+    fp = [f"{n:032x}:0" for n in range(1, 6)]
     findings = [
-        Finding("conveyor", "secrets/aws", "critical", "AWS key", "src/a b.py", 3, "fp1"),
-        Finding("conveyor", "secrets/aws", "high", "AWS key again", "src/c.py", 9, "fp2"),
-        Finding("conveyor", "deps/cve", "medium", "CVE-2024-1", "requirements.txt", 1, "fp3"),
-        Finding("conveyor", "deps/cve", "low", "CVE-2024-2", "/opt/outside.py", 2, "fp4"),
-        Finding("conveyor", "size", "note", "Large file", None, None, "fp5"),
+        Finding("conveyor", "secrets/aws", "critical", "AWS key", "src/a b.py", 3, fp[0]),
+        Finding("conveyor", "secrets/aws", "high", "AWS key again", "src/c.py", 9, fp[1]),
+        Finding("conveyor", "deps/cve", "medium", "CVE-2024-1", "requirements.txt", 1, fp[2]),
+        Finding("conveyor", "deps/cve", "low", "CVE-2024-2", "/opt/outside.py", 2, fp[3]),
+        Finding("conveyor", "size", "note", "Large file", None, None, fp[4]),
     ]
     out = tmp_path / "ws/out/conveyor.sarif"
     out.parent.mkdir(parents=True)

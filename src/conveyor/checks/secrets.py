@@ -24,6 +24,7 @@ from typing import Any
 
 from conveyor.fsutil import atomic_write
 from conveyor.model import CheckResult, Finding, GateLevel, Pipeline
+from conveyor.reports.findings import with_index
 from conveyor.units import first_few
 
 TOOL = "conveyor-secrets"
@@ -92,7 +93,8 @@ def scan_secrets(
     for path, kind, hashed, line in found:
         if (path, hashed) in allowed:
             continue
-        fingerprint = hashlib.sha256(f"{path}\0{hashed}\0{kind}".encode()).hexdigest()
+        # The secret's own hash, not its line: a secret is the same wherever it moves.
+        fingerprint = hashlib.sha256(f"{path}\0{hashed}\0{kind}".encode()).hexdigest()[:32]
         findings.append(
             Finding(
                 tool=TOOL,
@@ -105,7 +107,9 @@ def scan_secrets(
             )
         )
     findings.sort(key=lambda f: (f.path or "", f.line or 0, f.rule))
-    return findings
+    # The shape of every finding's fingerprint (conveyor.reports.findings, "hash:index").
+    prints = with_index((f.path, f.fingerprint) for f in findings)
+    return [f._replace(fingerprint=p) for f, p in zip(findings, prints, strict=True)]
 
 
 _Hit = tuple[str, str, str, int]

@@ -495,7 +495,8 @@ def metrics_command(
 @click.option(
     "--quarantine",
     is_flag=True,
-    help="Write the flaky tests to .conveyor/quarantine.json (for the test gates).",
+    help="Write the flaky tests to the quarantine list (gates.quarantine, default "
+    "conveyor.quarantine.json; the test gates report them, not counted).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print them as JSON.")
 @pipeline_file_option
@@ -508,12 +509,13 @@ def flaky_command(ctx: click.Context, window: float, quarantine: bool, as_json: 
     with _history(ctx) as (pipeline, store):
         found = flaky.find(store, pipeline.label, time.time() - window)
     if quarantine:
-        from conveyor.fsutil import ensure_state_dir
-        from conveyor.gates.keeper import QUARANTINE
+        from conveyor.gates.keeper import write_quarantine
 
-        path = os.path.join(ensure_state_dir(pipeline.root), QUARANTINE)
-        listing = flaky.quarantine(found, path)
+        listing = sorted({(t.job, t.test) for t in found.tests})
+        path, note = write_quarantine(pipeline, listing)
         click.echo(f"{len(listing)} flaky test(s) written to {path}", err=as_json)
+        if note:
+            click.echo(note, err=True)
     if as_json:
         click.echo(json.dumps(found.to_json(), indent=2))
         return 0

@@ -130,7 +130,24 @@ def build_pipeline(data: Any, *, path: str, root: str) -> model.Pipeline:
         keep_runs=top.history.keep_runs if top.history else 200,
         checks=_checks(top.checks),
         vars=tuple(top.vars.items()),
+        quarantine=_quarantine(top.gates),
     )
+
+
+def _quarantine(spec: schema.PipelineGatesFile | None) -> str:
+    """Where the quarantine list is: `gates.quarantine`, else the default beside
+    conveyor.yml (not in `.conveyor/`, which is state nobody commits)."""
+    path = spec.quarantine if spec is not None else None
+    if path is None:
+        return model.Pipeline.quarantine
+    if not path.strip():
+        raise ConfigError("expected a path to the quarantine list", path=("gates", "quarantine"))
+    if posixpath.isabs(path) or ".." in posixpath.normpath(path).split("/"):
+        raise ConfigError(
+            f"{path!r}: expected a path inside the workspace (the list is committed with it)",
+            path=("gates", "quarantine"),
+        )
+    return posixpath.normpath(path)
 
 
 MAX_EXTENDS_DEPTH = 11
@@ -395,6 +412,14 @@ def _template(
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
             field = "secrets" if var in spec.secrets else "pass_env"
             raise ConfigError(f"invalid environment variable name {var!r}", path=(*where, field))
+    if spec.gates and spec.gates.findings and spec.gates.findings.severity:
+        # One table for the run: a finding has one severity in every gate and report.
+        raise ConfigError(
+            "severity overrides are the pipeline's, not a job's",
+            path=(*where, "gates", "findings", "severity"),
+            at_key=True,
+            hint="move them to the top-level gates.findings.severity",
+        )
     return model.Job(
         name=name,
         base=name,
@@ -1018,7 +1043,10 @@ def _gates(spec: schema.GatesFile | None) -> model.Gates:
         if spec.coverage
         else None,
         findings=model.FindingsGate(
-            tuple(spec.findings.max.items()), spec.findings.baseline, lv(spec.findings.level)
+            tuple(spec.findings.max.items()),
+            spec.findings.baseline,
+            lv(spec.findings.level),
+            tuple(spec.findings.severity.items()),
         )
         if spec.findings
         else None,

@@ -171,12 +171,31 @@ class CoverageGateFile(Strict):
     level: Level = "error"
 
 
+Severity = Literal["critical", "high", "medium", "low", "note"]
+
+
 class FindingsGateFile(Strict):
-    max: dict[Literal["critical", "high", "medium", "low", "note"], Count] = Field(
-        default_factory=dict
-    )
+    max: dict[Severity, Count] = Field(default_factory=dict)
     baseline: str | None = None
     level: Level = "error"
+    severity: dict[str, Severity] = Field(default_factory=dict)
+    """Overrides of the severity a tool reports: `{ruff: low, "ruff/S105": high}`."""
+
+    @field_validator("severity")
+    @classmethod
+    def _severity_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            tool, sep, rule = key.partition("/")
+            if not tool.strip():
+                raise ValueError(
+                    f"{key!r}: expected a tool name, or tool/rule (e.g. ruff or ruff/S105)"
+                )
+            if sep and not rule.strip():
+                raise ValueError(
+                    f"{key!r}: a rule is missing after '/' (e.g. {tool}/S105, or {tool} "
+                    "for every rule of the tool)"
+                )
+        return value
 
 
 class SizesGateFile(Strict):
@@ -202,6 +221,12 @@ class GatesFile(Strict):
     sizes: SizesGateFile | None = None
     time: TimeGateFile | None = None
     commands: dict[str, CommandGateFile] = Field(default_factory=dict)
+
+
+class PipelineGatesFile(GatesFile):
+    """The pipeline's `gates:`: a job's, and where the flaky tests' quarantine list is."""
+
+    quarantine: str | None = None
 
 
 class ArtifactsFile(Strict):
@@ -347,7 +372,7 @@ class PipelineFile(Strict):
     defaults: Defaults = Defaults()
     stages: list[Name] = Field(default_factory=list)
     jobs: dict[str, dict[str, Any]]
-    gates: GatesFile | None = None
+    gates: PipelineGatesFile | None = None
     requires: dict[str, VersionSpec] = Field(default_factory=dict)
     history: HistoryFile | None = None
     checks: ChecksFile | None = None

@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 
 from conveyor.fsutil import atomic_write
 from conveyor.gates.measure import Measurements
-from conveyor.model import SEVERITIES, CommandGate, Finding, GateLevel, GateResult, Gates
+from conveyor.model import (
+    SEVERITIES,
+    CommandGate,
+    Finding,
+    GateLevel,
+    GateResult,
+    Gates,
+    Pipeline,
+)
+from conveyor.reports.findings import is_current, with_severities
 from conveyor.units import first_few, format_duration
 
 FAILING = ("failed", "error")
@@ -36,6 +45,8 @@ class Context:
     """Findings of Conveyor's own scanners (committed secrets): pipeline scope only."""
     own_scanned: bool = False
     """Whether one of Conveyor's own scanners ran (its findings count even when none)."""
+    severity: tuple[tuple[str, str], ...] = ()
+    """The pipeline's `gates.findings.severity` (`severities`): every gate's, a job's too."""
 
 
 def evaluate(gates: Gates, m: Measurements, ctx: Context) -> list[GateResult]:
@@ -276,8 +287,19 @@ def _diff(
     )
 
 
+BASELINE_VERSION = 2
+"""2: fingerprints of scheme 2 ("hash:index", `conveyor.reports.findings`), one entry a
+line with the tool, rule and path it stands for. 1 listed scheme-1 fingerprints, which
+gave identical findings in one file one fingerprint."""
+
+
+class OutdatedBaseline(ValueError):
+    """A baseline of an older fingerprint scheme: rewritten, not trusted."""
+
+
 def load_baseline(root: str, path: str) -> set[str] | None:
-    """The fingerprints a findings baseline lists, or None when the file is missing."""
+    """The fingerprints a findings baseline lists, or None when the file is missing.
+    Raises OutdatedBaseline for one of an older scheme, ValueError for anything else."""
     full = os.path.join(root, path)
     try:
         with open(full, encoding="utf-8") as fh:
@@ -286,39 +308,88 @@ def load_baseline(root: str, path: str) -> set[str] | None:
         return None
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: not a findings baseline ({exc})") from None
-    prints = data.get("fingerprints") if isinstance(data, dict) else None
-    if not isinstance(prints, list):
-        raise ValueError(f'{path}: not a findings baseline (expected {{"fingerprints": [...]}})')
-    return {str(p) for p in prints}
+    if not isinstance(data, dict):
+        raise ValueError(f'{path}: not a findings baseline (expected {{"findings": [...]}})')
+    version = data.get("version")
+    if version == 1 or (version is None and isinstance(data.get("fingerprints"), list)):
+        raise OutdatedBaseline(
+            f"{path} lists fingerprints of Conveyor's first scheme, which gave identical "
+            "findings in one file one fingerprint: rewrite it from a run of the code it "
+            "should describe, `conveyor gates --write-baseline` (every finding of that run "
+            "is then known; review the diff before committing it)"
+        )
+    if version != BASELINE_VERSION:
+        raise ValueError(
+            f"{path}: a findings baseline of version {version!r}; this Conveyor reads "
+            f"version {BASELINE_VERSION} (written by a newer Conveyor?)"
+        )
+    entries = data.get("findings")
+    if not isinstance(entries, list):
+        raise ValueError(f'{path}: not a findings baseline (expected {{"findings": [...]}})')
+    prints = set()
+    for entry in entries:
+        fingerprint = entry.get("fingerprint") if isinstance(entry, dict) else None
+        if not isinstance(fingerprint, str):
+            raise ValueError(
+                f'{path}: every entry of "findings" needs a "fingerprint", got {entry!r:.80}'
+            )
+        prints.add(fingerprint)
+    return prints
+
+
+def severities(pipeline: Pipeline) -> tuple[tuple[str, str], ...]:
+    """The pipeline's severity overrides (`gates.findings.severity`; a job has none)."""
+    return pipeline.gates.findings.severity if pipeline.gates.findings else ()
 
 
 def write_baseline(root: str, path: str, findings: list[Finding]) -> int:
-    """Record the findings as known (`conveyor gates --write-baseline`); how many."""
-    prints = sorted({f.fingerprint for f in findings})
-    full = os.path.join(root, path)
-    data = json.dumps({"version": 1, "fingerprints": prints}, indent=2) + "\n"
-    atomic_write(full, data, makedirs=True)
-    return len(prints)
+    """Record the findings as known (`conveyor gates --write-baseline`); how many.
+
+    Sorted by path, tool, rule and fingerprint, one finding a line: a diff of the file
+    shows what was accepted, a line a finding. The message is left out: a scanner's
+    message may quote what it found (a key), and the file is committed."""
+    entries = {
+        f.fingerprint: {
+            "fingerprint": f.fingerprint,
+            "tool": f.tool,
+            "rule": f.rule,
+            "path": f.path,
+        }
+        for f in findings
+    }
+    ordered = sorted(
+        entries.values(),
+        key=lambda e: (e["path"] or "", e["tool"] or "", e["rule"] or "", e["fingerprint"] or ""),
+    )
+    lines = ",\n".join("    " + json.dumps(e, ensure_ascii=False) for e in ordered)
+    body = f"[\n{lines}\n  ]" if ordered else "[]"
+    data = f'{{\n  "version": {BASELINE_VERSION},\n  "findings": {body}\n}}\n'
+    atomic_write(os.path.join(root, path), data, makedirs=True)
+    return len(ordered)
 
 
 def _findings(gates: Gates, m: Measurements, ctx: Context) -> list[GateResult]:
     gate = gates.findings
     assert gate is not None
+    if not gate.max:
+        return []  # only overrides (or a baseline): nothing to judge at this scope
     findings = list(m.findings)
     if m.scope == "pipeline":
         findings += ctx.own_findings
+    findings = with_severities(findings, ctx.severity)
     note = ""
     if gate.baseline:
         try:
             known = load_baseline(ctx.root, gate.baseline)
         except ValueError as exc:
+            outdated = isinstance(exc, OutdatedBaseline)
             return [
                 GateResult(
                     gate="findings",
                     scope=m.scope,
                     level=gate.level,
                     passed=False,
-                    measured="unreadable baseline",
+                    measured="outdated baseline" if outdated else "unreadable baseline",
                     threshold="a findings baseline",
                     detail=str(exc),
                 )
@@ -327,6 +398,14 @@ def _findings(gates: Gates, m: Measurements, ctx: Context) -> list[GateResult]:
             note = f"no baseline at {gate.baseline} yet: every finding counts"
         else:
             findings = [f for f in findings if f.fingerprint not in known]
+            older = sum(1 for f in findings if not is_current(f.fingerprint))
+            if older:
+                # A past run measured before issue 13 (`conveyor gates` on it): say why
+                # its findings are all new rather than let the count speak for itself.
+                note = (
+                    f"{older} finding(s) of this run have fingerprints of an older Conveyor "
+                    "and count as new: run the pipeline again"
+                )
     own = m.scope == "pipeline" and ctx.own_scanned
     if not m.reports.get("sarif") and not own:
         return [

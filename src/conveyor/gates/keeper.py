@@ -11,15 +11,18 @@ executor, the one that runs the jobs (issue 11)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from conveyor.executor.masking import Masker
-from conveyor.gates.evaluate import Context, evaluate, judged_when_partial
+from conveyor.fsutil import atomic_write
+from conveyor.gates.evaluate import Context, evaluate, judged_when_partial, severities
 from conveyor.gates.measure import Measurements, ReportMemo, RunReports, measure
 from conveyor.model import (
     CheckResult,
@@ -32,24 +35,99 @@ from conveyor.model import (
     Pipeline,
     RunContext,
 )
+from conveyor.units import first_few
 
 if TYPE_CHECKING:
     from conveyor.executor.interface import Executor
     from conveyor.workspace.files import GitScan
 
-QUARANTINE = "quarantine.json"
-"""In the workspace's `.conveyor/`: written by `conveyor flaky --quarantine`."""
+OLD_QUARANTINE = os.path.join(".conveyor", "quarantine.json")
+"""Where `conveyor flaky --quarantine` wrote the list before issue 13: in the state
+directory, which nobody commits. Still read, with a note to move it."""
 
 
-def load_quarantine(root: str) -> frozenset[tuple[str, str]]:
-    """The tests `conveyor flaky --quarantine` set aside, as (job, test) pairs; none when
-    the file is missing or unreadable."""
+@dataclass(frozen=True)
+class Quarantine:
+    """The tests `conveyor flaky --quarantine` set aside, and what to tell the user."""
+
+    tests: frozenset[tuple[str, str]] = frozenset()
+    """(job, test) pairs."""
+    note: str = ""
+    """A list found at the old place, or one that could not be read."""
+
+
+QUARANTINE_VERSION = 1
+
+
+def load_quarantine(pipeline: Pipeline) -> Quarantine:
+    """The quarantine list at `pipeline.quarantine` (`gates.quarantine`), else at the old
+    place in `.conveyor/` with a note to move it: an existing list is never lost."""
+    root = pipeline.root
+    path = pipeline.quarantine
+    if not os.path.exists(os.path.join(root, path)) and os.path.exists(
+        os.path.join(root, OLD_QUARANTINE)
+    ):
+        tests, problem = _read_quarantine(root, OLD_QUARANTINE)
+        note = (
+            f"the quarantine list was read from {OLD_QUARANTINE}, which is not committed: "
+            f"move it to {path} (mv {OLD_QUARANTINE} {path}) and commit it, or run "
+            "`conveyor flaky --quarantine` to write it there"
+        )
+        return Quarantine(tests, f"{problem}; {note}" if problem else note)
+    tests, problem = _read_quarantine(root, path)
+    if os.path.normpath(path) != OLD_QUARANTINE and os.path.exists(
+        os.path.join(root, OLD_QUARANTINE)
+    ):
+        ignored = f"{OLD_QUARANTINE} is not read: {path} is the quarantine list; remove it"
+        problem = f"{problem}; {ignored}" if problem else ignored
+    return Quarantine(tests, problem)
+
+
+def _read_quarantine(root: str, path: str) -> tuple[frozenset[tuple[str, str]], str]:
     try:
-        with open(os.path.join(root, ".conveyor", QUARANTINE), encoding="utf-8") as fh:
+        with open(os.path.join(root, path), encoding="utf-8") as fh:
             data = json.load(fh)
-        return frozenset((str(t["job"]), str(t["test"])) for t in data.get("tests", []))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return frozenset()
+    except FileNotFoundError:
+        return frozenset(), ""
+    except (OSError, ValueError) as exc:
+        return frozenset(), f"the quarantine list {path} was not read ({exc}): no test is set aside"
+    try:
+        return frozenset((str(t["job"]), str(t["test"])) for t in data.get("tests", [])), ""
+    except (KeyError, TypeError, AttributeError):
+        return frozenset(), (
+            f'the quarantine list {path} was not read (expected {{"tests": [{{"job": ..., '
+            '"test": ...}]}): no test is set aside'
+        )
+
+
+def write_quarantine(pipeline: Pipeline, tests: Iterable[tuple[str, str]]) -> tuple[str, str]:
+    """Write the quarantine list (atomically), sorted, one test a line, for a diff a test
+    a line. The list at the old place is removed when this one holds all of its tests,
+    else left with a note saying which are not carried over. Returns the path written
+    (workspace-relative) and that note, or what was removed."""
+    listing = sorted(set(tests))
+    lines = ",\n".join(
+        "    " + json.dumps({"job": job, "test": test}, ensure_ascii=False) for job, test in listing
+    )
+    body = f"[\n{lines}\n  ]" if listing else "[]"
+    data = f'{{\n  "version": {QUARANTINE_VERSION},\n  "tests": {body}\n}}\n'
+    atomic_write(os.path.join(pipeline.root, pipeline.quarantine), data, makedirs=True)
+    path = pipeline.quarantine
+    old = os.path.join(pipeline.root, OLD_QUARANTINE)
+    if os.path.normpath(path) == OLD_QUARANTINE or not os.path.exists(old):
+        return path, ""
+    before, _problem = _read_quarantine(pipeline.root, OLD_QUARANTINE)
+    dropped = sorted(before - set(listing))
+    if dropped:
+        # Tests set aside by hand, or flaky in a history this machine does not have.
+        names = first_few([f"{job}: {test}" for job, test in dropped])
+        return path, (
+            f"{OLD_QUARANTINE} is left in place: {len(dropped)} of its tests are not flaky "
+            f"in this history ({names}); add those to keep to {path}, then remove it"
+        )
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(old)
+    return path, f"{OLD_QUARANTINE} removed: {path} replaces it (commit it)"
 
 
 class GateKeeper:
@@ -88,11 +166,15 @@ class GateKeeper:
         """Pipeline gates left unjudged by a run of part of the pipeline."""
         from conveyor.gates.diffcov import ChangedLines
 
+        quarantine = load_quarantine(pipeline)
+        if quarantine.note:
+            self.notes.append(quarantine.note)
         self.ctx = Context(
             root=pipeline.root,
-            quarantine=load_quarantine(pipeline.root),
+            quarantine=quarantine.tests,
             changed=ChangedLines(pipeline.root, environ),
             command=self._run_command,
+            severity=severities(pipeline),
         )
         # Reports are read for jobs with gates, and for every job with reports when the
         # pipeline has gates of its own (its tests, coverage and findings are theirs).
@@ -209,10 +291,13 @@ class GateKeeper:
         return whole
 
     def findings(self) -> list[Finding]:
-        """Everything found in this run: every job's SARIF reports and the secrets check."""
+        """Everything found in this run: every job's SARIF reports and the secrets check,
+        with the severities `gates.findings.severity` sets, as the gates judged them."""
+        from conveyor.reports.findings import with_severities
+
         with self._lock:
             reported = [f for m in self.measured.values() for f in m.findings]
-        return reported + list(self.ctx.own_findings)
+        return with_severities(reported + list(self.ctx.own_findings), self.ctx.severity)
 
     def close(self) -> None:
         """At the end of the run, whatever ended it."""

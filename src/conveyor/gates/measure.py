@@ -104,8 +104,9 @@ class ReportMemo:
     restores the same files, so their contents need no parsing again. One JSON file per
     workspace; only the entries a run used are kept when it is saved."""
 
-    VERSION = 2
-    """2: entries are masked with their job's secrets (1's could hold a secret: dropped)."""
+    VERSION = 3
+    """2: entries are masked with their job's secrets (1's could hold a secret: dropped).
+    3: findings carry fingerprints of scheme 2 (`conveyor.reports.findings`)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -160,6 +161,12 @@ def _memo_key(
     as it is taken, so one stored for other secrets never serves these unmasked."""
     digests = {o.path: o.sha256 for o in result.outputs}
     parts = [job.name, "masked" if masked else "plain"]
+    if any(kind == "sarif" and paths for kind, _patterns, paths in files):
+        # A finding's fingerprint hashes its source line, which the report does not hold:
+        # the same report over edited code is the same entry only for the same action.
+        if result.action_digest is None:
+            return None
+        parts.append(result.action_digest)
     for kind, _patterns, paths in files:
         for rel in paths:
             sha = digests.get(rel)

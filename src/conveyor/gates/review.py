@@ -11,12 +11,14 @@ import os
 from collections.abc import Mapping, Set
 from dataclasses import dataclass
 
+from conveyor.errors import UserError
 from conveyor.gates.diffcov import ChangedLines
-from conveyor.gates.evaluate import Context, evaluate, judged_when_partial
+from conveyor.gates.evaluate import Context, evaluate, judged_when_partial, severities
 from conveyor.gates.evaluate import write_baseline as save_baseline
 from conveyor.gates.keeper import load_quarantine
 from conveyor.gates.measure import Measurements, load_all
 from conveyor.model import Finding, GateResult, Gates, Pipeline
+from conveyor.reports.findings import is_current
 
 OWN_FINDINGS = "secrets.sarif"
 """Where a run keeps the findings of Conveyor's own secrets scanner."""
@@ -39,8 +41,8 @@ class GateReview:
     results: tuple[GateResult, ...]
     """Every job's gates in the pipeline's order, then the pipeline's."""
     left_out: tuple[str, ...] = ()
-    """Why each of the pipeline's gates left out was (its data comes only from jobs that
-    did not run)."""
+    """Warnings: why each of the pipeline's gates left out was (its data comes only from
+    jobs that did not run), and a quarantine list read from its old place."""
     baselines: tuple[WrittenBaseline, ...] = ()
     """The baselines written first, when asked to."""
 
@@ -70,9 +72,11 @@ def review(
         from conveyor.reports.sarif import read_sarif
 
         own = read_sarif(os.path.join(run_dir, OWN_FINDINGS), pipeline.root, pipeline.root)
+    quarantine = load_quarantine(pipeline)
     context = Context(
         root=pipeline.root,
-        quarantine=load_quarantine(pipeline.root),
+        quarantine=quarantine.tests,
+        severity=severities(pipeline),
         changed=ChangedLines(pipeline.root, environ),
         command=None,
         own_findings=own,
@@ -82,6 +86,13 @@ def review(
     if write_baseline:
         # Before evaluating: the gates then count only findings newer than these.
         findings = [f for m in parts if m.scope != "pipeline" for f in m.findings] + own
+        older = [f for f in findings if not is_current(f.fingerprint)]
+        if older:
+            raise UserError(
+                f"{len(older)} finding(s) of this run have fingerprints of an older "
+                "Conveyor, which a baseline can no longer match",
+                hint="run the pipeline again, then `conveyor gates --write-baseline`",
+            )
         for scope_gates in [pipeline.gates, *(j.gates for j in pipeline.jobs)]:
             if scope_gates.findings is not None and scope_gates.findings.baseline:
                 path = scope_gates.findings.baseline
@@ -92,17 +103,18 @@ def review(
         m = by_scope.get(job.name)
         if job.gates and m is not None:
             results += evaluate(_without_commands(job.gates), m, context)
-    notes: list[str] = []
+    notes: list[str] = [quarantine.note] if quarantine.note else []
     if pipeline.gates:
         jobs = [m for m in parts if m.scope != "pipeline"]
         whole = by_scope.get("pipeline") or Measurements.combined(jobs, wall_time)
         whole.duration = wall_time
-        judged, notes = judged_when_partial(
+        judged, left_out = judged_when_partial(
             evaluate(_without_commands(pipeline.gates), whole, context),
             set(ran),
             {j.name for j in pipeline.jobs},
         )
         results += judged
+        notes += left_out
     return GateReview(results=tuple(results), left_out=tuple(notes), baselines=tuple(written))
 
 

@@ -1,17 +1,16 @@
 """Flaky jobs and tests: the same inputs (a job's action digest; a test's commit) seen
 both passing and failing. Counted as flips: how often the outcome changed, in time order.
-`quarantine` writes the flaky tests for the test gates, which report them without
-letting them block."""
+`conveyor flaky --quarantine` writes the flaky tests to the quarantine list
+(`gates.keeper.write_quarantine`) for the test gates, which report them without letting
+them block."""
 
 from __future__ import annotations
 
 import itertools
-import json
 from dataclasses import dataclass, fields
 
 from sqlalchemy import and_, select
 
-from conveyor.fsutil import atomic_write
 from conveyor.history.schema import jobs, runs, tests
 from conveyor.history.store import HistoryStore
 
@@ -137,12 +136,3 @@ def _flaky(seen: list[tuple[float, str]], *, ok: str) -> _Seen | None:
         flips=flips,
         last_seen=max(t for t, _ in seen),
     )
-
-
-def quarantine(found: Flaky, path: str) -> list[tuple[str, str]]:
-    """Write the flaky tests to `path` (atomically), each (job, test) once, in order;
-    returns them. The test gates read the file (`gates.keeper.load_quarantine`)."""
-    listing = sorted({(t.job, t.test) for t in found.tests})
-    tests_ = [{"job": job, "test": test} for job, test in listing]
-    atomic_write(path, json.dumps({"tests": tests_}, indent=2))
-    return listing

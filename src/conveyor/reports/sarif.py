@@ -2,16 +2,23 @@
 read as findings for the findings gate and its baseline, and written for code-scanning
 services such as GitHub's.
 
-Severity of a result, from the first of these that is present:
+Severity of a result, from the first of these that is present (the table is
+`conveyor.reports.findings`, documented in docs/configuration.md, "Findings: identity and
+severity"):
 
 1. `properties["security-severity"]` of the result itself, else of its rule (the rule is
    found in `runs[].tool.driver.rules[]` or `runs[].tool.extensions[].rules[]` by
    `ruleIndex` / `rule.index`, else by `ruleId`): a CVSS score, as a string or a number,
    GitHub code scanning's convention. >= 9.0 is critical, >= 7.0 high, >= 4.0 medium,
    > 0 low, 0 note. A value that is not a number is ignored.
-2. The result's `level`, else its rule's `defaultConfiguration.level`, else SARIF's
-   default ("warning"; "none" for a result whose `kind` is not "fail"):
-   error -> high, warning -> medium, note -> low, none -> note.
+2. A level: the result's `level`, else its rule's `defaultConfiguration.level`, else the
+   rule's `properties["problem.severity"]` (CodeQL's), else SARIF's default ("warning";
+   "none" for a result whose `kind` is not "fail"). For a security finding (a "security"
+   tag on the result or its rule) error -> high, warning -> medium, note -> low; for any
+   other (a linter's) error -> medium, warning -> low, note -> note; none -> note.
+
+A pipeline's `gates.findings.severity` overrides this per tool or rule, when the gates
+are evaluated (not here: the kept measurements stay as the tool reported them).
 
 Results that are not findings are skipped: `kind` "pass" or "notApplicable", and results
 with an accepted suppression (e.g. an in-source `nosemgrep`), as code scanning hides them.
@@ -24,17 +31,18 @@ directory of the job; an undefined "%SRCROOT%", GitHub's name for the source roo
 what `write_sarif` uses, against the workspace), percent-decoded and made
 workspace-relative when inside it.
 
-The fingerprint (what a baseline lists) never contains the line number, so that a
-finding keeps it when code above it moves: a SHA-256 of the tool and the result's own
-`fingerprints`/`partialFingerprints` when it has some (Conveyor's own "conveyor/v1" is
-taken as is), else of the tool, rule, path and message.
+The fingerprint (what a baseline lists) is Conveyor's own, `conveyor.reports.findings`:
+the flagged source line's hash and an occurrence index, never the line number. The
+tool's own `fingerprints`/`partialFingerprints` are not used: they differ from tool to
+tool and version to version (a tool that starts writing them would make every finding
+new), and some give every finding of a rule in a file the same one. Only Conveyor's own
+("conveyor/v2", what `write_sarif` writes) is taken as is, so a log it wrote reads back
+the same.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import os
 import re
 from collections.abc import Sequence
@@ -43,16 +51,16 @@ from urllib.parse import quote, unquote, urlsplit
 
 from conveyor.fsutil import atomic_write
 from conveyor.model import SEVERITIES, Finding
+from conveyor.reports import findings as identity
 from conveyor.reports.coverage import _workspace_path
 from conveyor.reports.junit import ReportError
 
 SCHEMA = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 )
-FINGERPRINT_KEY = "conveyor/v1"
+FINGERPRINT_KEY = "conveyor/v2"
 SRCROOT = "%SRCROOT%"
 
-_LEVEL_SEVERITY = {"error": "high", "warning": "medium", "note": "low", "none": "note"}
 # What write_sarif states per severity: scores that read back as the same severity.
 _SEVERITY_SCORE = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "2.0", "note": "0.0"}
 _SEVERITY_LEVEL = {
@@ -86,12 +94,15 @@ def read_sarif(path: str, workspace: str, base_dir: str) -> list[Finding]:
     if not isinstance(runs, list):
         raise ReportError(f"{path}: not a SARIF log (no 'runs' list)")
     findings: list[Finding] = []
+    sources = identity.SourceLines(workspace)
     for index, run in enumerate(runs):
-        findings += _read_run(path, index, run, workspace, base_dir)
+        findings += _read_run(path, index, run, workspace, base_dir, sources)
     return findings
 
 
-def _read_run(path: str, index: int, run: Any, workspace: str, base_dir: str) -> list[Finding]:
+def _read_run(
+    path: str, index: int, run: Any, workspace: str, base_dir: str, sources: identity.SourceLines
+) -> list[Finding]:
     tool_obj = _obj(run, "tool")
     driver = _obj(tool_obj, "driver")
     tool = driver.get("name")
@@ -105,25 +116,41 @@ def _read_run(path: str, index: int, run: Any, workspace: str, base_dir: str) ->
                 by_id[rule["id"]] = rule
     bases = _obj(run, "originalUriBaseIds")
     artifacts = _list(run, "artifacts")
-    findings = []
+    findings: list[Finding] = []
+    order: list[tuple[str, int, int, int]] = []  # (path, line, column, position) to index
     for result in _list(run, "results"):
         if not isinstance(result, dict) or _not_a_finding(result):
             continue
         rule = _rule(result, components, by_id)
-        rule_id = result.get("ruleId") or _obj(result, "rule").get("id") or rule.get("id") or ""
-        file, line = _location(result, bases, artifacts, workspace, base_dir)
+        rule_id = str(
+            result.get("ruleId") or _obj(result, "rule").get("id") or rule.get("id") or ""
+        )
+        file, line, column = _location(result, bases, artifacts, workspace, base_dir)
         message = _message(result, rule)
+        own = _obj(result, "partialFingerprints").get(FINGERPRINT_KEY)
+        if isinstance(own, str) and identity.is_current(own):
+            fingerprint = own
+        else:
+            text = sources.line(file, line)
+            fingerprint = identity.line_hash(tool, rule_id, file, message if text is None else text)
+            order.append((file or "", line or 0, column or 0, len(findings)))
         findings.append(
             Finding(
                 tool=tool,
-                rule=str(rule_id),
+                rule=rule_id,
                 severity=_severity(result, rule),
                 message=message,
                 path=file,
                 line=line,
-                fingerprint=_fingerprint(result, tool, str(rule_id), file, message),
+                fingerprint=fingerprint,
             )
         )
+    # The occurrence index, counted in each file's order whatever order the tool wrote.
+    order.sort()
+    positions = [at for *_, at in order]
+    prints = identity.with_index((findings[i].path, findings[i].fingerprint) for i in positions)
+    for at, fingerprint in zip(positions, prints, strict=True):
+        findings[at] = findings[at]._replace(fingerprint=fingerprint)
     return findings
 
 
@@ -173,29 +200,29 @@ def _rule(
 
 def _severity(result: dict[str, Any], rule: dict[str, Any]) -> str:
     for holder in (result, rule):
-        score = _score(_obj(holder, "properties").get("security-severity"))
-        if score is not None:
-            if score >= 9.0:
-                return "critical"
-            if score >= 7.0:
-                return "high"
-            if score >= 4.0:
-                return "medium"
-            return "low" if score > 0 else "note"
-    level = result.get("level") or _obj(rule, "defaultConfiguration").get("level")
+        scored = identity.from_score(_obj(holder, "properties").get("security-severity"))
+        if scored is not None:
+            return scored
+    level = (
+        result.get("level")
+        or _obj(rule, "defaultConfiguration").get("level")
+        or _obj(rule, "properties").get("problem.severity")
+    )
     if level is None:
         level = "warning" if result.get("kind", "fail") == "fail" else "none"
-    return _LEVEL_SEVERITY.get(str(level), "medium")
+    return identity.from_level(str(level), _security(result, rule))
 
 
-def _score(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        return None
-    try:
-        score = float(value)
-    except ValueError:
-        return None
-    return score if math.isfinite(score) else None
+def _security(result: dict[str, Any], rule: dict[str, Any]) -> bool:
+    """Whether the result or its rule is tagged "security" (CodeQL's and Semgrep's way
+    of saying a rule finds vulnerabilities, not defects)."""
+    for holder in (result, rule):
+        tags = _obj(holder, "properties").get("tags")
+        if isinstance(tags, list) and any(
+            isinstance(t, str) and t.lower() == "security" for t in tags
+        ):
+            return True
+    return False
 
 
 def _message(result: dict[str, Any], rule: dict[str, Any]) -> str:
@@ -218,7 +245,7 @@ def _location(
     artifacts: list[Any],
     workspace: str,
     base_dir: str,
-) -> tuple[str | None, int | None]:
+) -> tuple[str | None, int | None, int | None]:
     locations = _list(result, "locations")
     physical = _obj(locations[0], "physicalLocation") if locations else {}
     artifact = _obj(physical, "artifactLocation")
@@ -226,14 +253,15 @@ def _location(
         index = _int(artifact.get("index"))
         if index is not None and 0 <= index < len(artifacts):
             artifact = _obj(artifacts[index], "location") or artifact
-    line = _int(_obj(physical, "region").get("startLine"))
+    region = _obj(physical, "region")
+    line, column = _int(region.get("startLine")), _int(region.get("startColumn"))
     uri = artifact.get("uri")
     if not isinstance(uri, str) or not uri:
-        return None, line
+        return None, line, column
     resolved = _resolve(uri, artifact.get("uriBaseId"), bases, workspace, base_dir, depth=0)
     if resolved is None:
-        return uri, line
-    return _workspace_path(resolved, workspace), line
+        return uri, line, column
+    return _workspace_path(resolved, workspace), line, column
 
 
 def _resolve(
@@ -260,24 +288,6 @@ def _resolve(
     elif base_id == SRCROOT:
         base = workspace  # the source root by convention (what write_sarif means by it)
     return os.path.normpath(os.path.join(base, path))
-
-
-def _fingerprint(
-    result: dict[str, Any], tool: str, rule: str, path: str | None, message: str
-) -> str:
-    partial = _obj(result, "partialFingerprints")
-    own = partial.get(FINGERPRINT_KEY)
-    if isinstance(own, str) and own:
-        return own
-    items = sorted(
-        [("fingerprints", str(k), str(v)) for k, v in _obj(result, "fingerprints").items()]
-        + [("partialFingerprints", str(k), str(v)) for k, v in partial.items()]
-    )
-    if items:
-        key: list[Any] = [tool, items]
-    else:
-        key = [tool, rule, path or "", message]
-    return hashlib.sha256(json.dumps(key).encode()).hexdigest()
 
 
 def write_sarif(
