@@ -13,18 +13,28 @@ from conveyor.insights.waiting import full_share, slots_in_use, waits
 from tests.conftest import Project
 
 
-def row(name: str, queued: float, started: float, **phases: float) -> JobRow:
-    own = sum(phases.values())
+def row(
+    name: str,
+    queued: float,
+    started: float,
+    *,
+    check_time: float | None = None,
+    restore_time: float | None = None,
+    run_time: float | None = None,
+) -> JobRow:
+    own = sum(p or 0.0 for p in (check_time, restore_time, run_time))
     return JobRow(
         name=name,
         status="success",
         reason="",
-        cached="run_time" not in phases,
+        cached=run_time is None,
         queued_at=queued,
         started_at=started,
         finished_at=started + own,
         attempts=1,
-        **phases,
+        check_time=check_time,
+        restore_time=restore_time,
+        run_time=run_time,
     )
 
 
