@@ -89,6 +89,8 @@ class JobRow:
     saved: float | None = None
     """For a cache hit: the original duration, the time the cache saved."""
     log_path: str | None = None
+    allowed_failure: bool = False
+    """A failure (or timeout) the job allows: the run goes on as if it had succeeded."""
 
     @classmethod
     def from_db(cls, row: Mapping[Any, Any]) -> JobRow:

@@ -234,6 +234,7 @@ def _job(result: dict[str, Any]) -> JobRow:
         peak_rss=result.get("peak_rss"),
         saved=result.get("saved"),
         log_path=result.get("log_path"),
+        allowed_failure=bool(result.get("allowed_failure")),
     )
 
 

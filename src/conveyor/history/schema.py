@@ -15,9 +15,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
-HEAD = "0005"
+HEAD = "0006"
 """The newest migration: a database at this revision needs no Alembic at all."""
 
 metadata = MetaData()
@@ -72,6 +73,7 @@ jobs = Table(
     Column("peak_rss", Integer),
     Column("saved", Float),
     Column("log_path", Text),
+    Column("allowed_failure", Boolean, nullable=False, server_default=false()),
     Index("ix_jobs_name", "name"),
     Index("ix_jobs_action_digest", "action_digest"),
 )
