@@ -82,36 +82,42 @@ def failed_section(tests: Sequence[CaseRow]) -> list[str]:
     return parts
 
 
+def _failing(cases: Sequence[CaseRow]) -> bool:
+    return any(c.status in FAILING for c in cases)
+
+
+def _grouped(tests: Sequence[CaseRow]) -> list[tuple[str, list[_Group]]]:
+    """Each job's groups of cases, jobs and groups with failures first, else in the
+    reports' order."""
+    jobs: dict[str, dict[str, _Group]] = {}
+    for i, case in enumerate(tests):
+        name, short = _split(case)
+        by_key = jobs.setdefault(case.job, {})
+        key = name or case.suite
+        if key not in by_key:
+            prefix = f"{name}." if name else ""
+            by_key[key] = _Group(label=name or case.suite or "(no suite)", prefix=prefix)
+        by_key[key].cases.append((i, short, case))
+    out = [
+        (job, sorted(by_key.values(), key=lambda g: not _failing([c for _, _, c in g.cases])))
+        for job, by_key in jobs.items()
+    ]
+    return sorted(out, key=lambda jg: not _failing([c for g in jg[1] for _, _, c in g.cases]))
+
+
 def suites_section(tests: Sequence[CaseRow]) -> list[str]:
     """Each job's cases by group, collapsed into counts, with a search box over the
     names (no test cases: nothing)."""
     if not tests:
         return []
-    jobs: dict[str, dict[str, _Group]] = {}
-    for i, case in enumerate(tests):
-        group, short = _split(case)
-        groups = jobs.setdefault(case.job, {})
-        key = group or case.suite
-        if key not in groups:
-            prefix = f"{group}." if group else ""
-            groups[key] = _Group(label=group or case.suite or "(no suite)", prefix=prefix)
-        groups[key].cases.append((i, short, case))
     parts = [
         f'<h2 id="tests">Tests <span class="muted">({e(counts(tests))})</span></h2>',
         '<p class="find" hidden><label>Find a test: <input type="search" id="find" '
         'placeholder="part of its name" autocomplete="off"></label> '
         '<span id="found" class="muted" role="status"></span></p>',
     ]
-
-    def failing_first(groups: list[_Group]) -> list[_Group]:
-        return sorted(groups, key=lambda g: not any(c.status in FAILING for _, _, c in g.cases))
-
     budget = OPEN_GROUPS_UP_TO
-    for job, by_key in sorted(
-        jobs.items(),
-        key=lambda kv: not any(c.status in FAILING for g in kv[1].values() for _, _, c in g.cases),
-    ):
-        groups = failing_first(list(by_key.values()))
+    for job, groups in _grouped(tests):
         cases = [c for g in groups for _, _, c in g.cases]
         opened = " open" if len(groups) <= budget else ""
         budget -= len(groups) if opened else 0
