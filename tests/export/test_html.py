@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import Project
 from tests.export.browser import Browser, browser
 from tests.history.conftest import history
@@ -240,6 +242,7 @@ jobs:
 _SIZES = ((1280, 900), (390, 844))
 
 
+@pytest.mark.slow
 def test_html_report_of_3000_tests_fits_the_screen_failures_first(
     project: Project, tmp_path: Path
 ) -> None:
