@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Project
+from tests.export.browser import Browser, browser
 from tests.history.conftest import history
 
 
@@ -58,6 +56,7 @@ def test_html_report_is_self_contained_and_complete(project: Project, tmp_path: 
             super().__init__()
             self.tags: list[str] = []
             self.urls: list[str] = []
+            self.scripts: list[str | None] = []
             self.jobs: list[str] = []
             self.status = ""
             self._in_status = False
@@ -66,6 +65,8 @@ def test_html_report_is_self_contained_and_complete(project: Project, tmp_path: 
             self.tags.append(tag)
             values = dict(attrs)
             self.urls += [v or "" for k, v in attrs if k in ("src", "href")]
+            if tag == "script":
+                self.scripts.append(values.get("src"))
             if values.get("data-job"):
                 self.jobs.append(values["data-job"] or "")
             self._in_status = values.get("id") == "status"
@@ -77,78 +78,79 @@ def test_html_report_is_self_contained_and_complete(project: Project, tmp_path: 
 
     page = Collect()
     page.feed(text)
-    assert "script" not in page.tags, "no script, and the hostile message is escaped"
-    assert page.urls == [], "nothing fetched from anywhere"
+    assert page.tags.count("script") == 1, "only the search box's; the hostile message is text"
+    assert page.scripts == [None], "inline: nothing fetched"
+    assert all(url.startswith("#") for url in page.urls), "links only within the page"
     assert page.jobs == ["build", "test"]
     assert page.status == "failed"
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
-    assert "1 failed, 1 passed" in text
+    assert "2 tests: 1 failed, 1 passed" in text
     assert "critical path" in text
 
 
-_PROBE = """<script>
-const out = {bars: {}, resources: performance.getEntriesByType('resource').length,
-  overflow: document.documentElement.scrollWidth > innerWidth};
+_PROBE = """(() => {
+const de = document.documentElement;
+const topOf = sel => {
+  const el = document.querySelector(sel);
+  return el ? el.getBoundingClientRect().top + scrollY : null;
+};
+const out = {bars: {}, labels: {}, resources: performance.getEntriesByType('resource').length,
+  width: de.scrollWidth, height: de.scrollHeight, vw: innerWidth, vh: innerHeight,
+  scripts: document.scripts.length, images: document.images.length,
+  failedTests: topOf('#failed-tests'), failedJobs: topOf('h3[id^="failure-"]'),
+  tests: topOf('#tests'), firstSuite: topOf('details.suite'),
+  searchShown: !!document.querySelector('.find:not([hidden])')};
 for (const row of document.querySelectorAll('tr[data-job]')) {
-  const lane = row.querySelector('.lane').getBoundingClientRect();
+  const label = row.querySelector('.st');
+  out.labels[row.dataset.job] = [label.textContent, getComputedStyle(label).backgroundColor,
+    getComputedStyle(label).borderStyle];
   const bar = row.querySelector('.bar');
+  if (!bar) continue;
+  const lane = row.querySelector('.lane').getBoundingClientRect();
   const r = bar.getBoundingClientRect();
   out.bars[row.dataset.job] = {left: r.left - lane.left, right: r.right - lane.left,
     lane: lane.width, height: r.height, color: getComputedStyle(bar).backgroundColor};
 }
-out.failures = [...document.querySelectorAll('h3[id^="failure-"]')].map(
-  h => [h.textContent, h.nextElementSibling.nextElementSibling.textContent]);
-const pre = document.createElement('pre');
-pre.id = 'probe';
-pre.textContent = JSON.stringify(out);
-document.body.append(pre);
-</script>"""
+out.failures = [...document.querySelectorAll('h3[id^="failure-"]')].map(h => {
+  const log = h.nextElementSibling.nextElementSibling;
+  return [h.textContent, log && log.tagName === 'PRE' ? log.textContent : null];
+});
+out.hostile = [...document.querySelectorAll('.n')].map(n => n.textContent)
+  .filter(t => t.includes('alert('));
+const shown = () => [...document.querySelectorAll('details.suite li')]
+  .filter(li => li.checkVisibility()).map(li => li.querySelector('.n').textContent);
+const box = document.getElementById('find');
+if (box) {
+  out.listedAtFirst = shown().length;
+  const search = q => {
+    box.value = q;
+    box.dispatchEvent(new Event('input'));
+    return [shown(), document.getElementById('found').textContent];
+  };
+  out.search = {one: search('case_042'), module: search('pkg_07.test_module_with_a_rather_long'),
+    none: search('no such test'), cleared: search('')};
+}
+return out;
+})()"""
 
 
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    if os.environ.get("CONVEYOR_TESTS_NEED_BROWSER"):
-        pytest.fail("CI installs Chromium; it is not on PATH")
-    pytest.skip("Chromium is not installed (.ci/run installs it)")
-
-
-def _laid_out(page: Path, tmp_path: Path) -> dict[str, Any]:
-    probed = tmp_path / "probed.html"
-    probed.write_text(page.read_text().replace("</body>", _PROBE + "</body>"))
-    done = subprocess.run(
-        [
-            _chromium(),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'chromium-profile'}",
-            "--window-size=1280,900",
-            "--dump-dom",
-            probed.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+def _laid_out(
+    chromium: Browser, page: Path, width: int = 1280, height: int = 900
+) -> dict[str, Any]:
+    """What Chromium measured of the page in a viewport this size (a phone's below 500
+    pixels), after screenshots of its first screen and of up to 8,000 pixels of it
+    (`<page>-<width>.png`, `<page>-<width>-full.png`) to look at when the page changes."""
+    chromium.open(page, width, height, mobile=width < 500)
+    chromium.screenshot(page.with_name(f"{page.stem}-{width}.png"))
+    tall = chromium.evaluate("document.documentElement.scrollHeight")
+    chromium.screenshot(
+        page.with_name(f"{page.stem}-{width}-full.png"), full_height=min(tall, 8000)
     )
-    start = done.stdout.find('<pre id="probe">')
-    assert start >= 0, f"Chromium did not render the page: {done.stderr[-2000:]}"
-    import html
-
-    body = done.stdout[start + len('<pre id="probe">') : done.stdout.index("</pre>", start)]
-    data: dict[str, Any] = json.loads(html.unescape(body))
+    data: dict[str, Any] = chromium.evaluate(_PROBE)
     return data
 
 
 def test_html_report_as_chromium_lays_it_out(project: Project, tmp_path: Path) -> None:
-    _chromium()
     project.pipeline(
         f"""
         name: rep
@@ -165,14 +167,15 @@ def test_html_report_as_chromium_lays_it_out(project: Project, tmp_path: Path) -
     assert project.run("run").code == 1, "the second run takes build from the cache"
     first, second = (r["id"] for r in reversed(history(project)))
     pages = {}
-    for run in (first, second):
-        out = tmp_path / f"{run}.html"
-        assert project.run("report", run, "--html", str(out)).code == 0
-        pages[run] = _laid_out(out, tmp_path)
+    with browser(tmp_path) as chromium:
+        for run in (first, second):
+            out = tmp_path / f"{run}.html"
+            assert project.run("report", run, "--html", str(out)).code == 0
+            pages[run] = _laid_out(chromium, out)
 
     for page in pages.values():
         assert page["resources"] == 0, "the page loads nothing"
-        assert not page["overflow"], "nothing runs off the side of a 1280-pixel window"
+        assert page["width"] <= page["vw"], "nothing runs off the side of a 1280-pixel window"
         build, test = page["bars"]["build"], page["bars"]["test"]
         assert test["color"] == "rgb(207, 34, 46)", "a failed job is red"
         assert test["lane"] >= 300
@@ -181,7 +184,7 @@ def test_html_report_as_chromium_lays_it_out(project: Project, tmp_path: Path) -
         assert build["left"] >= 0
         assert test["right"] <= test["lane"] + 0.5
         [(heading, log)] = page["failures"]
-        assert heading == "test: exit code 1"
+        assert heading == "failed test: exit code 1"
         assert "x" * 600 in log, "the log tail, wrapped to fit"
         assert "word word" in log
     built, cached = pages[first]["bars"]["build"], pages[second]["bars"]["build"]
@@ -189,3 +192,159 @@ def test_html_report_as_chromium_lays_it_out(project: Project, tmp_path: Path) -
     assert cached["color"] == "rgb(140, 149, 159)", "a cached job is grey"
     assert built["right"] - built["left"] > built["lane"] / 3, "the 0.4 s build fills its share"
     assert cached["right"] - cached["left"] < cached["lane"] / 10, "a cache hit is a sliver"
+    assert pages[first]["labels"]["build"][0] == "success"
+    assert pages[second]["labels"]["build"][0] == "cached"
+
+
+# A job's JUnit report as a real suite writes it: 3,000 cases in 31 modules, a hostile
+# name, names and messages with no place to break a line, some skipped, and failures
+# when mode.txt says so (the job then fails, as a test runner does).
+_GENERATE = r"""
+import sys
+from xml.sax.saxutils import escape, quoteattr
+
+failing = open("mode.txt").read().strip() == "fail"
+cases = ['<testcase classname="tests.hostile" name="test_&lt;script&gt;alert(1)&lt;/script&gt;"'
+         ' time="0.1">'
+         + ('<failure message="&lt;img src=x onerror=alert(2)&gt;"/>' if failing else "")
+         + "</testcase>"]
+for n in range(1, 3000):
+    module = f"tests.pkg_{n // 100:02d}.test_module_with_a_rather_long_name_{n // 100:02d}"
+    name = f"test_case_{n % 100:03d}"
+    if n % 100 == 7:
+        name += "[" + "parameter-" * 30 + "]"
+    body = ""
+    if failing and n % 97 == 5:
+        why = "AssertionError: " + "x" * 300 + " != 2"
+        body = f"<failure message={quoteattr(why)}>{escape('Traceback: ' + 'y' * 1200)}</failure>"
+    elif n % 50 == 3:
+        body = '<skipped message="needs a GPU this machine does not have"/>'
+    cases.append(f"<testcase classname={quoteattr(module)} name={quoteattr(name)}"
+                 f' time="0.01">{body}</testcase>')
+with open("junit.xml", "w") as out:
+    out.write('<?xml version="1.0"?><testsuites><testsuite name="pytest">'
+              + "".join(cases) + "</testsuite></testsuites>")
+print(f"{len(cases)} tests", "failed" if failing else "passed")
+sys.exit(1 if failing else 0)
+"""
+
+_SCALE = f"""
+name: scale
+jobs:
+  build:
+    run: echo built
+  test_the_whole_product_against_every_supported_configuration_at_once:
+    needs: [build]
+    run: {sys.executable} gen.py
+    reports: {{junit: junit.xml}}
+"""
+
+_SIZES = ((1280, 900), (390, 844))
+
+
+@pytest.mark.slow
+def test_html_report_of_3000_tests_fits_the_screen_failures_first(
+    project: Project, tmp_path: Path
+) -> None:
+    project.write("gen.py", _GENERATE)
+    project.write("mode.txt", "fail\n")
+    project.pipeline(_SCALE)
+    project.commit()
+    assert project.run("run").code == 1
+    project.write("mode.txt", "pass\n")
+    project.commit()
+    assert project.run("run").code == 0
+    failed, passed = (r["id"] for r in reversed(history(project)))
+    with browser(tmp_path) as chromium:
+        for run, name in ((failed, "failed"), (passed, "passed")):
+            out = tmp_path / f"{name}.html"
+            assert project.run("report", run, "--html", str(out)).code == 0
+            for width, height in _SIZES:
+                page = _laid_out(chromium, out, width, height)
+                where = f"the {name} run at {width} px"
+                assert page["width"] <= width, f"{where}: nothing runs off the side"
+                assert page["resources"] == 0
+                assert page["scripts"] == 1, "the search box's, no other"
+                assert page["images"] == 0
+                hostile = {n.removeprefix("tests.hostile.") for n in page["hostile"]}
+                assert hostile == {"test_<script>alert(1)</script>"}, "a name is text"
+                assert page["searchShown"], "the script runs: the search box is there"
+                assert page["listedAtFirst"] == 0, "every suite starts as its counts"
+                assert page["search"]["one"][1] == "30 of 3000 tests"
+                assert len(page["search"]["one"][0]) == 30, "the matches are opened and shown"
+                assert all("case_042" in n for n in page["search"]["one"][0])
+                assert len(page["search"]["module"][0]) == 100, "a module path matches too"
+                assert page["search"]["none"] == [[], "0 of 3000 tests"]
+                assert page["search"]["cleared"] == [[], ""], "closed again"
+                if name == "passed":
+                    assert page["failedTests"] is None
+                    assert page["failedJobs"] is None
+                    assert page["height"] <= 4 * height, f"{where}: {page['height']} px tall"
+                else:
+                    assert page["failedTests"] < page["firstSuite"], "failures before the suites"
+                    assert page["failedJobs"] < page["firstSuite"]
+    text = (tmp_path / "failed.html").read_text()
+    assert "&lt;img src=x onerror=alert(2)&gt;" in text
+    assert "32 of 3000" in text, "every failure listed"
+
+
+def test_html_report_labels_each_job_status_distinctly(project: Project, tmp_path: Path) -> None:
+    from html.parser import HTMLParser
+
+    project.pipeline(
+        """
+        name: statuses
+        jobs:
+          build:
+            run: echo built
+          flaky:
+            run: exit 3
+            allow_failure: true
+          lint:
+            run: sleep 1; exit 1
+          slow:
+            run: sleep 30
+          deploy:
+            needs: [lint]
+            run: echo never
+        """
+    )
+    project.commit()
+    assert project.run("run", "--jobs", "4").code == 1
+    assert project.run("run", "--jobs", "4").code == 1
+    out = tmp_path / "scan.html"
+    assert project.run("report", "--html", str(out)).code == 0
+
+    class Labels(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.labels: dict[str, tuple[str, str]] = {}
+            self._job = ""
+            self._css = ""
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            values = dict(attrs)
+            if tag == "tr":
+                self._job = values.get("data-job") or ""
+            elif tag == "span" and self._job and "st" in (values.get("class") or "").split():
+                self._css = values.get("class") or ""
+
+        def handle_data(self, data: str) -> None:
+            if self._css:
+                self.labels[self._job] = (data, self._css)
+                self._css = self._job = ""
+
+    page = Labels()
+    page.feed(out.read_text())
+    assert page.labels == {
+        "build": ("cached", "st st-cached"),
+        "flaky": ("failed (allowed)", "st st-allowed"),
+        "lint": ("failed", "st st-failed"),
+        "slow": ("cancelled", "st st-cancelled"),
+        "deploy": ("skipped", "st st-skipped"),
+    }
+    with browser(tmp_path) as chromium:
+        drawn = _laid_out(chromium, out)["labels"]
+    looks = {job: (background, border) for job, (_, background, border) in drawn.items()}
+    assert len(set(looks.values())) == 5, f"each status looks different: {looks}"
+    assert drawn["deploy"][1] != "rgb(218, 251, 225)", "a skipped job is not green"
