@@ -449,10 +449,11 @@ class JobResult:
         duration statistic use; waiting is `queue_time`)."""
         if self.started_at is None or self.finished_at is None:
             return None
-        phases = (self.check_time, self.restore_time, self.run_time, self.store_time)
-        if all(p is None for p in phases):
+        # Plain arithmetic: read for every job several times over (no-op runs count).
+        c, r, u, s = self.check_time, self.restore_time, self.run_time, self.store_time
+        if c is None and r is None and u is None and s is None:
             return self.finished_at - self.started_at
-        return sum(p for p in phases if p is not None)
+        return (c or 0.0) + (r or 0.0) + (u or 0.0) + (s or 0.0)
 
     @property
     def queue_time(self) -> float | None:
