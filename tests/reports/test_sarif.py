@@ -64,6 +64,21 @@ def test_ruff_findings_keep_their_fingerprints_when_lines_move(tmp_path: Path) -
     assert {f.rule: f.fingerprint for f in after} == {f.rule: f.fingerprint for f in before}
 
 
+def test_a_report_from_another_checkout_names_this_checkouts_files(tmp_path: Path) -> None:
+    # ruff writes absolute paths: a report restored from the cache in a fresh clone (or
+    # made on another runner) names the files where it was made. Its findings are the
+    # same findings here, not new ones under a path outside the workspace.
+    first, clone = tmp_path / "first", tmp_path / "clone"
+    write(first / "src/app.py", APP)
+    ruff_sarif(first, first / "ruff.sarif")
+    shutil.copytree(first, clone)
+    here = read_sarif(str(first / "ruff.sarif"), str(first), str(first))
+    restored = read_sarif(str(clone / "ruff.sarif"), str(clone), str(clone))
+    assert "/first/" in (first / "ruff.sarif").read_text()
+    assert {f.path for f in restored} == {"src/app.py"}
+    assert sorted(f.fingerprint for f in restored) == sorted(f.fingerprint for f in here)
+
+
 def sarif_log(tmp_path: Path, log: dict[str, Any]) -> str:
     path = tmp_path / "report.sarif"
     path.write_text(json.dumps(log))

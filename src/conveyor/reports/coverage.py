@@ -318,4 +318,12 @@ def _workspace_path(path: str, workspace: str) -> str:
         rel = os.path.relpath(candidate, root)
         if rel != os.pardir and not rel.startswith(os.pardir + os.sep) and not os.path.isabs(rel):
             return rel.replace(os.sep, "/")
+    # A report written in another checkout (restored from the cache in a fresh clone, or
+    # made on another runner) names that checkout's files: the same file here is the
+    # longest tail of its path that exists in this workspace.
+    parts = os.path.normpath(path).split(os.sep)
+    for i in range(1, len(parts)):
+        tail = parts[i:]
+        if os.path.isfile(os.path.join(workspace, *tail)):
+            return "/".join(tail)
     return os.path.normpath(path)
