@@ -104,9 +104,10 @@ class ReportMemo:
     restores the same files, so their contents need no parsing again. One JSON file per
     workspace; only the entries a run used are kept when it is saved."""
 
-    VERSION = 3
+    VERSION = 4
     """2: entries are masked with their job's secrets (1's could hold a secret: dropped).
-    3: findings carry fingerprints of scheme 2 (`conveyor.reports.findings`)."""
+    3: findings carry fingerprints of scheme 2 (`conveyor.reports.findings`).
+    4: a report made in another checkout names this one's files (3's kept its paths)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
