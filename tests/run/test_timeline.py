@@ -104,3 +104,28 @@ def test_the_checks_before_the_build_are_not_the_first_jobs_queue_time(
     history = project.run("history", "--json")
     run = json.loads(history.out)[0]
     assert run["checks_time"] == pytest.approx(summary["checks_time"])
+
+
+def test_a_hit_restoring_its_outputs_does_not_hold_up_other_ready_jobs(
+    project: Project,
+) -> None:
+    project.pipeline(
+        f"""
+        jobs:
+          build: {{run: "{MAKE_MANY}", outputs: ["out/**"]}}
+          lint: {{run: "echo linted", cache: false}}
+        """
+    )
+    project.commit()
+    assert project.run("run", "--plain", "-j", "2").code == 0
+    (project.root / "out").rename(project.root / "gone")
+    again = project.run("run", "--plain", "-j", "2")
+    assert again.code == 0, again.out
+    jobs = by_name(last_summary(project))
+    build, lint = jobs["build"], jobs["lint"]
+    assert build["cached"] is True
+    assert len(list((project.root / "out").iterdir())) == MANY
+    # The restore took a slot of its own: lint ran meanwhile in the other, instead of
+    # waiting for the scheduler to finish restoring 1,500 files.
+    assert lint["started_at"] < build["finished_at"]
+    assert lint["queue_time"] < build["restore_time"]

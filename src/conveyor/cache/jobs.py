@@ -222,14 +222,26 @@ class JobCache:
 
     def lookup(self, job: Job, built: BuiltAction) -> Hit | None:
         """A complete, verified earlier result whose outputs are now in place, or None."""
+        found = self.find(job, built)
+        if found is None or isinstance(found, Hit):
+            return found
+        return self.restore(job, built, found)
+
+    def find(self, job: Job, built: BuiltAction) -> Hit | ActionResult | None:
+        """Without writing a file: a hit whose outputs are all in place already (what
+        this workspace recorded, still true), else the cache's entry for the action, whose
+        outputs `restore` puts in place (work, which a worker slot can do), else None."""
         if not self.read or not job.cache:
             return None
         hit = self._recorded_hit(job, built)
         if hit is not None:
             return hit
-        result = self.store.get_action_result(built.digest)
-        if result is None:
-            return None
+        return self.store.get_action_result(built.digest)
+
+    def restore(self, job: Job, built: BuiltAction, result: ActionResult) -> Hit | None:
+        """The entry `find` gave, as a hit: its outputs restored and verified, its log
+        read; None when that cannot be done (evicted meanwhile, a path outside the
+        workspace), and the job must run."""
         from conveyor.cache.outputs import inside, restore_files, restore_link
 
         outputs = []

@@ -421,9 +421,8 @@ def _queued(jobs_: Sequence[JobFigures]) -> list[Advice]:
                 kind="queue",
                 job=None,
                 message=f"jobs waited with slots free after they were ready: "
-                f"{named(not_slot)} on average; more `-j` would not help: the scheduler "
-                "restores cache hits itself (see `restore` in `conveyor show`, and "
-                "what a hit restores), or a resource group held them",
+                f"{named(not_slot)} on average; more `-j` would not help: a resource "
+                "group held them, or the scheduler was busy (serving many cache hits)",
             )
         )
     return out

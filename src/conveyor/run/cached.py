@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 from conveyor.cache.interface import CacheError
 from conveyor.cache.jobs import JobCache
@@ -17,6 +18,24 @@ from conveyor.events import EventBus, JobOutput, JobStarted
 from conveyor.graph.plan import PlannedJob
 from conveyor.model import Job, JobResult, JobStatus, OutputFile
 from conveyor.run.values import digest
+
+if TYPE_CHECKING:
+    from buildgrid.common.protos.build.bazel.remote.execution.v2.remote_execution_pb2 import (
+        ActionResult,
+    )
+
+
+class LookedUp(NamedTuple):
+    """What the scheduler learns of a ready job from the cache."""
+
+    hit: JobResult | None
+    """Served already (its outputs were in place)."""
+    built: BuiltAction | None
+    """Its action (None: the job runs uncached)."""
+    reasons: tuple[str, ...]
+    """Why it missed (with --explain), or why it is not cached."""
+    entry: ActionResult | None = None
+    """A hit whose outputs must be restored, in a worker slot (`CachedJobs.restore`)."""
 
 
 class CachedJobs:
@@ -51,13 +70,14 @@ class CachedJobs:
             # Its values are part of what the jobs needing it are keyed on.
             self.outputs[result.name] = digest(result.outputs_digest, result.values)
 
-    def look_up(
-        self, pj: PlannedJob, queued_at: float | None
-    ) -> tuple[JobResult | None, BuiltAction | None, tuple[str, ...]]:
-        """On the scheduler's thread: the job's action and, on a hit, its result (outputs
-        restored, log replayed). A hit never takes a worker slot or a thread hop."""
+    def look_up(self, pj: PlannedJob, queued_at: float | None) -> LookedUp:
+        """On the scheduler's thread: the job's action and, on a hit whose outputs are in
+        place already, its result (log replayed): no worker slot, no thread hop, which is
+        what keeps a no-op run fast. A hit whose outputs must be restored is handed over
+        (`LookedUp.entry`): restoring is work, done in a worker slot while the scheduler
+        starts other jobs, not a wait that every ready job shares."""
         if self.jobcache is None:
-            return None, None, ()
+            return LookedUp(None, None, ())
         began = time.time()
         job, name = pj.job, pj.name
         jc = self.jobcache
@@ -69,11 +89,11 @@ class CachedJobs:
             # after a failure, `if: failure()`, is never served from the cache.)
             self.ran_before.add(name)
             if not job.cache:
-                return None, None, ()
+                return LookedUp(None, None, ())
             why = f"the outputs of {', '.join(repr(d) for d in unknown)} are unknown"
             # Said in its log once it starts (a line before JobStarted has no log yet).
             self.notes[name] = [f"conveyor: not cached: {why}"]
-            return None, None, (f"not cached: {why}",)
+            return LookedUp(None, None, (f"not cached: {why}",))
         needs = {d: outputs[d] for d in pj.needs}
         argv = action_argv(job)
         try:
@@ -83,34 +103,61 @@ class CachedJobs:
             # it could have run before them.)
             fresh = bool(self.ran_before) and any(d in self.ran_before for d in pj.needs)
             built = jc.prepare(job, argv, needs, fresh=fresh)
-            # From here a hit is restoring (looking the entry up is part of that).
-            keyed = time.time()
-            hit = jc.lookup(job, built)
-            if hit is None and jc.stale_inputs(built):
+            found = jc.find(job, built)
+            if found is None and jc.stale_inputs(built):
                 # Written since git was asked (by an editor, say): key them by content.
                 built = jc.prepare(job, argv, needs)
-                keyed = time.time()
-                hit = jc.lookup(job, built)
+                found = jc.find(job, built)
         except (OSError, CacheError) as exc:  # the cache is an optimisation: never a reason to fail
             self.bus.emit(JobOutput(name, f"conveyor: cache unavailable: {exc}", time.time()))
-            return None, None, ()
-        if hit is None:
-            try:
-                # Now, before the job can change its own inputs: what its result is
-                # stored with (and `why` compares against) is what the key was made of,
-                # and each input's stat, to tell whether one changed while it ran.
-                built.manifest  # noqa: B018
-                jc.note_inputs(built)
-            except OSError as exc:
-                self.bus.emit(JobOutput(name, f"conveyor: cache unavailable: {exc}", time.time()))
-                return None, None, ()
-            self.ran_before.add(name)
-            reasons = tuple(jc.explain_miss(job, built)) if self.explain else ()
+            return LookedUp(None, None, ())
+        if found is None:
+            reasons = self.missed(pj, built)
             self.checked[name] = (began, time.time())
-            return None, built, reasons
+            return LookedUp(None, None, ()) if reasons is None else LookedUp(None, built, reasons)
         if fresh:
             self.ran_before.add(name)
-        return self._serve(pj, hit, built, queued_at, (began, keyed)), built, ()
+        if isinstance(found, Hit):
+            keyed = time.time()  # its outputs are in place: nothing to restore but its log
+            served = self._serve(pj, found, built, queued_at, began, keyed, keyed)
+            return LookedUp(served, built, ())
+        self.checked[name] = (began, time.time())
+        return LookedUp(None, built, (), entry=found)
+
+    def missed(self, pj: PlannedJob, built: BuiltAction) -> tuple[str, ...] | None:
+        """A job the cache does not serve, about to run: why (with --explain); None when
+        the cache cannot be used for it (it then runs uncached)."""
+        jc = self.jobcache
+        assert jc is not None
+        try:
+            # Now, before the job can change its own inputs: what its result is
+            # stored with (and `why` compares against) is what the key was made of,
+            # and each input's stat, to tell whether one changed while it ran.
+            built.manifest  # noqa: B018
+            jc.note_inputs(built)
+        except OSError as exc:
+            self.bus.emit(JobOutput(pj.name, f"conveyor: cache unavailable: {exc}", time.time()))
+            return None
+        self.ran_before.add(pj.name)
+        return tuple(jc.explain_miss(pj.job, built)) if self.explain else ()
+
+    def restore(
+        self, pj: PlannedJob, built: BuiltAction, entry: ActionResult, queued_at: float | None
+    ) -> JobResult | None:
+        """In a worker slot: the cache entry `look_up` found, restored and served as the
+        job's result; None when it cannot be (evicted meanwhile...): the job then runs."""
+        jc = self.jobcache
+        assert jc is not None
+        restoring = time.time()
+        try:
+            hit = jc.restore(pj.job, built, entry)
+        except (OSError, CacheError) as exc:
+            self.bus.emit(JobOutput(pj.name, f"conveyor: cache unavailable: {exc}", time.time()))
+            hit = None
+        if hit is None:
+            return None
+        began, keyed = self.checked.pop(pj.name, (restoring, restoring))
+        return self._serve(pj, hit, built, queued_at, began, keyed, restoring)
 
     def _serve(
         self,
@@ -118,9 +165,12 @@ class CachedJobs:
         hit: Hit,
         built: BuiltAction,
         queued_at: float | None,
-        checked: tuple[float, float],
+        began: float,
+        keyed: float,
+        restoring: float,
     ) -> JobResult:
-        """A hit as the job's result: its dependency caches restored, its log replayed."""
+        """A hit as the job's result: its dependency caches restored, its log replayed.
+        Checked from `began` to `keyed`, restoring from `restoring` to now."""
         job, name = pj.job, pj.name
         if job.caches:
             # Its dependency caches (a .venv, node_modules) are part of what the jobs
@@ -134,7 +184,6 @@ class CachedJobs:
             self.bus.emit(JobStarted(name, 1, now, log_path, cached=True))
             for line in hit.log:
                 self.bus.emit(JobOutput(name, line, now))
-        began, keyed = checked
         done = time.time()
         return JobResult(
             name=name,
@@ -146,7 +195,7 @@ class CachedJobs:
             started_at=began,
             finished_at=done,
             check_time=keyed - began,
-            restore_time=done - keyed,
+            restore_time=done - restoring,
             log_path=log_path,
             cached=True,
             saved=hit.saved,

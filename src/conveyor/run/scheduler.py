@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from conveyor.cache.jobs import JobCache
 from conveyor.cache.keys import BuiltAction
@@ -50,6 +50,11 @@ from conveyor.run.conditions import RESULT_NAMES, Decision, Upstream, decide, up
 from conveyor.run.lock import Holder, RunLock, group_lock_dir, lock_group
 from conveyor.run.workers import Workers
 from conveyor.units import format_duration
+
+if TYPE_CHECKING:
+    from buildgrid.common.protos.build.bazel.remote.execution.v2.remote_execution_pb2 import (
+        ActionResult,
+    )
 
 _RUNS = Decision(True, "", False)
 
@@ -125,11 +130,13 @@ class _RunState:
 
 
 class _HandOver(NamedTuple):
-    """A job to hand to a worker: its action, looked up and missed."""
+    """A job to hand to a worker: its action, looked up and missed (or found, with
+    outputs to restore: `entry`)."""
 
     pj: PlannedJob
     built: BuiltAction | None
     reasons: tuple[str, ...]
+    entry: ActionResult | None = None
 
 
 class Scheduler:
@@ -180,22 +187,25 @@ class Scheduler:
             self._values_file(pj.name),
         )
 
-    def _work(
-        self, pj: PlannedJob, cancel: Cancel, built: BuiltAction | None, reasons: tuple[str, ...]
-    ) -> None:
+    def _work(self, job: _HandOver, cancel: Cancel) -> None:
+        pj, built, reasons = job.pj, job.built, job.reasons
         if cancel.requested.is_set():  # handed over, but the run stopped before it started
             why = (cancel.reason or "cancelled").removeprefix("cancelled: ")
             self._done.put(JobResult(pj.name, JobStatus.SKIPPED, reason=f"not started: {why}"))
             return
         try:
-            result, lines = self._attempts(pj, cancel, built, reasons)
-            if self.opt.hooks is not None:
-                executed = result
-                result = self.opt.hooks.job(pj.job, result)
-                if executed.status is JobStatus.FAILED and result.status is JobStatus.SUCCESS:
-                    # Failures its tests gate tolerates: stored like a success (with its
-                    # exit code), so the job is not run again while nothing changes.
-                    result = self.cached.keep(pj.job, built, lines, result)
+            served = None
+            if job.entry is not None and built is not None:
+                served = self.cached.restore(pj, built, job.entry, self._queued_at.get(pj.name))
+                if served is None:  # gone since it was found: the job runs
+                    missed = self.cached.missed(pj, built)
+                    built, reasons = (None, ()) if missed is None else (built, missed)
+            if served is not None:
+                result = served
+                if self.opt.hooks is not None:
+                    result = self.opt.hooks.job(pj.job, result)
+            else:
+                result = self._ran(pj, cancel, built, reasons)
         except Exception as exc:  # a bug here must still end the job, or the run hangs
             now = time.time()
             result = JobResult(
@@ -215,6 +225,20 @@ class Scheduler:
         self._done.put(result)
         if hold is not None:
             hold.wait()
+
+    def _ran(
+        self, pj: PlannedJob, cancel: Cancel, built: BuiltAction | None, reasons: tuple[str, ...]
+    ) -> JobResult:
+        """The job run (`_attempts`), then judged by its gates."""
+        result, lines = self._attempts(pj, cancel, built, reasons)
+        if self.opt.hooks is not None:
+            executed = result
+            result = self.opt.hooks.job(pj.job, result)
+            if executed.status is JobStatus.FAILED and result.status is JobStatus.SUCCESS:
+                # Failures its tests gate tolerates: stored like a success (with its
+                # exit code), so the job is not run again while nothing changes.
+                result = self.cached.keep(pj.job, built, lines, result)
+        return result
 
     def _log_path(self, name: str) -> str:
         return os.path.join(self.opt.run_dir, "logs", self.opt.log_name(name))
@@ -550,13 +574,15 @@ class Scheduler:
                                     skip = JobResult(name, JobStatus.SKIPPED, reason=verdict.reason)
                                     self._record(state, skip)
                                     continue
-                            hit, built, reasons = self.cached.look_up(pj, self._queued_at.get(name))
+                            hit, built, reasons, entry = self.cached.look_up(
+                                pj, self._queued_at.get(name)
+                            )
                             if hit is not None:
                                 if hooks is not None:
                                     hit = hooks.job(pj.job, hit)
                                 completed.append(hit)
                                 break  # handle it (its dependents may be ready) before going on
-                            job = _HandOver(pj, built, reasons)
+                            job = _HandOver(pj, built, reasons, entry)
                             if not _take_group(state, job):
                                 continue  # another job of its group runs: it waits its turn
                         running.add(name)
@@ -567,9 +593,7 @@ class Scheduler:
                             if job.pj.conditional and runs_on_status(job.pj.job)
                             else self._cancel
                         )
-                        pool.submit(
-                            functools.partial(self._work, job.pj, cancel, job.built, job.reasons)
-                        )
+                        pool.submit(functools.partial(self._work, job, cancel))
                     if not completed:
                         if not running:
                             break
