@@ -66,9 +66,9 @@ def test_full_share_counts_only_the_time_every_slot_was_busy() -> None:
     assert (times, counts) == ([0.0, 2.0, 4.0, 6.0], [1, 2, 1, 0])
     assert full_share([(1.0, 5.0)], times, counts, 2) == (2.0, 4.0)
     assert full_share([(1.0, 5.0)], times, counts, 1) == (4.0, 4.0)
-    # A hit is served on the scheduler's thread: it holds no slot.
+    # A hit restoring its outputs holds a slot while it does.
     hit = row("hit", 0.0, 0.0, check_time=0.1, restore_time=5.0)
-    assert slots_in_use([hit]) == ([], [])
+    assert slots_in_use([hit]) == ([0.1, 5.1], [1, 0])
 
 
 def advice(project: Project) -> list[str]:

@@ -1,8 +1,8 @@
 """What a job that waited was waiting for. Queue time is any time between ready and
-finished that was no phase of the job's own: a free slot (more `-j` helps), but also the
-scheduler serving a large cache hit on its thread, or a resource group (more `-j` does
-not). Told apart from the recorded timelines: the share of a job's waits during which
-every slot of its run was busy with a job's worker phases (restoring, running, storing).
+finished that was no phase of the job's own: a free slot (more `-j` helps), but also a
+resource group, or the scheduler busy serving hits (more `-j` does not). Told apart
+from the recorded timelines: the share of a job's waits during which every slot of its
+run was busy with a job's worker phases (restoring, running, storing).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from conveyor.history.schema import jobs, runs
 from conveyor.history.store import HistoryStore
 
 _WORKER_PHASES = frozenset({"restore", "run", "store"})
-"""Phases of a job that ran (not a hit, served on the scheduler's thread) in a slot."""
+"""Phases that hold a worker slot: a hit's restore does too (one whose outputs were in
+place restores only its log, on the scheduler's thread: a blink, counted all the same)."""
 
 
 def waits(job: JobRow) -> list[tuple[float, float]]:
@@ -35,11 +36,9 @@ def waits(job: JobRow) -> list[tuple[float, float]]:
 
 def slots_in_use(run_jobs: Iterable[JobRow]) -> tuple[list[float], list[int]]:
     """The run's busy slots as a step function: at times[i] and until times[i + 1],
-    counts[i] slots were held by jobs that executed."""
+    counts[i] slots were held."""
     edges: list[tuple[float, int]] = []
     for job in run_jobs:
-        if job.cached:
-            continue
         held = [(b, e) for phase, b, e in job.phases() if phase in _WORKER_PHASES]
         if held:
             edges += [(held[0][0], 1), (held[-1][1], -1)]
