@@ -68,7 +68,8 @@ def test_full_share_counts_only_the_time_every_slot_was_busy() -> None:
     assert full_share([(1.0, 5.0)], times, counts, 1) == (4.0, 4.0)
     # A hit restoring its outputs holds a slot while it does.
     hit = row("hit", 0.0, 0.0, check_time=0.1, restore_time=5.0)
-    assert slots_in_use([hit]) == ([0.1, 5.1], [1, 0])
+    times, counts = slots_in_use([hit])
+    assert (times, counts) == (pytest.approx([0.1, 5.1]), [1, 0])
 
 
 def advice(project: Project) -> list[str]:
