@@ -246,6 +246,34 @@ class Checks(NamedTuple):
         )
 
 
+class Remote(NamedTuple):
+    """A remote cache (REAPI v2: BuildGrid, Buildbarn, BuildBuddy, NativeLink...): where it
+    is, how to reach it, and whether this machine writes to it. From `remote:` in the
+    pipeline file, `--remote URL` or `CONVEYOR_REMOTE` (the flag and variable win)."""
+
+    url: str
+    """`grpc://host:port` (plain) or `grpcs://host:port` (TLS)."""
+    instance_name: str = ""
+    """REAPI's instance name: separates caches on one server (e.g. trust levels)."""
+    upload: bool = False
+    """Write results after local executions (CI on protected branches); off, this machine
+    only reads the team's cache (Bazel's --remote_upload_local_results)."""
+    ca_file: str | None = None
+    """PEM roots to verify the server by (grpcs); None: the system's."""
+    client_cert: str | None = None
+    """PEM client certificate and key for mutual TLS (both or neither)."""
+    client_key: str | None = None
+    auth_header: str = "authorization"
+    """The metadata key the credential is sent in."""
+    auth_env: str | None = None
+    """The environment variable holding the credential's value (never the value itself:
+    it is never printed, stored or part of a cache key)."""
+    timeout: float = 60.0
+    """Seconds one call may take before it is retried or given up."""
+    retries: int = 3
+    """Retries of a call that failed with UNAVAILABLE or RESOURCE_EXHAUSTED (backoff)."""
+
+
 @dataclass(frozen=True)
 class Pipeline:
     """A validated pipeline file."""
@@ -270,6 +298,8 @@ class Pipeline:
     quarantine: str = "conveyor.quarantine.json"
     """The flaky tests' quarantine list (`gates.quarantine`), workspace-relative: a file
     to commit, so the whole team's test gates set aside the same tests."""
+    remote: Remote | None = None
+    """The remote cache, if the pipeline file names one (`remote:`)."""
 
     @property
     def label(self) -> str:
