@@ -69,7 +69,8 @@ def test_full_share_counts_only_the_time_every_slot_was_busy() -> None:
     # A hit restoring its outputs holds a slot while it does.
     hit = row("hit", 0.0, 0.0, check_time=0.1, restore_time=5.0)
     times, counts = slots_in_use([hit])
-    assert (times, counts) == (pytest.approx([0.1, 5.1]), [1, 0])
+    assert times == pytest.approx([0.1, 5.1])
+    assert counts == [1, 0]
 
 
 def advice(project: Project) -> list[str]:
