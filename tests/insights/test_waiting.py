@@ -92,7 +92,7 @@ def test_a_job_waiting_for_the_only_slot_is_told_to_raise_parallelism(project: P
     assert said.startswith("jobs waited for a free slot after they were ready: short")
     figures = json.loads(project.run("stats", "--json").out)
     short = next(j for j in figures["jobs"] if j["job"] == "short")
-    assert short["slot_bound"] == pytest.approx(1.0, abs=0.05)
+    assert short["slot_bound"] > 0.8  # all but the moments before its own check
 
 
 def test_a_job_waiting_with_slots_free_is_not_told_to_raise_parallelism(
