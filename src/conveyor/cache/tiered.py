@@ -111,6 +111,7 @@ class TieredStore:
         self._queue: list[_Pending] = []
         self._busy = 0
         """Results taken by the uploader and not yet done with."""
+        self._group_started = 0.0
         self._ready: dict[Digest, ActionResult] = {}
         """Results whose blobs are all on the remote: written at `flush`, after the run
         could still take one back (`remove_action`)."""
@@ -141,7 +142,9 @@ class TieredStore:
             if not self._remote_on:
                 return
             self._remote_on = False
-            self._failed += len(self._queue) + len(self._ready)
+            # Those the uploader holds too: it will find the remote off and drop them.
+            self._failed += len(self._queue) + len(self._ready) + self._busy
+            self._busy = 0
             self._queue.clear()
             self._ready.clear()
             self._changed.notify_all()
@@ -358,18 +361,17 @@ class TieredStore:
                     self._changed.wait()
                 group, self._queue = self._queue[:_GROUP], self._queue[_GROUP:]
                 self._busy = len(group)
-            started = time.monotonic()
+                self._group_started = time.monotonic()
             try:
                 self._send_blobs(group)
             except _RemoteFailed:
-                with self._lock:  # told, and the queue dropped, by _disable
-                    self._failed += len(group)
+                pass  # told, and the group counted as not uploaded, by _disable
             except Exception as exc:  # our bug: kept for flush to raise on the run's thread
                 with self._lock:
                     self._bug = exc
             finally:
                 with self._changed:
-                    self._seconds += time.monotonic() - started
+                    self._seconds += time.monotonic() - self._group_started
                     self._busy = 0
                     self._changed.notify_all()
 
@@ -405,6 +407,7 @@ class TieredStore:
                 self._bytes += sent
             self._on_remote.add(d)
         with self._changed:
+            self._busy = 0  # done with the group: from here on, counted as ready or failed
             for pending, blobs in needs:
                 if pending.action in self._withdrawn or not self._remote_on:
                     continue
@@ -448,10 +451,15 @@ class TieredStore:
                     break
                 self._changed.wait(left)
             late = len(self._queue) + self._busy if self._remote_on else 0
+            if self._busy:  # the time of a group still under way counts in this run
+                now = time.monotonic()
+                self._seconds += now - self._group_started
+                self._group_started = now
         if late:
+            within = format_duration(self.flush_timeout)
             self._disable(
-                f"remote cache: uploads did not finish within "
-                f"{format_duration(self.flush_timeout)}; {late} results were not uploaded"
+                f"remote cache: uploads did not finish within {within}; "
+                f"{late} result{'s' * (late != 1)} not uploaded"
             )
         with self._lock:
             ready, self._ready = self._ready, {}
@@ -501,6 +509,8 @@ class TieredStore:
         s = self._summary
         if s is None:
             return None
+        if not s.results and s.failed:
+            return f"{s.failed} result{'s' * (s.failed != 1)} not uploaded to the remote cache"
         line = (
             f"uploaded {s.blobs} blob{'s' * (s.blobs != 1)} ({format_size(s.bytes)}) and "
             f"{s.results} result{'s' * (s.results != 1)} to the remote cache in "
