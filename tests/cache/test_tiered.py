@@ -396,6 +396,9 @@ def test_a_result_taken_back_is_never_uploaded(tmp_path: Path) -> None:
     assert local.get_action_result(retracted) is None
     assert inner.get_action_result(retracted) is None
     assert inner.get_action_result(kept) is not None
+    summary = tiered.uploads()
+    assert summary is not None
+    assert (summary.results, summary.failed) == (1, 0), "taking one back is no failure"
 
 
 def test_results_stored_from_many_threads_are_all_uploaded(tmp_path: Path) -> None:

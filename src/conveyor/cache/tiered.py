@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 FIND_BATCH = 1000
 # Results the uploader takes at once: their blobs share the FindMissingBlobs round trips.
 _GROUP = 256
+# How long the uploader thread stays without work before it ends.
+_IDLE = 2.0
 # How long `flush` waits for uploads still under way when the run ends. A remote call
 # has its own timeout and retries (model.Remote.timeout, .retries); this bounds the sum,
 # so a remote that is slow on every call cannot hold the end of a run for long.
@@ -200,12 +202,9 @@ class TieredStore:
         one. Results are written to the remote only at `flush`, after the run has taken
         back those it will (conveyor.run.undeclared), so this does not arise in a run."""
         self.local.remove_action(action)
-        with self._lock:
-            if self._ready.pop(action, None) is not None:
-                self._failed += 1
-            kept = [p for p in self._queue if p.action != action]
-            self._failed += len(self._queue) - len(kept)
-            self._queue = kept
+        with self._lock:  # not a failure: the run chose not to keep it
+            self._ready.pop(action, None)
+            self._queue = [p for p in self._queue if p.action != action]
             self._withdrawn.add(action)
 
     # -- reads: local first, then the remote, written through -------------------------
@@ -354,11 +353,16 @@ class TieredStore:
                 self._thread.start()
 
     def _uploader(self) -> None:
-        """The background thread: takes queued results in groups and sends their blobs."""
+        """The background thread: takes queued results in groups and sends their blobs;
+        ends when idle for a while (the next result stored starts another), so a process
+        that runs many runs keeps no thread per store it opened."""
         while True:
             with self._changed:
-                while not self._queue:
-                    self._changed.wait()
+                if not self._queue:
+                    self._changed.wait(_IDLE)
+                if not self._queue:
+                    self._thread = None
+                    return
                 group, self._queue = self._queue[:_GROUP], self._queue[_GROUP:]
                 self._busy = len(group)
                 self._group_started = time.monotonic()
