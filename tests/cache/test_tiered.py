@@ -240,6 +240,30 @@ def test_uploads_send_the_missing_blobs_first_and_the_result_last(tmp_path: Path
     assert local.get_action_result(first) is not None, "stored locally as well"
 
 
+def test_the_empty_blob_is_never_sent_and_the_remote_result_still_serves(
+    tmp_path: Path,
+) -> None:
+    inner = MemoryStore()
+    remote = Remote(inner)
+    local = LocalCache(str(tmp_path / "local"))
+    tiered = TieredStore(local, remote, upload=True, on_warning=pytest.fail)
+    empty = digest_of(b"")
+    result = re_pb2.ActionResult(exit_code=0)
+    result.output_files.add(path="empty.txt", digest=re_pb2.Digest(hash=empty.hash))
+    result.stdout_digest.CopyFrom(re_pb2.Digest(hash=empty.hash))
+    action = digest_of(b"quiet job")
+
+    tiered.put_action_result(action, result)
+    tiered.flush()
+
+    assert "put_bytes" not in remote.calls
+    assert inner.get_action_result(action) is not None
+    other = TieredStore(
+        LocalCache(str(tmp_path / "other")), remote, upload=False, on_warning=pytest.fail
+    )
+    assert other.get_action_result(action) is not None
+
+
 def test_with_upload_off_nothing_is_written_to_the_remote(tmp_path: Path) -> None:
     inner = MemoryStore()
     remote = Remote(inner)

@@ -532,6 +532,8 @@ def _result_blobs(result: ActionResult) -> dict[Digest, bytes | None]:
     gets them all as blobs, since REAPI asks a server to serve a result only while every
     output it names is in its CAS, and inlines them only when a reader asks."""
     blobs: dict[Digest, bytes | None] = {}
+    # (The empty blob is left out below: REAPI servers have it without being sent it, and
+    # readers never fetch it, its zero bytes being always "inline".)
     for f in result.output_files:
         d = Digest(f.digest.hash, f.digest.size_bytes)
         inline = f.contents if len(f.contents) == d.size_bytes else None
@@ -540,7 +542,7 @@ def _result_blobs(result: ActionResult) -> dict[Digest, bytes | None]:
         out = Digest(result.stdout_digest.hash, result.stdout_digest.size_bytes)
         inline = result.stdout_raw if len(result.stdout_raw) == out.size_bytes else None
         blobs[out] = blobs.get(out) or inline
-    return blobs
+    return {d: inline for d, inline in blobs.items() if d.size_bytes}
 
 
 def _without_inline(result: ActionResult) -> ActionResult:
