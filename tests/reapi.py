@@ -8,9 +8,11 @@ client's (buildgrid-common) cannot be imported by one process, so it only ever r
 `bgd`. A missing `bgd` skips the test, with the command that installs it; with
 CONVEYOR_TESTS_NEED_BUILDGRID=1 (set in CI, which runs the script) it fails it instead.
 
-Its instances: "" and "other" are open, "secure" asks for a JWT (HS256, signed with
-`Server.secret`): one server shows instance separation and authentication both, since a
-start costs 3-5 s.
+Its CAS is on disk (`Server.blob_path`), so that a test can damage a blob the way a
+failing disk or a buggy server would, and keeps its blobs over a restart. Its instances
+have action caches of their own and share the CAS: "" and "other" are open, "secure"
+asks for a JWT (HS256, signed with `Server.secret`). One server shows instance
+separation and authentication both, since a start costs 3-7 s.
 """
 
 from __future__ import annotations
@@ -59,8 +61,8 @@ authorization:
   secret: {secret_file}
   allow-unauthenticated-instances: ["", "other"]
 storages:
-  - !lru-storage &cas
-    size: 256M
+  - !disk-storage &cas
+    path: {cas}
 caches:
   - !lru-action-cache &ac
     storage: *cas
@@ -106,7 +108,13 @@ class Server:
 
     def token(self, *, expires_in: float = 3600.0, secret: str | None = None) -> str:
         """A JWT the server accepts (HS256 with its secret), or signed with `secret`."""
-        return jwt_hs256({"sub": "tests", "exp": int(time.time() + expires_in)}, secret or self.secret)
+        return jwt_hs256(
+            {"sub": "tests", "exp": int(time.time() + expires_in)}, secret or self.secret
+        )
+
+    def blob_path(self, hash_: str) -> Path:
+        """Where the server keeps a blob (BuildGrid's disk storage: 2 hex, the rest)."""
+        return self.directory / "cas" / "cas" / "objects" / hash_[:2] / hash_[2:]
 
     def log(self) -> str:
         path = self.directory / "bgd.log"
@@ -174,7 +182,12 @@ def buildgrid(directory: Path) -> Iterator[Server]:
         for name, cache in (("", "ac"), ("other", "ac-other"), ("secure", "ac-secure"))
     )
     (directory / "bgd.yml").write_text(
-        CONFIG.format(port=port, secret_file=directory / "secret", instances=instances)
+        CONFIG.format(
+            port=port,
+            secret_file=directory / "secret",
+            cas=directory / "cas",
+            instances=instances,
+        )
     )
     server = Server(url=f"grpc://127.0.0.1:{port}", port=port, secret=secret, directory=directory)
     server.start()

@@ -69,9 +69,11 @@ BATCH_OVERHEAD = 100
 # default 4 MiB message size, which is what servers that say nothing usually enforce.
 DEFAULT_BATCH = 4 * 1024 * 1024 - 64 * 1024
 EMPTY = Digest(hashlib.sha256(b"").hexdigest(), 0)
-# Backoff between retries: 0.2 s, 0.4 s, 0.8 s... (capped), each times a random factor
-# in [0.5, 1] so that many clients do not come back in step.
-BACKOFF_BASE = 0.2
+# Backoff between retries: 0.5 s, 1 s, 2 s... (capped), each times a random factor in
+# [0.5, 1] so that many clients do not come back in step. Three retries span at least
+# 1.75 s: longer than the channel's own reconnection backoff (at most 1 s, plus its
+# jitter), so a server back from a restart is reached within the retries.
+BACKOFF_BASE = 0.5
 BACKOFF_CAP = 5.0
 
 
@@ -186,7 +188,9 @@ class RemoteStore:
         self._capabilities: Capabilities | None = None
 
     # -- connection ---------------------------------------------------------------------
-    def _credential(self, remote: Remote, environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    def _credential(
+        self, remote: Remote, environ: Mapping[str, str]
+    ) -> tuple[tuple[str, str], ...]:
         if remote.auth_env is None:
             return ()
         value = environ.get(remote.auth_env)
@@ -246,19 +250,26 @@ class RemoteStore:
     def _call(
         self,
         what: str,
-        call: Callable[[], T],
+        method: Callable[..., T],
+        request: Any,
         *,
         passthrough: frozenset[Any] = frozenset(),
     ) -> T:
-        """`call()`, retried with backoff on UNAVAILABLE and RESOURCE_EXHAUSTED; an
-        RpcError whose code is in `passthrough` is re-raised for the caller to read,
-        any other becomes StoreUnavailable."""
+        """`method(request)` with the deadline and the credential, retried with backoff
+        on UNAVAILABLE and RESOURCE_EXHAUSTED; an RpcError whose code is in
+        `passthrough` is re-raised for the caller to read, any other becomes
+        StoreUnavailable. A callable `request` makes a request stream per attempt (a
+        stream cannot be replayed)."""
         grpc = self._grpc
         retryable = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
         attempt = 0
         while True:
             try:
-                return call()
+                return method(
+                    request() if callable(request) else request,
+                    timeout=self.remote.timeout,
+                    metadata=self._metadata,
+                )
             except grpc.RpcError as exc:
                 code = exc.code()
                 if code in passthrough:
@@ -269,9 +280,19 @@ class RemoteStore:
                     continue
                 raise self._unavailable(what, exc, attempt) from None
 
-    @staticmethod
-    def _sleep(attempt: int) -> None:
-        time.sleep(min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt) * random.uniform(0.5, 1.0))
+    def _sleep(self, attempt: int) -> None:
+        """Back off before retry `attempt`: half the delay asleep (a server answering
+        UNAVAILABLE itself is not hammered), then up to the other half waiting for the
+        channel to be ready. A channel whose server went away retries its connection on
+        a backoff of its own (at most a second here): the retry is made as soon as it
+        has reconnected."""
+        delay = min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt) * random.uniform(0.5, 1.0)
+        time.sleep(delay / 2)
+        ready = self._grpc.channel_ready_future(self._channel)
+        try:
+            ready.result(timeout=delay / 2)
+        except self._grpc.FutureTimeoutError:
+            ready.cancel()
 
     def _unavailable(self, what: str, exc: Any, retried: int) -> StoreUnavailable:
         """A failed call as StoreUnavailable, with a one-line reason."""
@@ -279,7 +300,7 @@ class RemoteStore:
         code = exc.code()
         details = " ".join(str(exc.details() or code.name).split())
         where = self.url
-        after = f" after {retried} retries" if retried else ""
+        after = f" after {retried} {'retry' if retried == 1 else 'retries'}" if retried else ""
         if code == grpc.StatusCode.UNAVAILABLE:
             lowered = details.lower()
             if "ssl" in lowered or "handshake" in lowered or "certificate" in lowered:
@@ -317,11 +338,10 @@ class RemoteStore:
         grpc = self._grpc
         request = self._re.GetCapabilitiesRequest(instance_name=self._instance)
         try:
-            caps = self._call(
+            caps: remote_execution_pb2.ServerCapabilities = self._call(
                 "GetCapabilities",
-                lambda: self._caps.GetCapabilities(
-                    request, timeout=self.remote.timeout, metadata=self._metadata
-                ),
+                self._caps.GetCapabilities,
+                request,
                 passthrough=frozenset(
                     {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND}
                 ),
@@ -379,9 +399,8 @@ class RemoteStore:
             )
             reply = self._call(
                 "FindMissingBlobs",
-                lambda request=request: self._cas.FindMissingBlobs(
-                    request, timeout=self.remote.timeout, metadata=self._metadata
-                ),
+                self._cas.FindMissingBlobs,
+                request,
             )
             missing.update(Digest(d.hash, d.size_bytes) for d in reply.missing_blob_digests)
         return [d for d in wanted if d in missing]
@@ -457,9 +476,8 @@ class RemoteStore:
         )
         reply = self._call(
             "BatchUpdateBlobs",
-            lambda: self._cas.BatchUpdateBlobs(
-                request, timeout=self.remote.timeout, metadata=self._metadata
-            ),
+            self._cas.BatchUpdateBlobs,
+            request,
         )
         for answer in reply.responses:
             if answer.status.code != 0:
@@ -504,9 +522,8 @@ class RemoteStore:
         try:
             reply = self._call(
                 "ByteStream.Write",
-                lambda: self._bytestream.Write(
-                    requests(), timeout=self.remote.timeout, metadata=self._metadata
-                ),
+                self._bytestream.Write,
+                requests,
             )
         except StoreUnavailable:
             if changed.is_set():
@@ -585,9 +602,8 @@ class RemoteStore:
             )
             reply = self._call(
                 "BatchReadBlobs",
-                lambda request=request: self._cas.BatchReadBlobs(
-                    request, timeout=self.remote.timeout, metadata=self._metadata
-                ),
+                self._cas.BatchReadBlobs,
+                request,
             )
             for answer in reply.responses:
                 digest = Digest(answer.digest.hash, answer.digest.size_bytes)
@@ -641,9 +657,8 @@ class RemoteStore:
         try:
             result: remote_execution_pb2.ActionResult = self._call(
                 "GetActionResult",
-                lambda: self._ac.GetActionResult(
-                    request, timeout=self.remote.timeout, metadata=self._metadata
-                ),
+                self._ac.GetActionResult,
+                request,
                 passthrough=frozenset({grpc.StatusCode.NOT_FOUND}),
             )
         except grpc.RpcError:
@@ -658,9 +673,8 @@ class RemoteStore:
         )
         self._call(
             "UpdateActionResult",
-            lambda: self._ac.UpdateActionResult(
-                request, timeout=self.remote.timeout, metadata=self._metadata
-            ),
+            self._ac.UpdateActionResult,
+            request,
         )
 
     def remove_action(self, action: Digest) -> None:
