@@ -5,6 +5,9 @@ in-memory one (tests/cache/memory.py), handed to every run and `why` of the test
 `conveyor.cache.stores.using`. A test about the disk store itself (its directory, its
 files, a full disk, another process sharing it) is marked `local_store`: it runs against
 the local store only.
+
+`buildgrid` is a real REAPI server (tests/reapi.py) for the session, for the tests of the
+remote store: started on first use, stopped with SIGTERM at the end.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import pytest
 
 from conveyor.cache.stores import using
 from tests.cache.memory import MemoryStore
+from tests.reapi import Server
+from tests.reapi import buildgrid as start_buildgrid
 
 STORES = ("local", "memory")
 
@@ -40,3 +45,11 @@ def cache_store(request: pytest.FixtureRequest) -> Iterator[MemoryStore | None]:
     store = MemoryStore()
     with using(store):
         yield store
+
+
+@pytest.fixture(scope="session")
+def buildgrid(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A BuildGrid server shared by the session (a start takes 3-5 s); tests keep apart
+    by content (random bytes) or by instance name."""
+    with start_buildgrid(tmp_path_factory.mktemp("buildgrid")) as server:
+        yield server
