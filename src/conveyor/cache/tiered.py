@@ -125,6 +125,9 @@ class TieredStore:
         self._thread: threading.Thread | None = None
         self._reset_counts()
         self._summary: UploadSummary | None = None
+        self._fetched = [0, 0, 0]  # results, blobs, bytes written through this run
+        self._fetch_seconds = 0.0
+        self._fetch_summary: tuple[int, int, int, float] | None = None
 
     def _reset_counts(self) -> None:
         self._results = self._blobs = self._bytes = self._failed = 0
@@ -215,6 +218,7 @@ class TieredStore:
         found = self.local.get_action_result(action)
         if found is not None or not self._remote_on:
             return found
+        began = time.monotonic()
         try:
             with self._remote():
                 result = self.remote.get_action_result(action)
@@ -228,6 +232,9 @@ class TieredStore:
             self._refused(action, exc)
             return None
         self.local.put_action_result(action, result)
+        with self._lock:
+            self._fetched[0] += 1
+            self._fetch_seconds += time.monotonic() - began
         return result
 
     def find_missing(self, digests: Iterable[Digest]) -> list[Digest]:
@@ -298,6 +305,7 @@ class TieredStore:
             for d in batch:
                 _verify(d, got[d])
                 self.local.put_bytes(got[d])
+            self._count_fetched(batch)
         large = [d for d in dict.fromkeys(digests) if d.size_bytes > limit]
         if not large:
             return
@@ -316,8 +324,14 @@ class TieredStore:
                     )
                 self.local.put_file(path)
                 os.unlink(path)
+                self._count_fetched([d])
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+    def _count_fetched(self, digests: Sequence[Digest]) -> None:
+        with self._lock:
+            self._fetched[1] += len(digests)
+            self._fetched[2] += sum(d.size_bytes for d in digests)
 
     # -- writes: local now, the remote in the background ------------------------------
     def put_bytes(self, data: bytes) -> Digest:
@@ -497,6 +511,12 @@ class TieredStore:
             else:
                 self._summary = None
             self._reset_counts()
+            results, blobs, size = self._fetched
+            self._fetch_summary = (
+                (results, blobs, size, self._fetch_seconds) if results or blobs else None
+            )
+            self._fetched = [0, 0, 0]
+            self._fetch_seconds = 0.0
             self._refusal_told = False
             self._withdrawn.clear()
         if bug is not None:
@@ -508,8 +528,23 @@ class TieredStore:
         return self._summary
 
     def summary(self) -> str | None:
-        """The line for the end of the run: 'uploaded 12 blobs (3.4 MB) and 5 results to
-        the remote cache in 1.2s'; None when nothing was to upload."""
+        """The lines for the end of the run: what came from the remote cache ('4 results
+        (6 blobs, 163.1 kB) came from the remote cache in 80ms') and what went to it
+        ('uploaded 12 blobs (3.4 MB) and 5 results to the remote cache in 1.2s'); None
+        when neither happened."""
+        lines = [line for line in (self._fetch_line(), self._upload_line()) if line is not None]
+        return "\n".join(lines) or None
+
+    def _fetch_line(self) -> str | None:
+        if self._fetch_summary is None:
+            return None
+        results, blobs, size, seconds = self._fetch_summary
+        return (
+            f"{results} result{'s' * (results != 1)} ({blobs} blob{'s' * (blobs != 1)}, "
+            f"{format_size(size)}) came from the remote cache in {format_duration(seconds)}"
+        )
+
+    def _upload_line(self) -> str | None:
         s = self._summary
         if s is None:
             return None

@@ -38,6 +38,7 @@ class LazyGroup(click.Group):
         "gates": "conveyor.cli.gates",
         "check": "conveyor.cli.gates",
         "docs": "conveyor.cli.docs",
+        "remote": "conveyor.cli.remote",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

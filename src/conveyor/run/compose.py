@@ -304,7 +304,7 @@ def _job_cache(
     opened: the run goes on uncached, with a warning."""
     root = default_root(dict(environ))
     try:
-        store = open_store(root)
+        store = open_store(root, pipeline.remote, environ, warnings.append)
     except StoreUnavailable as exc:
         warnings.append(f"the job cache is off for this run: cannot use {root}: {exc.reason}")
         return None
