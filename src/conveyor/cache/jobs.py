@@ -617,12 +617,13 @@ class JobCache:
     def save(self) -> None:
         """Write the file-state, the action memo, the job index and the hit records; let
         the store finish what it deferred."""
-        if self.writable:
-            try:
-                self.store.flush()
-            except StoreUnavailable as exc:
-                self.writable = False
-                self.write_error = f"{exc.reason} ({exc.where})"
+        # Even once writing failed: what was stored before (and queued for a remote
+        # cache) is still finished.
+        try:
+            self.store.flush()
+        except StoreUnavailable as exc:
+            self.writable = False
+            self.write_error = self.write_error or f"{exc.reason} ({exc.where})"
         with self._lock:
             self.files.save()
             self.memo.save()

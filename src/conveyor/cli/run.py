@@ -9,6 +9,7 @@ SIGHUP does not (a hangup often arrives twice: from the kernel and from the shel
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
@@ -158,6 +159,18 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     " `conveyor trace --otlp` does; the OTEL_EXPORTER_OTLP_* variables apply. A collector"
     " that is down is a warning, never the run's failure.",
 )
+@click.option(
+    "--remote",
+    "remote_url",
+    metavar="URL",
+    default=None,
+    help="Use this REAPI remote cache (grpc://host:port, grpcs://host[:port]) besides the"
+    " local one, instead of `remote.url` (also CONVEYOR_REMOTE). This machine writes to it"
+    " only with `remote.upload: true` or CONVEYOR_REMOTE_UPLOAD=1.",
+)
+@click.option(
+    "--no-remote", is_flag=True, help="Use the local cache only, whatever `remote:` says."
+)
 @pipeline_file_option
 @click.pass_context
 def run_command(
@@ -181,9 +194,16 @@ def run_command(
     manual_jobs: tuple[str, ...],
     kill_grace: float,
     otlp_url: str | None,
+    remote_url: str | None,
+    no_remote: bool,
 ) -> int:
     """Run the pipeline's jobs as a parallel graph (JOBS: only these and what they need)."""
     pipeline = load(ctx)
+    if remote_url is not None or no_remote or pipeline.remote or "CONVEYOR_REMOTE" in os.environ:
+        from conveyor.config.remote import resolve
+
+        remote = resolve(pipeline.remote, os.environ, url=remote_url, off=no_remote)
+        pipeline = dataclasses.replace(pipeline, remote=remote)
     from conveyor.graph.context import GitFacts
     from conveyor.run import policy
 
@@ -312,6 +332,8 @@ def _finish(
     """What is printed or written after the run."""
     for problem in outcome.sink_errors:
         click.echo(f"warning: {problem}", err=True)
+    for note in outcome.notes:
+        click.echo(note, err=True)
     finished = outcome.finished
     if gates_junit:
         # Written even with no gates or checks (an empty suite): a CI step that uploads

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import os
 import posixpath
 import re
 import shlex
@@ -131,6 +132,29 @@ def build_pipeline(data: Any, *, path: str, root: str) -> model.Pipeline:
         checks=_checks(top.checks),
         vars=tuple(top.vars.items()),
         quarantine=_quarantine(top.gates),
+        remote=_remote(top.remote, root),
+    )
+
+
+def _remote(spec: schema.RemoteFile | None, root: str) -> model.Remote | None:
+    """`remote:` as the store takes it: TLS files relative to the workspace made absolute."""
+    if spec is None:
+        return None
+
+    def path(value: str | None) -> str | None:
+        return None if value is None else os.path.join(root, os.path.expanduser(value))
+
+    return model.Remote(
+        url=spec.url,
+        instance_name=spec.instance_name,
+        upload=spec.upload,
+        ca_file=path(spec.ca_file),
+        client_cert=path(spec.client_cert),
+        client_key=path(spec.client_key),
+        auth_header=spec.auth.header if spec.auth else "authorization",
+        auth_env=spec.auth.env if spec.auth else None,
+        timeout=spec.timeout,
+        retries=spec.retries,
     )
 
 

@@ -13,7 +13,14 @@ import math
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from conveyor.units import parse_duration, parse_size, version_spec
 
@@ -363,6 +370,65 @@ class LimitsFile(Strict):
     matrix: Annotated[int, Field(ge=1, le=1_000_000)] = MATRIX_LIMIT
 
 
+class RemoteAuthFile(Strict):
+    header: str = "authorization"
+    """gRPC metadata keys are lower case."""
+    env: str
+    """The variable holding the header's value (e.g. "Bearer ..."), never the value."""
+
+    @field_validator("header")
+    @classmethod
+    def _header(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", value) or value.endswith("-bin"):
+            raise ValueError(
+                f"expected a gRPC metadata key in lower case (authorization, "
+                f"x-buildbuddy-api-key), got {value!r}"
+            )
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(
+                f"expected the name of the environment variable holding the credential "
+                f"(e.g. REMOTE_CACHE_TOKEN), got {value!r}: never the credential itself"
+            )
+        return value
+
+
+class RemoteFile(Strict):
+    """`remote:`: a REAPI cache shared by the team (BuildGrid, Buildbarn, BuildBuddy)."""
+
+    url: str
+    instance_name: str = ""
+    upload: bool = False
+    ca_file: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    auth: RemoteAuthFile | None = None
+    timeout: Annotated[Duration, Field(gt=0, le=3600)] = 60.0
+    retries: Annotated[int, Field(ge=0, le=20)] = 3
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        from conveyor.config.remote import url_problem
+
+        problem = url_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _tls(self) -> RemoteFile:
+        if (self.client_cert is None) != (self.client_key is None):
+            raise ValueError("client_cert and client_key go together (mutual TLS): give both")
+        if self.url.startswith("grpc://") and (self.ca_file or self.client_cert):
+            raise ValueError("ca_file and client_cert need TLS: use a grpcs:// url")
+        return self
+
+
 class PipelineFile(Strict):
     version: Literal[1] = 1
     name: str = ""
@@ -375,6 +441,7 @@ class PipelineFile(Strict):
     gates: PipelineGatesFile | None = None
     requires: dict[str, VersionSpec] = Field(default_factory=dict)
     history: HistoryFile | None = None
+    remote: RemoteFile | None = None
     checks: ChecksFile | None = None
     limits: LimitsFile = LimitsFile()
 

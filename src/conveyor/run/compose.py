@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ class RunOutcome:
     summary: dict[str, object]
     run_dir: str
     sink_errors: list[str]
+    notes: list[str] = dataclasses.field(default_factory=list)
+    """Lines to say after the run that are no problem (what was uploaded to the remote)."""
 
 
 def check_secrets(plan: Plan, environ: Mapping[str, str]) -> None:
@@ -153,13 +156,13 @@ def run_pipeline(
 
                 warnings += review(jobcache, scheduler.jobs, finished.results)
         finally:
-            _close(bus, keeper, jobcache, warnings)
+            notes = _close(bus, keeper, jobcache, warnings)
         if keeper is not None:
             warnings += _gate_reports(keeper, finished, run_dir)
         if history is not None and record_history:
             _record(history, pipeline.root, run_dir, warnings)
         _keep_runs(pipeline, history, warnings)
-        return RunOutcome(finished, summary.summary or {}, run_dir, [*warnings, *bus.errors])
+        return RunOutcome(finished, summary.summary or {}, run_dir, [*warnings, *bus.errors], notes)
     finally:
         lock.release()
 
@@ -207,19 +210,26 @@ def _keeper(
 
 def _close(
     bus: EventBus, keeper: GateKeeper | None, jobcache: JobCache | None, warnings: list[str]
-) -> None:
-    """The run's sinks, keeper and cache closed, whatever ended the run."""
+) -> list[str]:
+    """The run's sinks, keeper and cache closed, whatever ended the run; what the cache
+    has to say of it (a tiered store: what it uploaded, once its uploads are done)."""
     bus.close()
     if keeper is not None:
         keeper.close()
+    notes: list[str] = []
     if jobcache is not None:
-        jobcache.save()
+        jobcache.save()  # flushes the store: the remote uploads are awaited here
         if jobcache.write_error:
             warnings.append(
                 f"the cache could not be written ({jobcache.write_error}): "
                 "results from then on were not stored"
             )
         jobcache.files.close()
+        summary = getattr(jobcache.store, "summary", None)  # a tiered store's
+        said = summary() if callable(summary) else None
+        if said:
+            notes.append(said)
+    return notes
 
 
 def _gate_reports(keeper: GateKeeper, finished: RunFinished, run_dir: str) -> list[str]:

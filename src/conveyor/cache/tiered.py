@@ -1,0 +1,605 @@
+"""The tiered store: the local cache first, a remote one (REAPI) second, as one `Store`
+(issue 14).
+
+Reads go to the local store; what it lacks is asked of the remote, verified against its
+digest and written through to the local store, so the job cache then restores from
+local disk as usual and the next run needs no network. Writes go to the local store
+synchronously, as without a remote; with `upload` on, a background thread then puts
+each stored result's blobs to the remote (FindMissingBlobs first, in batches, then only
+the missing ones) while the run goes on, and `flush` at the end of the run waits for
+those and writes the action results last, so a remote reader never sees a result whose
+blobs are not there.
+
+A remote that is down, slow or refusing never fails the run (Bazel's
+--remote_local_fallback): its first failure is one warning, and the rest of the run
+uses the local store only. A blob from the remote that does not match its digest is
+refused: the result that needed it is a miss, and the job runs here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, NamedTuple
+
+from conveyor.cache.interface import (
+    BlobMissing,
+    CacheError,
+    Capabilities,
+    CorruptBlob,
+    EntryState,
+    Store,
+    StoreUnavailable,
+    referenced_blobs,
+)
+from conveyor.model import Digest
+from conveyor.units import format_duration, format_size
+
+if TYPE_CHECKING:
+    from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2
+
+    ActionResult = remote_execution_pb2.ActionResult
+
+# Digests per FindMissingBlobs: a digest is about 80 bytes on the wire, so a thousand
+# keep a request far below gRPC's default 4 MiB message limit.
+FIND_BATCH = 1000
+# Results the uploader takes at once: their blobs share the FindMissingBlobs round trips.
+_GROUP = 256
+# How long the uploader thread stays without work before it ends.
+_IDLE = 2.0
+# How long `flush` waits for uploads still under way when the run ends. A remote call
+# has its own timeout and retries (model.Remote.timeout, .retries); this bounds the sum,
+# so a remote that is slow on every call cannot hold the end of a run for long.
+FLUSH_TIMEOUT = 300.0
+
+
+class UploadSummary(NamedTuple):
+    """What the uploads to the remote did in one run (from one `flush` to the next)."""
+
+    results: int
+    """Action results written to the remote."""
+    blobs: int
+    """Blobs the remote lacked and was sent."""
+    bytes: int
+    """Their size."""
+    seconds: float
+    """Time spent uploading (mostly while jobs ran)."""
+    waited: float
+    """Of which the run waited at its end (in `flush`)."""
+    failed: int
+    """Results stored locally but not uploaded (the remote failed, a blob went missing
+    locally meanwhile, or the uploads did not finish in time)."""
+
+
+class _RemoteFailed(Exception):
+    """The remote failed and has been turned off (the warning is given): a miss."""
+
+
+class _Pending(NamedTuple):
+    action: Digest
+    result: ActionResult
+
+
+class TieredStore:
+    """A `Store` over a local store and a remote one: reads local first, then remote with
+    write-through; writes local, and to the remote in the background when `upload`."""
+
+    def __init__(
+        self,
+        local: Store,
+        remote: Store,
+        *,
+        upload: bool,
+        on_warning: Callable[[str], None],
+        flush_timeout: float = FLUSH_TIMEOUT,
+    ) -> None:
+        """`on_warning` is called (at most once per failure kind and run, possibly from the
+        uploader's thread) with a line to show the user."""
+        self.local = local
+        self.remote = remote
+        self.upload = upload
+        self.on_warning = on_warning
+        self.flush_timeout = flush_timeout
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._remote_on = True
+        self._refusal_told = False
+        self._queue: list[_Pending] = []
+        self._busy = 0
+        """Results taken by the uploader and not yet done with."""
+        self._group_started = 0.0
+        self._ready: dict[Digest, ActionResult] = {}
+        """Results whose blobs are all on the remote: written at `flush`, after the run
+        could still take one back (`remove_action`)."""
+        self._on_remote: set[Digest] = set()
+        """Blobs known to be on the remote (sent, or found there) this store's lifetime."""
+        self._withdrawn: set[Digest] = set()
+        """Actions taken back (`remove_action`) this run: never uploaded."""
+        self._bug: Exception | None = None
+        self._thread: threading.Thread | None = None
+        self._reset_counts()
+        self._summary: UploadSummary | None = None
+
+    def _reset_counts(self) -> None:
+        self._results = self._blobs = self._bytes = self._failed = 0
+        self._seconds = 0.0
+        self._queued = 0
+
+    # -- the remote's health ---------------------------------------------------------
+    @property
+    def remote_enabled(self) -> bool:
+        """False once the remote failed: the rest of the run is local only."""
+        return self._remote_on
+
+    def _disable(self, warning: str) -> None:
+        """Turn the remote off for the rest of the run, dropping the uploads not done;
+        the first call tells the user."""
+        with self._changed:
+            if not self._remote_on:
+                return
+            self._remote_on = False
+            # Those the uploader holds too: it will find the remote off and drop them.
+            self._failed += len(self._queue) + len(self._ready) + self._busy
+            self._busy = 0
+            self._queue.clear()
+            self._ready.clear()
+            self._changed.notify_all()
+        self.on_warning(warning)
+
+    @contextlib.contextmanager
+    def _remote(self) -> Iterator[None]:
+        """Around calls to the remote only: a failure that makes it unusable turns it off
+        (with the warning) and becomes _RemoteFailed; BlobMissing and CorruptBlob, which
+        are about one blob and not the server, pass through."""
+        if not self._remote_on:
+            raise _RemoteFailed
+        try:
+            yield
+        except (BlobMissing, CorruptBlob):
+            raise
+        except CacheError as exc:
+            what = f"{exc.reason} ({exc.where})" if isinstance(exc, StoreUnavailable) else str(exc)
+            self._disable(
+                f"remote cache unavailable: {what}; the rest of this run uses the local cache only"
+            )
+            raise _RemoteFailed from exc
+
+    def _refused(self, action: Digest, exc: CacheError) -> None:
+        """A remote result that cannot be restored whole: a miss, told once per run."""
+        with self._lock:
+            told, self._refusal_told = self._refusal_told, True
+        if not told:
+            # CorruptBlob's own message ends in "evicted", which is about a local store.
+            why = str(exc).removesuffix("; evicted")
+            self.on_warning(
+                f"a result in the remote cache was refused: {why}; the job runs here "
+                f"(action {action.hash[:12]}; later refusals in this run are not shown)"
+            )
+
+    # -- capabilities and the local-only parts ------------------------------------------
+    @property
+    def capabilities(self) -> Capabilities:
+        """The local store's: the job cache stores to it and restores from it."""
+        return self.local.capabilities
+
+    def entry_state(self, action: Digest) -> EntryState | None:
+        """The local entry's (a remote hit is written through, so it has one)."""
+        return self.local.entry_state(action)
+
+    def touch(self, action: Digest, blobs: Iterable[Digest]) -> None:
+        """Local only: a remote server keeps what is read from it alive by itself."""
+        self.local.touch(action, blobs)
+
+    def remove_action(self, action: Digest) -> None:
+        """Forget the local result, and do not upload it if it is not uploaded yet. A
+        result already written to the remote stays there: REAPI has no way to delete
+        one. Results are written to the remote only at `flush`, after the run has taken
+        back those it will (conveyor.run.undeclared), so this does not arise in a run."""
+        self.local.remove_action(action)
+        with self._lock:  # not a failure: the run chose not to keep it
+            self._ready.pop(action, None)
+            self._queue = [p for p in self._queue if p.action != action]
+            self._withdrawn.add(action)
+
+    # -- reads: local first, then the remote, written through -------------------------
+    def get_action_result(self, action: Digest) -> ActionResult | None:
+        """The local result, else the remote's with every blob it refers to copied to
+        the local store (verified) and the result stored locally; None: neither has
+        one, or the remote's cannot be restored whole (refused, with a warning)."""
+        found = self.local.get_action_result(action)
+        if found is not None or not self._remote_on:
+            return found
+        try:
+            with self._remote():
+                result = self.remote.get_action_result(action)
+            if result is None:
+                return None
+            _check_inline(result)
+            self._pull(self.local.find_missing(referenced_blobs(result)))
+        except _RemoteFailed:
+            return None
+        except (BlobMissing, CorruptBlob) as exc:
+            self._refused(action, exc)
+            return None
+        self.local.put_action_result(action, result)
+        return result
+
+    def find_missing(self, digests: Iterable[Digest]) -> list[Digest]:
+        """Those of `digests` neither store has (the remote asked about the rest only)."""
+        missing = self.local.find_missing(digests)
+        if not missing or not self._remote_on:
+            return missing
+        try:
+            with self._remote():
+                return [
+                    d
+                    for batch in _chunks(missing, FIND_BATCH)
+                    for d in self.remote.find_missing(batch)
+                ]
+        except _RemoteFailed:
+            return missing
+
+    def get_bytes(self, digest: Digest) -> bytes:
+        """Local, else fetched from the remote into the local store."""
+        try:
+            return self.local.get_bytes(digest)
+        except BlobMissing:
+            self._pull_or_missing([digest])
+        return self.local.get_bytes(digest)
+
+    def get_many(self, digests: Sequence[Digest]) -> dict[Digest, bytes]:
+        """Local, the blobs it lacks fetched from the remote into the local store first."""
+        try:
+            return self.local.get_many(digests)
+        except BlobMissing as exc:
+            self._pull_or_missing(exc.digests)
+        return self.local.get_many(digests)
+
+    def get_file(
+        self, digest: Digest, dest: str, *, executable: bool = False, mode: int | None = None
+    ) -> None:
+        """Local, else fetched from the remote into the local store, then put at `dest`."""
+        try:
+            self.local.get_file(digest, dest, executable=executable, mode=mode)
+            return
+        except BlobMissing:
+            self._pull_or_missing([digest])
+        self.local.get_file(digest, dest, executable=executable, mode=mode)
+
+    def _pull_or_missing(self, digests: Sequence[Digest]) -> None:
+        try:
+            self._pull(digests)
+        except _RemoteFailed:
+            raise BlobMissing(digests) from None
+
+    def _pull(self, digests: Sequence[Digest]) -> None:
+        """Copy blobs from the remote to the local store, each verified against its
+        digest before the local store has it: small ones in batches of the remote's
+        size, a large one on its own through a temporary file. Raises BlobMissing,
+        CorruptBlob (refused), _RemoteFailed."""
+        if not digests:
+            return
+        if not self._remote_on:
+            raise _RemoteFailed
+        limit = self.remote.capabilities.max_batch_bytes
+        small = [d for d in dict.fromkeys(digests) if d.size_bytes <= limit]
+        for batch in _batches(small, limit):
+            with self._remote():
+                got = self.remote.get_many(batch)
+            absent = [d for d in batch if d not in got]
+            if absent:
+                raise BlobMissing(absent)
+            for d in batch:
+                _verify(d, got[d])
+                self.local.put_bytes(got[d])
+        large = [d for d in dict.fromkeys(digests) if d.size_bytes > limit]
+        if not large:
+            return
+        scratch = tempfile.mkdtemp(prefix="conveyor-pull-")
+        try:
+            for d in large:
+                path = os.path.join(scratch, d.hash)
+                with self._remote():
+                    self.remote.get_file(d, path)
+                # Hashed before the local store has it: a wrong blob is never filed.
+                actual = _digest_file(path)
+                if actual != d:
+                    raise CorruptBlob(
+                        d,
+                        f"the remote sent {actual.size_bytes} bytes hashing to {actual.hash[:12]}",
+                    )
+                self.local.put_file(path)
+                os.unlink(path)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    # -- writes: local now, the remote in the background ------------------------------
+    def put_bytes(self, data: bytes) -> Digest:
+        """Local only; uploaded with the first result that refers to it."""
+        return self.local.put_bytes(data)
+
+    def put_file(self, path: str) -> Digest:
+        """Local only; uploaded with the first result that refers to it."""
+        return self.local.put_file(path)
+
+    def put_action_result(self, action: Digest, result: ActionResult) -> None:
+        """Store locally (raising as the local store does), then queue the upload when
+        `upload` is on; never waits for the remote.
+
+        Only what the local store accepted is uploaded, and the job cache stores no
+        result whose inputs changed while the job ran (JobCache.inputs_changed), so the
+        remote never gets one either (Bazel's --guard_against_concurrent_changes)."""
+        self.local.put_action_result(action, result)
+        if not self.upload:
+            return
+        with self._changed:
+            self._queued += 1
+            if not self._remote_on:
+                self._failed += 1  # the warning was given when the remote went
+                return
+            self._withdrawn.discard(action)
+            self._queue.append(_Pending(action, result))
+            self._changed.notify_all()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._uploader, name="conveyor-remote-upload", daemon=True
+                )
+                self._thread.start()
+
+    def _uploader(self) -> None:
+        """The background thread: takes queued results in groups and sends their blobs;
+        ends when idle for a while (the next result stored starts another), so a process
+        that runs many runs keeps no thread per store it opened."""
+        while True:
+            with self._changed:
+                if not self._queue:
+                    self._changed.wait(_IDLE)
+                if not self._queue:
+                    self._thread = None
+                    return
+                group, self._queue = self._queue[:_GROUP], self._queue[_GROUP:]
+                self._busy = len(group)
+                self._group_started = time.monotonic()
+            try:
+                self._send_blobs(group)
+            except _RemoteFailed:
+                pass  # told, and the group counted as not uploaded, by _disable
+            except Exception as exc:  # our bug: kept for flush to raise on the run's thread
+                with self._lock:
+                    self._bug = exc
+            finally:
+                with self._changed:
+                    self._seconds += time.monotonic() - self._group_started
+                    self._busy = 0
+                    self._changed.notify_all()
+
+    def _send_blobs(self, group: Sequence[_Pending]) -> None:
+        """Every blob of `group` the remote lacks, sent; each result whose blobs are all
+        there made ready for `flush` to write."""
+        wanted: dict[Digest, bytes | None] = {}
+        needs: list[tuple[_Pending, list[Digest]]] = []
+        for pending in group:
+            of_result = _result_blobs(pending.result)
+            needs.append((pending, list(of_result)))
+            for d, inline in of_result.items():
+                if d not in self._on_remote and wanted.get(d) is None:
+                    wanted[d] = inline
+        missing: list[Digest] = []
+        with self._remote():
+            for batch in _chunks(list(wanted), FIND_BATCH):
+                missing += self.remote.find_missing(batch)
+        absent = set(missing)
+        self._on_remote.update(d for d in wanted if d not in absent)
+        lost: set[Digest] = set()
+        limit = self.remote.capabilities.max_batch_bytes
+        for d in missing:
+            try:
+                sent = self._send_blob(d, wanted[d], limit)
+            except (BlobMissing, CorruptBlob, StoreUnavailable, OSError):
+                # The local copy went away or went bad since it was stored (pruned by
+                # another run, say): the results that need it are not uploaded.
+                lost.add(d)
+                continue
+            with self._lock:
+                self._blobs += 1
+                self._bytes += sent
+            self._on_remote.add(d)
+        with self._changed:
+            self._busy = 0  # done with the group: from here on, counted as ready or failed
+            for pending, blobs in needs:
+                if pending.action in self._withdrawn or not self._remote_on:
+                    continue
+                if lost.intersection(blobs):
+                    self._failed += 1
+                else:
+                    self._ready[pending.action] = _without_inline(pending.result)
+
+    def _send_blob(self, digest: Digest, inline: bytes | None, limit: int) -> int:
+        """One blob to the remote, read from the result or the local store; its size.
+        Errors of the local store are raised as they are; the remote's go through
+        `_remote`."""
+        if inline is None and digest.size_bytes > limit:
+            scratch = tempfile.mkdtemp(prefix="conveyor-push-")
+            try:
+                path = os.path.join(scratch, digest.hash)
+                self.local.get_file(digest, path)
+                with self._remote():
+                    sent = self.remote.put_file(path)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+        else:
+            data = self.local.get_bytes(digest) if inline is None else inline
+            with self._remote():
+                sent = self.remote.put_bytes(data)
+        if sent != digest:
+            raise CorruptBlob(digest, f"uploaded as {sent}")
+        return digest.size_bytes
+
+    # -- the end of a run ---------------------------------------------------------------
+    def flush(self) -> None:
+        """Wait (at most `flush_timeout` seconds) for the blob uploads, write the results
+        whose blobs are all on the remote, then flush the local store. Never raises for
+        the remote; `summary()` tells what was uploaded."""
+        began = time.monotonic()
+        deadline = began + self.flush_timeout
+        with self._changed:
+            while (self._queue or self._busy) and self._remote_on:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(left)
+            late = len(self._queue) + self._busy if self._remote_on else 0
+            if self._busy:  # the time of a group still under way counts in this run
+                now = time.monotonic()
+                self._seconds += now - self._group_started
+                self._group_started = now
+        if late:
+            within = format_duration(self.flush_timeout)
+            self._disable(
+                f"remote cache: uploads did not finish within {within}; "
+                f"{late} result{'s' * (late != 1)} not uploaded"
+            )
+        with self._lock:
+            ready, self._ready = self._ready, {}
+        written_started = time.monotonic()
+        written = 0
+        try:
+            # Last, and only now: after every blob they refer to, and after the run took
+            # back what it would (remove_action), since the remote cannot forget a result.
+            for action, result in ready.items():
+                with self._remote():
+                    self.remote.put_action_result(action, result)
+                written += 1
+        except _RemoteFailed:
+            pass
+        with self._lock:
+            self._results += written
+            self._failed += len(ready) - written
+        now = time.monotonic()
+        with self._lock:
+            bug, self._bug = self._bug, None
+            self._seconds += now - written_started
+            if self.upload and self._queued:
+                self._summary = UploadSummary(
+                    self._results,
+                    self._blobs,
+                    self._bytes,
+                    self._seconds,
+                    now - began,
+                    self._failed,
+                )
+            else:
+                self._summary = None
+            self._reset_counts()
+            self._refusal_told = False
+            self._withdrawn.clear()
+        if bug is not None:
+            raise bug
+        self.local.flush()
+
+    def uploads(self) -> UploadSummary | None:
+        """What the last `flush` found uploaded in its run; None: nothing was to upload."""
+        return self._summary
+
+    def summary(self) -> str | None:
+        """The line for the end of the run: 'uploaded 12 blobs (3.4 MB) and 5 results to
+        the remote cache in 1.2s'; None when nothing was to upload."""
+        s = self._summary
+        if s is None:
+            return None
+        if not s.results and s.failed:
+            return f"{s.failed} result{'s' * (s.failed != 1)} not uploaded to the remote cache"
+        line = (
+            f"uploaded {s.blobs} blob{'s' * (s.blobs != 1)} ({format_size(s.bytes)}) and "
+            f"{s.results} result{'s' * (s.results != 1)} to the remote cache in "
+            f"{format_duration(s.seconds)}"
+        )
+        if s.waited >= 0.1:
+            line += f" ({format_duration(s.waited)} of it after the jobs finished)"
+        if s.failed:
+            line += f"; {s.failed} result{'s' * (s.failed != 1)} not uploaded"
+        return line
+
+
+def _result_blobs(result: ActionResult) -> dict[Digest, bytes | None]:
+    """Every blob a result refers to, with its bytes when they ride inline: the remote
+    gets them all as blobs, since REAPI asks a server to serve a result only while every
+    output it names is in its CAS, and inlines them only when a reader asks."""
+    blobs: dict[Digest, bytes | None] = {}
+    # (The empty blob is left out below: REAPI servers have it without being sent it, and
+    # readers never fetch it, its zero bytes being always "inline".)
+    for f in result.output_files:
+        d = Digest(f.digest.hash, f.digest.size_bytes)
+        inline = f.contents if len(f.contents) == d.size_bytes else None
+        blobs[d] = blobs.get(d) or inline
+    if result.HasField("stdout_digest"):
+        out = Digest(result.stdout_digest.hash, result.stdout_digest.size_bytes)
+        inline = result.stdout_raw if len(result.stdout_raw) == out.size_bytes else None
+        blobs[out] = blobs.get(out) or inline
+    return {d: inline for d, inline in blobs.items() if d.size_bytes}
+
+
+def _without_inline(result: ActionResult) -> ActionResult:
+    """The result as the remote gets it: contents and log as blobs only. A result with
+    every small output inline can exceed a gRPC message (4 MiB by default), and a
+    server inlines what a reader asks for anyway."""
+    copy = type(result)()
+    copy.CopyFrom(result)
+    for f in copy.output_files:
+        f.ClearField("contents")
+    copy.ClearField("stdout_raw")
+    return copy
+
+
+def _check_inline(result: ActionResult) -> None:
+    """A remote result's inline outputs and log verified against their digests
+    (CorruptBlob): the local store trusts what it is given."""
+    # Contents of another length than the digest's are ignored by readers (the blob is
+    # fetched instead, and verified), as in interface.referenced_blobs.
+    for f in result.output_files:
+        if len(f.contents) == f.digest.size_bytes:
+            _verify(Digest(f.digest.hash, f.digest.size_bytes), f.contents)
+    out = result.stdout_digest
+    if result.HasField("stdout_digest") and len(result.stdout_raw) == out.size_bytes:
+        _verify(Digest(out.hash, out.size_bytes), result.stdout_raw)
+
+
+def _verify(digest: Digest, data: bytes) -> None:
+    actual = hashlib.sha256(data).hexdigest()
+    if len(data) != digest.size_bytes or actual != digest.hash:
+        raise CorruptBlob(digest, f"the remote sent {len(data)} bytes hashing to {actual[:12]}")
+
+
+def _digest_file(path: str) -> Digest:
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    return Digest(h.hexdigest(), size)
+
+
+def _chunks(items: Sequence[Digest], n: int) -> Iterator[list[Digest]]:
+    for i in range(0, len(items), n):
+        yield list(items[i : i + n])
+
+
+def _batches(digests: Sequence[Digest], limit: int) -> Iterator[list[Digest]]:
+    """`digests` in runs of at most `limit` bytes (each one alone is within it)."""
+    batch: list[Digest] = []
+    size = 0
+    for d in digests:
+        if batch and size + d.size_bytes > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(d)
+        size += d.size_bytes
+    if batch:
+        yield batch
