@@ -1,0 +1,231 @@
+"""The shared remote cache, timed: machine A runs cold and uploads to a real BuildGrid;
+machine B (a fresh clone, an empty local cache, the same server) is then served entirely
+from the remote cache. Printed against the floor measured in the same run: what any REAPI
+client must do for the same work (one GetActionResult per job with calls in flight, the
+outputs read in one BatchReadBlobs, the files written), over the same loopback.
+
+    python3 bench/remote.py [-n 1000] [--reps 5] [--work DIR] [--conveyor PATH]
+
+Needs BuildGrid in its own virtualenv (`.ci/buildgrid.sh`; $CONVEYOR_BUILDGRID_VENV) and
+the shared peers' gen.py (../shared/bench/peers). Each sample of B is a fresh `git clone`
+and an empty cache directory, made before the clock starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from _common import REPO, find_conveyor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PEERS_DEFAULT = os.path.join(REPO, "..", "shared", "bench", "peers")
+
+CONFIG = """\
+server:
+  - !channel
+    address: "127.0.0.1:{port}"
+    insecure-mode: true
+authorization:
+  method: none
+storages:
+  - !lru-storage &cas
+    size: 2048M
+caches:
+  - !lru-action-cache &ac
+    storage: *cas
+    max-cached-refs: 100000
+    allow-updates: true
+    cache-failed-actions: true
+instances:
+  - name: ""
+    services:
+      - !cas
+        storage: *cas
+      - !bytestream
+        storage: *cas
+      - !action-cache
+        cache: *ac
+thread-pool-size: 100
+"""
+
+# The floor: a bare REAPI client, in a process of its own (as a run is).
+FLOOR = r"""
+import hashlib, json, os, sys, time
+from concurrent.futures import ThreadPoolExecutor
+import grpc
+from buildgrid.common.protos.build.bazel.remote.execution.v2 import (
+    remote_execution_pb2 as re, remote_execution_pb2_grpc as rg)
+port, digests_file, out_dir = sys.argv[1], sys.argv[2], sys.argv[3]
+actions = [re.Digest(hash=h, size_bytes=s) for h, s in json.load(open(digests_file))]
+t = time.perf_counter()
+channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+ac, cas = rg.ActionCacheStub(channel), rg.ContentAddressableStorageStub(channel)
+with ThreadPoolExecutor(32) as pool:
+    results = list(pool.map(lambda d: ac.GetActionResult(
+        re.GetActionResultRequest(action_digest=d)), actions))
+wanted = [f.digest for r in results for f in r.output_files]
+batch = cas.BatchReadBlobs(re.BatchReadBlobsRequest(digests=wanted))
+for i, got in enumerate(batch.responses):
+    assert hashlib.sha256(got.data).hexdigest() == got.digest.hash
+    path = os.path.join(out_dir, str(i))
+    with open(path, "wb") as fh:
+        fh.write(got.data)
+print(time.perf_counter() - t)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_buildgrid(directory: str) -> tuple[subprocess.Popen[bytes], int]:
+    venv = os.environ.get("CONVEYOR_BUILDGRID_VENV", os.path.join(REPO, ".venv-buildgrid"))
+    bgd = os.path.join(venv, "bin", "bgd")
+    if not os.path.exists(bgd):
+        sys.exit(f"error: BuildGrid is not installed at {venv}: run .ci/buildgrid.sh")
+    port = free_port()
+    config = os.path.join(directory, "bgd.yml")
+    with open(config, "w") as fh:
+        fh.write(CONFIG.format(port=port))
+    log = open(os.path.join(directory, "bgd.log"), "wb")  # noqa: SIM115
+    proc = subprocess.Popen([bgd, "server", "start", config], stdout=log, stderr=log)
+    client = os.path.join(os.path.dirname(sys.executable), "python")
+    probe = (
+        "import grpc, sys\n"
+        "from buildgrid.common.protos.build.bazel.remote.execution.v2 import "
+        "remote_execution_pb2 as re, remote_execution_pb2_grpc as rg\n"
+        "c = grpc.insecure_channel(f'127.0.0.1:{sys.argv[1]}')\n"
+        "rg.CapabilitiesStub(c).GetCapabilities(re.GetCapabilitiesRequest(), timeout=2)\n"
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if subprocess.run([client, "-c", probe, str(port)], capture_output=True).returncode == 0:
+            return proc, port
+        time.sleep(0.5)
+    proc.terminate()
+    sys.exit("error: BuildGrid did not answer within 30 s")
+
+
+def workspace(peers: str, n: int, base: str) -> str:
+    """gen.py's monorepo with a conveyor.yml (as bench/cache.py makes it), committed."""
+    sys.path.insert(0, HERE)
+    from cache import add_conveyor_workspace, load
+
+    gen = load(os.path.join(peers, "gen.py"), "gen")
+    target = os.path.join(base, f"n{n}")
+    if not os.path.exists(os.path.join(target, "meta.json")):
+        make = ["--peers", "make", target]
+        subprocess.run(
+            [sys.executable, os.path.join(peers, "gen.py"), "-n", str(n), *make],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    add_conveyor_workspace(gen, target)
+    return os.path.join(target, "conveyor")
+
+
+def run(conveyor: str, ws: str, cache: str, url: str, *, upload: bool) -> float:
+    env = dict(os.environ, CONVEYOR_CACHE_DIR=cache, CONVEYOR_REMOTE_UPLOAD="1" if upload else "0")
+    t = time.perf_counter()
+    proc = subprocess.run(
+        [conveyor, "run", "--jobs=2", "--plain", "-q", "--remote", url, "--no-history"],
+        cwd=ws,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    took = time.perf_counter() - t
+    if proc.returncode != 0:
+        sys.exit(f"error: conveyor failed in {ws}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return took
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("-n", type=int, default=1000)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--peers-dir", default=PEERS_DEFAULT)
+    ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "bench-remote"))
+    ap.add_argument("--conveyor", default=None)
+    args = ap.parse_args()
+    conveyor, _note = find_conveyor(args.conveyor)
+    os.makedirs(args.work, exist_ok=True)
+    ws = workspace(args.peers_dir, args.n, args.work)
+    server_dir = tempfile.mkdtemp(prefix="bgd-", dir=args.work)
+    proc, port = start_buildgrid(server_dir)
+    url = f"grpc://127.0.0.1:{port}"
+    try:
+        a = os.path.join(args.work, "machine-a")
+        shutil.rmtree(a, ignore_errors=True)
+        subprocess.run(["git", "clone", "-q", ws, a], check=True)
+        cold = run(conveyor, a, os.path.join(a, ".cache-a"), url, upload=True)
+        print(f"machine A, cold, uploading: {cold:.2f}s")
+        samples = []
+        for i in range(args.reps + 1):
+            b = os.path.join(args.work, f"machine-b-{i}")
+            shutil.rmtree(b, ignore_errors=True)
+            subprocess.run(["git", "clone", "-q", ws, b], check=True)
+            took = run(conveyor, b, os.path.join(b, ".cache-b"), url, upload=False)
+            if os.path.exists(os.path.join(b, ".exec.log")):
+                sys.exit("error: machine B executed tasks: not served from the remote cache")
+            missing = [
+                p
+                for p in os.listdir(os.path.join(b, "packages"))
+                if not os.path.exists(os.path.join(b, "packages", p, "dist", "out.txt"))
+            ]
+            if missing:
+                sys.exit(f"error: machine B lacks {len(missing)} outputs, e.g. {missing[0]}")
+            samples.append(took)
+            shutil.rmtree(b, ignore_errors=True)
+        served = statistics.median(samples[1:])
+        # The floor, over the same server and actions.
+        index_dir = os.path.join(a, ".cache-a", "jobs")
+        digests = []
+        for name in os.listdir(index_dir):
+            with open(os.path.join(index_dir, name)) as fh:
+                for entry in json.load(fh).values():
+                    if isinstance(entry, dict) and "action" in entry:
+                        digests.append((entry["action"], entry["action_size"]))
+        listing = os.path.join(args.work, "actions.json")
+        with open(listing, "w") as fh:
+            json.dump(digests, fh)
+        python = os.path.join(os.path.dirname(conveyor), "python")
+        floors = []
+        for _ in range(args.reps + 1):
+            out = tempfile.mkdtemp(dir=args.work)
+            got = subprocess.run(
+                [python, "-c", FLOOR, str(port), listing, out], capture_output=True, text=True
+            )
+            shutil.rmtree(out, ignore_errors=True)
+            if got.returncode != 0:
+                sys.exit(f"error: the floor failed: {got.stderr[-1500:]}")
+            floors.append(float(got.stdout))
+        floor = statistics.median(floors[1:])
+        print(
+            f"N={args.n}: machine B (fresh clone, empty local cache) served from the remote "
+            f"cache: {served:.3f}s median of {args.reps} [{min(samples[1:]):.3f}-"
+            f"{max(samples[1:]):.3f}]"
+        )
+        print(
+            f"N={args.n}: REAPI floor ({len(digests)} GetActionResult, 32 in flight, one "
+            f"BatchReadBlobs, the files written): {floor:.3f}s; ratio {served / floor:.2f}x"
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
