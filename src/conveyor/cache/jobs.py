@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from conveyor.cache.hitrecords import HitRecord, HitRecords
 from conveyor.cache.interface import BlobMissing, CorruptBlob, Store, StoreUnavailable
@@ -54,6 +54,23 @@ if TYPE_CHECKING:
     from conveyor.cache.jobindex import JobIndex
     from conveyor.cache.outputs import FileToRestore
 
+
+class AskRemote:
+    """`JobCache.find`'s answer when only a remote tier could have the entry."""
+
+
+ASK_REMOTE = AskRemote()
+
+
+class _Tiers(Protocol):
+    """A store with a local tier and a remote one (`cache.tiered.TieredStore`)."""
+
+    def local_action_result(self, action: Digest) -> ActionResult | None: ...
+
+    @property
+    def remote_enabled(self) -> bool: ...
+
+
 # Logs longer than this are not kept in the hit records (read from the CAS instead).
 _RECORD_LOG_BYTES = 64 * 1024
 # A hit served from a record refreshes the entry's mtime (for `prune`) once this old.
@@ -80,6 +97,9 @@ class JobCache:
         shared by the machine's workspaces (the job index `why` reads, the dependency
         caches' key index): the cache directory. Not the store's: a remote store has none."""
         self.store = store
+        # A tiered store's local tier answers without the network (duck-typed: importing
+        # the tiered module would cost every run without a remote).
+        self._tiers = cast(_Tiers, store) if hasattr(store, "local_action_result") else None
         self.local_dir = local_dir
         caps = store.capabilities
         self._inline_max = caps.max_inline_bytes
@@ -223,19 +243,34 @@ class JobCache:
     def lookup(self, job: Job, built: BuiltAction) -> Hit | None:
         """A complete, verified earlier result whose outputs are now in place, or None."""
         found = self.find(job, built)
-        if found is None or isinstance(found, Hit):
-            return found
+        if found is None or isinstance(found, Hit | AskRemote):
+            return None if isinstance(found, AskRemote) else found
         return self.restore(job, built, found)
 
-    def find(self, job: Job, built: BuiltAction) -> Hit | ActionResult | None:
+    def find(
+        self, job: Job, built: BuiltAction, *, here: bool = False
+    ) -> Hit | ActionResult | AskRemote | None:
         """Without writing a file: a hit whose outputs are all in place already (what
         this workspace recorded, still true), else the cache's entry for the action, whose
-        outputs `restore` puts in place (work, which a worker slot can do), else None."""
+        outputs `restore` puts in place (work, which a worker slot can do), else None.
+        With `here`, no network call: ASK_REMOTE when only a remote tier could have it
+        (`ask_remote` then asks, off the caller's thread)."""
         if not self.read or not job.cache:
             return None
         hit = self._recorded_hit(job, built)
         if hit is not None:
             return hit
+        tiers = self._tiers
+        if not here or tiers is None:
+            return self.store.get_action_result(built.digest)
+        found = tiers.local_action_result(built.digest)
+        if found is None and tiers.remote_enabled:
+            return ASK_REMOTE
+        return found
+
+    def ask_remote(self, built: BuiltAction) -> ActionResult | None:
+        """The entry for the action from every tier, the remote's written through to the
+        local one (a network call: `find(here=True)` said ASK_REMOTE)."""
         return self.store.get_action_result(built.digest)
 
     def restore(self, job: Job, built: BuiltAction, result: ActionResult) -> Hit | None:

@@ -134,6 +134,11 @@ class TieredStore:
         self._seconds = 0.0
         self._queued = 0
 
+    def local_action_result(self, action: Digest) -> ActionResult | None:
+        """The local tier's result only: what can be known without a network call (the
+        scheduler asks the remote off its own thread, many at a time)."""
+        return self.local.get_action_result(action)
+
     # -- the remote's health ---------------------------------------------------------
     @property
     def remote_enabled(self) -> bool:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 from conveyor.cache.interface import CacheError
-from conveyor.cache.jobs import JobCache
+from conveyor.cache.jobs import ASK_REMOTE, AskRemote, JobCache
 from conveyor.cache.keys import BuiltAction, action_argv
 from conveyor.cache.results import Hit
 from conveyor.events import EventBus, JobOutput, JobStarted
@@ -36,6 +36,9 @@ class LookedUp(NamedTuple):
     """Why it missed (with --explain), or why it is not cached."""
     entry: ActionResult | None = None
     """A hit whose outputs must be restored, in a worker slot (`CachedJobs.restore`)."""
+    remote: bool = False
+    """Only the remote cache can tell: ask it off the scheduler's thread, many jobs at a
+    time (`CachedJobs.ask_remote`), then restore or run."""
 
 
 class CachedJobs:
@@ -103,11 +106,11 @@ class CachedJobs:
             # it could have run before them.)
             fresh = bool(self.ran_before) and any(d in self.ran_before for d in pj.needs)
             built = jc.prepare(job, argv, needs, fresh=fresh)
-            found = jc.find(job, built)
-            if found is None and jc.stale_inputs(built):
+            found = jc.find(job, built, here=True)
+            if (found is None or found is ASK_REMOTE) and jc.stale_inputs(built):
                 # Written since git was asked (by an editor, say): key them by content.
                 built = jc.prepare(job, argv, needs)
-                found = jc.find(job, built)
+                found = jc.find(job, built, here=True)
         except (OSError, CacheError) as exc:  # the cache is an optimisation: never a reason to fail
             self.bus.emit(JobOutput(name, f"conveyor: cache unavailable: {exc}", time.time()))
             return LookedUp(None, None, ())
@@ -117,6 +120,9 @@ class CachedJobs:
             return LookedUp(None, None, ()) if reasons is None else LookedUp(None, built, reasons)
         if fresh:
             self.ran_before.add(name)
+        if isinstance(found, AskRemote):
+            self.checked[name] = (began, time.time())
+            return LookedUp(None, built, (), remote=True)
         if isinstance(found, Hit):
             keyed = time.time()  # its outputs are in place: nothing to restore but its log
             served = self._serve(pj, found, built, queued_at, began, keyed, keyed)
@@ -141,14 +147,42 @@ class CachedJobs:
         self.ran_before.add(pj.name)
         return tuple(jc.explain_miss(pj.job, built)) if self.explain else ()
 
-    def restore(
-        self, pj: PlannedJob, built: BuiltAction, entry: ActionResult, queued_at: float | None
-    ) -> JobResult | None:
-        """In a worker slot: the cache entry `look_up` found, restored and served as the
-        job's result; None when it cannot be (evicted meanwhile...): the job then runs."""
+    def ask_remote(
+        self, pj: PlannedJob, built: BuiltAction, queued_at: float | None
+    ) -> JobResult | LookedUp:
+        """Off the scheduler's thread: the remote cache asked for the job's entry (written
+        through to the local cache) and, on a hit, the job served (`restore`); else what
+        the scheduler needs to run it (`missed`)."""
         jc = self.jobcache
         assert jc is not None
-        restoring = time.time()
+        asking = time.time()
+        try:
+            entry = jc.ask_remote(built)
+        except (OSError, CacheError) as exc:
+            self.bus.emit(JobOutput(pj.name, f"conveyor: cache unavailable: {exc}", time.time()))
+            entry = None
+        if entry is not None:
+            served = self.restore(pj, built, entry, queued_at, since=asking)
+            if served is not None:
+                return served
+        reasons = self.missed(pj, built)
+        return LookedUp(None, None if reasons is None else built, reasons or ())
+
+    def restore(
+        self,
+        pj: PlannedJob,
+        built: BuiltAction,
+        entry: ActionResult,
+        queued_at: float | None,
+        *,
+        since: float | None = None,
+    ) -> JobResult | None:
+        """In a worker slot: the cache entry `look_up` found, restored and served as the
+        job's result; None when it cannot be (evicted meanwhile...): the job then runs.
+        `since`: when restoring began (fetching the entry from the remote counts)."""
+        jc = self.jobcache
+        assert jc is not None
+        restoring = time.time() if since is None else since
         try:
             hit = jc.restore(pj.job, built, entry)
         except (OSError, CacheError) as exc:
