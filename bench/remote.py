@@ -130,6 +130,8 @@ def workspace(peers: str, n: int, base: str) -> str:
             [sys.executable, os.path.join(peers, "gen.py"), "-n", str(n), *make],
             check=True,
             stdout=subprocess.DEVNULL,
+            # No background `git gc` packing objects while the workspace is copied.
+            env=dict(os.environ, GIT_CONFIG_PARAMETERS="'gc.auto=0'"),
         )
     add_conveyor_workspace(gen, target)
     return os.path.join(target, "conveyor")
