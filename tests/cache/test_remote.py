@@ -74,6 +74,17 @@ def test_small_and_large_blobs_round_trip(remote: RemoteStore, tmp_path: Path) -
     assert remote.get_bytes(remote.put_bytes(b"")) == b""
 
 
+def test_many_small_blobs_go_up_in_batches_and_read_back(remote: RemoteStore) -> None:
+    # More than one batch's worth (the server's limit is about 4 MB), one too large for
+    # any batch, and the empty blob (never sent): every one stored under its digest.
+    blobs = [os.urandom(40_000) for _ in range(150)] + [b"", os.urandom(5 * 2**20)]
+    digests = remote.put_many(blobs)
+    assert digests == [digest_of(b) for b in blobs]
+    assert remote.find_missing(digests) == []
+    assert remote.get_bytes(digests[77]) == blobs[77]
+    assert remote.get_bytes(digests[-1]) == blobs[-1]
+
+
 def test_find_missing_keeps_the_order_and_names_each_once(remote: RemoteStore) -> None:
     present = remote.put_bytes(os.urandom(64))
     gone = [digest_of(os.urandom(64)) for _ in range(3)]

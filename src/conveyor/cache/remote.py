@@ -421,7 +421,7 @@ class RemoteStore:
         if digest == EMPTY:
             return digest
         if len(data) + BATCH_OVERHEAD <= self._batch_limit():
-            self._batch_update(digest, data)
+            self._batch_update([(digest, data)])
         elif self.find_missing([digest]):
             self._write(digest, lambda: _chunks_of(data))
         return digest
@@ -467,11 +467,37 @@ class RemoteStore:
             where=path,
         )
 
-    def _batch_update(self, digest: Digest, data: bytes) -> None:
+    def put_many(self, blobs: Sequence[bytes]) -> list[Digest]:
+        """Store small blobs, as many to one BatchUpdateBlobs as the server's batch size
+        takes (one call per blob cost a round trip each: 1,000 results' outputs took
+        seconds); their digests, in order. A blob too large for a batch goes on its own."""
+        self._writable("a blob upload")
+        digests = [Digest(hashlib.sha256(data).hexdigest(), len(data)) for data in blobs]
+        limit = self._batch_limit()
+        batch: list[tuple[Digest, bytes]] = []
+        size = 0
+        for digest, data in zip(digests, blobs, strict=True):
+            if digest == EMPTY:
+                continue
+            if len(data) + BATCH_OVERHEAD > limit:
+                self.put_bytes(data)
+                continue
+            if batch and size + len(data) + BATCH_OVERHEAD > limit:
+                self._batch_update(batch)
+                batch, size = [], 0
+            batch.append((digest, data))
+            size += len(data) + BATCH_OVERHEAD
+        if batch:
+            self._batch_update(batch)
+        return digests
+
+    def _batch_update(self, pairs: Sequence[tuple[Digest, bytes]]) -> None:
+        """One BatchUpdateBlobs of these (digest, data) pairs."""
         request = self._re.BatchUpdateBlobsRequest(
             instance_name=self._instance,
             requests=[
                 self._re.BatchUpdateBlobsRequest.Request(digest=self._digest(digest), data=data)
+                for digest, data in pairs
             ],
         )
         reply = self._call(
@@ -482,7 +508,8 @@ class RemoteStore:
         for answer in reply.responses:
             if answer.status.code != 0:
                 raise StoreUnavailable(
-                    f"{self.url} refused blob {digest}: {answer.status.message}",
+                    f"{self.url} refused blob {answer.digest.hash}/{answer.digest.size_bytes}: "
+                    f"{answer.status.message}",
                     reason=f"upload refused ({_code_name(self._grpc, answer.status.code)})",
                     where=self.url,
                 )
