@@ -21,7 +21,7 @@ OSError: those are the caller's files, not the store's.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from conveyor.errors import EnvironmentProblem
@@ -97,6 +97,23 @@ def file_mode(executable: bool, mode: int | None) -> int:
         return 0o755 if executable else 0o644
     # The executable bit is part of the digest the result was stored under: it wins.
     return (mode | 0o100) if executable else (mode & ~0o111)
+
+
+def batches(digests: Sequence[Digest], limit: int, *, overhead: int = 0) -> Iterator[list[Digest]]:
+    """`digests` (each within `limit`) in runs whose sizes, each with `overhead` (what a
+    request spends on a blob besides its bytes), fit in `limit`: what one batched read
+    or write may carry (Capabilities.max_batch_bytes)."""
+    batch: list[Digest] = []
+    total = 0
+    for d in digests:
+        size = d.size_bytes + overhead
+        if batch and total + size > limit:
+            yield batch
+            batch, total = [], 0
+        batch.append(d)
+        total += size
+    if batch:
+        yield batch
 
 
 def referenced_blobs(result: remote_execution_pb2.ActionResult) -> list[Digest]:

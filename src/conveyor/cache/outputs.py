@@ -19,10 +19,10 @@ import glob
 import hashlib
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
-from conveyor.cache.interface import ContentStore, CorruptBlob, file_mode
+from conveyor.cache.interface import ContentStore, CorruptBlob, batches, file_mode
 from conveyor.fsutil import atomic_write
 from conveyor.model import Digest
 
@@ -171,7 +171,7 @@ def restore_files(
     batched = [f.digest for f in files if f.contents is None and f.digest.size_bytes <= limit]
     wanted = list(dict.fromkeys([*batched, *(d for d in blobs if d.size_bytes <= limit)]))
     got: dict[Digest, bytes] = {}
-    for batch in _batches(wanted, limit):
+    for batch in batches(wanted, limit):
         got.update(store.get_many(batch))
     for f in files:
         perms = file_mode(f.executable, f.mode)
@@ -185,17 +185,3 @@ def restore_files(
         else:
             store.get_file(f.digest, f.dest, executable=f.executable, mode=f.mode)
     return {d: got[d] if d in got else store.get_bytes(d) for d in blobs}
-
-
-def _batches(digests: Sequence[Digest], limit: int) -> Iterator[list[Digest]]:
-    """`digests` in runs of at most `limit` bytes (each one alone is within it)."""
-    batch: list[Digest] = []
-    size = 0
-    for d in digests:
-        if batch and size + d.size_bytes > limit:
-            yield batch
-            batch, size = [], 0
-        batch.append(d)
-        size += d.size_bytes
-    if batch:
-        yield batch

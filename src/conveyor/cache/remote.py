@@ -44,6 +44,7 @@ from conveyor.cache.interface import (
     CorruptBlob,
     EntryState,
     StoreUnavailable,
+    batches,
     file_mode,
 )
 from conveyor.fsutil import atomic_file
@@ -623,7 +624,7 @@ class RemoteStore:
             except BlobMissing:
                 missing.append(digest)
         small = [d for d in wanted if d.size_bytes + BATCH_OVERHEAD <= limit]
-        for batch in _batches(small, limit):
+        for batch in batches(small, limit, overhead=BATCH_OVERHEAD):
             request = self._re.BatchReadBlobsRequest(
                 instance_name=self._instance, digests=[self._digest(d) for d in batch]
             )
@@ -750,21 +751,6 @@ def _chunks_of(data: bytes) -> Iterator[bytes]:
     view = memoryview(data)
     for start in range(0, len(data), CHUNK):
         yield bytes(view[start : start + CHUNK])
-
-
-def _batches(digests: Sequence[Digest], limit: int) -> Iterator[list[Digest]]:
-    """`digests` (each within `limit`) in runs whose sizes, with overhead, fit it."""
-    batch: list[Digest] = []
-    total = 0
-    for d in digests:
-        size = d.size_bytes + BATCH_OVERHEAD
-        if batch and total + size > limit:
-            yield batch
-            batch, total = [], 0
-        batch.append(d)
-        total += size
-    if batch:
-        yield batch
 
 
 def _code_name(grpc: Any, code: int) -> str:

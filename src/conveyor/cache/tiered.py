@@ -36,6 +36,7 @@ from conveyor.cache.interface import (
     EntryState,
     Store,
     StoreUnavailable,
+    batches,
     referenced_blobs,
 )
 from conveyor.model import Digest
@@ -306,7 +307,7 @@ class TieredStore:
             raise _RemoteFailed
         limit = self.remote.capabilities.max_batch_bytes
         small = [d for d in dict.fromkeys(digests) if d.size_bytes <= limit]
-        for batch in _batches(small, limit):
+        for batch in batches(small, limit):
             with self._remote():
                 got = self.remote.get_many(batch)
             absent = [d for d in batch if d not in got]
@@ -693,17 +694,3 @@ def _digest_file(path: str) -> Digest:
 def _chunks(items: Sequence[Digest], n: int) -> Iterator[list[Digest]]:
     for i in range(0, len(items), n):
         yield list(items[i : i + n])
-
-
-def _batches(digests: Sequence[Digest], limit: int) -> Iterator[list[Digest]]:
-    """`digests` in runs of at most `limit` bytes (each one alone is within it)."""
-    batch: list[Digest] = []
-    size = 0
-    for d in digests:
-        if batch and size + d.size_bytes > limit:
-            yield batch
-            batch, size = [], 0
-        batch.append(d)
-        size += d.size_bytes
-    if batch:
-        yield batch
