@@ -319,7 +319,7 @@ class JobCache:
             text.splitlines(),
             outputs_digest(result),
             saved,
-            origin_of(result),
+            origin_of(result, self._host),
             files,
             result.exit_code,
             values_of(result),

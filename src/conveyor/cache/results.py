@@ -84,9 +84,14 @@ def values_of(result: Any) -> tuple[tuple[str, str], ...]:
     return ()
 
 
-def origin_of(result: Any) -> str:
-    """Which run produced a result: stored in it (ExecutedActionMetadata.worker)."""
+def origin_of(result: Any, here: str | None = None) -> str:
+    """Which run produced a result, and on which machine when not on `here` (a result
+    from the team's remote cache: CI's, say): stored in it (ExecutedActionMetadata.worker,
+    "conveyor@HOST run ID"; another client of the server writes its own)."""
     worker: str = result.execution_metadata.worker
     if worker.startswith("conveyor@") and " run " in worker:
-        return worker.split(" ", 1)[1]
+        host, run = worker.removeprefix("conveyor@").split(" ", 1)
+        return run if host == here else f"{run} on {host}"
+    if worker:
+        return f"{worker} (another client of the cache)"
     return "an earlier run with the same inputs"

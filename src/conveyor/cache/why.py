@@ -85,7 +85,7 @@ def verdicts(plan: graph.Plan, jobcache: JobCache, *, explain: bool = True) -> l
                 rel = os.path.normpath(os.path.join(job.dir, out.path))
                 digest = Digest(out.digest.hash, out.digest.size_bytes)
                 jobcache.files.assume(rel, FileInfo(digest, bool(out.is_executable)))
-            reason = f"cached from {origin_of(result)}"
+            reason = f"cached from {origin_of(result, os.uname().nodename)}"
             found.append(Verdict(pj.name, True, built.digest.hash, (reason,)))
             continue
         runs.add(pj.name)
