@@ -43,7 +43,6 @@ def check(ctx: click.Context, remote_url: str | None, as_json: bool) -> int:
             "no remote cache to check",
             hint="add `remote: {url: grpc://host:port}` to conveyor.yml, or give --remote URL",
         )
-    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # what matters is said, once
     from conveyor.cache.remote import check as check_remote
 
     found = check_remote(remote, environ)  # StoreUnavailable: what is wrong, exit 2

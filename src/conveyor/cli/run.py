@@ -204,9 +204,6 @@ def run_command(
 
         remote = resolve(pipeline.remote, os.environ, url=remote_url, off=no_remote)
         pipeline = dataclasses.replace(pipeline, remote=remote)
-        # gRPC's core logs a server going away on stderr by itself; what matters is said
-        # as a warning (set before gRPC is imported; a user's own setting wins).
-        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     from conveyor.graph.context import GitFacts
     from conveyor.run import policy
 
