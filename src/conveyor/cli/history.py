@@ -276,13 +276,7 @@ def _phases(job: JobRow) -> str:
     queued 0.2s` (phases of 10 ms or more; none for a run of an older version)."""
     parts = [
         (label, seconds)
-        for label, seconds in (
-            ("queued", job.queue_time),
-            ("check", job.check_time),
-            ("restore", job.restore_time),
-            ("run", job.run_time),
-            ("store", job.store_time),
-        )
+        for label, seconds in job.phase_times()
         if seconds is not None and seconds >= 0.01
     ]
     if not parts or [label for label, _ in parts] == ["run"]:

@@ -38,6 +38,7 @@ from prometheus_client.utils import floatToGoString
 
 from conveyor.errors import EnvironmentProblem
 from conveyor.history.queries import gate_outcomes, job_outcomes, run_outcomes
+from conveyor.history.record import PHASES
 from conveyor.history.store import HistoryStore
 from conveyor.insights.definitions import (
     DURATION_BUCKETS,
@@ -154,13 +155,8 @@ def _read(store: HistoryStore, pipeline: str, into: _History) -> None:
                 _observe(into.memory, key, MEMORY_BUCKETS, float(job.peak_rss))
         if job.queue_time is not None:
             _observe(into.queue_seconds, (job.pipeline,), DURATION_BUCKETS, job.queue_time)
-        for phase, seconds in (
-            ("queued", job.queue_time),
-            ("check", job.check_time),
-            ("restore", job.restore_time),
-            ("run", job.run_time),
-            ("store", job.store_time),
-        ):
+        for phase, column in PHASES:
+            seconds = getattr(job, column)
             if seconds is not None:
                 _add(into.phases, (*key, phase), max(0.0, seconds))
 

@@ -72,6 +72,17 @@ class RunRow:
         return {**_columns(self), "critical_path": list(self.critical_path)}
 
 
+PHASES = (
+    ("queued", "queue_time"),
+    ("check", "check_time"),
+    ("restore", "restore_time"),
+    ("run", "run_time"),
+    ("store", "store_time"),
+)
+"""A job's time by where it went: each phase's name (as `show`, `stats` and the metrics'
+`phase` label say it) and its column. Queued is waiting; the others are its own time."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobRow:
     """A row of `jobs`: one job of a run (its run's id is the record's)."""
@@ -129,6 +140,10 @@ class JobRow:
             store_time=result.store_time,
             allowed_failure=result.allowed_failure,
         )
+
+    def phase_times(self) -> list[tuple[str, float | None]]:
+        """(phase, seconds) for each of PHASES, None where it had none."""
+        return [(name, getattr(self, column)) for name, column in PHASES]
 
     def phases(self) -> list[tuple[str, float, float]]:
         """Its timeline as (phase, start, end): checking from its start; restoring,

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Row, and_, case, func, select
 
 from conveyor.history.queries import pipeline_totals
+from conveyor.history.record import PHASES
 from conveyor.history.schema import jobs, runs
 from conveyor.history.store import HistoryStore
 from conveyor.insights.definitions import QUANTILES, TIMED_STATUS, percentile
@@ -231,10 +232,8 @@ def _job_figures(row: Row[Any, *tuple[Any, ...]], ran: list[float], peaks: list[
     )
 
 
-PHASE_COLUMNS = ("check_time", "restore_time", "run_time", "store_time")
+PHASE_COLUMNS = tuple(column for _name, column in PHASES[1:])
 """The history's columns of a job's own phases (its queue time is the rest)."""
-PHASES = (("queued", "queue_time"), *((c.removesuffix("_time"), c) for c in PHASE_COLUMNS))
-"""Each phase's name, as `stats` and the metrics' `phase` label say it, and its column."""
 
 
 def _float(value: Any) -> float | None:
