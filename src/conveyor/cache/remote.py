@@ -16,22 +16,19 @@ is a no-op: `remove_action`, `touch` (capabilities say so), `entry_state` (None:
 hit is a full lookup). With `upload` off the store is read-only: writes are refused,
 since a read-only machine must not fill the team's cache.
 
-Calls that fail with UNAVAILABLE or RESOURCE_EXHAUSTED are retried `retries` times with
-exponential backoff and jitter; each call has the deadline `timeout`. Whatever still
-fails is a `StoreUnavailable` whose reason is one line: "cannot reach ...", "TLS
-handshake failed", "auth refused", "unknown instance ...". The credential (from the
-variable `auth_env` names) travels as metadata on every call and appears in no message.
+The channel, the credential and the retries are conveyor.reapi.channel's (a connection
+remote execution may share): calls failing with UNAVAILABLE or RESOURCE_EXHAUSTED are
+retried with backoff, and what still fails is a `StoreUnavailable` whose reason is one
+line: "cannot reach ...", "TLS handshake failed", "auth refused", "unknown instance ...".
 
 grpc and the protos are imported when a store is made, never at import: `conveyor
---help` and a run without a remote do not load them. One channel and its stubs serve
-every thread (gRPC's channels and stubs are thread-safe).
+--help` and a run without a remote do not load them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import random
 import threading
 import time
 import uuid
@@ -49,9 +46,9 @@ from conveyor.cache.interface import (
 )
 from conveyor.fsutil import atomic_file
 from conveyor.model import Digest, Remote
+from conveyor.reapi.channel import Connection, RemoteUnavailable
 
 if TYPE_CHECKING:
-    import grpc
     from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2
 
 T = TypeVar("T")
@@ -70,12 +67,6 @@ BATCH_OVERHEAD = 100
 # default 4 MiB message size, which is what servers that say nothing usually enforce.
 DEFAULT_BATCH = 4 * 1024 * 1024 - 64 * 1024
 EMPTY = Digest(hashlib.sha256(b"").hexdigest(), 0)
-# Backoff between retries: 0.5 s, 1 s, 2 s... (capped), each times a random factor in
-# [0.5, 1] so that many clients do not come back in step. Three retries span at least
-# 1.75 s: longer than the channel's own reconnection backoff (at most 1 s, plus its
-# jitter), so a server back from a restart is reached within the retries.
-BACKOFF_BASE = 0.5
-BACKOFF_CAP = 5.0
 
 
 class RemoteCheck(NamedTuple):
@@ -158,10 +149,18 @@ class RemoteCorruptBlob(CorruptBlob):
 class RemoteStore:
     """A `Store` on a REAPI v2 server (see the module's docstring)."""
 
-    def __init__(self, remote: Remote, environ: Mapping[str, str]) -> None:
-        """Prepare the channel (gRPC connects on the first call); StoreUnavailable if
-        the URL, the TLS files or the credential's variable are not usable."""
-        import grpc
+    def __init__(
+        self,
+        remote: Remote,
+        environ: Mapping[str, str],
+        *,
+        connection: Connection | None = None,
+        cas_writes: bool = False,
+    ) -> None:
+        """Prepare the channel (gRPC connects on the first call), or share `connection`;
+        StoreUnavailable if the URL, the TLS files or the credential's variable are not
+        usable. `cas_writes`: blobs may be written even with `upload` off (the inputs of
+        a remote execution, or a worker's outputs); action results still may not."""
         from buildgrid.common.protos.build.bazel.remote.execution.v2 import (
             remote_execution_pb2 as re_pb2,
         )
@@ -171,82 +170,28 @@ class RemoteStore:
         from buildgrid.common.protos.google.bytestream import bytestream_pb2 as bs_pb2
         from buildgrid.common.protos.google.bytestream import bytestream_pb2_grpc as bs_grpc
 
-        self._grpc = grpc
+        self.connection = connection or Connection(remote, environ, error=StoreUnavailable)
+        self._grpc = self.connection.grpc
         self._re = re_pb2
         self._bs = bs_pb2
         self.remote = remote
         self.url = remote.url
         self._instance = remote.instance_name
         self._prefix = f"{remote.instance_name}/" if remote.instance_name else ""
-        self._metadata = self._credential(remote, environ)
-        self._channel = self._open_channel(remote)
-        self._cas = re_grpc.ContentAddressableStorageStub(self._channel)
-        self._ac = re_grpc.ActionCacheStub(self._channel)
-        self._caps = re_grpc.CapabilitiesStub(self._channel)
-        self._bytestream = bs_grpc.ByteStreamStub(self._channel)
+        self._cas_writes = cas_writes
+        channel = self.connection.channel
+        self._cas = re_grpc.ContentAddressableStorageStub(channel)
+        self._ac = re_grpc.ActionCacheStub(channel)
+        self._caps = re_grpc.CapabilitiesStub(channel)
+        self._bytestream = bs_grpc.ByteStreamStub(channel)
         self._lock = threading.Lock()
         self._server_caps: remote_execution_pb2.ServerCapabilities | None = None
         self._capabilities: Capabilities | None = None
 
     # -- connection ---------------------------------------------------------------------
-    def _credential(
-        self, remote: Remote, environ: Mapping[str, str]
-    ) -> tuple[tuple[str, str], ...]:
-        if remote.auth_env is None:
-            return ()
-        value = environ.get(remote.auth_env)
-        if not value:
-            raise StoreUnavailable(
-                f"the remote cache's credential variable {remote.auth_env} is not set",
-                reason=f"{remote.auth_env} is not set",
-                where=remote.url,
-            )
-        header = remote.auth_header.lower()  # gRPC metadata keys are lower case
-        # A bare token in `authorization` is a bearer token (what BuildGrid, Buildbarn
-        # and most servers expect); a value with its own scheme ("Basic ...") is kept.
-        if header == "authorization" and " " not in value.strip():
-            value = f"Bearer {value.strip()}"
-        return ((header, value),)
-
-    def _open_channel(self, remote: Remote) -> grpc.Channel:
-        grpc = self._grpc
-        scheme, sep, target = remote.url.partition("://")
-        if not sep or scheme not in ("grpc", "grpcs") or not target.strip("/"):
-            raise StoreUnavailable(
-                f"remote cache URL {remote.url!r} is not grpc://host:port or grpcs://host:port",
-                reason="bad URL",
-                where=remote.url,
-            )
-        target = target.rstrip("/")
-        options = [
-            # BatchReadBlobs answers carry up to max_batch_total_size_bytes of data plus
-            # the digests: over gRPC's 4 MiB default for a full batch of small blobs.
-            ("grpc.max_receive_message_length", -1),
-            ("grpc.max_send_message_length", -1),
-            # gRPC waits up to 120 s between reconnections by default, failing every call
-            # meanwhile: a server back after a restart would look down for minutes.
-            ("grpc.initial_reconnect_backoff_ms", 100),
-            ("grpc.min_reconnect_backoff_ms", 100),
-            ("grpc.max_reconnect_backoff_ms", 1000),
-        ]
-        if scheme == "grpc":
-            return grpc.insecure_channel(target, options=options)
-        if (remote.client_cert is None) != (remote.client_key is None):
-            raise StoreUnavailable(
-                "mutual TLS needs both client_cert and client_key",
-                reason="incomplete client certificate",
-                where=remote.url,
-            )
-        credentials = grpc.ssl_channel_credentials(
-            root_certificates=_read(remote.ca_file, remote.url),
-            private_key=_read(remote.client_key, remote.url),
-            certificate_chain=_read(remote.client_cert, remote.url),
-        )
-        return grpc.secure_channel(target, credentials, options=options)
-
     def close(self) -> None:
         """Close the channel (calls after this fail)."""
-        self._channel.close()
+        self.connection.close()
 
     def _call(
         self,
@@ -256,77 +201,21 @@ class RemoteStore:
         *,
         passthrough: frozenset[Any] = frozenset(),
     ) -> T:
-        """`method(request)` with the deadline and the credential, retried with backoff
-        on UNAVAILABLE and RESOURCE_EXHAUSTED; an RpcError whose code is in
-        `passthrough` is re-raised for the caller to read, any other becomes
-        StoreUnavailable. A callable `request` makes a request stream per attempt (a
-        stream cannot be replayed)."""
-        grpc = self._grpc
-        retryable = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
-        attempt = 0
-        while True:
-            try:
-                return method(
-                    request() if callable(request) else request,
-                    timeout=self.remote.timeout,
-                    metadata=self._metadata,
-                )
-            except grpc.RpcError as exc:
-                code = exc.code()
-                if code in passthrough:
-                    raise
-                if code in retryable and attempt < self.remote.retries:
-                    self._sleep(attempt)
-                    attempt += 1
-                    continue
-                raise self._unavailable(what, exc, attempt) from None
+        """Connection.call, raising StoreUnavailable for what still fails."""
+        try:
+            return self.connection.call(what, method, request, passthrough=passthrough)
+        except RemoteUnavailable as exc:  # a connection shared with remote execution
+            raise StoreUnavailable(str(exc), reason=exc.reason, where=exc.where) from None
 
     def _sleep(self, attempt: int) -> None:
-        """Back off before retry `attempt`: half the delay asleep (a server answering
-        UNAVAILABLE itself is not hammered), then up to the other half waiting for the
-        channel to be ready. A channel whose server went away retries its connection on
-        a backoff of its own (at most a second here): the retry is made as soon as it
-        has reconnected."""
-        delay = min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt) * random.uniform(0.5, 1.0)
-        time.sleep(delay / 2)
-        ready = self._grpc.channel_ready_future(self._channel)
-        try:
-            ready.result(timeout=delay / 2)
-        except self._grpc.FutureTimeoutError:
-            ready.cancel()
+        self.connection.backoff(attempt)
 
     def _unavailable(self, what: str, exc: Any, retried: int) -> StoreUnavailable:
-        """A failed call as StoreUnavailable, with a one-line reason."""
-        grpc = self._grpc
-        code = exc.code()
-        details = " ".join(str(exc.details() or code.name).split())
-        where = self.url
-        after = f" after {retried} {'retry' if retried == 1 else 'retries'}" if retried else ""
-        if code == grpc.StatusCode.UNAVAILABLE:
-            lowered = details.lower()
-            if "ssl" in lowered or "handshake" in lowered or "certificate" in lowered:
-                reason, message = "TLS handshake failed", f"TLS with {where} failed: {details}"
-            else:
-                reason = f"cannot reach {where}"
-                message = f"cannot reach {where}{after} ({what}): {details}"
-        elif code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
-            reason = "auth refused"
-            hint = (
-                f" (the credential from {self.remote.auth_env})"
-                if self.remote.auth_env
-                else " (no credential configured: remote.auth_env)"
-            )
-            message = f"{where} refused {what}{hint}: {details}"
-        elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
-            reason = f"no answer within {self.remote.timeout:g} s"
-            message = f"{where} did not answer {what} within {self.remote.timeout:g} s{after}"
-        elif code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-            reason = "server overloaded"
-            message = f"{where} is overloaded{after} ({what}): {details}"
-        else:
-            reason = f"{code.name.lower()} from the server"
-            message = f"{where} answered {what} with {code.name}: {details}"
-        return StoreUnavailable(message, reason=reason, where=where)
+        error = self.connection.unavailable(what, exc, retried)
+        if isinstance(error, StoreUnavailable):
+            return error
+        assert isinstance(error, RemoteUnavailable)
+        return StoreUnavailable(str(error), reason=error.reason, where=error.where)
 
     # -- capabilities -------------------------------------------------------------------
     def server_capabilities(
@@ -407,7 +296,7 @@ class RemoteStore:
         return [d for d in wanted if d in missing]
 
     def _writable(self, what: str) -> None:
-        if not self.remote.upload:
+        if not self.remote.upload and not (self._cas_writes and what == "a blob upload"):
             raise StoreUnavailable(
                 f"{self.url} is read-only here (remote.upload is off): {what} refused",
                 reason="uploads are off",
@@ -577,7 +466,7 @@ class RemoteStore:
             request = self._bs.ReadRequest(resource_name=name, read_offset=received)
             try:
                 for reply in self._bytestream.Read(
-                    request, timeout=self.remote.timeout, metadata=self._metadata
+                    request, timeout=self.remote.timeout, metadata=self.connection.metadata
                 ):
                     sink(reply.data)
                     received += len(reply.data)
@@ -722,20 +611,6 @@ class RemoteStore:
 
 class _Changed(Exception):
     """A file's bytes changed between hashing it and sending it."""
-
-
-def _read(path: str | None, where: str) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except OSError as exc:
-        raise StoreUnavailable(
-            f"cannot read {path} for TLS with {where}: {exc.strerror}",
-            reason=exc.strerror or str(exc),
-            where=path,
-        ) from exc
 
 
 def _hash_stream(fh: IO[bytes]) -> Digest:
