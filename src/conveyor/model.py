@@ -204,6 +204,11 @@ class Job:
     they did, with CONVEYOR_JOB_STATUS set."""
     matrix_from: MatrixFrom | None = None
     """A dynamic matrix: this job stands for the instances a job it needs computes."""
+    executor: str | None = None
+    """"local" or "remote" (the remote's workers, REAPI Execute); None: as
+    `remote.execute` says."""
+    platform: Pairs = ()
+    """REAPI platform properties a remote worker must offer (sorted by name)."""
 
     @property
     def script(self) -> str:
@@ -272,6 +277,9 @@ class Remote(NamedTuple):
     """Seconds one call may take before it is retried or given up."""
     retries: int = 3
     """Retries of a call that failed with UNAVAILABLE or RESOURCE_EXHAUSTED (backoff)."""
+    execute: bool = False
+    """Run every job that can on the server's workers (REAPI Execute); a job's
+    `executor:` says otherwise for itself."""
 
 
 @dataclass(frozen=True)

@@ -218,6 +218,11 @@ class JobCache:
                 changed.append(rel)
         return changed
 
+    def input_infos(self, paths: Sequence[str]) -> dict[str, FileInfo]:
+        """The digest and executable bit of each of `paths` that exists (from the
+        workspace's stat cache: a file hashed for the key is not hashed again)."""
+        return self._infos(paths)
+
     def _infos(self, paths: Sequence[str]) -> dict[str, FileInfo]:
         infos: dict[str, FileInfo] = {}
         with self._lock:

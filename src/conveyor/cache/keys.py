@@ -378,6 +378,48 @@ def build_action(manifest: Manifest, files: Mapping[str, FileInfo]) -> BuiltActi
     return BuiltAction(digest, manifest, action, blobs)
 
 
+def remote_action(
+    *,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    working_directory: str,
+    output_paths: Sequence[str],
+    platform: Sequence[tuple[str, str]],
+    files: Mapping[str, FileInfo],
+    timeout: float | None,
+) -> tuple[Digest, dict[Digest, bytes]]:
+    """The Action a remote worker executes for one job, and every message it names (the
+    Action, the Command, the input root's Directory tree) by digest.
+
+    Not the cache key's Action: the worker needs what the key leaves out, the job's
+    whole environment (CONVEYOR_JOB, the matrix variables...) and its needs' outputs in
+    the input root. It is as deterministic, though, so a server that already ran it for
+    another machine answers from its own cache. Lists are sorted as REAPI asks."""
+    pb = _pb()
+    command = pb.Command(
+        arguments=list(argv),
+        working_directory="" if working_directory == "." else working_directory,
+        output_paths=sorted(set(output_paths)),
+    )
+    for name in sorted(env):
+        command.environment_variables.add(name=name, value=env[name])
+    for name, value in sorted(platform):
+        command.platform.properties.add(name=name, value=value)
+    command_digest, command_bytes = proto_digest(command)
+    root, blobs = input_root(files)
+    blobs[command_digest] = command_bytes
+    action = pb.Action(
+        command_digest=pb.Digest(hash=command_digest.hash, size_bytes=command_digest.size_bytes),
+        input_root_digest=pb.Digest(hash=root.hash, size_bytes=root.size_bytes),
+    )
+    action.platform.CopyFrom(command.platform)
+    if timeout is not None:
+        action.timeout.FromNanoseconds(int(timeout * 1e9))
+    digest, data = proto_digest(action)
+    blobs[digest] = data
+    return digest, blobs
+
+
 def outputs_digest(
     result: remote_execution_pb2.ActionResult | None,
     files: Sequence[tuple[str, Digest, bool]] = (),

@@ -8,11 +8,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-MANIFEST_TYPE = "type.googleapis.com/conveyor.Manifest"
-"""The type URL of the key's parts (the manifest) in a result's auxiliary metadata."""
-VALUES_TYPE = "type.googleapis.com/conveyor.Values"
-"""The type URL of the values a job wrote ($CONVEYOR_OUTPUT), a JSON list of [name,
-value] pairs, in a result's auxiliary metadata: restored on a hit for the jobs after it."""
+# Re-exported: the job cache's modules name them from here.
+from conveyor.reapi.metadata import MANIFEST_TYPE as MANIFEST_TYPE
+from conveyor.reapi.metadata import VALUES_TYPE as VALUES_TYPE
 
 
 @dataclass(frozen=True)

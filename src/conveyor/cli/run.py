@@ -171,6 +171,20 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option(
     "--no-remote", is_flag=True, help="Use the local cache only, whatever `remote:` says."
 )
+@click.option(
+    "--remote-execute",
+    is_flag=True,
+    help="Run every job that can on the remote's workers (REAPI Execute), as"
+    " `remote.execute: true` or CONVEYOR_REMOTE_EXECUTE=1; a job's `executor: local` stays here.",
+)
+@click.option(
+    "--remote-jobs",
+    type=click.IntRange(1, 10_000),
+    default=64,
+    show_default=True,
+    metavar="N",
+    help="Remote executions in flight at once (-j counts the local slots only).",
+)
 @pipeline_file_option
 @click.pass_context
 def run_command(
@@ -196,6 +210,8 @@ def run_command(
     otlp_url: str | None,
     remote_url: str | None,
     no_remote: bool,
+    remote_execute: bool,
+    remote_jobs: int,
 ) -> int:
     """Run the pipeline's jobs as a parallel graph (JOBS: only these and what they need)."""
     pipeline = load(ctx)
@@ -203,7 +219,14 @@ def run_command(
         from conveyor.config.remote import resolve
 
         remote = resolve(pipeline.remote, os.environ, url=remote_url, off=no_remote)
+        if remote is not None and remote_execute:
+            remote = remote._replace(execute=True)
         pipeline = dataclasses.replace(pipeline, remote=remote)
+    elif remote_execute:
+        raise click.UsageError(
+            "--remote-execute needs a remote: `remote:` in the pipeline file, --remote URL "
+            "or CONVEYOR_REMOTE"
+        )
     from conveyor.graph.context import GitFacts
     from conveyor.run import policy
 
@@ -268,6 +291,7 @@ def run_command(
             record_history=not no_history,
             wait_for_lock=not no_wait,
             on_lock_wait=_say_waiting,
+            remote_jobs=remote_jobs,
         )
     finally:
         for sig, handler in previous.items():

@@ -155,6 +155,7 @@ def _remote(spec: schema.RemoteFile | None, root: str) -> model.Remote | None:
         auth_env=spec.auth.env if spec.auth else None,
         timeout=spec.timeout,
         retries=spec.retries,
+        execute=spec.execute,
     )
 
 
@@ -324,6 +325,15 @@ def _build_job(
         # A job that runs because of how the run went (a cleanup, a notification) runs
         # for what it does: not cached unless it says `cache: true`.
         template = dataclasses.replace(template, late=True, cache=template.cache_said)
+    if spec.executor == "remote":
+        from conveyor.config.remote import cannot_run_remotely
+
+        if (refusal := cannot_run_remotely(template, inputs=bool(spec.inputs))) is not None:
+            raise ConfigError(
+                f"this job cannot run remotely: {refusal}",
+                path=(*where, "executor"),
+                hint="remove `executor: remote` (it runs here), or change what is named",
+            )
     if refs:
         if axes is not None:  # every field checked on a stand-in instance
             probe = _instance(template, spec, {**top.env, **spec.env}, combos[0], fields)
@@ -479,6 +489,8 @@ def _template(
         requires=tuple(spec.requires.items()),
         cache_said=spec.cache is True,
         when=spec.when or "on_success",
+        executor=spec.executor,
+        platform=tuple(sorted(spec.platform.items())),
     )
 
 

@@ -9,12 +9,13 @@ import re
 from collections.abc import Mapping
 
 from conveyor.errors import UsageError
-from conveyor.model import Remote
+from conveyor.model import Job, Remote
 
 _URL = re.compile(r"^(grpcs?)://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?/?$")
 
 REMOTE_ENV = "CONVEYOR_REMOTE"
 UPLOAD_ENV = "CONVEYOR_REMOTE_UPLOAD"
+EXECUTE_ENV = "CONVEYOR_REMOTE_EXECUTE"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -76,4 +77,36 @@ def resolve(
         if value not in _TRUE | _FALSE:
             raise UsageError(f"{UPLOAD_ENV}: expected 1 or 0 (true/false), got {upload!r}")
         remote = remote._replace(upload=value in _TRUE)
+    execute = environ.get(EXECUTE_ENV)
+    if execute is not None:
+        value = execute.strip().lower()
+        if value not in _TRUE | _FALSE:
+            raise UsageError(f"{EXECUTE_ENV}: expected 1 or 0 (true/false), got {execute!r}")
+        remote = remote._replace(execute=value in _TRUE)
     return remote
+
+
+def cannot_run_remotely(job: Job, *, inputs: bool | None = None) -> str | None:
+    """Why `job` cannot run on a remote worker, or None. A worker sees only what the
+    job declares: its inputs (and its needs' outputs) are its whole world, and nothing
+    secret may be uploaded. `inputs`: whether it declares any (default: `job.inputs`)."""
+    if not (job.inputs if inputs is None else inputs):
+        return "it declares no `inputs:` (a worker sees only the files a job declares)"
+    if not job.cache:
+        return "it is not cached (`cache: false`, or it runs on how the run went)"
+    if job.secrets:
+        return "it has `secrets:`, whose values would be uploaded to the server"
+    if job.finally_run:
+        return "it has `finally:` commands, which run on the machine that ran the job"
+    if job.caches:
+        return "it has `caches:`, which are restored and saved on this machine"
+    return None
+
+
+def runs_remotely(job: Job, remote: Remote | None) -> bool:
+    """Whether the job goes to the remote's workers in a run with `remote`."""
+    if remote is None or job.executor == "local":
+        return False
+    if job.executor == "remote" or remote.execute:
+        return cannot_run_remotely(job) is None
+    return False

@@ -298,6 +298,12 @@ class JobFile(Strict):
     cache: bool | None = None
     requires: dict[str, VersionSpec] = Field(default_factory=dict)
     resource_group: GroupName | None = None
+    executor: Literal["local", "remote"] | None = None
+    """Where the job runs: here, or on the remote's workers (REAPI Execute); unset, as
+    `remote.execute` says."""
+    platform: dict[str, EnvValue] = Field(default_factory=dict)
+    """REAPI platform properties a remote worker must have (OSFamily, container-image,
+    pool...)."""
 
 
 class HistoryFile(Strict):
@@ -409,6 +415,8 @@ class RemoteFile(Strict):
     auth: RemoteAuthFile | None = None
     timeout: Annotated[Duration, Field(gt=0, le=3600)] = 60.0
     retries: Annotated[int, Field(ge=0, le=20)] = 3
+    execute: bool = False
+    """Run every job that can on the server's workers (a job's `executor:` overrides)."""
 
     @field_validator("url")
     @classmethod

@@ -11,9 +11,11 @@ itself, so a remote executor can take over all of it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from conveyor.model import Digest
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,26 @@ class ExecRequest:
     """Seconds before the process group is stopped; None: no limit."""
     secrets: tuple[str, ...] = ()
     """Values to mask in every line of output."""
+    remote: RemoteSpec | None = None
+    """Set when the attempt runs on a remote worker (REAPI Execute), not here."""
+
+
+@dataclass(frozen=True)
+class RemoteSpec:
+    """What a remote execution needs beyond the request: the Action to execute and what
+    to upload for it. The outputs come back into `ExecRequest.cwd`."""
+
+    root: str
+    """The workspace root: no output is written outside it, whatever the server says."""
+    action: Digest
+    """The digest of the REAPI Action (its Command, input root, timeout, platform)."""
+    blobs: Mapping[Digest, bytes]
+    """The Action, the Command and the input root's Directory messages, by digest."""
+    files: Mapping[Digest, str]
+    """The input files by digest: absolute paths to upload from when the CAS lacks them."""
+    values_file: str | None = None
+    """Where the job's values ($CONVEYOR_OUTPUT) are written when the worker returns
+    some, in the file's own format, as if the job had written them here."""
 
 
 @dataclass
@@ -103,4 +125,32 @@ class Executor(Protocol):
     ) -> ProbeResult:
         """Run a short command to completion in its own process group and capture its
         stdout and stderr; at `timeout` seconds the whole group is killed."""
+        ...
+
+
+class Cas(Protocol):
+    """The content-addressable storage a remote executor uploads inputs to and reads
+    outputs from (conveyor.cache.remote.RemoteStore is one: the executor may not import
+    the cache, so it names only what it uses)."""
+
+    def find_missing(self, digests: Iterable[Digest]) -> list[Digest]:
+        """Those of `digests` the CAS lacks."""
+        ...
+
+    def put_many(self, blobs: Sequence[bytes]) -> list[Digest]:
+        """Store blobs (batched); their digests."""
+        ...
+
+    def put_file(self, path: str) -> Digest:
+        """Store a file's bytes; its digest."""
+        ...
+
+    def get_many(self, digests: Sequence[Digest]) -> dict[Digest, bytes]:
+        """Read blobs (batched, verified); an error names any that is missing."""
+        ...
+
+    def get_file(
+        self, digest: Digest, dest: str, *, executable: bool = False, mode: int | None = None
+    ) -> None:
+        """Read a blob into `dest` (verified, then renamed into place)."""
         ...

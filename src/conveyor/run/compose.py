@@ -19,7 +19,7 @@ from conveyor.executor.local import LocalExecutor
 from conveyor.graph import plan as graph
 from conveyor.graph.plan import Plan
 from conveyor.history.location import NO_HISTORY
-from conveyor.model import Pipeline, RunContext
+from conveyor.model import Job, Pipeline, RunContext
 from conveyor.run.lock import OnWait, lock_workspace
 from conveyor.run.rundir import (
     EventLogSink,
@@ -96,13 +96,15 @@ def run_pipeline(
     record_history: bool = True,
     wait_for_lock: bool = True,
     on_lock_wait: OnWait | None = None,
+    remote_jobs: int = 64,
 ) -> RunOutcome:
     """Run the plan. `scan` is the workspace's git scan if the caller started it early
     (so it overlaps the caller's own start-up); it is started here otherwise. `history`:
     a database URL to record the run in as it ends (a shared history); without one, the
     run directory is recorded in the workspace's database by the next history command.
     `record_history=False` (--no-history) keeps the run out of every history. `manual`:
-    the manual jobs (`when: manual`) asked for besides those `selected`. The
+    the manual jobs (`when: manual`) asked for besides those `selected`.
+    `remote_jobs`: remote executions in flight at once (`--remote-jobs`). The
     workspace's run lock is held throughout: when another run holds it, this waits
     (telling `on_lock_wait` first), or raises RunInProgress if not `wait_for_lock`."""
     plan = graph.plan(pipeline, context, selected, manual)
@@ -115,12 +117,13 @@ def run_pipeline(
         run_dir = _run_dir(pipeline.root, run_id, record_history)
         warnings: list[str] = []
         # The one executor of the run: jobs, command gates and tool probes all use it.
-        executor = LocalExecutor(grace=kill_grace)
+        local = LocalExecutor(grace=kill_grace)
         jobcache = (
-            _job_cache(pipeline, context, environ, run_id, read_cache, warnings, scan, executor)
+            _job_cache(pipeline, context, environ, run_id, read_cache, warnings, scan, local)
             if cache
             else None
         )
+        executor = _executor(plan, environ, jobcache, local, warnings)
         results = ResultJSON()
         summary = SummarySink(run_dir, os.path.abspath(pipeline.path), results)
         log_names = LogNames()
@@ -146,6 +149,8 @@ def run_pipeline(
                 log_name=log_names,
                 explain=explain,
                 hooks=keeper,
+                remote=pipeline.remote if executor is not local else None,
+                remote_jobs=max(1, remote_jobs),
             ),
             jobcache,
         )
@@ -165,6 +170,59 @@ def run_pipeline(
         return RunOutcome(finished, summary.summary or {}, run_dir, [*warnings, *bus.errors], notes)
     finally:
         lock.release()
+
+
+def _executor(
+    plan: Plan,
+    environ: Mapping[str, str],
+    jobcache: JobCache | None,
+    local: LocalExecutor,
+    warnings: list[str],
+) -> Executor:
+    """The run's executor: the local one, wrapped by a remote executor when some job
+    runs on the remote's workers (`executor: remote`, `remote.execute`). Remote jobs
+    that cannot go there run here, with a warning saying why."""
+    from conveyor.config.remote import runs_remotely
+
+    remote = plan.pipeline.remote
+    asked = [pj.job for pj in plan.runnable if pj.job.executor == "remote"]
+    if remote is None:
+        if asked:
+            warnings.append(
+                f"{_count(asked)} says `executor: remote` but no remote is set (remote: in "
+                "the pipeline file, --remote or CONVEYOR_REMOTE): it runs here"
+            )
+        return local
+    if not any(runs_remotely(pj.job, remote) for pj in plan.runnable):
+        return local
+    if jobcache is None:
+        warnings.append(
+            "remote execution needs the job cache (a job's action is its key's): "
+            "with the cache off, every job runs here"
+        )
+        return local
+    from conveyor.cache.remote import RemoteStore
+    from conveyor.executor.remote import RemoteExecutor
+    from conveyor.reapi.channel import Connection
+
+    server = getattr(jobcache.store, "remote", None)  # a tiered store's remote tier
+    try:
+        connection = (
+            server.connection
+            if isinstance(server, RemoteStore)
+            else Connection(remote, environ, error=StoreUnavailable, what="remote executor")
+        )
+        cas = RemoteStore(remote, environ, connection=connection, cas_writes=True)
+    except StoreUnavailable as exc:
+        warnings.append(f"remote execution unavailable: {exc}; every job runs here")
+        return local
+    return RemoteExecutor(connection, cas, local, on_warning=warnings.append)
+
+
+def _count(jobs: Sequence[Job]) -> str:
+    names = ", ".join(f"'{job.name}'" for job in jobs[:3])
+    more = f" and {len(jobs) - 3} more" if len(jobs) > 3 else ""
+    return f"job {names}{more}" if len(jobs) == 1 else f"jobs {names}{more}"
 
 
 def _run_dir(root: str, run_id: str, record_history: bool) -> str:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from conveyor.cache.jobs import JobCache
 from conveyor.cache.keys import BuiltAction
+from conveyor.config.remote import runs_remotely
 from conveyor.errors import ConveyorError
 from conveyor.events import (
     ChecksFinished,
@@ -41,6 +42,8 @@ from conveyor.model import (
     Job,
     JobResult,
     JobStatus,
+    OutputFile,
+    Remote,
     RunContext,
 )
 from conveyor.run import values
@@ -48,6 +51,7 @@ from conveyor.run.attempts import JobLog, run_attempts, stopped_verb
 from conveyor.run.cached import CachedJobs
 from conveyor.run.conditions import RESULT_NAMES, Decision, Upstream, decide, upstream, worse
 from conveyor.run.lock import Holder, RunLock, group_lock_dir, lock_group
+from conveyor.run.remote_jobs import remote_spec
 from conveyor.run.workers import Workers
 from conveyor.units import format_duration
 
@@ -90,6 +94,11 @@ class RunOptions:
     explain: bool = False
     """Say why each cache miss missed."""
     hooks: RunHooks | None = None
+    remote: Remote | None = None
+    """The run's remote: jobs it executes (`runs_remotely`) go to its workers."""
+    remote_jobs: int = 64
+    """Remote executions in flight at once (`--remote-jobs`); `parallelism` counts the
+    local slots only."""
 
 
 class _RunState:
@@ -151,6 +160,8 @@ class _HandOver(NamedTuple):
     built: BuiltAction | None
     reasons: tuple[str, ...]
     entry: ActionResult | None = None
+    upstream: tuple[OutputFile, ...] | None = None
+    """For a job a remote worker runs: its needs' outputs (part of its input root)."""
 
 
 class Scheduler:
@@ -184,6 +195,13 @@ class Scheduler:
         self.jobs: tuple[Job, ...] = tuple(pj.job for pj in plan.runnable)
         """The jobs that were to run; after `run`, with the instances of a matrix
         computed during it in place of the job that stood for them."""
+        self._remote_exec = (
+            options.remote is not None
+            and jobcache is not None
+            and any(runs_remotely(pj.job, options.remote) for pj in plan.runnable)
+        )
+        """Whether some job of the run goes to the remote's workers."""
+        self._remote_pool: Workers | None = None
         self._value_notes: dict[str, list[str]] = {}
         """Lines for the log of a job about to run (values it reads that were not written)."""
 
@@ -219,7 +237,8 @@ class Scheduler:
                 if self.opt.hooks is not None:
                     result = self.opt.hooks.job(pj.job, result)
             else:
-                result = self._ran(pj, cancel, built, reasons)
+                upstream = job.upstream if job.entry is None else None
+                result = self._ran(pj, cancel, built, reasons, upstream)
         except Exception as exc:  # a bug here must still end the job, or the run hangs
             now = time.time()
             result = JobResult(
@@ -241,10 +260,15 @@ class Scheduler:
             hold.wait()
 
     def _ran(
-        self, pj: PlannedJob, cancel: Cancel, built: BuiltAction | None, reasons: tuple[str, ...]
+        self,
+        pj: PlannedJob,
+        cancel: Cancel,
+        built: BuiltAction | None,
+        reasons: tuple[str, ...],
+        upstream: tuple[OutputFile, ...] | None = None,
     ) -> JobResult:
         """The job run (`_attempts`), then judged by its gates."""
-        result, lines = self._attempts(pj, cancel, built, reasons)
+        result, lines = self._attempts(pj, cancel, built, reasons, upstream)
         if self.opt.hooks is not None:
             executed = result
             result = self.opt.hooks.job(pj.job, result)
@@ -258,10 +282,16 @@ class Scheduler:
         return os.path.join(self.opt.run_dir, "logs", self.opt.log_name(name))
 
     def _attempts(
-        self, pj: PlannedJob, cancel: Cancel, built: BuiltAction | None, reasons: tuple[str, ...]
+        self,
+        pj: PlannedJob,
+        cancel: Cancel,
+        built: BuiltAction | None,
+        reasons: tuple[str, ...],
+        upstream: tuple[OutputFile, ...] | None = None,
     ) -> tuple[JobResult, list[str]]:
         """The job run (with its retries) and, if it succeeded, its result stored; the
-        result and the last attempt's log lines."""
+        result and the last attempt's log lines. `upstream`: the job runs on a remote
+        worker, with these outputs of its needs."""
         job = pj.job
         log = JobLog(job.name, self.bus)
         waited: list[str] = []
@@ -281,6 +311,11 @@ class Scheduler:
             ]
             request = self._request(pj)
             values_file = request.env["CONVEYOR_OUTPUT"]
+            if upstream is not None and built is not None and self.cached.jobcache is not None:
+                spec = remote_spec(
+                    job, self.plan.pipeline, request, built, self.cached.jobcache, upstream
+                )
+                request = dataclasses.replace(request, remote=spec)
             result = run_attempts(
                 self.executor,
                 request,
@@ -561,6 +596,8 @@ class Scheduler:
         # finishes one instead of waiting for this thread (cold 1,000-job runs had one
         # slot idle half the time).
         handed_over = 2 * max(1, self.opt.parallelism)
+        if self._remote_exec:
+            handed_over += self.opt.remote_jobs
         running, asking = state.running, state.asking
         # Asking a remote cache is waiting on the network, not work: many at a time, off
         # this thread and off the slots (a fresh clone served from the team's cache).
@@ -639,6 +676,8 @@ class Scheduler:
                     hold.set()
             pool.shutdown()
             remote.shutdown()
+            if self._remote_pool is not None:
+                self._remote_pool.shutdown()
 
     def _run_missed(self, state: _RunState, pool: Workers, job: _HandOver) -> None:
         """A job the remote cache did not have: to a slot, as any miss (or skipped, if
@@ -653,8 +692,25 @@ class Scheduler:
             self._submit(state, pool, job)
 
     def _submit(self, state: _RunState, pool: Workers, job: _HandOver) -> None:
-        """A job to a worker slot."""
+        """A job to a worker slot: a local one, or (a miss a remote worker runs) one of
+        the `remote_jobs` slots, which wait on the server rather than work here."""
         state.running.add(job.pj.name)
+        if (
+            self._remote_exec
+            and job.entry is None
+            and job.built is not None
+            and runs_remotely(job.pj.job, self.opt.remote)
+        ):
+            upstream = tuple(
+                output
+                for need in job.pj.needs
+                if (done := state.results.get(need)) is not None
+                for output in done.outputs
+            )
+            job = job._replace(upstream=upstream)
+            if self._remote_pool is None:
+                self._remote_pool = Workers(self.opt.remote_jobs)
+            pool = self._remote_pool
         # A job that runs on how the run goes (a cleanup) is not stopped by fail-fast or
         # a first Ctrl-C: it is what should run then.
         cancel = (
