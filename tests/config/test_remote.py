@@ -103,3 +103,78 @@ def test_a_bad_remote_flag_is_a_usage_error_before_anything_runs(project: Projec
     assert result.code == 2
     assert "--remote: expected grpc://host:port" in result.err
     assert not (project.root / "ran").exists()
+
+
+def test_executor_and_platform_are_read_per_job(project: Project) -> None:
+    project.pipeline(
+        """
+        remote: {url: "grpc://cache:8980", execute: true}
+        jobs:
+          build:
+            run: make
+            inputs: [src/**]
+            executor: remote
+            platform: {pool: large, OSFamily: linux, cores: 8}
+          lint: {run: ruff ., inputs: [src/**], executor: local}
+        """
+    )
+    from conveyor.config import load_pipeline
+
+    pipeline = load_pipeline(str(project.root / "conveyor.yml"))
+    assert pipeline.remote is not None
+    assert pipeline.remote.execute
+    jobs = {job.name: job for job in pipeline.jobs}
+    assert jobs["build"].executor == "remote"
+    assert jobs["build"].platform == (("OSFamily", "linux"), ("cores", "8"), ("pool", "large"))
+    assert jobs["lint"].executor == "local"
+
+
+@pytest.mark.parametrize(
+    ("job", "at", "said"),
+    [
+        ("{run: make, executor: remote}", "remote", "declares no `inputs:`"),
+        ("{run: make, inputs: [a], cache: false, executor: remote}", "remote", "not cached"),
+        ("{run: make, inputs: [a], secrets: [TOKEN], executor: remote}", "remote", "uploaded"),
+        ("{run: make, inputs: [a], finally: [echo], executor: remote}", "remote", "`finally:`"),
+        ("{run: make, executor: elsewhere}", "elsewhere", "'local' or 'remote'"),
+        ("{run: make, platform: [pool]}", "[pool]", "mapping"),
+    ],
+)
+def test_a_job_that_cannot_run_remotely_is_refused_where_it_says_so(
+    project: Project, job: str, at: str, said: str
+) -> None:
+    """The error points at the value that is wrong (line 3, its column)."""
+    project.write("conveyor.yml", f"remote: {{url: 'grpc://c:1'}}\njobs:\n  a: {job}\n")
+    result = project.run("validate")
+    assert result.code == 2, result.out
+    column = len("  a: ") + job.index(at) + 1
+    assert f"conveyor.yml:3:{column}:" in result.err
+    assert said in result.err
+    assert "Traceback" not in result.err
+
+
+def test_execute_can_be_turned_on_from_ci_and_the_flag_needs_a_remote(project: Project) -> None:
+    filed = Remote(url="grpc://file:1")
+    assert resolve(filed, {"CONVEYOR_REMOTE_EXECUTE": "1"}).execute is True  # type: ignore[union-attr]
+    with pytest.raises(UsageError, match="CONVEYOR_REMOTE_EXECUTE: expected 1 or 0"):
+        resolve(filed, {"CONVEYOR_REMOTE_EXECUTE": "maybe"})
+    project.pipeline("jobs:\n  a: {run: 'touch ran', inputs: [conveyor.yml]}\n")
+    result = project.run("run", "--remote-execute")
+    assert result.code == 2
+    assert "--remote-execute needs a remote" in result.err
+    assert not (project.root / "ran").exists()
+
+
+def test_which_jobs_a_remote_runs() -> None:
+    from conveyor.config.remote import runs_remotely
+    from conveyor.model import Job
+
+    plain = Job(name="a", base="a", run=("make",), shell=("sh", "-c"), inputs=("src/**",))
+    remote, executing = Remote(url="grpc://c:1"), Remote(url="grpc://c:1", execute=True)
+    assert not runs_remotely(plain, remote)
+    assert runs_remotely(plain, executing)
+    assert not runs_remotely(plain, None)
+    assert not runs_remotely(Job(**{**plain.__dict__, "executor": "local"}), executing)
+    assert runs_remotely(Job(**{**plain.__dict__, "executor": "remote"}), remote)
+    # With `remote.execute`, a job that cannot go (no inputs) stays here rather than fail.
+    assert not runs_remotely(Job(**{**plain.__dict__, "inputs": ()}), executing)

@@ -328,7 +328,9 @@ def _build_job(
     if spec.executor == "remote":
         from conveyor.config.remote import cannot_run_remotely
 
-        if (refusal := cannot_run_remotely(template, inputs=bool(spec.inputs))) is not None:
+        # `finally:` is filled in per instance; what matters here is that it is there.
+        said = dataclasses.replace(template, finally_run=tuple(spec.finally_ or ()))
+        if (refusal := cannot_run_remotely(said, inputs=bool(spec.inputs))) is not None:
             raise ConfigError(
                 f"this job cannot run remotely: {refusal}",
                 path=(*where, "executor"),

@@ -92,10 +92,10 @@ def cannot_run_remotely(job: Job, *, inputs: bool | None = None) -> str | None:
     secret may be uploaded. `inputs`: whether it declares any (default: `job.inputs`)."""
     if not (job.inputs if inputs is None else inputs):
         return "it declares no `inputs:` (a worker sees only the files a job declares)"
-    if not job.cache:
-        return "it is not cached (`cache: false`, or it runs on how the run went)"
     if job.secrets:
         return "it has `secrets:`, whose values would be uploaded to the server"
+    if not job.cache:
+        return "it is not cached (`cache: false`, or it runs on how the run went)"
     if job.finally_run:
         return "it has `finally:` commands, which run on the machine that ran the job"
     if job.caches:
