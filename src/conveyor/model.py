@@ -480,6 +480,10 @@ class JobResult:
     restore_time: float | None = None
     run_time: float | None = None
     store_time: float | None = None
+    cache_tier: str | None = None
+    """For a cached job: "local" (this machine's cache) or "remote" (the team's)."""
+    worker: str | None = None
+    """For a job a remote worker ran: the worker, as the server named it."""
 
     @property
     def duration(self) -> float | None:

@@ -70,6 +70,18 @@ def test_ci_uploads_and_a_fresh_clone_is_served_from_the_remote(
     assert "uploaded" not in served.err, "a laptop does not write the team's cache"
     assert (clone / "dist/all.txt").read_text() == (project.root / "dist/all.txt").read_text()
     assert os.readlink(clone / "dist/latest") == "all.txt"
+    assert "build cached (the remote cache, from run " in served.out
+    # The history keeps which cache served each job.
+    shown = laptop.run("show")
+    assert shown.code == 0, shown.err
+    rows = {line.split()[1]: line for line in shown.out.splitlines() if "|" in line}
+    assert "cached (remote)" in rows["build"], shown.out
+    assert "cached (remote)" in rows["test"], shown.out
+    runs = json.loads(laptop.run("show", "--json").out)
+    assert {j["name"]: j["cache_tier"] for j in runs["jobs"]} == {
+        "build": "remote",
+        "test": "remote",
+    }
 
     # Written through: the laptop's own cache serves it now, the remote not even named.
     shutil.rmtree(clone / "dist")
@@ -77,6 +89,7 @@ def test_ci_uploads_and_a_fresh_clone_is_served_from_the_remote(
     assert local.code == 0, local.err
     assert "✔ build cached" in local.out
     assert "remote" not in local.err
+    assert "remote" not in local.out, "served by the local cache this time"
 
 
 def test_a_server_that_is_gone_never_fails_the_run(

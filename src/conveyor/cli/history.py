@@ -267,6 +267,7 @@ def waterfall(run: RunRow, jobs: Sequence[JobRow], width: int = 40) -> list[str]
             f"{MARK.get(job.status, '?')} {job.name[:name_w]:<{name_w}}  "
             f"{job.status_text:<{status_w}} {_dur(job.duration):>8}  |{''.join(bar)}|"
             + _phases(job)
+            + (f"  on {job.worker}" if job.worker else "")
         )
     return lines
 

@@ -53,7 +53,7 @@ def _rel(path: str | None) -> str:
 def status_text(result: JobResult) -> str:
     """A job's status as the tables show it: 'cached', 'failed (allowed)', 'success'..."""
     if result.cached:
-        return "cached"
+        return "cached (remote)" if result.cache_tier == "remote" else "cached"
     if result.allowed_failure:
         return f"{result.status.value} (allowed)"
     return result.status.value
@@ -279,8 +279,11 @@ class PlainView:
         """The line of a finished job: its mark, name, and how it ended."""
         if r.cached:
             saved = f", saved {format_duration(r.saved)}" if r.saved else ""
-            return f"{MARK[r.status]} {r.name} cached ({r.reason}{saved})"
+            tier = "the remote cache, " if r.cache_tier == "remote" else ""
+            return f"{MARK[r.status]} {r.name} cached ({tier}{r.reason}{saved})"
         took = f" in {format_duration(r.duration)}" if r.duration is not None else ""
+        if r.worker:
+            took += f" on {r.worker}"
         if r.status is JobStatus.SUCCESS:
             return f"{MARK[r.status]} {r.name}{took}"
         text = f"{MARK[r.status]} {r.name} {status_text(r)}{took}"

@@ -82,6 +82,8 @@ class ExecOutcome:
     peak_rss: int | None = None
     leftover_killed: int = 0
     """Processes still in the job's group after it exited, which were terminated."""
+    worker: str | None = None
+    """The remote worker that ran the attempt (None: this machine)."""
 
     @property
     def ok(self) -> bool:

@@ -210,6 +210,7 @@ class RemoteExecutor:
             timed_out=timed_out,
             cancelled=cancelled,
             error=error,
+            worker=where or f"a worker of {self.connection.url}",
         )
         if not outcome.ok:
             with self._lock:

@@ -112,6 +112,10 @@ class JobRow:
     store_time: float | None = None
     allowed_failure: bool = False
     """It failed, and its `allow_failure` let the run go on (and succeed)."""
+    cache_tier: str | None = None
+    """A hit's cache: "local" or "remote" (None: not a hit, or recorded before)."""
+    worker: str | None = None
+    """The remote worker that ran it (None: this machine)."""
 
     @classmethod
     def from_result(cls, result: JobResult) -> JobRow:
@@ -139,6 +143,8 @@ class JobRow:
             run_time=result.run_time,
             store_time=result.store_time,
             allowed_failure=result.allowed_failure,
+            cache_tier=result.cache_tier,
+            worker=result.worker,
         )
 
     def phase_times(self) -> list[tuple[str, float | None]]:
@@ -171,7 +177,7 @@ class JobRow:
     def status_text(self) -> str:
         """Its status as the run's table shows it: 'cached', 'failed (allowed)'..."""
         if self.cached:
-            return "cached"
+            return "cached (remote)" if self.cache_tier == "remote" else "cached"
         return f"{self.status} (allowed)" if self.allowed_failure else self.status
 
     @classmethod

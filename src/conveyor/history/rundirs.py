@@ -245,6 +245,8 @@ def _job(result: dict[str, Any]) -> JobRow:
         run_time=result.get("run_time"),
         store_time=result.get("store_time"),
         allowed_failure=bool(result.get("allowed_failure")),
+        cache_tier=result.get("cache_tier"),
+        worker=result.get("worker"),
     )
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import (
     false,
 )
 
-HEAD = "0006"
+HEAD = "0007"
 """The newest migration: a database at this revision needs no Alembic at all."""
 
 metadata = MetaData()
@@ -79,6 +79,8 @@ jobs = Table(
     Column("run_time", Float),
     Column("store_time", Float),
     Column("allowed_failure", Boolean, nullable=False, server_default=false()),
+    Column("cache_tier", String(16)),
+    Column("worker", String(512)),
     Index("ix_jobs_name", "name"),
     Index("ix_jobs_action_digest", "action_digest"),
 )

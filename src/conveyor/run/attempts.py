@@ -96,6 +96,7 @@ def run_attempts(
         log_path=log_path if log.any_output else None,
         action_digest=action_digest,
         miss_reasons=miss_reasons,
+        worker=outcome.worker,
     )
 
 

@@ -162,7 +162,7 @@ class CachedJobs:
             self.bus.emit(JobOutput(pj.name, f"conveyor: cache unavailable: {exc}", time.time()))
             entry = None
         if entry is not None:
-            served = self.restore(pj, built, entry, queued_at, since=asking)
+            served = self.restore(pj, built, entry, queued_at, since=asking, tier="remote")
             if served is not None:
                 return served
         reasons = self.missed(pj, built)
@@ -176,10 +176,12 @@ class CachedJobs:
         queued_at: float | None,
         *,
         since: float | None = None,
+        tier: str = "local",
     ) -> JobResult | None:
         """In a worker slot: the cache entry `look_up` found, restored and served as the
         job's result; None when it cannot be (evicted meanwhile...): the job then runs.
-        `since`: when restoring began (fetching the entry from the remote counts)."""
+        `since`: when restoring began (fetching the entry from the remote counts);
+        `tier`: which cache had it ("local", "remote")."""
         jc = self.jobcache
         assert jc is not None
         restoring = time.time() if since is None else since
@@ -191,7 +193,7 @@ class CachedJobs:
         if hit is None:
             return None
         began, keyed = self.checked.pop(pj.name, (restoring, restoring))
-        return self._serve(pj, hit, built, queued_at, began, keyed, restoring)
+        return self._serve(pj, hit, built, queued_at, began, keyed, restoring, tier)
 
     def _serve(
         self,
@@ -202,6 +204,7 @@ class CachedJobs:
         began: float,
         keyed: float,
         restoring: float,
+        tier: str = "local",
     ) -> JobResult:
         """A hit as the job's result: its dependency caches restored, its log replayed.
         Checked from `began` to `keyed`, restoring from `restoring` to now."""
@@ -237,6 +240,7 @@ class CachedJobs:
             outputs_digest=hit.outputs_digest,
             outputs=output_files(job, hit.outputs),
             values=hit.values,
+            cache_tier=tier,
         )
 
     def restore_dependencies(self, job: Job) -> tuple[list[str], set[str]]:

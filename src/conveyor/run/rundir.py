@@ -168,6 +168,8 @@ def result_dict(r: JobResult) -> dict[str, Any]:
         "outputs": r.outputs,  # a NamedTuple is encoded as a JSON array
         "gates": [gate_dict(g) for g in r.gates],
         "values": dict(r.values),
+        "cache_tier": r.cache_tier,
+        "worker": r.worker,
     }
 
 
