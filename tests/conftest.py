@@ -108,3 +108,15 @@ def _hermetic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     os.environ.clear()
     os.environ.update(saved)
     assert before == after, "the test changed os.environ"
+
+
+@pytest.fixture(scope="session")
+def execution_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A BuildGrid that executes (tests/reapi.py `execution_buildgrid`: its scheduler on a
+    PostgreSQL of its own, about 9 s to start), shared by the session: the worker's tests
+    and the remote execution client's. Skips when BuildGrid or PostgreSQL are missing
+    (fails with CONVEYOR_TESTS_NEED_BUILDGRID=1). Start workers with tests.reapi.workers."""
+    from tests.reapi import execution_buildgrid
+
+    with execution_buildgrid(tmp_path_factory.mktemp("bgd-exec")) as server:
+        yield server

@@ -39,6 +39,7 @@ class LazyGroup(click.Group):
         "check": "conveyor.cli.gates",
         "docs": "conveyor.cli.docs",
         "remote": "conveyor.cli.remote",
+        "worker": "conveyor.cli.worker",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
