@@ -4,8 +4,7 @@
 
 Here, below both `run` (the local scheduler, `run.values`) and `worker` (a remote
 execution's job writes the same file on a worker, which sends the values back in its
-result), since those two may not import each other. `run.values.parse` is the same
-function and should become an import of this one.
+result), since those two may not import each other.
 """
 
 from __future__ import annotations

@@ -18,11 +18,9 @@ import posixpath
 import re
 from collections.abc import Mapping, Sequence
 
+from conveyor.executor.values import MAX_BYTES, parse
 from conveyor.model import Job, Pairs, Pipeline, RunContext
 
-MAX_BYTES = 1024 * 1024
-"""What is read of a job's values file (GitHub allows 1 MB of outputs per job)."""
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _REF = re.compile(r"\$\{\{\s*(needs\.[^}]*?)\s*\}\}")
 _RESULT_REF = re.compile(r"needs\.(\S+?)\.result")
 """`needs.JOB.result` as written inside `${{ }}`."""
@@ -38,59 +36,6 @@ def fresh_file(path: str) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "wb"):
         pass
-
-
-def parse(text: str) -> tuple[dict[str, str], list[str]]:
-    """The values in a file's text, and a warning for each line that is not one."""
-    values: dict[str, str] = {}
-    warnings: list[str] = []
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    i = 0
-    while i < len(lines):
-        line = lines[i].removesuffix("\r")
-        number = i + 1
-        i += 1
-        if not line.strip():
-            continue
-        heredoc = line.find("<<")
-        equals = line.find("=")
-        if heredoc != -1 and (equals == -1 or heredoc < equals):
-            name, delimiter = line[:heredoc], line[heredoc + 2 :]
-            if not delimiter:
-                warnings.append(f"line {number}: {_shown(line)}: no delimiter after '<<'")
-                continue
-            body: list[str] = []
-            while i < len(lines) and lines[i].removesuffix("\r") != delimiter:
-                body.append(lines[i].removesuffix("\r"))
-                i += 1
-            if i >= len(lines):
-                warnings.append(
-                    f"line {number}: {_shown(line)}: no line '{delimiter}' ends the value"
-                )
-                break
-            i += 1  # the delimiter
-            value = "\n".join(body)
-        elif equals != -1:
-            name, value = line[:equals], line[equals + 1 :]
-        else:
-            warnings.append(
-                f"line {number}: {_shown(line)}: expected NAME=value or NAME<<DELIMITER"
-            )
-            continue
-        if not _NAME.fullmatch(name):
-            warnings.append(
-                f"line {number}: {_shown(line)}: {name!r} is not a value name "
-                "(letters, digits, _ and -, not starting with a digit)"
-            )
-            continue
-        values[name] = value
-    return values, warnings
-
-
-def _shown(line: str) -> str:
-    return repr(line if len(line) <= 60 else line[:57] + "...")
 
 
 def read(path: str, secrets: Sequence[str]) -> tuple[Pairs, list[str]]:
