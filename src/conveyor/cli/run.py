@@ -444,8 +444,9 @@ def _cache_verdicts(
     plan: Plan, context: RunContext, environ: Mapping[str, str], *, read: bool, explain: bool
 ) -> dict[str, Verdict] | str:
     """For `run -n`: which of the jobs would be served from the cache (`conveyor why`'s
-    verdicts: keys made and looked up, nothing run or restored); or why that cannot be
-    told."""
+    verdicts: keys made and looked up, nothing run or restored), the remote cache's
+    included when the run would use one (looked at there, nothing written); or why that
+    cannot be told. A remote that cannot be reached is a warning line."""
     from conveyor.cache.interface import CacheError
     from conveyor.cache.jobs import JobCache
     from conveyor.cache.local import default_root
@@ -457,9 +458,13 @@ def _cache_verdicts(
 
     root = default_root(dict(environ))
     pipeline = plan.pipeline
+    # Resolved by run_command already (--remote, --no-remote, CONVEYOR_REMOTE): only
+    # read here, so never written to whatever CONVEYOR_REMOTE_UPLOAD says.
+    remote = pipeline.remote._replace(upload=False) if pipeline.remote else None
+    warnings: list[str] = []
     try:
         jobcache = JobCache(
-            open_store(root),
+            open_store(root, remote, environ, warnings.append),
             WorkspaceFiles(pipeline.root, workspace_state_file(pipeline.root)),
             pipeline,
             environ,
@@ -473,6 +478,9 @@ def _cache_verdicts(
         return {v.job: v for v in verdicts(plan, jobcache, explain=explain)}
     except (OSError, CacheError) as exc:
         return f"the cache cannot be read ({exc})"
+    finally:
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
 
 
 _CACHE_LABEL = {True: "cached", False: "run", None: "run?"}
