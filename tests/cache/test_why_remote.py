@@ -8,14 +8,19 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2 as re_pb2
 
+from conveyor.cache.local import LocalCache
 from conveyor.cache.remote import RemoteStore
+from conveyor.cache.results import MANIFEST_TYPE, describe_execution
+from conveyor.cache.tiered import LATEST_TYPE, TieredStore, latest_key, pointed_action
+from tests.cache.memory import MemoryStore
 from tests.cache.test_remote_runs import machine
+from tests.cache.test_tiered import LARGE, Remote, digest_of, remote_with_result, store_result
 from tests.conftest import Project
 from tests.reapi import Server
 
@@ -65,7 +70,7 @@ def files_under(root: Path) -> dict[str, bytes]:
 @pytest.fixture
 def team(
     buildgrid: Server, project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[Project, Project]]:
+) -> tuple[Project, Project]:
     """CI (machine A) has run the pipeline and uploaded; a developer's clone (machine B,
     its own empty cache) is the current machine when the test starts."""
     # Unique to this test (the server outlives it): the name keys the "latest" pointers.
@@ -83,7 +88,7 @@ def team(
     laptop = Project.__new__(Project)
     laptop.root, laptop.capsys = clone, project.capsys
     machine(laptop, monkeypatch, tmp_path / "laptop-cache")
-    yield project, laptop
+    return project, laptop
 
 
 def ci_run_id(ci: Project) -> str:
@@ -135,7 +140,9 @@ def test_run_dry_shows_the_remote_hits(
     assert plan.code == 0, plan.err
     assert "2 from the cache" in plan.out
     run = ci_run_id(ci)
-    assert f"build  cached  in pipeline; cached from the remote cache (run {run})" in plan.out, plan.out
+    assert f"build  cached  in pipeline; cached from the remote cache (run {run})" in plan.out, (
+        plan.out
+    )
     assert set(calls) <= READS, calls
     assert files_under(tmp_path / "laptop-cache") == {}
     local_only = laptop.run("run", "-n", "--no-remote")
@@ -143,7 +150,10 @@ def test_run_dry_shows_the_remote_hits(
 
 
 def test_a_miss_is_compared_with_the_remote_entry(
-    team: tuple[Project, Project], tmp_path: Path, calls: list[str]
+    team: tuple[Project, Project],
+    tmp_path: Path,
+    calls: list[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ci, laptop = team
     laptop.write("src/a.txt", "changed here\n")
@@ -171,8 +181,21 @@ def test_a_miss_is_compared_with_the_remote_entry(
         f"      the remote cache's latest result (run {run}) differs: "
         "input src/a.txt modified; input src/b.txt added"
     ), said.out
+
+    # CI uploads a newer result: its line comes first.
+    machine(ci, monkeypatch, tmp_path / "ci-cache", "upload")
+    ci.write("src/a.txt", "on CI\n")
+    assert ci.run("run", "--plain").code == 0
+    newer = ci_run_id(ci)
+    machine(laptop, monkeypatch, tmp_path / "laptop-cache")
+    lines = laptop.run("why", "build").out.splitlines()
+    assert lines[1] == (
+        f"      the remote cache's latest result (run {newer}) differs: "
+        "input src/a.txt modified; input src/b.txt added"
+    ), lines
+    assert lines[2].startswith("      this machine's last result (run "), lines
     explained = laptop.run("run", "--plain", "--explain", "build")
-    assert "cache miss: the remote cache's latest result" in explained.out
+    assert f"cache miss: the remote cache's latest result (run {newer})" in explained.out
 
 
 def test_a_server_that_is_gone_is_one_warning_and_local_verdicts(
@@ -219,3 +242,95 @@ def test_upload_keeps_a_pointer_to_the_latest_result_of_each_job(
     assert (
         f"the remote cache's latest result (run {uploaded}) differs: input src/a.txt modified"
     ) in said.out, said.out
+
+
+# -- the tiered store's parts, against a fake remote (no server) ---------------------------
+
+
+def test_a_dry_look_reads_the_remote_and_writes_nothing(tmp_path: Path) -> None:
+    inner, action = remote_with_result()
+    remote = Remote(inner)
+    local = LocalCache(str(tmp_path / "local"))
+    tiered = TieredStore(local, remote, upload=True, on_warning=pytest.fail)
+
+    found = tiered.peek_action_result(action)
+
+    assert found is not None
+    assert found[1] is True, "the remote's"
+    assert found[0] == inner.get_action_result(action)
+    assert set(remote.calls) == {"get_action_result", "find_missing"}
+    assert local.stats().actions == local.stats().blobs == 0, "nothing written through"
+    assert tiered.summary() is None
+    # A result whose blob the remote lost would not be served: no hit.
+    del inner.blobs[digest_of(LARGE)]
+    assert tiered.peek_action_result(action) is None
+    assert tiered.peek_action_result(digest_of(b"nothing")) is None
+    # The local tier's own, without asking the remote.
+    mine = store_result(local, "mine")
+    remote.calls.clear()
+    assert tiered.peek_action_result(mine) == (local.get_action_result(mine), False)
+    assert remote.calls == []
+
+
+def test_the_latest_pointer_is_written_after_its_result_and_only_with_upload(
+    tmp_path: Path,
+) -> None:
+    inner = MemoryStore()
+    remote = Remote(inner)
+    key = latest_key("shop", "build")
+    manifest = b'{"job":"build"}'
+    for upload in (False, True):
+        tiered = TieredStore(
+            LocalCache(str(tmp_path / f"local-{upload}")),
+            remote,
+            upload=upload,
+            on_warning=pytest.fail,
+        )
+        result = re_pb2.ActionResult(exit_code=0)
+        describe_execution(
+            result,
+            worker="conveyor@ci-7 run r1",
+            started=1.0,
+            finished=2.0,
+            manifest=manifest,
+            values=(("version", "1.2"),),
+        )
+        action = digest_of(f"build {upload}".encode())
+        tiered.put_action_result(action, result)
+        tiered.point_latest(key, action)
+        remote.calls.clear()
+        tiered.flush()
+        pointer = inner.get_action_result(key)
+        if not upload:
+            assert pointer is None, "a machine that does not upload moves no pointer"
+            continue
+        assert remote.calls[-2:] == ["put_action_result", "put_action_result"]
+        assert pointer is not None
+        assert pointed_action(pointer) == action
+        assert list(pointer.output_files) == []
+        assert not pointer.HasField("stdout_digest")
+        meta = pointer.execution_metadata
+        assert meta.worker == "conveyor@ci-7 run r1"
+        types = [a.type_url for a in meta.auxiliary_metadata]
+        assert types == [MANIFEST_TYPE, LATEST_TYPE], "the manifest, not the values"
+        assert meta.auxiliary_metadata[0].value == manifest
+        summary = tiered.uploads()
+        assert summary is not None
+        assert summary.results == 1, "the pointer is not a result"
+
+    # A result taken back is never uploaded: nor is its pointer moved.
+    tiered = TieredStore(
+        LocalCache(str(tmp_path / "local-3")), remote, upload=True, on_warning=pytest.fail
+    )
+    other = latest_key("shop", "test")
+    action = store_result(tiered, "test")
+    tiered.point_latest(other, action)
+    tiered.remove_action(action)
+    tiered.flush()
+    assert inner.get_action_result(other) is None
+
+
+def test_latest_keys_tell_pipelines_and_jobs_apart() -> None:
+    keys = {latest_key(p, j) for p in ("shop", "shop2") for j in ("build", "test", "build ")}
+    assert len(keys) == 6
+    assert latest_key("shop", "build") == latest_key("shop", "build")
