@@ -78,7 +78,8 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     "--dry-run",
     is_flag=True,
     help="Print the plan, in order: why each job would or would not run, and which the "
-    "cache would serve (nothing runs or is restored).",
+    "cache would serve, the remote cache's included (nothing runs, is restored or is "
+    "written to a cache).",
 )
 @click.option(
     "--event",
@@ -115,7 +116,12 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     is_flag=True,
     help="Run every job even if a cached result exists (results are still stored).",
 )
-@click.option("--explain", is_flag=True, help="Say, for each job the cache missed, what changed.")
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Say, for each job the cache missed, what changed (against its last result here, "
+    "and the remote cache's latest).",
+)
 @click.option(
     "--no-history", is_flag=True, help="Keep this run out of the history (`conveyor history`)."
 )
