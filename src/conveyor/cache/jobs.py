@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 
 from conveyor.cache.hitrecords import HitRecord, HitRecords
 from conveyor.cache.interface import BlobMissing, CorruptBlob, Store, StoreUnavailable
@@ -69,6 +69,32 @@ class _Tiers(Protocol):
 
     @property
     def remote_enabled(self) -> bool: ...
+
+    def peek_action_result(self, action: Digest) -> tuple[ActionResult, bool] | None: ...
+
+    def remote_entry(self, action: Digest) -> ActionResult | None: ...
+
+    def point_latest(self, key: Digest, action: Digest) -> None: ...
+
+
+class Peeked(NamedTuple):
+    """What `JobCache.peek` found: the result a lookup would serve, and where from."""
+
+    result: ActionResult
+    remote: bool
+    """From the remote cache (not in the local one: a run would fetch it)."""
+
+
+class _Earlier(NamedTuple):
+    """An earlier entry of a job a miss is compared with (`JobCache.explain_miss`)."""
+
+    action: str
+    when: float
+    """When it was stored (seconds since the epoch; 0: unknown)."""
+    origin: str
+    """Which run produced it ("run X", "run X on HOST")."""
+    manifest: Manifest | None
+    """The parts of its key; None when its result can no longer be read."""
 
 
 # Logs longer than this are not kept in the hit records (read from the CAS instead).
@@ -237,13 +263,18 @@ class JobCache:
         return os.path.normpath(os.path.join(self.pipeline.root, job.dir))
 
     # -- hits --------------------------------------------------------------------------------
-    def peek(self, job: Job, built: BuiltAction) -> ActionResult | None:
+    def peek(self, job: Job, built: BuiltAction) -> Peeked | None:
         """The stored result `lookup` would serve, read without restoring or recording
-        anything in the workspace (`conveyor why`, `conveyor run -n`): None on a miss, or
-        when the cache is not read for the job or the run."""
+        anything in the workspace or writing to any cache (`conveyor why`, `conveyor run
+        -n`): a remote tier's result is looked at where it is, not written through. None
+        on a miss, or when the cache is not read for the job or the run."""
         if not self.read or not job.cache:
             return None
-        return self.store.get_action_result(built.digest)
+        if self._tiers is not None:
+            found = self._tiers.peek_action_result(built.digest)
+            return None if found is None else Peeked(*found)
+        result = self.store.get_action_result(built.digest)
+        return None if result is None else Peeked(result, False)
 
     def lookup(self, job: Job, built: BuiltAction) -> Hit | None:
         """A complete, verified earlier result whose outputs are now in place, or None."""
@@ -467,22 +498,95 @@ class JobCache:
             return ["caching is off for this job (cache: false)"]
         if not self.read:
             return ["--no-cache: no result is read from the cache"]
+        local = self._last_local(job)
+        remote = self._last_remote(job)
+        if remote is not None and (local is None or local.action != remote.action):
+            line = self._against_remote(remote, built)
+            if local is None:
+                return [line]
+            mine = self._against_local(local, built)
+            if local.manifest is None or local.action == built.digest.hash:
+                return [line, *mine]
+            # Both compared: a line each, the newer first (the one more likely to be
+            # what the developer expected to be served).
+            said = f"this machine's last result ({local.origin}) differs: {'; '.join(mine)}"
+            return [line, said] if remote.when >= local.when else [said, line]
+        if local is None:
+            return ["no earlier result of this job in the cache"]
+        return self._against_local(local, built)
+
+    def _against_local(self, local: _Earlier, built: BuiltAction) -> list[str]:
+        """Why the key differs from this machine's last stored one."""
+        if local.action == built.digest.hash:
+            return ["its earlier result was removed from the cache (pruned, cleared or corrupt)"]
+        if local.manifest is None:
+            return ["its earlier result is no longer in the cache (pruned, cleared or corrupt)"]
+        return explain(local.manifest, built.manifest) or [
+            "the cache key changed (Conveyor was upgraded)"
+        ]
+
+    def _against_remote(self, remote: _Earlier, built: BuiltAction) -> str:
+        """Why the key differs from the remote cache's latest entry of the job, in a line."""
+        said = f"the remote cache's latest result ({remote.origin})"
+        if remote.action == built.digest.hash:
+            return f"{said} has this very key, but cannot be served (its outputs were evicted)"
+        if remote.manifest is None:
+            return f"{said} can no longer be read"
+        changes = explain(remote.manifest, built.manifest)
+        return f"{said} differs: " + (
+            "; ".join(changes) if changes else "the cache key changed (Conveyor was upgraded)"
+        )
+
+    def _last_local(self, job: Job) -> _Earlier | None:
+        """This machine's last stored entry of the job (the job index), read without
+        writing anything (a remote tier is asked for its manifest when the local one
+        lost it, not written through)."""
         last = self.index.get(job.name)
         if last is None:
-            return ["no earlier result of this job in the cache"]
-        if last.get("action") == built.digest.hash:
-            return ["its earlier result was removed from the cache (pruned, cleared or corrupt)"]
-        old = None
+            return None
+        manifest = None
         try:
-            result = self.store.get_action_result(Digest(last["action"], last["action_size"]))
-            for extra in result.execution_metadata.auxiliary_metadata if result else ():
-                if extra.type_url == MANIFEST_TYPE:
-                    old = Manifest.from_json(extra.value)
+            action = Digest(last["action"], last["action_size"])
+            tiers = self._tiers
+            if tiers is None:
+                result = self.store.get_action_result(action)
+            else:
+                result = tiers.local_action_result(action) or tiers.remote_entry(action)
+            manifest = _manifest_of(result) if result is not None else None
         except (KeyError, ValueError, TypeError):
-            old = None
-        if old is None:
-            return ["its earlier result is no longer in the cache (pruned, cleared or corrupt)"]
-        return explain(old, built.manifest) or ["the cache key changed (Conveyor was upgraded)"]
+            manifest = None
+        run = last.get("run_id")
+        return _Earlier(
+            str(last.get("action")),
+            float(last.get("time") or 0.0),
+            f"run {run}" if run else "an earlier run",
+            manifest,
+        )
+
+    def _last_remote(self, job: Job) -> _Earlier | None:
+        """The remote cache's latest entry of the job (its "latest" pointer, which the
+        machines that upload keep: conveyor.cache.tiered.latest_key); None without a
+        remote tier, or when the remote has none or is off."""
+        tiers = self._tiers
+        if tiers is None or not tiers.remote_enabled:
+            return None
+        from conveyor.cache.tiered import latest_key, pointed_action
+
+        pointer = tiers.remote_entry(latest_key(self.pipeline.label, job.name))
+        action = pointed_action(pointer) if pointer is not None else None
+        if pointer is None or action is None:
+            return None
+        meta = pointer.execution_metadata
+        try:
+            manifest = _manifest_of(pointer)
+        except (KeyError, ValueError, TypeError):
+            manifest = None
+        return _Earlier(
+            action.hash,
+            meta.execution_completed_timestamp.ToNanoseconds() / 1e9,
+            origin_of(pointer, self._host),
+            manifest,
+        )
 
     def store_result(
         self,
@@ -590,6 +694,12 @@ class JobCache:
                 values=values,
             )
             self.store.put_action_result(built.digest, result)
+            if self._tiers is not None:
+                from conveyor.cache.tiered import latest_key
+
+                # The remote's "latest" of this job, for the `why` of other machines.
+                key = latest_key(self.pipeline.label, job.name)
+                self._tiers.point_latest(key, built.digest)
             self.index.put(job.name, built.digest, self.run_id, finished - started)
             hit = Hit(
                 list(log_lines),
@@ -670,6 +780,15 @@ class JobCache:
         if self._index is not None:
             self._index.flush()
         self.records.save({job.name for job in self.pipeline.jobs})
+
+
+def _manifest_of(result: ActionResult) -> Manifest | None:
+    """The manifest a result's auxiliary metadata carries (ValueError, KeyError or
+    TypeError if it cannot be read)."""
+    for extra in result.execution_metadata.auxiliary_metadata:
+        if extra.type_url == MANIFEST_TYPE:
+            return Manifest.from_json(extra.value)
+    return None
 
 
 def _stat_key(path: str) -> tuple[int, ...] | None:

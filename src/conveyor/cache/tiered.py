@@ -14,12 +14,18 @@ A remote that is down, slow or refusing never fails the run (Bazel's
 --remote_local_fallback): its first failure is one warning, and the rest of the run
 uses the local store only. A blob from the remote that does not match its digest is
 refused: the result that needed it is a miss, and the job runs here.
+
+`conveyor why` and `run -n` take a dry look (`peek_action_result`, `remote_entry`): the
+remote is asked (GetActionResult, FindMissingBlobs) and nothing is written, here or
+there. With `upload` on, each result uploaded also moves its job's "latest" pointer
+(`latest_key`), which is how `why` finds the remote entry a miss is compared with.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -40,12 +46,18 @@ from conveyor.cache.interface import (
     referenced_blobs,
 )
 from conveyor.model import Digest
+from conveyor.reapi.metadata import MANIFEST_TYPE
 from conveyor.units import format_duration, format_size
 
 if TYPE_CHECKING:
     from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2
 
     ActionResult = remote_execution_pb2.ActionResult
+
+LATEST_TYPE = "type.googleapis.com/conveyor.LatestOf"
+"""The type URL, in a "latest" pointer's auxiliary metadata, of the action it points at
+(JSON: {"hash": ..., "size_bytes": ...})."""
+_LATEST_SCHEMA = 1
 
 # Digests per FindMissingBlobs: a digest is about 80 bytes on the wire, so a thousand
 # keep a request far below gRPC's default 4 MiB message limit.
@@ -134,6 +146,9 @@ class TieredStore:
         self._fetched = [0, 0, 0]  # results, blobs, bytes written through this run
         self._fetch_seconds = 0.0
         self._fetch_summary: tuple[int, int, int, float] | None = None
+        self._latest: dict[Digest, Digest] = {}
+        """Action -> its job's "latest" pointer key, moved once the action's result is
+        written to the remote (`point_latest`)."""
 
     def _reset_counts(self) -> None:
         self._results = self._blobs = self._bytes = self._failed = 0
@@ -144,6 +159,55 @@ class TieredStore:
         """The local tier's result only: what can be known without a network call (the
         scheduler asks the remote off its own thread, many at a time)."""
         return self.local.get_action_result(action)
+
+    # -- dry looks: `conveyor why`, `run -n` (nothing written, here or there) ----------
+    def peek_action_result(self, action: Digest) -> tuple[ActionResult, bool] | None:
+        """The result a lookup would serve, and whether it is the remote's, found without
+        writing anything: the local tier's, else the remote's when its inline contents
+        match their digests and every blob it needs is here or on the remote
+        (FindMissingBlobs; nothing fetched). None: no result that could be served. The
+        run verifies each blob as it fetches it: a blob the server holds but damaged is
+        refused then, a case a look that reads no blob cannot tell."""
+        found = self.local.get_action_result(action)
+        if found is not None:
+            return found, False
+        result = self.remote_entry(action)
+        if result is None:
+            return None
+        try:
+            _check_inline(result)
+            wanted = self.local.find_missing(referenced_blobs(result))
+            with self._remote():
+                missing = [
+                    d
+                    for batch in _chunks(wanted, FIND_BATCH)
+                    for d in self.remote.find_missing(batch)
+                ]
+        except (_RemoteFailed, CorruptBlob):
+            return None
+        return None if missing else (result, True)
+
+    def remote_entry(self, action: Digest) -> ActionResult | None:
+        """The remote's result for `action` as stored, for what it says (who produced it,
+        the manifest it was keyed from): its blobs not fetched, nothing written here.
+        None: the remote has none, or is off (a failure turns it off, with the warning)."""
+        if not self._remote_on:
+            return None
+        try:
+            with self._remote():
+                return self.remote.get_action_result(action)
+        except _RemoteFailed:
+            return None
+
+    def point_latest(self, key: Digest, action: Digest) -> None:
+        """Once `action`'s result is written to the remote (at `flush`), write its job's
+        "latest" pointer `key` (`latest_key`) to it too. Nothing without `upload`: the
+        pointer follows the results' trust rule, written only by a machine that writes
+        results."""
+        if not self.upload:
+            return
+        with self._lock:
+            self._latest[action] = key
 
     # -- the remote's health ---------------------------------------------------------
     @property
@@ -455,8 +519,12 @@ class TieredStore:
                 else:
                     self._ready[pending.action] = _without_inline(pending.result)
 
-    def _write_results(self, ready: Mapping[Digest, ActionResult]) -> int:
-        """The results written to the remote, RESULT_WRITERS at a time; how many."""
+    def _write_results(
+        self, ready: Mapping[Digest, ActionResult], latest: Mapping[Digest, Digest]
+    ) -> int:
+        """The results written to the remote, RESULT_WRITERS at a time; how many. Each
+        result's "latest" pointer (`latest`, by action) is written right after it, so a
+        pointer never names a result the remote was not given."""
 
         def write(item: tuple[Digest, ActionResult]) -> bool:
             if not self._remote_on:
@@ -466,6 +534,11 @@ class TieredStore:
                     self.remote.put_action_result(*item)
             except _RemoteFailed:
                 return False
+            key = latest.get(item[0])
+            if key is not None:
+                # Not counted among the results: only explanations read it.
+                with contextlib.suppress(_RemoteFailed), self._remote():
+                    self.remote.put_action_result(key, latest_pointer(item[0], item[1]))
             return True
 
         if len(ready) == 1:
@@ -556,12 +629,13 @@ class TieredStore:
             )
         with self._lock:
             ready, self._ready = self._ready, {}
+            latest, self._latest = self._latest, {}
         written_started = time.monotonic()
         # Last, and only now: after every blob they refer to, and after the run took
         # back what it would (remove_action), since the remote cannot forget a result.
         # REAPI has no batch for them: several calls in flight (one at a time, 1,000
         # results took 1.2 s after the jobs were done).
-        written = self._write_results(ready) if ready else 0
+        written = self._write_results(ready, latest) if ready else 0
         with self._lock:
             self._results += written
             self._failed += len(ready) - written
@@ -630,6 +704,64 @@ class TieredStore:
         if s.failed:
             line += f"; {s.failed} result{'s' * (s.failed != 1)} not uploaded"
         return line
+
+
+# -- "latest" pointers: the remote entry `conveyor why` compares a miss with -----------
+#
+# A remote cache has no index to ask "the last result of job X" (results are found by
+# their action digest only, and a miss's digest is by definition not there). So a
+# machine that uploads also writes, for each result it uploads, a small ActionResult
+# under a digest made from the pipeline and the job alone: no outputs, the result's
+# execution metadata (who produced it, when, the manifest of its key) and the action it
+# stands for. `why` reads it with GetActionResult and compares manifests.
+#
+# It is safe in the team's cache. Its digest is the SHA-256 of a JSON document, not of
+# an Action message, so no client looking a real action up can be served it (that would
+# take a SHA-256 preimage); Conveyor reads it only to explain a miss, never as a hit,
+# and never writes it to the local cache. It names no blob, so a server serves it
+# whatever it evicted (a stale pointer costs only an explanation). It follows the same
+# trust rule as results: written only with `upload` on (`point_latest`), in the same
+# instance, so a pull request's instance has pointers of its own. Two uploaders racing
+# leave the last one's: "latest" is approximate, and only explanations depend on it.
+
+
+def latest_key(pipeline: str, job: str) -> Digest:
+    """The action digest of the "latest" pointer of `job` in the pipeline labelled
+    `pipeline` (its `name:`, else its directory's name: the same in every clone that
+    keeps the repository's name, as CI's do)."""
+    payload = json.dumps(
+        {"conveyor": "latest", "schema": _LATEST_SCHEMA, "pipeline": pipeline, "job": job},
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
+    return Digest(hashlib.sha256(payload).hexdigest(), len(payload))
+
+
+def latest_pointer(action: Digest, result: ActionResult) -> ActionResult:
+    """The pointer to `result` (stored under `action`): its exit code and execution
+    metadata with the manifest only, and the action; no outputs, no log."""
+    pointer = type(result)(exit_code=result.exit_code)
+    meta = pointer.execution_metadata
+    meta.CopyFrom(result.execution_metadata)
+    kept = [a for a in meta.auxiliary_metadata if a.type_url == MANIFEST_TYPE]
+    del meta.auxiliary_metadata[:]
+    meta.auxiliary_metadata.extend(kept)
+    extra = meta.auxiliary_metadata.add()
+    extra.type_url = LATEST_TYPE
+    extra.value = json.dumps({"hash": action.hash, "size_bytes": action.size_bytes}).encode()
+    return pointer
+
+
+def pointed_action(pointer: ActionResult) -> Digest | None:
+    """The action a "latest" pointer names; None if it is not one (or unreadable)."""
+    for extra in pointer.execution_metadata.auxiliary_metadata:
+        if extra.type_url == LATEST_TYPE:
+            try:
+                data = json.loads(extra.value)
+                return Digest(str(data["hash"]), int(data["size_bytes"]))
+            except (ValueError, TypeError, KeyError):
+                return None
+    return None
 
 
 def _result_blobs(result: ActionResult) -> dict[Digest, bytes | None]:

@@ -29,6 +29,9 @@ class Verdict:
     action: str
     reasons: tuple[str, ...]
     """For a hit: where it came from; otherwise: what changed."""
+    source: str | None = None
+    """For a hit: "local" (this machine's cache) or "remote" (the team's: a run would
+    fetch it)."""
 
 
 def why(
@@ -44,8 +47,10 @@ def why(
 
 def verdicts(plan: graph.Plan, jobcache: JobCache, *, explain: bool = True) -> list[Verdict]:
     """A verdict for each job of `plan` that will run, in plan order: keys made and
-    looked up (`JobCache.peek`), nothing run, restored or written to the workspace.
-    `explain`: say what changed for each miss (it reads the job's last stored entry)."""
+    looked up (`JobCache.peek`), nothing run, restored or written to the workspace or
+    to a cache: a result in the remote cache is a hit "from the remote cache", looked
+    at there. `explain`: say what changed for each miss (against the job's last entry
+    here, and its latest in the remote cache)."""
     outputs: dict[str, str] = {}
     runs: set[str] = set()
     found = []
@@ -77,16 +82,20 @@ def verdicts(plan: graph.Plan, jobcache: JobCache, *, explain: bool = True) -> l
         argv = action_argv(job)
         needs = {d: outputs[d] for d in pj.needs}
         built = jobcache.prepare(job, argv, needs)
-        result = jobcache.peek(job, built)
-        if result is not None:
+        peeked = jobcache.peek(job, built)
+        if peeked is not None:
+            result = peeked.result
             outputs[pj.name] = outputs_digest(result)
             for out in result.output_files:
                 # What the hit restores is what the jobs after it are keyed on.
                 rel = os.path.normpath(os.path.join(job.dir, out.path))
                 digest = Digest(out.digest.hash, out.digest.size_bytes)
                 jobcache.files.assume(rel, FileInfo(digest, bool(out.is_executable)))
-            reason = f"cached from {origin_of(result, os.uname().nodename)}"
-            found.append(Verdict(pj.name, True, built.digest.hash, (reason,)))
+            origin = origin_of(result, os.uname().nodename)
+            where = f"the remote cache ({origin})" if peeked.remote else origin
+            reason = f"cached from {where}"
+            source = "remote" if peeked.remote else "local"
+            found.append(Verdict(pj.name, True, built.digest.hash, (reason,), source))
             continue
         runs.add(pj.name)
         reasons = tuple(jobcache.explain_miss(job, built)) if explain else ()

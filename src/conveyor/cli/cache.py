@@ -11,7 +11,10 @@ import click
 from conveyor.cli import load, pipeline_file_option
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from conveyor.cache.local import LocalCache
+    from conveyor.model import Remote
 
 
 def _store() -> LocalCache:
@@ -29,10 +32,34 @@ def _store() -> LocalCache:
     help="The event to key the jobs for (default: from the CI's variables, else push).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
+@click.option(
+    "--remote",
+    "remote_url",
+    metavar="URL",
+    default=None,
+    help="Also look in this REAPI remote cache (grpc://host:port, grpcs://host[:port]),"
+    " instead of `remote.url` (also CONVEYOR_REMOTE). Only read: nothing is written to"
+    " it or to the local cache.",
+)
+@click.option(
+    "--no-remote", is_flag=True, help="Look in the local cache only, whatever `remote:` says."
+)
 @pipeline_file_option
 @click.pass_context
-def why_command(ctx: click.Context, jobs: tuple[str, ...], event: str | None, as_json: bool) -> int:
-    """Say whether the cache would serve JOBS (and what they need) now, and if not, why."""
+def why_command(
+    ctx: click.Context,
+    jobs: tuple[str, ...],
+    event: str | None,
+    as_json: bool,
+    remote_url: str | None,
+    no_remote: bool,
+) -> int:
+    """Say whether the cache would serve JOBS (and what they need) now, and if not, why.
+
+    With a remote cache (`remote:`, --remote), a job it holds is a hit "from the remote
+    cache", and a miss is also compared with the latest result of the job there (CI's,
+    say). A remote that cannot be reached is a warning: the verdicts are then the local
+    cache's."""
     from conveyor.cache.jobs import JobCache
     from conveyor.cache.local import default_root
     from conveyor.cache.stores import open_store
@@ -43,6 +70,7 @@ def why_command(ctx: click.Context, jobs: tuple[str, ...], event: str | None, as
 
     pipeline = load(ctx)
     environ = dict(os.environ)
+    remote = dry_remote(pipeline.remote, environ, remote_url, off=no_remote)
     context = run_context.detect(pipeline.root, environ, event)
     from conveyor.cli.run import for_this_run
 
@@ -53,8 +81,9 @@ def why_command(ctx: click.Context, jobs: tuple[str, ...], event: str | None, as
     from conveyor.graph.context import run_facts
 
     root = default_root(environ)
+    warnings: list[str] = []
     jobcache = JobCache(
-        open_store(root),
+        open_store(root, remote, environ, warnings.append),
         files,
         pipeline,
         environ,
@@ -65,6 +94,8 @@ def why_command(ctx: click.Context, jobs: tuple[str, ...], event: str | None, as
     )
     verdicts = why(pipeline, context, environ, jobcache, selected)
     jobcache.save()
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
         click.echo(json.dumps([v.__dict__ for v in verdicts], indent=2, default=list))
         return 0
@@ -77,6 +108,20 @@ def why_command(ctx: click.Context, jobs: tuple[str, ...], event: str | None, as
         for reason in v.reasons:
             click.echo(f"      {reason}")
     return 0
+
+
+def dry_remote(
+    configured: Remote | None, environ: Mapping[str, str], url: str | None, *, off: bool
+) -> Remote | None:
+    """The remote cache a run would use (`remote:`, --remote, CONVEYOR_REMOTE, --no-remote),
+    for a look that only reads it (`why`, `run -n`): with `upload` off, so that the store
+    refuses any write to the team's cache even if one were attempted."""
+    if url is None and not off and configured is None and "CONVEYOR_REMOTE" not in environ:
+        return None
+    from conveyor.config.remote import resolve
+
+    remote = resolve(configured, environ, url=url, off=off)
+    return None if remote is None else remote._replace(upload=False)
 
 
 @click.group("cache")

@@ -78,7 +78,8 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     "--dry-run",
     is_flag=True,
     help="Print the plan, in order: why each job would or would not run, and which the "
-    "cache would serve (nothing runs or is restored).",
+    "cache would serve, the remote cache's included (nothing runs, is restored or is "
+    "written to a cache).",
 )
 @click.option(
     "--event",
@@ -115,7 +116,12 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     is_flag=True,
     help="Run every job even if a cached result exists (results are still stored).",
 )
-@click.option("--explain", is_flag=True, help="Say, for each job the cache missed, what changed.")
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Say, for each job the cache missed, what changed (against its last result here, "
+    "and the remote cache's latest).",
+)
 @click.option(
     "--no-history", is_flag=True, help="Keep this run out of the history (`conveyor history`)."
 )
@@ -444,8 +450,9 @@ def _cache_verdicts(
     plan: Plan, context: RunContext, environ: Mapping[str, str], *, read: bool, explain: bool
 ) -> dict[str, Verdict] | str:
     """For `run -n`: which of the jobs would be served from the cache (`conveyor why`'s
-    verdicts: keys made and looked up, nothing run or restored); or why that cannot be
-    told."""
+    verdicts: keys made and looked up, nothing run or restored), the remote cache's
+    included when the run would use one (looked at there, nothing written); or why that
+    cannot be told. A remote that cannot be reached is a warning line."""
     from conveyor.cache.interface import CacheError
     from conveyor.cache.jobs import JobCache
     from conveyor.cache.local import default_root
@@ -457,9 +464,13 @@ def _cache_verdicts(
 
     root = default_root(dict(environ))
     pipeline = plan.pipeline
+    # Resolved by run_command already (--remote, --no-remote, CONVEYOR_REMOTE): only
+    # read here, so never written to whatever CONVEYOR_REMOTE_UPLOAD says.
+    remote = pipeline.remote._replace(upload=False) if pipeline.remote else None
+    warnings: list[str] = []
     try:
         jobcache = JobCache(
-            open_store(root),
+            open_store(root, remote, environ, warnings.append),
             WorkspaceFiles(pipeline.root, workspace_state_file(pipeline.root)),
             pipeline,
             environ,
@@ -473,6 +484,9 @@ def _cache_verdicts(
         return {v.job: v for v in verdicts(plan, jobcache, explain=explain)}
     except (OSError, CacheError) as exc:
         return f"the cache cannot be read ({exc})"
+    finally:
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
 
 
 _CACHE_LABEL = {True: "cached", False: "run", None: "run?"}
