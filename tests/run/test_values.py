@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from conveyor.run.values import parse
+from conveyor.executor.values import parse
 from tests.conftest import Project
 
 
