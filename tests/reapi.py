@@ -243,6 +243,8 @@ schedulers:
       match-property-keys: [pool]
     session-expiry-timer-interval: 1
     poll-interval: 0.2
+    bot-poll-interval: 0.1
+    job-assignment-interval: 0.1
 instances:
   - name: ""
     services:

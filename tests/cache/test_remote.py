@@ -241,6 +241,46 @@ def test_a_restarted_server_is_used_again_by_the_same_store(tmp_path: Path) -> N
         assert s.get_action_result(key) is not None
 
 
+@pytest.mark.slow  # two server starts and 256 MiB sent: 15-25 s on a busy 2-core machine
+def test_an_upload_cut_by_the_server_dying_completes_once_it_is_back(tmp_path: Path) -> None:
+    import threading
+
+    big = tmp_path / "big.bin"
+    with big.open("wb") as fh:
+        for _ in range(256):
+            fh.write(os.urandom(1 << 20))
+    with start_buildgrid(tmp_path / "bgd") as server:
+        s = store(server, timeout=30, retries=8)
+        outcome: list[object] = []
+
+        def upload() -> None:
+            try:
+                outcome.append(s.put_file(str(big)))
+            except Exception as exc:  # reported below
+                outcome.append(exc)
+
+        sender = threading.Thread(target=upload)
+        sender.start()
+        # Killed while the bytes are on their way (the write has begun: the server's
+        # disk CAS has a temporary file growing), then started again.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any((tmp_path / "bgd").rglob("*tmp*")):
+            time.sleep(0.01)
+        time.sleep(0.2)
+        assert sender.is_alive(), "the upload ended before the server was killed"
+        assert server.proc is not None
+        server.proc.kill()
+        server.proc.wait()
+        server.start()
+        sender.join(timeout=120)
+        assert outcome, "the upload never returned"
+        assert outcome[0] == digest_of(big.read_bytes()), outcome[0]
+        # The server has the whole blob, verified as it is read back.
+        copy = tmp_path / "copy.bin"
+        s.get_file(digest_of(big.read_bytes()), str(copy))
+        assert copy.read_bytes() == big.read_bytes()
+
+
 # -- authentication -----------------------------------------------------------------------
 
 

@@ -313,7 +313,7 @@ class RemoteStore:
         if len(data) + BATCH_OVERHEAD <= self._batch_limit():
             self._batch_update([(digest, data)])
         elif self.find_missing([digest]):
-            self._write(digest, lambda: _chunks_of(data))
+            self._write(digest, lambda start: _chunks_of(data, start))
         return digest
 
     def put_file(self, path: str) -> Digest:
@@ -333,16 +333,18 @@ class RemoteStore:
             if digest == EMPTY or not self.find_missing([digest]):
                 return digest
 
-            def chunks(digest: Digest = digest) -> Iterator[bytes]:
+            def chunks(start: int, digest: Digest = digest) -> Iterator[bytes]:
                 # Hashed as sent: if the bytes differ from those hashed, raising here
                 # keeps the last request (finish_write) from going, so the server
-                # commits nothing.
+                # commits nothing. A resumed write reads (and hashes) what the server
+                # has already, and sends the rest.
                 sent, size = hashlib.sha256(), 0
                 with open(path, "rb") as fh:
                     while chunk := fh.read(CHUNK):
                         sent.update(chunk)
                         size += len(chunk)
-                        yield chunk
+                        if size > start:
+                            yield chunk[max(0, start - (size - len(chunk))) :]
                 if Digest(sent.hexdigest(), size) != digest:
                     raise _Changed()
 
@@ -404,48 +406,72 @@ class RemoteStore:
                     where=self.url,
                 )
 
-    def _write(self, digest: Digest, chunks: Callable[[], Iterable[bytes]]) -> None:
-        """ByteStream Write of the bytes `chunks()` yields (asked again for a retry,
-        which starts over under a new upload name)."""
+    def _write(self, digest: Digest, chunks: Callable[[int], Iterable[bytes]]) -> None:
+        """ByteStream Write of the bytes `chunks(start)` yields from offset `start`. A
+        write cut short (the connection reset, the server restarting) is resumed: the
+        server is asked how much it has (QueryWriteStatus) and the rest is sent under
+        the same upload name; a server that has forgotten the upload (or cannot say)
+        is sent the whole blob again under a new name."""
+        grpc = self._grpc
         bs = self._bs
         changed = threading.Event()
+        retryable = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED})
+
+        def upload_name() -> str:
+            return f"{self._prefix}uploads/{uuid.uuid4()}/blobs/{digest.hash}/{digest.size_bytes}"
+
+        name, start, attempt = upload_name(), 0, 0
 
         def requests() -> Iterator[Any]:
-            name = f"{self._prefix}uploads/{uuid.uuid4()}/blobs/{digest.hash}/{digest.size_bytes}"
-            offset = 0
+            offset, first = start, True
             pending: bytes | None = None
             try:
                 # One chunk behind, so that the last request can carry finish_write.
-                for chunk in chunks():
+                for chunk in chunks(start):
                     if pending is not None:
                         yield bs.WriteRequest(
-                            resource_name=name if offset == 0 else "",
+                            resource_name=name if first else "",
                             write_offset=offset,
                             data=pending,
                         )
                         offset += len(pending)
+                        first = False
                     pending = chunk
             except _Changed:
                 # gRPC cancels the call on an exception here and reports only that.
                 changed.set()
                 raise
             yield bs.WriteRequest(
-                resource_name=name if offset == 0 else "",
+                resource_name=name if first else "",
                 write_offset=offset,
                 data=pending or b"",
                 finish_write=True,
             )
 
-        try:
-            reply = self._call(
-                "ByteStream.Write",
-                self._bytestream.Write,
-                requests,
-            )
-        except StoreUnavailable:
-            if changed.is_set():
-                raise _Changed() from None
-            raise
+        while True:
+            try:
+                reply = self._call(
+                    "ByteStream.Write", self._bytestream.Write, requests, passthrough=retryable
+                )
+                break
+            except StoreUnavailable:
+                if changed.is_set():
+                    raise _Changed() from None
+                raise
+            except grpc.RpcError as exc:
+                if changed.is_set():
+                    raise _Changed() from None
+                if attempt >= self.remote.retries:
+                    raise self._unavailable("ByteStream.Write", exc, attempt) from None
+                self._sleep(attempt)
+                attempt += 1
+                committed = self._committed(name)
+                if committed is None:  # forgotten: all of it again, under a new name
+                    name, start = upload_name(), 0
+                elif committed >= digest.size_bytes:
+                    return
+                else:
+                    start = committed
         if reply.committed_size not in (digest.size_bytes, -1):
             raise StoreUnavailable(
                 f"{self.url} committed {reply.committed_size} of {digest.size_bytes} bytes "
@@ -453,6 +479,30 @@ class RemoteStore:
                 reason="upload incomplete",
                 where=self.url,
             )
+
+    def _committed(self, name: str) -> int | None:
+        """How many bytes of the upload `name` the server holds (QueryWriteStatus); the
+        whole blob's size once it is complete; None when it does not know the upload or
+        cannot tell (a server may not implement the call)."""
+        grpc = self._grpc
+        try:
+            status = self._call(
+                "ByteStream.QueryWriteStatus",
+                self._bytestream.QueryWriteStatus,
+                self._bs.QueryWriteStatusRequest(resource_name=name),
+                passthrough=frozenset(
+                    {
+                        grpc.StatusCode.NOT_FOUND,
+                        grpc.StatusCode.UNIMPLEMENTED,
+                        grpc.StatusCode.INVALID_ARGUMENT,
+                    }
+                ),
+            )
+        except (grpc.RpcError, StoreUnavailable):
+            return None
+        if status.complete:
+            return 1 << 62
+        return int(status.committed_size) or None
 
     def _read(self, digest: Digest, sink: Callable[[bytes], None]) -> None:
         """ByteStream Read of a blob into `sink`; a retry resumes at the offset reached.
@@ -622,9 +672,9 @@ def _hash_stream(fh: IO[bytes]) -> Digest:
     return Digest(hasher.hexdigest(), size)
 
 
-def _chunks_of(data: bytes) -> Iterator[bytes]:
+def _chunks_of(data: bytes, offset: int = 0) -> Iterator[bytes]:
     view = memoryview(data)
-    for start in range(0, len(data), CHUNK):
+    for start in range(offset, len(data), CHUNK):
         yield bytes(view[start : start + CHUNK])
 
 
