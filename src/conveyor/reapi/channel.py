@@ -208,6 +208,18 @@ class Connection:
             lowered = details.lower()
             if "ssl" in lowered or "handshake" in lowered or "certificate" in lowered:
                 reason, message = "TLS handshake failed", f"TLS with {where} failed: {details}"
+            elif where.startswith("grpcs://") and "socket closed" in lowered:
+                # A server that wants a client certificate and gets none (or one it does
+                # not trust) closes the connection mid-handshake: it was reached.
+                reason = "TLS handshake failed"
+                hint = (
+                    "the server closed the connection during the handshake: does it ask "
+                    "for a client certificate? (remote.client_cert and client_key)"
+                    if self.remote.client_cert is None
+                    else "the server closed the connection during the handshake: does it "
+                    "trust remote.client_cert?"
+                )
+                message = f"TLS with {where} failed: {hint} ({details})"
             else:
                 reason = f"cannot reach {where}"
                 message = f"cannot reach {where}{after} ({what}): {details}"
