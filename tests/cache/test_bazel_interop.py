@@ -29,7 +29,7 @@ from conveyor.cache.stores import using
 from conveyor.cache.tiered import TieredStore
 from conveyor.model import Digest, Remote
 from tests.conftest import Project
-from tests.reapi import Server, buildgrid
+from tests.reapi import ExecServer, Server, buildgrid, workers
 
 pytestmark = pytest.mark.slow
 
@@ -240,3 +240,28 @@ def test_bazel_and_conveyor_share_one_remote_cache(
         assert (bazel.workspace / "bazel-bin" / "greeting.txt").read_bytes() == BAZEL_TEXT
     finally:
         reader.close()
+
+
+def test_bazel_runs_its_action_on_a_conveyor_worker(
+    bazel: Bazel, execution_server: ExecServer, tmp_path: Path
+) -> None:
+    """`conveyor worker` is a worker of the server like any other: Bazel's remote
+    executor hands it a genrule, and the output Bazel gets back is the right one."""
+    pool = f"bazel{os.getpid()}"
+    with workers(execution_server, tmp_path / "workers", 1, "--platform", f"pool={pool}") as (
+        worker,
+    ):
+        built = bazel(
+            "build",
+            f"--remote_executor={execution_server.url}",
+            f"--remote_default_exec_properties=pool={pool}",
+            "--incompatible_strict_action_env",
+            "--experimental_repository_disable_download",
+            "--color=no",
+            "--curses=no",
+            "//:greeting",
+        )
+        assert built.returncode == 0, built.stderr + worker.log()
+        assert "1 remote" in built.stderr, built.stderr
+        assert (bazel.workspace / "bazel-bin" / "greeting.txt").read_bytes() == BAZEL_TEXT
+        assert " exit 0 " in worker.log(), worker.log()
