@@ -109,6 +109,53 @@ def test_a_server_that_is_gone_never_fails_the_run(
     assert "✔ build cached" in again.out, "stored locally all the same"
 
 
+@pytest.mark.slow  # a server of its own, started after the first run: 5-10 s
+def test_what_a_run_could_not_upload_the_next_run_sends(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conveyor.cache.remote import RemoteStore
+    from conveyor.model import Digest, Remote
+    from tests.history.conftest import free_port
+    from tests.reapi import buildgrid as start_buildgrid
+
+    port = free_port()
+    url = f"grpc://127.0.0.1:{port}"
+    project.pipeline(PIPELINE.format(url=url))
+    project.write("src/a.txt", f"alpha {os.urandom(8).hex()}\n")
+    project.write(".gitignore", "dist/\nreport.txt\n")
+    project.commit()
+    machine(project, monkeypatch, tmp_path / "ci-cache", "upload")
+    # CI runs while the server is down: stored here, one warning, not uploaded.
+    down = project.run("run", "--plain")
+    assert down.code == 0, down.out + down.err
+    assert "remote cache unavailable" in down.err
+    (run_dir,) = project.runs()
+    actions = [
+        j["action_digest"] for j in json.loads((run_dir / "summary.json").read_text())["jobs"]
+    ]
+    # Back up (on the same port): the next run has nothing to run, and sends them.
+    monkeypatch.setattr("tests.reapi.free_port", lambda: port)
+    with start_buildgrid(tmp_path / "bgd") as server:
+        assert server.url == url
+        again = project.run("run", "--plain")
+        assert again.code == 0, again.out + again.err
+        assert "✔ build cached" in again.out
+        assert "and 2 results to the remote cache" in again.err, again.err
+        assert "(2 left by earlier runs)" in again.err
+        reader = RemoteStore(Remote(url=url), {})
+        try:
+            index = json.loads(next((tmp_path / "ci-cache" / "jobs").glob("*.json")).read_text())
+            for name in ("build", "test"):
+                key = Digest(index[name]["action"], index[name]["action_size"])
+                assert key.hash in actions
+                assert reader.get_action_result(key) is not None, name
+        finally:
+            reader.close()
+        # Sent once: the run after has nothing left to send.
+        third = project.run("run", "--plain")
+        assert "results to the remote cache" not in third.err, third.err
+
+
 def test_a_missing_credential_is_one_warning_and_the_local_cache_works(
     buildgrid: Server, project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -42,7 +42,7 @@ def open_store(
     # Here only: a run without a remote never loads gRPC.
     from conveyor.cache.interface import StoreUnavailable
     from conveyor.cache.remote import RemoteStore
-    from conveyor.cache.tiered import TieredStore
+    from conveyor.cache.tiered import TieredStore, backlog_directory
 
     warn = on_warning or (lambda _message: None)
     try:
@@ -50,7 +50,13 @@ def open_store(
     except StoreUnavailable as exc:  # a credential missing, say: local only, said once
         warn(f"remote cache unavailable: {exc}; this run uses the local cache only")
         return local
-    tiered: Store = TieredStore(local, server, upload=remote.upload, on_warning=warn)
+    tiered: Store = TieredStore(
+        local,
+        server,
+        upload=remote.upload,
+        on_warning=warn,
+        backlog=backlog_directory(root, remote.url, remote.instance_name),
+    )
     return tiered
 
 

@@ -92,6 +92,8 @@ class UploadSummary(NamedTuple):
     failed: int
     """Results stored locally but not uploaded (the remote failed, a blob went missing
     locally meanwhile, or the uploads did not finish in time)."""
+    earlier: int = 0
+    """Of the results queued, those earlier runs could not upload (the backlog)."""
 
 
 class _RemoteFailed(Exception):
@@ -115,9 +117,12 @@ class TieredStore:
         upload: bool,
         on_warning: Callable[[str], None],
         flush_timeout: float = FLUSH_TIMEOUT,
+        backlog: str | None = None,
     ) -> None:
         """`on_warning` is called (at most once per failure kind and run, possibly from the
-        uploader's thread) with a line to show the user."""
+        uploader's thread) with a line to show the user. `backlog`: a directory where the
+        results not uploaded in a run are listed, for the next run that uploads to send
+        (see `Backlog`)."""
         self.local = local
         self.remote = remote
         self.upload = upload
@@ -149,6 +154,13 @@ class TieredStore:
         self._latest: dict[Digest, Digest] = {}
         """Action -> its job's "latest" pointer key, moved once the action's result is
         written to the remote (`point_latest`)."""
+        self._unsent: dict[Digest, None] = {}
+        """Results stored (or taken from the backlog) and not yet written to the remote:
+        what the backlog lists at `flush`."""
+        self._backlog = Backlog(backlog) if backlog is not None and upload else None
+        self._from_backlog = 0
+        if self._backlog is not None:
+            self._resume_backlog(self._backlog)
 
     def _reset_counts(self) -> None:
         self._results = self._blobs = self._bytes = self._failed = 0
@@ -281,6 +293,7 @@ class TieredStore:
         back those it will (conveyor.run.undeclared), so this does not arise in a run."""
         self.local.remove_action(action)
         with self._lock:  # not a failure: the run chose not to keep it
+            self._unsent.pop(action, None)
             self._ready.pop(action, None)
             self._queue = [p for p in self._queue if p.action != action]
             self._withdrawn.add(action)
@@ -427,7 +440,23 @@ class TieredStore:
         self.local.put_action_result(action, result)
         if not self.upload:
             return
+        self._enqueue(action, result)
+
+    def _resume_backlog(self, backlog: Backlog) -> None:
+        """Queue the results earlier runs stored but could not upload (the remote was
+        down, or died mid-upload), if the local cache still has them."""
+        for action in backlog.claim():
+            try:
+                result = self.local.get_action_result(action)
+            except CacheError:
+                result = None
+            if result is not None:
+                self._from_backlog += 1
+                self._enqueue(action, result)
+
+    def _enqueue(self, action: Digest, result: ActionResult) -> None:
         with self._changed:
+            self._unsent[action] = None
             self._queued += 1
             if not self._remote_on:
                 self._failed += 1  # the warning was given when the remote went
@@ -534,6 +563,8 @@ class TieredStore:
                     self.remote.put_action_result(*item)
             except _RemoteFailed:
                 return False
+            with self._lock:
+                self._unsent.pop(item[0], None)
             key = latest.get(item[0])
             if key is not None:
                 # Not counted among the results: only explanations read it.
@@ -651,6 +682,7 @@ class TieredStore:
                     self._seconds,
                     now - began,
                     self._failed,
+                    self._from_backlog,
                 )
             else:
                 self._summary = None
@@ -663,6 +695,10 @@ class TieredStore:
             self._fetch_seconds = 0.0
             self._refusal_told = False
             self._withdrawn.clear()
+            unsent, self._unsent = list(self._unsent), {}
+            self._from_backlog = 0
+        if self._backlog is not None:
+            self._backlog.keep(unsent)
         if bug is not None:
             raise bug
         self.local.flush()
@@ -701,8 +737,12 @@ class TieredStore:
         )
         if s.waited >= 0.1:
             line += f" ({format_duration(s.waited)} of it after the jobs finished)"
+        if s.earlier:
+            line += f" ({s.earlier} left by earlier runs)"
         if s.failed:
             line += f"; {s.failed} result{'s' * (s.failed != 1)} not uploaded"
+            if self._backlog is not None:
+                line += " (the next run that uploads sends them)"
         return line
 
 
@@ -723,6 +763,80 @@ class TieredStore:
 # trust rule as results: written only with `upload` on (`point_latest`), in the same
 # instance, so a pull request's instance has pointers of its own. Two uploaders racing
 # leave the last one's: "latest" is approximate, and only explanations depend on it.
+
+
+class Backlog:
+    """The results a run stored locally but could not upload, for the next run that
+    uploads to send: a server killed mid-upload, or down for a run, must not leave the
+    team's cache short of what CI built.
+
+    One file per run that left some (JSON: [[hash, size], ...]) in a directory of the
+    local cache per remote and instance, so that runs of several workspaces sharing the
+    cache never overwrite each other's. A run claims the files there when it starts (a
+    rename only one process can win) and lists what it still could not send, with what
+    it claimed, in a file of its own when it ends. A claim left by a process that died
+    is taken again after an hour."""
+
+    STALE_CLAIM = 3600.0
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def claim(self) -> list[Digest]:
+        """The actions listed by earlier runs, their files taken from the directory."""
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return []
+        found: dict[Digest, None] = {}
+        now = time.time()
+        for name in names:
+            path = os.path.join(self.directory, name)
+            if name.endswith(".claimed"):
+                try:
+                    if now - os.stat(path).st_mtime < self.STALE_CLAIM:
+                        continue
+                except OSError:
+                    continue
+            elif not name.endswith(".json"):
+                continue
+            mine = f"{path}.{os.getpid()}.{threading.get_ident()}.claimed"
+            try:
+                os.rename(path, mine)
+                with open(mine, encoding="utf-8") as fh:
+                    listed = json.load(fh)
+                os.unlink(mine)
+            except (OSError, ValueError):
+                continue  # another run claimed it first, or it is not ours to read
+            for entry in listed if isinstance(listed, list) else ():
+                if (
+                    isinstance(entry, list)
+                    and len(entry) == 2
+                    and isinstance(entry[0], str)
+                    and isinstance(entry[1], int)
+                ):
+                    found[Digest(entry[0], entry[1])] = None
+        return list(found)
+
+    def keep(self, actions: Sequence[Digest]) -> None:
+        """List `actions` for a later run (nothing is written when there are none)."""
+        if not actions:
+            return
+        from conveyor.fsutil import atomic_write
+
+        name = f"{time.time_ns()}-{os.getpid()}-{threading.get_ident()}.json"
+        with contextlib.suppress(OSError):  # a full disk loses the list, not the run
+            atomic_write(
+                os.path.join(self.directory, name),
+                json.dumps([[d.hash, d.size_bytes] for d in actions]),
+                makedirs=True,
+            )
+
+
+def backlog_directory(root: str, url: str, instance_name: str) -> str:
+    """Where the backlog of uploads to one remote instance is kept in a local cache."""
+    key = hashlib.sha256(f"{url}\0{instance_name}".encode()).hexdigest()[:16]
+    return os.path.join(root, "remote-backlog", key)
 
 
 def latest_key(pipeline: str, job: str) -> Digest:
