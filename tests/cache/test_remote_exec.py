@@ -267,3 +267,33 @@ def test_no_remote_runs_remote_jobs_here(
     assert result.code == 0, result.err
     assert (project.root / "where.txt").read_text().strip() == str(project.root)
     assert "ran on" not in result.out
+
+
+def test_a_server_restarted_mid_job_is_followed_again(
+    execution_server: ExecServer, project: Project, tmp_path: Path
+) -> None:
+    """The operation lives in the server's database: after a restart, the run asks for
+    it by name (WaitExecution) and gets the job's result."""
+    pool = _pool()
+    started = tmp_path / "started"
+    project.pipeline(
+        f"""
+        remote: {{url: "{execution_server.url}", execute: true}}
+        jobs:
+          work:
+            inputs: [conveyor.yml]
+            outputs: [out.txt]
+            platform: {{pool: {pool}}}
+            run: echo go > {started} && sleep 4 && echo done > out.txt
+        """
+    )
+    project.commit()
+    with workers(execution_server, tmp_path, 1, "--platform", f"pool={pool}"):
+        proc = project.spawn("run", "--plain")
+        _wait_for(started)
+        execution_server.stop()
+        execution_server.start()
+        out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 0, out + err
+    assert "following the operation again (WaitExecution)" in out, out
+    assert (project.root / "out.txt").read_text() == "done\n"

@@ -174,7 +174,7 @@ class RemoteExecutor:
             return ExecOutcome(None, started, time.time(), cancelled=True)
         with self._lock:
             skip_lookup = spec.action in self._failed
-        response = self._run(spec.action, skip_lookup, cancel)
+        response = self._run(spec.action, skip_lookup, cancel, on_line)
         if response is None:
             return ExecOutcome(None, started, time.time(), cancelled=True)
         with self._lock:
@@ -233,7 +233,11 @@ class RemoteExecutor:
                 raise _InputChanged(f"{path} changed since the job's key was computed")
 
     def _run(
-        self, action: Digest, skip_lookup: bool, cancel: Cancel
+        self,
+        action: Digest,
+        skip_lookup: bool,
+        cancel: Cancel,
+        on_line: Callable[[str], None],
     ) -> remote_execution_pb2.ExecuteResponse | None:
         """Execute the action and follow its operation to the end: its ExecuteResponse,
         or None when the attempt was cancelled (the operation cancelled on the server)."""
@@ -309,7 +313,15 @@ class RemoteExecutor:
                     if code == grpc.StatusCode.UNIMPLEMENTED and name is None:
                         raise _Fallback("the server does not execute actions") from None
                     retryable = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
-                    if code in retryable and retried < conn.remote.retries:
+                    # An operation under way is worth waiting for longer than one call:
+                    # the server restarting takes seconds, and the work is not lost.
+                    patience = conn.remote.retries if name is None else max(6, conn.remote.retries)
+                    if code in retryable and retried < patience:
+                        if name is not None and retried == 0:
+                            on_line(
+                                "[conveyor] the connection to the server dropped: following "
+                                "the operation again (WaitExecution)"
+                            )
                         conn.backoff(retried)
                         retried += 1
                         continue
