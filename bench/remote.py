@@ -109,7 +109,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_buildgrid(directory: str) -> tuple[subprocess.Popen[bytes], int]:
+def start_buildgrid(
+    directory: str, config_text: str = CONFIG
+) -> tuple[subprocess.Popen[bytes], int]:
+    """BuildGrid in `directory` from `config_text` (its {port} and {directory} filled in),
+    answering; (its process, its port)."""
     venv = os.environ.get("CONVEYOR_BUILDGRID_VENV", os.path.join(REPO, ".venv-buildgrid"))
     bgd = os.path.join(venv, "bin", "bgd")
     if not os.path.exists(bgd):
@@ -117,7 +121,7 @@ def start_buildgrid(directory: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     config = os.path.join(directory, "bgd.yml")
     with open(config, "w") as fh:
-        fh.write(CONFIG.format(port=port))
+        fh.write(config_text.format(port=port, directory=directory))
     log = open(os.path.join(directory, "bgd.log"), "wb")  # noqa: SIM115
     proc = subprocess.Popen([bgd, "server", "start", config], stdout=log, stderr=log)
     client = os.path.join(os.path.dirname(sys.executable), "python")

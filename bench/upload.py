@@ -22,10 +22,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
-from _common import REPO, find_conveyor
-from remote import free_port
+from _common import find_conveyor
+from remote import start_buildgrid
 
 CONFIG = """\
 server:
@@ -36,7 +35,7 @@ authorization:
   method: none
 storages:
   - !disk-storage &cas
-    path: {cas}
+    path: {directory}/cas
 caches:
   - !lru-action-cache &ac
     storage: *cas
@@ -102,37 +101,6 @@ print(time.perf_counter() - t)
 _UPLOADED = re.compile(r"uploaded (\d+) blobs? \(([^)]*)\) and \d+ results? .* in ([0-9.]+)(ms|s)")
 
 
-def start_server(directory: str) -> tuple[subprocess.Popen[bytes], int]:
-    venv = os.environ.get("CONVEYOR_BUILDGRID_VENV", os.path.join(REPO, ".venv-buildgrid"))
-    bgd = os.path.join(venv, "bin", "bgd")
-    if not os.path.exists(bgd):
-        sys.exit(f"error: BuildGrid is not installed at {venv}: run .ci/buildgrid.sh")
-    port = free_port()
-    config = os.path.join(directory, "bgd.yml")
-    os.makedirs(os.path.join(directory, "cas"), exist_ok=True)
-    with open(config, "w") as fh:
-        fh.write(CONFIG.format(port=port, cas=os.path.join(directory, "cas")))
-    log = open(os.path.join(directory, "bgd.log"), "wb")  # noqa: SIM115
-    proc = subprocess.Popen([bgd, "server", "start", config], stdout=log, stderr=log)
-    probe = (
-        "import grpc, sys\n"
-        "from buildgrid.common.protos.build.bazel.remote.execution.v2 import "
-        "remote_execution_pb2 as re, remote_execution_pb2_grpc as rg\n"
-        "c = grpc.insecure_channel(f'127.0.0.1:{sys.argv[1]}')\n"
-        "rg.CapabilitiesStub(c).GetCapabilities(re.GetCapabilitiesRequest(), timeout=2)\n"
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if (
-            subprocess.run([sys.executable, "-c", probe, str(port)], capture_output=True).returncode
-            == 0
-        ):
-            return proc, port
-        time.sleep(0.5)
-    proc.terminate()
-    sys.exit("error: BuildGrid did not answer within 30 s")
-
-
 def sample(
     conveyor: str, ws: str, cache: str, url: str, seed: str, port: int
 ) -> tuple[float, float, int]:
@@ -187,7 +155,8 @@ def main() -> int:
         print(note)
     shutil.rmtree(args.work, ignore_errors=True)
     os.makedirs(args.work)
-    server, port = start_server(os.path.join(args.work, "server"))
+    os.makedirs(os.path.join(args.work, "server", "cas"))
+    server, port = start_buildgrid(os.path.join(args.work, "server"), CONFIG)
     url = f"grpc://127.0.0.1:{port}"
     total = args.size_mib * 1024 * 1024
     try:

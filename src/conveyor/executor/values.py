@@ -69,14 +69,9 @@ def _shown(line: str) -> str:
     return repr(line if len(line) <= 60 else line[:57] + "...")
 
 
-def read(path: str) -> tuple[tuple[tuple[str, str], ...], list[str]]:
-    """The values in the file at `path` (none when it is missing or empty), and the lines
-    to add to the job's log: malformed lines, a file larger than MAX_BYTES."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_BYTES + 1)
-    except OSError:
-        return (), []
+def decode(data: bytes) -> tuple[dict[str, str], list[str]]:
+    """The values in a file's bytes (up to MAX_BYTES of them), and the lines to add to
+    the job's log: malformed lines, a file larger than MAX_BYTES."""
     notes: list[str] = []
     if len(data) > MAX_BYTES:
         data = data[:MAX_BYTES]
@@ -86,4 +81,16 @@ def read(path: str) -> tuple[tuple[tuple[str, str], ...], list[str]]:
         )
     values, warnings = parse(data.decode("utf-8", "replace"))
     notes += [f"conveyor: $CONVEYOR_OUTPUT {w}: ignored" for w in warnings]
+    return values, notes
+
+
+def read(path: str) -> tuple[tuple[tuple[str, str], ...], list[str]]:
+    """The values in the file at `path` (none when it is missing or empty), and the lines
+    to add to the job's log (see `decode`)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
+    except OSError:
+        return (), []
+    values, notes = decode(data)
     return tuple(values.items()), notes

@@ -18,7 +18,7 @@ import posixpath
 import re
 from collections.abc import Mapping, Sequence
 
-from conveyor.executor.values import MAX_BYTES, parse
+from conveyor.executor.values import MAX_BYTES, decode
 from conveyor.model import Job, Pairs, Pipeline, RunContext
 
 _REF = re.compile(r"\$\{\{\s*(needs\.[^}]*?)\s*\}\}")
@@ -51,15 +51,7 @@ def read(path: str, secrets: Sequence[str]) -> tuple[Pairs, list[str]]:
         return (), []
     if not data:
         return (), []
-    notes: list[str] = []
-    if len(data) > MAX_BYTES:
-        data = data[:MAX_BYTES]
-        notes.append(
-            f"conveyor: $CONVEYOR_OUTPUT is larger than {MAX_BYTES // 1024} KiB: "
-            "only the first KiB up to that were read"
-        )
-    values, warnings = parse(data.decode("utf-8", "replace"))
-    notes += [f"conveyor: $CONVEYOR_OUTPUT {w}: ignored" for w in warnings]
+    values, notes = decode(data)
     if secrets and values:
         from conveyor.executor.masking import Masker
 
