@@ -206,6 +206,12 @@ class LocalCache:
                 str(exc), reason=exc.strerror or str(exc), where=exc.filename or path
             ) from exc
 
+    def open_blob(self, digest: Digest) -> IO[bytes]:
+        """A blob opened for reading as it is stored, unverified: for a reader that
+        hashes what it reads anyway (an upload to a remote cache). BlobMissing if it is
+        not there."""
+        return self._open(digest)[1]
+
     def get_bytes(self, digest: Digest) -> bytes:
         """A blob's bytes, verified, its use refreshed (BlobMissing, CorruptBlob: evicted)."""
         path, fh = self._open(digest)

@@ -359,6 +359,28 @@ class RemoteStore:
             where=path,
         )
 
+    def put_stream(self, digest: Digest, open_blob: Callable[[], IO[bytes]]) -> None:
+        """Send the blob `digest` from the file `open_blob()` opens (asked again for a
+        resumed write), hashing it as it goes: one read, no FindMissingBlobs (the caller
+        has asked). Bytes that do not hash to `digest` are never committed: CorruptBlob."""
+        self._writable("a blob upload")
+
+        def chunks(start: int) -> Iterator[bytes]:
+            sent, size = hashlib.sha256(), 0
+            with open_blob() as fh:
+                while chunk := fh.read(CHUNK):
+                    sent.update(chunk)
+                    size += len(chunk)
+                    if size > start:
+                        yield chunk[max(0, start - (size - len(chunk))) :]
+            if Digest(sent.hexdigest(), size) != digest:
+                raise _Changed()
+
+        try:
+            self._write(digest, chunks)
+        except _Changed:
+            raise CorruptBlob(digest, "its bytes do not match its digest") from None
+
     def put_many(self, blobs: Sequence[bytes]) -> list[Digest]:
         """Store small blobs, as many to one BatchUpdateBlobs as the server's batch size
         takes (one call per blob cost a round trip each: 1,000 results' outputs took
