@@ -238,6 +238,8 @@ class WorkspaceFiles:
         """Files a cache hit would restore, by what it would restore (for `why`)."""
         self.initially_dirty: frozenset[str] = frozenset()
         """Tracked files that differed from git's index when git was first asked."""
+        self._converted: set[str] | None = None
+        self._converted_asked = False
 
     # -- persisted state -------------------------------------------------------------
     @property
@@ -441,6 +443,20 @@ class WorkspaceFiles:
                 continue
             out.append(f"{i.digest}{'x' if i.executable else ''}")
         return out
+
+    def unconverted(self, paths: Sequence[str]) -> bool:
+        """Whether each of `paths` that `identities` names by its blob id holds exactly
+        the blob's bytes, here and in any checkout where this holds too: no attribute or
+        core.autocrlf converts it (`git.converted`, asked once, for every tracked file).
+        Only then can a fingerprint made here be trusted in another checkout."""
+        if not self._converted_asked:
+            tracked, _dirty = self._git_state()
+            self._converted_asked = True
+            self._converted = (
+                set() if self._walked is not None else git.converted(self.root, sorted(tracked))
+            )
+        converted = self._converted
+        return converted is not None and (not converted or converted.isdisjoint(paths))
 
     def hash_path(self, rel: str) -> Digest:
         full = os.path.join(self.root, rel)
