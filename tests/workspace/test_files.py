@@ -263,3 +263,12 @@ def test_digests_agree_across_processes(project: Project) -> None:
 def test_a_damaged_file_state_is_only_a_slower_run(project: Project, name: str, how: str) -> None:
     """The stat cache and the blob-id map are rebuilt, never trusted when unreadable."""
     check_damaged_state_is_harmless(project, name, how)
+
+
+@pytest.mark.parametrize("size", [0, 1, 2500, (1 << 16) - 1, 1 << 16, (1 << 16) + 1, 3 << 16])
+def test_digest_file_is_sha256_of_every_byte_at_any_size(tmp_path: Path, size: int) -> None:
+    # Read in chunks of 64 KiB: the sizes at and around a chunk's end are the cases.
+    data = os.urandom(size)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    assert digest.digest_file(str(path)) == sha(data)

@@ -30,6 +30,7 @@ from conveyor.cache.keys import (
     build_manifest,
     explain,
     fingerprint,
+    fingerprint_key,
     key_environment,
     outputs_digest,
     tool_versions,
@@ -75,6 +76,13 @@ class _Tiers(Protocol):
     def remote_entry(self, action: Digest) -> ActionResult | None: ...
 
     def point_latest(self, key: Digest, action: Digest) -> None: ...
+
+    @property
+    def upload(self) -> bool: ...
+
+    def fingerprint_result(self, key: Digest) -> tuple[Digest, ActionResult] | None: ...
+
+    def publish_fingerprint(self, action: Digest, key: Digest) -> None: ...
 
 
 class Peeked(NamedTuple):
@@ -186,13 +194,37 @@ class JobCache:
         with self._lock:
             known = self.memo.get(fp)
         if known is not None:
-            return BuiltAction(known, lambda: manifest_of(self._infos(paths)), paths=paths)
-        infos = self._infos(paths)
-        built = build_action(manifest_of(infos), infos)
-        built.paths = paths
-        with self._lock:
-            self.memo.put(fp, built.digest)
+            return BuiltAction(
+                known, lambda: manifest_of(self._infos(paths)), paths=paths, fingerprint=fp
+            )
+
+        def build() -> BuiltAction:
+            infos = self._infos(paths)
+            built = build_action(manifest_of(infos), infos)
+            with self._lock:
+                self.memo.put(fp, built.digest)
+            return built
+
+        if self._by_fingerprint(job, paths):
+            # Asked of the remote by fingerprint first (`ask_remote`), off this thread:
+            # a fresh clone served from a team's cache then hashes none of its inputs
+            # (20,000 files were most of the scheduler's time).
+            return BuiltAction(
+                build, lambda: manifest_of(self._infos(paths)), paths=paths, fingerprint=fp
+            )
+        built = build()
+        built.paths, built.fingerprint = paths, fp
         return built
+
+    def _by_fingerprint(self, job: Job, paths: Sequence[str]) -> bool:
+        """Whether the job's result is asked of the remote by its fingerprint: a remote
+        tier is on, and the inputs named by blob id hold their blobs' bytes (else another
+        checkout's equal fingerprint would not mean an equal action)."""
+        tiers = self._tiers
+        if tiers is None or not tiers.remote_enabled or not self.read or not job.cache:
+            return False
+        with self._lock:
+            return self.files.unconverted(paths)
 
     @property
     def index(self) -> JobIndex:
@@ -293,10 +325,12 @@ class JobCache:
         (`ask_remote` then asks, off the caller's thread)."""
         if not self.read or not job.cache:
             return None
+        tiers = self._tiers
+        if here and built.pending and tiers is not None and tiers.remote_enabled:
+            return ASK_REMOTE  # by fingerprint, then by the action (its inputs hashed)
         hit = self._recorded_hit(job, built)
         if hit is not None:
             return hit
-        tiers = self._tiers
         if not here or tiers is None:
             return self.store.get_action_result(built.digest)
         found = tiers.local_action_result(built.digest)
@@ -306,8 +340,43 @@ class JobCache:
 
     def ask_remote(self, built: BuiltAction) -> ActionResult | None:
         """The entry for the action from every tier, the remote's written through to the
-        local one (a network call: `find(here=True)` said ASK_REMOTE)."""
+        local one (a network call: `find(here=True)` said ASK_REMOTE). An action still
+        `pending` is asked by its fingerprint first: a hit names the action's digest,
+        and no input is hashed; on a miss the inputs are hashed now, on the caller's
+        thread."""
+        tiers = self._tiers
+        if built.pending and built.fingerprint is not None and tiers is not None:
+            found = tiers.fingerprint_result(fingerprint_key(built.fingerprint))
+            if found is not None and self._sizes_agree(found[1]):
+                action, result = found
+                built.settle(action)
+                with self._lock:
+                    self.memo.put(built.fingerprint, action)
+                return result
         return self.store.get_action_result(built.digest)
+
+    def _sizes_agree(self, result: ActionResult) -> bool:
+        """Whether every input the result's manifest names has here the size it had
+        where the result was made. A stat each, beside `unconverted` (which makes blob
+        ids name the same bytes in both checkouts): a checkout that converts files
+        anyway (Git LFS, line endings) shows in their sizes."""
+        manifest = None
+        try:
+            for extra in result.execution_metadata.auxiliary_metadata:
+                if extra.type_url == MANIFEST_TYPE:
+                    manifest = Manifest.from_json(extra.value)
+        except (KeyError, ValueError, TypeError):
+            return False
+        if manifest is None:
+            return False
+        root = self.pipeline.root
+        for path, named in manifest.inputs:
+            try:
+                if os.stat(f"{root}/{path}").st_size != int(named.split("/", 1)[1].rstrip("x")):
+                    return False
+            except (OSError, ValueError, IndexError):
+                return False
+        return True
 
     def restore(self, job: Job, built: BuiltAction, result: ActionResult) -> Hit | None:
         """The entry `find` gave, as a hit: its outputs restored and verified, its log
@@ -700,6 +769,7 @@ class JobCache:
                 # The remote's "latest" of this job, for the `why` of other machines.
                 key = latest_key(self.pipeline.label, job.name)
                 self._tiers.point_latest(key, built.digest)
+            self._publish(built)
             self.index.put(job.name, built.digest, self.run_id, finished - started)
             hit = Hit(
                 list(log_lines),
@@ -715,6 +785,18 @@ class JobCache:
             with self._lock:
                 self.stored[job.name] = (built.digest, frozenset(built.paths))
         return Stored(digest_of_outputs, found.missing, produced)
+
+    def _publish(self, built: BuiltAction) -> None:
+        """With uploads to a remote on: the result just stored is also published under
+        the job's fingerprint, when the inputs named by blob id hold their blobs' bytes
+        (`unconverted`), for another checkout to find before hashing a file."""
+        tiers = self._tiers
+        if tiers is None or not tiers.upload or built.fingerprint is None:
+            return
+        with self._lock:
+            plain = self.files.unconverted(built.paths)
+        if plain:
+            tiers.publish_fingerprint(built.digest, fingerprint_key(built.fingerprint))
 
     def _store_output(self, full: str, *, store: bool) -> tuple[Digest, bool, bytes | None, int]:
         """(digest, executable, contents if small, mode): an output up to the store's

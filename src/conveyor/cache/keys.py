@@ -149,32 +149,75 @@ class BuiltAction:
     """A job's action digest, its manifest, and (when built here rather than taken from
     the memo) the Action and the Command/Directory blobs. The manifest may be given as a
     function: a memoized cache hit never needs it, and building it per job was a good
-    part of a no-op run."""
+    part of a no-op run.
+
+    The digest too may be given as a function (`pending` until first read): a fresh
+    clone asks the remote cache by the job's fingerprint first (`fingerprint_key`), and
+    only a miss there needs its inputs hashed. `settle` gives the digest that entry
+    named instead."""
 
     def __init__(
         self,
-        digest: Digest,
+        digest: Digest | Callable[[], BuiltAction],
         manifest: Manifest | Callable[[], Manifest],
         action: Any = None,
         blobs: dict[Digest, bytes] | None = None,
         paths: Sequence[str] = (),
+        fingerprint: str | None = None,
     ) -> None:
-        self.digest = digest
+        self._digest = digest if isinstance(digest, Digest) else None
+        self._build = None if isinstance(digest, Digest) else digest
         self.paths = paths
         """The workspace-relative input files the digest covers."""
+        self.fingerprint = fingerprint
+        """What the job's key was made of, as `fingerprint` gives it (None: not made)."""
         self.inputs_state: dict[str, tuple[int, ...] | None] | None = None
         """Each input's stat just before the job ran (see JobCache.inputs_changed)."""
         self._manifest = manifest
         self.action = action
-        """remote_execution_pb2.Action; None when the digest came from the memo."""
+        """remote_execution_pb2.Action; None when the digest came from a memo (or is
+        pending: it is set when the digest is first read)."""
         self.blobs = blobs
         """Command and Directory messages, by digest (for a CAS that executes remotely)."""
+
+    @property
+    def pending(self) -> bool:
+        """Whether the digest is still to be computed (reading it computes it)."""
+        return self._digest is None
+
+    @property
+    def digest(self) -> Digest:
+        if self._digest is None:
+            assert self._build is not None
+            built = self._build()
+            self._digest, self._build = built.digest, None
+            self.action, self.blobs = built.action, built.blobs
+            self._manifest = built._manifest
+        return self._digest
+
+    def settle(self, digest: Digest) -> None:
+        """Take `digest` as the action's (what an entry found by fingerprint named): the
+        inputs are not hashed."""
+        self._digest, self._build = digest, None
 
     @property
     def manifest(self) -> Manifest:
         if not isinstance(self._manifest, Manifest):
             self._manifest = self._manifest()
         return self._manifest
+
+
+FINGERPRINT_TAG = "conveyor.fingerprint/1"
+"""What a fingerprint is hashed with into an action cache key (`fingerprint_key`); a
+new tag, should what such an entry holds change, leaves the old entries unread."""
+
+
+def fingerprint_key(fingerprint: str) -> Digest:
+    """The action cache key a result is also published under by its fingerprint, so
+    that another checkout can ask for it before hashing a file: the digest of a tagged
+    string that is no Action (no Action hashes to it), of a fixed size."""
+    data = f"{FINGERPRINT_TAG}:{fingerprint}".encode()
+    return Digest(hashlib.sha256(data).hexdigest(), len(data))
 
 
 @functools.cache

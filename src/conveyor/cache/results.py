@@ -8,9 +8,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from conveyor.model import Digest
+
 # Re-exported: the job cache's modules name them from here.
 from conveyor.reapi.metadata import MANIFEST_TYPE as MANIFEST_TYPE
 from conveyor.reapi.metadata import VALUES_TYPE as VALUES_TYPE
+
+ACTION_TYPE = "type.googleapis.com/conveyor.ActionDigest"
+"""The type URL of the action digest ("hash/size") a result published under a
+fingerprint key (`keys.fingerprint_key`) is the result of, in its auxiliary metadata."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,31 @@ def describe_execution(
         extra = meta.auxiliary_metadata.add()
         extra.type_url = VALUES_TYPE
         extra.value = json.dumps([list(pair) for pair in values]).encode()
+
+
+def with_action(result: Any, action: Digest) -> Any:
+    """A copy of `result` that names the action it is the result of: what is published
+    under the action's fingerprint key."""
+    copy = type(result)()
+    copy.CopyFrom(result)
+    extra = copy.execution_metadata.auxiliary_metadata.add()
+    extra.type_url = ACTION_TYPE
+    extra.value = f"{action.hash}/{action.size_bytes}".encode()
+    return copy
+
+
+def action_of(result: Any) -> Digest | None:
+    """The action a result found by fingerprint is the result of, the note taken out of
+    `result` (which is then as it is stored under the action); None: it names none, or
+    not readably."""
+    for i, extra in enumerate(result.execution_metadata.auxiliary_metadata):
+        if extra.type_url == ACTION_TYPE:
+            sha, _, size = extra.value.decode("ascii", "replace").partition("/")
+            if len(sha) != 64 or sha.strip("0123456789abcdef") or not size.isdigit():
+                return None
+            del result.execution_metadata.auxiliary_metadata[i]
+            return Digest(sha, int(size))
+    return None
 
 
 def values_of(result: Any) -> tuple[tuple[str, str], ...]:

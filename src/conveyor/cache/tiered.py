@@ -45,6 +45,7 @@ from conveyor.cache.interface import (
     batches,
     referenced_blobs,
 )
+from conveyor.cache.results import action_of, with_action
 from conveyor.model import Digest
 from conveyor.reapi.metadata import MANIFEST_TYPE
 from conveyor.units import format_duration, format_size
@@ -145,6 +146,9 @@ class TieredStore:
         """Blobs known to be on the remote (sent, or found there) this store's lifetime."""
         self._withdrawn: set[Digest] = set()
         """Actions taken back (`remove_action`) this run: never uploaded."""
+        self._aliases: dict[Digest, set[Digest]] = {}
+        """Fingerprint keys each action's result is also to be written under
+        (`publish_fingerprint`)."""
         self._bug: Exception | None = None
         self._thread: threading.Thread | None = None
         self._flushing = False
@@ -241,6 +245,7 @@ class TieredStore:
             self._busy = 0
             self._queue.clear()
             self._ready.clear()
+            self._aliases.clear()
             self._changed.notify_all()
         self.on_warning(warning)
 
@@ -297,6 +302,7 @@ class TieredStore:
         with self._lock:  # not a failure: the run chose not to keep it
             self._unsent.pop(action, None)
             self._ready.pop(action, None)
+            self._aliases.pop(action, None)
             self._queue = [p for p in self._queue if p.action != action]
             self._withdrawn.add(action)
 
@@ -312,20 +318,56 @@ class TieredStore:
         try:
             with self._remote():
                 result = self.remote.get_action_result(action)
-            if result is None:
-                return None
+        except _RemoteFailed:
+            return None
+        if result is None or not self._write_through(action, action, result):
+            return None
+        self._count_result(began)
+        return result
+
+    def fingerprint_result(self, key: Digest) -> tuple[Digest, ActionResult] | None:
+        """The remote's result published under a fingerprint key
+        (`keys.fingerprint_key`), and the action it names, written through to the local
+        store as that action's (whose own local result is served instead, if it has
+        one); None: the remote has none, or it names no action, or it is refused."""
+        if not self._remote_on:
+            return None
+        began = time.monotonic()
+        try:
+            with self._remote():
+                result = self.remote.get_action_result(key)
+        except _RemoteFailed:
+            return None
+        action = None if result is None else action_of(result)
+        if result is None or action is None:
+            return None
+        found = self.local.get_action_result(action)
+        if found is not None:
+            return action, found
+        if not self._write_through(key, action, result):
+            return None
+        self._count_result(began)
+        return action, result
+
+    def _write_through(self, asked: Digest, action: Digest, result: ActionResult) -> bool:
+        """Every blob of a remote's result copied to the local store (verified), then
+        the result stored locally under `action`; False: refused (the warning given) or
+        the remote failed."""
+        try:
             _check_inline(result)
             self._pull(self.local.find_missing(referenced_blobs(result)))
         except _RemoteFailed:
-            return None
+            return False
         except (BlobMissing, CorruptBlob) as exc:
-            self._refused(action, exc)
-            return None
+            self._refused(asked, exc)
+            return False
         self.local.put_action_result(action, result)
+        return True
+
+    def _count_result(self, began: float) -> None:
         with self._lock:
             self._fetched[0] += 1
             self._fetch_seconds += time.monotonic() - began
-        return result
 
     def find_missing(self, digests: Iterable[Digest]) -> list[Digest]:
         """Those of `digests` neither store has (the remote asked about the rest only)."""
@@ -472,6 +514,17 @@ class TieredStore:
                 )
                 self._thread.start()
 
+    def publish_fingerprint(self, action: Digest, key: Digest) -> None:
+        """With `upload` on: when the result stored for `action` is written to the
+        remote, write it under the fingerprint key `key` too, naming `action` (so that
+        another checkout finds it before hashing its inputs). Never locally: the local
+        tier has its memo (cache.memo)."""
+        if not self.upload:
+            return
+        with self._lock:
+            if self._remote_on:
+                self._aliases.setdefault(action, set()).add(key)
+
     def _uploader(self) -> None:
         """The background thread: takes queued results in groups and sends their blobs;
         ends when idle for a while (the next result stored starts another), so a process
@@ -567,27 +620,36 @@ class TieredStore:
                     self._ready[pending.action] = _without_inline(pending.result)
 
     def _write_results(
-        self, ready: Mapping[Digest, ActionResult], latest: Mapping[Digest, Digest]
+        self,
+        ready: Mapping[Digest, ActionResult],
+        latest: Mapping[Digest, Digest],
+        aliases: Mapping[Digest, set[Digest]],
     ) -> int:
-        """The results written to the remote, RESULT_WRITERS at a time; how many. Each
-        result's "latest" pointer (`latest`, by action) is written right after it, so a
-        pointer never names a result the remote was not given."""
+        """The results written to the remote (each also under its `aliases`),
+        RESULT_WRITERS at a time; how many. Each result's "latest" pointer (`latest`, by
+        action) is written right after it, so a pointer never names a result the remote
+        was not given."""
 
         def write(item: tuple[Digest, ActionResult]) -> bool:
             if not self._remote_on:
                 return False
+            action, result = item
             try:
                 with self._remote():
-                    self.remote.put_action_result(*item)
+                    self.remote.put_action_result(action, result)
+                    # After the action's own: a reader that finds it by fingerprint
+                    # then finds it by the action too.
+                    for key in aliases.get(action, ()):
+                        self.remote.put_action_result(key, with_action(result, action))
             except _RemoteFailed:
                 return False
             with self._lock:
-                self._unsent.pop(item[0], None)
-            key = latest.get(item[0])
-            if key is not None:
+                self._unsent.pop(action, None)
+            pointer = latest.get(action)
+            if pointer is not None:
                 # Not counted among the results: only explanations read it.
                 with contextlib.suppress(_RemoteFailed), self._remote():
-                    self.remote.put_action_result(key, latest_pointer(item[0], item[1]))
+                    self.remote.put_action_result(pointer, latest_pointer(action, result))
             return True
 
         if len(ready) == 1:
@@ -686,12 +748,13 @@ class TieredStore:
         with self._lock:
             ready, self._ready = self._ready, {}
             latest, self._latest = self._latest, {}
+            aliases, self._aliases = self._aliases, {}
         written_started = time.monotonic()
         # Last, and only now: after every blob they refer to, and after the run took
         # back what it would (remove_action), since the remote cannot forget a result.
         # REAPI has no batch for them: several calls in flight (one at a time, 1,000
         # results took 1.2 s after the jobs were done).
-        written = self._write_results(ready, latest) if ready else 0
+        written = self._write_results(ready, latest, aliases) if ready else 0
         with self._lock:
             self._results += written
             self._failed += len(ready) - written

@@ -98,6 +98,44 @@ def parse_index(out: bytes) -> IndexEntries:
     return tracked
 
 
+CONVERTING = frozenset({"text", "eol", "crlf", "filter", "ident", "working-tree-encoding"})
+"""The attributes under which git may write a file's bytes other than its blob's (line
+endings, a smudge filter such as Git LFS's, $Id$, an encoding) and call it clean."""
+
+
+def converted(root: str, paths: Sequence[str]) -> set[str] | None:
+    """Those of the tracked `paths` whose bytes in the working tree may differ from
+    their blob's: an attribute in `CONVERTING` is set for them (`check-attr`, which reads
+    every attributes file git does). None when any may (core.autocrlf is on) or git
+    cannot tell."""
+    try:
+        crlf = _run(root, ("config", "--get", "core.autocrlf"))
+        if crlf.returncode not in (0, 1):  # 1: not set
+            return None
+        if crlf.stdout.strip().lower() not in (b"", b"false", b"no", b"off", b"0"):
+            return None  # "true" and "input" both convert
+        if not paths:
+            return set()
+        done = subprocess.run(
+            [GIT, "check-attr", "-a", "-z", "--stdin"],
+            cwd=root,
+            input=b"\0".join(p.encode() for p in paths) + b"\0",
+            capture_output=True,
+        )
+    except OSError:
+        return None
+    if done.returncode != 0:
+        return None
+    # `-a` names only the attributes set, unset or given a value: (path, name, value).
+    fields = done.stdout.split(b"\0")
+    out = set()
+    for i in range(0, len(fields) - 2, 3):
+        name, value = fields[i + 1].decode(), fields[i + 2]
+        if name in CONVERTING and value != b"unset":  # unset: never converted ("binary")
+            out.add(fields[i].decode())
+    return out
+
+
 # -- files written by a run (run.undeclared) ---------------------------------------------
 def start_content_changes(root: str, under: Sequence[str] = ()) -> Running:
     """Tracked files whose bytes differ from HEAD's, as paths. Not diff-files: a file
