@@ -62,7 +62,9 @@ class Bazel:
         self.workspace = workspace
         self.user_root = user_root
 
-    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def __call__(
+        self, *args: str, timeout: float = BAZEL_TIMEOUT
+    ) -> subprocess.CompletedProcess[str]:
         startup = [
             # Debian's own rc file stays: it points Bazel at its install base in
             # /usr/share/bazel, without which the launcher cannot start. A user's and
@@ -78,7 +80,7 @@ class Bazel:
             cwd=self.workspace,
             capture_output=True,
             text=True,
-            timeout=BAZEL_TIMEOUT,
+            timeout=timeout,
         )
 
     def server_pids(self) -> list[int]:
@@ -126,7 +128,14 @@ def bazel(tmp_path: Path) -> Iterator[Bazel]:
         yield tool
     finally:
         pids = tool.server_pids()
-        tool("shutdown")
+        try:
+            tool("shutdown", timeout=10)
+        except subprocess.TimeoutExpired:
+            # A server that used a remote executor hangs in its shutdown here (Bazel 4
+            # waits on its gRPC channels): killed, as _wait_gone does a lingering one.
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         for pid in pids:
             _wait_gone(pid)
 
