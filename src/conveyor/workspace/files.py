@@ -57,6 +57,9 @@ def digest_file(path: str) -> Digest:
         while chunk := os.read(fd, _CHUNK):
             h.update(chunk)
             size += len(chunk)
+    except OSError as exc:
+        # os.read's errors (a directory where the file was) do not name the file.
+        raise type(exc)(exc.errno, exc.strerror, path) from None
     finally:
         os.close(fd)
     return Digest(h.hexdigest(), size)
