@@ -76,7 +76,8 @@ _LINGER = 0.2
 RESULT_WRITERS = 8
 """Action results written to the remote at once when the run ends."""
 LARGE_UPLOADS = 4
-"""Blobs too large for a batch sent at once (each a ByteStream write)."""
+"""Uploads in flight at once: blobs too large for a batch (each a ByteStream write), or
+batches of small ones."""
 
 
 class UploadSummary(NamedTuple):
@@ -665,30 +666,53 @@ class TieredStore:
         wanted: Mapping[Digest, bytes | None],
         put_many: Callable[[Sequence[bytes]], list[Digest]],
     ) -> set[Digest]:
-        """Small blobs to the remote, many to a call; those lost locally meanwhile."""
-        lost: set[Digest] = set()
-        datas: list[bytes] = []
-        kept: list[Digest] = []
+        """Small blobs to the remote, many to a call, a batch's worth read at a time and
+        LARGE_UPLOADS batches at once (10,000 outputs of 100 KiB were read into memory
+        whole, then sent one batch after another); those lost locally meanwhile."""
+        from conveyor.cache.remote import BATCH_OVERHEAD
+
+        limit = self.remote.capabilities.max_batch_bytes
+        groups: list[list[Digest]] = [[]]
+        size = 0
         for d in digests:
-            try:
-                inline = wanted[d]
-                datas.append(self.local.get_bytes(d) if inline is None else inline)
-                kept.append(d)
-            except (BlobMissing, CorruptBlob, StoreUnavailable, OSError):
-                lost.add(d)  # gone or bad locally since it was stored: not uploaded
-        if not kept:
+            if groups[-1] and size + d.size_bytes + BATCH_OVERHEAD > limit:
+                groups.append([])
+                size = 0
+            groups[-1].append(d)
+            size += d.size_bytes + BATCH_OVERHEAD
+
+        def send(group: Sequence[Digest]) -> set[Digest]:
+            lost: set[Digest] = set()
+            datas: list[bytes] = []
+            kept: list[Digest] = []
+            for d in group:
+                try:
+                    inline = wanted[d]
+                    datas.append(self.local.get_bytes(d) if inline is None else inline)
+                    kept.append(d)
+                except (BlobMissing, CorruptBlob, StoreUnavailable, OSError):
+                    lost.add(d)  # gone or bad locally since it was stored: not uploaded
+            if not kept:
+                return lost
+            with self._remote():
+                sent = put_many(datas)
+            for d, got in zip(kept, sent, strict=True):
+                if got != d:
+                    lost.add(d)
+                    continue
+                with self._lock:
+                    self._blobs += 1
+                    self._bytes += d.size_bytes
+                    self._on_remote.add(d)
             return lost
-        with self._remote():
-            sent = put_many(datas)
-        for d, got in zip(kept, sent, strict=True):
-            if got != d:
-                lost.add(d)
-                continue
-            with self._lock:
-                self._blobs += 1
-                self._bytes += d.size_bytes
-            self._on_remote.add(d)
-        return lost
+
+        groups = [g for g in groups if g]
+        if len(groups) <= 1:
+            return send(groups[0]) if groups else set()
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(LARGE_UPLOADS, thread_name_prefix="remote-batch") as pool:
+            return set().union(*pool.map(send, groups))
 
     def _send_blob(self, digest: Digest, inline: bytes | None, limit: int) -> int:
         """One blob to the remote, read from the result or the local store; its size.
