@@ -41,7 +41,7 @@ JOB = """\
     inputs: [data/{i:04d}.txt]
     outputs: [out/{i:04d}.txt]
     platform: {{pool: bench}}
-    run: sleep 0.2 && mkdir -p out && cp data/{i:04d}.txt out/{i:04d}.txt
+    run: sleep {sleep} && mkdir -p out && cp data/{i:04d}.txt out/{i:04d}.txt
 """
 
 
@@ -63,10 +63,10 @@ def workspace(base: str, n: int) -> str:
     return ws
 
 
-def run(conveyor: str, ws: str, n: int, cache: str, *extra: str) -> float:
+def run(conveyor: str, ws: str, n: int, cache: str, *extra: str, sleep: float = 0.2) -> float:
     with open(os.path.join(ws, "conveyor.yml"), "w") as fh:
         fh.write(PIPELINE_HEAD.format(salt=uuid.uuid4().hex))
-        fh.writelines(JOB.format(i=i) for i in range(n))
+        fh.writelines(JOB.format(i=i, sleep=sleep) for i in range(n))
     shutil.rmtree(os.path.join(ws, "out"), ignore_errors=True)
     shutil.rmtree(cache, ignore_errors=True)
     env = dict(os.environ, CONVEYOR_CACHE_DIR=cache)
@@ -91,6 +91,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-n", type=int, default=200)
     ap.add_argument("--reps", type=int, default=1)
+    ap.add_argument("--sleep", type=float, default=0.2, help="seconds each job sleeps")
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "bench-remote-exec"))
     ap.add_argument("--conveyor", default=None)
     args = ap.parse_args()
@@ -108,18 +109,25 @@ def main() -> int:
         with execution_buildgrid(Path(args.work) / "server") as server:
             remote = ("--remote", server.url, "--remote-execute")
             for _rep in range(args.reps):
-                times["local -j2"].append(run(conveyor, ws, args.n, cache, "--no-remote"))
+                times["local -j2"].append(
+                    run(conveyor, ws, args.n, cache, "--no-remote", sleep=args.sleep)
+                )
                 print(f"  local -j2: {times['local -j2'][-1]:.2f}s", flush=True)
                 for count, label in ((1, "1 worker x 2"), (2, "2 workers x 2")):
                     pool = Path(args.work) / f"workers-{count}"
                     with workers(server, pool, count, "--slots", "2", "--platform", "pool=bench"):
-                        times[label].append(run(conveyor, ws, args.n, cache, *remote))
+                        times[label].append(
+                            run(conveyor, ws, args.n, cache, *remote, sleep=args.sleep)
+                        )
                     print(f"  {label}: {times[label][-1]:.2f}s", flush=True)
     finally:
         shutil.rmtree(args.work, ignore_errors=True)
     med = {k: statistics.median(v) for k, v in times.items()}
-    floor = args.n * 0.2 / 2
-    print(f"N={args.n} jobs of sleep 0.2 (floor at 2 slots: {floor:.1f}s), median of {args.reps}:")
+    floor = args.n * args.sleep / 2
+    print(
+        f"N={args.n} jobs of sleep {args.sleep:g} (floor at 2 slots: {floor:.1f}s), "
+        f"median of {args.reps}:"
+    )
     for label, value in med.items():
         print(f"  {label:>14}: {value:.2f}s")
     speedup = med["1 worker x 2"] / med["2 workers x 2"]
