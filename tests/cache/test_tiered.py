@@ -227,8 +227,11 @@ def test_uploads_send_the_missing_blobs_first_and_the_result_last(tmp_path: Path
     for action in (first, second):
         on_remote = inner.get_action_result(action)
         assert on_remote is not None
-        assert on_remote.stdout_raw == b"", "sent as a blob, not inline"
-        assert all(f.contents == b"" for f in on_remote.output_files)
+        # The small output and the log ride inline as well (a reader needs no second
+        # call), and are blobs of their own too (sent above); larger outputs only blobs.
+        assert on_remote.stdout_raw == LOG
+        inline = {f.path: f.contents for f in on_remote.output_files if f.contents}
+        assert list(inline.values()) == [SMALL], inline
     assert remote.calls.count("put_bytes") + remote.calls.count("put_file") == 4
     summary = tiered.uploads()
     assert summary is not None
@@ -531,8 +534,10 @@ def test_a_second_machine_is_served_from_the_remote_cache(
     assert "get_action_result" in remote.calls
     assert not any(c.startswith("put") for c in remote.calls), "B does not upload"
     assert local_b.stats().actions == 2, "B's local cache holds the results now"
-    # B says what came from the remote, and uploads nothing.
-    assert str(b.summary()).startswith("2 results (4 blobs, 300.1 kB) came from the remote")
+    # B says what came from the remote, and uploads nothing. The small outputs and logs
+    # came inside the results: only the large output was a blob to fetch.
+    assert str(b.summary()).startswith("2 results (1 blob, 300.0 kB) came from the remote")
+    assert remote.calls.count("get_many") + remote.calls.count("get_file") == 1
     assert "\n" not in str(b.summary())
 
     # B again, outputs gone and the remote down: served from B's own cache, no warning.

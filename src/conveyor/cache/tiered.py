@@ -75,6 +75,8 @@ _LINGER = 0.2
 """Seconds the uploader waits for more results before sending a small group."""
 RESULT_WRITERS = 8
 """Action results written to the remote at once when the run ends."""
+INLINE_BUDGET = 64 * 1024
+"""Bytes of outputs and log an uploaded result keeps inline (see `_for_remote`)."""
 LARGE_UPLOADS = 4
 """Uploads in flight at once: blobs too large for a batch (each a ByteStream write), or
 batches of small ones."""
@@ -618,7 +620,7 @@ class TieredStore:
                 if lost.intersection(blobs):
                     self._failed += 1
                 else:
-                    self._ready[pending.action] = _without_inline(pending.result)
+                    self._ready[pending.action] = _for_remote(pending.result)
 
     def _write_results(
         self,
@@ -1008,15 +1010,27 @@ def _result_blobs(result: ActionResult) -> dict[Digest, bytes | None]:
     return {d: inline for d, inline in blobs.items() if d.size_bytes}
 
 
-def _without_inline(result: ActionResult) -> ActionResult:
-    """The result as the remote gets it: contents and log as blobs only. A result with
-    every small output inline can exceed a gRPC message (4 MiB by default), and a
-    server inlines what a reader asks for anyway."""
+def _for_remote(result: ActionResult) -> ActionResult:
+    """The result as the remote gets it: its small outputs and log still inline, up to
+    INLINE_BUDGET bytes in all, the rest as blobs only (every blob is uploaded as well).
+    A reader then restores a typical hit with the one GetActionResult, instead of a
+    BatchReadBlobs after it (BuildGrid keeps what it is given, and ignores a reader's
+    request to inline). Past the budget, contents are dropped: a result with every
+    output inline could exceed a gRPC message (4 MiB by default)."""
     copy = type(result)()
     copy.CopyFrom(result)
+    budget = INLINE_BUDGET
+    if copy.stdout_raw:
+        if len(copy.stdout_raw) <= budget:
+            budget -= len(copy.stdout_raw)
+        else:
+            copy.ClearField("stdout_raw")
     for f in copy.output_files:
-        f.ClearField("contents")
-    copy.ClearField("stdout_raw")
+        if f.contents:
+            if len(f.contents) <= budget:
+                budget -= len(f.contents)
+            else:
+                f.ClearField("contents")
     return copy
 
 
