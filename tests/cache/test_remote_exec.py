@@ -145,11 +145,16 @@ def test_a_failed_remote_job_fails_the_run_and_its_retry_runs_again(
     project.commit()
     with workers(execution_server, tmp_path, 1, "--platform", f"pool={pool}"):
         result = project.run("run", "--plain")
-    assert result.code == 1, result.out + result.err
-    assert "it broke" in result.out
-    assert "exit code 3" in result.out
-    # The server keeps failed results; the retry skipped its cache and really ran.
-    assert tally.read_text().count("attempt") == 2
+        assert result.code == 1, result.out + result.err
+        assert "it broke" in result.out
+        assert "exit code 3" in result.out
+        # The server keeps failed results; the retry skipped its cache and really ran.
+        assert tally.read_text().count("attempt") == 2
+        # The next run (another machine, say) runs it again too: a failure is never
+        # replayed from the server's cache.
+        again = project.run("run", "--plain")
+        assert again.code == 1, again.out + again.err
+        assert tally.read_text().count("attempt") == 4
 
 
 def test_ctrl_c_cancels_the_operations_and_the_workers_stop_the_jobs(

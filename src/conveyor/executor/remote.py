@@ -175,6 +175,15 @@ class RemoteExecutor:
         with self._lock:
             skip_lookup = spec.action in self._failed
         response = self._run(spec.action, skip_lookup, cancel, on_line)
+        if (
+            response is not None
+            and response.cached_result
+            and (response.result.exit_code != 0 or response.status.code != _OK)
+        ):
+            # A failure the server kept (BuildGrid's cache-failed-actions) is run again
+            # rather than replayed: a failure is never served from a cache here, as the
+            # job cache never stores one.
+            response = self._run(spec.action, True, cancel, on_line)
         if response is None:
             return ExecOutcome(None, started, time.time(), cancelled=True)
         with self._lock:
