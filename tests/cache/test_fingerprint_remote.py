@@ -204,6 +204,10 @@ def test_a_result_published_by_fingerprint_names_its_action(tmp_path: Path) -> N
     assert found is not None
     assert found[0] == action
     assert laptop.get_action_result(action) == found[1], "written through as the action's"
+    assert found[2], "the remote's"
+    again = reader.fingerprint_result(key)
+    assert again is not None
+    assert not again[2], "the local copy is served the second time"
     assert reader.fingerprint_result(fingerprint_key("e" * 64)) is None
 
 

@@ -91,6 +91,21 @@ def test_ci_uploads_and_a_fresh_clone_is_served_from_the_remote(
     assert "remote" not in local.err
     assert "remote" not in local.out, "served by the local cache this time"
 
+    # Another fresh clone on the laptop, the remote on: its key is unknown until its
+    # inputs are hashed, but then the laptop's own cache has the result, and says so.
+    second = tmp_path / "laptop-2"
+    subprocess.run(["git", "clone", "-q", str(project.root), str(second)], check=True)
+    other = Project.__new__(Project)
+    other.root, other.capsys = second, project.capsys
+    warm = other.run("run", "--plain")
+    assert warm.code == 0, warm.err
+    assert "✔ build cached (from run" in warm.out, warm.out
+    assert "the remote cache" not in warm.out
+    tiers = {
+        j["name"]: j["cache_tier"] for j in json.loads(other.run("show", "--json").out)["jobs"]
+    }
+    assert tiers == {"build": "local", "test": "local"}
+
 
 def test_a_server_that_is_gone_never_fails_the_run(
     project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -80,7 +80,7 @@ class _Tiers(Protocol):
     @property
     def upload(self) -> bool: ...
 
-    def fingerprint_result(self, key: Digest) -> tuple[Digest, ActionResult] | None: ...
+    def fingerprint_result(self, key: Digest) -> tuple[Digest, ActionResult, bool] | None: ...
 
     def publish_fingerprint(self, action: Digest, key: Digest) -> None: ...
 
@@ -338,22 +338,25 @@ class JobCache:
             return ASK_REMOTE
         return found
 
-    def ask_remote(self, built: BuiltAction) -> ActionResult | None:
+    def ask_remote(self, built: BuiltAction) -> tuple[ActionResult | None, bool]:
         """The entry for the action from every tier, the remote's written through to the
-        local one (a network call: `find(here=True)` said ASK_REMOTE). An action still
-        `pending` is asked by its fingerprint first: a hit names the action's digest,
-        and no input is hashed; on a miss the inputs are hashed now, on the caller's
-        thread."""
+        local one (a network call: `find(here=True)` said ASK_REMOTE), and whether it
+        came from the remote (False: the local tier had it after all, a fresh checkout's
+        key once computed, say). An action still `pending` is asked by its fingerprint
+        first: a hit names the action's digest, and no input is hashed; on a miss the
+        inputs are hashed now, on the caller's thread."""
         tiers = self._tiers
         if built.pending and built.fingerprint is not None and tiers is not None:
             found = tiers.fingerprint_result(fingerprint_key(built.fingerprint))
             if found is not None and self._sizes_agree(found[1]):
-                action, result = found
+                action, result, remote = found
                 built.settle(action)
                 with self._lock:
                     self.memo.put(built.fingerprint, action)
-                return result
-        return self.store.get_action_result(built.digest)
+                return result, remote
+        if tiers is not None and (local := tiers.local_action_result(built.digest)) is not None:
+            return local, False
+        return self.store.get_action_result(built.digest), tiers is not None
 
     def _sizes_agree(self, result: ActionResult) -> bool:
         """Whether every input the result's manifest names has here the size it had

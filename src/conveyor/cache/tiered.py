@@ -328,11 +328,12 @@ class TieredStore:
         self._count_result(began)
         return result
 
-    def fingerprint_result(self, key: Digest) -> tuple[Digest, ActionResult] | None:
+    def fingerprint_result(self, key: Digest) -> tuple[Digest, ActionResult, bool] | None:
         """The remote's result published under a fingerprint key
-        (`keys.fingerprint_key`), and the action it names, written through to the local
-        store as that action's (whose own local result is served instead, if it has
-        one); None: the remote has none, or it names no action, or it is refused."""
+        (`keys.fingerprint_key`), the action it names, and whether the result served is
+        the remote's: written through to the local store as that action's, unless the
+        local store has its own, which is served instead (False); None: the remote has
+        none, or it names no action, or it is refused."""
         if not self._remote_on:
             return None
         began = time.monotonic()
@@ -346,11 +347,11 @@ class TieredStore:
             return None
         found = self.local.get_action_result(action)
         if found is not None:
-            return action, found
+            return action, found, False
         if not self._write_through(key, action, result):
             return None
         self._count_result(began)
-        return action, result
+        return action, result, True
 
     def _write_through(self, asked: Digest, action: Digest, result: ActionResult) -> bool:
         """Every blob of a remote's result copied to the local store (verified), then

@@ -157,12 +157,13 @@ class CachedJobs:
         assert jc is not None
         asking = time.time()
         try:
-            entry = jc.ask_remote(built)
+            entry, remote = jc.ask_remote(built)
         except (OSError, CacheError) as exc:
             self.bus.emit(JobOutput(pj.name, f"conveyor: cache unavailable: {exc}", time.time()))
-            entry = None
+            entry, remote = None, False
         if entry is not None:
-            served = self.restore(pj, built, entry, queued_at, since=asking, tier="remote")
+            tier = "remote" if remote else "local"
+            served = self.restore(pj, built, entry, queued_at, since=asking, tier=tier)
             if served is not None:
                 return served
         reasons = self.missed(pj, built)
