@@ -334,19 +334,7 @@ class RemoteStore:
                 return digest
 
             def chunks(start: int, digest: Digest = digest) -> Iterator[bytes]:
-                # Hashed as sent: if the bytes differ from those hashed, raising here
-                # keeps the last request (finish_write) from going, so the server
-                # commits nothing. A resumed write reads (and hashes) what the server
-                # has already, and sends the rest.
-                sent, size = hashlib.sha256(), 0
-                with open(path, "rb") as fh:
-                    while chunk := fh.read(CHUNK):
-                        sent.update(chunk)
-                        size += len(chunk)
-                        if size > start:
-                            yield chunk[max(0, start - (size - len(chunk))) :]
-                if Digest(sent.hexdigest(), size) != digest:
-                    raise _Changed()
+                return _checked_chunks(lambda: open(path, "rb"), digest, start)
 
             try:
                 self._write(digest, chunks)
@@ -365,19 +353,8 @@ class RemoteStore:
         has asked). Bytes that do not hash to `digest` are never committed: CorruptBlob."""
         self._writable("a blob upload")
 
-        def chunks(start: int) -> Iterator[bytes]:
-            sent, size = hashlib.sha256(), 0
-            with open_blob() as fh:
-                while chunk := fh.read(CHUNK):
-                    sent.update(chunk)
-                    size += len(chunk)
-                    if size > start:
-                        yield chunk[max(0, start - (size - len(chunk))) :]
-            if Digest(sent.hexdigest(), size) != digest:
-                raise _Changed()
-
         try:
-            self._write(digest, chunks)
+            self._write(digest, lambda start: _checked_chunks(open_blob, digest, start))
         except _Changed:
             raise CorruptBlob(digest, "its bytes do not match its digest") from None
 
@@ -683,6 +660,24 @@ class RemoteStore:
 
 class _Changed(Exception):
     """A file's bytes changed between hashing it and sending it."""
+
+
+def _checked_chunks(
+    open_blob: Callable[[], IO[bytes]], digest: Digest, start: int
+) -> Iterator[bytes]:
+    """The bytes of the file `open_blob()` opens from offset `start`, in CHUNKs, hashed as
+    sent: if the whole file does not hash to `digest`, _Changed is raised before the
+    last chunk's request (finish_write) goes, so the server commits nothing. A resumed
+    write reads (and hashes) what the server already has, and sends the rest."""
+    sent, size = hashlib.sha256(), 0
+    with open_blob() as fh:
+        while chunk := fh.read(CHUNK):
+            sent.update(chunk)
+            size += len(chunk)
+            if size > start:
+                yield chunk[max(0, start - (size - len(chunk))) :]
+    if Digest(sent.hexdigest(), size) != digest:
+        raise _Changed()
 
 
 def _hash_stream(fh: IO[bytes]) -> Digest:
