@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2 as re_pb2
 
-from conveyor.cache.keys import fingerprint_key
+from conveyor.cache.jobs import JobCache
+from conveyor.cache.keys import BuiltAction, fingerprint_key
 from conveyor.cache.local import LocalCache
 from conveyor.cache.results import action_of, with_action
 from conveyor.cache.tiered import TieredStore
@@ -133,6 +135,39 @@ def test_a_clone_whose_input_differs_is_never_served_the_published_result(
     ran = laptop.run("run", "--plain", "--explain")
 
     assert ran.code == 0, ran.out + ran.err
+    assert "✔ build cached" not in ran.out
+    assert "built" in ran.out, "it ran"
+    assert (laptop.root / "dist/all.txt").read_text().endswith("bet4\n")
+
+
+def test_an_input_written_after_git_was_asked_is_keyed_by_its_content(
+    buildgrid: Server,
+    project: Project,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An editor saves a file after git called it clean, before the remote is asked:
+    # the fingerprint (git's blob id) is stale, and the published result must not be
+    # served for the new bytes. (The check runs on the thread that asks the remote.)
+    uploaded(project, buildgrid, tmp_path, monkeypatch)
+    laptop = clone(project, tmp_path / "laptop")
+    machine(laptop, monkeypatch, tmp_path / "laptop-cache")
+    real = JobCache.stale_inputs
+    edited: list[bool] = []
+
+    def editor_saves_first(self: JobCache, built: BuiltAction) -> list[str]:
+        if not edited:
+            edited.append(True)
+            time.sleep(0.05)  # past the scan's start on a coarse file clock
+            (laptop.root / "src/b.txt").write_text("bet4\n")  # same size, other bytes
+        return real(self, built)
+
+    monkeypatch.setattr(JobCache, "stale_inputs", editor_saves_first)
+
+    ran = laptop.run("run", "--plain")
+
+    assert ran.code == 0, ran.out + ran.err
+    assert edited
     assert "✔ build cached" not in ran.out
     assert "built" in ran.out, "it ran"
     assert (laptop.root / "dist/all.txt").read_text().endswith("bet4\n")

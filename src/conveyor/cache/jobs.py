@@ -242,7 +242,15 @@ class JobCache:
         from what they held before); each is marked changed, so preparing the job again
         digests its content."""
         with self._lock:
-            return self.files.changed_since(built.paths, self.files.scan_started_ns())
+            since = self.files.scan_started_ns()
+        # The stats outside the lock: each releases the GIL, and another thread holding
+        # the lock meanwhile kept every other one (the scheduler's too) waiting.
+        built.sizes = {}
+        stale = self.files.written_since(built.paths, since, built.sizes)
+        if stale:
+            with self._lock:
+                self.files.changed_since(stale, since)
+        return stale
 
     def note_inputs(self, built: BuiltAction) -> None:
         """Remember each input's stat just before the job runs."""
@@ -348,7 +356,7 @@ class JobCache:
         tiers = self._tiers
         if built.pending and built.fingerprint is not None and tiers is not None:
             found = tiers.fingerprint_result(fingerprint_key(built.fingerprint))
-            if found is not None and self._sizes_agree(found[1]):
+            if found is not None and self._sizes_agree(found[1], built.sizes):
                 action, result, remote = found
                 built.settle(action)
                 with self._lock:
@@ -358,11 +366,12 @@ class JobCache:
             return local, False
         return self.store.get_action_result(built.digest), tiers is not None
 
-    def _sizes_agree(self, result: ActionResult) -> bool:
+    def _sizes_agree(self, result: ActionResult, known: Mapping[str, int] | None) -> bool:
         """Whether every input the result's manifest names has here the size it had
         where the result was made. A stat each, beside `unconverted` (which makes blob
         ids name the same bytes in both checkouts): a checkout that converts files
-        anyway (Git LFS, line endings) shows in their sizes."""
+        anyway (Git LFS, line endings) shows in their sizes. `known`: sizes stated
+        already (`stale_inputs`), not stated again."""
         manifest = None
         try:
             for extra in result.execution_metadata.auxiliary_metadata:
@@ -373,9 +382,13 @@ class JobCache:
         if manifest is None:
             return False
         root = self.pipeline.root
+        known = known or {}
         for path, named in manifest.inputs:
             try:
-                if os.stat(f"{root}/{path}").st_size != int(named.split("/", 1)[1].rstrip("x")):
+                size = known.get(path)
+                if size is None:
+                    size = os.stat(f"{root}/{path}").st_size
+                if size != int(named.split("/", 1)[1].rstrip("x")):
                     return False
             except (OSError, ValueError, IndexError):
                 return False

@@ -171,6 +171,8 @@ class BuiltAction:
         """The workspace-relative input files the digest covers."""
         self.fingerprint = fingerprint
         """What the job's key was made of, as `fingerprint` gives it (None: not made)."""
+        self.sizes: dict[str, int] | None = None
+        """Input sizes stated when the inputs were checked for writes (`stale_inputs`)."""
         self.inputs_state: dict[str, tuple[int, ...] | None] | None = None
         """Each input's stat just before the job ran (see JobCache.inputs_changed)."""
         self._manifest = manifest

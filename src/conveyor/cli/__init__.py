@@ -168,4 +168,10 @@ def load(ctx: click.Context) -> Pipeline:
         check_outputs(pipeline)
     except ConfigError as exc:
         raise locate_in_file(exc, path) from None
+    # What is loaded now (modules, the pipeline: hundreds of thousands of objects at
+    # 1,000 jobs) lives as long as the command: the collector need not walk it again
+    # each time it looks for cycles (5% of a 1,000-job run served from a remote cache).
+    import gc
+
+    gc.freeze()
     return pipeline

@@ -6,6 +6,7 @@ The cache is an optimisation: nothing here fails a job or the run."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
@@ -63,6 +64,9 @@ class CachedJobs:
         """Jobs that ran in this run (not served from the cache), or need one that did."""
         self.notes: dict[str, list[str]] = {}
         """Lines for a job's log, said when it was looked up, before it started."""
+        self.rekey: dict[str, Callable[[], BuiltAction]] = {}
+        """For a job handed to `ask_remote` before its inputs were checked for writes
+        since git was asked: its key made again (from their content), if they were."""
         self.checked: dict[str, tuple[float, float]] = {}
         """When a job that missed was checked (its key computed, the cache asked): the
         start and end of its checking phase, for its result's timeline."""
@@ -107,7 +111,13 @@ class CachedJobs:
             fresh = bool(self.ran_before) and any(d in self.ran_before for d in pj.needs)
             built = jc.prepare(job, argv, needs, fresh=fresh)
             found = jc.find(job, built, here=True)
-            if (found is None or found is ASK_REMOTE) and jc.stale_inputs(built):
+            if found is ASK_REMOTE and not fresh:
+                # Checked for inputs written since git was asked on the lookup thread
+                # instead (`ask_remote`): 20 stats a job here, each a release of the GIL
+                # that the lookup threads kept for a while, were most of this thread's
+                # time in a fresh clone served from the remote cache.
+                self.rekey[name] = functools.partial(jc.prepare, job, argv, needs)
+            elif (found is None or found is ASK_REMOTE) and jc.stale_inputs(built):
                 # Written since git was asked (by an editor, say): key them by content.
                 built = jc.prepare(job, argv, needs)
                 found = jc.find(job, built, here=True)
@@ -157,6 +167,9 @@ class CachedJobs:
         assert jc is not None
         asking = time.time()
         try:
+            rekey = self.rekey.pop(pj.name, None)
+            if rekey is not None and jc.stale_inputs(built):
+                built = rekey()  # written since git was asked: keyed by their content
             entry, remote = jc.ask_remote(built)
         except (OSError, CacheError) as exc:
             self.bus.emit(JobOutput(pj.name, f"conveyor: cache unavailable: {exc}", time.time()))

@@ -345,6 +345,17 @@ class WorkspaceFiles:
         """Those of `paths` git called clean whose mtime or ctime is `since_ns` or later
         (written since git was asked), or that are gone: what the scan says of them may
         be stale. Each is marked changed, so its digest is taken from its content."""
+        stale = self.written_since(paths, since_ns)
+        self._git_state()[1].update(stale)
+        return stale
+
+    def written_since(
+        self, paths: Sequence[str], since_ns: int, sizes: dict[str, int] | None = None
+    ) -> list[str]:
+        """What `changed_since` finds, without marking them: only stats, so it may run
+        outside the lock that guards the marks (other threads keep on meanwhile).
+        `sizes`, if given, gets the size of each regular file stated (a caller that
+        needs them too stats each file once)."""
         tracked, dirty = self._git_state()
         stale = []
         for rel in paths:
@@ -357,7 +368,8 @@ class WorkspaceFiles:
                 continue
             if max(st.st_mtime_ns, st.st_ctime_ns) >= since_ns:
                 stale.append(rel)
-        dirty.update(stale)
+            elif sizes is not None and stat.S_ISREG(st.st_mode):
+                sizes[rel] = st.st_size
         return stale
 
     def _under(self, prefix: str, tracked_only: bool = False) -> list[str]:
