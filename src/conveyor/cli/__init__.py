@@ -6,6 +6,7 @@ Exit codes: 0 ok; 1 a job or gate failed; 2 usage, config or environment error;
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING, ClassVar
 
@@ -40,6 +41,7 @@ class LazyGroup(click.Group):
         "docs": "conveyor.cli.docs",
         "remote": "conveyor.cli.remote",
         "worker": "conveyor.cli.worker",
+        "import": "conveyor.cli.interop",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -153,6 +155,33 @@ def _located(exc: Exception) -> bool:
     return isinstance(exc, ConfigError)
 
 
+def _foreign(ctx: click.Context, path: str) -> Pipeline | None:
+    """A GitHub Actions workflow named with -f, translated (None: not one); what cannot
+    run on this machine is said before anything runs."""
+    name = path.replace(os.sep, "/")
+    if name.endswith((".gitlab-ci.yml", "conveyor.yml", "conveyor.yaml")):
+        return None
+    if "/.github/workflows/" not in f"/{name}":
+        from conveyor.config.loader import read_text
+
+        head = read_text(os.path.abspath(path), path)
+        if not ("runs-on" in head or "\non:" in f"\n{head}" or '\n"on":' in head):
+            return None
+        from conveyor.config.loader import parse_yaml
+        from conveyor.interop.github.workflow import looks_like_workflow
+
+        if not looks_like_workflow(path, parse_yaml(head, path)):
+            return None
+    from conveyor.interop.github import load as load_workflow
+    from conveyor.interop.github.workflow import Options
+
+    opts = ctx.obj.get("github_options") if ctx.obj else None
+    pipeline, notes = load_workflow(path, opts if isinstance(opts, Options) else Options())
+    for note in notes:
+        click.echo(f"conveyor: warning: {note}", err=True)
+    return pipeline
+
+
 def load(ctx: click.Context) -> Pipeline:
     """The validated pipeline named by -f (or found from the current directory): its
     errors located in the file."""
@@ -162,7 +191,9 @@ def load(ctx: click.Context) -> Pipeline:
 
     named: str | None = ctx.obj.get("pipeline_file") if ctx.obj else None
     path = named or find_pipeline_file()
-    pipeline = load_pipeline(path)
+    pipeline = _foreign(ctx, path) if named else None
+    if pipeline is None:
+        pipeline = load_pipeline(path)
     try:
         check(pipeline)
         check_outputs(pipeline)

@@ -83,9 +83,30 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 )
 @click.option(
     "--event",
-    type=click.Choice(["push", "pull_request", "tag", "schedule", "manual"]),
+    type=click.Choice(
+        [
+            *("push", "pull_request", "tag", "schedule", "manual"),
+            *("workflow_dispatch", "pull_request_target", "release", "merge_group"),
+        ]
+    ),
     default=None,
-    help="The event to plan for (default: from the CI's variables, else push).",
+    help="The event to plan for (default: from the CI's variables, else push). A GitHub "
+    "workflow (-f) also takes its own events (workflow_dispatch...).",
+)
+@click.option(
+    "--input",
+    "inputs",
+    metavar="NAME=VALUE",
+    multiple=True,
+    help="A workflow_dispatch input of a GitHub workflow run with -f (repeatable).",
+)
+@click.option(
+    "--on-unsupported",
+    type=click.Choice(["skip", "fail"]),
+    default="skip",
+    show_default=True,
+    help="A GitHub workflow's jobs that cannot run here (other repositories' actions, "
+    "services, containers): skipped, or failed.",
 )
 @click.option(
     "--var",
@@ -200,6 +221,8 @@ def run_command(
     keep_going: bool,
     dry_run: bool,
     event: str | None,
+    inputs: tuple[str, ...],
+    on_unsupported: str,
     variables: tuple[str, ...],
     as_json: bool,
     plain: bool,
@@ -220,6 +243,12 @@ def run_command(
     remote_jobs: int,
 ) -> int:
     """Run the pipeline's jobs as a parallel graph (JOBS: only these and what they need)."""
+    if ctx.obj and ctx.obj.get("pipeline_file"):
+        ctx.obj["github_options"] = _github_options(event, inputs, variables, on_unsupported)
+    if event in ("workflow_dispatch", "pull_request_target", "release", "merge_group"):
+        event = {"workflow_dispatch": "manual", "pull_request_target": "pull_request"}.get(
+            event, "push"
+        )
     pipeline = load(ctx)
     if remote_url is not None or no_remote or pipeline.remote or "CONVEYOR_REMOTE" in os.environ:
         from conveyor.config.remote import resolve
@@ -568,3 +597,26 @@ def _print_plan(
         if not hit:
             for reason in reasons:  # what changed (--explain), or what it waits for
                 click.echo(f"     {'':<{width}}          {reason}")
+
+
+def _github_options(
+    event: str | None, inputs: tuple[str, ...], variables: tuple[str, ...], on_unsupported: str
+) -> object:
+    """How a GitHub workflow given with -f is translated (conveyor.interop.github)."""
+    from conveyor.interop.github.workflow import Options
+
+    def pairs(items: tuple[str, ...], flag: str) -> dict[str, str]:
+        out = {}
+        for item in items:
+            name, sep, value = item.partition("=")
+            if not sep or not name:
+                raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint=flag)
+            out[name] = value
+        return out
+
+    return Options(
+        event={"manual": "workflow_dispatch", "tag": "push"}.get(event or "push", event or "push"),
+        inputs=pairs(inputs, "--input"),
+        vars=pairs(variables, "--var"),
+        on_unsupported=on_unsupported,
+    )

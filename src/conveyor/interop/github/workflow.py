@@ -1,0 +1,452 @@
+"""A GitHub Actions workflow as a Conveyor pipeline: each job of the workflow that the
+event triggers becomes a job of conveyor.yml (`needs`, `strategy.matrix`, `if`,
+`timeout-minutes`, `continue-on-error` carried over), whose command is the step runner
+(`conveyor.interop.github.steps`) given the job's steps.
+
+Evaluated here, before the run, as GitHub does when it plans a workflow: which
+workflows and jobs the event triggers, the static parts of each job's `if:` (github,
+inputs, vars, matrix), and what cannot run on this machine (other repositories'
+actions, `services:`, `container:`), reported with the jobs' names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from conveyor.errors import ConfigError
+from conveyor.interop.github import expr
+from conveyor.interop.github.actions import LOCAL_STANDINS, standin_of
+
+SPEC_ENV = "CONVEYOR_GHA_JOB"
+"""The step runner's instructions (JSON), in the job's environment."""
+
+GITHUB_EVENTS = (
+    "push",
+    "pull_request",
+    "pull_request_target",
+    "workflow_dispatch",
+    "schedule",
+    "release",
+    "workflow_call",
+    "merge_group",
+)
+_CONVEYOR_EVENT = {"workflow_dispatch": "manual", "pull_request_target": "pull_request"}
+
+
+@dataclass
+class Options:
+    """How the workflow is to be run: the event, its inputs, and what is done with jobs
+    this machine cannot run."""
+
+    event: str = "push"
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    vars: Mapping[str, str] = field(default_factory=dict)
+    on_unsupported: str = "skip"  # skip | fail
+    branch: str | None = None
+    sha: str | None = None
+    event_payload: Mapping[str, Any] | None = None
+
+
+@dataclass
+class Translation:
+    data: dict[str, Any]
+    """conveyor.yml's data."""
+    root: str
+    notes: list[str]
+    """What the user must know before the run (jobs not runnable here, and why)."""
+
+
+def looks_like_workflow(path: str, data: Any) -> bool:
+    """A GitHub workflow: under .github/workflows, or `on:` beside jobs with steps."""
+    norm = path.replace(os.sep, "/")
+    if "/.github/workflows/" in f"/{norm}":
+        return True
+    if not isinstance(data, dict) or not isinstance(data.get("jobs"), dict):
+        return False
+    if "on" not in data and True not in data:  # YAML 1.1 reads a bare `on` as true
+        return False
+    return any(
+        isinstance(j, dict) and ("runs-on" in j or "steps" in j or "uses" in j)
+        for j in data["jobs"].values()
+    )
+
+
+def workspace_root(path: str) -> str:
+    """The repository a workflow belongs to: above `.github/workflows`, else the git
+    checkout the file is in, else its directory."""
+    absolute = os.path.abspath(path)
+    parts = absolute.replace(os.sep, "/").split("/")
+    if len(parts) >= 3 and parts[-3:-1] == [".github", "workflows"]:
+        return "/".join(parts[:-3]) or "/"
+    here = os.path.dirname(absolute)
+    cur = here
+    while True:
+        if os.path.exists(os.path.join(cur, ".git")):
+            return cur
+        parent = os.path.dirname(cur)
+        if parent == cur:
+            return here
+        cur = parent
+
+
+def _triggers(data: dict[Any, Any]) -> dict[str, Any]:
+    on = data.get("on", data.get(True))  # `on:` is YAML 1.1's boolean to some loaders
+    if isinstance(on, str):
+        return {on: {}}
+    if isinstance(on, list):
+        return {str(e): {} for e in on}
+    if isinstance(on, dict):
+        return {str(k): (v if isinstance(v, dict) else {}) for k, v in on.items()}
+    raise ConfigError("the workflow has no `on:` (the events that trigger it)", path=("on",))
+
+
+def _branch_matches(patterns: Sequence[str], branch: str) -> bool:
+    from conveyor.workspace.globs import glob_regex
+
+    ok = False
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        if glob_regex(pattern[1:] if negate else pattern).fullmatch(branch):
+            ok = not negate
+    return ok
+
+
+def triggered(data: dict[str, Any], opts: Options) -> str | None:
+    """None when the event triggers the workflow, else why not."""
+    on = _triggers(data)
+    if opts.event not in on:
+        return f"`on:` does not list {opts.event} (it lists {', '.join(on) or 'nothing'})"
+    spec = on[opts.event] or {}
+    branch = opts.branch or ""
+    if opts.event in ("push", "pull_request", "pull_request_target") and branch:
+        if "branches" in spec and not _branch_matches(_strs(spec["branches"]), branch):
+            return f"branch {branch!r} is not in on.{opts.event}.branches"
+        if "branches-ignore" in spec and _branch_matches(_strs(spec["branches-ignore"]), branch):
+            return f"branch {branch!r} is in on.{opts.event}.branches-ignore"
+    return None
+
+
+def _strs(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _inputs(data: dict[str, Any], opts: Options) -> dict[str, Any]:
+    """The `inputs` context: workflow_dispatch's (or workflow_call's) declared inputs,
+    given ones first, then defaults; booleans as booleans."""
+    on = _triggers(data)
+    declared = (on.get(opts.event) or {}).get("inputs") or {}
+    given = dict(opts.inputs)
+    payload = (opts.event_payload or {}).get("inputs") or {}
+    out: dict[str, Any] = {}
+    for name, spec in declared.items() if isinstance(declared, dict) else ():
+        spec = spec if isinstance(spec, dict) else {}
+        value = given.pop(name, payload.get(name, spec.get("default")))
+        if value is None and spec.get("required"):
+            raise ConfigError(
+                f"the workflow's input '{name}' is required",
+                path=("on", opts.event, "inputs", name),
+                hint=f"give it with --input {name}=VALUE",
+            )
+        if spec.get("type") == "boolean":
+            value = value is True or str(value).lower() == "true"
+        out[name] = "" if value is None else value
+    for name, value in given.items():
+        out[name] = value
+    return out
+
+
+def github_context(root: str, opts: Options, workflow: str) -> dict[str, Any]:
+    branch = opts.branch or ""
+    repo = os.path.basename(root)
+    payload = dict(opts.event_payload or {})
+    if opts.event == "workflow_dispatch":
+        payload.setdefault("inputs", dict(opts.inputs))
+    return {
+        "event_name": opts.event,
+        "event": payload,
+        "ref": f"refs/heads/{branch}" if branch else "",
+        "ref_name": branch,
+        "ref_type": "branch",
+        "sha": opts.sha or "",
+        "repository": f"local/{repo}",
+        "repository_owner": "local",
+        "actor": os.environ.get("USER", "local"),
+        "workflow": workflow,
+        "workspace": root,
+        "run_id": str(int(time.time())),
+        "run_number": "1",
+        "run_attempt": "1",
+        "server_url": "https://github.com",
+        "api_url": "https://api.github.com",
+        "graphql_url": "https://api.github.com/graphql",
+        "head_ref": "",
+        "base_ref": "",
+        "token": "",
+        "action": "",
+        "job": "",
+    }
+
+
+def _unsupported(job: dict[str, Any], root: str) -> list[str]:
+    """What in the job cannot run on this machine."""
+    why = []
+    if "services" in job:
+        why.append("`services:` (containers)")
+    if "container" in job:
+        why.append("`container:`")
+    if "uses" in job:
+        why.append(f"the reusable workflow {job['uses']} (not run locally yet)")
+    for step in job.get("steps") or []:
+        if isinstance(step, dict) and "uses" in step:
+            target = str(step["uses"])
+            if target.startswith("docker://"):
+                why.append(f"the container action {target}")
+            elif target.startswith("./"):
+                # A local action's problems fail its step when it runs (it may never).
+                continue
+            elif standin_of(target) is None:
+                why.append(f"the action {target} (no local stand-in; runs only on GitHub)")
+    return why
+
+
+def _local_action_problem(root: str, target: str, depth: int = 0) -> str | None:
+    directory = os.path.join(root, target[2:])
+    for name in ("action.yml", "action.yaml"):
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            break
+    else:
+        return f"the local action {target} (no action.yml in {target})"
+    from conveyor.config.loader import parse_yaml, read_text
+
+    meta = parse_yaml(read_text(path), path)
+    runs = (meta or {}).get("runs") or {}
+    if runs.get("using") != "composite":
+        return (
+            f"the local action {target} (runs.using: {runs.get('using')}; only composite runs here)"
+        )
+    if depth > 8:
+        return f"the local action {target} (composite actions nested too deeply)"
+    for step in runs.get("steps") or []:
+        if isinstance(step, dict) and "uses" in step:
+            inner = str(step["uses"])
+            if inner.startswith("./"):
+                problem = _local_action_problem(root, inner, depth + 1)
+                if problem:
+                    return problem
+            elif standin_of(inner) is None:
+                return f"the action {inner} (used by {target}; runs only on GitHub)"
+    return None
+
+
+def _matrix(strategy: Any, env: expr.Env, where: tuple[str | int, ...]) -> dict[str, Any] | None:
+    if not isinstance(strategy, dict) or "matrix" not in strategy:
+        return None
+    matrix = expr.render_value(strategy["matrix"], env)
+    if not isinstance(matrix, dict):
+        raise ConfigError("strategy.matrix must be a mapping", path=(*where, "strategy", "matrix"))
+    out: dict[str, Any] = {}
+    for key, values in matrix.items():
+        if key in ("include", "exclude"):
+            out[key] = [
+                {k: _scalar(v, (*where, "strategy", "matrix", key)) for k, v in entry.items()}
+                for entry in values or []
+            ]
+        else:
+            if not isinstance(values, list):
+                values = [values]
+            out[key] = [_scalar(v, (*where, "strategy", "matrix", key)) for v in values]
+    return out
+
+
+def _scalar(value: Any, where: tuple[str | int, ...]) -> Any:
+    if isinstance(value, dict | list):
+        raise ConfigError(
+            "not supported: a matrix value that is a mapping or a list (Conveyor's matrix "
+            "values are strings, numbers or booleans)",
+            path=where,
+        )
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _secrets_used(value: Any) -> set[str]:
+    import re
+
+    found: set[str] = set()
+    text = json.dumps(value)
+    for m in re.finditer(r"secrets\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)", text):
+        if m.group(1) != "GITHUB_TOKEN":
+            found.add(m.group(1))
+    for m in re.finditer(r"secrets\s*\[\s*'([A-Za-z_][A-Za-z0-9_]*)'\s*\]", text):
+        found.add(m.group(1))
+    return found
+
+
+def translate(path: str, data: Any, opts: Options) -> Translation:
+    """The workflow in `data` (parsed from `path`) as conveyor.yml's data."""
+    if not isinstance(data, dict) or not isinstance(data.get("jobs"), dict):
+        raise ConfigError("a workflow needs a `jobs:` mapping", path=("jobs",))
+    root = workspace_root(path)
+    name = str(data.get("name") or os.path.relpath(path, root))
+    notes: list[str] = []
+    why_not = triggered(data, opts)
+    if why_not is not None:
+        raise ConfigError(
+            f"the workflow does not run on {opts.event}: {why_not}",
+            path=("on",),
+            hint="pick the event with --event",
+        )
+    inputs = _inputs(data, opts)
+    github = github_context(root, opts, name)
+    vars_ = dict(opts.vars)
+    static = expr.Env(
+        {"github": github, "inputs": inputs, "vars": vars_, "env": {}, "secrets": {}},
+        root=root,
+    )
+    jobs: dict[str, Any] = {}
+    outputs_of = {
+        jid: list((job.get("outputs") or {}).keys())
+        for jid, job in data["jobs"].items()
+        if isinstance(job, dict)
+    }
+    python = shlex.quote(sys.executable)
+    for jid, job in data["jobs"].items():
+        where: tuple[str | int, ...] = ("jobs", str(jid))
+        if not isinstance(job, dict):
+            raise ConfigError("a job must be a mapping", path=where)
+        needs = job.get("needs") or []
+        needs = [needs] if isinstance(needs, str) else [str(n) for n in needs]
+        for need in needs:
+            if need not in data["jobs"]:
+                raise ConfigError(
+                    f"needs '{need}', which is not a job of the workflow", path=(*where, "needs")
+                )
+        problems = _unsupported(job, root)
+        out: dict[str, Any] = {"needs": needs, "cache": False}
+        if problems:
+            notes.append(f"job '{jid}' cannot run on this machine: {'; '.join(problems)}")
+            if opts.on_unsupported == "fail":
+                out["run"] = [
+                    f"echo {shlex.quote('not runnable locally: ' + '; '.join(problems))} >&2"
+                    "; exit 1"
+                ]
+            else:
+                out["run"] = ["true"]
+                out["if"] = "false"
+            jobs[str(jid)] = out
+            continue
+        try:
+            matrix = _matrix(job.get("strategy"), static, where)
+        except expr.ExprError as exc:
+            if "'needs'" in exc.message:
+                raise ConfigError(
+                    "not supported: a matrix computed from a needed job's outputs",
+                    path=(*where, "strategy", "matrix"),
+                    hint="run it on GitHub, or write the matrix out (Conveyor's own "
+                    "conveyor.yml has matrices computed by a job)",
+                ) from None
+            raise ConfigError(
+                f"strategy.matrix: {exc.message}", path=(*where, "strategy")
+            ) from None
+        if matrix:
+            out["matrix"] = matrix
+        if "if" in job:
+            cond = job["if"]
+            if isinstance(cond, bool):
+                cond = "true" if cond else "false"
+            try:
+                residual = expr.residual(str(cond), static, outputs_of)
+            except expr.ExprError as exc:
+                raise ConfigError(f"if: {exc.message}", path=(*where, "if")) from None
+            if residual is not None:
+                out["if"] = residual
+        if "timeout-minutes" in job:
+            minutes = expr.render_value(job["timeout-minutes"], static)
+            out["timeout"] = f"{float(expr.number(minutes)) * 60:g}s"
+        coe = job.get("continue-on-error")
+        if coe is True or (isinstance(coe, str) and expr.truthy(expr.render_value(coe, static))):
+            out["allow_failure"] = True
+        secrets = sorted(_secrets_used(job) | _secrets_used(data.get("env") or {}))
+        if secrets:
+            # Passed when set (an unset secret is '' on GitHub too), masked by the runner.
+            out["pass_env"] = secrets
+        env: dict[str, str] = {}
+        needs_spec: dict[str, Any] = {}
+        for i, need in enumerate(needs):
+            result_var = f"CONVEYOR_GHA_N{i}"
+            env[result_var] = f"${{{{ needs.{need}.result }}}}"
+            outs = {}
+            for j, key in enumerate(outputs_of.get(need, [])):
+                var = f"CONVEYOR_GHA_N{i}_{j}"
+                env[var] = f"${{{{ needs.{need}.values.{key} }}}}"
+                outs[key] = var
+            needs_spec[need] = {"result": result_var, "outputs": outs}
+        matrix_spec = {}
+        for i, key in enumerate(_matrix_keys(matrix)):
+            var = f"CONVEYOR_GHA_M{i}"
+            env[var] = f"${{{{ matrix.{key} }}}}"
+            matrix_spec[key] = var
+        spec = {
+            "job": str(jid),
+            "steps": job.get("steps") or [],
+            "workflow_env": data.get("env") or {},
+            "env": job.get("env") or {},
+            "defaults": _defaults(data, job),
+            "outputs": job.get("outputs") or {},
+            "github": github,
+            "inputs": inputs,
+            "vars": vars_,
+            "secrets": secrets,
+            "needs": needs_spec,
+            "matrix": matrix_spec,
+            "strategy": _strategy(job.get("strategy")),
+            "on_unsupported": opts.on_unsupported,
+        }
+        # Conveyor fills `${{ }}` in env values: the runner's own are kept from it
+        # (`\u007b` is `{` to JSON).
+        env[SPEC_ENV] = json.dumps(spec, sort_keys=True, default=str).replace("${{", "$\\u007b{")
+        out["env"] = env
+        out["run"] = [f"{python} -m conveyor.interop.github.steps"]
+        jobs[str(jid)] = out
+    result = {"name": name, "jobs": jobs}
+    return Translation(result, root, notes)
+
+
+def _matrix_keys(matrix: dict[str, Any] | None) -> list[str]:
+    if not matrix:
+        return []
+    keys = [k for k in matrix if k not in ("include", "exclude")]
+    for entry in matrix.get("include") or []:
+        keys.extend(k for k in entry if k not in keys)
+    return keys
+
+
+def _strategy(strategy: Any) -> dict[str, Any]:
+    strategy = strategy if isinstance(strategy, dict) else {}
+    return {
+        "fail-fast": strategy.get("fail-fast", True),
+        "max-parallel": strategy.get("max-parallel", ""),
+        "job-index": 0,
+        "job-total": 1,
+    }
+
+
+def _defaults(data: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+    run: dict[str, Any] = {}
+    for level in (data, job):
+        defaults = (level.get("defaults") or {}).get("run") or {}
+        if isinstance(defaults, dict):
+            run.update(defaults)
+    return run
+
+
+__all__ = ["LOCAL_STANDINS", "Options", "Translation", "looks_like_workflow", "translate"]
