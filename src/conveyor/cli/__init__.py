@@ -38,6 +38,7 @@ class LazyGroup(click.Group):
         "report": "conveyor.cli.history",
         "gates": "conveyor.cli.gates",
         "check": "conveyor.cli.gates",
+        "audit": "conveyor.cli.audit",
         "docs": "conveyor.cli.docs",
         "remote": "conveyor.cli.remote",
         "worker": "conveyor.cli.worker",
