@@ -209,3 +209,29 @@ def test_a_jobs_if_keeps_only_what_the_run_can_tell() -> None:
     assert got == "(true && needs.build.values.version)"
     assert expr.residual("${{ always() }}", env, outputs) == "always()"
     assert expr.residual("github.event_name == 'push'", env, outputs) is None
+
+
+def test_every_real_workflow_plans_or_says_where_it_cannot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = CORPUS.parent.parent / "github"
+    if not source.is_dir():
+        pytest.skip(f"no real workflows at {source}")
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    for path in sorted(source.glob("*.yml")):
+        shutil.copy(path, workflows / path.name)
+    project = Project(tmp_path, capsys)
+    project.git("init", "-q")
+    planned = 0
+    for path in sorted(workflows.glob("*.yml")):
+        ran = project.run("run", "-f", f".github/workflows/{path.name}", "-n", "--plain")
+        assert "Traceback" not in ran.err, ran.err
+        if ran.code == 0:
+            planned += 1
+            assert "plan:" in ran.out, ran.out
+        else:
+            assert ran.code == 2, ran.err
+            # Located: the file, a line and a column.
+            assert f".github/workflows/{path.name}:" in ran.err, ran.err
+    assert planned >= 25

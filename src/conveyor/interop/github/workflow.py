@@ -12,6 +12,7 @@ actions, `services:`, `container:`), reported with the jobs' names.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shlex
 import sys
@@ -321,6 +322,29 @@ def translate(path: str, data: Any, opts: Options) -> Translation:
     python = shlex.quote(sys.executable)
     for jid, job in data["jobs"].items():
         where: tuple[str | int, ...] = ("jobs", str(jid))
+        try:
+            _job(jid, job, where, data, opts, static, outputs_of, python, root, notes, jobs)
+        except expr.ExprError as exc:
+            raise ConfigError(f"not supported here: {exc.message}", path=where) from None
+    result = {"name": name, "jobs": jobs}
+    return Translation(result, root, notes)
+
+
+def _job(
+    jid: Any,
+    job: Any,
+    where: tuple[str | int, ...],
+    data: dict[str, Any],
+    opts: Options,
+    static: expr.Env,
+    outputs_of: Mapping[str, Sequence[str]],
+    python: str,
+    root: str,
+    notes: list[str],
+    jobs: dict[str, Any],
+) -> None:
+    """One job of the workflow into `jobs` (conveyor.yml's)."""
+    if True:
         if not isinstance(job, dict):
             raise ConfigError("a job must be a mapping", path=where)
         needs = job.get("needs") or []
@@ -343,7 +367,7 @@ def translate(path: str, data: Any, opts: Options) -> Translation:
                 out["run"] = ["true"]
                 out["if"] = "false"
             jobs[str(jid)] = out
-            continue
+            return
         try:
             matrix = _matrix(job.get("strategy"), static, where)
         except expr.ExprError as exc:
@@ -370,10 +394,22 @@ def translate(path: str, data: Any, opts: Options) -> Translation:
             if residual is not None:
                 out["if"] = residual
         if "timeout-minutes" in job:
-            minutes = expr.render_value(job["timeout-minutes"], static)
-            out["timeout"] = f"{float(expr.number(minutes)) * 60:g}s"
+            try:
+                minutes = expr.number(expr.render_value(job["timeout-minutes"], static))
+            except expr.ExprError:  # per matrix instance, say: not known before the run
+                minutes = math.nan
+                notes.append(f"job '{jid}': timeout-minutes is not known before the run: none")
+            if not math.isnan(minutes):
+                out["timeout"] = f"{minutes * 60:g}s"
         coe = job.get("continue-on-error")
-        if coe is True or (isinstance(coe, str) and expr.truthy(expr.render_value(coe, static))):
+        try:
+            allowed = coe is True or (
+                isinstance(coe, str) and expr.truthy(expr.render_value(coe, static))
+            )
+        except expr.ExprError:  # per matrix instance: Conveyor's allow_failure is per job
+            allowed = False
+            notes.append(f"job '{jid}': continue-on-error is not known before the run: false")
+        if allowed:
             out["allow_failure"] = True
         secrets = sorted(_secrets_used(job) | _secrets_used(data.get("env") or {}))
         if secrets:
@@ -390,11 +426,11 @@ def translate(path: str, data: Any, opts: Options) -> Translation:
                 env[var] = f"${{{{ needs.{need}.values.{key} }}}}"
                 outs[key] = var
             needs_spec[need] = {"result": result_var, "outputs": outs}
-        matrix_spec = {}
-        for i, key in enumerate(_matrix_keys(matrix)):
-            var = f"CONVEYOR_GHA_M{i}"
-            env[var] = f"${{{{ matrix.{key} }}}}"
-            matrix_spec[key] = var
+        # Each instance's values reach the job as CONVEYOR_MATRIX_<KEY> (a key only some
+        # `include` entries add is absent from the others).
+        matrix_spec = {
+            key: f"CONVEYOR_MATRIX_{key.upper().replace('-', '_')}" for key in _matrix_keys(matrix)
+        }
         spec = {
             "job": str(jid),
             "steps": job.get("steps") or [],
@@ -402,9 +438,9 @@ def translate(path: str, data: Any, opts: Options) -> Translation:
             "env": job.get("env") or {},
             "defaults": _defaults(data, job),
             "outputs": job.get("outputs") or {},
-            "github": github,
-            "inputs": inputs,
-            "vars": vars_,
+            "github": static.contexts["github"],
+            "inputs": static.contexts["inputs"],
+            "vars": static.contexts["vars"],
             "secrets": secrets,
             "needs": needs_spec,
             "matrix": matrix_spec,
@@ -417,8 +453,6 @@ def translate(path: str, data: Any, opts: Options) -> Translation:
         out["env"] = env
         out["run"] = [f"{python} -m conveyor.interop.github.steps"]
         jobs[str(jid)] = out
-    result = {"name": name, "jobs": jobs}
-    return Translation(result, root, notes)
 
 
 def _matrix_keys(matrix: dict[str, Any] | None) -> list[str]:
