@@ -350,3 +350,36 @@ def test_the_plan_does_not_guess_the_key_of_a_job_reading_values(project: Projec
     assert "cached" in lines["setup"]
     assert "run?" in lines["build"]
     assert "it reads values of the jobs it needs" in plan.out
+
+
+def test_a_condition_on_the_status_and_a_value_reads_both(project: Project) -> None:
+    # `success() && needs.X.values.Y` was decided twice, the second time without the
+    # run's status: always false (found translating GitHub workflows' job if:).
+    project.pipeline(
+        """
+jobs:
+  build:
+    run: echo "version=1.2" >> "$CONVEYOR_OUTPUT"
+  deploy:
+    needs: [build]
+    if: success() && needs.build.values.version == '1.2'
+    run: echo deploying
+  never:
+    needs: [build]
+    if: success() && needs.build.values.version == '9.9'
+    run: echo wrong
+  cleanup:
+    needs: [build]
+    if: always() && needs.build.values.version != ''
+    run: echo cleaning
+"""
+    )
+    project.commit()
+
+    ran = project.run("run", "--plain")
+
+    assert ran.code == 0, ran.out + ran.err
+    assert "deploying" in ran.out
+    assert "cleaning" in ran.out
+    assert "wrong" not in ran.out
+    assert job(project, "never")["status"] == "skipped"

@@ -140,7 +140,10 @@ def resolve(
 
         return _REF.sub(repl, text)
 
-    if job.condition is not None and "needs" in job.condition:
+    # A job whose `if:` also reads how the run goes (success(), needs.X.result) had it
+    # decided with all of that already (run.conditions): evaluated here again without
+    # the status, `success() && needs.X.values.Y` was always false.
+    if job.condition is not None and "needs" in job.condition and not job.late:
         node = expressions.parse(job.condition)
         if expressions.reads_needs(node):
             for name in expressions.names_used(node):
