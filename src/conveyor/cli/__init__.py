@@ -43,6 +43,7 @@ class LazyGroup(click.Group):
         "remote": "conveyor.cli.remote",
         "worker": "conveyor.cli.worker",
         "import": "conveyor.cli.interop",
+        "export": "conveyor.cli.interop",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

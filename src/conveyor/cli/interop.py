@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -14,8 +15,6 @@ import click
 @click.option("--input", "inputs", metavar="NAME=VALUE", multiple=True, help="A workflow input.")
 def import_command(file: str, event: str, inputs: tuple[str, ...]) -> int:
     """Print the conveyor.yml that `conveyor run -f FILE` runs for a GitHub workflow."""
-    from ruamel.yaml import YAML
-
     from conveyor.config.loader import locate, parse_yaml, read_text, relpath
     from conveyor.errors import ConfigError
     from conveyor.interop.github.workflow import Options, translate
@@ -30,8 +29,63 @@ def import_command(file: str, event: str, inputs: tuple[str, ...]) -> int:
         raise locate(exc, text, shown) from None
     for note in done.notes:
         click.echo(f"conveyor: warning: {note}", err=True)
+    _dumper().dump(_literal(done.data), sys.stdout)
+    return 0
+
+
+@click.command("export")
+@click.argument("target", type=click.Choice(["github"]))
+@click.option("-o", "--output", metavar="PATH", default=None, help="Write here (default: stdout).")
+@click.pass_context
+def export_command(ctx: click.Context, target: str, output: str | None) -> int:
+    """Write conveyor.yml as a GitHub Actions workflow."""
+    from conveyor.cli import load
+    from conveyor.config import find_pipeline_file
+    from conveyor.config.build import merged_jobs
+    from conveyor.config.loader import parse_yaml, read_text
+    from conveyor.interop.export.github import PINS, export
+
+    pipeline = load(ctx)
+    named = ctx.obj.get("pipeline_file") if ctx.obj else None
+    path = named or find_pipeline_file()
+    data = parse_yaml(read_text(path), path)
+    workflow = export(pipeline, merged_jobs(data))
+    import io
+
+    buffer = io.StringIO()
+    _dumper().dump(_literal(workflow), buffer)
+    text = buffer.getvalue()
+    for pin, tag in PINS.items():  # the tag a SHA stands for, beside it
+        text = text.replace(f"uses: {pin}\n", f"uses: {pin}  # {tag}\n")
+    header = f"# Written by `conveyor export github` from {os.path.basename(path)}.\n"
+    if output is None:
+        sys.stdout.write(header + text)
+    else:
+        from conveyor.fsutil import atomic_write
+
+        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+        atomic_write(output, (header + text).encode())
+        click.echo(f"wrote {output}", err=True)
+    return 0
+
+
+def _dumper() -> Any:
+    from ruamel.yaml import YAML
+
     yaml = YAML()
     yaml.default_flow_style = False
     yaml.width = 4096
-    yaml.dump(done.data, sys.stdout)
-    return 0
+    return yaml
+
+
+def _literal(value: Any) -> Any:
+    """Multi-line strings as YAML block scalars (`|`), as a person writes scripts."""
+    from ruamel.yaml.scalarstring import LiteralScalarString
+
+    if isinstance(value, str) and "\n" in value:
+        return LiteralScalarString(value if value.endswith("\n") else value + "\n")
+    if isinstance(value, list):
+        return [_literal(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _literal(v) for k, v in value.items()}
+    return value

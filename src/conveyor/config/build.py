@@ -179,6 +179,14 @@ MAX_EXTENDS_DEPTH = 11
 """Levels of `extends` (a job, its template, the template's template...): GitLab's limit."""
 
 
+def merged_jobs(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each job of a valid file as written, its templates (`extends`) merged in: what an
+    exporter writes out again (the pipeline holds matrix instances filled in)."""
+    raw = {str(k): v for k, v in (data.get("jobs") or {}).items() if isinstance(v, dict)}
+    done: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    return {name: _merge_extends(name, raw, done) for name in raw}
+
+
 def _merge_extends(
     name: str, raw: dict[str, dict[str, Any]], done: dict[str, tuple[dict[str, Any], list[str]]]
 ) -> dict[str, Any]:

@@ -163,6 +163,25 @@ def _inputs(data: dict[str, Any], opts: Options) -> dict[str, Any]:
     return out
 
 
+def _with_git_facts(opts: Options, root: str) -> Options:
+    """The branch and commit the run is for, from the checkout (as GitHub would have
+    them for a push of it)."""
+    import dataclasses
+
+    from conveyor.workspace import git
+
+    def one(running: git.Running) -> str | None:
+        out = running.output(timeout=10)
+        return out.decode().strip() or None if out else None
+
+    try:
+        branch = opts.branch or one(git.start_branch(root))
+        sha = opts.sha or one(git.start_head(root))
+    except OSError:  # no git: the facts stay unknown
+        return opts
+    return dataclasses.replace(opts, branch=branch, sha=sha)
+
+
 def github_context(root: str, opts: Options, workflow: str) -> dict[str, Any]:
     branch = opts.branch or ""
     repo = os.path.basename(root)
@@ -307,6 +326,8 @@ def translate(path: str, data: Any, opts: Options) -> Translation:
             hint="pick the event with --event",
         )
     inputs = _inputs(data, opts)
+    if opts.branch is None or opts.sha is None:
+        opts = _with_git_facts(opts, root)
     github = github_context(root, opts, name)
     vars_ = dict(opts.vars)
     static = expr.Env(

