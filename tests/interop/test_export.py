@@ -147,3 +147,88 @@ def test_what_github_cannot_express_is_a_clear_error(project: Project) -> None:
     assert exported.code == 2
     assert "'=~' has no equivalent in GitHub's expressions" in exported.err
     assert "Traceback" not in exported.err
+
+
+GITLAB_PIPELINE = """
+name: shop
+stages: [build, test, deploy]
+env:
+  GREETING: hello
+jobs:
+  build:
+    stage: build
+    run:
+      - mkdir -p dist && echo "built $GREETING" > dist/app.txt
+      - echo "version=1.4.2" >> "$CONVEYOR_OUTPUT"
+    outputs: [dist/]
+    artifacts: {paths: [dist/], expire_in: 3d}
+    timeout: 5m
+  test:
+    stage: test
+    needs: [build]
+    matrix:
+      python: ["3.11", "3.12"]
+      os: [linux, macos]
+      exclude:
+        - {python: "3.11", os: macos}
+    env:
+      PY: ${{ matrix.python }}
+    run: echo "testing ${{ needs.build.values.version }} on $PY"
+    retries: 3
+    reports: {junit: ["junit-${{ matrix.python }}-${{ matrix.os }}.xml"]}
+    caches:
+      - key: pip-{{ hashFiles('requirements*.txt') }}
+        paths: [.cache/pip]
+  deploy:
+    stage: deploy
+    if: branch == 'main' && event != 'pull_request'
+    run: echo deploying
+  notify:
+    stage: deploy
+    needs: [deploy]
+    when: on_failure
+    run: echo "deploy failed"
+"""
+
+
+def test_the_exported_gitlab_file_is_valid_by_gitlabs_schema(project: Project) -> None:
+    project.pipeline(GITLAB_PIPELINE)
+    project.commit()
+
+    exported = project.run("export", "gitlab", "-o", "exported-ci.yml")
+
+    assert exported.code == 0, exported.err
+    path = project.root / "exported-ci.yml"
+    tool = Path(sys.executable).parent / "check-jsonschema"
+    checked = subprocess.run(
+        [str(tool), "--builtin-schema", "vendor.gitlab-ci", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    from ruamel.yaml import YAML
+
+    data = YAML(typ="safe").load(path.read_text())
+    # The instances Conveyor runs, exclude applied, one matrix entry each.
+    assert data["test"]["parallel"]["matrix"] == [
+        {"python": "3.11", "os": "linux"},
+        {"python": "3.12", "os": "linux"},
+        {"python": "3.12", "os": "macos"},
+    ]
+    assert data["test"]["script"] == ['echo "testing ${version} on $PY"']
+    assert data["test"]["variables"] == {"PY": "${python}"}
+    assert data["test"]["retry"] == 2
+    assert data["build"]["artifacts"]["reports"]["dotenv"] == "conveyor-values.env"
+    assert data["build"]["artifacts"]["expire_in"] == "3 days"
+    assert data["build"]["timeout"] == "5 minutes"
+    assert data["test"]["artifacts"]["reports"]["junit"] == ["junit-${python}-${os}.xml"]
+    assert data["deploy"]["rules"] == [
+        {
+            "if": '($CI_COMMIT_BRANCH == "main" && $CI_PIPELINE_SOURCE != "merge_request_event")',
+            "when": "on_success",
+        }
+    ]
+    assert data["notify"]["when"] == "on_failure"
+    assert data["test"]["cache"] == [
+        {"key": {"files": ["requirements*.txt"], "prefix": "pip"}, "paths": [".cache/pip"]}
+    ]

@@ -34,30 +34,34 @@ def import_command(file: str, event: str, inputs: tuple[str, ...]) -> int:
 
 
 @click.command("export")
-@click.argument("target", type=click.Choice(["github"]))
+@click.argument("target", type=click.Choice(["github", "gitlab"]))
 @click.option("-o", "--output", metavar="PATH", default=None, help="Write here (default: stdout).")
 @click.pass_context
 def export_command(ctx: click.Context, target: str, output: str | None) -> int:
-    """Write conveyor.yml as a GitHub Actions workflow."""
+    """Write conveyor.yml as a GitHub Actions workflow or a .gitlab-ci.yml."""
     from conveyor.cli import load
     from conveyor.config import find_pipeline_file
     from conveyor.config.build import merged_jobs
     from conveyor.config.loader import parse_yaml, read_text
-    from conveyor.interop.export.github import PINS, export
+    from conveyor.errors import ConfigError
+    from conveyor.interop.export import github, gitlab
 
     pipeline = load(ctx)
     named = ctx.obj.get("pipeline_file") if ctx.obj else None
     path = named or find_pipeline_file()
     data = parse_yaml(read_text(path), path)
-    workflow = export(pipeline, merged_jobs(data))
+    try:
+        written = (github if target == "github" else gitlab).export(pipeline, merged_jobs(data))
+    except ConfigError as exc:
+        raise ConfigError(f"cannot export to {target}: {exc.message}", hint=exc.hint) from None
     import io
 
     buffer = io.StringIO()
-    _dumper().dump(_literal(workflow), buffer)
+    _dumper().dump(_literal(written), buffer)
     text = buffer.getvalue()
-    for pin, tag in PINS.items():  # the tag a SHA stands for, beside it
+    for pin, tag in github.PINS.items():  # the tag a SHA stands for, beside it
         text = text.replace(f"uses: {pin}\n", f"uses: {pin}  # {tag}\n")
-    header = f"# Written by `conveyor export github` from {os.path.basename(path)}.\n"
+    header = f"# Written by `conveyor export {target}` from {os.path.basename(path)}.\n"
     if output is None:
         sys.stdout.write(header + text)
     else:
