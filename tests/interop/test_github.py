@@ -20,8 +20,7 @@ CORPUS = Path(os.environ.get("CONVEYOR_CORPUS", "/work/shared/corpus")) / "act" 
 # act's cases that end as its table says when run here. Left out, with the reason:
 # defaults-run (checks $SHELL, which act's container leaves unset: not in act's own
 # host suite), evalmatrixneeds (a matrix computed from needs: refused, located),
-# secrets (reads act's --secret-file and --env-file into the secrets and env contexts:
-# no such options yet),
+# secrets runs with act's own --secret-file and --env-file (its .actrc).
 # uses-nested-composite (asks setup-node for Node 16; this machine has another),
 # services and fail (`services:`/`container:`: skipped, said before the run).
 CASES = [
@@ -38,6 +37,7 @@ CASES = [
     "matrix-include-exclude/push.yml",
     "matrix/push.yml",
     "outputs/push.yml",
+    "secrets/push.yml",
     "shells/bash/push.yml",
     "shells/defaults/push.yml",
     "steps-context/conclusion/push.yml",
@@ -72,6 +72,8 @@ def test_acts_case_ends_as_act_says(
     if case.startswith("workflow_dispatch"):
         payload = json.loads((folder / "event.json").read_text())["inputs"]
         args += [f"--input={k}={v}" for k, v in payload.items()]
+    if case.startswith("secrets"):
+        args += ["--secret-file", "secrets/.secrets", "--env-file", "secrets/.env"]
 
     ran = project.run(*args)
 
@@ -79,6 +81,8 @@ def test_acts_case_ends_as_act_says(
     assert ran.code == want, ran.out[-3000:] + ran.err[-2000:]
     if case.startswith("mask-values"):
         assert "composite secret" not in ran.out
+    if case.startswith("secrets"):
+        assert "top-secret" not in ran.out, "masked"
 
 
 WORKFLOW = """

@@ -101,6 +101,19 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     help="A workflow_dispatch input of a GitHub workflow run with -f (repeatable).",
 )
 @click.option(
+    "--secret-file",
+    metavar="PATH",
+    default=None,
+    help="Secrets as NAME=value lines (a .env file), for this run: the jobs that name "
+    "them (`secrets:`, a workflow's `secrets.NAME`) get them, masked in their output.",
+)
+@click.option(
+    "--env-file",
+    metavar="PATH",
+    default=None,
+    help="Variables as NAME=value lines for a GitHub workflow's `env` context (as act's).",
+)
+@click.option(
     "--on-unsupported",
     type=click.Choice(["skip", "fail"]),
     default="skip",
@@ -222,6 +235,8 @@ def run_command(
     dry_run: bool,
     event: str | None,
     inputs: tuple[str, ...],
+    secret_file: str | None,
+    env_file: str | None,
     on_unsupported: str,
     variables: tuple[str, ...],
     as_json: bool,
@@ -243,8 +258,18 @@ def run_command(
     remote_jobs: int,
 ) -> int:
     """Run the pipeline's jobs as a parallel graph (JOBS: only these and what they need)."""
+    from conveyor.interop import dotenv
+
+    secrets = dotenv.read(secret_file) if secret_file else {}
     if ctx.obj and ctx.obj.get("pipeline_file"):
-        ctx.obj["github_options"] = _github_options(event, inputs, variables, on_unsupported)
+        ctx.obj["github_options"] = _github_options(
+            event,
+            inputs,
+            variables,
+            on_unsupported,
+            dotenv.read(env_file) if env_file else {},
+            sorted(secrets),
+        )
     if event in ("workflow_dispatch", "pull_request_target", "release", "merge_group"):
         event = {"workflow_dispatch": "manual", "pull_request_target": "pull_request"}.get(
             event, "push"
@@ -275,6 +300,7 @@ def run_command(
     from conveyor.graph import context as run_context
 
     environ = dict(os.environ)
+    environ.update(secrets)  # this run's environment only, never Conveyor's own
     context = run_context.detect(pipeline.root, environ, event, git=facts)
     pipeline, context = for_this_run(ctx, pipeline, context, environ, variables, take=not dry_run)
     selection = policy.select_jobs(pipeline, context, jobs, affected_since=affected_ref)
@@ -600,7 +626,12 @@ def _print_plan(
 
 
 def _github_options(
-    event: str | None, inputs: tuple[str, ...], variables: tuple[str, ...], on_unsupported: str
+    event: str | None,
+    inputs: tuple[str, ...],
+    variables: tuple[str, ...],
+    on_unsupported: str,
+    env: dict[str, str],
+    secret_names: list[str],
 ) -> object:
     """How a GitHub workflow given with -f is translated (conveyor.interop.github)."""
     from conveyor.interop.github.workflow import Options
@@ -619,4 +650,6 @@ def _github_options(
         inputs=pairs(inputs, "--input"),
         vars=pairs(variables, "--var"),
         on_unsupported=on_unsupported,
+        env=env,
+        secrets=tuple(secret_names),
     )

@@ -50,6 +50,10 @@ class Options:
     inputs: Mapping[str, str] = field(default_factory=dict)
     vars: Mapping[str, str] = field(default_factory=dict)
     on_unsupported: str = "skip"  # skip | fail
+    env: Mapping[str, str] = field(default_factory=dict)
+    """`--env-file`: the env context's outermost values."""
+    secrets: tuple[str, ...] = ()
+    """`--secret-file`'s names (their values are in the run's environment)."""
     branch: str | None = None
     sha: str | None = None
     event_payload: Mapping[str, Any] | None = None
@@ -433,6 +437,8 @@ def _job(
         if allowed:
             out["allow_failure"] = True
         secrets = sorted(_secrets_used(job) | _secrets_used(data.get("env") or {}))
+        if opts.secrets:  # a secret file's: offered to every job (the runner masks them)
+            secrets = sorted(set(secrets) | set(opts.secrets))
         if secrets:
             # Passed when set (an unset secret is '' on GitHub too), masked by the runner.
             out["pass_env"] = secrets
@@ -455,7 +461,7 @@ def _job(
         spec = {
             "job": str(jid),
             "steps": job.get("steps") or [],
-            "workflow_env": data.get("env") or {},
+            "workflow_env": {**opts.env, **(data.get("env") or {})},
             "env": job.get("env") or {},
             "defaults": _defaults(data, job),
             "outputs": job.get("outputs") or {},
