@@ -34,8 +34,15 @@ jobs:
 """
 
 
+def _default_hangup() -> None:
+    """A hangup's default action in the child, whatever the suite inherited (a suite run
+    under nohup ignores SIGHUP, and Conveyor rightly keeps that)."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def spawn(project: Project, *args: str, **popen: Any) -> subprocess.Popen[str]:
     """`conveyor ARGS` as a child process in the project, with extra Popen arguments."""
+    popen.setdefault("preexec_fn", _default_hangup)
     return subprocess.Popen(
         [sys.executable, "-m", "conveyor", *args],
         cwd=project.root,
@@ -189,6 +196,7 @@ def test_closing_the_terminal_stops_the_run(project: Project) -> None:
             stderr=slave,
             start_new_session=True,
             env=env,
+            preexec_fn=_default_hangup,
         )
     finally:
         os.close(slave)
