@@ -161,6 +161,12 @@ def test_needless_needs_but_not_a_gate(project: Project) -> None:
             timeout-minutes: 5
             environment: production
             steps: [{run: make deploy}]
+          notify:
+            needs: [deploy]
+            if: failure()
+            runs-on: ubuntu-latest
+            timeout-minutes: 5
+            steps: [{run: make page-someone}]
         """,
     )
     result = project.run("audit", "wf.yml")

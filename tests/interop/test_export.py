@@ -100,6 +100,8 @@ def test_the_exported_workflow_is_valid_and_the_same_pipeline(project: Project) 
     checked = schema_check(workflow)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert lint(workflow) == []
+    audited = project.run("audit", ".github/workflows/ci.yml", "--fail-on", "low")
+    assert audited.code == 0, audited.out
     assert "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1  # v7.0.1" in text
     assert "retention-days: 3" in text
     assert "${{ hashFiles('requirements*.txt') }}" in text

@@ -98,7 +98,10 @@ def needless_needs(wf: Workflow) -> Iterator[Finding]:
             continue
         mentions = " ".join(s for key, s in _job_strings(job))
         downloads = any(s.action == "actions/download-artifact" for s in wf.steps(job_id, job))
-        if downloads or "uses" in job:
+        # A job that runs on how its needs ended (`if: failure()`, `always()`) uses
+        # their results: a notification, a cleanup.
+        status = re.search(r"\b(failure|always|cancelled|success)\s*\(", str(job.get("if", "")))
+        if downloads or "uses" in job or status:
             continue
         for holder, key, needed in _needs(job):
             used = re.search(
