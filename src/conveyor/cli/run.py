@@ -245,6 +245,7 @@ def run_command(
     """Run the pipeline's jobs as a parallel graph (JOBS: only these and what they need)."""
     if ctx.obj and ctx.obj.get("pipeline_file"):
         ctx.obj["github_options"] = _github_options(event, inputs, variables, on_unsupported)
+        ctx.obj["gitlab_options"] = _gitlab_options(event, variables, on_unsupported)
     if event in ("workflow_dispatch", "pull_request_target", "release", "merge_group"):
         event = {"workflow_dispatch": "manual", "pull_request_target": "pull_request"}.get(
             event, "push"
@@ -620,3 +621,17 @@ def _github_options(
         vars=pairs(variables, "--var"),
         on_unsupported=on_unsupported,
     )
+
+
+def _gitlab_options(event: str | None, variables: tuple[str, ...], on_unsupported: str) -> object:
+    """How a `.gitlab-ci.yml` given with -f is translated (conveyor.interop.gitlab):
+    `--var` sets its variables (over the file's, as a pipeline's variables do)."""
+    from conveyor.interop.gitlab.pipeline import Options
+
+    given = {}
+    for item in variables:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--var")
+        given[name] = value
+    return Options(event=event or "push", variables=given, on_unsupported=on_unsupported)
