@@ -160,7 +160,8 @@ def _foreign(ctx: click.Context, path: str) -> Pipeline | None:
     """A GitHub Actions workflow or a `.gitlab-ci.yml` named with -f, translated (None:
     neither); what cannot run on this machine is said before anything runs."""
     name = path.replace(os.sep, "/")
-    if name.endswith(".gitlab-ci.yml"):
+    base = os.path.basename(name)
+    if base.endswith(".gitlab-ci.yml") or (base.startswith(".gitlab-ci") and base.endswith(".yml")):
         return _gitlab(ctx, path)
     if name.endswith(("conveyor.yml", "conveyor.yaml")):
         return None

@@ -39,9 +39,11 @@ def _located(exc: ConfigError, abspath: str, done: object) -> ConfigError:
         return exc
     if isinstance(done, Translation) and exc.path and exc.path[0] == "jobs":
         back = {c: g for g, c in done.names.items()}
-        exc.path = (back.get(str(exc.path[1]), str(exc.path[1])), *exc.path[2:]) if len(
-            exc.path
-        ) > 1 else ()
+        exc.path = (
+            (back.get(str(exc.path[1]), str(exc.path[1])), *exc.path[2:])
+            if len(exc.path) > 1
+            else ()
+        )
     origin = None
     if isinstance(done, Translation) and exc.path:
         origin = done.source.origin.get(str(exc.path[0]))

@@ -148,7 +148,9 @@ def _only_except(job: Mapping[str, Any], scope: Mapping[str, str], root: str, wh
         if isinstance(spec, dict):
             results = []
             if "refs" in spec:
-                results.append(any(rules.ref_matches(str(r), scope) for r in _as_list(spec["refs"])))
+                results.append(
+                    any(rules.ref_matches(str(r), scope) for r in _as_list(spec["refs"]))
+                )
             if "variables" in spec:
                 try:
                     results.append(
@@ -210,12 +212,13 @@ def _job_key(ctx: Context, job: Mapping[str, Any], key: str) -> Any:
 def translate_jobs(ctx: Context) -> dict[str, Any]:
     """conveyor.yml's `jobs:` for the GitLab jobs that this pipeline creates."""
     kept: dict[str, tuple[dict[str, Any], Outcome, str]] = {}
-    for name, conveyor in ctx.names.items():
+    for name, _conveyor in ctx.names.items():
         job = ctx.data[name]
         where: Where = (name,)
         if "script" not in job and "trigger" not in job:
             raise ConfigError(
-                f"job '{name}' has no `script:` (or `trigger:`)", path=where,
+                f"job '{name}' has no `script:` (or `trigger:`)",
+                path=where,
                 hint="give it a script, or start its name with '.' to make it a template",
             )
         stage = str(job.get("stage", "test"))
@@ -301,7 +304,7 @@ def _one(
     after = _script(_job_key(ctx, job, "after_script"), (*where, "after_script"))
     if after:
         out["finally"] = exports + after
-    env = {k: v for k, v in scope.items()}
+    env = dict(scope.items())
     out["env"] = env
     needs = _needs(ctx, name, job, outcome, stage, kept, where)
     if needs is not None:
@@ -312,8 +315,10 @@ def _one(
         when = "on_success"
     if when != "on_success":
         out["when"] = when
-    allow = outcome.allow_failure if outcome.allow_failure is not None else job.get(
-        "allow_failure", when == "manual"
+    allow = (
+        outcome.allow_failure
+        if outcome.allow_failure is not None
+        else job.get("allow_failure", when == "manual")
     )
     if isinstance(allow, dict):
         ctx.notes.append(
@@ -359,8 +364,10 @@ def _needs(
         optional = False
         if isinstance(need, dict):
             if "project" in need or "pipeline" in need:
-                ctx.notes.append(f"{name}.needs[{i}] ignored: needs of another project or "
-                                 "pipeline are not supported here")
+                ctx.notes.append(
+                    f"{name}.needs[{i}] ignored: needs of another project or "
+                    "pipeline are not supported here"
+                )
                 continue
             optional = bool(need.get("optional"))
             need = need.get("job")
@@ -389,7 +396,9 @@ def _needs(
     return out
 
 
-def _parallel(spec: Any, where: Where, scope: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+def _parallel(
+    spec: Any, where: Where, scope: Mapping[str, str]
+) -> tuple[dict[str, Any], list[str]]:
     """`parallel: N` or `parallel: matrix` as a Conveyor matrix, and the script lines
     that give the instance's values their GitLab names."""
     if spec is None:
@@ -496,7 +505,9 @@ def _dotenv(
     writers: list[tuple[str, str, list[str]]] = []
     for name, (job, _, stage) in kept.items():
         reports = (job.get("artifacts") or {}).get("reports") or {}
-        files = [str(f) for f in _as_list(reports.get("dotenv"))] if isinstance(reports, dict) else []
+        files = (
+            [str(f) for f in _as_list(reports.get("dotenv"))] if isinstance(reports, dict) else []
+        )
         if files:
             writers.append((name, stage, files))
             # A file from an earlier run must not pass for this run's.

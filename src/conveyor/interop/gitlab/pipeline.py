@@ -154,14 +154,14 @@ def translate(path: str, opts: Options) -> Translation:
     from conveyor.interop.gitlab import source as source_mod
 
     root = os.path.dirname(os.path.abspath(path))
-    src = source_mod.load(path, root)
+    context = predefined(root, opts)
+    src = source_mod.load(path, root, {**context, **opts.variables})
     data = src.data
     notes: list[str] = []
     stages = data.get("stages", DEFAULT_STAGES)
     if isinstance(stages, str) or not isinstance(stages, list):
         raise ConfigError("stages: must be an array", path=("stages",))
     stages = [".pre", *[str(s) for s in stages if s not in (".pre", ".post")], ".post"]
-    context = predefined(root, opts)
     given = dict(opts.variables)
     globals_ = expand_all(variables_of(data.get("variables"), ("variables",)), context)
     scope = {**context, **globals_, **given}
@@ -180,8 +180,10 @@ def translate(path: str, opts: Options) -> Translation:
     names = jobs_mod.conveyor_names([k for k in data if _is_job(k, data[k])])
     renamed = [f"'{g}' -> {c}" for g, c in names.items() if g != c]
     if renamed:
-        notes.append("jobs renamed (Conveyor's names are letters, digits and _ . : / -): "
-                     + ", ".join(renamed))
+        notes.append(
+            "jobs renamed (Conveyor's names are letters, digits and _ . : / -): "
+            + ", ".join(renamed)
+        )
     ctx = jobs_mod.Context(
         data=data,
         root=root,

@@ -51,6 +51,8 @@ class Source:
     """Top-level key: the file (absolute) that defined it last."""
     texts: dict[str, str] = field(default_factory=dict)
     """File (absolute): its text, for locating errors."""
+    scope: dict[str, str] = field(default_factory=dict)
+    """The variables an include's path may name."""
 
 
 def _yaml() -> Any:
@@ -91,7 +93,7 @@ def parse(text: str, file: str) -> Any:
         raise ConfigError(f"invalid YAML: {exc}", file=file) from None
 
 
-def load(path: str, root: str) -> Source:
+def load(path: str, root: str, variables: Mapping[str, str] | None = None) -> Source:
     """The file at `path` with its local includes, extends and references resolved."""
     from conveyor.config.loader import read_text, relpath
 
@@ -105,6 +107,15 @@ def load(path: str, root: str) -> Source:
     if not isinstance(data, dict):
         raise ConfigError("a .gitlab-ci.yml must be a mapping of jobs and keywords", path=())
     merged: dict[str, Any] = {}
+    from conveyor.interop.gitlab.rules import expand
+
+    # Include paths may name variables: predefined ones and the file's own.
+    scope = dict(variables or {})
+    top = data.get("variables")
+    if isinstance(top, dict):
+        scope.update({str(k): str(v) for k, v in top.items() if not isinstance(v, dict | list)})
+    scope.update({k: expand(v, scope) for k, v in scope.items()})
+    source.scope = scope
     _include(data, abspath, root, source, merged, [abspath])
     for key, value in data.items():
         if key == "include":
@@ -117,12 +128,12 @@ def load(path: str, root: str) -> Source:
 
 
 def _include(
-        data: Mapping[str, Any],
-        path: str,
-        root: str,
-        source: Source,
-        merged: dict[str, Any],
-        chain: list[str],
+    data: Mapping[str, Any],
+    path: str,
+    root: str,
+    source: Source,
+    merged: dict[str, Any],
+    chain: list[str],
 ) -> None:
     from conveyor.config.loader import read_text, relpath
 
@@ -139,8 +150,10 @@ def _include(
         elif isinstance(entry, dict) and "local" in entry:
             local = str(entry["local"])
         elif isinstance(entry, dict):
-            kind = next((k for k in ("remote", "project", "template", "component") if k in entry),
-                        "this kind of")
+            kind = next(
+                (k for k in ("remote", "project", "template", "component") if k in entry),
+                "this kind of",
+            )
             raise _at(
                 path,
                 f"not supported: a {kind} include (only `local:` files run here)",
@@ -149,15 +162,21 @@ def _include(
             )
         else:
             raise _at(path, "an include is a path or a mapping", where)
+        from conveyor.interop.gitlab.rules import expand
+
+        local = expand(local, source.scope)
         if ".." in local.replace("\\", "/").split("/"):
             raise _at(path, f"include: {local!r} leaves the project", where)
         pattern = os.path.join(root, local.lstrip("/"))
-        found = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(local) else (
-            [pattern] if os.path.isfile(pattern) else []
+        found = (
+            sorted(glob.glob(pattern, recursive=True))
+            if glob.has_magic(local)
+            else ([pattern] if os.path.isfile(pattern) else [])
         )
         if not found:
-            raise _at(path, f"include: local file {local!r} was not found in {relpath(root)}",
-                      where)
+            raise _at(
+                path, f"include: local file {local!r} was not found in {relpath(root)}", where
+            )
         for file in found:
             file = os.path.abspath(file)
             if file in chain:
@@ -177,7 +196,9 @@ def _include(
                 source.origin[str(key)] = file
 
 
-def _at(file: str, message: str, where: tuple[str | int, ...], hint: str | None = None) -> ConfigError:
+def _at(
+    file: str, message: str, where: tuple[str | int, ...], hint: str | None = None
+) -> ConfigError:
     from conveyor.config.loader import relpath
 
     error = ConfigError(message, path=where, hint=hint)
@@ -204,9 +225,7 @@ def _extended(name: str, data: Mapping[str, Any], chain: tuple[str, ...]) -> Any
             f"extends: a cycle: {' -> '.join((*chain, name))}", path=(chain[0], "extends")
         )
     if len(chain) >= MAX_DEPTH:
-        raise ConfigError(
-            f"extends: more than {MAX_DEPTH} levels", path=(chain[0], "extends")
-        )
+        raise ConfigError(f"extends: more than {MAX_DEPTH} levels", path=(chain[0], "extends"))
     parents = job["extends"]
     parents = [parents] if isinstance(parents, str) else parents
     if not isinstance(parents, list):
@@ -226,9 +245,7 @@ def _extended(name: str, data: Mapping[str, Any], chain: tuple[str, ...]) -> Any
 def _resolved(value: Any, data: Mapping[str, Any], depth: int, where: tuple[str, ...]) -> Any:
     if isinstance(value, Reference):
         if depth >= MAX_DEPTH:
-            raise ConfigError(
-                f"!reference: more than {MAX_DEPTH} levels of references", path=where
-            )
+            raise ConfigError(f"!reference: more than {MAX_DEPTH} levels of references", path=where)
         node: Any = data
         for part in value.path:
             if not isinstance(node, dict) or part not in node:
