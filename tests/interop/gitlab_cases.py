@@ -136,19 +136,19 @@ def check(test: Mapping[str, Any], run: Runner, names: Mapping[str, str]) -> str
             if not any((not job or j == conveyor) and t.strip() == text.strip() for j, t in lines):
                 return f"no line {text!r} from {job or 'any job'}"
             continue
-        status = statuses.get(conveyor)
+        got = statuses.get(conveyor)
         if text == "after_script":
             ok = any(
                 j == conveyor and t.startswith("conveyor: finally: exit code") for j, t in lines
             )
         elif kind == "PASS":
-            ok = status == "success"
+            ok = got == "success"
         elif kind == "WARN":
-            ok = status in ("failed (allowed)", "timed_out (allowed)")
+            ok = got in ("failed (allowed)", "timed_out (allowed)")
         else:
-            ok = status in ("failed", "timed_out")
+            ok = got in ("failed", "timed_out")
         if not ok:
-            return f"{kind} {job}: Conveyor says {status}"
+            return f"{kind} {job}: Conveyor says {got}"
     for pattern in absent:
         for _, text in lines:
             if re.search(pattern, text):
