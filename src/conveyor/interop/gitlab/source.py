@@ -59,7 +59,8 @@ def _yaml() -> Any:
     from ruamel.yaml import YAML
 
     yaml = YAML(typ="safe", pure=True)
-    yaml.allow_duplicate_keys = False
+    # GitLab's parser takes a repeated key (or a second `<<`) without complaint.
+    yaml.allow_duplicate_keys = True
 
     def reference(loader: Any, node: Any) -> Reference:
         from ruamel.yaml.constructor import ConstructorError
@@ -80,7 +81,13 @@ def parse(text: str, file: str) -> Any:
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     try:
-        return _yaml().load(text)
+        docs = list(_yaml().load_all(text))
+        # A file with a `spec:` header (CI/CD inputs) has its pipeline in a second document.
+        if len(docs) == 2 and isinstance(docs[0], dict) and "spec" in docs[0]:
+            return docs[1]
+        if len(docs) > 1:
+            raise ConfigError("not supported: several YAML documents in one file", file=file)
+        return docs[0] if docs else None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = (exc.problem or exc.context or "syntax error").strip()
