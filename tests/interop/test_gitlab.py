@@ -235,3 +235,14 @@ def test_an_unsupported_include_is_a_located_error(project: Project) -> None:
     assert ran.code == 2
     assert ".gitlab-ci.yml:2:" in ran.err, ran.err
     assert "not supported: a template include" in ran.err
+
+
+def test_import_prints_the_conveyor_yml_a_gitlab_file_becomes(project: Project) -> None:
+    project.write(".gitlab-ci.yml", "build:\n  stage: build\n  script: [make]\n")
+    project.commit()
+
+    ran = project.run("import", ".gitlab-ci.yml")
+
+    assert ran.code == 0, ran.err
+    assert "  build:\n    stage: build\n" in ran.out
+    assert "    - make\n" in ran.out

@@ -25,11 +25,11 @@ def load(path: str, opts: object) -> tuple[model.Pipeline, list[str]]:
         done = translate(abspath, opts)
         pipeline = build_pipeline(done.data, path=file, root=done.root)
     except ConfigError as exc:
-        raise _located(exc, abspath, done) from None
+        raise located(exc, abspath, done) from None
     return pipeline, done.notes
 
 
-def _located(exc: ConfigError, abspath: str, done: object) -> ConfigError:
+def located(exc: ConfigError, abspath: str, done: object) -> ConfigError:
     """The error located in the file that defines what it is about: Conveyor's own
     errors (paths under `jobs.NAME`) are mapped back to the GitLab job."""
     from conveyor.config.loader import locate, read_text, relpath
