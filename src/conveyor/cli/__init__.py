@@ -158,15 +158,28 @@ def _located(exc: Exception) -> bool:
 
 
 def _foreign(ctx: click.Context, path: str) -> Pipeline | None:
-    """A GitHub Actions workflow named with -f, translated (None: not one); what cannot
-    run on this machine is said before anything runs."""
+    """A GitHub Actions workflow or a `.gitlab-ci.yml` named with -f, translated (None:
+    neither); what cannot run on this machine is said before anything runs."""
     name = path.replace(os.sep, "/")
-    if name.endswith((".gitlab-ci.yml", "conveyor.yml", "conveyor.yaml")):
+    base = os.path.basename(name)
+    if base.endswith(".gitlab-ci.yml") or (base.startswith(".gitlab-ci") and base.endswith(".yml")):
+        return _gitlab(ctx, path)
+    if name.endswith(("conveyor.yml", "conveyor.yaml")):
         return None
     if "/.github/workflows/" not in f"/{name}":
         from conveyor.config.loader import read_text
 
         head = read_text(os.path.abspath(path), path)
+        if "script:" in head and "runs-on" not in head and "\njobs:" not in f"\n{head}":
+            from conveyor.interop.gitlab.pipeline import looks_like_gitlab
+            from conveyor.interop.gitlab.source import parse
+
+            try:
+                data = parse(head, path)
+            except Exception:  # not for us to judge: conveyor.yml's loader says why
+                data = None
+            if looks_like_gitlab(path, data):
+                return _gitlab(ctx, path)
         if not ("runs-on" in head or "\non:" in f"\n{head}" or '\n"on":' in head):
             return None
         from conveyor.config.loader import parse_yaml
@@ -179,6 +192,18 @@ def _foreign(ctx: click.Context, path: str) -> Pipeline | None:
 
     opts = ctx.obj.get("github_options") if ctx.obj else None
     pipeline, notes = load_workflow(path, opts if isinstance(opts, Options) else Options())
+    for note in notes:
+        click.echo(f"conveyor: warning: {note}", err=True)
+    return pipeline
+
+
+def _gitlab(ctx: click.Context, path: str) -> Pipeline:
+    """A `.gitlab-ci.yml` named with -f, translated; notes said before anything runs."""
+    from conveyor.interop.gitlab import load as load_gitlab
+    from conveyor.interop.gitlab.pipeline import Options
+
+    opts = ctx.obj.get("gitlab_options") if ctx.obj else None
+    pipeline, notes = load_gitlab(path, opts if isinstance(opts, Options) else Options())
     for note in notes:
         click.echo(f"conveyor: warning: {note}", err=True)
     return pipeline

@@ -1,4 +1,5 @@
-"""`conveyor import FILE`: a GitHub Actions workflow as the conveyor.yml Conveyor runs."""
+"""`conveyor import FILE`: a GitHub Actions workflow or a .gitlab-ci.yml as the
+conveyor.yml Conveyor runs."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import click
 @click.option("--event", default="push", show_default=True, help="The event to translate for.")
 @click.option("--input", "inputs", metavar="NAME=VALUE", multiple=True, help="A workflow input.")
 def import_command(file: str, event: str, inputs: tuple[str, ...]) -> int:
-    """Print the conveyor.yml that `conveyor run -f FILE` runs for a GitHub workflow."""
+    """Print the conveyor.yml that `conveyor run -f FILE` runs for a GitHub workflow or a
+    .gitlab-ci.yml."""
     from conveyor.config.loader import locate, parse_yaml, read_text, relpath
     from conveyor.errors import ConfigError
     from conveyor.interop.github.workflow import Options, translate
@@ -23,13 +25,18 @@ def import_command(file: str, event: str, inputs: tuple[str, ...]) -> int:
     shown = relpath(abspath)
     text = read_text(abspath, shown)
     given = dict(i.partition("=")[::2] for i in inputs)
-    try:
-        done = translate(abspath, parse_yaml(text, shown), Options(event=event, inputs=given))
-    except ConfigError as exc:
-        raise locate(exc, text, shown) from None
-    for note in done.notes:
+    base = os.path.basename(abspath)
+    if base.endswith(".gitlab-ci.yml") or (base.startswith(".gitlab-ci") and base.endswith(".yml")):
+        data, notes = _gitlab(abspath, event)
+    else:
+        try:
+            done = translate(abspath, parse_yaml(text, shown), Options(event=event, inputs=given))
+        except ConfigError as exc:
+            raise locate(exc, text, shown) from None
+        data, notes = done.data, done.notes
+    for note in notes:
         click.echo(f"conveyor: warning: {note}", err=True)
-    _dumper().dump(_literal(done.data), sys.stdout)
+    _dumper().dump(_literal(data), sys.stdout)
     return 0
 
 
@@ -93,3 +100,16 @@ def _literal(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _literal(v) for k, v in value.items()}
     return value
+
+
+def _gitlab(abspath: str, event: str) -> tuple[dict[str, object], list[str]]:
+    """A `.gitlab-ci.yml` as conveyor.yml's data, errors located in its files."""
+    from conveyor.errors import ConfigError
+    from conveyor.interop.gitlab import located
+    from conveyor.interop.gitlab.pipeline import Options, translate
+
+    try:
+        done = translate(abspath, Options(event=event))
+    except ConfigError as exc:
+        raise located(exc, abspath, None) from None
+    return done.data, done.notes

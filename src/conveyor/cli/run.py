@@ -270,6 +270,7 @@ def run_command(
             dotenv.read(env_file) if env_file else {},
             sorted(secrets),
         )
+        ctx.obj["gitlab_options"] = _gitlab_options(event, variables, on_unsupported)
     if event in ("workflow_dispatch", "pull_request_target", "release", "merge_group"):
         event = {"workflow_dispatch": "manual", "pull_request_target": "pull_request"}.get(
             event, "push"
@@ -653,3 +654,17 @@ def _github_options(
         env=env,
         secrets=tuple(secret_names),
     )
+
+
+def _gitlab_options(event: str | None, variables: tuple[str, ...], on_unsupported: str) -> object:
+    """How a `.gitlab-ci.yml` given with -f is translated (conveyor.interop.gitlab):
+    `--var` sets its variables (over the file's, as a pipeline's variables do)."""
+    from conveyor.interop.gitlab.pipeline import Options
+
+    given = {}
+    for item in variables:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--var")
+        given[name] = value
+    return Options(event=event or "push", variables=given, on_unsupported=on_unsupported)

@@ -1,0 +1,540 @@
+"""Each job GitLab would create, as a job of conveyor.yml: its script (`before_script`
+then `script`) as `run`, `after_script` as `finally`, its variables as `env`, its rules
+decided now (`when`, `allow_failure`, rule variables and needs), `needs` or the stage
+order, `parallel` as a matrix, `cache` as `caches`, `artifacts:reports` as `reports`.
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from conveyor.errors import ConfigError
+from conveyor.interop.gitlab import rules
+
+Where = tuple[str | int, ...]
+_NAME = re.compile(r"[^A-Za-z0-9_.:/-]")
+_WHEN = ("on_success", "on_failure", "always", "manual", "delayed", "never")
+
+
+@dataclass
+class Context:
+    data: dict[str, Any]
+    root: str
+    stages: list[str]
+    predefined: dict[str, str]
+    globals: dict[str, str]
+    given: dict[str, str]
+    names: dict[str, str]
+    opts: Any
+    notes: list[str]
+    said: set[str] = field(default_factory=set)
+
+    def once(self, key: str, note: str) -> None:
+        if key not in self.said:
+            self.said.add(key)
+            self.notes.append(note)
+
+
+@dataclass
+class Outcome:
+    when: str = "on_success"
+    allow_failure: Any = None
+    variables: dict[str, str] = field(default_factory=dict)
+    needs: Any = None
+
+
+def conveyor_names(names: Sequence[str]) -> dict[str, str]:
+    """GitLab job names as Conveyor job names (GitLab allows spaces, brackets...)."""
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in names:
+        new = _NAME.sub("_", name.strip())
+        if not new or not re.match(r"[A-Za-z0-9_]", new):
+            new = "_" + new
+        base, n = new, 2
+        while new in taken:
+            new, n = f"{base}_{n}", n + 1
+        taken.add(new)
+        out[name] = new
+    return out
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _changed(root: str, compare_to: str | None) -> list[str] | None:
+    """Files changed by the last commit (or since `compare_to`), and not committed yet;
+    None when there is nothing to compare with (GitLab then says `changes` is true)."""
+    from conveyor.workspace import git
+
+    ref = compare_to or "HEAD~1"
+    try:
+        if not git.is_commit(root, ref):
+            return None
+        return git.changed_since(root, ref) + git.untracked(root)
+    except git.GitError:
+        return None
+
+
+def _matches_any(patterns: Sequence[str], files: Sequence[str]) -> bool:
+    from conveyor.workspace.globs import glob_regex
+
+    regexes = [glob_regex(str(p).lstrip("/")) for p in patterns]
+    return any(r.fullmatch(f) for r in regexes for f in files)
+
+
+def rules_outcome(spec: Any, scope: Mapping[str, str], root: str, where: Where) -> Outcome | None:
+    """The first rule that matches, as GitLab picks it (None: none does)."""
+    if not isinstance(spec, list):
+        raise ConfigError("rules: must be a list", path=where)
+    for i, rule in enumerate(spec):
+        if not isinstance(rule, dict):
+            raise ConfigError("a rule must be a mapping", path=(*where, i))
+        if "if" in rule:
+            try:
+                if not rules.evaluate(str(rule["if"]), scope):
+                    continue
+            except rules.RuleError as exc:
+                raise ConfigError(f"rules:if: {exc}", path=(*where, i, "if")) from None
+        if "exists" in rule:
+            exists = rule["exists"]
+            paths = exists.get("paths") if isinstance(exists, dict) else exists
+            if not any(
+                glob.glob(rules.expand(str(p), scope).lstrip("/"), root_dir=root, recursive=True)
+                for p in _as_list(paths)
+            ):
+                continue
+        if "changes" in rule:
+            changes = rule["changes"]
+            paths = changes.get("paths") if isinstance(changes, dict) else changes
+            compare = changes.get("compare_to") if isinstance(changes, dict) else None
+            files = _changed(root, compare)
+            if files is not None and not _matches_any(_as_list(paths), files):
+                continue
+        when = str(rule.get("when", ""))
+        if when and when not in _WHEN:
+            raise ConfigError(f"rules: unknown when: {when}", path=(*where, i, "when"))
+        return Outcome(
+            when=when,
+            allow_failure=rule.get("allow_failure"),
+            variables={
+                k: rules.expand(v, scope)
+                for k, v in _variables(rule.get("variables"), (*where, i, "variables")).items()
+            },
+            needs=rule.get("needs"),
+        )
+    return None
+
+
+def _variables(spec: Any, where: Where) -> dict[str, str]:
+    from conveyor.interop.gitlab.pipeline import variables_of
+
+    return variables_of(spec, where)
+
+
+def _only_except(job: Mapping[str, Any], scope: Mapping[str, str], root: str, where: Where) -> bool:
+    """Whether `only:`/`except:` let the job into the pipeline."""
+
+    def holds(spec: Any, key: str) -> bool:
+        if isinstance(spec, dict):
+            results = []
+            if "refs" in spec:
+                results.append(
+                    any(rules.ref_matches(str(r), scope) for r in _as_list(spec["refs"]))
+                )
+            if "variables" in spec:
+                try:
+                    results.append(
+                        any(rules.evaluate(str(v), scope) for v in _as_list(spec["variables"]))
+                    )
+                except rules.RuleError as exc:
+                    raise ConfigError(f"{key}:variables: {exc}", path=(*where, key)) from None
+            if "changes" in spec:
+                files = _changed(root, None)
+                results.append(files is None or _matches_any(_as_list(spec["changes"]), files))
+            return all(results) if key == "only" else any(results)
+        return any(rules.ref_matches(str(r), scope) for r in _as_list(spec))
+
+    only = job.get("only", None if "except" in job or "rules" in job else ["branches", "tags"])
+    if only is not None and not holds(only, "only"):
+        return False
+    return not ("except" in job and holds(job["except"], "except"))
+
+
+def _duration(text: Any) -> float | None:
+    """GitLab's `1h 30m`, `3 hours`, `90 minutes`, `3600` (seconds) in seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    total = 0.0
+    found = False
+    for m in re.finditer(r"(\d+(?:\.\d+)?)\s*([a-z]*)", str(text).lower()):
+        unit = m.group(2)
+        if unit.startswith("mo") or (unit and unit[0] not in units):
+            return None
+        total += float(m.group(1)) * units[unit[0] if unit else "s"]
+        found = True
+    return total if found else None
+
+
+def _script(value: Any, where: Where) -> list[str]:
+    lines: list[str] = []
+    for item in _as_list(value):
+        if isinstance(item, list):  # nested lists (from !reference or anchors) are flattened
+            lines.extend(_script(item, where))
+        elif isinstance(item, dict | bool) or item is None:
+            raise ConfigError("a script line must be a string", path=where)
+        else:
+            lines.append(str(item))
+    return lines
+
+
+def _job_key(ctx: Context, job: Mapping[str, Any], key: str) -> Any:
+    """A job's key, else `default:`'s (or the old top-level one), as `inherit` allows."""
+    if key in job:
+        return job[key]
+    inherit = (job.get("inherit") or {}).get("default", True)
+    if inherit is False or (isinstance(inherit, list) and key not in inherit):
+        return None
+    default = ctx.data.get("default") or {}
+    if key in default:
+        return default[key]
+    return ctx.data.get(key)
+
+
+def translate_jobs(ctx: Context) -> dict[str, Any]:
+    """conveyor.yml's `jobs:` for the GitLab jobs that this pipeline creates."""
+    kept: dict[str, tuple[dict[str, Any], Outcome, str]] = {}
+    for name, _conveyor in ctx.names.items():
+        job = ctx.data[name]
+        where: Where = (name,)
+        if "script" not in job and "trigger" not in job:
+            raise ConfigError(
+                f"job '{name}' has no `script:` (or `trigger:`)",
+                path=where,
+                hint="give it a script, or start its name with '.' to make it a template",
+            )
+        stage = str(job.get("stage", "test"))
+        if stage not in ctx.stages:
+            raise ConfigError(
+                f"job '{name}': chosen stage {stage} does not exist; available stages are "
+                + ", ".join(ctx.stages),
+                path=(*where, "stage"),
+            )
+        scope = _scope(ctx, job, name, stage, where)
+        if "rules" in job:
+            outcome = rules_outcome(job["rules"], scope, ctx.root, (*where, "rules"))
+            if outcome is None or outcome.when == "never":
+                continue
+            if not outcome.when:  # a rule without `when` takes the job's
+                outcome.when = str(job.get("when", "on_success"))
+        else:
+            if not _only_except(job, scope, ctx.root, where):
+                continue
+            outcome = Outcome(when=str(job.get("when", "on_success")))
+            if outcome.when not in _WHEN:
+                raise ConfigError(f"unknown when: {outcome.when}", path=(*where, "when"))
+            if outcome.when == "never":
+                continue
+        kept[name] = (job, outcome, stage)
+    out: dict[str, Any] = {}
+    for name, (job, outcome, stage) in kept.items():
+        out[ctx.names[name]] = _one(ctx, name, job, outcome, stage, kept)
+    _dotenv(ctx, kept, out)
+    return out
+
+
+def _scope(
+    ctx: Context, job: Mapping[str, Any], name: str, stage: str, where: Where
+) -> dict[str, str]:
+    inherit = (job.get("inherit") or {}).get("variables", True)
+    globals_ = ctx.globals
+    if inherit is False:
+        globals_ = {}
+    elif isinstance(inherit, list):
+        globals_ = {k: v for k, v in globals_.items() if k in inherit}
+    known = {**ctx.predefined, "CI_JOB_NAME": name, "CI_JOB_STAGE": stage, **globals_}
+    from conveyor.interop.gitlab.pipeline import expand_all
+
+    own = expand_all(_variables(job.get("variables"), (*where, "variables")), known)
+    return {**known, **own, **ctx.given}
+
+
+def _one(
+    ctx: Context,
+    name: str,
+    job: dict[str, Any],
+    outcome: Outcome,
+    stage: str,
+    kept: Mapping[str, tuple[dict[str, Any], Outcome, str]],
+) -> dict[str, Any]:
+    where: Where = (name,)
+    scope = {**_scope(ctx, job, name, stage, where), **outcome.variables, **ctx.given}
+    out: dict[str, Any] = {"stage": stage, "cache": False}
+    problems = []
+    if _job_key(ctx, job, "services"):
+        problems.append("`services:` (containers)")
+    if "trigger" in job:
+        problems.append("`trigger:` (a downstream pipeline)")
+    if _job_key(ctx, job, "image"):
+        ctx.once("image", "`image:` is ignored: jobs run in this machine's shell")
+    if problems:
+        ctx.notes.append(f"job '{name}' cannot run on this machine: {'; '.join(problems)}")
+        if ctx.opts.on_unsupported == "fail":
+            message = shlex.quote("not runnable locally: " + "; ".join(problems))
+            out["run"] = [f"echo {message} >&2; exit 1"]
+        else:
+            out["run"] = ["true"]
+            out["if"] = "false"
+        out["needs"] = _needs(ctx, name, job, outcome, stage, kept, where)
+        return out
+    script = _script(_job_key(ctx, job, "before_script"), (*where, "before_script"))
+    script += _script(job.get("script"), (*where, "script"))
+    matrix, exports = _parallel(job.get("parallel"), (*where, "parallel"), scope)
+    if matrix:
+        out["matrix"] = matrix
+    out["run"] = exports + script or ["true"]
+    after = _script(_job_key(ctx, job, "after_script"), (*where, "after_script"))
+    if after:
+        out["finally"] = exports + after
+    env = dict(scope.items())
+    out["env"] = env
+    needs = _needs(ctx, name, job, outcome, stage, kept, where)
+    if needs is not None:
+        out["needs"] = needs
+    when = outcome.when
+    if when == "delayed":
+        ctx.notes.append(f"job '{name}': when: delayed runs without its delay here")
+        when = "on_success"
+    if when != "on_success":
+        out["when"] = when
+    allow = (
+        outcome.allow_failure
+        if outcome.allow_failure is not None
+        else job.get("allow_failure", when == "manual")
+    )
+    if isinstance(allow, dict):
+        ctx.notes.append(
+            f"job '{name}': allow_failure:exit_codes is not supported here: any failure fails it"
+        )
+        allow = False
+    if allow is True:
+        out["allow_failure"] = True
+    if "timeout" in job:
+        seconds = _duration(job["timeout"])
+        if seconds is None:
+            raise ConfigError(f"timeout: cannot read {job['timeout']!r}", path=(*where, "timeout"))
+        out["timeout"] = f"{seconds:g}s"
+    retry = _job_key(ctx, job, "retry")
+    if retry:
+        count = retry.get("max", 0) if isinstance(retry, dict) else retry
+        if isinstance(count, int) and count > 0:
+            out["retries"] = count
+    group = job.get("resource_group")
+    if group:
+        out["resource_group"] = _NAME.sub("_", rules.expand(str(group), scope))
+    caches = _caches(ctx, _job_key(ctx, job, "cache"), scope, (*where, "cache"))
+    if caches:
+        out["caches"] = caches
+    _artifacts(ctx, name, job.get("artifacts"), out, (*where, "artifacts"))
+    return out
+
+
+def _needs(
+    ctx: Context,
+    name: str,
+    job: Mapping[str, Any],
+    outcome: Outcome,
+    stage: str,
+    kept: Mapping[str, tuple[dict[str, Any], Outcome, str]],
+    where: Where,
+) -> list[str] | None:
+    spec = outcome.needs if outcome.needs is not None else job.get("needs")
+    if spec is None:
+        return None
+    out: list[str] = []
+    for i, need in enumerate(_as_list(spec)):
+        optional = False
+        if isinstance(need, dict):
+            if "project" in need or "pipeline" in need:
+                ctx.notes.append(
+                    f"{name}.needs[{i}] ignored: needs of another project or "
+                    "pipeline are not supported here"
+                )
+                continue
+            optional = bool(need.get("optional"))
+            need = need.get("job")
+        target = str(need)
+        if target not in kept:
+            if optional:
+                continue
+            if target in ctx.names:
+                raise ConfigError(
+                    f"job '{name}' needs '{target}', which is not in this pipeline (its "
+                    "rules leave it out)",
+                    path=(*where, "needs", i),
+                    hint="make the need `optional: true`, or give both the same rules",
+                )
+            raise ConfigError(
+                f"job '{name}' needs '{target}', which is not a job of the file",
+                path=(*where, "needs", i),
+            )
+        if ctx.stages.index(kept[target][2]) > ctx.stages.index(stage):
+            raise ConfigError(
+                f"job '{name}' needs '{target}', which is in a later stage "
+                f"({kept[target][2]} after {stage})",
+                path=(*where, "needs", i),
+            )
+        out.append(ctx.names[target])
+    return out
+
+
+def _parallel(
+    spec: Any, where: Where, scope: Mapping[str, str]
+) -> tuple[dict[str, Any], list[str]]:
+    """`parallel: N` or `parallel: matrix` as a Conveyor matrix, and the script lines
+    that give the instance's values their GitLab names."""
+    if spec is None:
+        return {}, []
+    if isinstance(spec, int):
+        if not 1 <= spec <= 200:
+            raise ConfigError("parallel: a number from 1 to 200", path=where)
+        exports = [
+            'export CI_NODE_INDEX="$CONVEYOR_MATRIX_CI_NODE_INDEX"',
+            f"export CI_NODE_TOTAL={spec}",
+        ]
+        return {"CI_NODE_INDEX": list(range(1, spec + 1))}, exports
+    entries = spec.get("matrix") if isinstance(spec, dict) else None
+    if not isinstance(entries, list):
+        raise ConfigError("parallel: a number or `matrix:` (a list of mappings)", path=where)
+    include: list[dict[str, Any]] = []
+    keys: list[str] = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ConfigError("parallel:matrix: entries are mappings", path=(*where, "matrix", i))
+        axes = [[(str(k), _text(v)) for v in _as_list(values)] for k, values in entry.items()]
+        for combo in itertools.product(*axes):
+            include.append(dict(combo))
+        keys.extend(str(k) for k in entry if str(k) not in keys)
+    exports = [
+        f'if [ -n "${{{_matrix_env(k)}+x}}" ]; then export {k}="${_matrix_env(k)}"; fi'
+        for k in keys
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k)
+    ]
+    exports += [f"export CI_NODE_TOTAL={len(include)}"]
+    return {"include": include}, exports
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _matrix_env(key: str) -> str:
+    return f"CONVEYOR_MATRIX_{key.upper().replace('-', '_')}"
+
+
+def _caches(ctx: Context, spec: Any, scope: Mapping[str, str], where: Where) -> list[Any]:
+    out = []
+    for i, cache in enumerate(_as_list(spec)):
+        if not isinstance(cache, dict) or not cache.get("paths"):
+            continue
+        key = cache.get("key", "default")
+        if isinstance(key, dict):
+            files = ", ".join(repr(str(f)) for f in _as_list(key.get("files")))
+            prefix = rules.expand(str(key.get("prefix", "")), scope)
+            text = f"{prefix}-{{{{ hashFiles({files}) }}}}" if files else prefix or "default"
+        else:
+            text = rules.expand(str(key), scope)
+        text = re.sub(r"[^A-Za-z0-9_.{}()'\-, ]", "_", text)
+        restore = [
+            re.sub(r"[^A-Za-z0-9_.\-]", "_", rules.expand(str(k), scope))
+            for k in _as_list(cache.get("fallback_keys"))
+        ]
+        paths = [rules.expand(str(p), scope).rstrip("/") or "." for p in _as_list(cache["paths"])]
+        if any(glob.has_magic(p) for p in paths):
+            ctx.once("cache-glob", "cache paths with wildcards are not cached here")
+            continue
+        entry: dict[str, Any] = {"key": f"gitlab-{text}", "paths": paths}
+        if restore:
+            entry["restore_keys"] = restore
+        out.append(entry)
+        del i
+    return out
+
+
+def _artifacts(ctx: Context, name: str, spec: Any, out: dict[str, Any], where: Where) -> None:
+    if not isinstance(spec, dict):
+        return
+    reports = spec.get("reports") or {}
+    mine: dict[str, list[str]] = {}
+    for kind, value in reports.items() if isinstance(reports, dict) else ():
+        if kind == "junit":
+            mine.setdefault("junit", []).extend(str(v) for v in _as_list(value))
+        elif kind in ("coverage_report", "cobertura"):
+            path = value.get("path") if isinstance(value, dict) else value
+            mine.setdefault("coverage", []).extend(str(v) for v in _as_list(path))
+        elif kind in ("sast", "dependency_scanning", "container_scanning"):
+            continue
+        elif kind != "dotenv":
+            ctx.once(f"report-{kind}", f"artifacts:reports:{kind} is not read here")
+    if mine:
+        out["reports"] = mine
+    paths = [str(p) for p in _as_list(spec.get("paths"))]
+    when = spec.get("when", "on_success")
+    if paths and when in ("on_success", "on_failure", "always"):
+        out["artifacts"] = {"paths": paths, "when": when}
+
+
+def _dotenv(
+    ctx: Context,
+    kept: Mapping[str, tuple[dict[str, Any], Outcome, str]],
+    out: dict[str, Any],
+) -> None:
+    """`artifacts:reports:dotenv`: the variables a job writes there reach the jobs after
+    it (by needs, or by stage order), as GitLab passes them; here every job shares the
+    workspace, so the later job reads the file before its script."""
+    writers: list[tuple[str, str, list[str]]] = []
+    for name, (job, _, stage) in kept.items():
+        reports = (job.get("artifacts") or {}).get("reports") or {}
+        files = (
+            [str(f) for f in _as_list(reports.get("dotenv"))] if isinstance(reports, dict) else []
+        )
+        if files:
+            writers.append((name, stage, files))
+            # A file from an earlier run must not pass for this run's.
+            first = [f"rm -f {shlex.quote(f)}" for f in files]
+            out[ctx.names[name]]["run"] = first + out[ctx.names[name]]["run"]
+    if not writers:
+        return
+    for name, (_job, _, stage) in kept.items():
+        conveyor = ctx.names[name]
+        needs = out[conveyor].get("needs")
+        reads = []
+        for writer, writer_stage, files in writers:
+            if writer == name:
+                continue
+            before = (
+                ctx.names[writer] in needs
+                if needs is not None
+                else ctx.stages.index(writer_stage) < ctx.stages.index(stage)
+            )
+            if before:
+                reads.extend(files)
+        if reads:
+            lines = [
+                f"if [ -f {shlex.quote(f)} ]; then set -a; . ./{shlex.quote(f)}; set +a; fi"
+                for f in reads
+            ]
+            out[conveyor]["run"] = lines + out[conveyor]["run"]
+
+
+__all__ = ["Context", "Outcome", "conveyor_names", "rules_outcome", "translate_jobs"]
