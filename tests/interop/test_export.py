@@ -234,3 +234,26 @@ def test_the_exported_gitlab_file_is_valid_by_gitlabs_schema(project: Project) -
     assert data["test"]["cache"] == [
         {"key": {"files": ["requirements*.txt"], "prefix": "pip"}, "paths": [".cache/pip"]}
     ]
+
+
+def test_the_exported_gitlab_file_reads_back_to_the_same_pipeline(project: Project) -> None:
+    project.pipeline(GITLAB_PIPELINE)
+    project.commit()
+    assert project.run("export", "gitlab", "-o", ".gitlab-ci.yml").code == 0
+    original = project.run("list", "--json")
+    project.commit()
+
+    back = project.run("list", "--json", "-f", ".gitlab-ci.yml")
+    ran = project.run("run", "-f", ".gitlab-ci.yml", "--plain", "--no-cache")
+
+    assert back.code == 0, back.err
+    assert graph(back.out) == graph(original.out)
+    assert ran.code == 0, ran.out + ran.err
+    for python, os_name in (("3.11", "linux"), ("3.12", "linux"), ("3.12", "macos")):
+        line = f"test (python={python}, os={os_name})"
+        assert any(
+            x.startswith(line) and x.endswith(f"testing 1.4.2 on {python}")
+            for x in ran.out.splitlines()
+        ), ran.out
+    assert "deploying" in ran.out
+    assert "deploy failed" not in ran.out

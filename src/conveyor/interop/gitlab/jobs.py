@@ -305,6 +305,12 @@ def _one(
     if after:
         out["finally"] = exports + after
     env = dict(scope.items())
+    if matrix:
+        # A variable naming a matrix variable takes each instance's value, as GitLab
+        # expands it: Conveyor fills `${{ matrix.X }}` in env values per instance.
+        axes = _axes(matrix)
+        for key, value in env.items():
+            env[key] = _matrix_refs(value, axes)
     out["env"] = env
     needs = _needs(ctx, name, job, outcome, stage, kept, where)
     if needs is not None:
@@ -343,7 +349,7 @@ def _one(
     caches = _caches(ctx, _job_key(ctx, job, "cache"), scope, (*where, "cache"))
     if caches:
         out["caches"] = caches
-    _artifacts(ctx, name, job.get("artifacts"), out, (*where, "artifacts"))
+    _artifacts(ctx, name, job.get("artifacts"), out, (*where, "artifacts"), scope, matrix)
     return out
 
 
@@ -432,6 +438,26 @@ def _parallel(
     return {"include": include}, exports
 
 
+def _axes(matrix: Mapping[str, Any]) -> set[str]:
+    """The names of a translated matrix's variables."""
+    return {k for entry in matrix.get("include", []) for k in entry} | {
+        k for k in matrix if k != "include"
+    }
+
+
+def _matrix_refs(text: str, axes: set[str]) -> str:
+    """`$KEY` and `${KEY}` of a matrix variable as Conveyor's `${{ matrix.KEY }}`."""
+    return re.sub(
+        r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)",
+        lambda m: (
+            "${{ matrix." + (m.group(1) or m.group(2)) + " }}"
+            if (m.group(1) or m.group(2)) in axes
+            else m.group(0)
+        ),
+        text,
+    )
+
+
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -471,24 +497,38 @@ def _caches(ctx: Context, spec: Any, scope: Mapping[str, str], where: Where) -> 
     return out
 
 
-def _artifacts(ctx: Context, name: str, spec: Any, out: dict[str, Any], where: Where) -> None:
+def _artifacts(
+    ctx: Context,
+    name: str,
+    spec: Any,
+    out: dict[str, Any],
+    where: Where,
+    scope: Mapping[str, str] | None = None,
+    matrix: Mapping[str, Any] | None = None,
+) -> None:
     if not isinstance(spec, dict):
         return
+    axes = _axes(matrix or {})
+
+    def path(value: Any) -> str:
+        """GitLab expands variables in artifact paths: a matrix variable per instance."""
+        return rules.expand(_matrix_refs(str(value), axes), scope or {})
+
     reports = spec.get("reports") or {}
     mine: dict[str, list[str]] = {}
     for kind, value in reports.items() if isinstance(reports, dict) else ():
         if kind == "junit":
-            mine.setdefault("junit", []).extend(str(v) for v in _as_list(value))
+            mine.setdefault("junit", []).extend(path(v) for v in _as_list(value))
         elif kind in ("coverage_report", "cobertura"):
-            path = value.get("path") if isinstance(value, dict) else value
-            mine.setdefault("coverage", []).extend(str(v) for v in _as_list(path))
+            where_to = value.get("path") if isinstance(value, dict) else value
+            mine.setdefault("coverage", []).extend(path(v) for v in _as_list(where_to))
         elif kind in ("sast", "dependency_scanning", "container_scanning"):
             continue
         elif kind != "dotenv":
             ctx.once(f"report-{kind}", f"artifacts:reports:{kind} is not read here")
     if mine:
         out["reports"] = mine
-    paths = [str(p) for p in _as_list(spec.get("paths"))]
+    paths = [path(p) for p in _as_list(spec.get("paths"))]
     when = spec.get("when", "on_success")
     if paths and when in ("on_success", "on_failure", "always"):
         out["artifacts"] = {"paths": paths, "when": when}
