@@ -37,6 +37,7 @@ _TOOLS = {
     "setup-node": (("node", "--version"), "node-version", "node-version-file"),
     "setup-go": (("go", "version"), "go-version", "go-version-file"),
     "setup-java": (("java", "-version"), "java-version", "java-version-file"),
+    "setup-uv": (("uv", "--version"), "version", "version-file"),
 }
 
 
@@ -57,16 +58,16 @@ def _setup(kind: str) -> Standin:
         except (OSError, subprocess.TimeoutExpired):
             found = None
         if found is None:
-            return Done(False, {}, f"actions/{kind}: {argv[0]} is not on this machine")
+            return Done(False, {}, f"{kind}: {argv[0]} is not on this machine")
         have = found.group(1)
         want = wanted.lstrip("v").replace(".x", "").replace("x", "").rstrip(".")
         if want and not (have == want or have.startswith(want + ".")):
             return Done(
                 False,
                 {},
-                f"actions/{kind}: {wanted} asked for, this machine has {argv[0]} {have}",
+                f"{kind}: {wanted} asked for, this machine has {argv[0]} {have}",
             )
-        return Done(True, {key: have}, f"actions/{kind}: using this machine's {argv[0]} {have}")
+        return Done(True, {key: have}, f"{kind}: using this machine's {argv[0]} {have}")
 
     return run
 
@@ -127,6 +128,9 @@ LOCAL_STANDINS: dict[str, Standin] = {
     "actions/setup-node": _setup("setup-node"),
     "actions/setup-go": _setup("setup-go"),
     "actions/setup-java": _setup("setup-java"),
+    # uv's setup actions: this machine's uv, if it has one.
+    "astral-sh/setup-uv": _setup("setup-uv"),
+    "hynek/setup-cached-uv": _setup("setup-uv"),
     "actions/cache": _cache,
     "actions/cache/restore": _cache,
     "actions/cache/save": _cache,
