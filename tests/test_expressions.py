@@ -287,3 +287,19 @@ def test_a_pattern_from_a_value_is_checked_when_evaluated() -> None:
     scope = Scope(values={"branch": "main"}, env={"P": "(?=main)"}, matrix={})
     with pytest.raises(UserError, match=r"if: the pattern '\(\?=main\)' is not a valid"):
         evaluate(parse("branch =~ env.P"), scope)
+
+
+def test_a_value_named_result_is_a_value() -> None:
+    # needs.check.values.result: the value `result` that `check` wrote, not the result
+    # of a job named `check.values` (found running pydantic's workflow).
+    node = parse("needs.check.values.result == 'ok'", needs=["check"])
+    scope = Scope(
+        values={},
+        env={},
+        matrix={},
+        needs={"check": {"result": "ok"}},
+        results={"check": "failure"},
+    )
+    assert evaluate(node, scope) is True
+    plain = parse("needs.check.result == 'failure'", needs=["check"])
+    assert evaluate(plain, scope) is True

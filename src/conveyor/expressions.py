@@ -376,7 +376,14 @@ class _Parser:
             if part.kind != "ident":
                 raise ExpressionError("expected a name after '.'", part.offset)
             parts.append(part)
-        if len(parts) >= 2 and parts[-1].text == "result":
+        # `needs.check.values.result` is the value `result` of `check`, unless a job
+        # named `check.values` is needed (and `check` is not).
+        as_value = len(parts) >= 3 and parts[-2].text == "values"
+        if as_value and self.needs is not None:
+            as_value = ".".join(p.text for p in parts[:-2]) in self.needs or (
+                ".".join(p.text for p in parts[:-1]) not in self.needs
+            )
+        if len(parts) >= 2 and parts[-1].text == "result" and not as_value:
             job = ".".join(p.text for p in parts[:-1])
             check_need(job, self.needs, parts[0].offset)
             return Name(tok.offset, "needs", f"{job}.result")

@@ -405,6 +405,11 @@ def _typed(value: str) -> Any:
     """A matrix value as the workflow had it (numbers stay numbers for comparisons)."""
     if value in ("true", "false"):
         return value == "true"
+    if value[:1] in ("{", "["):  # a mapping or a list, carried as JSON (workflow._scalar)
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
     try:
         return float(value) if "." in value else int(value)
     except ValueError:

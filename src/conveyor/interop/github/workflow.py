@@ -291,12 +291,11 @@ def _matrix(strategy: Any, env: expr.Env, where: tuple[str | int, ...]) -> dict[
 
 
 def _scalar(value: Any, where: tuple[str | int, ...]) -> Any:
+    """A matrix value as Conveyor's matrix takes it."""
     if isinstance(value, dict | list):
-        raise ConfigError(
-            "not supported: a matrix value that is a mapping or a list (Conveyor's matrix "
-            "values are strings, numbers or booleans)",
-            path=where,
-        )
+        # Conveyor's matrix values are scalars: a mapping or a list travels as its JSON
+        # text, which the step runner reads back (`matrix.platform.os` works in steps).
+        return json.dumps(value, separators=(",", ":"))
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
