@@ -204,6 +204,15 @@ def main() -> int:
         cases = os.path.join(tmp, "cases")
         shutil.copytree(os.path.join(opts.corpus, "gitlab-ci-local", "test-cases"), cases)
         git_init(cases, "master")
+        # As gitlab-ci-local's own tests have it (they mock git): a remote named origin,
+        # which it reads for CI_PROJECT_*; it also copies the checkout with rsync.
+        subprocess.run(
+            ["git", "remote", "add", "origin", "git@gitlab.com:gcl/test-project.git"],
+            cwd=cases,
+            check=True,
+        )
+        if shutil.which("rsync") is None:
+            print("note: gitlab-ci-local needs rsync (not found): its cases will fail")
         binary = gcl_binary(opts.gcl, tmp)
         print()
         shown = f"with {binary}" if binary else "gitlab-ci-local not installed"

@@ -239,3 +239,48 @@ def test_every_real_workflow_plans_or_says_where_it_cannot(
             # Located: the file, a line and a column.
             assert f".github/workflows/{path.name}:" in ran.err, ran.err
     assert planned >= 25
+
+
+CACHED = """
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        py: ["3.11"]
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/cache@v4
+        with:
+          path: deps
+          key: ${{ runner.os }}-deps-${{ matrix.py }}-${{ hashFiles('reqs.txt') }}
+          restore-keys: |
+            ${{ runner.os }}-deps-
+      - run: |
+          if [ -f deps/installed ]; then echo "deps restored"
+          else mkdir -p deps && echo yes > deps/installed && echo "deps installed"; fi
+"""
+
+
+def test_actions_cache_is_conveyors_dependency_cache(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONVEYOR_CACHE_DIR", str(tmp_path / "cache"))
+    project.write(".github/workflows/ci.yml", CACHED)
+    project.write("reqs.txt", "requests==2.0\n")
+    project.write(".gitignore", "deps/\n")
+    project.commit()
+
+    first = project.run("run", "-f", ".github/workflows/ci.yml", "--plain")
+    shutil.rmtree(project.root / "deps")
+    second = project.run("run", "-f", ".github/workflows/ci.yml", "--plain")
+    project.write("reqs.txt", "requests==2.1\n")
+    shutil.rmtree(project.root / "deps")
+    changed = project.run("run", "-f", ".github/workflows/ci.yml", "--plain")
+
+    assert first.code == second.code == changed.code == 0, first.out + second.out + changed.out
+    assert "deps installed" in first.out
+    assert "deps restored" in second.out
+    # Another lock file: not the exact key, but a restore key's entry.
+    assert "deps restored" in changed.out

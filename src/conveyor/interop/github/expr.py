@@ -458,10 +458,17 @@ def uses_status(node: Node) -> bool:
     return False
 
 
+def _whole(text: str) -> re.Match[str] | None:
+    """The one `${{ }}` that is all of `text` (not the first of several: the lazy
+    pattern would stretch across them to match the whole)."""
+    m = TEMPLATE.fullmatch(text)
+    return m if m is not None and "}}" not in m.group(1) else None
+
+
 def condition(source: str) -> str:
     """An `if:` as written (with or without `${{ }}`) as a bare expression."""
     stripped = source.strip()
-    m = TEMPLATE.fullmatch(stripped)
+    m = _whole(stripped)
     return m.group(1) if m else stripped
 
 
@@ -484,7 +491,7 @@ def render_value(value: Any, env: Env) -> Any:
     """A YAML value (string, list, mapping) with its strings rendered; a string that is a
     whole `${{ }}` keeps its value's type (`fromJSON(...)` gives a list)."""
     if isinstance(value, str):
-        m = TEMPLATE.fullmatch(value.strip())
+        m = _whole(value.strip())
         if m:
             return evaluate(parse(m.group(1)), env)
         return render(value, env)
@@ -535,7 +542,7 @@ class _Residual:
             if node.op in ("<", "<=", ">", ">="):
                 raise ExprError(f"'{node.op}' on a needed job's result or output", node.offset)
             return f"({self.write(node.left)} {node.op} {self.write(node.right)})"
-        path = _path(node)
+        path = path_of(node)
         if path is not None and len(path) == 2 and path[0] == "matrix":
             return f"matrix.{path[1]}"
         if path is not None and len(path) == 3 and path[0] == "needs" and path[2] == "result":
@@ -549,11 +556,12 @@ class _Residual:
         )
 
 
-def _path(node: Node) -> list[str] | None:
+def path_of(node: Node) -> list[str] | None:
+    """`github.event.name` as ['github', 'event', 'name']; None for anything else."""
     if isinstance(node, Ctx):
         return [node.name]
     if isinstance(node, Prop) and isinstance(node.key, Lit) and isinstance(node.key.value, str):
-        head = _path(node.target)
+        head = path_of(node.target)
         return None if head is None else [*head, node.key.value]
     return None
 
