@@ -510,9 +510,10 @@ _LATE = frozenset({"needs", "matrix"})
 class _Residual:
     """The part of a job's `if:` only the run can tell, in Conveyor's syntax."""
 
-    def __init__(self, env: Env, outputs_of: Mapping[str, Sequence[str]]) -> None:
+    def __init__(self, env: Env, outputs_of: Mapping[str, Sequence[str]], prefix: str) -> None:
         self.env = env
         self.outputs_of = outputs_of
+        self.prefix = prefix
 
     def late(self, node: Node) -> bool:
         if isinstance(node, Ctx):
@@ -546,9 +547,9 @@ class _Residual:
         if path is not None and len(path) == 2 and path[0] == "matrix":
             return f"matrix.{path[1]}"
         if path is not None and len(path) == 3 and path[0] == "needs" and path[2] == "result":
-            return f"needs.{path[1]}.result"
+            return f"needs.{self.prefix}{path[1]}.result"
         if path is not None and len(path) == 4 and path[0] == "needs" and path[2] == "outputs":
-            return f"needs.{path[1]}.values.{path[3]}"
+            return f"needs.{self.prefix}{path[1]}.values.{path[3]}"
         raise ExprError(
             "only matrix.NAME, needs.JOB.result and needs.JOB.outputs.NAME can be read "
             "in a job's if: when run locally",
@@ -578,11 +579,14 @@ def _literal(value: Any) -> str:
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def residual(source: str, env: Env, outputs_of: Mapping[str, Sequence[str]]) -> str | None:
+def residual(
+    source: str, env: Env, outputs_of: Mapping[str, Sequence[str]], prefix: str = ""
+) -> str | None:
     """A job's `if:` with every static context (github, inputs, vars, matrix, env)
     evaluated now, written in Conveyor's syntax; None when it is plain `success()`.
+    `prefix`: what the jobs of a called workflow are named under (`caller.`).
     Raises ExprError for what cannot be carried over."""
     node = parse(condition(source))
-    out = _Residual(env, outputs_of).write(node)
+    out = _Residual(env, outputs_of, prefix).write(node)
     # Conveyor too implies success() where no status function is called.
     return None if out in ("true", "success()") else out

@@ -38,6 +38,10 @@ class Runner:
         self.environ = {k: v for k, v in environ.items() if not k.startswith("CONVEYOR_GHA_")}
         self.masks: list[str] = []
         self.secrets = {n: environ.get(n, "") for n in spec.get("secrets") or []}
+        # A called workflow's secrets: named by its caller's `secrets:` (another
+        # secret's value, or a literal).
+        for name, (kind, value) in (spec.get("secret_from") or {}).items():
+            self.secrets[name] = value if kind == "value" else environ.get(value, "")
         self.masks.extend(v for v in self.secrets.values() if v)
         self.temp = tempfile.mkdtemp(prefix="gha-")
         self.path_extra: list[str] = []
@@ -99,6 +103,13 @@ class Runner:
 
     # -- the job ------------------------------------------------------------------------
     def run(self) -> int:
+        if self.spec.get("collect"):
+            # The calling job of a reusable workflow: the `jobs` context is its jobs';
+            # it fails when one of them did.
+            self.contexts["jobs"] = self.contexts["needs"]
+            ended = [n["result"] for n in self.contexts["needs"].values()]
+            if any(r in ("failure", "cancelled") for r in ended):
+                self.status = "failure"
         try:
             self.run_steps(self.spec.get("steps") or [], self.contexts["steps"], self.job_env)
             outputs = {}

@@ -227,7 +227,7 @@ def _unsupported(job: dict[str, Any], root: str) -> list[str]:
     if "container" in job:
         why.append("`container:`")
     if "uses" in job:
-        why.append(f"the reusable workflow {job['uses']} (not run locally yet)")
+        why.append(f"the reusable workflow {job['uses']} (another repository's)")
     for step in job.get("steps") or []:
         if isinstance(step, dict) and "uses" in step:
             target = str(step["uses"])
@@ -339,11 +339,7 @@ def translate(path: str, data: Any, opts: Options) -> Translation:
         root=root,
     )
     jobs: dict[str, Any] = {}
-    outputs_of = {
-        jid: list((job.get("outputs") or {}).keys())
-        for jid, job in data["jobs"].items()
-        if isinstance(job, dict)
-    }
+    outputs_of = _outputs_of(data, root)
     python = shlex.quote(sys.executable)
     for jid, job in data["jobs"].items():
         where: tuple[str | int, ...] = ("jobs", str(jid))
@@ -367,8 +363,13 @@ def _job(
     root: str,
     notes: list[str],
     jobs: dict[str, Any],
+    prefix: str = "",
+    after: Sequence[str] = (),
+    depth: int = 0,
 ) -> None:
-    """One job of the workflow into `jobs` (conveyor.yml's)."""
+    """One job of the workflow into `jobs` (conveyor.yml's). A job of a reusable workflow
+    is named `prefix` + its id (`caller.job`) and also waits for `after` (the calling
+    job's needs)."""
     if True:
         if not isinstance(job, dict):
             raise ConfigError("a job must be a mapping", path=where)
@@ -379,10 +380,27 @@ def _job(
                 raise ConfigError(
                     f"needs '{need}', which is not a job of the workflow", path=(*where, "needs")
                 )
+        if isinstance(job.get("uses"), str) and job["uses"].startswith("./"):
+            _called(
+                jid,
+                job,
+                where,
+                needs,
+                opts,
+                static,
+                python,
+                root,
+                notes,
+                jobs,
+                prefix,
+                after,
+                depth,
+            )
+            return
         problems = _unsupported(job, root)
-        out: dict[str, Any] = {"needs": needs, "cache": False}
+        out: dict[str, Any] = {"needs": [prefix + n for n in needs] + list(after), "cache": False}
         if problems:
-            notes.append(f"job '{jid}' cannot run on this machine: {'; '.join(problems)}")
+            notes.append(f"job '{prefix}{jid}' cannot run on this machine: {'; '.join(problems)}")
             if opts.on_unsupported == "fail":
                 out["run"] = [
                     f"echo {shlex.quote('not runnable locally: ' + '; '.join(problems))} >&2"
@@ -391,7 +409,7 @@ def _job(
             else:
                 out["run"] = ["true"]
                 out["if"] = "false"
-            jobs[str(jid)] = out
+            jobs[prefix + str(jid)] = out
             return
         try:
             matrix = _matrix(job.get("strategy"), static, where)
@@ -413,7 +431,7 @@ def _job(
             if isinstance(cond, bool):
                 cond = "true" if cond else "false"
             try:
-                residual = expr.residual(str(cond), static, outputs_of)
+                residual = expr.residual(str(cond), static, outputs_of, prefix)
             except expr.ExprError as exc:
                 raise ConfigError(f"if: {exc.message}", path=(*where, "if")) from None
             if residual is not None:
@@ -437,6 +455,12 @@ def _job(
         if allowed:
             out["allow_failure"] = True
         secrets = sorted(_secrets_used(job) | _secrets_used(data.get("env") or {}))
+        aliased = static.contexts.get("__secret_from", {})
+        if aliased:  # a called workflow's: read from the caller's variables
+            secrets = sorted(
+                ({s for s in secrets if s not in aliased})
+                | {v for kind, v in aliased.values() if kind == "env"}
+            )
         if opts.secrets:  # a secret file's: offered to every job (the runner masks them)
             secrets = sorted(set(secrets) | set(opts.secrets))
         if secrets:
@@ -446,11 +470,11 @@ def _job(
         needs_spec: dict[str, Any] = {}
         for i, need in enumerate(needs):
             result_var = f"CONVEYOR_GHA_N{i}"
-            env[result_var] = f"${{{{ needs.{need}.result }}}}"
+            env[result_var] = f"${{{{ needs.{prefix}{need}.result }}}}"
             outs = {}
             for j, key in enumerate(outputs_of.get(need, [])):
                 var = f"CONVEYOR_GHA_N{i}_{j}"
-                env[var] = f"${{{{ needs.{need}.values.{key} }}}}"
+                env[var] = f"${{{{ needs.{prefix}{need}.values.{key} }}}}"
                 outs[key] = var
             needs_spec[need] = {"result": result_var, "outputs": outs}
         # Each instance's values reach the job as CONVEYOR_MATRIX_<KEY> (a key only some
@@ -473,6 +497,7 @@ def _job(
             "matrix": matrix_spec,
             "strategy": _strategy(job.get("strategy")),
             "on_unsupported": opts.on_unsupported,
+            "secret_from": static.contexts.get("__secret_from", {}),
         }
         # Conveyor fills `${{ }}` in env values: the runner's own are kept from it
         # (`\u007b` is `{` to JSON).
@@ -482,7 +507,165 @@ def _job(
         env[SPEC_ENV] = json.dumps(spec, sort_keys=True, default=str).replace("${{", "$\\u007b{")
         out["env"] = env
         out["run"] = [f"{python} -m conveyor.interop.github.steps"]
-        jobs[str(jid)] = out
+        jobs[prefix + str(jid)] = out
+
+
+def _outputs_of(data: dict[str, Any], root: str) -> dict[str, list[str]]:
+    """Each job's output names: its `outputs:`, or, for a job calling a local reusable
+    workflow, that workflow's `on.workflow_call.outputs`."""
+    out: dict[str, list[str]] = {}
+    for jid, job in data["jobs"].items():
+        if not isinstance(job, dict):
+            continue
+        uses = job.get("uses")
+        if isinstance(uses, str) and uses.startswith("./"):
+            from conveyor.config.loader import parse_yaml, read_text
+
+            path = os.path.join(root, uses[2:].split("@", 1)[0])
+            try:
+                called = parse_yaml(read_text(path), path)
+                call = _triggers(called).get("workflow_call") or {}
+            except (ConfigError, AttributeError):
+                call = {}  # said where the job is translated
+            out[str(jid)] = [str(k) for k in (call.get("outputs") or {})]
+        else:
+            out[str(jid)] = [str(k) for k in (job.get("outputs") or {})]
+    return out
+
+
+MAX_CALL_DEPTH = 4
+"""Reusable workflows calling reusable workflows: GitHub's limit."""
+
+
+def _called(
+    jid: Any,
+    job: dict[str, Any],
+    where: tuple[str | int, ...],
+    needs: Sequence[str],
+    opts: Options,
+    static: expr.Env,
+    python: str,
+    root: str,
+    notes: list[str],
+    jobs: dict[str, Any],
+    prefix: str,
+    after: Sequence[str],
+    depth: int,
+) -> None:
+    """A job calling a local reusable workflow (`uses: ./.github/workflows/x.yml`): the
+    called workflow's jobs, named `job.inner`, waiting for the job's needs; its
+    `inputs` from `with:` (defaults, required, booleans and numbers typed), its secrets
+    from `secrets:` (a mapping, or `inherit`); and one more job under the calling job's
+    name that waits for them all and gives the jobs needing it the workflow's `outputs`
+    and its result (failure if one of them failed)."""
+    from conveyor.config.loader import parse_yaml, read_text
+
+    target = str(job["uses"])
+    if depth >= MAX_CALL_DEPTH:
+        raise ConfigError(
+            f"reusable workflows nested more than {MAX_CALL_DEPTH} deep", path=(*where, "uses")
+        )
+    path = os.path.join(root, target[2:].split("@", 1)[0])
+    if not os.path.isfile(path):
+        raise ConfigError(f"no reusable workflow at {target}", path=(*where, "uses"))
+    called = parse_yaml(read_text(path), os.path.relpath(path, root))
+    if not isinstance(called, dict) or not isinstance(called.get("jobs"), dict):
+        raise ConfigError(f"{target} has no `jobs:`", path=(*where, "uses"))
+    on = _triggers(called)
+    if "workflow_call" not in on:
+        raise ConfigError(
+            f"{target} is not a reusable workflow (its `on:` has no workflow_call)",
+            path=(*where, "uses"),
+        )
+    call = on["workflow_call"] or {}
+    given = {str(k): expr.render_value(v, static) for k, v in (job.get("with") or {}).items()}
+    inputs: dict[str, Any] = {}
+    for name, spec in (call.get("inputs") or {}).items():
+        spec = spec if isinstance(spec, dict) else {}
+        value = given.pop(str(name), spec.get("default"))
+        if value is None and spec.get("required"):
+            raise ConfigError(
+                f"{target} requires the input '{name}'", path=(*where, "with"), at_key=True
+            )
+        kind = spec.get("type", "string")
+        if kind == "boolean":
+            value = value is True or str(value).lower() == "true"
+        elif kind == "number" and value is not None:
+            value = expr.number(value)
+        inputs[str(name)] = "" if value is None else value
+    if given:
+        raise ConfigError(
+            f"{target} has no input '{next(iter(given))}'", path=(*where, "with"), at_key=True
+        )
+    outer = static.contexts.get("__secret_from", {})
+    secrets = job.get("secrets")
+    secret_from: dict[str, Any] = {}
+    if secrets == "inherit":
+        secret_from = dict(outer)
+    elif isinstance(secrets, dict):
+        for name, value in secrets.items():
+            text = str(value)
+            m = re.fullmatch(r"\s*\$\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}\s*", text)
+            if m:
+                secret_from[str(name)] = outer.get(m.group(1), ["env", m.group(1)])
+            else:
+                secret_from[str(name)] = ["value", text]
+    inner = expr.Env({**static.contexts, "inputs": inputs, "__secret_from": secret_from}, root=root)
+    outputs_of = _outputs_of(called, root)
+    caller = prefix + str(jid)
+    waits = [prefix + n for n in needs] + list(after)
+    for ijid, ijob in called["jobs"].items():
+        _job(
+            ijid,
+            ijob,
+            ("jobs", str(ijid)),
+            called,
+            opts,
+            inner,
+            outputs_of,
+            python,
+            root,
+            notes,
+            jobs,
+            f"{caller}.",
+            waits,
+            depth + 1,
+        )
+    env: dict[str, str] = {}
+    results: dict[str, Any] = {}
+    for i, ijid in enumerate(called["jobs"]):
+        env[f"CONVEYOR_GHA_N{i}"] = f"${{{{ needs.{caller}.{ijid}.result }}}}"
+        outs = {}
+        for j, key in enumerate(outputs_of.get(str(ijid), [])):
+            env[f"CONVEYOR_GHA_N{i}_{j}"] = f"${{{{ needs.{caller}.{ijid}.values.{key} }}}}"
+            outs[key] = f"CONVEYOR_GHA_N{i}_{j}"
+        results[str(ijid)] = {"result": f"CONVEYOR_GHA_N{i}", "outputs": outs}
+    outputs = {
+        str(k): (v.get("value", "") if isinstance(v, dict) else v)
+        for k, v in (call.get("outputs") or {}).items()
+    }
+    spec = {
+        "job": caller,
+        "collect": True,
+        "needs": results,
+        "outputs": outputs,
+        "steps": [],
+        "github": static.contexts["github"],
+        "inputs": inputs,
+        "vars": static.contexts["vars"],
+        "secrets": [],
+        "matrix": {},
+        "strategy": _strategy(None),
+        "on_unsupported": opts.on_unsupported,
+    }
+    env[SPEC_ENV] = json.dumps(spec, sort_keys=True, default=str).replace("${{", "$\\u007b{")
+    jobs[caller] = {
+        "needs": [f"{caller}.{i}" for i in called["jobs"]] + waits,
+        "if": "always()",
+        "cache": False,
+        "env": env,
+        "run": [f"{python} -m conveyor.interop.github.steps"],
+    }
 
 
 _CACHE_ACTIONS = ("actions/cache", "actions/cache/restore")
