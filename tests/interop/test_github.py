@@ -365,3 +365,20 @@ def test_a_local_reusable_workflow_runs_with_inputs_secrets_and_outputs(
         assert ran.code == 1
         # Outputs written before the failing command are kept, as on GitHub.
         assert "got hi-world (failure)" in ran.out, "the caller failed with its workflow"
+
+
+def test_matrix_picks_one_combination(testdata: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = Project(testdata, capsys)
+    args = ["run", "-f", "matrix/push.yml", "--plain", "--no-cache", "--no-history"]
+
+    ran = project.run(*args, "--matrix", "node=8", "--matrix", "os=macos-latest")
+    wrong = project.run(*args, "--matrix", "nodes=8")
+
+    assert ran.code == 0, ran.out + ran.err
+    assert "✔ build (os=macos-latest, node=8)" in ran.out
+    assert "node=6" not in ran.out
+    assert "os=ubuntu-18.04" not in ran.out
+    assert "test (node=" not in ran.out
+    assert wrong.code == 2
+    assert "no job has a matrix key 'nodes'" in wrong.err
+    assert "hint: matrix keys: node, os" in wrong.err

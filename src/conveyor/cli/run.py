@@ -101,6 +101,13 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     help="A workflow_dispatch input of a GitHub workflow run with -f (repeatable).",
 )
 @click.option(
+    "--matrix",
+    "matrix_picks",
+    metavar="NAME=VALUE",
+    multiple=True,
+    help="Of each matrix job, only the instances with this value (repeatable; as act's).",
+)
+@click.option(
     "--secret-file",
     metavar="PATH",
     default=None,
@@ -235,6 +242,7 @@ def run_command(
     dry_run: bool,
     event: str | None,
     inputs: tuple[str, ...],
+    matrix_picks: tuple[str, ...],
     secret_file: str | None,
     env_file: str | None,
     on_unsupported: str,
@@ -304,6 +312,18 @@ def run_command(
     environ.update(secrets)  # this run's environment only, never Conveyor's own
     context = run_context.detect(pipeline.root, environ, event, git=facts)
     pipeline, context = for_this_run(ctx, pipeline, context, environ, variables, take=not dry_run)
+    if matrix_picks:
+        from conveyor.graph.plan import pick_matrix
+
+        picks = {}
+        for item in matrix_picks:
+            name, sep, value = item.partition("=")
+            if not sep or not name:
+                raise click.BadParameter(
+                    f"expected NAME=VALUE, got {item!r}", param_hint="--matrix"
+                )
+            picks[name] = value
+        jobs = tuple(pick_matrix(pipeline, jobs, picks))
     selection = policy.select_jobs(pipeline, context, jobs, affected_since=affected_ref)
     if selection.nothing_affected:
         click.echo(f"no job is affected by changes since {affected_ref}", err=as_json)

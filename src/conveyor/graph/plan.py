@@ -247,6 +247,34 @@ def select(pipeline: Pipeline, names: Iterable[str]) -> list[str]:
     return chosen
 
 
+def pick_matrix(pipeline: Pipeline, names: Sequence[str], picks: Mapping[str, str]) -> list[str]:
+    """`--matrix NAME=VALUE` (as act's): the jobs named (every job when none is), of
+    each matrix job only the instances with those values; a job without that matrix key
+    is kept. What they need is added by the plan as always."""
+    if not picks:
+        return list(names)
+    axes = {k for j in pipeline.jobs for k, _ in j.matrix}
+    for key in picks:
+        if key not in axes:
+            known = ", ".join(sorted(axes)) or "none"
+            raise UsageError(
+                f"--matrix {key}=...: no job has a matrix key '{key}'",
+                hint=f"matrix keys: {known}",
+            )
+    pool = select(pipeline, names) if names else [j.name for j in pipeline.jobs]
+    by_name = {j.name: j for j in pipeline.jobs}
+    chosen = [
+        n for n in pool if all(dict(by_name[n].matrix).get(k, v) == v for k, v in picks.items())
+    ]
+    if not any(by_name[n].matrix for n in chosen):
+        wanted = ", ".join(f"{k}={v}" for k, v in picks.items())
+        raise UsageError(
+            f"--matrix {wanted}: no matrix instance has these values",
+            hint="`conveyor list` shows each instance's values",
+        )
+    return chosen
+
+
 def select_manual(pipeline: Pipeline, names: Iterable[str]) -> list[str]:
     """Instance names for `--manual NAME`: each must name a manual job (`when: manual`)."""
     chosen = select(pipeline, names)
