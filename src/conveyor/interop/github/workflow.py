@@ -504,7 +504,7 @@ def _job(
         caches = _caches(job, static, jid, notes)
         if caches:
             out["caches"] = caches
-        env[SPEC_ENV] = json.dumps(spec, sort_keys=True, default=str).replace("${{", "$\\u007b{")
+        env[SPEC_ENV] = json.dumps(spec, sort_keys=True, indent=1, default=str).replace("${{", "$\\u007b{")
         out["env"] = env
         out["run"] = [f"{python} -m conveyor.interop.github.steps"]
         jobs[prefix + str(jid)] = out
@@ -658,7 +658,7 @@ def _called(
         "strategy": _strategy(None),
         "on_unsupported": opts.on_unsupported,
     }
-    env[SPEC_ENV] = json.dumps(spec, sort_keys=True, default=str).replace("${{", "$\\u007b{")
+    env[SPEC_ENV] = json.dumps(spec, sort_keys=True, indent=1, default=str).replace("${{", "$\\u007b{")
     jobs[caller] = {
         "needs": [f"{caller}.{i}" for i in called["jobs"]] + waits,
         "if": "always()",
