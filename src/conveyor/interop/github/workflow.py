@@ -370,144 +370,142 @@ def _job(
     """One job of the workflow into `jobs` (conveyor.yml's). A job of a reusable workflow
     is named `prefix` + its id (`caller.job`) and also waits for `after` (the calling
     job's needs)."""
-    if True:
-        if not isinstance(job, dict):
-            raise ConfigError("a job must be a mapping", path=where)
-        needs = job.get("needs") or []
-        needs = [needs] if isinstance(needs, str) else [str(n) for n in needs]
-        for need in needs:
-            if need not in data["jobs"]:
-                raise ConfigError(
-                    f"needs '{need}', which is not a job of the workflow", path=(*where, "needs")
-                )
-        if isinstance(job.get("uses"), str) and job["uses"].startswith("./"):
-            _called(
-                jid,
-                job,
-                where,
-                needs,
-                opts,
-                static,
-                python,
-                root,
-                notes,
-                jobs,
-                prefix,
-                after,
-                depth,
-            )
-            return
-        problems = _unsupported(job, root)
-        out: dict[str, Any] = {"needs": [prefix + n for n in needs] + list(after), "cache": False}
-        if problems:
-            notes.append(f"job '{prefix}{jid}' cannot run on this machine: {'; '.join(problems)}")
-            if opts.on_unsupported == "fail":
-                out["run"] = [
-                    f"echo {shlex.quote('not runnable locally: ' + '; '.join(problems))} >&2"
-                    "; exit 1"
-                ]
-            else:
-                out["run"] = ["true"]
-                out["if"] = "false"
-            jobs[prefix + str(jid)] = out
-            return
-        try:
-            matrix = _matrix(job.get("strategy"), static, where)
-        except expr.ExprError as exc:
-            if "'needs'" in exc.message:
-                raise ConfigError(
-                    "not supported: a matrix computed from a needed job's outputs",
-                    path=(*where, "strategy", "matrix"),
-                    hint="run it on GitHub, or write the matrix out (Conveyor's own "
-                    "conveyor.yml has matrices computed by a job)",
-                ) from None
+    if not isinstance(job, dict):
+        raise ConfigError("a job must be a mapping", path=where)
+    needs = job.get("needs") or []
+    needs = [needs] if isinstance(needs, str) else [str(n) for n in needs]
+    for need in needs:
+        if need not in data["jobs"]:
             raise ConfigError(
-                f"strategy.matrix: {exc.message}", path=(*where, "strategy")
-            ) from None
-        if matrix:
-            out["matrix"] = matrix
-        if "if" in job:
-            cond = job["if"]
-            if isinstance(cond, bool):
-                cond = "true" if cond else "false"
-            try:
-                residual = expr.residual(str(cond), static, outputs_of, prefix)
-            except expr.ExprError as exc:
-                raise ConfigError(f"if: {exc.message}", path=(*where, "if")) from None
-            if residual is not None:
-                out["if"] = residual
-        if "timeout-minutes" in job:
-            try:
-                minutes = expr.number(expr.render_value(job["timeout-minutes"], static))
-            except expr.ExprError:  # per matrix instance, say: not known before the run
-                minutes = math.nan
-                notes.append(f"job '{jid}': timeout-minutes is not known before the run: none")
-            if not math.isnan(minutes):
-                out["timeout"] = f"{minutes * 60:g}s"
-        coe = job.get("continue-on-error")
-        try:
-            allowed = coe is True or (
-                isinstance(coe, str) and expr.truthy(expr.render_value(coe, static))
+                f"needs '{need}', which is not a job of the workflow", path=(*where, "needs")
             )
-        except expr.ExprError:  # per matrix instance: Conveyor's allow_failure is per job
-            allowed = False
-            notes.append(f"job '{jid}': continue-on-error is not known before the run: false")
-        if allowed:
-            out["allow_failure"] = True
-        secrets = sorted(_secrets_used(job) | _secrets_used(data.get("env") or {}))
-        aliased = static.contexts.get("__secret_from", {})
-        if aliased:  # a called workflow's: read from the caller's variables
-            secrets = sorted(
-                ({s for s in secrets if s not in aliased})
-                | {v for kind, v in aliased.values() if kind == "env"}
-            )
-        if opts.secrets:  # a secret file's: offered to every job (the runner masks them)
-            secrets = sorted(set(secrets) | set(opts.secrets))
-        if secrets:
-            # Passed when set (an unset secret is '' on GitHub too), masked by the runner.
-            out["pass_env"] = secrets
-        env: dict[str, str] = {}
-        needs_spec: dict[str, Any] = {}
-        for i, need in enumerate(needs):
-            result_var = f"CONVEYOR_GHA_N{i}"
-            env[result_var] = f"${{{{ needs.{prefix}{need}.result }}}}"
-            outs = {}
-            for j, key in enumerate(outputs_of.get(need, [])):
-                var = f"CONVEYOR_GHA_N{i}_{j}"
-                env[var] = f"${{{{ needs.{prefix}{need}.values.{key} }}}}"
-                outs[key] = var
-            needs_spec[need] = {"result": result_var, "outputs": outs}
-        # Each instance's values reach the job as CONVEYOR_MATRIX_<KEY> (a key only some
-        # `include` entries add is absent from the others).
-        matrix_spec = {
-            key: f"CONVEYOR_MATRIX_{key.upper().replace('-', '_')}" for key in _matrix_keys(matrix)
-        }
-        spec = {
-            "job": str(jid),
-            "steps": job.get("steps") or [],
-            "workflow_env": {**opts.env, **(data.get("env") or {})},
-            "env": job.get("env") or {},
-            "defaults": _defaults(data, job),
-            "outputs": job.get("outputs") or {},
-            "github": static.contexts["github"],
-            "inputs": static.contexts["inputs"],
-            "vars": static.contexts["vars"],
-            "secrets": secrets,
-            "needs": needs_spec,
-            "matrix": matrix_spec,
-            "strategy": _strategy(job.get("strategy")),
-            "on_unsupported": opts.on_unsupported,
-            "secret_from": static.contexts.get("__secret_from", {}),
-        }
-        # Conveyor fills `${{ }}` in env values: the runner's own are kept from it
-        # (`\u007b` is `{` to JSON).
-        caches = _caches(job, static, jid, notes)
-        if caches:
-            out["caches"] = caches
-        env[SPEC_ENV] = json.dumps(spec, sort_keys=True, indent=1, default=str).replace("${{", "$\\u007b{")
-        out["env"] = env
-        out["run"] = [f"{python} -m conveyor.interop.github.steps"]
+    if isinstance(job.get("uses"), str) and job["uses"].startswith("./"):
+        _called(
+            jid,
+            job,
+            where,
+            needs,
+            opts,
+            static,
+            python,
+            root,
+            notes,
+            jobs,
+            prefix,
+            after,
+            depth,
+        )
+        return
+    problems = _unsupported(job, root)
+    out: dict[str, Any] = {"needs": [prefix + n for n in needs] + list(after), "cache": False}
+    if problems:
+        notes.append(f"job '{prefix}{jid}' cannot run on this machine: {'; '.join(problems)}")
+        if opts.on_unsupported == "fail":
+            out["run"] = [
+                f"echo {shlex.quote('not runnable locally: ' + '; '.join(problems))} >&2; exit 1"
+            ]
+        else:
+            out["run"] = ["true"]
+            out["if"] = "false"
         jobs[prefix + str(jid)] = out
+        return
+    try:
+        matrix = _matrix(job.get("strategy"), static, where)
+    except expr.ExprError as exc:
+        if "'needs'" in exc.message:
+            raise ConfigError(
+                "not supported: a matrix computed from a needed job's outputs",
+                path=(*where, "strategy", "matrix"),
+                hint="run it on GitHub, or write the matrix out (Conveyor's own "
+                "conveyor.yml has matrices computed by a job)",
+            ) from None
+        raise ConfigError(f"strategy.matrix: {exc.message}", path=(*where, "strategy")) from None
+    if matrix:
+        out["matrix"] = matrix
+    if "if" in job:
+        cond = job["if"]
+        if isinstance(cond, bool):
+            cond = "true" if cond else "false"
+        try:
+            residual = expr.residual(str(cond), static, outputs_of, prefix)
+        except expr.ExprError as exc:
+            raise ConfigError(f"if: {exc.message}", path=(*where, "if")) from None
+        if residual is not None:
+            out["if"] = residual
+    if "timeout-minutes" in job:
+        try:
+            minutes = expr.number(expr.render_value(job["timeout-minutes"], static))
+        except expr.ExprError:  # per matrix instance, say: not known before the run
+            minutes = math.nan
+            notes.append(f"job '{jid}': timeout-minutes is not known before the run: none")
+        if not math.isnan(minutes):
+            out["timeout"] = f"{minutes * 60:g}s"
+    coe = job.get("continue-on-error")
+    try:
+        allowed = coe is True or (
+            isinstance(coe, str) and expr.truthy(expr.render_value(coe, static))
+        )
+    except expr.ExprError:  # per matrix instance: Conveyor's allow_failure is per job
+        allowed = False
+        notes.append(f"job '{jid}': continue-on-error is not known before the run: false")
+    if allowed:
+        out["allow_failure"] = True
+    secrets = sorted(_secrets_used(job) | _secrets_used(data.get("env") or {}))
+    aliased = static.contexts.get("__secret_from", {})
+    if aliased:  # a called workflow's: read from the caller's variables
+        secrets = sorted(
+            ({s for s in secrets if s not in aliased})
+            | {v for kind, v in aliased.values() if kind == "env"}
+        )
+    if opts.secrets:  # a secret file's: offered to every job (the runner masks them)
+        secrets = sorted(set(secrets) | set(opts.secrets))
+    if secrets:
+        # Passed when set (an unset secret is '' on GitHub too), masked by the runner.
+        out["pass_env"] = secrets
+    env: dict[str, str] = {}
+    needs_spec: dict[str, Any] = {}
+    for i, need in enumerate(needs):
+        result_var = f"CONVEYOR_GHA_N{i}"
+        env[result_var] = f"${{{{ needs.{prefix}{need}.result }}}}"
+        outs = {}
+        for j, key in enumerate(outputs_of.get(need, [])):
+            var = f"CONVEYOR_GHA_N{i}_{j}"
+            env[var] = f"${{{{ needs.{prefix}{need}.values.{key} }}}}"
+            outs[key] = var
+        needs_spec[need] = {"result": result_var, "outputs": outs}
+    # Each instance's values reach the job as CONVEYOR_MATRIX_<KEY> (a key only some
+    # `include` entries add is absent from the others).
+    matrix_spec = {
+        key: f"CONVEYOR_MATRIX_{key.upper().replace('-', '_')}" for key in _matrix_keys(matrix)
+    }
+    spec = {
+        "job": str(jid),
+        "steps": job.get("steps") or [],
+        "workflow_env": {**opts.env, **(data.get("env") or {})},
+        "env": job.get("env") or {},
+        "defaults": _defaults(data, job),
+        "outputs": job.get("outputs") or {},
+        "github": static.contexts["github"],
+        "inputs": static.contexts["inputs"],
+        "vars": static.contexts["vars"],
+        "secrets": secrets,
+        "needs": needs_spec,
+        "matrix": matrix_spec,
+        "strategy": _strategy(job.get("strategy")),
+        "on_unsupported": opts.on_unsupported,
+        "secret_from": static.contexts.get("__secret_from", {}),
+    }
+    # Conveyor fills `${{ }}` in env values: the runner's own are kept from it
+    # (`\u007b` is `{` to JSON).
+    caches = _caches(job, static, jid, notes)
+    if caches:
+        out["caches"] = caches
+    env[SPEC_ENV] = json.dumps(spec, sort_keys=True, indent=1, default=str).replace(
+        "${{", "$\\u007b{"
+    )
+    out["env"] = env
+    out["run"] = [f"{python} -m conveyor.interop.github.steps"]
+    jobs[prefix + str(jid)] = out
 
 
 def _outputs_of(data: dict[str, Any], root: str) -> dict[str, list[str]]:
@@ -658,7 +656,9 @@ def _called(
         "strategy": _strategy(None),
         "on_unsupported": opts.on_unsupported,
     }
-    env[SPEC_ENV] = json.dumps(spec, sort_keys=True, indent=1, default=str).replace("${{", "$\\u007b{")
+    env[SPEC_ENV] = json.dumps(spec, sort_keys=True, indent=1, default=str).replace(
+        "${{", "$\\u007b{"
+    )
     jobs[caller] = {
         "needs": [f"{caller}.{i}" for i in called["jobs"]] + waits,
         "if": "always()",
