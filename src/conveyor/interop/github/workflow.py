@@ -241,36 +241,6 @@ def _unsupported(job: dict[str, Any], root: str) -> list[str]:
     return why
 
 
-def _local_action_problem(root: str, target: str, depth: int = 0) -> str | None:
-    directory = os.path.join(root, target[2:])
-    for name in ("action.yml", "action.yaml"):
-        path = os.path.join(directory, name)
-        if os.path.isfile(path):
-            break
-    else:
-        return f"the local action {target} (no action.yml in {target})"
-    from conveyor.config.loader import parse_yaml, read_text
-
-    meta = parse_yaml(read_text(path), path)
-    runs = (meta or {}).get("runs") or {}
-    if runs.get("using") != "composite":
-        return (
-            f"the local action {target} (runs.using: {runs.get('using')}; only composite runs here)"
-        )
-    if depth > 8:
-        return f"the local action {target} (composite actions nested too deeply)"
-    for step in runs.get("steps") or []:
-        if isinstance(step, dict) and "uses" in step:
-            inner = str(step["uses"])
-            if inner.startswith("./"):
-                problem = _local_action_problem(root, inner, depth + 1)
-                if problem:
-                    return problem
-            elif standin_of(inner) is None:
-                return f"the action {inner} (used by {target}; runs only on GitHub)"
-    return None
-
-
 def _matrix(strategy: Any, env: expr.Env, where: tuple[str | int, ...]) -> dict[str, Any] | None:
     if not isinstance(strategy, dict) or "matrix" not in strategy:
         return None
@@ -303,7 +273,6 @@ def _scalar(value: Any, where: tuple[str | int, ...]) -> Any:
 
 
 def _secrets_used(value: Any) -> set[str]:
-    import re
 
     found: set[str] = set()
     text = json.dumps(value)
@@ -339,19 +308,23 @@ def translate(path: str, data: Any, opts: Options) -> Translation:
         root=root,
     )
     jobs: dict[str, Any] = {}
-    outputs_of = _outputs_of(data, root)
+    from conveyor.interop.github.reusable import outputs_of as outputs_by_job
+
+    outputs_of = outputs_by_job(data, root)
     python = shlex.quote(sys.executable)
     for jid, job in data["jobs"].items():
         where: tuple[str | int, ...] = ("jobs", str(jid))
         try:
-            _job(jid, job, where, data, opts, static, outputs_of, python, root, notes, jobs)
+            translate_job(
+                jid, job, where, data, opts, static, outputs_of, python, root, notes, jobs
+            )
         except expr.ExprError as exc:
             raise ConfigError(f"not supported here: {exc.message}", path=where) from None
     result = {"name": name, "jobs": jobs}
     return Translation(result, root, notes)
 
 
-def _job(
+def translate_job(
     jid: Any,
     job: Any,
     where: tuple[str | int, ...],
@@ -380,7 +353,9 @@ def _job(
                 f"needs '{need}', which is not a job of the workflow", path=(*where, "needs")
             )
     if isinstance(job.get("uses"), str) and job["uses"].startswith("./"):
-        _called(
+        from conveyor.interop.github.reusable import called
+
+        called(
             jid,
             job,
             where,
@@ -497,7 +472,9 @@ def _job(
     }
     # Conveyor fills `${{ }}` in env values: the runner's own are kept from it
     # (`\u007b` is `{` to JSON).
-    caches = _caches(job, static, jid, notes)
+    from conveyor.interop.github.caching import caches_of
+
+    caches = caches_of(job, static, jid, notes)
     if caches:
         out["caches"] = caches
     env[SPEC_ENV] = json.dumps(spec, sort_keys=True, indent=1, default=str).replace(
@@ -506,223 +483,6 @@ def _job(
     out["env"] = env
     out["run"] = [f"{python} -m conveyor.interop.github.steps"]
     jobs[prefix + str(jid)] = out
-
-
-def _outputs_of(data: dict[str, Any], root: str) -> dict[str, list[str]]:
-    """Each job's output names: its `outputs:`, or, for a job calling a local reusable
-    workflow, that workflow's `on.workflow_call.outputs`."""
-    out: dict[str, list[str]] = {}
-    for jid, job in data["jobs"].items():
-        if not isinstance(job, dict):
-            continue
-        uses = job.get("uses")
-        if isinstance(uses, str) and uses.startswith("./"):
-            from conveyor.config.loader import parse_yaml, read_text
-
-            path = os.path.join(root, uses[2:].split("@", 1)[0])
-            try:
-                called = parse_yaml(read_text(path), path)
-                call = _triggers(called).get("workflow_call") or {}
-            except (ConfigError, AttributeError):
-                call = {}  # said where the job is translated
-            out[str(jid)] = [str(k) for k in (call.get("outputs") or {})]
-        else:
-            out[str(jid)] = [str(k) for k in (job.get("outputs") or {})]
-    return out
-
-
-MAX_CALL_DEPTH = 4
-"""Reusable workflows calling reusable workflows: GitHub's limit."""
-
-
-def _called(
-    jid: Any,
-    job: dict[str, Any],
-    where: tuple[str | int, ...],
-    needs: Sequence[str],
-    opts: Options,
-    static: expr.Env,
-    python: str,
-    root: str,
-    notes: list[str],
-    jobs: dict[str, Any],
-    prefix: str,
-    after: Sequence[str],
-    depth: int,
-) -> None:
-    """A job calling a local reusable workflow (`uses: ./.github/workflows/x.yml`): the
-    called workflow's jobs, named `job.inner`, waiting for the job's needs; its
-    `inputs` from `with:` (defaults, required, booleans and numbers typed), its secrets
-    from `secrets:` (a mapping, or `inherit`); and one more job under the calling job's
-    name that waits for them all and gives the jobs needing it the workflow's `outputs`
-    and its result (failure if one of them failed)."""
-    from conveyor.config.loader import parse_yaml, read_text
-
-    target = str(job["uses"])
-    if depth >= MAX_CALL_DEPTH:
-        raise ConfigError(
-            f"reusable workflows nested more than {MAX_CALL_DEPTH} deep", path=(*where, "uses")
-        )
-    path = os.path.join(root, target[2:].split("@", 1)[0])
-    if not os.path.isfile(path):
-        raise ConfigError(f"no reusable workflow at {target}", path=(*where, "uses"))
-    called = parse_yaml(read_text(path), os.path.relpath(path, root))
-    if not isinstance(called, dict) or not isinstance(called.get("jobs"), dict):
-        raise ConfigError(f"{target} has no `jobs:`", path=(*where, "uses"))
-    on = _triggers(called)
-    if "workflow_call" not in on:
-        raise ConfigError(
-            f"{target} is not a reusable workflow (its `on:` has no workflow_call)",
-            path=(*where, "uses"),
-        )
-    call = on["workflow_call"] or {}
-    given = {str(k): expr.render_value(v, static) for k, v in (job.get("with") or {}).items()}
-    inputs: dict[str, Any] = {}
-    for name, spec in (call.get("inputs") or {}).items():
-        spec = spec if isinstance(spec, dict) else {}
-        value = given.pop(str(name), spec.get("default"))
-        if value is None and spec.get("required"):
-            raise ConfigError(
-                f"{target} requires the input '{name}'", path=(*where, "with"), at_key=True
-            )
-        kind = spec.get("type", "string")
-        if kind == "boolean":
-            value = value is True or str(value).lower() == "true"
-        elif kind == "number" and value is not None:
-            value = expr.number(value)
-        inputs[str(name)] = "" if value is None else value
-    if given:
-        raise ConfigError(
-            f"{target} has no input '{next(iter(given))}'", path=(*where, "with"), at_key=True
-        )
-    outer = static.contexts.get("__secret_from", {})
-    secrets = job.get("secrets")
-    secret_from: dict[str, Any] = {}
-    if secrets == "inherit":
-        secret_from = dict(outer)
-    elif isinstance(secrets, dict):
-        for name, value in secrets.items():
-            text = str(value)
-            m = re.fullmatch(r"\s*\$\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}\s*", text)
-            if m:
-                secret_from[str(name)] = outer.get(m.group(1), ["env", m.group(1)])
-            else:
-                secret_from[str(name)] = ["value", text]
-    inner = expr.Env({**static.contexts, "inputs": inputs, "__secret_from": secret_from}, root=root)
-    outputs_of = _outputs_of(called, root)
-    caller = prefix + str(jid)
-    waits = [prefix + n for n in needs] + list(after)
-    for ijid, ijob in called["jobs"].items():
-        _job(
-            ijid,
-            ijob,
-            ("jobs", str(ijid)),
-            called,
-            opts,
-            inner,
-            outputs_of,
-            python,
-            root,
-            notes,
-            jobs,
-            f"{caller}.",
-            waits,
-            depth + 1,
-        )
-    env: dict[str, str] = {}
-    results: dict[str, Any] = {}
-    for i, ijid in enumerate(called["jobs"]):
-        env[f"CONVEYOR_GHA_N{i}"] = f"${{{{ needs.{caller}.{ijid}.result }}}}"
-        outs = {}
-        for j, key in enumerate(outputs_of.get(str(ijid), [])):
-            env[f"CONVEYOR_GHA_N{i}_{j}"] = f"${{{{ needs.{caller}.{ijid}.values.{key} }}}}"
-            outs[key] = f"CONVEYOR_GHA_N{i}_{j}"
-        results[str(ijid)] = {"result": f"CONVEYOR_GHA_N{i}", "outputs": outs}
-    outputs = {
-        str(k): (v.get("value", "") if isinstance(v, dict) else v)
-        for k, v in (call.get("outputs") or {}).items()
-    }
-    spec = {
-        "job": caller,
-        "collect": True,
-        "needs": results,
-        "outputs": outputs,
-        "steps": [],
-        "github": static.contexts["github"],
-        "inputs": inputs,
-        "vars": static.contexts["vars"],
-        "secrets": [],
-        "matrix": {},
-        "strategy": _strategy(None),
-        "on_unsupported": opts.on_unsupported,
-    }
-    env[SPEC_ENV] = json.dumps(spec, sort_keys=True, indent=1, default=str).replace(
-        "${{", "$\\u007b{"
-    )
-    jobs[caller] = {
-        "needs": [f"{caller}.{i}" for i in called["jobs"]] + waits,
-        "if": "always()",
-        "cache": False,
-        "env": env,
-        "run": [f"{python} -m conveyor.interop.github.steps"],
-    }
-
-
-_CACHE_ACTIONS = ("actions/cache", "actions/cache/restore")
-
-
-def _caches(job: dict[str, Any], static: expr.Env, jid: Any, notes: list[str]) -> list[Any]:
-    """The job's `actions/cache` steps as Conveyor's dependency caches (restored before
-    the job, saved after it succeeds, keyed the same way): `${{ runner.os }}`,
-    `${{ hashFiles(...) }}` and `${{ matrix.X }}` in the key become Conveyor's
-    `{{ os }}`, `{{ hashFiles(...) }}`, `{{ matrix.X }}`; github, inputs and vars are
-    filled in now. A key reading anything else (env, steps) is not cached here: a note."""
-    out = []
-    for step in job.get("steps") or []:
-        if not isinstance(step, dict):
-            continue
-        uses = str(step.get("uses", "")).split("@", 1)[0].lower()
-        if uses not in _CACHE_ACTIONS:
-            continue
-        with_ = step.get("with") or {}
-        try:
-            key = _cache_key(str(with_.get("key", "")), static)
-            restore = [
-                _cache_key(k, static)
-                for k in str(with_.get("restore-keys", "")).splitlines()
-                if k.strip()
-            ]
-        except expr.ExprError:
-            notes.append(f"job '{jid}': an actions/cache key reads what is known only later")
-            continue
-        paths = [p.strip() for p in str(with_.get("path", "")).splitlines() if p.strip()]
-        if not key or not paths or any(p.startswith("!") for p in paths):
-            notes.append(f"job '{jid}': an actions/cache step without key or plain paths")
-            continue
-        entry: dict[str, Any] = {"key": key, "paths": paths}
-        if restore:
-            entry["restore_keys"] = restore
-        out.append(entry)
-    return out
-
-
-def _cache_key(text: str, static: expr.Env) -> str:
-    def one(m: re.Match[str]) -> str:
-        inner = m.group(1).strip()
-        node = expr.parse(inner)
-        if isinstance(node, expr.Call) and node.func.lower() == "hashfiles":
-            return "{{ " + inner + " }}"
-        path = expr.path_of(node)
-        if path == ["runner", "os"]:
-            return "{{ os }}"
-        if path == ["runner", "arch"]:
-            return "{{ arch }}"
-        if path is not None and len(path) == 2 and path[0] == "matrix":
-            return "{{ matrix." + path[1] + " }}"
-        return expr.text(expr.evaluate(node, static))
-
-    # Conveyor keys are names: what GitHub allows beyond them becomes '-'.
-    return re.sub(r"[^A-Za-z0-9_.{}()'\-,* /]", "-", expr.TEMPLATE.sub(one, text)).strip()
 
 
 def _matrix_keys(matrix: dict[str, Any] | None) -> list[str]:
