@@ -12,24 +12,11 @@ from typing import Any
 from conveyor.interop.audit.model import Finding, finding
 from conveyor.interop.audit.shell import CURL_PIPE_SHELL, INSTALL, image_problem
 from conveyor.interop.audit.source import Source
+from conveyor.interop.gitlab.source import GLOBAL_KEYS
 
-# Top-level keys that are not jobs (GitLab's reserved keywords).
-_KEYWORDS = frozenset(
-    {
-        "stages",
-        "variables",
-        "default",
-        "include",
-        "workflow",
-        "image",
-        "services",
-        "cache",
-        "before_script",
-        "after_script",
-        "types",
-        "spec",
-    }
-)
+# Top-level keys that are not jobs: GitLab's reserved keywords, as the importer reads
+# them, and the long-deprecated `types` (an old name of `stages`).
+_KEYWORDS = GLOBAL_KEYS | {"types"}
 _SCRIPTS = ("before_script", "script", "after_script")
 _SECRET_NAME = re.compile(
     r"(?:PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIALS?)$",
