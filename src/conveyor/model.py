@@ -172,6 +172,9 @@ class Job:
     timeout: float | None = None
     retry: Retry = field(default_factory=Retry)
     allow_failure: bool = False
+    allow_exit_codes: tuple[int, ...] = ()
+    """With `allow_failure`, only a failure with one of these exit codes is allowed
+    (GitLab's `allow_failure: exit_codes`); empty: any failure or timeout."""
     inputs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
     reports: Reports = field(default_factory=Reports)

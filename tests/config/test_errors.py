@@ -53,10 +53,21 @@ CASES = [
         jobs:
           build:
             run: make
+            cache: "yes"
+        """,
+        "conveyor.yml:4:12: jobs.build.cache: expected true or false, got the string 'yes'",
+        id="wrong-type-bool",
+    ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
             allow_failure: "yes"
         """,
-        "conveyor.yml:4:20: jobs.build.allow_failure: expected true or false, got the string 'yes'",
-        id="wrong-type-bool",
+        "conveyor.yml:4:20: jobs.build.allow_failure: expected true, false or a mapping "
+        "{exit_codes: CODE or [CODE, ...]} (1-255), got the string 'yes'",
+        id="wrong-type-allow-failure",
     ),
     pytest.param(
         """

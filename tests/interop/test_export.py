@@ -43,6 +43,9 @@ jobs:
     shell: sh
     run: echo "linting in $(basename "$PWD")"
     allow_failure: true
+  flaky:
+    run: exit 3
+    allow_failure: {exit_codes: [3]}
   deploy:
     needs: [build, test, lint]
     if: branch == 'main' && needs.build.values.version != ''
@@ -123,6 +126,7 @@ def test_the_exported_workflow_is_valid_and_the_same_pipeline(project: Project) 
     assert "testing 1.4.2 on 3.11" in ran.out
     assert "testing 1.4.2 on 3.12" in ran.out
     assert "linting in src" in ran.out
+    assert "exit code 3 allowed (allow_failure)" in ran.out
     assert "deploying" in ran.out
     assert "deploy failed" not in ran.out
     assert (project.root / "dist/app.txt").read_text() == "built hello\n"
@@ -190,6 +194,11 @@ jobs:
     needs: [deploy]
     when: on_failure
     run: echo "deploy failed"
+  flaky:
+    stage: test
+    needs: []
+    run: exit 3
+    allow_failure: {exit_codes: [3]}
 """
 
 
@@ -231,6 +240,7 @@ def test_the_exported_gitlab_file_is_valid_by_gitlabs_schema(project: Project) -
         }
     ]
     assert data["notify"]["when"] == "on_failure"
+    assert data["flaky"]["allow_failure"] == {"exit_codes": [3]}
     assert data["test"]["cache"] == [
         {"key": {"files": ["requirements*.txt"], "prefix": "pip"}, "paths": [".cache/pip"]}
     ]
@@ -257,3 +267,5 @@ def test_the_exported_gitlab_file_reads_back_to_the_same_pipeline(project: Proje
         ), ran.out
     assert "deploying" in ran.out
     assert "deploy failed" not in ran.out
+    assert "flaky" in ran.out
+    assert "failed (allowed)" in ran.out

@@ -31,8 +31,6 @@ CASES_DIR = CORPUS / "gitlab-ci-local" / "test-cases"
 #   cache-shell, needs-artifacts, plain, parallel, parallel-matrix, needs-parallel-matrix-static);
 # - `job: [X]` without `--needs` runs X alone there; Conveyor runs what X needs too
 #   (needs-sequence <deploy-job>, after-script <deploy-job>/<post-job>);
-# - `allow_failure: exit_codes` is not supported here (any failure fails the job):
-#   script-failures <exit_code[...] allowed>, <rules:without allow_failure>;
 # - an unknown job named on the command line is Conveyor's usage error, not located in
 #   the file (plain <notfound>); a manual job's missing-needs error (manual);
 # - include-local <build-job> reads gitlab-ci-local's .gitlab-ci-local-variables.yml.
@@ -65,9 +63,12 @@ PASSING = [
     "script-failures <allow-failure-job>",
     "script-failures <allow-failure-after-script>",
     "script-failures <deploy-job> --needs",
+    "script-failures <exit_code[number] allowed>",
+    "script-failures <exit_code[number[]] allowed>",
     "script-failures <exit_code[number] not allowed>",
     "script-failures <exit_code[number[]] not allowed>",
     "script-failures <rules:allow_failure precedence>",
+    "script-failures <rules:without allow_failure>",
     "scripts-as-string <test-job>",
     "when-always <test-job> --needs",
     "when-on-failure",

@@ -481,3 +481,36 @@ def test_a_condition_on_how_the_run_goes_reads_values_too(project: Project) -> N
     result = project.run("run", "--plain")
     assert result.code == 0, result.out
     assert "│ notified" in result.out
+
+
+def test_allow_failure_exit_codes_allows_only_those_codes(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          flaky:
+            run: exit 3
+            allow_failure: {exit_codes: [3, 137]}
+          after:
+            needs: [flaky]
+            run: echo after
+          broken:
+            run: exit 4
+            allow_failure: {exit_codes: 3}
+          slow:
+            run: sleep 5
+            timeout: 1s
+            allow_failure: {exit_codes: [3]}
+        """
+    )
+
+    result = project.run("run", "--plain", "--keep-going")
+
+    jobs = jobs_of(project)
+    assert result.code == 1, result.out  # 'broken' and 'slow' are not allowed
+    assert jobs["flaky"]["status"] == "failed"
+    assert jobs["flaky"]["allowed_failure"] is True
+    assert jobs["after"]["status"] == "success"
+    assert jobs["broken"]["allowed_failure"] is False
+    assert jobs["slow"]["status"] == "timed_out"
+    assert jobs["slow"]["allowed_failure"] is False
+    assert "failed (allowed)" in result.out

@@ -477,7 +477,8 @@ def _template(
         secrets=tuple(spec.secrets),
         timeout=spec.timeout if spec.timeout is not None else defaults.timeout,
         retry=retry,
-        allow_failure=spec.allow_failure,
+        allow_failure=spec.allow_failure.allowed,
+        allow_exit_codes=tuple(spec.allow_failure.exit_codes),
         gates=_gates(spec.gates),
         artifacts=model.ArtifactSpec(
             paths=tuple(spec.artifacts.paths),

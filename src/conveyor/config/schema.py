@@ -265,6 +265,45 @@ class CacheFile(Strict):
     restore_keys: StrList = Field(default_factory=list)
 
 
+def _exit_codes(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [value]
+    return value
+
+
+class AllowFailureFile(Strict):
+    """`allow_failure`: `true`, or `{exit_codes: [137, 255]}` (only those allowed)."""
+
+    allowed: bool = True
+    exit_codes: Annotated[
+        list[Annotated[int, Field(ge=1, le=255)]], BeforeValidator(_exit_codes)
+    ] = Field(default_factory=list)
+
+
+def _allow_failure(value: Any) -> Any:
+    if isinstance(value, bool):
+        return {"allowed": value}
+    if (
+        isinstance(value, dict)
+        and "allowed" not in value
+        and value.get("exit_codes")
+        not in (
+            None,
+            [],
+        )
+    ):
+        return value
+    from conveyor.config.errors_map import describe
+
+    raise ValueError(
+        "expected true, false or a mapping {exit_codes: CODE or [CODE, ...]} (1-255), "
+        f"got {describe(value)}"
+    )
+
+
+AllowFailure = Annotated[AllowFailureFile, BeforeValidator(_allow_failure)]
+
+
 class JobFile(Strict):
     """One entry under `jobs:`; every key is optional here because a job may get it
     from the template it `extends` (checked after merging)."""
@@ -285,7 +324,7 @@ class JobFile(Strict):
     dir: str | None = None
     timeout: Duration | None = None
     retries: Retries | None = None
-    allow_failure: bool = False
+    allow_failure: AllowFailure = AllowFailureFile(allowed=False)
     inputs: StrList = Field(default_factory=list)
     outputs: StrList = Field(default_factory=list)
     reports: ReportsFile | None = None

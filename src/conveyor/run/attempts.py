@@ -92,7 +92,7 @@ def run_attempts(
         finished_at=outcome.finished_at,
         cpu_time=outcome.cpu_time,
         peak_rss=outcome.peak_rss,
-        allowed_failure=job.allow_failure and status in (JobStatus.FAILED, JobStatus.TIMED_OUT),
+        allowed_failure=allowed(job, status, outcome.exit_code),
         log_path=log_path if log.any_output else None,
         action_digest=action_digest,
         miss_reasons=miss_reasons,
@@ -162,3 +162,13 @@ def failure_reason(outcome: ExecOutcome, job: Job) -> str:
 
 def stopped_verb(status: JobStatus) -> str:
     return {"timed_out": "timed out", "cancelled": "was cancelled"}.get(status.value, "failed")
+
+
+def allowed(job: Job, status: JobStatus, exit_code: int | None) -> bool:
+    """Whether `allow_failure` covers how the job ended: a failure or a timeout, or,
+    with `exit_codes`, a failure with one of them."""
+    if not job.allow_failure or status not in (JobStatus.FAILED, JobStatus.TIMED_OUT):
+        return False
+    if not job.allow_exit_codes:
+        return True
+    return status is JobStatus.FAILED and exit_code in job.allow_exit_codes

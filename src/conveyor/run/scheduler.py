@@ -521,7 +521,7 @@ class Scheduler:
                 reason=got,
                 started_at=now,
                 finished_at=now,
-                allowed_failure=pj.job.allow_failure,
+                allowed_failure=pj.job.allow_failure and not pj.job.allow_exit_codes,
             )
             self._settle(state, failed)
             return
@@ -576,7 +576,9 @@ class Scheduler:
                 status,
                 reason=done.skip or done.error or "",
                 queued_at=self._queued_at.get(pj.name),
-                allowed_failure=pj.job.allow_failure and status is JobStatus.FAILED,
+                allowed_failure=pj.job.allow_failure
+                and not pj.job.allow_exit_codes
+                and status is JobStatus.FAILED,
             )
             if status is JobStatus.SKIPPED:  # and so are the jobs that need it
                 self._record(state, result)

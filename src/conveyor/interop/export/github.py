@@ -148,6 +148,19 @@ def _retry(script: str, retries: model.Retry) -> str:
     )
 
 
+def _allowed_codes(script: str, job: model.Job) -> str:
+    """`allow_failure: {exit_codes}`: GitHub allows a job's failure whatever its code
+    (`continue-on-error`), so the step itself lets those codes pass, and says so."""
+    if not (job.allow_failure and job.allow_exit_codes):
+        return script
+    codes = " ".join(str(c) for c in job.allow_exit_codes)
+    return (
+        f'(\n{script}\n) || {{ code=$?; case " {codes} " in *" $code "*)\n'
+        '  echo "::warning::exit code $code allowed (allow_failure)"; exit 0;; esac\n'
+        "  exit $code; }"
+    )
+
+
 def _cache_key(key: str) -> str:
     out = re.sub(r"\{\{\s*os\s*\}\}", "${{ runner.os }}", key)
     out = re.sub(r"\{\{\s*arch\s*\}\}", "${{ runner.arch }}", out)
@@ -194,7 +207,7 @@ def export(pipeline: model.Pipeline, raw_jobs: dict[str, dict[str, Any]]) -> dic
             out["timeout-minutes"] = max(1, math.ceil(job.timeout / 60))
         else:
             out["timeout-minutes"] = 60  # GitHub's default is 6 hours: a hung job is found sooner
-        if job.allow_failure:
+        if job.allow_failure and not job.allow_exit_codes:
             out["continue-on-error"] = True
         raw = raw_jobs.get(base, {})
         matrix = raw.get("matrix")
@@ -234,7 +247,7 @@ def export(pipeline: model.Pipeline, raw_jobs: dict[str, dict[str, Any]]) -> dic
         commands = raw.get("run", job.run)
         commands = [commands] if isinstance(commands, str) else list(commands)
         for i, command in enumerate(commands):
-            script = _retry(_text(command), job.retry)
+            script = _allowed_codes(_retry(_text(command), job.retry), job)
             step: dict[str, Any] = {"name": _text(command.strip().split("\n")[0][:80])}
             if values:
                 # Each command's values, from its own step's $GITHUB_OUTPUT.

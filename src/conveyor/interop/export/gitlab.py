@@ -196,7 +196,8 @@ def export(pipeline: model.Pipeline, raw_jobs: dict[str, dict[str, Any]]) -> dic
         if job.retry.max:
             body["retry"] = min(2, job.retry.max)
         if job.allow_failure:
-            body["allow_failure"] = True
+            codes = list(job.allow_exit_codes)
+            body["allow_failure"] = {"exit_codes": codes} if codes else True
         if job.resource_group:
             body["resource_group"] = job.resource_group
         if job.caches:

@@ -327,11 +327,15 @@ def _one(
         else job.get("allow_failure", when == "manual")
     )
     if isinstance(allow, dict):
-        ctx.notes.append(
-            f"job '{name}': allow_failure:exit_codes is not supported here: any failure fails it"
-        )
-        allow = False
-    if allow is True:
+        codes = allow.get("exit_codes")
+        codes = [codes] if isinstance(codes, int) else codes
+        if not isinstance(codes, list) or not codes:
+            raise ConfigError(
+                "allow_failure: expected exit_codes: a code or a list of codes",
+                path=(*where, "allow_failure"),
+            )
+        out["allow_failure"] = {"exit_codes": codes}
+    elif allow is True:
         out["allow_failure"] = True
     if "timeout" in job:
         seconds = _duration(job["timeout"])
