@@ -44,6 +44,9 @@ def outputs_of(data: dict[str, Any], root: str) -> dict[str, list[str]]:
     return out
 
 
+_INHERIT = "inherit"
+"""`secrets: inherit`: the called workflow gets the caller's secrets."""
+
 MAX_CALL_DEPTH = 4
 """Reusable workflows calling reusable workflows: GitHub's limit."""
 
@@ -109,12 +112,12 @@ def called(
             f"{target} has no input '{next(iter(given))}'", path=(*where, "with"), at_key=True
         )
     outer = static.contexts.get("__secret_from", {})
-    secrets = job.get("secrets")
+    given_secrets = job.get("secrets")
     secret_from: dict[str, Any] = {}
-    if secrets == "inherit":
+    if given_secrets == _INHERIT:
         secret_from = dict(outer)
-    elif isinstance(secrets, dict):
-        for name, value in secrets.items():
+    elif isinstance(given_secrets, dict):
+        for name, value in given_secrets.items():
             text = str(value)
             m = re.fullmatch(r"\s*\$\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}\s*", text)
             if m:
