@@ -247,3 +247,38 @@ def test_import_prints_the_conveyor_yml_a_gitlab_file_becomes(project: Project) 
     assert ran.code == 0, ran.err
     assert "  build:\n    stage: build\n" in ran.out
     assert "    - make\n" in ran.out
+
+
+def test_rules_decide_each_matrix_instance(project: Project) -> None:
+    # `rules: if: $PROVIDER == "aws"` on a parallel:matrix job keeps the aws instance
+    # (the rule was once decided for the job as a whole: no instance ran at all).
+    project.write(
+        ".gitlab-ci.yml",
+        """
+deploy:
+  script: echo "deploy to $PROVIDER"
+  parallel:
+    matrix:
+      - PROVIDER: [aws, gcp, azure]
+  rules:
+    - if: $PROVIDER == "gcp"
+      when: never
+    - if: $PROVIDER =~ /^a/
+shard:
+  script: echo "shard $CI_NODE_INDEX of $CI_NODE_TOTAL"
+  parallel: 3
+  rules:
+    - if: $CI_NODE_INDEX != "2"
+""",
+    )
+    project.commit()
+
+    ran = project.run("run", "-f", ".gitlab-ci.yml", "--plain")
+
+    assert ran.code == 0, ran.out + ran.err
+    assert "deploy to aws" in ran.out
+    assert "deploy to azure" in ran.out
+    assert "gcp" not in ran.out
+    assert "shard 1 of 3" in ran.out
+    assert "shard 3 of 3" in ran.out
+    assert "shard 2 of" not in ran.out

@@ -212,6 +212,8 @@ def _job_key(ctx: Context, job: Mapping[str, Any], key: str) -> Any:
 def translate_jobs(ctx: Context) -> dict[str, Any]:
     """conveyor.yml's `jobs:` for the GitLab jobs that this pipeline creates."""
     kept: dict[str, tuple[dict[str, Any], Outcome, str]] = {}
+    only: dict[str, list[dict[str, str]]] = {}
+    """The matrix instances rules keep, for a job whose rules drop some."""
     for name, _conveyor in ctx.names.items():
         job = ctx.data[name]
         where: Where = (name,)
@@ -229,10 +231,38 @@ def translate_jobs(ctx: Context) -> dict[str, Any]:
                 path=(*where, "stage"),
             )
         scope = _scope(ctx, job, name, stage, where)
-        if "rules" in job:
-            outcome = rules_outcome(job["rules"], scope, ctx.root, (*where, "rules"))
-            if outcome is None or outcome.when == "never":
+        combos = _combos(job.get("parallel"))
+        if "rules" in job and combos:
+            # A rule may read a matrix variable: GitLab decides each instance on its own.
+            decided = [
+                (
+                    combo,
+                    rules_outcome(job["rules"], {**scope, **combo}, ctx.root, (*where, "rules")),
+                )
+                for combo in combos
+            ]
+            runs: list[tuple[dict[str, str], Outcome]] = [
+                (c, o) for c, o in decided if o is not None and o.when != "never"
+            ]
+            if not runs:
                 continue
+            if len(runs) < len(combos):
+                only[name] = [c for c, _ in runs]
+            outcome = runs[0][1]
+            if any(
+                (o.when, o.allow_failure) != (outcome.when, outcome.allow_failure) for _, o in runs
+            ):
+                ctx.notes.append(
+                    f"job '{name}': its rules give its matrix instances different `when` or "
+                    "`allow_failure`: the first instance's apply to all"
+                )
+            if not outcome.when:
+                outcome.when = str(job.get("when", "on_success"))
+        elif "rules" in job:
+            found = rules_outcome(job["rules"], scope, ctx.root, (*where, "rules"))
+            if found is None or found.when == "never":
+                continue
+            outcome = found
             if not outcome.when:  # a rule without `when` takes the job's
                 outcome.when = str(job.get("when", "on_success"))
         else:
@@ -246,7 +276,7 @@ def translate_jobs(ctx: Context) -> dict[str, Any]:
         kept[name] = (job, outcome, stage)
     out: dict[str, Any] = {}
     for name, (job, outcome, stage) in kept.items():
-        out[ctx.names[name]] = _one(ctx, name, job, outcome, stage, kept)
+        out[ctx.names[name]] = _one(ctx, name, job, outcome, stage, kept, only.get(name))
     _dotenv(ctx, kept, out)
     return out
 
@@ -274,6 +304,7 @@ def _one(
     outcome: Outcome,
     stage: str,
     kept: Mapping[str, tuple[dict[str, Any], Outcome, str]],
+    only: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     where: Where = (name,)
     scope = {**_scope(ctx, job, name, stage, where), **outcome.variables, **ctx.given}
@@ -298,6 +329,13 @@ def _one(
     script = _script(_job_key(ctx, job, "before_script"), (*where, "before_script"))
     script += _script(job.get("script"), (*where, "script"))
     matrix, exports = _parallel(job.get("parallel"), (*where, "parallel"), scope)
+    if matrix and only is not None:
+        if "include" in matrix:
+            matrix["include"] = [c for c in matrix["include"] if c in only]
+        else:  # parallel: N
+            matrix["CI_NODE_INDEX"] = [
+                i for i in matrix["CI_NODE_INDEX"] if {"CI_NODE_INDEX": str(i)} in only
+            ]
     if matrix:
         out["matrix"] = matrix
     out["run"] = exports + script or ["true"]
@@ -460,6 +498,22 @@ def _matrix_refs(text: str, axes: set[str]) -> str:
         ),
         text,
     )
+
+
+def _combos(spec: Any) -> list[dict[str, str]]:
+    """Each instance's variables of `parallel:` (none for a job without it, or one
+    written wrong: `_parallel` says what is wrong with it)."""
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        return [{"CI_NODE_INDEX": str(i)} for i in range(1, spec + 1)] if spec >= 1 else []
+    entries = spec.get("matrix") if isinstance(spec, dict) else None
+    if not isinstance(entries, list):
+        return []
+    out: list[dict[str, str]] = []
+    for entry in entries:
+        if isinstance(entry, dict):
+            axes = [[(str(k), _text(v)) for v in _as_list(vals)] for k, vals in entry.items()]
+            out.extend(dict(combo) for combo in itertools.product(*axes))
+    return out
 
 
 def _text(value: Any) -> str:
