@@ -1,1 +1,20 @@
-"""conveyor.yml written as another CI system's file: `github` (a workflow)."""
+"""conveyor.yml written as another CI system's file: `github` (a workflow), `gitlab`
+(a .gitlab-ci.yml). What both need of the pipeline is here."""
+
+from __future__ import annotations
+
+from conveyor import model
+
+
+def bases(pipeline: model.Pipeline) -> dict[str, str]:
+    """Each job instance's name -> the job it is an instance of (its matrix's key)."""
+    return {job.name: job.base for job in pipeline.jobs}
+
+
+def has_gates(pipeline: model.Pipeline) -> bool:
+    """Whether the pipeline has a gate (which becomes a last job)."""
+    gates = pipeline.gates
+    return any(
+        g is not None
+        for g in (gates.tests, gates.coverage, gates.findings, gates.sizes, gates.time)
+    ) or bool(gates.commands)

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
 from typing import Any
 
 from conveyor import expressions, model
 from conveyor.errors import ConfigError
+from conveyor.interop.export import bases, has_gates
 
 CHECKOUT = "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1"  # v7.0.1
 CACHE = "actions/cache@55cc8345863c7cc4c66a329aec7e433d2d1c52a9"  # v6.1.0
@@ -42,7 +42,7 @@ def job_id(name: str) -> str:
     return ident if re.match(r"[A-Za-z_]", ident) else f"j-{ident}"
 
 
-def condition(source: str, needs: Iterable[str] = ()) -> str:
+def condition(source: str) -> str:
     """A Conveyor `if:` in GitHub's expression language."""
     node = expressions.parse(source.strip().removeprefix("${{").removesuffix("}}").strip())
     return _expr(node)
@@ -178,6 +178,7 @@ def export(pipeline: model.Pipeline, raw_jobs: dict[str, dict[str, Any]]) -> dic
     """The workflow's data. `raw_jobs`: each job as written, templates merged
     (`config.build.merged_jobs`): its `run`, `env` and `matrix` with their `${{ }}`,
     which the pipeline holds filled in per matrix instance."""
+    base_of = bases(pipeline)
     by_base: dict[str, list[model.Job]] = {}
     for job in pipeline.jobs:
         by_base.setdefault(job.base, []).append(job)
@@ -197,7 +198,7 @@ def export(pipeline: model.Pipeline, raw_jobs: dict[str, dict[str, Any]]) -> dic
         if ident != base:
             out["name"] = base
         out["runs-on"] = "ubuntu-latest"
-        needs = sorted({job_id(_base_of(n, pipeline)) for i in instances for n in i.needs})
+        needs = sorted({job_id(base_of.get(n, n)) for i in instances for n in i.needs})
         if needs:
             out["needs"] = needs
         cond = _condition(job)
@@ -301,7 +302,7 @@ def export(pipeline: model.Pipeline, raw_jobs: dict[str, dict[str, Any]]) -> dic
             )
         out["steps"] = steps
         jobs[ident] = out
-    if _has_gates(pipeline):
+    if has_gates(pipeline):
         jobs["gates"] = _gates_job(list(jobs), reports)
     workflow: dict[str, Any] = {"name": pipeline.name or "conveyor"}
     workflow["on"] = {"push": {}, "pull_request": {}, "workflow_dispatch": {}}
@@ -316,13 +317,6 @@ def _in_dir(directory: str, path: str) -> str:
     return path if directory == "." else f"{directory}/{path}"
 
 
-def _base_of(name: str, pipeline: model.Pipeline) -> str:
-    for job in pipeline.jobs:
-        if job.name == name:
-            return job.base
-    return name
-
-
 def _condition(job: model.Job) -> str | None:
     parts = []
     if job.when == "on_failure":
@@ -334,14 +328,6 @@ def _condition(job: model.Job) -> str | None:
     if job.condition is not None:
         parts.append(condition(job.condition))
     return " && ".join(parts) if parts else None
-
-
-def _has_gates(pipeline: model.Pipeline) -> bool:
-    gates = pipeline.gates
-    return any(
-        g is not None
-        for g in (gates.tests, gates.coverage, gates.findings, gates.sizes, gates.time)
-    ) or bool(gates.commands)
 
 
 def _gates_job(needs: list[str], reports: list[str]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from conveyor import expressions, model
 from conveyor.errors import ConfigError
+from conveyor.interop.export import bases, has_gates
 
 VALUES_FILE = "conveyor-values.env"
 _TEMPLATE = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
@@ -149,6 +150,7 @@ def _cache(cache: model.CacheSpec) -> dict[str, Any]:
 def export(pipeline: model.Pipeline, raw_jobs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The `.gitlab-ci.yml` data for the pipeline (`raw_jobs`: each job as written,
     templates merged, for its commands with their `${{ }}`)."""
+    base_of = bases(pipeline)
     by_base: dict[str, list[model.Job]] = {}
     for job in pipeline.jobs:
         by_base.setdefault(job.base, []).append(job)
@@ -167,7 +169,7 @@ def export(pipeline: model.Pipeline, raw_jobs: dict[str, dict[str, Any]]) -> dic
         job = instances[0]
         raw = raw_jobs.get(base, {})
         body: dict[str, Any] = {"stage": job.stage or stages[0]}
-        needs = sorted({_base_of(n, pipeline) for i in instances for n in i.needs})
+        needs = sorted({base_of.get(n, n) for i in instances for n in i.needs})
         if needs or not pipeline.stages or job.needs_explicit:
             body["needs"] = needs
         if len(instances) > 1 or job.matrix:
@@ -207,7 +209,7 @@ def export(pipeline: model.Pipeline, raw_jobs: dict[str, dict[str, Any]]) -> dic
             body["artifacts"] = artifacts
         out[base] = body
         names.append(base)
-    if _has_gates(pipeline):
+    if has_gates(pipeline):
         out["stages"].append("gates")
         out["quality gates"] = {
             "stage": "gates",
@@ -273,18 +275,3 @@ def _artifacts(job: model.Job, raw: dict[str, Any], values: bool) -> dict[str, A
         out["reports"] = reports
         out.setdefault("when", "always" if job.reports.junit else "on_success")
     return out
-
-
-def _base_of(name: str, pipeline: model.Pipeline) -> str:
-    for job in pipeline.jobs:
-        if job.name == name:
-            return job.base
-    return name
-
-
-def _has_gates(pipeline: model.Pipeline) -> bool:
-    gates = pipeline.gates
-    return any(
-        g is not None
-        for g in (gates.tests, gates.coverage, gates.findings, gates.sizes, gates.time)
-    ) or bool(gates.commands)

@@ -24,22 +24,10 @@ from typing import Any
 
 from conveyor.errors import ConfigError
 from conveyor.interop.github import expr
-from conveyor.interop.github.actions import LOCAL_STANDINS, standin_of
+from conveyor.interop.github.actions import standin_of
 
 SPEC_ENV = "CONVEYOR_GHA_JOB"
 """The step runner's instructions (JSON), in the job's environment."""
-
-GITHUB_EVENTS = (
-    "push",
-    "pull_request",
-    "pull_request_target",
-    "workflow_dispatch",
-    "schedule",
-    "release",
-    "workflow_call",
-    "merge_group",
-)
-_CONVEYOR_EVENT = {"workflow_dispatch": "manual", "pull_request_target": "pull_request"}
 
 
 @dataclass
@@ -513,4 +501,4 @@ def _defaults(data: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
     return run
 
 
-__all__ = ["LOCAL_STANDINS", "Options", "Translation", "looks_like_workflow", "translate"]
+__all__ = ["Options", "Translation", "looks_like_workflow", "translate"]
