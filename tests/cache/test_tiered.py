@@ -10,6 +10,7 @@ import hashlib
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -41,13 +42,15 @@ def digest_of(data: bytes) -> Digest:
 class Remote:
     """A Store standing for a remote server: `down` refuses every call (as a server that
     does not answer), `corrupt` sends wrong bytes for every blob read, `gate` holds
-    every upload until it is set (a slow server); `calls` is what it served, in order."""
+    every upload until it is set (a slow server), `latency` delays every lookup;
+    `calls` is what it served, in order."""
 
     def __init__(self, inner: Store) -> None:
         self.inner = inner
         self.down = False
         self.corrupt = False
         self.gate: threading.Event | None = None
+        self.latency = 0.0
         self.calls: list[str] = []
         self._lock = threading.Lock()
 
@@ -103,6 +106,7 @@ class Remote:
 
     def get_action_result(self, action: Digest) -> re_pb2.ActionResult | None:
         self._call("get_action_result")
+        time.sleep(self.latency)
         return self.inner.get_action_result(action)
 
     def put_action_result(self, action: Digest, result: re_pb2.ActionResult) -> None:
@@ -310,6 +314,32 @@ def test_a_remote_that_fails_mid_run_is_told_once_and_then_left_alone(tmp_path: 
     fetched, uploaded = str(tiered.summary()).split("\n")
     assert fetched.startswith("1 result (2 blobs, 104.0 kB) came from the remote cache in ")
     assert uploaded == "1 result not uploaded to the remote cache"
+
+
+def test_the_fetch_time_is_the_time_lookups_took_not_their_sum(tmp_path: Path) -> None:
+    # Eight results asked for at once, as the run's lookup threads ask: the line at the
+    # end of the run had said the sum of their times, longer than the run itself.
+    inner = MemoryStore()
+    actions = [store_result(inner, f"job-{i}") for i in range(8)]
+    remote = Remote(inner)
+    remote.latency = 0.3
+    tiered = TieredStore(
+        LocalCache(str(tmp_path / "local")), remote, upload=False, on_warning=print
+    )
+    began = time.monotonic()
+    threads = [threading.Thread(target=tiered.get_action_result, args=(a,)) for a in actions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    took = time.monotonic() - began
+    tiered.flush()
+    line = str(tiered.summary())
+    assert line.startswith("8 results (")
+    said = line.rsplit(" in ", 1)[1]
+    assert said.endswith("ms") or said.endswith("s")
+    seconds = float(said[:-2]) / 1000 if said.endswith("ms") else float(said[:-1])
+    assert 0.3 <= seconds <= took + 0.05, (line, took)
 
 
 def test_a_remote_that_fails_during_uploads_never_fails_the_run(tmp_path: Path) -> None:

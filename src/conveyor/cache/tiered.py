@@ -158,7 +158,9 @@ class TieredStore:
         self._reset_counts()
         self._summary: UploadSummary | None = None
         self._fetched = [0, 0, 0]  # results, blobs, bytes written through this run
-        self._fetch_seconds = 0.0
+        # When each result written through was asked for and stored: lookups overlap
+        # (32 threads), so the time the summary gives is these spans' union, not a sum.
+        self._fetch_spans: list[tuple[float, float]] = []
         self._fetch_summary: tuple[int, int, int, float] | None = None
         self._latest: dict[Digest, Digest] = {}
         """Action -> its job's "latest" pointer key, moved once the action's result is
@@ -371,7 +373,7 @@ class TieredStore:
     def _count_result(self, began: float) -> None:
         with self._lock:
             self._fetched[0] += 1
-            self._fetch_seconds += time.monotonic() - began
+            self._fetch_spans.append((began, time.monotonic()))
 
     def find_missing(self, digests: Iterable[Digest]) -> list[Digest]:
         """Those of `digests` neither store has (the remote asked about the rest only)."""
@@ -804,10 +806,10 @@ class TieredStore:
             self._reset_counts()
             results, blobs, size = self._fetched
             self._fetch_summary = (
-                (results, blobs, size, self._fetch_seconds) if results or blobs else None
+                (results, blobs, size, covered(self._fetch_spans)) if results or blobs else None
             )
             self._fetched = [0, 0, 0]
-            self._fetch_seconds = 0.0
+            self._fetch_spans = []
             self._refusal_told = False
             self._withdrawn.clear()
             unsent, self._unsent = list(self._unsent), {}
@@ -859,6 +861,19 @@ class TieredStore:
             if self._backlog is not None:
                 line += " (the next run that uploads sends them)"
         return line
+
+
+def covered(spans: Iterable[tuple[float, float]]) -> float:
+    """The time at least one of `spans` (start, end) was under way: overlapping spans
+    counted once."""
+    total = 0.0
+    reach = float("-inf")
+    for start, end in sorted(spans):
+        if end <= reach:
+            continue
+        total += end - max(start, reach)
+        reach = end
+    return total
 
 
 # -- "latest" pointers: the remote entry `conveyor why` compares a miss with -----------
