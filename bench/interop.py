@@ -228,7 +228,9 @@ def main() -> int:
             for test in tests:
                 counts[0] += 1
                 folder = os.path.join(cases, expected)
-                jobs = [str(j) for j in (test.get("handler") or {}).get("job") or []]
+                jobs = list(
+                    dict.fromkeys(str(j) for j in (test.get("handler") or {}).get("job") or [])
+                )
                 timing = [0.0]
 
                 def run(

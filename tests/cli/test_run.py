@@ -350,6 +350,39 @@ def test_run_selected_jobs_and_what_they_need(project: Project) -> None:
     assert not (project.root / "docs").exists()
 
 
+def test_only_runs_the_named_jobs_alone_and_uncached(project: Project) -> None:
+    project.pipeline(
+        """
+        jobs:
+          build:
+            run: echo "v=7" >> "$CONVEYOR_OUTPUT"; echo built >> built.log
+          test:
+            needs: [build]
+            inputs: [conveyor.yml]
+            run: echo "tested with v=${{ needs.build.values.v }}" | tee -a tested.log
+        """
+    )
+    project.commit()
+
+    planned = project.run("run", "--dry-run", "--only", "test")
+    ran = project.run("run", "--plain", "--only", "test")
+    again = project.run("run", "--plain", "--only", "test")
+
+    assert "selected (--only: what it needs is not run)" in planned.out, planned.out
+    assert "not cached: --only left out what it needs (build)" in planned.out
+    assert ran.code == 0, ran.out + ran.err
+    assert not (project.root / "built.log").exists(), "build was not run"
+    assert "needs.build.values.v is empty: 'build' is not in this run (--only)" in ran.out
+    # Never served from the cache, nor stored: its key could not cover build's outputs.
+    assert again.code == 0
+    assert (project.root / "tested.log").read_text().splitlines() == ["tested with v="] * 2
+    whole = project.run("run", "--plain", "test")
+    assert "tested with v=7" in whole.out, "without --only, build runs and test reruns"
+    bare = project.run("run", "--only")
+    assert bare.code == 2
+    assert "--only runs the jobs named" in bare.err
+
+
 PY = sys.executable  # never a python3 from PATH: a fresh virtualenv may lack what it has
 
 

@@ -199,6 +199,10 @@ jobs:
     needs: []
     run: exit 3
     allow_failure: {exit_codes: [3]}
+  linux-report:
+    stage: deploy
+    needs: ["test (python=3.11, os=linux)", "test (python=3.12, os=linux)"]
+    run: echo "linux tested"
 """
 
 
@@ -241,6 +245,15 @@ def test_the_exported_gitlab_file_is_valid_by_gitlabs_schema(project: Project) -
     ]
     assert data["notify"]["when"] == "on_failure"
     assert data["flaky"]["allow_failure"] == {"exit_codes": [3]}
+    # Two of test's three instances: GitLab's `needs:parallel:matrix` picks them.
+    assert data["linux-report"]["needs"] == [
+        {
+            "job": "test",
+            "parallel": {
+                "matrix": [{"python": "3.11", "os": "linux"}, {"python": "3.12", "os": "linux"}]
+            },
+        }
+    ]
     assert data["test"]["cache"] == [
         {"key": {"files": ["requirements*.txt"], "prefix": "pip"}, "paths": [".cache/pip"]}
     ]

@@ -22,17 +22,17 @@ from tests.interop.gitlab_cases import check
 CORPUS = Path(os.environ.get("CONVEYOR_CORPUS", "/work/shared/corpus"))
 CASES_DIR = CORPUS / "gitlab-ci-local" / "test-cases"
 
-# gitlab-ci-local's tests (86 in 28 cases) that pass here. Left out, with the reason:
+# gitlab-ci-local's tests (86 in 28 cases) that pass here: 54. Left out, with the reason:
 # - they assert gitlab-ci-local's own output: line counts, its first stdout line, its
 #   warnings on stderr, files under its state dir (.gitlab-ci-local/), `--list`,
-#   `--preview`, `--stage`, `--unset-variable`, job names as it prints them
-#   (`job: [foo]`, `job [1/2]`), the `$ command` echo (variable-expansion, variable-order,
-#   reference, workflow-rules-variables, rules-needs, needs-optional, artifacts-*, dotenv,
-#   cache-shell, needs-artifacts, plain, parallel, parallel-matrix, needs-parallel-matrix-static);
-# - `job: [X]` without `--needs` runs X alone there; Conveyor runs what X needs too
-#   (needs-sequence <deploy-job>, after-script <deploy-job>/<post-job>);
+#   `--preview`, `--stage`, `--unset-variable`, the `$ command` echo (variable-expansion,
+#   variable-order, reference, artifacts-*, dotenv, cache-shell, needs-artifacts, plain,
+#   parallel-matrix <test-job>, needs-sequence --needs);
 # - an unknown job named on the command line is Conveyor's usage error, not located in
-#   the file (plain <notfound>); a manual job's missing-needs error (manual);
+#   the file (plain <notfound>); a manual job's missing-needs error (manual); a job
+#   named twice with --manual runs once here (manual);
+# - workflow:rules that match nothing: GitLab creates no pipeline, and neither does
+#   Conveyor (an error saying so); gitlab-ci-local runs the jobs;
 # - include-local <build-job> reads gitlab-ci-local's .gitlab-ci-local-variables.yml.
 PASSING = [
     "after-script <test-job>",
@@ -72,6 +72,25 @@ PASSING = [
     "scripts-as-string <test-job>",
     "when-always <test-job> --needs",
     "when-on-failure",
+    "after-script <deploy-job>",
+    "after-script <post-job>",
+    "needs-optional",
+    "needs-parallel-matrix-static <test-single> only triggers build-job: [foo]",
+    "needs-parallel-matrix-static <test-array> triggers build-job: [foo] and [bar] only",
+    "needs-parallel-matrix-static <test-partial> partial selector matches both OS "
+    "permutations of ARCH=x64",
+    "needs-parallel-matrix-static <test-full> full multi-key selector picks one permutation",
+    "needs-sequence <deploy-job>",
+    "parallel <test-job>",
+    "parallel 'test-job [1/2]'",
+    "parallel 'single-job'",
+    "parallel-matrix - ensure successful",
+    "parallel-matrix 'test-job [beb]'",
+    "plain <test-job> <test-job>",
+    "rules-needs - default branch uses rule needs",
+    "rules-needs - non-default branch uses job-level needs",
+    "workflow-rules-variables are applied",
+    "workflow-rules-variables overridden by job variables",
 ]
 
 
@@ -109,7 +128,7 @@ def test_gitlab_ci_locals_case_prints_what_it_expects(
     case, test = TESTS[name]
     handler = test.get("handler") or {}
     assert isinstance(handler, dict)
-    jobs = [str(j) for j in handler.get("job") or []]
+    jobs = list(dict.fromkeys(str(j) for j in handler.get("job") or []))
 
     def run(args: Sequence[str]) -> tuple[int, str, str]:
         capsys.readouterr()
@@ -282,3 +301,59 @@ shard:
     assert "shard 1 of 3" in ran.out
     assert "shard 3 of 3" in ran.out
     assert "shard 2 of" not in ran.out
+
+
+MATRIX_NEEDS = """
+stages: [build, test]
+build:
+  stage: build
+  parallel:
+    matrix:
+      - ARCH: [x64, arm]
+        OS: [linux, mac]
+  script: echo "built $ARCH/$OS as $CI_JOB_NAME, $CI_NODE_INDEX of $CI_NODE_TOTAL"
+test:
+  stage: test
+  needs:
+    - job: build
+      parallel:
+        matrix:
+          - ARCH: x64
+  script: echo "tested"
+"""
+
+
+def test_a_need_with_parallel_matrix_waits_for_the_instances_it_picks(project: Project) -> None:
+    # A partial selector (ARCH only) picks both OS instances of x64, and no arm one: the
+    # whole job had been needed, so `run test` built all four.
+    project.write(".gitlab-ci.yml", MATRIX_NEEDS)
+    project.commit()
+
+    ran = project.run("run", "-f", ".gitlab-ci.yml", "--plain", "test")
+
+    assert ran.code == 0, ran.out + ran.err
+    assert "built x64/linux as build: [x64, linux], 1 of 4" in ran.out
+    assert "built x64/mac as build: [x64, mac], 2 of 4" in ran.out, "GitLab's names"
+    assert "built arm" not in ran.out
+    assert "tested" in ran.out
+    listed = project.run("list", "-f", ".gitlab-ci.yml")
+    row = next(line for line in listed.out.splitlines() if line.startswith("test "))
+    assert "build (ARCH=x64, OS=linux), build (ARCH=x64, OS=mac)" in row, listed.out
+
+
+def test_a_matrix_need_no_instance_has_is_a_located_error(project: Project) -> None:
+    project.write(".gitlab-ci.yml", MATRIX_NEEDS.replace("ARCH: x64", "ARCH: riscv"))
+    project.commit()
+
+    ran = project.run("run", "-f", ".gitlab-ci.yml", "-n")
+
+    assert ran.code == 2, ran.out + ran.err
+    assert ".gitlab-ci.yml:15:19:" in ran.err, ran.err
+    assert "needs 'build' with ARCH=riscv, which no instance of it has" in ran.err
+    assert "ARCH=x64, OS=linux" in ran.err, "the instances there are"
+    optional = MATRIX_NEEDS.replace("- job: build", "- job: build\n      optional: true")
+    project.write(".gitlab-ci.yml", optional.replace("ARCH: x64", "ARCH: riscv"))
+    project.commit()
+    alone = project.run("run", "-f", ".gitlab-ci.yml", "--plain", "test")
+    assert alone.code == 0, alone.out + alone.err
+    assert "built" not in alone.out, "an optional need that picks nothing is no need"

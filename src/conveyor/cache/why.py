@@ -64,6 +64,11 @@ def verdicts(plan: graph.Plan, jobcache: JobCache, *, explain: bool = True) -> l
             reason = f"its instances are known once {sources} has run"
             found.append(Verdict(pj.name, None, "", (reason,)))
             continue
+        if pj.left_out:
+            runs.add(pj.name)
+            reason = f"not cached: --only left out what it needs ({', '.join(pj.left_out)})"
+            found.append(Verdict(pj.name, None, "", (reason,)))
+            continue
         if job.reads_values:
             # Its text, and so its key, holds values its needs write as they run.
             runs.add(pj.name)

@@ -182,6 +182,12 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     help="If another run holds this workspace, fail at once (exit 2) instead of waiting.",
 )
 @click.option(
+    "--only",
+    is_flag=True,
+    help="Run the named jobs alone, not what they need (Turborepo's --only; gitlab-ci-local's"
+    " job without --needs); they run uncached.",
+)
+@click.option(
     "--manual",
     "manual_jobs",
     metavar="NAME",
@@ -257,6 +263,7 @@ def run_command(
     gates_junit: str | None,
     codequality: str | None,
     no_wait: bool,
+    only: bool,
     manual_jobs: tuple[str, ...],
     kill_grace: float,
     otlp_url: str | None,
@@ -296,6 +303,8 @@ def run_command(
             "--remote-execute needs a remote: `remote:` in the pipeline file, --remote URL "
             "or CONVEYOR_REMOTE"
         )
+    if only and not jobs:
+        raise click.UsageError("--only runs the jobs named: name them (conveyor run --only JOB)")
     from conveyor.graph.context import GitFacts
     from conveyor.run import policy
 
@@ -338,7 +347,7 @@ def run_command(
     if dry_run:
         from conveyor.graph import plan as graph
 
-        plan = graph.plan(pipeline, context, selected, manual)
+        plan = graph.plan(pipeline, context, selected, manual, only=only)
         cache = _cache_verdicts(plan, context, environ, read=not no_cache, explain=explain)
         _print_plan(plan, context, parallelism, as_json, cache)
         return 0
@@ -362,6 +371,7 @@ def run_command(
             environ,
             selected=selected,
             manual=manual,
+            only=only,
             parallelism=parallelism,
             keep_going=keep_going,
             sinks=[view, *_ci_sinks(context, environ, stream), *exporters],

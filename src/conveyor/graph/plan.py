@@ -200,6 +200,9 @@ class PlannedJob:
     conditional: bool = False
     """Whether it runs depends on how the run goes (`if: failure()`, `when: always`...):
     decided when the job is ready to start."""
+    left_out: tuple[str, ...] = ()
+    """What it needs that this run leaves out (`run --only`): it starts without them,
+    and uncached, since its key could not cover what they would have produced."""
 
     @property
     def name(self) -> str:
@@ -416,9 +419,12 @@ def plan(
     context: RunContext,
     selected: Sequence[str] = (),
     manual: Sequence[str] = (),
+    only: bool = False,
 ) -> Plan:
     """Decide which instances run, in which order, and why. A manual job (`when:
-    manual`) runs only when it is among `selected` or `manual` (instance names)."""
+    manual`) runs only when it is among `selected` or `manual` (instance names).
+    `only`: the selected jobs without what they need (Turborepo's `--only`,
+    gitlab-ci-local's job without `--needs`)."""
     check(pipeline)
     asked = {*selected, *manual}
     all_edges = edges(pipeline)
@@ -427,7 +433,9 @@ def plan(
 
     # 1. Which jobs are wanted: the selection and everything it (transitively) needs.
     wanted: dict[str, str] = {}
-    if selected:
+    if selected and only:
+        wanted = dict.fromkeys(selected, "selected (--only: what it needs is not run)")
+    elif selected:
         needs_of: dict[str, list[str]] = {name: [] for name in jobs}
         for e in all_edges:
             needs_of[e.source].append(e.target)
@@ -449,6 +457,7 @@ def plan(
     verdict: dict[str, tuple[bool, str]] = {}
     secrets = frozenset(s for j in pipeline.jobs for s in j.secrets)
     kept_edges: dict[str, list[str]] = {n: [] for n in wanted}
+    left_out: dict[str, list[str]] = {n: [] for n in wanted}
     by_source: dict[str, list[Edge]] = {n: [] for n in jobs}
     for e in all_edges:
         by_source[e.source].append(e)
@@ -485,6 +494,8 @@ def plan(
                 runs, reason = False, explain_condition(job, scope, secrets)
         for e in by_source[name]:
             if e.target not in wanted:
+                if only:
+                    left_out[name].append(e.target)
                 continue
             target_runs = verdict[e.target][0]
             if e.explicit:
@@ -526,6 +537,7 @@ def plan(
                 reason=verdict[n][1],
                 priority=priority[n],
                 conditional=n in conditional,
+                left_out=tuple(left_out[n]),
             )
             for n in final_order
         ),

@@ -90,14 +90,18 @@ class CachedJobs:
         jc = self.jobcache
         outputs = self.outputs
         unknown = [d for d in pj.needs if d not in outputs] if pj.needs else []
-        if unknown:
+        if unknown or pj.left_out:
             # Its key would leave out what those produced: never look it up (a stale hit)
             # nor store it under a key that does not cover its inputs. (So a job that runs
             # after a failure, `if: failure()`, is never served from the cache.)
             self.ran_before.add(name)
             if not job.cache:
                 return LookedUp(None, None, ())
-            why = f"the outputs of {', '.join(repr(d) for d in unknown)} are unknown"
+            why = (
+                f"the outputs of {', '.join(repr(d) for d in unknown)} are unknown"
+                if unknown
+                else f"--only left out what it needs ({', '.join(pj.left_out)})"
+            )
             # Said in its log once it starts (a line before JobStarted has no log yet).
             self.notes[name] = [f"conveyor: not cached: {why}"]
             return LookedUp(None, None, (f"not cached: {why}",))

@@ -84,6 +84,7 @@ def run_pipeline(
     *,
     selected: Sequence[str] = (),
     manual: Sequence[str] = (),
+    only: bool = False,
     parallelism: int,
     keep_going: bool = False,
     sinks: Sequence[Sink] = (),
@@ -103,11 +104,12 @@ def run_pipeline(
     a database URL to record the run in as it ends (a shared history); without one, the
     run directory is recorded in the workspace's database by the next history command.
     `record_history=False` (--no-history) keeps the run out of every history. `manual`:
-    the manual jobs (`when: manual`) asked for besides those `selected`.
+    the manual jobs (`when: manual`) asked for besides those `selected`; `only`: those
+    without what they need (`--only`).
     `remote_jobs`: remote executions in flight at once (`--remote-jobs`). The
     workspace's run lock is held throughout: when another run holds it, this waits
     (telling `on_lock_wait` first), or raises RunInProgress if not `wait_for_lock`."""
-    plan = graph.plan(pipeline, context, selected, manual)
+    plan = graph.plan(pipeline, context, selected, manual, only=only)
     check_secrets(plan, environ)
     # Taken before the run directory, kept to the end whatever happens: two runs of one
     # workspace never interleave their writes (issue 10).

@@ -560,12 +560,17 @@ class Scheduler:
             if result is not None:
                 base = state.by_name[dep].job.base
                 ended[base] = worse(ended.get(base, ""), RESULT_NAMES[result.status])
+        absent: frozenset[str] = frozenset()
+        if pj.left_out:
+            base_of = {j.name: j.base for j in self.plan.pipeline.jobs}
+            absent = frozenset(base_of.get(n, n) for n in pj.left_out)
         done = values.resolve(
             pj.job,
             {base: tuple(pairs.items()) for base, pairs in written.items()},
             self.plan.pipeline,
             self.context,
             ended,
+            absent,
         )
         if done.notes:  # they open its log (a hit replays them: they were stored with it)
             self._value_notes[pj.name] = done.notes

@@ -101,12 +101,13 @@ def resolve(
     pipeline: Pipeline,
     context: RunContext,
     results: Mapping[str, str] | None = None,
+    absent: frozenset[str] = frozenset(),
 ) -> Resolved:
     """`job` with each `${{ needs.JOB.values.NAME }}` replaced by what JOB wrote (an
     empty string and a note when it wrote nothing by that name), each
     `${{ needs.JOB.result }}` by how JOB ended (`results`: success, failure, cancelled
     or skipped), and its `if:` decided when it reads values. `written`: the values of
-    each job key it needs."""
+    each job key it needs; `absent`: the job keys it needs that the run left out."""
     # Here: most runs have no job reading values, and need no expression language.
     from conveyor import expressions
 
@@ -116,10 +117,12 @@ def resolve(
     def value(job_name: str, key: str) -> str:
         got = known.get(job_name, {}).get(key)
         if got is None:
-            note = (
-                f"conveyor: needs.{job_name}.values.{key} is empty: '{job_name}' did not "
-                "write it to $CONVEYOR_OUTPUT"
+            why = (
+                "is not in this run (--only)"
+                if job_name in absent
+                else "did not write it to $CONVEYOR_OUTPUT"
             )
+            note = f"conveyor: needs.{job_name}.values.{key} is empty: '{job_name}' {why}"
             if note not in notes:
                 notes.append(note)
             return ""

@@ -147,6 +147,27 @@ def _cache(cache: model.CacheSpec) -> dict[str, Any]:
     return {"key": key, "paths": list(cache.paths)}
 
 
+def _needs(
+    instances: list[model.Job], by_base: dict[str, list[model.Job]], base_of: dict[str, str]
+) -> list[Any]:
+    """A job's `needs`: a needed job by name, or, when only some of its matrix instances
+    are needed, with `parallel: matrix:` picking those (GitLab waits for the picked
+    ones only). Instances of one job share one list: what any of them needs."""
+    wanted: dict[str, set[str]] = {}
+    for job in instances:
+        for need in job.needs:
+            wanted.setdefault(base_of.get(need, need), set()).add(need)
+    out: list[Any] = []
+    for target in sorted(wanted):
+        of = by_base.get(target, [])
+        picked = [dict(j.matrix) for j in of if j.name in wanted[target]]
+        if target not in wanted[target] and of and of[0].matrix and len(picked) < len(of):
+            out.append({"job": target, "parallel": {"matrix": picked}})
+        else:
+            out.append(target)
+    return out
+
+
 def export(pipeline: model.Pipeline, raw_jobs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The `.gitlab-ci.yml` data for the pipeline (`raw_jobs`: each job as written,
     templates merged, for its commands with their `${{ }}`)."""
@@ -169,7 +190,7 @@ def export(pipeline: model.Pipeline, raw_jobs: dict[str, dict[str, Any]]) -> dic
         job = instances[0]
         raw = raw_jobs.get(base, {})
         body: dict[str, Any] = {"stage": job.stage or stages[0]}
-        needs = sorted({base_of.get(n, n) for i in instances for n in i.needs})
+        needs = _needs(instances, by_base, base_of)
         if needs or not pipeline.stages or job.needs_explicit:
             body["needs"] = needs
         if len(instances) > 1 or job.matrix:

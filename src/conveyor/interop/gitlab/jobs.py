@@ -34,6 +34,9 @@ class Context:
     opts: Any
     notes: list[str]
     said: set[str] = field(default_factory=set)
+    instances: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    """Each kept job's matrix instances (their variables) that the pipeline has: those
+    its rules keep."""
 
     def once(self, key: str, note: str) -> None:
         if key not in self.said:
@@ -47,6 +50,13 @@ class Outcome:
     allow_failure: Any = None
     variables: dict[str, str] = field(default_factory=dict)
     needs: Any = None
+
+
+_AFTER_STATUS = (
+    'case "$CONVEYOR_JOB_STATUS" in success) CI_JOB_STATUS=success;; '
+    "cancelled) CI_JOB_STATUS=canceled;; *) CI_JOB_STATUS=failed;; esac; export CI_JOB_STATUS"
+)
+"""`after_script`'s CI_JOB_STATUS (GitLab's words) from `finally:`'s CONVEYOR_JOB_STATUS."""
 
 
 def conveyor_names(names: Sequence[str]) -> dict[str, str]:
@@ -274,6 +284,7 @@ def translate_jobs(ctx: Context) -> dict[str, Any]:
             if outcome.when == "never":
                 continue
         kept[name] = (job, outcome, stage)
+        ctx.instances[name] = only.get(name, combos)
     out: dict[str, Any] = {}
     for name, (job, outcome, stage) in kept.items():
         out[ctx.names[name]] = _one(ctx, name, job, outcome, stage, kept, only.get(name))
@@ -328,7 +339,7 @@ def _one(
         return out
     script = _script(_job_key(ctx, job, "before_script"), (*where, "before_script"))
     script += _script(job.get("script"), (*where, "script"))
-    matrix, exports = _parallel(job.get("parallel"), (*where, "parallel"), scope)
+    matrix, exports = _parallel(job.get("parallel"), (*where, "parallel"), name, ctx.names[name])
     if matrix and only is not None:
         if "include" in matrix:
             matrix["include"] = [c for c in matrix["include"] if c in only]
@@ -341,8 +352,9 @@ def _one(
     out["run"] = exports + script or ["true"]
     after = _script(_job_key(ctx, job, "after_script"), (*where, "after_script"))
     if after:
-        out["finally"] = exports + after
-    env = dict(scope.items())
+        out["finally"] = [_AFTER_STATUS, *exports, *after]
+    # GitLab's CI_JOB_STATUS: 'running' in the script, how it ended in after_script.
+    env = {**scope, "CI_JOB_STATUS": "running"}
     if matrix:
         # A variable naming a matrix variable takes each instance's value, as GitLab
         # expands it: Conveyor fills `${{ matrix.X }}` in env values per instance.
@@ -410,6 +422,7 @@ def _needs(
     out: list[str] = []
     for i, need in enumerate(_as_list(spec)):
         optional = False
+        selector: Any = None
         if isinstance(need, dict):
             if "project" in need or "pipeline" in need:
                 ctx.notes.append(
@@ -418,6 +431,7 @@ def _needs(
                 )
                 continue
             optional = bool(need.get("optional"))
+            selector = need.get("parallel")
             need = need.get("job")
         target = str(need)
         if target not in kept:
@@ -440,15 +454,66 @@ def _needs(
                 f"({kept[target][2]} after {stage})",
                 path=(*where, "needs", i),
             )
-        out.append(ctx.names[target])
+        picked = need_instances(ctx, name, target, selector, optional, (*where, "needs", i))
+        if picked is None:
+            out.append(ctx.names[target])
+        else:
+            out.extend(picked)
     return out
 
 
+def need_instances(
+    ctx: Context, name: str, target: str, selector: Any, optional: bool, where: Where
+) -> list[str] | None:
+    """The instances of `target` a need's `parallel: matrix:` selects, as Conveyor
+    instance names (every instance, for a need without one: None). As GitLab: an entry
+    selects the instances whose variables agree with every key it gives, so a partial
+    entry selects several."""
+    if selector is None:
+        return None
+    entries = selector.get("matrix") if isinstance(selector, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ConfigError(
+            "needs:parallel: expected `matrix:`, a list of mappings of variables to values",
+            path=(*where, "parallel"),
+        )
+    wanted = [
+        dict(combo)
+        for entry in entries
+        for combo in itertools.product(
+            *[[(str(k), _text(v)) for v in _as_list(vals)] for k, vals in entry.items()]
+        )
+    ]
+    if not wanted:
+        raise ConfigError(
+            "needs:parallel:matrix: lists no variable values", path=(*where, "parallel")
+        )
+    have = ctx.instances.get(target, [])
+    picked = [c for c in have if any(w.items() <= c.items() for w in wanted)]
+    if not picked:
+        if optional:
+            return []
+        shown = "; ".join(", ".join(f"{k}={v}" for k, v in w.items()) for w in wanted)
+        raise ConfigError(
+            f"job '{name}' needs '{target}' with {shown}, which no instance of it has",
+            path=(*where, "parallel", "matrix", 0, next(iter(entries[0]), 0)),
+            hint="its instances: "
+            + ("; ".join(", ".join(f"{k}={v}" for k, v in c.items()) for c in have) or "none"),
+        )
+    return [instance_name(ctx.names[target], c) for c in picked]
+
+
+def instance_name(job: str, combo: Mapping[str, str]) -> str:
+    """A matrix instance's name in conveyor.yml ('build (ARCH=x64, OS=mac)')."""
+    return f"{job} ({', '.join(f'{k}={v}' for k, v in combo.items())})"
+
+
 def _parallel(
-    spec: Any, where: Where, scope: Mapping[str, str]
+    spec: Any, where: Where, name: str, conveyor: str
 ) -> tuple[dict[str, Any], list[str]]:
     """`parallel: N` or `parallel: matrix` as a Conveyor matrix, and the script lines
-    that give the instance's values their GitLab names."""
+    that give the instance's values their GitLab names, and its CI_NODE_INDEX and
+    CI_JOB_NAME as GitLab gives them ('test 2/3', 'build: [x64, mac]')."""
     if spec is None:
         return {}, []
     if isinstance(spec, int):
@@ -457,6 +522,7 @@ def _parallel(
         exports = [
             'export CI_NODE_INDEX="$CONVEYOR_MATRIX_CI_NODE_INDEX"',
             f"export CI_NODE_TOTAL={spec}",
+            f'export CI_JOB_NAME="{_dq(name)} $CI_NODE_INDEX/{spec}"',
         ]
         return {"CI_NODE_INDEX": list(range(1, spec + 1))}, exports
     entries = spec.get("matrix") if isinstance(spec, dict) else None
@@ -477,7 +543,21 @@ def _parallel(
         if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k)
     ]
     exports += [f"export CI_NODE_TOTAL={len(include)}"]
+    # Which instance this is, by the name Conveyor gives it: its index and GitLab name.
+    cases = []
+    for i, values in enumerate(include, 1):
+        gitlab_name = f"{name}: [{', '.join(values.values())}]"
+        cases.append(
+            f"{shlex.quote(instance_name(conveyor, values))}) export CI_NODE_INDEX={i} "
+            f"CI_JOB_NAME={shlex.quote(gitlab_name)};;"
+        )
+    exports.append(f'case "$CONVEYOR_JOB" in {" ".join(cases)} esac')
     return {"include": include}, exports
+
+
+def _dq(text: str) -> str:
+    """`text` inside a shell's double quotes, as itself."""
+    return re.sub(r'([\\"$`])', r"\\\1", text)
 
 
 def _axes(matrix: Mapping[str, Any]) -> set[str]:
