@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -382,3 +383,45 @@ def test_matrix_picks_one_combination(testdata: Path, capsys: pytest.CaptureFixt
     assert wrong.code == 2
     assert "no job has a matrix key 'nodes'" in wrong.err
     assert "hint: matrix keys: node, os" in wrong.err
+
+
+CONTEXT_WORKFLOW = """
+name: Ctx
+on: [push]
+jobs:
+  show:
+    runs-on: ubuntu-latest
+    steps:
+      - run: >-
+          echo "ref=$GITHUB_REF type=${{ github.ref_type }} sha=${{ github.sha }}
+          repo=${{ github.repository }} wf=${{ github.workflow }} ev=${{ github.event_name }}"
+"""
+
+
+def test_import_prints_a_conveyor_yml_that_runs_as_the_workflow_does(project: Project) -> None:
+    # The imported file holds the steps, not this run's facts: the commit, run id and
+    # workspace are read as the job starts, so the file stays true after the next commit.
+    project.write(".github/workflows/ctx.yml", CONTEXT_WORKFLOW)
+    project.commit()
+    direct = project.run("run", "-f", ".github/workflows/ctx.yml", "--plain")
+    imported = project.run("import", ".github/workflows/ctx.yml")
+    assert imported.code == 0, imported.err
+    sha = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=project.root, capture_output=True, text=True
+    ).stdout.strip()
+    assert sha not in imported.out, "the commit is not written into the file"
+    assert str(project.root) not in imported.out, "nor this workspace's place"
+    assert '"workflow": "Ctx"' in imported.out
+    project.write("conveyor.yml", imported.out)
+    project.commit()  # a new commit: the file must not say the old one
+    new_sha = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=project.root, capture_output=True, text=True
+    ).stdout.strip()
+
+    ran = project.run("run", "--plain")
+
+    assert ran.code == 0, ran.out + ran.err
+    expected = f"ref=refs/heads/main type=branch sha={new_sha} repo=local/{project.root.name}"
+    assert expected in ran.out, ran.out
+    assert "wf=Ctx ev=push" in ran.out
+    assert f"sha={sha}" in direct.out, direct.out

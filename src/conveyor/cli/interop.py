@@ -19,7 +19,7 @@ def import_command(file: str, event: str, inputs: tuple[str, ...]) -> int:
     .gitlab-ci.yml."""
     from conveyor.config.loader import locate, parse_yaml, read_text, relpath
     from conveyor.errors import ConfigError
-    from conveyor.interop.github.workflow import Options, translate
+    from conveyor.interop.github.workflow import SPEC_ENV, Options, translate
 
     abspath = os.path.abspath(file)
     shown = relpath(abspath)
@@ -36,6 +36,13 @@ def import_command(file: str, event: str, inputs: tuple[str, ...]) -> int:
         data, notes = done.data, done.notes
     for note in notes:
         click.echo(f"conveyor: warning: {note}", err=True)
+    click.echo(f"# conveyor.yml of {shown} (`conveyor import`), for the {event} event.")
+    if any(SPEC_ENV in (job.get("env") or {}) for job in (data.get("jobs") or {}).values()):
+        click.echo(
+            f"# A GitHub job runs its steps with Conveyor's step runner: {SPEC_ENV} holds\n"
+            "# the steps and what they read (JSON; `$\\u007b{` keeps GitHub's own `${{ }}`\n"
+            "# from Conveyor's)."
+        )
     _dumper().dump(_literal(data), sys.stdout)
     return 0
 

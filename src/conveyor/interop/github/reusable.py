@@ -4,7 +4,6 @@ giving their outputs and result."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Sequence
@@ -17,6 +16,8 @@ from conveyor.interop.github.workflow import (
     Options,
     _strategy,
     _triggers,
+    given_github,
+    spec_text,
     translate_job,
 )
 
@@ -164,7 +165,7 @@ def called(
         "needs": results,
         "outputs": outputs,
         "steps": [],
-        "github": static.contexts["github"],
+        "github": given_github(static.contexts["github"]),
         "inputs": inputs,
         "vars": static.contexts["vars"],
         "secrets": [],
@@ -172,9 +173,7 @@ def called(
         "strategy": _strategy(None),
         "on_unsupported": opts.on_unsupported,
     }
-    env[SPEC_ENV] = json.dumps(spec, sort_keys=True, indent=1, default=str).replace(
-        "${{", "$\\u007b{"
-    )
+    env[SPEC_ENV] = spec_text(spec)
     jobs[caller] = {
         "needs": [f"{caller}.{i}" for i in data["jobs"]] + waits,
         "if": "always()",

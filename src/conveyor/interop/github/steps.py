@@ -31,6 +31,57 @@ from conveyor.interop.github.actions import standin_of
 _COMMAND = re.compile(r"^::([a-zA-Z-]+)(?:\s+([^:]*))?::(.*)$")
 
 
+DEFAULT_STRATEGY: dict[str, Any] = {
+    "fail-fast": True,
+    "max-parallel": "",
+    "job-index": 0,
+    "job-total": 1,
+}
+"""The `strategy` context of a job whose instructions give none."""
+
+
+def runtime_github(
+    given: Mapping[str, Any], environ: Mapping[str, str], root: str
+) -> dict[str, Any]:
+    """The `github` context as the job starts: the run's facts (branch or tag, commit,
+    run id: Conveyor gives every job them as CONVEYOR_*), this workspace, and what the
+    instructions say (event, workflow, the event's payload), which win."""
+    event = environ.get("CONVEYOR_EVENT", "")
+    tag, branch = environ.get("CONVEYOR_TAG", ""), environ.get("CONVEYOR_BRANCH", "")
+    if tag and (event == "tag" or not branch):
+        ref, name, kind = f"refs/tags/{tag}", tag, "tag"
+    else:
+        ref, name, kind = (f"refs/heads/{branch}" if branch else ""), branch, "branch"
+    # GitHub's run id is a number; Conveyor's (20261128-185100.496-12fe) gives its digits.
+    run_id = re.sub(r"\D", "", environ.get("CONVEYOR_RUN_ID", "").rsplit("-", 1)[0]) or "1"
+    github: dict[str, Any] = {
+        "event_name": "push",
+        "event": {},
+        "ref": ref,
+        "ref_name": name,
+        "ref_type": kind,
+        "sha": environ.get("CONVEYOR_COMMIT", ""),
+        "repository": f"local/{os.path.basename(root)}",
+        "repository_owner": "local",
+        "actor": environ.get("USER", "local"),
+        "workflow": "",
+        "workspace": root,
+        "run_id": run_id,
+        "run_number": "1",
+        "run_attempt": "1",
+        "server_url": "https://github.com",
+        "api_url": "https://api.github.com",
+        "graphql_url": "https://api.github.com/graphql",
+        "head_ref": "",
+        "base_ref": "",
+        "token": "",
+        "action": "",
+        "job": "",
+    }
+    github.update(given)
+    return github
+
+
 class Runner:
     def __init__(self, spec: Mapping[str, Any], environ: Mapping[str, str]) -> None:
         self.spec = spec
@@ -55,8 +106,7 @@ class Runner:
                 "outputs": {k: environ.get(v, "") for k, v in how["outputs"].items()},
             }
         matrix = {k: _typed(environ.get(v, "")) for k, v in (spec.get("matrix") or {}).items()}
-        github = dict(spec.get("github") or {})
-        github["workspace"] = self.root
+        github = runtime_github(spec.get("github") or {}, environ, self.root)
         github["job"] = spec.get("job", "")
         self.contexts: dict[str, Any] = {
             "github": github,
@@ -65,7 +115,7 @@ class Runner:
             "secrets": {**self.secrets, "GITHUB_TOKEN": ""},
             "needs": needs,
             "matrix": matrix,
-            "strategy": dict(spec.get("strategy") or {}),
+            "strategy": {**DEFAULT_STRATEGY, **(spec.get("strategy") or {})},
             "steps": {},
             "runner": {
                 "os": "Linux" if sys.platform.startswith("linux") else "macOS",
@@ -333,7 +383,7 @@ class Runner:
             self.say(f"::error::{target} cannot run on this machine")
             return False, {}
         done = standin(with_, self.root, str(self.contexts["github"].get("run_id", "run")))
-        if not done.ok and self.spec.get("on_unsupported") == "skip" and "setup-" in target:
+        if not done.ok and self.spec.get("on_unsupported", "skip") == "skip" and "setup-" in target:
             # This machine's toolchain differs: said, and the job goes on with it.
             self.say(f"::warning::{done.message} (--on-unsupported skip: going on)")
             return True, done.outputs

@@ -25,6 +25,7 @@ from typing import Any
 from conveyor.errors import ConfigError
 from conveyor.interop.github import expr
 from conveyor.interop.github.actions import standin_of
+from conveyor.interop.github.steps import DEFAULT_STRATEGY
 
 SPEC_ENV = "CONVEYOR_GHA_JOB"
 """The step runner's instructions (JSON), in the job's environment."""
@@ -448,7 +449,7 @@ def translate_job(
         "env": job.get("env") or {},
         "defaults": _defaults(data, job),
         "outputs": job.get("outputs") or {},
-        "github": static.contexts["github"],
+        "github": given_github(static.contexts["github"]),
         "inputs": static.contexts["inputs"],
         "vars": static.contexts["vars"],
         "secrets": secrets,
@@ -458,19 +459,40 @@ def translate_job(
         "on_unsupported": opts.on_unsupported,
         "secret_from": static.contexts.get("__secret_from", {}),
     }
-    # Conveyor fills `${{ }}` in env values: the runner's own are kept from it
-    # (`\u007b` is `{` to JSON).
     from conveyor.interop.github.caching import caches_of
 
     caches = caches_of(job, static, jid, notes)
     if caches:
         out["caches"] = caches
-    env[SPEC_ENV] = json.dumps(spec, sort_keys=True, indent=1, default=str).replace(
-        "${{", "$\\u007b{"
-    )
+    env[SPEC_ENV] = spec_text(spec)
     out["env"] = env
     out["run"] = [f"{python} -m conveyor.interop.github.steps"]
     jobs[prefix + str(jid)] = out
+
+
+def given_github(github: dict[str, Any]) -> dict[str, Any]:
+    """What the step runner is told of the `github` context: what the run's facts do
+    not give it as the job starts (`steps.runtime_github`)."""
+    told = {"event_name": github["event_name"], "workflow": github["workflow"]}
+    if github.get("event"):
+        told["event"] = github["event"]
+    return told
+
+
+_RUNNER_DEFAULTS = [("on_unsupported", "skip"), ("strategy", DEFAULT_STRATEGY)]
+
+
+def spec_text(spec: dict[str, Any]) -> str:
+    """A job's instructions for the step runner as its JSON, what is empty left out
+    (the runner's defaults), so that `conveyor import` shows what matters."""
+    lean = {
+        k: v
+        for k, v in spec.items()
+        if k in ("job", "steps") or (v not in ({}, [], "", None) and (k, v) not in _RUNNER_DEFAULTS)
+    }
+    # Conveyor fills `${{ }}` in env values: the runner's own are kept from it
+    # (`\u007b` is `{` to JSON).
+    return json.dumps(lean, sort_keys=True, indent=1, default=str).replace("${{", "$\\u007b{")
 
 
 def _matrix_keys(matrix: dict[str, Any] | None) -> list[str]:
