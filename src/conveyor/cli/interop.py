@@ -37,8 +37,8 @@ def import_command(file: str, event: str, inputs: tuple[str, ...]) -> int:
     for note in notes:
         click.echo(f"conveyor: warning: {note}", err=True)
     click.echo(f"# conveyor.yml of {shown} (`conveyor import`), for the {event} event.")
-    jobs: dict[str, dict[str, Any]] = data.get("jobs") or {}
-    if any(SPEC_ENV in (job.get("env") or {}) for job in jobs.values()):
+    jobs = data.get("jobs")
+    if isinstance(jobs, dict) and any(SPEC_ENV in (j.get("env") or {}) for j in jobs.values()):
         click.echo(
             f"# A GitHub job runs its steps with Conveyor's step runner: {SPEC_ENV} holds\n"
             "# the steps and what they read (JSON; `$\\u007b{` keeps GitHub's own `${{ }}`\n"
