@@ -371,6 +371,7 @@ def test_dependency_caches_like_actions_cache(project: Project) -> None:
                 paths: [vendor]
             outputs: [installed.txt]
             run: |
+              echo "exact hit: $CONVEYOR_CACHE_HIT_0"
               mkdir -p vendor
               if [ -f vendor/lib.txt ]; then echo "reused $(cat vendor/lib.txt)"; fi
               cp requirements.txt vendor/lib.txt
@@ -396,6 +397,13 @@ def test_dependency_caches_like_actions_cache(project: Project) -> None:
     assert "reused flask==3" in second.out
     assert "not found; restored 'deps-linux-" in second.out
     assert (project.root / "vendor" / "link.txt").is_symlink()
+    # The job is told whether its cache was restored with the exact key: only then.
+    assert "exact hit: false" in first.out
+    assert "exact hit: false" in second.out, "a restore key's entry is not a hit"
+    shutil.rmtree(project.root / "vendor")
+    project.write("conveyor.yml", (project.root / "conveyor.yml").read_text() + "\n")
+    third = project.run("run", "--plain")
+    assert "exact hit: true" in third.out, third.out
 
 
 def test_a_bad_cache_key_expression_is_a_config_error(project: Project) -> None:

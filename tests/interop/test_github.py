@@ -256,6 +256,7 @@ jobs:
     steps:
       - uses: actions/checkout@v4
       - uses: actions/cache@v4
+        id: deps
         with:
           path: deps
           key: ${{ runner.os }}-deps-${{ matrix.py }}-${{ hashFiles('reqs.txt') }}
@@ -264,6 +265,7 @@ jobs:
       - run: |
           if [ -f deps/installed ]; then echo "deps restored"
           else mkdir -p deps && echo yes > deps/installed && echo "deps installed"; fi
+      - run: echo "cache-hit=${{ steps.deps.outputs.cache-hit }}"
 """
 
 
@@ -288,6 +290,10 @@ def test_actions_cache_is_conveyors_dependency_cache(
     assert "deps restored" in second.out
     # Another lock file: not the exact key, but a restore key's entry.
     assert "deps restored" in changed.out
+    # `cache-hit` is true only for the exact key, as actions/cache says it.
+    assert "cache-hit=false" in first.out
+    assert "cache-hit=true" in second.out
+    assert "cache-hit=false" in changed.out
 
 
 REUSABLE = """

@@ -23,7 +23,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from conveyor.cache.interface import BlobMissing, ContentStore, CorruptBlob
 from conveyor.errors import ConfigError
@@ -80,6 +80,18 @@ class Restored:
     files: int
 
 
+class Restoration(NamedTuple):
+    """What restoring a job's `caches:` did."""
+
+    lines: list[str]
+    """To show in its log."""
+    exact: set[str]
+    """The keys restored exactly (they need no saving after the job)."""
+    hits: tuple[bool, ...] = ()
+    """For each of its `caches:`, in order: restored with its exact key (the job sees it
+    as CONVEYOR_CACHE_HIT_<N>, as actions/cache's `cache-hit`)."""
+
+
 class DependencyCaches:
     """The `caches:` of a workspace's jobs, over a store's CAS."""
 
@@ -100,15 +112,17 @@ class DependencyCaches:
         self._lock = lock or threading.Lock()
         """Held while keys are rendered: `files` is shared with the run's other jobs."""
 
-    def restore_all(self, job: Job, *, read: bool = True) -> tuple[list[str], set[str]]:
-        """Restore each of the job's `caches:`; (lines to show, keys restored exactly)."""
+    def restore_all(self, job: Job, *, read: bool = True) -> Restoration:
+        """Restore each of the job's `caches:`."""
         lines: list[str] = []
         exact: set[str] = set()
+        hits: list[bool] = []
         for spec in job.caches:
             with self._lock:
                 key = render_key(spec.key, job, self.files)
                 prefixes = [render_key(r, job, self.files) for r in spec.restore_keys]
             restored = self.restore(job, spec, key, prefixes) if read else None
+            hits.append(restored is not None and restored.exact)
             if restored is None:
                 lines.append(f"conveyor: cache {key!r} not found")
             elif restored.exact:
@@ -119,7 +133,7 @@ class DependencyCaches:
                     f"conveyor: cache {key!r} not found; restored {restored.key!r} "
                     f"({restored.files} files)"
                 )
-        return lines, exact
+        return Restoration(lines, exact, tuple(hits))
 
     def save_all(self, job: Job, exact: set[str]) -> list[str]:
         """Save each of the job's `caches:` whose exact key was not restored."""

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
         ActionResult,
     )
 
+    from conveyor.cache.deps import Restoration
     from conveyor.cache.jobindex import JobIndex
     from conveyor.cache.outputs import FileToRestore
 
@@ -844,8 +845,8 @@ class JobCache:
         self.index.forget(job.name, digest)
 
     # -- dependency caches (`caches:`) ------------------------------------------------------
-    def restore_dependencies(self, job: Job) -> tuple[list[str], set[str]]:
-        """Restore each of the job's `caches:`; (lines to show, keys restored exactly)."""
+    def restore_dependencies(self, job: Job) -> Restoration:
+        """Restore each of the job's `caches:`."""
         from conveyor.cache.deps import DependencyCaches
 
         deps = DependencyCaches(

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
         ActionResult,
     )
 
+    from conveyor.cache.deps import Restoration
+
 
 class LookedUp(NamedTuple):
     """What the scheduler learns of a ready job from the cache."""
@@ -230,7 +232,7 @@ class CachedJobs:
         if job.caches:
             # Its dependency caches (a .venv, node_modules) are part of what the jobs
             # after it expect to find, whether it ran or not.
-            deps_lines, _exact = self.restore_dependencies(job)
+            deps_lines = self.restore_dependencies(job).lines
             hit = dataclasses.replace(hit, log=[*deps_lines, *hit.log])
         now = time.time()
         log_path = self.log_path(name) if hit.log else None
@@ -261,15 +263,17 @@ class CachedJobs:
             cache_tier=tier,
         )
 
-    def restore_dependencies(self, job: Job) -> tuple[list[str], set[str]]:
-        """Before a job runs: its dependency caches restored; the lines to show in its
-        log and the keys restored exactly (which need no saving after it)."""
+    def restore_dependencies(self, job: Job) -> Restoration:
+        """Before a job runs: its dependency caches restored."""
+        from conveyor.cache.deps import Restoration
+
         if self.jobcache is None or not job.caches:
-            return [], set()
+            return Restoration([], set(), (False,) * len(job.caches))
         try:
             return self.jobcache.restore_dependencies(job)
         except (OSError, CacheError) as exc:
-            return [f"conveyor: could not restore caches: {exc}"], set()
+            lines = [f"conveyor: could not restore caches: {exc}"]
+            return Restoration(lines, set(), (False,) * len(job.caches))
 
     def save_dependencies(
         self, job: Job, restored_keys: set[str], on_line: Callable[[str], None]

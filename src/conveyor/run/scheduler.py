@@ -301,7 +301,7 @@ class Scheduler:
         checked = self.cached.checked.pop(job.name, None)
         try:
             restoring = time.time()
-            preface, restored_keys = self.cached.restore_dependencies(job)
+            preface, restored_keys, hits = self.cached.restore_dependencies(job)
             restored = time.time()
             preface = [
                 *waited,
@@ -310,6 +310,12 @@ class Scheduler:
                 *preface,
             ]
             request = self._request(pj)
+            if hits:  # after the key was made: whether a cache was there is not an input
+                env = dict(request.env)
+                env.update(
+                    (f"CONVEYOR_CACHE_HIT_{i}", str(hit).lower()) for i, hit in enumerate(hits)
+                )
+                request = dataclasses.replace(request, env=env)
             values_file = request.env["CONVEYOR_OUTPUT"]
             if upstream is not None and built is not None and self.cached.jobcache is not None:
                 spec = remote_spec(

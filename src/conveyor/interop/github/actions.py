@@ -74,12 +74,13 @@ def _setup(kind: str) -> Standin:
 
 def _cache(with_: Mapping[str, str], root: str, run_id: str) -> Done:
     # Restored before the job started and saved after it succeeds by Conveyor's
-    # dependency caches, which the translation gave the job (workflow._caches).
+    # dependency caches, which the translation gave the job (caching.caches_of); the
+    # step runner fills in `cache-hit` from what the restore found.
     return Done(
         True,
         {"cache-hit": "false"},
         "actions/cache: Conveyor's dependency cache (restored before the job, saved after "
-        "it succeeds; cache-hit is always 'false' here)",
+        "it succeeds)",
     )
 
 

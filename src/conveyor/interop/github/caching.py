@@ -10,13 +10,19 @@ from conveyor.interop.github import expr
 _CACHE_ACTIONS = ("actions/cache", "actions/cache/restore")
 
 
+CACHE_STEP = "conveyor-cache"
+"""Set on an actions/cache step by the translation: the index of the dependency cache it
+became, whose CONVEYOR_CACHE_HIT_<N> gives the step's `cache-hit`."""
+
+
 def caches_of(job: dict[str, Any], static: expr.Env, jid: Any, notes: list[str]) -> list[Any]:
     """The job's `actions/cache` steps as Conveyor's dependency caches (restored before
     the job, saved after it succeeds, keyed the same way): `${{ runner.os }}`,
     `${{ hashFiles(...) }}` and `${{ matrix.X }}` in the key become Conveyor's
     `{{ os }}`, `{{ hashFiles(...) }}`, `{{ matrix.X }}`; github, inputs and vars are
-    filled in now. A key reading anything else (env, steps) is not cached here: a note."""
-    out = []
+    filled in now. A key reading anything else (env, steps) is not cached here: a note.
+    Each step that became a cache is marked with its index (`CACHE_STEP`)."""
+    out: list[Any] = []
     for step in job.get("steps") or []:
         if not isinstance(step, dict):
             continue
@@ -41,6 +47,7 @@ def caches_of(job: dict[str, Any], static: expr.Env, jid: Any, notes: list[str])
         entry: dict[str, Any] = {"key": key, "paths": paths}
         if restore:
             entry["restore_keys"] = restore
+        step[CACHE_STEP] = len(out)
         out.append(entry)
     return out
 

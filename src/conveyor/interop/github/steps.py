@@ -27,6 +27,7 @@ from typing import Any
 from conveyor.executor.values import parse as parse_values
 from conveyor.interop.github import expr
 from conveyor.interop.github.actions import standin_of
+from conveyor.interop.github.caching import CACHE_STEP
 
 _COMMAND = re.compile(r"^::([a-zA-Z-]+)(?:\s+([^:]*))?::(.*)$")
 
@@ -383,6 +384,10 @@ class Runner:
             self.say(f"::error::{target} cannot run on this machine")
             return False, {}
         done = standin(with_, self.root, str(self.contexts["github"].get("run_id", "run")))
+        if CACHE_STEP in step:  # whether Conveyor restored it with its exact key
+            hit = self.environ.get(f"CONVEYOR_CACHE_HIT_{step[CACHE_STEP]}", "false")
+            done.outputs["cache-hit"] = hit
+            done.message += f"; cache-hit: {hit}"
         if not done.ok and self.spec.get("on_unsupported", "skip") == "skip" and "setup-" in target:
             # This machine's toolchain differs: said, and the job goes on with it.
             self.say(f"::warning::{done.message} (--on-unsupported skip: going on)")
