@@ -180,11 +180,13 @@ def check(test: Mapping[str, Any], run: Runner, names: Mapping[str, str]) -> str
             unwanted.append((status.group(1), status.group(2)))
         else:
             absent.append(re.escape(text))
-    file = str((test.get("handler") or {}).get("file", ".gitlab-ci.yml"))
-    names = {**names, **instance_names(run, file, names)}
     args = args_for(test, names)
     if isinstance(args, str):
         return args
+    file = str((test.get("handler") or {}).get("file", ".gitlab-ci.yml"))
+    names = {**names, **instance_names(run, file, names)}
+    args = args_for(test, names)
+    assert not isinstance(args, str)
     code, out, err = run(args)
     ran = Ran(code, out, err)
     if test.get("expect_error"):
