@@ -357,3 +357,60 @@ def test_a_matrix_need_no_instance_has_is_a_located_error(project: Project) -> N
     alone = project.run("run", "-f", ".gitlab-ci.yml", "--plain", "test")
     assert alone.code == 0, alone.out + alone.err
     assert "built" not in alone.out, "an optional need that picks nothing is no need"
+
+
+def test_instances_their_rules_treat_differently_become_jobs_of_their_own(
+    project: Project,
+) -> None:
+    # `when: manual` for prod only: prod had taken staging's `on_success` (the first
+    # instance's), and deployed in every run; and its rule variable reached every instance.
+    project.write(
+        ".gitlab-ci.yml",
+        """
+stages: [build, deploy]
+build:
+  stage: build
+  script: echo "v=3" > build.env
+  artifacts:
+    reports:
+      dotenv: build.env
+deploy:
+  stage: deploy
+  needs: [build]
+  parallel:
+    matrix:
+      - ENV: [staging, prod, qa]
+  rules:
+    - if: $ENV == "prod"
+      when: manual
+      variables: {APPROVAL: required}
+    - if: $ENV == "qa"
+      allow_failure: true
+    - when: on_success
+  script:
+    - echo "deploy $ENV v=$v approval=${APPROVAL:-none} as $CI_JOB_NAME"
+    - test "$ENV" != qa
+after:
+  stage: deploy
+  needs:
+    - job: deploy
+      parallel:
+        matrix:
+          - ENV: [staging, prod]
+  script: echo "after"
+""",
+    )
+    project.commit()
+
+    ran = project.run("run", "-f", ".gitlab-ci.yml", "--plain")
+    asked = project.run("run", "-f", ".gitlab-ci.yml", "--plain", "--manual", "deploy.manual")
+
+    assert ran.code == 0, ran.out + ran.err
+    assert "deploy staging v=3 approval=none as deploy: [staging]" in ran.out
+    assert "deploy prod" not in ran.out, "a manual instance runs only when asked"
+    assert "deploy.allow_failure (ENV=qa)  failed (allowed)" in ran.out
+    assert "after skipped: needs 'deploy.manual (ENV=prod)', a manual job" in ran.out
+    assert "one job for each here ('deploy': ENV=staging; 'deploy.manual': ENV=prod" in ran.err
+    assert asked.code == 0, asked.out + asked.err
+    assert "deploy prod v=3 approval=required as deploy: [prod]" in asked.out
+    assert "after" in asked.out

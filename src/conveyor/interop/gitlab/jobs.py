@@ -37,6 +37,14 @@ class Context:
     instances: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     """Each kept job's matrix instances (their variables) that the pipeline has: those
     its rules keep."""
+    splits: dict[str, list[tuple[str, list[dict[str, str]]]]] = field(default_factory=dict)
+    """A matrix job whose rules treat its instances differently (`when`,
+    `allow_failure`, variables, needs), which is one Conveyor job per treatment: each
+    job's Conveyor name and its instances."""
+
+    def conveyor_jobs(self, name: str) -> list[str]:
+        """The Conveyor jobs GitLab's job `name` became (one, unless split)."""
+        return [c for c, _ in self.splits[name]] if name in self.splits else [self.names[name]]
 
     def once(self, key: str, note: str) -> None:
         if key not in self.said:
@@ -224,6 +232,8 @@ def translate_jobs(ctx: Context) -> dict[str, Any]:
     kept: dict[str, tuple[dict[str, Any], Outcome, str]] = {}
     only: dict[str, list[dict[str, str]]] = {}
     """The matrix instances rules keep, for a job whose rules drop some."""
+    extra: dict[str, list[tuple[str, Outcome, list[dict[str, str]]]]] = {}
+    """The other Conveyor jobs of a split matrix job (`Context.splits`)."""
     for name, _conveyor in ctx.names.items():
         job = ctx.data[name]
         where: Where = (name,)
@@ -256,18 +266,13 @@ def translate_jobs(ctx: Context) -> dict[str, Any]:
             ]
             if not runs:
                 continue
-            if len(runs) < len(combos):
-                only[name] = [c for c, _ in runs]
-            outcome = runs[0][1]
-            if any(
-                (o.when, o.allow_failure) != (outcome.when, outcome.allow_failure) for _, o in runs
-            ):
-                ctx.notes.append(
-                    f"job '{name}': its rules give its matrix instances different `when` or "
-                    "`allow_failure`: the first instance's apply to all"
-                )
-            if not outcome.when:
-                outcome.when = str(job.get("when", "on_success"))
+            parts = _treatments(job, runs)
+            outcome, first = parts[0]
+            if len(runs) < len(combos) or len(parts) > 1:
+                only[name] = first
+            if len(parts) > 1:
+                _split(ctx, name, parts, extra)
+            ctx.instances[name] = [c for c, _ in runs]
         elif "rules" in job:
             found = rules_outcome(job["rules"], scope, ctx.root, (*where, "rules"))
             if found is None or found.when == "never":
@@ -284,12 +289,67 @@ def translate_jobs(ctx: Context) -> dict[str, Any]:
             if outcome.when == "never":
                 continue
         kept[name] = (job, outcome, stage)
-        ctx.instances[name] = only.get(name, combos)
+        ctx.instances.setdefault(name, combos)
     out: dict[str, Any] = {}
     for name, (job, outcome, stage) in kept.items():
         out[ctx.names[name]] = _one(ctx, name, job, outcome, stage, kept, only.get(name))
+        for conveyor, other, part in extra.get(name, []):
+            out[conveyor] = _one(ctx, name, job, other, stage, kept, part, conveyor)
     _dotenv(ctx, kept, out)
     return out
+
+
+def _treatments(
+    job: Mapping[str, Any], runs: list[tuple[dict[str, str], Outcome]]
+) -> list[tuple[Outcome, list[dict[str, str]]]]:
+    """A matrix job's instances grouped by what its rules made of each (when,
+    allow_failure, variables, needs), in the order of their first instance."""
+    groups: dict[str, tuple[Outcome, list[dict[str, str]]]] = {}
+    for combo, outcome in runs:
+        if not outcome.when:  # a rule without `when` takes the job's
+            outcome.when = str(job.get("when", "on_success"))
+        key = repr(
+            (outcome.when, outcome.allow_failure, sorted(outcome.variables.items()), outcome.needs)
+        )
+        groups.setdefault(key, (outcome, []))[1].append(combo)
+    return list(groups.values())
+
+
+def _split(
+    ctx: Context,
+    name: str,
+    parts: list[tuple[Outcome, list[dict[str, str]]]],
+    extra: dict[str, list[tuple[str, Outcome, list[dict[str, str]]]]],
+) -> None:
+    """One Conveyor job per treatment of a matrix job's instances (a Conveyor job's
+    instances share `when` and the rest): the first keeps the job's name, the others are
+    named for what differs ('deploy.manual')."""
+    base = ctx.names[name]
+    first = parts[0][0]
+    taken = set(ctx.names.values())
+    groups = [(base, parts[0][1])]
+    for i, (outcome, combos) in enumerate(parts[1:], 2):
+        if outcome.when != first.when:
+            label = outcome.when
+        elif outcome.allow_failure != first.allow_failure:
+            label = "allow_failure"
+        else:
+            label = str(i)
+        conveyor, n = f"{base}.{label}", 2
+        while conveyor in taken:
+            conveyor, n = f"{base}.{label}{n}", n + 1
+        taken.add(conveyor)
+        groups.append((conveyor, combos))
+        extra.setdefault(name, []).append((conveyor, outcome, combos))
+    ctx.splits[name] = groups
+    shown = "; ".join(
+        f"'{c}': " + ", ".join(" ".join(f"{k}={v}" for k, v in combo.items()) for combo in combos)
+        for c, combos in groups
+    )
+    ctx.notes.append(
+        f"job '{name}': its rules treat its matrix instances differently (when, allow_failure, "
+        f"variables or needs): one job for each here ({shown})"
+    )
 
 
 def _scope(
@@ -316,7 +376,10 @@ def _one(
     stage: str,
     kept: Mapping[str, tuple[dict[str, Any], Outcome, str]],
     only: list[dict[str, str]] | None = None,
+    conveyor: str | None = None,
 ) -> dict[str, Any]:
+    """GitLab's job `name` as Conveyor's job (`conveyor`, when it is one of several the
+    job became: `_split`)."""
     where: Where = (name,)
     scope = {**_scope(ctx, job, name, stage, where), **outcome.variables, **ctx.given}
     out: dict[str, Any] = {"stage": stage, "cache": False}
@@ -339,7 +402,9 @@ def _one(
         return out
     script = _script(_job_key(ctx, job, "before_script"), (*where, "before_script"))
     script += _script(job.get("script"), (*where, "script"))
-    matrix, exports = _parallel(job.get("parallel"), (*where, "parallel"), name, ctx.names[name])
+    matrix, exports = _parallel(
+        job.get("parallel"), (*where, "parallel"), name, conveyor or ctx.names[name]
+    )
     if matrix and only is not None:
         if "include" in matrix:
             matrix["include"] = [c for c in matrix["include"] if c in only]
@@ -455,10 +520,7 @@ def _needs(
                 path=(*where, "needs", i),
             )
         picked = need_instances(ctx, name, target, selector, optional, (*where, "needs", i))
-        if picked is None:
-            out.append(ctx.names[target])
-        else:
-            out.extend(picked)
+        out.extend(ctx.conveyor_jobs(target) if picked is None else picked)
     return out
 
 
@@ -500,7 +562,8 @@ def need_instances(
             hint="its instances: "
             + ("; ".join(", ".join(f"{k}={v}" for k, v in c.items()) for c in have) or "none"),
         )
-    return [instance_name(ctx.names[target], c) for c in picked]
+    holder = {repr(c): conveyor for conveyor, combos in ctx.splits.get(target, []) for c in combos}
+    return [instance_name(holder.get(repr(c), ctx.names[target]), c) for c in picked]
 
 
 def instance_name(job: str, combo: Mapping[str, str]) -> str:
@@ -690,29 +753,35 @@ def _dotenv(
             writers.append((name, stage, files))
             # A file from an earlier run must not pass for this run's.
             first = [f"rm -f {shlex.quote(f)}" for f in files]
-            out[ctx.names[name]]["run"] = first + out[ctx.names[name]]["run"]
+            for conveyor in ctx.conveyor_jobs(name):
+                out[conveyor]["run"] = first + out[conveyor]["run"]
     if not writers:
         return
     for name, (_job, _, stage) in kept.items():
-        conveyor = ctx.names[name]
-        needs = out[conveyor].get("needs")
-        reads = []
-        for writer, writer_stage, files in writers:
-            if writer == name:
-                continue
-            before = (
-                ctx.names[writer] in needs
-                if needs is not None
-                else ctx.stages.index(writer_stage) < ctx.stages.index(stage)
-            )
-            if before:
-                reads.extend(files)
-        if reads:
-            lines = [
-                f"if [ -f {shlex.quote(f)} ]; then set -a; . ./{shlex.quote(f)}; set +a; fi"
-                for f in reads
-            ]
-            out[conveyor]["run"] = lines + out[conveyor]["run"]
+        for conveyor in ctx.conveyor_jobs(name):
+            needs = out[conveyor].get("needs")
+            reads = []
+            for writer, writer_stage, files in writers:
+                if writer == name:
+                    continue
+                before = (
+                    any(_is_of(n, ctx.conveyor_jobs(writer)) for n in needs)
+                    if needs is not None
+                    else ctx.stages.index(writer_stage) < ctx.stages.index(stage)
+                )
+                if before:
+                    reads.extend(files)
+            if reads:
+                lines = [
+                    f"if [ -f {shlex.quote(f)} ]; then set -a; . ./{shlex.quote(f)}; set +a; fi"
+                    for f in reads
+                ]
+                out[conveyor]["run"] = lines + out[conveyor]["run"]
+
+
+def _is_of(need: str, jobs: Sequence[str]) -> bool:
+    """Whether a Conveyor need names one of `jobs` or one of their matrix instances."""
+    return any(need == job or need.startswith(job + " (") for job in jobs)
 
 
 __all__ = ["Context", "Outcome", "conveyor_names", "rules_outcome", "translate_jobs"]
