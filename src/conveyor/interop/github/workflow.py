@@ -25,7 +25,7 @@ from typing import Any
 from conveyor.errors import ConfigError
 from conveyor.interop.github import expr
 from conveyor.interop.github.actions import standin_of
-from conveyor.interop.github.steps import DEFAULT_STRATEGY
+from conveyor.interop.github.steps import DEFAULT_STRATEGY, runtime_github
 
 SPEC_ENV = "CONVEYOR_GHA_JOB"
 """The step runner's instructions (JSON), in the job's environment."""
@@ -177,35 +177,20 @@ def _with_git_facts(opts: Options, root: str) -> Options:
 
 
 def github_context(root: str, opts: Options, workflow: str) -> dict[str, Any]:
-    branch = opts.branch or ""
-    repo = os.path.basename(root)
+    """The `github` context as the translation knows it (for a job's `if:`): the one
+    the step runner builds as the job starts (`steps.runtime_github`), from this run's
+    options instead of the job's environment."""
     payload = dict(opts.event_payload or {})
     if opts.event == "workflow_dispatch":
         payload.setdefault("inputs", dict(opts.inputs))
-    return {
-        "event_name": opts.event,
-        "event": payload,
-        "ref": f"refs/heads/{branch}" if branch else "",
-        "ref_name": branch,
-        "ref_type": "branch",
-        "sha": opts.sha or "",
-        "repository": f"local/{repo}",
-        "repository_owner": "local",
-        "actor": os.environ.get("USER", "local"),
-        "workflow": workflow,
-        "workspace": root,
-        "run_id": str(int(time.time())),
-        "run_number": "1",
-        "run_attempt": "1",
-        "server_url": "https://github.com",
-        "api_url": "https://api.github.com",
-        "graphql_url": "https://api.github.com/graphql",
-        "head_ref": "",
-        "base_ref": "",
-        "token": "",
-        "action": "",
-        "job": "",
+    facts = {
+        "CONVEYOR_BRANCH": opts.branch or "",
+        "CONVEYOR_COMMIT": opts.sha or "",
+        "CONVEYOR_RUN_ID": time.strftime("%Y%m%d-%H%M%S") + "-0",
+        "USER": os.environ.get("USER", "local"),
     }
+    given = {"event_name": opts.event, "event": payload, "workflow": workflow}
+    return runtime_github(given, facts, root)
 
 
 def _unsupported(job: dict[str, Any], root: str) -> list[str]:
