@@ -40,6 +40,8 @@ class Reports:
     junit: tuple[str, ...] = ()
     coverage: tuple[str, ...] = ()
     sarif: tuple[str, ...] = ()
+    codequality: tuple[str, ...] = ()
+    """GitLab Code Quality (Code Climate JSON) reports: findings, as SARIF's are."""
 
 
 @dataclass(frozen=True)

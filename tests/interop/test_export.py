@@ -282,3 +282,48 @@ def test_the_exported_gitlab_file_reads_back_to_the_same_pipeline(project: Proje
     assert "deploy failed" not in ran.out
     assert "flaky" in ran.out
     assert "failed (allowed)" in ran.out
+
+
+CODE_QUALITY = """
+name: cq
+jobs:
+  lint:
+    dir: src
+    run: echo '[]' > gl-code-quality.json
+    reports: {codequality: gl-code-quality.json}
+"""
+
+
+def test_code_quality_reports_are_exported_to_both_platforms(project: Project) -> None:
+    project.pipeline(CODE_QUALITY)
+    project.write("src/app.py", "print('hi')\n")
+    project.commit()
+
+    assert project.run("export", "gitlab", "-o", ".gitlab-ci.yml").code == 0
+    path = project.root / ".gitlab-ci.yml"
+    tool = Path(sys.executable).parent / "check-jsonschema"
+    checked = subprocess.run(
+        [str(tool), "--builtin-schema", "vendor.gitlab-ci", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    from ruamel.yaml import YAML
+
+    data = YAML(typ="safe").load(path.read_text())
+    artifacts = data["lint"]["artifacts"]
+    assert artifacts["reports"] == {"codequality": ["src/gl-code-quality.json"]}
+    assert artifacts["when"] == "always", "a linter failing on what it found still reports"
+    # Imported back, the report is Conveyor's again.
+    project.commit()
+    back = project.run("import", ".gitlab-ci.yml")
+    assert back.code == 0, back.err
+    assert "    reports:\n      codequality:\n      - src/gl-code-quality.json\n" in back.out
+
+    exported = project.run("export", "github", "-o", ".github/workflows/ci.yml")
+    assert exported.code == 0, exported.err
+    workflow = project.root / ".github/workflows/ci.yml"
+    assert schema_check(workflow).returncode == 0
+    steps = YAML(typ="safe").load(workflow.read_text())["jobs"]["lint"]["steps"]
+    [upload] = [s for s in steps if s.get("name") == "upload reports"]
+    assert upload["with"]["path"] == "src/gl-code-quality.json"

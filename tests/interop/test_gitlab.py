@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from conveyor.cli import run_cli
 from conveyor.interop.gitlab import rules
 from conveyor.interop.gitlab.jobs import conveyor_names
 from tests.conftest import Project
+from tests.gates.test_codequality import LINT
 from tests.interop.gitlab_cases import check
 
 CORPUS = Path(os.environ.get("CONVEYOR_CORPUS", "/work/shared/corpus"))
@@ -414,3 +416,40 @@ after:
     assert asked.code == 0, asked.out + asked.err
     assert "deploy prod v=3 approval=required as deploy: [prod]" in asked.out
     assert "after" in asked.out
+
+
+def test_a_code_quality_report_is_imported_for_the_findings_gates(project: Project) -> None:
+    # GitLab's `artifacts: reports: codequality` is Conveyor's `reports: codequality`: a
+    # conveyor.yml made from the file judges the findings with its gates.
+    project.write("tools/lint.py", LINT)
+    project.write("app.py", "x = eval('1')\n")
+    project.write(
+        ".gitlab-ci.yml",
+        f"""
+        lint:
+          stage: test
+          script: [{sys.executable} tools/lint.py gl-code-quality.json]
+          artifacts:
+            reports:
+              codequality: gl-code-quality.json
+        """,
+    )
+    project.commit()
+
+    imported = project.run("import", ".gitlab-ci.yml")
+
+    assert imported.code == 0, imported.err
+    assert "    reports:\n      codequality:\n      - gl-code-quality.json\n" in imported.out
+    assert "not read here" not in imported.out + imported.err
+    planned = project.run("run", "-f", ".gitlab-ci.yml", "-n", "--plain")
+    assert planned.code == 0, planned.err
+    assert "not read here" not in planned.out + planned.err
+
+    project.pipeline(imported.out + "gates:\n  findings: {max: {high: 0}}\n")
+    project.commit()
+    ran = project.run("run", "--plain")
+    assert ran.code == 1, ran.out + ran.err
+    assert "findings.high (pipeline): no-eval at app.py:1" in ran.out
+    judged = project.run("gates", "--json")
+    [gate] = json.loads(judged.out)["gates"]
+    assert (gate["gate"], gate["measured"], gate["passed"]) == ("findings.high", "1", False)

@@ -546,6 +546,10 @@ def _instance(
             sarif=tuple(
                 sub(r, (*where, "reports", "sarif", i)) for i, r in enumerate(spec.reports.sarif)
             ),
+            codequality=tuple(
+                sub(r, (*where, "reports", "codequality", i))
+                for i, r in enumerate(spec.reports.codequality)
+            ),
         )
         if spec.reports
         else model.Reports()
@@ -575,7 +579,11 @@ def _instance(
     # values (`reports/junit-${{ matrix.py }}.xml`) so that the instances of one job do
     # not write over each other.
     declared = [sub(o, (*where, "outputs", i)) for i, o in enumerate(spec.outputs)]
-    reported = (*reports.junit, *reports.coverage, *reports.sarif) if spec.reports else ()
+    reported = (
+        (*reports.junit, *reports.coverage, *reports.sarif, *reports.codequality)
+        if spec.reports
+        else ()
+    )
     artifacts = template.artifacts
     if artifacts is not None and spec.artifacts is not None:
         artifacts = dataclasses.replace(

@@ -53,6 +53,7 @@ def check_job_paths(
             ("junit", spec.reports.junit),
             ("coverage", spec.reports.coverage),
             ("sarif", spec.reports.sarif),
+            ("codequality", spec.reports.codequality),
         ):
             for i, value in enumerate(values):
                 check_written(value, job_dir, (*where, "reports", kind, i), REPORT)

@@ -173,6 +173,7 @@ def _resolve_job(
         junit=written(job.reports.junit, ("reports", "junit"), REPORT),
         coverage=written(job.reports.coverage, ("reports", "coverage"), REPORT),
         sarif=written(job.reports.sarif, ("reports", "sarif"), REPORT),
+        codequality=written(job.reports.codequality, ("reports", "codequality"), REPORT),
     )
     artifacts = job.artifacts
     if artifacts is not None:

@@ -160,6 +160,7 @@ class ReportsFile(Strict):
     junit: StrList = Field(default_factory=list)
     coverage: StrList = Field(default_factory=list)
     sarif: StrList = Field(default_factory=list)
+    codequality: StrList = Field(default_factory=list)
 
 
 Count = Annotated[int, Field(ge=0, le=1_000_000_000)]

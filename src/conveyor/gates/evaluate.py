@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from conveyor.fsutil import atomic_write
-from conveyor.gates.measure import Measurements
+from conveyor.gates.measure import FINDINGS, Measurements
 from conveyor.model import (
     SEVERITIES,
     CommandGate,
@@ -96,10 +96,14 @@ def judged_when_partial(
     return [g for g in gates if not g.unmeasured], notes
 
 
-def _missing(m: Measurements, kind: str) -> str:
-    problems = [p for p in m.problems if f" {kind} report" in p]
+def _missing(m: Measurements, *kinds: str) -> str:
+    """Why a gate has no data: no report of any of `kinds` was read (and the first
+    problem with one that was declared)."""
+    problems = [p for p in m.problems if any(f" {kind} report" in p for kind in kinds)]
     why = f"; {problems[0]}" if problems else ""
-    return f"no {kind} report was read: declare `reports: {{{kind}: ...}}` on the job{why}"
+    names = " or ".join(kinds)
+    declare = " or ".join(f"`reports: {{{kind}: ...}}`" for kind in kinds)
+    return f"no {names} report was read: declare {declare} on the job{why}"
 
 
 def _tests(gates: Gates, m: Measurements, ctx: Context) -> GateResult:
@@ -407,7 +411,7 @@ def _findings(gates: Gates, m: Measurements, ctx: Context) -> list[GateResult]:
                     "and count as new: run the pipeline again"
                 )
     own = m.scope == "pipeline" and ctx.own_scanned
-    if not m.reports.get("sarif") and not own:
+    if not any(m.reports.get(kind) for kind in FINDINGS) and not own:
         return [
             GateResult(
                 gate="findings",
@@ -415,8 +419,8 @@ def _findings(gates: Gates, m: Measurements, ctx: Context) -> list[GateResult]:
                 level=gate.level,
                 passed=False,
                 measured="no findings",
-                threshold="a SARIF report",
-                detail=_missing(m, "sarif"),
+                threshold="a SARIF or Code Quality report",
+                detail=_missing(m, *FINDINGS),
                 unmeasured=True,
             )
         ]

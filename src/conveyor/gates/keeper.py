@@ -208,7 +208,9 @@ class GateKeeper:
         """A finished job's result, with its reports read and its gates judged (a failing
         `error` gate fails it; a tests gate may tolerate its test failures)."""
         reports = job.reports
-        has_reports = bool(reports.junit or reports.coverage or reports.sarif)
+        has_reports = bool(
+            reports.junit or reports.coverage or reports.sarif or reports.codequality
+        )
         if not job.gates and not (has_reports and (self._measure_all or reports.junit)):
             return result
         if result.status not in (JobStatus.SUCCESS, JobStatus.FAILED):

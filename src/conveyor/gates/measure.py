@@ -1,5 +1,6 @@
 """What a job's gates are evaluated against, read once as the job finishes: its test
-cases (JUnit), coverage (Cobertura/LCOV), findings (SARIF), output files and duration.
+cases (JUnit), coverage (Cobertura/LCOV), findings (SARIF, GitLab Code Quality), output
+files and duration.
 Kept in the run directory (`reports.jsonl`, a line per job) so `conveyor gates` can
 evaluate a past run again, against the gates as they are now, and the history can
 record its test cases.
@@ -44,7 +45,7 @@ class Measurements:
     outputs: list[OutputFile] = field(default_factory=list)
     duration: float | None = None
     reports: dict[str, int] = field(default_factory=dict)
-    """How many report files of each kind (junit, coverage, sarif) were read."""
+    """How many report files of each kind (junit, coverage, sarif, codequality) were read."""
     problems: list[str] = field(default_factory=list)
     """Report files that could not be read."""
 
@@ -152,6 +153,10 @@ class ReportMemo:
             atomic_write(self.path, json.dumps(data, separators=(",", ":")), makedirs=True)
 
 
+FINDINGS = ("sarif", "codequality")
+"""The report kinds read as findings (what a findings gate needs one of)."""
+
+
 def _memo_key(
     job: Job, files: list[tuple[str, list[str], list[str]]], result: JobResult, masked: bool
 ) -> str | None:
@@ -162,7 +167,7 @@ def _memo_key(
     as it is taken, so one stored for other secrets never serves these unmasked."""
     digests = {o.path: o.sha256 for o in result.outputs}
     parts = [job.name, "masked" if masked else "plain"]
-    if any(kind == "sarif" and paths for kind, _patterns, paths in files):
+    if any(kind in FINDINGS and paths for kind, _patterns, paths in files):
         # A finding's fingerprint hashes its source line, which the report does not hold:
         # the same report over edited code is the same entry only for the same action.
         if result.action_digest is None:
@@ -195,6 +200,7 @@ def measure(
         ("junit", reports.junit),
         ("coverage", reports.coverage),
         ("sarif", reports.sarif),
+        ("codequality", reports.codequality),
     ):
         if patterns:
             found = report_files(root, job.dir, patterns)
@@ -252,10 +258,14 @@ def _read_reports(
 
                     cov = read_coverage(path, root, base)
                     m.coverage = cov if m.coverage is None else m.coverage.merged(cov)
-                else:
+                elif kind == "sarif":
                     from conveyor.reports.sarif import read_sarif
 
                     m.findings += read_sarif(path, root, base)
+                else:
+                    from conveyor.reports.codequality import read_codequality
+
+                    m.findings += read_codequality(path, root, base)
                 m.reports[kind] += 1
             except ReportError as exc:
                 m.problems.append(f"{job.name}: {kind} report {exc}")

@@ -177,7 +177,7 @@ def _output_path(job: Job, path: str) -> tuple[str | int, ...]:
     """Where in the file `job` declares the output `path` (workspace-relative)."""
     import posixpath
 
-    for kind in ("junit", "coverage", "sarif"):
+    for kind in ("junit", "coverage", "sarif", "codequality"):
         for i, value in enumerate(getattr(job.reports, kind)):
             if posixpath.normpath(posixpath.join(job.dir, value)) == path:
                 return ("jobs", job.base, "reports", kind, i)

@@ -262,7 +262,12 @@ def export(pipeline: model.Pipeline, raw_jobs: dict[str, dict[str, Any]]) -> dic
                 + " }}"
                 for v in values
             }
-        upload = [*job.reports.junit, *job.reports.coverage, *job.reports.sarif]
+        upload = [
+            *job.reports.junit,
+            *job.reports.coverage,
+            *job.reports.sarif,
+            *job.reports.codequality,
+        ]
         if upload:
             reports.append(ident)
             steps.append(

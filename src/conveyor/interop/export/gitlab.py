@@ -288,11 +288,16 @@ def _artifacts(job: model.Job, raw: dict[str, Any], values: bool) -> dict[str, A
             "coverage_format": "cobertura",
             "path": prefix + listed(written.get("coverage"))[0],
         }
+    if job.reports.codequality:
+        reports["codequality"] = [prefix + p for p in listed(written.get("codequality"))]
     if values:
         reports["dotenv"] = VALUES_FILE
     if paths:
         out["paths"] = paths
     if reports:
         out["reports"] = reports
-        out.setdefault("when", "always" if job.reports.junit else "on_success")
+        # A job failing its tests, or a linter exiting non-zero for what it found, still
+        # wrote the report GitLab should show.
+        failing_writes = job.reports.junit or job.reports.codequality
+        out.setdefault("when", "always" if failing_writes else "on_success")
     return out

@@ -723,6 +723,10 @@ def _artifacts(
         elif kind in ("coverage_report", "cobertura"):
             where_to = value.get("path") if isinstance(value, dict) else value
             mine.setdefault("coverage", []).extend(path(v) for v in _as_list(where_to))
+        elif kind == "codequality":
+            # The same Code Climate JSON GitLab shows on a merge request: its issues are
+            # findings here, for the findings gates of a conveyor.yml made from this file.
+            mine.setdefault("codequality", []).extend(path(v) for v in _as_list(value))
         elif kind in ("sast", "dependency_scanning", "container_scanning"):
             continue
         elif kind != "dotenv":
