@@ -956,6 +956,19 @@ CASES = [
         "the condition",
         id="expression-too-deep",
     ),
+    pytest.param(
+        """
+        jobs:
+          build:
+            run: make
+          test:
+            <<: {timeout: 3 parsecs, run: make test}
+        """,
+        # At the value the merge key brings in, not at the `<<`.
+        "conveyor.yml:5:19: jobs.test.timeout: invalid duration '3 parsecs': expected a number "
+        "with a unit (ms, s, m, h, d), such as '90s', '10m' or '1h30m'",
+        id="merged-key",
+    ),
 ]
 
 
