@@ -1,9 +1,9 @@
-"""Reading `conveyor.yml`: the fast load, and the slower one that knows positions.
+"""Reading `conveyor.yml`: the fast load, and the one that knows positions.
 
-The normal path parses with ruamel.yaml's C-backed safe loader, which keeps no
-line numbers. Only when something is wrong is the file parsed again with the
-round-trip loader, whose nodes remember where they came from, to turn a config
-path such as ('jobs', 'test', 'needs', 0) into `conveyor.yml:12:7`.
+The normal path parses with ruamel.yaml's C-backed safe loader, whose data keeps no
+line numbers. Only when something is wrong is the file composed again into YAML nodes
+(by the same C parser), which remember where they came from, to turn a config path
+such as ('jobs', 'test', 'needs', 0) into `conveyor.yml:12:7`.
 """
 
 from __future__ import annotations
@@ -95,15 +95,13 @@ def _refusing_constructor() -> type:
     return Constructor
 
 
-def _yaml(typ: str) -> Any:
+def _yaml() -> Any:
+    """ruamel.yaml's C-backed safe loader, refusing duplicate keys and unknown tags."""
     from ruamel.yaml import YAML
 
-    yaml = YAML(typ=typ)
+    yaml = YAML(typ="safe")
     yaml.allow_duplicate_keys = False
-    if typ == "rt":
-        yaml.preserve_quotes = True
-    else:
-        yaml.Constructor = _refusing_constructor()
+    yaml.Constructor = _refusing_constructor()
     return yaml
 
 
@@ -113,7 +111,7 @@ def parse_yaml(text: str, file: str) -> Any:
 
     try:
         _check_nesting(text, file)
-        data = _yaml("safe").load(text)
+        data = _yaml().load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = (exc.problem or exc.context or "syntax error").strip()
@@ -153,7 +151,7 @@ def _check_nesting(text: str, file: str) -> None:
     from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 
     level = 0
-    for event in _yaml("safe").parse(text):
+    for event in _yaml().parse(text):
         if isinstance(event, CollectionStartEvent):
             level += 1
             if level > MAX_NESTING:
@@ -211,7 +209,7 @@ class Locator:
 
     def __init__(self, text: str) -> None:
         try:
-            self.doc: Any = _yaml("safe").compose(text)
+            self.doc: Any = _yaml().compose(text)
         except Exception:  # the fast parse accepted it; positions are a nicety
             self.doc = None
 
