@@ -219,6 +219,8 @@ def main() -> int:
         print(f"gitlab-ci-local's cases ({shown}):")
         print(f"  {'test':<70} {'conveyor':>8} {'s':>6}  {'gcl':>5} {'s':>6}")
         counts = [0, 0, 0]
+        walls = [0.0, 0.0]  # seconds: Conveyor's, gitlab-ci-local's, over the tests both ran
+        both = [0, 0, 0, 0]  # tests both can be asked: passed by both, Conveyor, gcl, neither
         for expected in sorted(os.listdir(cases)):
             path = os.path.join(cases, expected, "expected.json")
             if not os.path.exists(path):
@@ -258,6 +260,10 @@ def main() -> int:
                     ok = gcl_passes(test, done.stdout, done.returncode)
                     theirs = "pass" if ok else "fail"
                     counts[2] += int(ok)
+                if binary and ours != "n/a":
+                    walls[0] += timing[0]
+                    walls[1] += their_time
+                    both[(ours != "pass") * 2 + (theirs != "pass") * 1] += 1
                 listed = "" if test["name"] in PASSING else " *"
                 name = test["name"][:68]
                 print(
@@ -269,6 +275,12 @@ def main() -> int:
             f"  {counts[0]} tests: conveyor passes {counts[1]}, gitlab-ci-local {gcl} (n/a: "
             "asks what Conveyor has no option for; *: not in tests/interop/test_gitlab.py)"
         )
+        if binary:
+            print(
+                f"  of the {sum(both)} tests both can be asked: both pass {both[0]}, only "
+                f"Conveyor {both[1]}, only gitlab-ci-local {both[2]}, neither {both[3]}; "
+                f"wall time Conveyor {walls[0]:.1f} s, gitlab-ci-local {walls[1]:.1f} s"
+            )
     return 0
 
 

@@ -21,6 +21,7 @@ _GCL_STATUS = re.compile(r"^\s*(PASS|FAIL|WARN)\s+(.+?)(?:\s{2,}(pre_script|afte
 _GCL_INSTANCE = re.compile(r"^(.+?): \[(.*)\]$")
 _INSTANCE = re.compile(r"^(.+?) \((.*)\)$")
 _OUTPUT_HAS = re.compile(r'^expect\(output\)\.(not\.)?toContain\("((?:[^"\\]|\\.)*)"\);$')
+_NO_FAIL = 'expect(writeStreams.stderrLines.join("\\n")).not.toMatch(/FAIL/);'
 _CHALK = re.compile(r"chalk`\{black\.bg\w+ (PASS|FAIL|WARN) ?\} \{blueBright ([^}]+)\}( \w+)?`")
 
 Runner = Callable[[Sequence[str]], tuple[int, str, str]]
@@ -150,6 +151,7 @@ def check(test: Mapping[str, Any], run: Runner, names: Mapping[str, str]) -> str
     # What the whole of stdout must (True) or must not (False) hold: gitlab-ci-local's
     # `output` is the job's lines and its own; a job's lines are what is compared here.
     output: list[tuple[bool, str]] = []
+    no_failure = False
     for assertion in test.get("other_assertions") or []:
         chalk = _CHALK.search(assertion)
         has = _OUTPUT_HAS.match(assertion.strip())
@@ -157,6 +159,9 @@ def check(test: Mapping[str, Any], run: Runner, names: Mapping[str, str]) -> str
             wants.append((chalk.group(1), chalk.group(2), (chalk.group(3) or "").strip()))
         elif has:
             output.append((not has.group(1), has.group(2).replace('\\"', '"')))
+        elif assertion.strip() == _NO_FAIL:
+            # gitlab-ci-local says FAIL on stderr for each job that failed: none may.
+            no_failure = True
         elif assertion.strip() != "expect(true).toBe(false);":
             return f"asserts {assertion[:80]!r}"
     absent: list[str] = []
@@ -228,6 +233,10 @@ def check(test: Mapping[str, Any], run: Runner, names: Mapping[str, str]) -> str
     for present, text in output:
         if (text in out) != present:
             return f"{'no' if present else 'printed'} {text!r}"
+    if no_failure:
+        failed = [job for job, status in ran.statuses().items() if _ended("FAIL", status)]
+        if failed:
+            return f"{', '.join(failed)} failed, which gitlab-ci-local's test says none may"
     return None
 
 

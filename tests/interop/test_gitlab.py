@@ -24,7 +24,7 @@ from tests.interop.gitlab_cases import check
 CORPUS = Path(os.environ.get("CONVEYOR_CORPUS", "/work/shared/corpus"))
 CASES_DIR = CORPUS / "gitlab-ci-local" / "test-cases"
 
-# gitlab-ci-local's tests (86 in 28 cases) that pass here: 54. Left out, with the reason:
+# gitlab-ci-local's tests (86 in 28 cases) that pass here: 58. Left out, with the reason:
 # - they assert gitlab-ci-local's own output: line counts, its first stdout line, its
 #   warnings on stderr, files under its state dir (.gitlab-ci-local/), `--list`,
 #   `--preview`, `--stage`, `--unset-variable`, the `$ command` echo (variable-expansion,
@@ -35,7 +35,11 @@ CASES_DIR = CORPUS / "gitlab-ci-local" / "test-cases"
 #   named twice with --manual runs once here (manual);
 # - workflow:rules that match nothing: GitLab creates no pipeline, and neither does
 #   Conveyor (an error saying so); gitlab-ci-local runs the jobs;
-# - include-local <build-job> reads gitlab-ci-local's .gitlab-ci-local-variables.yml.
+# - include-local <build-job> reads gitlab-ci-local's .gitlab-ci-local-variables.yml;
+# - with --shell-isolation each job runs in a copy of the project, which holds only the
+#   artifacts its needs pass: here jobs share the workspace, so a file GitLab would not
+#   pass (a dotenv report's file, `artifacts: false`) is still there
+#   (artifacts-reports-dotenv <deploy-shell-iso>/<deploy-image>, needs-artifacts).
 PASSING = [
     "after-script <test-job>",
     "after-script <build-job> (default)",
@@ -93,6 +97,10 @@ PASSING = [
     "rules-needs - non-default branch uses job-level needs",
     "workflow-rules-variables are applied",
     "workflow-rules-variables overridden by job variables",
+    "artifacts-reports-dotenv <deploy-shell-noiso> --needs",
+    "artifacts-reports-dotenv <test-multi-dotenv> --needs",
+    "artifacts-shell --file .gitlab-ci-when-never.yml --shell-isolation",
+    "cache-shell <consume-cache> --shell-isolation --needs",
 ]
 
 
