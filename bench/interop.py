@@ -239,7 +239,10 @@ def main() -> int:
                     args: Sequence[str], folder: str = folder, timing: list[float] = timing
                 ) -> tuple[int, str, str]:
                     code, out, err, took = conveyor(list(args), folder)
-                    timing[0] += took
+                    # What the test asks is timed; the harness's `list` (the names of
+                    # matrix instances) is not what a user runs.
+                    if args[0] != "list":
+                        timing[0] += took
                     return code, out, err
 
                 why = check(test, run, conveyor_names(jobs))
