@@ -431,3 +431,54 @@ def test_import_prints_a_conveyor_yml_that_runs_as_the_workflow_does(project: Pr
     assert expected in ran.out, ran.out
     assert "wf=Ctx ev=push" in ran.out
     assert f"sha={sha}" in direct.out, direct.out
+
+
+@pytest.mark.parametrize(
+    ("have", "wanted", "ok"),
+    [
+        ("3.11.7", "3.11", True),
+        ("3.11.7", "3.12", False),
+        ("3.11.7", ">=3.9", True),  # pyproject.toml's requires-python
+        ("3.11.7", ">=3.12", False),
+        ("3.11.7", "~=3.11", True),
+        ("20.20.2", "20.x", True),
+        ("20.20.2", "v20", True),
+        ("20.20.2", "^20", True),
+        ("20.20.2", "^18", False),
+        ("20.20.2", "~20.1", False),
+        ("20.20.2", ">=18 <21", True),
+        ("20.20.2", "16 || 20", True),
+        ("20.20.2", "=20.20.2", True),
+        ("1.21.5", "1.21", True),
+    ],
+)
+def test_a_setup_stand_in_compares_versions_as_the_action_reads_them(
+    have: str, wanted: str, ok: bool
+) -> None:
+    from conveyor.interop.github.actions import satisfies
+
+    assert satisfies(have, wanted) is ok
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "text", "wanted"),
+    [
+        ("setup-python", "pyproject.toml", '[project]\nrequires-python = ">=3.9"\n', ">=3.9"),
+        ("setup-python", ".python-version", "# pinned\n3.12.1\n", "3.12.1"),
+        ("setup-python", ".tool-versions", "nodejs 20.1.0\npython 3.11.4\n", "3.11.4"),
+        ("setup-node", "package.json", '{"engines": {"node": ">=18"}}', ">=18"),
+        ("setup-node", ".nvmrc", "v20\n", "v20"),
+        ("setup-go", "go.mod", "module x\n\ngo 1.21\n\ntoolchain go1.22.3\n", "1.22.3"),
+        ("setup-uv", "pyproject.toml", '[tool.uv]\nrequired-version = ">=0.5"\n', ">=0.5"),
+    ],
+)
+def test_a_version_file_is_read_as_the_setup_action_reads_it(
+    tmp_path: Path, kind: str, name: str, text: str, wanted: str
+) -> None:
+    # setup-python with `python-version-file: pyproject.toml` had taken its first line,
+    # '[project]', for the version, and warned on flask's own workflow.
+    from conveyor.interop.github.actions import version_from_file
+
+    (tmp_path / name).write_text(text)
+
+    assert version_from_file(kind, str(tmp_path / name)) == wanted

@@ -47,11 +47,7 @@ def _setup(kind: str) -> Standin:
     def run(with_: Mapping[str, str], root: str, run_id: str) -> Done:
         wanted = (with_.get(key) or "").strip()
         if not wanted and with_.get(file_key):
-            try:
-                with open(os.path.join(root, with_[file_key])) as fh:
-                    wanted = fh.read().strip().splitlines()[0]
-            except (OSError, IndexError):
-                wanted = ""
+            wanted = version_from_file(kind, os.path.join(root, with_[file_key]))
         try:
             got = subprocess.run(argv, capture_output=True, text=True, timeout=30)
             found = re.search(r"(\d+(?:\.\d+)*)", got.stdout + got.stderr)
@@ -60,8 +56,7 @@ def _setup(kind: str) -> Standin:
         if found is None:
             return Done(False, {}, f"{kind}: {argv[0]} is not on this machine")
         have = found.group(1)
-        want = wanted.lstrip("v").replace(".x", "").replace("x", "").rstrip(".")
-        if want and not (have == want or have.startswith(want + ".")):
+        if wanted and not satisfies(have, wanted):
             return Done(
                 False,
                 {},
@@ -70,6 +65,105 @@ def _setup(kind: str) -> Standin:
         return Done(True, {key: have}, f"{kind}: using this machine's {argv[0]} {have}")
 
     return run
+
+
+# What each setup action reads from its `*-version-file`, besides a plain first line
+# (.python-version, .nvmrc, .node-version, .go-version, .java-version):
+# `.tool-versions` (asdf) names each tool on a line of its own.
+_ASDF = {
+    "setup-python": "python",
+    "setup-node": "nodejs",
+    "setup-go": "golang",
+    "setup-java": "java",
+    "setup-uv": "uv",
+}
+
+
+def version_from_file(kind: str, path: str) -> str:
+    """The version (or range) a setup action's `*-version-file` asks for, read as the
+    action reads it: pyproject.toml's `requires-python` (setup-python) or
+    `tool.uv.required-version` (setup-uv), package.json's `volta.node` or
+    `engines.node`, go.mod's `toolchain` or `go` line, `.tool-versions`' line for the
+    tool, else the file's first line that is not a comment; '' when it says none."""
+    name = os.path.basename(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    if name == "pyproject.toml":
+        import tomllib
+
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError:
+            return ""
+        if kind == "setup-uv":
+            found = data.get("tool", {}).get("uv", {}).get("required-version", "")
+        else:
+            found = data.get("project", {}).get("requires-python", "")
+        return str(found).strip()
+    if name == "package.json":
+        import json
+
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return ""
+        volta = data.get("volta") if isinstance(data.get("volta"), dict) else {}
+        engines = data.get("engines") if isinstance(data.get("engines"), dict) else {}
+        return str(volta.get("node") or engines.get("node") or "").strip()
+    if name == "go.mod":
+        found = re.search(r"^toolchain\s+go(\S+)", text, re.M) or re.search(
+            r"^go\s+(\S+)", text, re.M
+        )
+        return found.group(1) if found else ""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    if name == ".tool-versions":
+        for line in lines:
+            tool, _, version = line.partition(" ")
+            if tool == _ASDF.get(kind):
+                return version.split()[0] if version.split() else ""
+        return ""
+    return lines[0] if lines else ""
+
+
+def satisfies(have: str, wanted: str) -> bool:
+    """Whether this machine's version `have` ('3.11.7') is what `wanted` asks for: a
+    version or its prefix ('3.11', 'v20', '20.x'), a PEP 440 range ('>=3.9,<4'), or an
+    npm-style one ('^20', '~20.1', '>=18 <21', '18 || 20')."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    def one(text: str) -> bool:
+        text = text.strip()
+        if not text or text in ("*", "x", "latest", "stable", "lts/*"):
+            return True
+        if text[0].isdigit() or text[0] in "vV":
+            want = text.lstrip("vV").replace(".x", "").replace(".*", "").rstrip(".")
+            return have == want or have.startswith(want + ".")
+        parts = []
+        for item in re.split(r"[,\s]+", text):
+            if item.startswith(("^", "~")) and not item.startswith("~="):
+                nums = [int(n) for n in re.findall(r"\d+", item)[:3]]
+                if not nums:
+                    return False
+                # ^20 and ^20.1: below the next major; ~20.1: below the next minor.
+                cut = 1 if item[0] == "^" or len(nums) == 1 else 2
+                upper = [*nums[: cut - 1], nums[cut - 1] + 1]
+                floor = ".".join(map(str, nums))
+                parts += [f">={floor}", f"<{'.'.join(map(str, upper))}"]
+            elif item:
+                op = item[: len(item) - len(item.lstrip("<>=!~"))]
+                rest = item[len(op) :].lstrip("vV")
+                # npm's '=1.2.3' and a bare '1.2.3' inside a range are exact versions.
+                parts.append(f"{'==' if op in ('', '=') else op}{rest}")
+        try:
+            return Version(have) in SpecifierSet(",".join(parts))
+        except (InvalidSpecifier, InvalidVersion):
+            return False
+
+    return any(one(alternative) for alternative in wanted.split("||"))
 
 
 def _cache(with_: Mapping[str, str], root: str, run_id: str) -> Done:
