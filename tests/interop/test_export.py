@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,13 +77,23 @@ def lint(path: Path) -> list[dict[str, object]]:
     return found
 
 
-def schema_check(path: Path) -> subprocess.CompletedProcess[str]:
+def schema_check(
+    path: Path, schema: str = "vendor.github-workflows"
+) -> subprocess.CompletedProcess[str]:
+    """check-jsonschema's verdict on `path` by one of its bundled schemas."""
     tool = Path(sys.executable).parent / "check-jsonschema"
     return subprocess.run(
-        [str(tool), "--builtin-schema", "vendor.github-workflows", str(path)],
-        capture_output=True,
-        text=True,
+        [str(tool), "--builtin-schema", schema, str(path)], capture_output=True, text=True
     )
+
+
+def valid_gitlab(path: Path) -> Any:
+    """The exported `.gitlab-ci.yml`'s data, once GitLab's schema has accepted it."""
+    checked = schema_check(path, "vendor.gitlab-ci")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe").load(path.read_text())
 
 
 def graph(listing: str) -> dict[str, list[str]]:
@@ -213,17 +224,7 @@ def test_the_exported_gitlab_file_is_valid_by_gitlabs_schema(project: Project) -
     exported = project.run("export", "gitlab", "-o", "exported-ci.yml")
 
     assert exported.code == 0, exported.err
-    path = project.root / "exported-ci.yml"
-    tool = Path(sys.executable).parent / "check-jsonschema"
-    checked = subprocess.run(
-        [str(tool), "--builtin-schema", "vendor.gitlab-ci", str(path)],
-        capture_output=True,
-        text=True,
-    )
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    from ruamel.yaml import YAML
-
-    data = YAML(typ="safe").load(path.read_text())
+    data = valid_gitlab(project.root / "exported-ci.yml")
     # The instances Conveyor runs, exclude applied, one matrix entry each.
     assert data["test"]["parallel"]["matrix"] == [
         {"python": "3.11", "os": "linux"},
@@ -300,17 +301,7 @@ def test_code_quality_reports_are_exported_to_both_platforms(project: Project) -
     project.commit()
 
     assert project.run("export", "gitlab", "-o", ".gitlab-ci.yml").code == 0
-    path = project.root / ".gitlab-ci.yml"
-    tool = Path(sys.executable).parent / "check-jsonschema"
-    checked = subprocess.run(
-        [str(tool), "--builtin-schema", "vendor.gitlab-ci", str(path)],
-        capture_output=True,
-        text=True,
-    )
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    from ruamel.yaml import YAML
-
-    data = YAML(typ="safe").load(path.read_text())
+    data = valid_gitlab(project.root / ".gitlab-ci.yml")
     artifacts = data["lint"]["artifacts"]
     assert artifacts["reports"] == {"codequality": ["src/gl-code-quality.json"]}
     assert artifacts["when"] == "always", "a linter failing on what it found still reports"
@@ -324,6 +315,8 @@ def test_code_quality_reports_are_exported_to_both_platforms(project: Project) -
     assert exported.code == 0, exported.err
     workflow = project.root / ".github/workflows/ci.yml"
     assert schema_check(workflow).returncode == 0
+    from ruamel.yaml import YAML
+
     steps = YAML(typ="safe").load(workflow.read_text())["jobs"]["lint"]["steps"]
     [upload] = [s for s in steps if s.get("name") == "upload reports"]
     assert upload["with"]["path"] == "src/gl-code-quality.json"

@@ -60,9 +60,7 @@ def read_codequality(path: str, workspace: str, base_dir: str) -> list[Finding]:
         raise ReportError(
             f"{path}: not a Code Quality report (a JSON {type(issues).__name__}, not an array)"
         )
-    sources = identity.SourceLines(workspace)
-    findings: list[Finding] = []
-    order: list[tuple[str, int, int, int]] = []  # (path, line, column, position) to index
+    found: list[tuple[Finding, int | None, object]] = []
     for index, issue in enumerate(issues):
         where = f"{path}: issue [{index}]"
         if not isinstance(issue, dict):
@@ -73,31 +71,9 @@ def read_codequality(path: str, workspace: str, base_dir: str) -> list[Finding]:
         file, line, column = _location(issue, where, workspace, base_dir)
         tool, rule = _names(issue, where)
         severity = _severity(issue, where)
-        own = issue.get("fingerprint")
-        if isinstance(own, str) and identity.is_current(own):
-            fingerprint = own
-        else:
-            text = sources.line(file, line)
-            fingerprint = identity.line_hash(tool, rule, file, message if text is None else text)
-            order.append((file or "", line or 0, column or 0, len(findings)))
-        findings.append(
-            Finding(
-                tool=tool,
-                rule=rule,
-                severity=severity,
-                message=message,
-                path=file,
-                line=line,
-                fingerprint=fingerprint,
-            )
-        )
-    # The occurrence index, counted in each file's order whatever order the tool wrote.
-    order.sort()
-    positions = [at for *_, at in order]
-    prints = identity.with_index((findings[i].path, findings[i].fingerprint) for i in positions)
-    for at, fingerprint in zip(positions, prints, strict=True):
-        findings[at] = findings[at]._replace(fingerprint=fingerprint)
-    return findings
+        finding = Finding(tool, rule, severity, message, file, line)
+        found.append((finding, column, issue.get("fingerprint")))
+    return identity.fingerprinted(found, identity.SourceLines(workspace))
 
 
 def _names(issue: dict[str, Any], where: str) -> tuple[str, str]:

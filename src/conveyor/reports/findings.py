@@ -101,6 +101,34 @@ class SourceLines:
         return data.decode("utf-8", "replace").splitlines()
 
 
+def fingerprinted(
+    found: Sequence[tuple[Finding, int | None, object]], sources: SourceLines
+) -> list[Finding]:
+    """A report's findings with their fingerprints: for each (finding, its column, the
+    fingerprint the report carries), the carried one when it is of this scheme (a
+    report Conveyor wrote reads back the same), else the hash of the flagged source
+    line (the message when the line cannot be read) with the occurrence index, counted
+    in each file's order whatever order the tool wrote."""
+    out: list[Finding] = []
+    order: list[tuple[str, int, int, int]] = []  # (path, line, column, position)
+    for finding, column, own in found:
+        if isinstance(own, str) and is_current(own):
+            out.append(finding._replace(fingerprint=own))
+            continue
+        text = sources.line(finding.path, finding.line)
+        digest = line_hash(
+            finding.tool, finding.rule, finding.path, finding.message if text is None else text
+        )
+        order.append((finding.path or "", finding.line or 0, column or 0, len(out)))
+        out.append(finding._replace(fingerprint=digest))
+    order.sort()
+    positions = [at for *_, at in order]
+    prints = with_index((out[i].path, out[i].fingerprint) for i in positions)
+    for at, fingerprint in zip(positions, prints, strict=True):
+        out[at] = out[at]._replace(fingerprint=fingerprint)
+    return out
+
+
 # -- severity --------------------------------------------------------------------------
 
 LEVEL_SEVERITY: dict[str, tuple[str, str]] = {

@@ -116,8 +116,7 @@ def _read_run(
                 by_id[rule["id"]] = rule
     bases = _obj(run, "originalUriBaseIds")
     artifacts = _list(run, "artifacts")
-    findings: list[Finding] = []
-    order: list[tuple[str, int, int, int]] = []  # (path, line, column, position) to index
+    found: list[tuple[Finding, int | None, object]] = []
     for result in _list(run, "results"):
         if not isinstance(result, dict) or _not_a_finding(result):
             continue
@@ -127,31 +126,10 @@ def _read_run(
         )
         file, line, column = _location(result, bases, artifacts, workspace, base_dir)
         message = _message(result, rule)
+        finding = Finding(tool, rule_id, _severity(result, rule), message, file, line)
         own = _obj(result, "partialFingerprints").get(FINGERPRINT_KEY)
-        if isinstance(own, str) and identity.is_current(own):
-            fingerprint = own
-        else:
-            text = sources.line(file, line)
-            fingerprint = identity.line_hash(tool, rule_id, file, message if text is None else text)
-            order.append((file or "", line or 0, column or 0, len(findings)))
-        findings.append(
-            Finding(
-                tool=tool,
-                rule=rule_id,
-                severity=_severity(result, rule),
-                message=message,
-                path=file,
-                line=line,
-                fingerprint=fingerprint,
-            )
-        )
-    # The occurrence index, counted in each file's order whatever order the tool wrote.
-    order.sort()
-    positions = [at for *_, at in order]
-    prints = identity.with_index((findings[i].path, findings[i].fingerprint) for i in positions)
-    for at, fingerprint in zip(positions, prints, strict=True):
-        findings[at] = findings[at]._replace(fingerprint=fingerprint)
-    return findings
+        found.append((finding, column, own))
+    return identity.fingerprinted(found, sources)
 
 
 def _obj(value: Any, key: str) -> dict[str, Any]:
