@@ -15,6 +15,7 @@ BatchReadBlobs) for as many small blobs as a batch holds, a larger blob streamed
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import hashlib
 import os
@@ -122,9 +123,29 @@ def _below_link(prefix: str, path: str) -> bool:
 def inside(root: str, dest: str) -> bool:
     """Whether writing `dest` lands inside the workspace once every symlink on the way is
     resolved (a directory replaced by a link to elsewhere must not redirect a restore)."""
-    real_root = os.path.realpath(root)
+    top = root.rstrip(os.sep)
+    if dest.startswith(top + os.sep):
+        parts = dest[len(top) + 1 :].split(os.sep)[:-1]
+        if "" not in parts and "." not in parts and ".." not in parts:
+            # The usual case, in an lstat per directory below the workspace (realpath
+            # took one per directory of the whole path, twice, for each file restored):
+            # with no link among them, the directory is where it says.
+            here = top
+            for part in parts:
+                here = f"{here}{os.sep}{part}"
+                if os.path.islink(here):
+                    break
+            else:
+                return True
+    real_root = _real(root)
     real = os.path.realpath(os.path.dirname(dest))
     return real == real_root or real.startswith(real_root + os.sep)
+
+
+@functools.lru_cache(maxsize=8)
+def _real(root: str) -> str:
+    """The workspace's own place, links resolved (the same for the whole run)."""
+    return os.path.realpath(root)
 
 
 def restore_link(dest: str, target: str) -> None:
