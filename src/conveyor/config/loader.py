@@ -286,7 +286,7 @@ def _pair(node: Any, key: str) -> tuple[Any, Any] | None:
         return None
     merged: list[Any] = []
     for k, v in node.value:
-        if k.tag.endswith(":merge") or (k.value == "<<" and k.style is None):
+        if str(k.tag).endswith(":merge"):  # a plain `<<` (a quoted one is a string)
             merged.extend(v.value if isinstance(v, SequenceNode) else [v])
         elif k.value == key:
             return k, v
