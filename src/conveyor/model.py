@@ -287,6 +287,28 @@ class Remote(NamedTuple):
     `executor:` says otherwise for itself."""
 
 
+class DepsIgnore(NamedTuple):
+    """An advisory set aside (`deps.ignore`): its id (or any alias), why, and until when
+    (an ISO date; None: for good)."""
+
+    id: str
+    reason: str
+    until: str | None = None
+
+
+class DepsPolicy(NamedTuple):
+    """`deps:` as validated: the policy of `conveyor deps` and of its gates."""
+
+    ignore: tuple[DepsIgnore, ...] = ()
+    licenses_allow: tuple[str, ...] = ()
+    """SPDX identifiers allowed (empty: any not denied)."""
+    licenses_deny: tuple[str, ...] = ()
+    pypi_index: str | None = None
+    """A PyPI-compatible index's base URL, for `deps outdated`."""
+    npm_registry: str | None = None
+    """An npm-compatible registry's base URL, for `deps outdated`."""
+
+
 @dataclass(frozen=True)
 class Pipeline:
     """A validated pipeline file."""
@@ -313,6 +335,8 @@ class Pipeline:
     to commit, so the whole team's test gates set aside the same tests."""
     remote: Remote | None = None
     """The remote cache, if the pipeline file names one (`remote:`)."""
+    deps: DepsPolicy = field(default_factory=DepsPolicy)
+    """`deps:`: advisories set aside, the license policy, the registries."""
 
     @property
     def label(self) -> str:

@@ -13,15 +13,9 @@ import posixpath
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from conveyor.checks.manifests import (
-    MAX_PROBLEMS,
-    ParseError,
-    clean_path,
-    location_of,
-    parse_text,
-    read_text,
-)
+from conveyor.checks.manifests import MAX_PROBLEMS, clean_path
 from conveyor.deps.ecosystems import cargo, go, npm, pypi
+from conveyor.deps.syntax import ParseError, location_of, parse_text, read_text
 from conveyor.model import CheckResult, GateLevel
 from conveyor.units import first_few
 

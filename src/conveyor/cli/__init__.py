@@ -44,6 +44,7 @@ class LazyGroup(click.Group):
         "worker": "conveyor.cli.worker",
         "import": "conveyor.cli.interop",
         "export": "conveyor.cli.interop",
+        "deps": "conveyor.cli.deps",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -133,6 +133,22 @@ def build_pipeline(data: Any, *, path: str, root: str) -> model.Pipeline:
         vars=tuple(top.vars.items()),
         quarantine=_quarantine(top.gates),
         remote=_remote(top.remote, root),
+        deps=_deps(top.deps),
+    )
+
+
+def _deps(spec: schema.DepsFile | None) -> model.DepsPolicy:
+    if spec is None:
+        return model.DepsPolicy()
+    return model.DepsPolicy(
+        ignore=tuple(
+            model.DepsIgnore(i.id, i.reason, None if i.until is None else i.until.isoformat())
+            for i in spec.ignore
+        ),
+        licenses_allow=tuple(spec.licenses.allow),
+        licenses_deny=tuple(spec.licenses.deny),
+        pypi_index=spec.registries.pypi,
+        npm_registry=spec.registries.npm,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -477,6 +478,39 @@ class RemoteFile(Strict):
         return self
 
 
+class DepsIgnoreFile(Strict):
+    """One advisory set aside by `deps audit` and the vulnerabilities gate, and why."""
+
+    id: Name
+    """The advisory (any of its aliases: GHSA-..., PYSEC-..., CVE-...)."""
+    reason: Name
+    until: date | None = None
+    """After this day the advisory counts again (an exception that expires)."""
+
+
+class DepsLicensesFile(Strict):
+    allow: StrList = Field(default_factory=list)
+    """SPDX license identifiers allowed; when given, any other license fails the gate."""
+    deny: StrList = Field(default_factory=list)
+    """SPDX license identifiers refused, whatever `allow` says."""
+
+
+class DepsRegistriesFile(Strict):
+    pypi: str | None = None
+    """A PyPI-compatible index with the JSON API (`<url>/pypi/<name>/json`)."""
+    npm: str | None = None
+    """An npm-compatible registry (`<url>/<name>`)."""
+
+
+class DepsFile(Strict):
+    """`deps:`: the policy of `conveyor deps` and of the vulnerabilities and licenses
+    gates."""
+
+    ignore: list[DepsIgnoreFile] = Field(default_factory=list)
+    licenses: DepsLicensesFile = DepsLicensesFile()
+    registries: DepsRegistriesFile = DepsRegistriesFile()
+
+
 class PipelineFile(Strict):
     version: Literal[1] = 1
     name: str = ""
@@ -492,6 +526,7 @@ class PipelineFile(Strict):
     remote: RemoteFile | None = None
     checks: ChecksFile | None = None
     limits: LimitsFile = LimitsFile()
+    deps: DepsFile | None = None
 
 
 def model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:

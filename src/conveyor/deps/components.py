@@ -15,6 +15,30 @@ class Ecosystem(StrEnum):
     PYPI = "PyPI"
     CARGO = "crates.io"
     GO = "Go"
+    MAVEN = "Maven"
+    RUBYGEMS = "RubyGems"
+    NUGET = "NuGet"
+    PACKAGIST = "Packagist"
+
+
+PURL_TYPES: dict[Ecosystem, str] = {
+    Ecosystem.NPM: "npm",
+    Ecosystem.PYPI: "pypi",
+    Ecosystem.CARGO: "cargo",
+    Ecosystem.GO: "golang",
+    Ecosystem.MAVEN: "maven",
+    Ecosystem.RUBYGEMS: "gem",
+    Ecosystem.NUGET: "nuget",
+    Ecosystem.PACKAGIST: "composer",
+}
+"""The package-url type of each ecosystem (purl-spec's PURL-TYPES)."""
+
+
+class Scope(StrEnum):
+    """Whether a component ships with the project or only serves its development."""
+
+    PROD = "prod"
+    DEV = "dev"
 
 
 @dataclass(frozen=True)
@@ -51,7 +75,16 @@ class Component:
     version 1); `declared` where a direct dependency is declared ('go.mod:7',
     'package.json'), when the file says; `local` for the workspace's own packages (a Cargo
     workspace member, uv's project, an npm workspace link), which are not third-party
-    code."""
+    code.
+
+    `line` the 1-based line of the lockfile where the entry starts (SARIF points there),
+    when the format lets it be known; `scope` prod or dev, None when the file does not
+    say; `hashes` the digests the lockfile records for the package's files, each
+    'algorithm:hex' ('sha256:9f86…', 'sha512:…'; npm's SRI base64 decoded to hex);
+    `license` the license as the lockfile's metadata gives it (composer.lock, npm v2+),
+    not normalised; `dependencies` the `ref`s of the components this one depends on,
+    when the lockfile keeps the edges (None when it does not: then `--tree` cannot be
+    drawn)."""
 
     name: str
     version: str | None
@@ -60,3 +93,41 @@ class Component:
     direct: bool | None = None
     declared: str | None = None
     local: bool = False
+    line: int | None = None
+    scope: Scope | None = None
+    hashes: tuple[str, ...] = ()
+    license: str | None = None
+    dependencies: tuple[str, ...] | None = None
+
+    @property
+    def purl(self) -> str:
+        """The package URL ('pkg:pypi/jinja2@2.10', 'pkg:npm/%40babel/core@7.24.0',
+        'pkg:maven/org.slf4j/slf4j-api@2.0.9'), as purl-spec normalises each type."""
+        return _purl(self.ecosystem, self.name, self.version)
+
+    @property
+    def ref(self) -> str:
+        """This component's identity within one lockfile (edges name it): the purl,
+        which carries name and version, so two versions of one package are two refs."""
+        return self.purl
+
+    @property
+    def location(self) -> str:
+        """'lockfile:line', or the lockfile alone when the line is not known."""
+        return self.lockfile if self.line is None else f"{self.lockfile}:{self.line}"
+
+
+def _purl(ecosystem: Ecosystem, name: str, version: str | None) -> str:
+    from packageurl import PackageURL
+
+    kind = PURL_TYPES[ecosystem]
+    namespace: str | None = None
+    if kind == "maven" and ":" in name:
+        namespace, name = name.split(":", 1)
+    elif kind in ("npm", "composer", "golang") and "/" in name:
+        namespace, name = name.rsplit("/", 1)
+    if kind == "pypi":
+        from conveyor.deps.ecosystems.pypi import normalise
+
+        name = normalise(name)
+    return str(PackageURL(type=kind, namespace=namespace, name=name, version=version).to_string())

@@ -4,9 +4,13 @@ the packages Cargo.lock pins."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conveyor.deps.components import Component, Ecosystem, Requirement
+from conveyor.deps.syntax import parse_text
+
+if TYPE_CHECKING:
+    from conveyor.deps.inventory import LockSource
 
 _KINDS = ("dependencies", "dev-dependencies", "build-dependencies")
 
@@ -89,3 +93,8 @@ def lock_components(data: Mapping[str, Any], lockfile: str) -> list[Component]:
             )
         )
     return components
+
+
+def read_cargo_lock(source: LockSource) -> list[Component]:
+    """Cargo.lock's packages, the workspace's own crates marked local."""
+    return lock_components(parse_text(source.text, "TOML"), source.path)

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from conveyor.deps.components import Component, Ecosystem, Requirement
+
+if TYPE_CHECKING:
+    from conveyor.deps.inventory import LockSource
 
 Module = tuple[str, str | None]
 """(module path, version); the version None for 'every version' on the left of a
@@ -103,3 +107,8 @@ def parse_go_sum(text: str) -> frozenset[tuple[str, str]]:
         if len(fields) >= 3:
             sums.add((fields[0], fields[1]))
     return frozenset(sums)
+
+
+def read_go_mod(source: LockSource) -> list[Component]:
+    """The modules a go.mod requires, at the versions Go selected."""
+    return parse_go_mod(source.text, source.path).components()

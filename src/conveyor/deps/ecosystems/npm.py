@@ -7,9 +7,13 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conveyor.deps.components import Component, Ecosystem, Requirement
+from conveyor.deps.syntax import ParseError, parse_text
+
+if TYPE_CHECKING:
+    from conveyor.deps.inventory import LockSource
 
 SECTIONS = ("dependencies", "devDependencies", "optionalDependencies")
 """The sections of package.json that npm installs and records in its lockfile."""
@@ -124,3 +128,11 @@ def _parse_v1(data: Mapping[str, Any], lockfile: str) -> NpmLock:
             if isinstance(entry.get("dependencies"), dict):
                 pending.append(entry["dependencies"])
     return NpmLock(lockfile, None, frozenset(), frozenset(top), tuple(components))
+
+
+def read_package_lock(source: LockSource) -> list[Component]:
+    """package-lock.json's (or npm-shrinkwrap.json's) packages."""
+    data = parse_text(source.text, "JSON")
+    if not isinstance(data, dict):
+        raise ParseError("expected a JSON object at the top level", 1, 1)
+    return list(parse_lock(data, source.path).components)
