@@ -155,6 +155,14 @@ def test_go_mod_without_go_sum(tmp_path: Path) -> None:
     assert result.found == "no go.sum in the repository"
 
 
+def test_a_go_mod_go_would_refuse_is_located(tmp_path: Path) -> None:
+    write(tmp_path, "svc/go.mod", "module example.com/svc\n\nrequire (\n\tgithub.com/a/b v1.0.0\n")
+    result = only(check_lockfiles(str(tmp_path), ["svc/go.mod"]))
+    assert not result.ok
+    assert (result.check, result.location) == ("manifest svc/go.mod", "svc/go.mod:3:1")
+    assert result.found == "the require block is never closed with ')'"
+
+
 CARGO_TOML = """
 [package]
 name = "app"

@@ -41,7 +41,7 @@ def test_invalid_pyproject_toml(tmp_path: Path) -> None:
     assert not result.ok
     assert result.expected == "valid TOML"
     assert result.location == "pyproject.toml:3:11"
-    assert result.found == "Invalid value (at line 3, column 11)"
+    assert result.found == "Invalid value"  # the position is in the location
 
 
 def test_pyproject_project_needs_a_name(tmp_path: Path) -> None:

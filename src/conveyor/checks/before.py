@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from conveyor.model import CheckResult, Finding, GateLevel, Job, Pipeline
+from conveyor.workspace.listing import workspace_files
 
 if TYPE_CHECKING:
     from conveyor.executor.interface import Executor
@@ -22,45 +23,6 @@ class Before:
     findings: list[Finding] = field(default_factory=list)
     """What the secret scan found (for the findings gates and SARIF)."""
     scanned: bool = False
-
-
-def tracked_files(root: str) -> list[str]:
-    """The workspace's files as git knows them (tracked, and untracked but not ignored);
-    everything under the root when it is not a git repository."""
-    return sorted(workspace_files(root))
-
-
-def workspace_files(root: str, scan: GitScan | None = None) -> dict[str, str | None]:
-    """Each file of the workspace (as tracked_files) -> its git blob id when git says it
-    is unchanged since it was staged (its content named without reading it), else None.
-    `scan`: the run's own git scan, when it has one (its git commands are not repeated)."""
-    from conveyor.workspace.files import GitScan
-
-    own = scan is None
-    git = GitScan(root) if scan is None else scan
-    try:
-        state = git.result()
-        untracked = git.untracked() if state is not None else []
-    finally:
-        if own:
-            git.close()
-    if state is None:  # not a git checkout
-        out: dict[str, str | None] = {}
-        for base, dirs, names in os.walk(root):
-            dirs[:] = [d for d in dirs if d not in (".git", ".conveyor", "node_modules")]
-            out.update((os.path.relpath(os.path.join(base, f), root), None) for f in names)
-        return out
-    tracked, changed = state
-    files: dict[str, str | None] = {}
-    for path, (blob, _executable) in tracked.items():
-        if path not in changed:
-            files[path] = blob
-        elif os.path.isfile(os.path.join(root, path)):  # modified (a deleted one is gone)
-            files[path] = None
-    for path in untracked:
-        if os.path.isfile(os.path.join(root, path)):
-            files[path] = None
-    return files
 
 
 def requirements(pipeline: Pipeline, jobs: Sequence[Job]) -> dict[str, str]:

@@ -297,7 +297,19 @@ def _check_go(root: str, tracked: set[str], manifest: str) -> list[CheckResult]:
         text = read_text(root, manifest)
     except ParseError:
         return []
-    mod = go.parse_go_mod(text, manifest)
+    try:
+        mod = go.parse_go_mod(text, manifest)
+    except ParseError as exc:
+        return [
+            CheckResult(
+                check=f"manifest {manifest}",
+                ok=False,
+                expected="a go.mod that go can read",
+                found=exc.message,
+                hint=f"fix {location_of(manifest, exc)}, or run go mod tidy",
+                location=location_of(manifest, exc),
+            )
+        ]
     requires = mod.requirements
     lock = _sibling(manifest, "go.sum")
     hint = "run go mod tidy and commit go.sum"

@@ -14,6 +14,7 @@ from conveyor.cli import LazyGroup
 class _DepsGroup(LazyGroup):
     commands_by_module: ClassVar[dict[str, str]] = {
         # subcommand -> module (one per concern: inventory, audit, licenses, sbom)
+        "list": "conveyor.cli.deps_inventory",
     }
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import importlib
 import os
 import posixpath
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from conveyor.deps.components import Component, Ecosystem
-from conveyor.deps.syntax import ParseError
+from conveyor.deps.syntax import ParseError, read_text
 
 LockfileSyntaxError = ParseError
 """What a parser raises for its file: what is wrong, where (1-based line and column),
@@ -74,6 +74,7 @@ FORMATS: tuple[Format, ...] = (
     Format("gradle.lockfile", Ecosystem.MAVEN, "maven:read_gradle_lockfile", edges=False),
     Format("pom.xml", Ecosystem.MAVEN, "maven:read_pom", edges=False),
     Format("Gemfile.lock", Ecosystem.RUBYGEMS, "rubygems:read_gemfile_lock", edges=True),
+    Format("gems.locked", Ecosystem.RUBYGEMS, "rubygems:read_gemfile_lock", edges=True),
     Format("packages.lock.json", Ecosystem.NUGET, "nuget:read_packages_lock", edges=True),
     Format("composer.lock", Ecosystem.PACKAGIST, "packagist:read_composer_lock", edges=True),
 )
@@ -164,18 +165,19 @@ def read_lockfile(root: str, path: str) -> Lockfile | LockfileError:
     fmt = format_of(path)
     if fmt is None:
         return LockfileError(path, "not a lockfile format Conveyor reads")
-    full = os.path.join(root, path)
     try:
-        with open(full, encoding="utf-8") as f:
-            text = f.read()
-    except UnicodeDecodeError as exc:
-        return LockfileError(path, f"not UTF-8 text (byte {exc.start})")
-    except OSError as exc:
-        return LockfileError(path, f"cannot be read: {exc.strerror}")
+        text = read_text(root, path)  # UTF-8, a byte-order mark dropped
+    except LockfileSyntaxError as exc:
+        return LockfileError(path, exc.message, exc.line, exc.col)
 
     def sibling(name: str) -> str | None:
+        # Relative to the lockfile's directory ('go.sum', '../pom.xml'), never outside
+        # the workspace.
+        wanted = posixpath.normpath(posixpath.join(posixpath.dirname(path), name))
+        if wanted == ".." or wanted.startswith(("../", "/")):
+            return None
         try:
-            with open(os.path.join(os.path.dirname(full), name), encoding="utf-8") as f:
+            with open(os.path.join(root, wanted), encoding="utf-8") as f:
                 return f.read()
         except (OSError, UnicodeDecodeError):
             return None
@@ -189,12 +191,124 @@ def read_lockfile(root: str, path: str) -> Lockfile | LockfileError:
 
 def read_inventory(root: str, files: Sequence[str]) -> Inventory:
     """Every lockfile among `files` (workspace-relative) read; see `discover`."""
+    return read_lockfiles(root, discover(files))
+
+
+def inventory_of(root: str) -> Inventory:
+    """The inventory of the workspace at `root`: its files listed as git knows them
+    (tracked, and untracked but not ignored; every file when it is not a checkout), its
+    lockfiles found among them and read."""
+    from conveyor.workspace.listing import tracked_files
+
+    return read_inventory(root, tracked_files(root))
+
+
+def read_lockfiles(root: str, paths: Iterable[str]) -> Inventory:
+    """These lockfiles (workspace-relative) read, in the order given."""
     locks: list[Lockfile] = []
     errors: list[LockfileError] = []
-    for path in discover(files):
+    for path in paths:
         read = read_lockfile(root, path)
         if isinstance(read, LockfileError):
             errors.append(read)
         else:
             locks.append(read)
     return Inventory(tuple(locks), tuple(errors))
+
+
+@dataclass(frozen=True)
+class TreeRow:
+    """One line of a lockfile's dependency tree (`conveyor deps list --tree`)."""
+
+    depth: int
+    """0 for a root (see dependency_tree)."""
+    component: Component
+    repeat: bool = False
+    """Already shown earlier in the tree: not expanded again."""
+    cycle: bool = False
+    """Depends back on one of the packages above it: the edge closes a cycle."""
+    last: bool = True
+    """The last of its parent's dependencies, or of its group of roots (how a tree is
+    drawn)."""
+    unreached: bool = False
+    """A root neither the workspace's packages nor a direct dependency leads to (a
+    package the lockfile keeps that nothing needs any more): shown after the others."""
+
+
+def dependency_tree(lock: Lockfile) -> list[TreeRow] | None:
+    """The lockfile's packages as a tree, depth first: from the workspace's own packages
+    that nothing depends on (a Cargo workspace's crates, a Gemfile.lock's PATH gems),
+    then from the direct dependencies not met under them (when the lockfile does not
+    say which are direct: from the packages nothing depends on); a package is expanded
+    the first time it is met only. Packages none of those lead to follow, as roots
+    marked unreached, so that every package is shown. None when the format keeps no
+    edges (gradle.lockfile, go.mod, pom.xml, requirements.txt)."""
+    components = lock.components
+    if not lock.format.edges or any(c.dependencies is None for c in components):
+        return None
+    by_ref: dict[str, Component] = {}
+    for component in components:
+        by_ref.setdefault(component.ref, component)
+    needed = {ref for c in components for ref in c.dependencies or ()}
+    rows: list[TreeRow] = []
+    shown: set[str] = set()
+    _grow(rows, shown, by_ref, [c for c in components if c.local and c.ref not in needed])
+    if any(c.direct is not None for c in components):
+        direct = [c for c in components if c.direct and c.ref not in shown]
+    else:
+        direct = [c for c in components if c.ref not in needed and c.ref not in shown]
+    _grow(rows, shown, by_ref, direct)
+    while len(shown) < len(by_ref):
+        left = [c for ref, c in by_ref.items() if ref not in shown]
+        needed_by_left = {ref for c in left for ref in c.dependencies or ()}
+        # Those nothing left depends on; in a cycle no root is left: take its first.
+        orphans = [c for c in left if c.ref not in needed_by_left] or left[:1]
+        _grow(rows, shown, by_ref, orphans, unreached=True)
+    # Roots grown in turns are one list: the last root of each group is the last one.
+    tops = [i for i, row in enumerate(rows) if row.depth == 0]
+    for i, after in zip(tops, [*tops[1:], None], strict=True):
+        last = after is None or rows[after].unreached != rows[i].unreached
+        if rows[i].last != last:
+            rows[i] = replace(rows[i], last=last)
+    return rows
+
+
+def _unique(components: list[Component]) -> list[Component]:
+    seen: set[str] = set()
+    out = []
+    for component in components:
+        if component.ref not in seen:
+            seen.add(component.ref)
+            out.append(component)
+    return out
+
+
+def _grow(
+    rows: list[TreeRow],
+    shown: set[str],
+    by_ref: Mapping[str, Component],
+    roots: list[Component],
+    *,
+    unreached: bool = False,
+) -> None:
+    roots = _unique(roots)
+    # An explicit stack: a deep chain must not exhaust Python's recursion limit.
+    nothing_above: tuple[str, ...] = ()
+    stack = [(root, 0, i == len(roots) - 1, nothing_above) for i, root in enumerate(roots)][::-1]
+    while stack:
+        component, depth, last, above = stack.pop()
+        is_root = unreached and depth == 0
+        if component.ref in above:
+            rows.append(TreeRow(depth, component, cycle=True, last=last))
+            continue
+        if component.ref in shown:
+            rows.append(TreeRow(depth, component, repeat=True, last=last, unreached=is_root))
+            continue
+        shown.add(component.ref)
+        rows.append(TreeRow(depth, component, last=last, unreached=is_root))
+        children = [by_ref[ref] for ref in component.dependencies or () if ref in by_ref]
+        path = (*above, component.ref)
+        stack.extend(
+            (child, depth + 1, i == len(children) - 1, path)
+            for i, child in reversed(list(enumerate(children)))
+        )

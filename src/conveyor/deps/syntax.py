@@ -57,7 +57,8 @@ def parse_text(text: str, fmt: str) -> Any:
         try:
             return json.loads(_strip_jsonc(text) if fmt == "JSONC" else text)
         except json.JSONDecodeError as exc:
-            raise ParseError(_one_line(str(exc)), exc.lineno, exc.colno) from None
+            # exc.msg: the message without the position, which line and col carry.
+            raise ParseError(_one_line(exc.msg), exc.lineno, exc.colno) from None
     if fmt == "TOML":
         try:
             return tomllib.loads(text)
@@ -71,6 +72,8 @@ def parse_text(text: str, fmt: str) -> Any:
             elif _TOML_END.search(message):
                 lines = text.split("\n")
                 line, col = len(lines), len(lines[-1]) + 1
+            # The position is in line and col, not repeated in the message.
+            message = _TOML_END.sub("", _TOML_POSITION.sub("", message))
             raise ParseError(message, line, col) from None
     if fmt == "YAML":
         return _parse_yaml(text)

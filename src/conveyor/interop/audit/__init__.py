@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from conveyor.interop.audit.model import RULES, SEVERITIES, Finding, finding, rank
 from conveyor.interop.audit.source import load
+from conveyor.workspace.listing import repository_root
 
 __all__ = [
     "RULES",
@@ -52,16 +53,6 @@ def default_targets(root: str) -> list[str]:
     ):
         found += glob.glob(os.path.join(root, pattern), recursive=True)
     return sorted(set(found))
-
-
-def repository_root(cwd: str) -> str:
-    """The git checkout's top directory holding `cwd`, else `cwd` itself."""
-    from conveyor.workspace.git import GitError, toplevel
-
-    try:
-        return toplevel(cwd) or cwd
-    except (GitError, OSError):
-        return cwd
 
 
 def kind_of(path: str, data: object) -> str:
