@@ -1,19 +1,16 @@
 """Python: the dependencies pyproject.toml declares (PEP 621, PEP 735 groups, Poetry's
-tables, uv's dev-dependencies) and Pipfile's, and the packages poetry.lock, uv.lock and
-Pipfile.lock pin."""
+tables, uv's dev-dependencies) and Pipfile's, and the names poetry.lock, uv.lock and
+Pipfile.lock pin, as the lockfile check compares them. The inventory's readers of
+Python's lockfiles are conveyor.deps.ecosystems.pylocks and .requirements."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from conveyor.deps.components import Component, Ecosystem, Requirement
-from conveyor.deps.syntax import parse_text
-
-if TYPE_CHECKING:
-    from conveyor.deps.inventory import LockSource
 
 _PIPFILE_NOT_PACKAGES = {"source", "requires", "pipenv", "scripts", "packages", "dev-packages"}
 # uv.lock marks the project itself (and workspace members) by a local source.
@@ -209,22 +206,3 @@ def pipfile_lock_components(data: Any, lockfile: str) -> dict[str, list[Componen
             )
         categories[category] = components
     return categories
-
-
-# Inventory readers (conveyor.deps.inventory.FORMATS) --------------------------------
-
-
-def read_poetry_lock(source: LockSource) -> list[Component]:
-    """poetry.lock's packages."""
-    return lock_components(parse_text(source.text, "TOML"), source.path)
-
-
-def read_uv_lock(source: LockSource) -> list[Component]:
-    """uv.lock's packages, the project's own marked local."""
-    return lock_components(parse_text(source.text, "TOML"), source.path)
-
-
-def read_pipfile_lock(source: LockSource) -> list[Component]:
-    """Pipfile.lock's packages, every category."""
-    categories = pipfile_lock_components(parse_text(source.text, "JSON"), source.path)
-    return [c for components in categories.values() for c in components]
