@@ -103,6 +103,17 @@ class FindingsGate:
 
 
 @dataclass(frozen=True)
+class VulnerabilitiesGate:
+    """Known vulnerabilities of the lockfiles' packages (`conveyor deps audit`): at most
+    so many per severity (critical, high, medium, low, none, unknown), counting only
+    those not in the baseline when one is named."""
+
+    max: tuple[tuple[str, int], ...] = ()
+    baseline: str | None = None
+    level: GateLevel = GateLevel.ERROR
+
+
+@dataclass(frozen=True)
 class SizesGate:
     files: tuple[tuple[str, int], ...] = ()
     total: int | None = None
@@ -130,9 +141,20 @@ class Gates:
     sizes: SizesGate | None = None
     time: TimeGate | None = None
     commands: tuple[CommandGate, ...] = ()
+    vulnerabilities: VulnerabilitiesGate | None = None
 
     def __bool__(self) -> bool:
-        return any((self.tests, self.coverage, self.findings, self.sizes, self.time, self.commands))
+        return any(
+            (
+                self.tests,
+                self.coverage,
+                self.findings,
+                self.sizes,
+                self.time,
+                self.commands,
+                self.vulnerabilities,
+            )
+        )
 
 
 class MatrixFrom(NamedTuple):

@@ -15,6 +15,8 @@ class _DepsGroup(LazyGroup):
     commands_by_module: ClassVar[dict[str, str]] = {
         # subcommand -> module (one per concern: inventory, audit, licenses, sbom)
         "list": "conveyor.cli.deps_inventory",
+        "audit": "conveyor.cli.deps_audit",
+        "db": "conveyor.cli.deps_audit",
     }
 
 

@@ -1130,4 +1130,15 @@ def _gates(spec: schema.GatesFile | None) -> model.Gates:
         commands=tuple(
             model.CommandGate(name, g.run, lv(g.level)) for name, g in spec.commands.items()
         ),
+        vulnerabilities=_vulnerabilities_gate(spec.vulnerabilities),
+    )
+
+
+def _vulnerabilities_gate(
+    spec: schema.VulnerabilitiesGateFile | None,
+) -> model.VulnerabilitiesGate | None:
+    if spec is None:
+        return None
+    return model.VulnerabilitiesGate(
+        tuple(spec.max.items()), spec.baseline, model.GateLevel(spec.level)
     )

@@ -207,6 +207,20 @@ class FindingsGateFile(Strict):
         return value
 
 
+VulnerabilitySeverity = Literal["critical", "high", "medium", "low", "none", "unknown"]
+
+
+class VulnerabilitiesGateFile(Strict):
+    """Known vulnerabilities of the lockfiles' packages, per severity (CVSS's ratings,
+    and `unknown` for advisories that give none)."""
+
+    max: dict[VulnerabilitySeverity, Count] = Field(default_factory=dict)
+    baseline: str | None = None
+    """A file of the vulnerabilities known (`conveyor gates --write-baseline`): only
+    new ones count."""
+    level: Level = "error"
+
+
 class SizesGateFile(Strict):
     files: dict[str, Size] = Field(default_factory=dict)
     total: Size | None = None
@@ -230,6 +244,7 @@ class GatesFile(Strict):
     sizes: SizesGateFile | None = None
     time: TimeGateFile | None = None
     commands: dict[str, CommandGateFile] = Field(default_factory=dict)
+    vulnerabilities: VulnerabilitiesGateFile | None = None
 
 
 class PipelineGatesFile(GatesFile):

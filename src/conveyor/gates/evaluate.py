@@ -12,6 +12,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from conveyor.fsutil import atomic_write
 from conveyor.gates.measure import FINDINGS, Measurements
@@ -47,12 +48,17 @@ class Context:
     """Whether one of Conveyor's own scanners ran (its findings count even when none)."""
     severity: tuple[tuple[str, str], ...] = ()
     """The pipeline's `gates.findings.severity` (`severities`): every gate's, a job's too."""
+    vulnerabilities: Callable[[str], Any] | None = None
+    """The audit of a scope's lockfiles, for the vulnerabilities gate
+    (`conveyor.gates.vulnerabilities.Audits`)."""
+    deps_ignore: tuple[tuple[str, str, str | None], ...] = ()
+    """`deps.ignore`: the advisories set aside (id, reason, until)."""
 
 
 def evaluate(gates: Gates, m: Measurements, ctx: Context) -> list[GateResult]:
     """One GateResult per threshold of `gates` against `m` (a job's measurements, or the
     pipeline's combined), in a fixed order: tests, coverage, findings, sizes, time,
-    commands."""
+    commands, vulnerabilities."""
     out: list[GateResult] = []
     if gates.tests is not None:
         out.append(_tests(gates, m, ctx))
@@ -77,6 +83,8 @@ def evaluate(gates: Gates, m: Measurements, ctx: Context) -> list[GateResult]:
         )
     for gate in gates.commands:
         out.append(_command(gate, m, ctx))
+    if gates.vulnerabilities is not None:
+        out += _vulnerabilities(gates, m, ctx)
     return out
 
 
@@ -521,4 +529,13 @@ def _command(gate: CommandGate, m: Measurements, ctx: Context) -> GateResult:
         measured=f"exit {code}" if code is not None else "did not run",
         threshold="exit 0",
         detail=" | ".join(tail[-3:]) if code != 0 else "",
+    )
+
+
+def _vulnerabilities(gates: Gates, m: Measurements, ctx: Context) -> list[GateResult]:
+    from conveyor.gates.vulnerabilities import evaluate as vulnerabilities
+
+    assert gates.vulnerabilities is not None
+    return vulnerabilities(
+        gates.vulnerabilities, m.scope, ctx.vulnerabilities, ctx.root, ctx.deps_ignore
     )

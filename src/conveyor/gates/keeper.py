@@ -39,6 +39,7 @@ from conveyor.units import first_few
 
 if TYPE_CHECKING:
     from conveyor.executor.interface import Executor
+    from conveyor.gates.vulnerabilities import Audits
     from conveyor.workspace.files import GitScan
 
 OLD_QUARANTINE = os.path.join(".conveyor", "quarantine.json")
@@ -175,6 +176,8 @@ class GateKeeper:
             changed=ChangedLines(pipeline.root, environ),
             command=self._run_command,
             severity=severities(pipeline),
+            vulnerabilities=self._vulnerability_audits(),
+            deps_ignore=tuple((i.id, i.reason, i.until) for i in pipeline.deps.ignore),
         )
         # Reports are read for jobs with gates, and for every job with reports when the
         # pipeline has gates of its own (its tests, coverage and findings are theirs).
@@ -307,6 +310,23 @@ class GateKeeper:
         self.memo.save()
 
     # -- helpers -------------------------------------------------------------------------
+    def _vulnerability_audits(self) -> Audits | None:
+        """The audits of the vulnerabilities gates (kept in the run directory), when a
+        gate asks for them."""
+        scopes = [self.pipeline.gates, *(j.gates for j in self.pipeline.jobs)]
+        if not any(g.vulnerabilities is not None for g in scopes):
+            return None
+        from conveyor.gates.vulnerabilities import LiveAudits
+
+        def files() -> list[str]:
+            from conveyor.workspace.listing import workspace_files
+
+            # A scan of its own, not the run's: a job may have written a lockfile since.
+            # TODO(workspace layer): conveyor.workspace will own this listing.
+            return sorted(workspace_files(self.pipeline.root))
+
+        return LiveAudits(self.pipeline, self.environ, self.run_dir, files)
+
     def _secrets(self, job: Job) -> tuple[str, ...]:
         return tuple(self.environ[s] for s in job.secrets if self.environ.get(s))
 

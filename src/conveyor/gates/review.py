@@ -17,6 +17,7 @@ from conveyor.gates.evaluate import Context, evaluate, judged_when_partial, seve
 from conveyor.gates.evaluate import write_baseline as save_baseline
 from conveyor.gates.keeper import load_quarantine
 from conveyor.gates.measure import Measurements, load_all
+from conveyor.gates.vulnerabilities import Audits
 from conveyor.model import Finding, GateResult, Gates, Pipeline
 from conveyor.reports.findings import is_current
 
@@ -81,6 +82,8 @@ def review(
         command=None,
         own_findings=own,
         own_scanned=scanned,
+        vulnerabilities=_vulnerability_audits(pipeline, run_dir, environ),
+        deps_ignore=tuple((i.id, i.reason, i.until) for i in pipeline.deps.ignore),
     )
     written: list[WrittenBaseline] = []
     if write_baseline:
@@ -98,6 +101,8 @@ def review(
                 path = scope_gates.findings.baseline
                 n = save_baseline(pipeline.root, path, findings)
                 written.append(WrittenBaseline(path=path, findings=n))
+    if write_baseline:
+        written += _write_vulnerability_baselines(pipeline, context)
     results: list[GateResult] = []
     for job in pipeline.jobs:
         m = by_scope.get(job.name)
@@ -121,3 +126,37 @@ def review(
 def _without_commands(gates: Gates) -> Gates:
     """Command gates ran against the workspace as it was: not re-run for a past run."""
     return dataclasses.replace(gates, commands=())
+
+
+def _vulnerability_audits(
+    pipeline: Pipeline, run_dir: str, environ: Mapping[str, str]
+) -> Audits | None:
+    """What the run's audits found (`vulnerabilities.json`); a scope it did not audit
+    is audited now."""
+    scopes = [pipeline.gates, *(j.gates for j in pipeline.jobs)]
+    if not any(g.vulnerabilities is not None for g in scopes):
+        return None
+    from conveyor.gates.vulnerabilities import LiveAudits, PastAudits, stored
+
+    return PastAudits(stored(run_dir) or {}, LiveAudits(pipeline, environ))
+
+
+def _write_vulnerability_baselines(pipeline: Pipeline, context: Context) -> list[WrittenBaseline]:
+    """Each vulnerabilities gate's baseline, from what the run found in its scope."""
+    from conveyor.gates.vulnerabilities import write_baseline as save
+
+    written = []
+    scopes = [("pipeline", pipeline.gates), *((j.name, j.gates) for j in pipeline.jobs)]
+    for scope, gates in scopes:
+        gate = gates.vulnerabilities
+        if gate is None or not gate.baseline or context.vulnerabilities is None:
+            continue
+        audited = context.vulnerabilities(scope)
+        if audited.problem:
+            raise UserError(
+                f"the baseline {gate.baseline} cannot be written: {audited.problem}",
+                hint="conveyor deps db import PATH",
+            )
+        n = save(pipeline.root, gate.baseline, audited.found)
+        written.append(WrittenBaseline(path=gate.baseline, findings=n))
+    return written

@@ -13,8 +13,4 @@ def bases(pipeline: model.Pipeline) -> dict[str, str]:
 
 def has_gates(pipeline: model.Pipeline) -> bool:
     """Whether the pipeline has a gate (which becomes a last job)."""
-    gates = pipeline.gates
-    return any(
-        g is not None
-        for g in (gates.tests, gates.coverage, gates.findings, gates.sizes, gates.time)
-    ) or bool(gates.commands)
+    return bool(pipeline.gates)
