@@ -134,6 +134,13 @@ class CommandGate:
 
 
 @dataclass(frozen=True)
+class LicensesGate:
+    """The pipeline's dependencies judged by the `deps.licenses` policy."""
+
+    level: GateLevel = GateLevel.ERROR
+
+
+@dataclass(frozen=True)
 class Gates:
     tests: TestsGate | None = None
     coverage: CoverageGate | None = None
@@ -142,6 +149,8 @@ class Gates:
     time: TimeGate | None = None
     commands: tuple[CommandGate, ...] = ()
     vulnerabilities: VulnerabilitiesGate | None = None
+    licenses: LicensesGate | None = None
+    """The pipeline's only: the workspace's dependencies' licenses."""
 
     def __bool__(self) -> bool:
         return any(
@@ -153,6 +162,7 @@ class Gates:
                 self.time,
                 self.commands,
                 self.vulnerabilities,
+                self.licenses,
             )
         )
 
@@ -329,6 +339,8 @@ class DepsPolicy(NamedTuple):
     """A PyPI-compatible index's base URL, for `deps outdated`."""
     npm_registry: str | None = None
     """An npm-compatible registry's base URL, for `deps outdated`."""
+    licenses_overrides: Pairs = ()
+    """(package, SPDX expression): licenses set by hand (`deps.licenses.overrides`)."""
 
 
 @dataclass(frozen=True)

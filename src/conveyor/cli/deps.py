@@ -17,6 +17,8 @@ class _DepsGroup(LazyGroup):
         "list": "conveyor.cli.deps_inventory",
         "audit": "conveyor.cli.deps_audit",
         "db": "conveyor.cli.deps_audit",
+        "licenses": "conveyor.cli.deps_licenses",
+        "outdated": "conveyor.cli.deps_licenses",
     }
 
 

@@ -146,8 +146,6 @@ def _workspace(ctx: click.Context) -> tuple[str, DepsPolicy]:
 
 def _files(root: str) -> list[str]:
     """The workspace's files: tracked, and untracked but not ignored."""
-    # TODO(workspace layer): conveyor.workspace will own this listing; until then it is
-    # the checks' (the secrets and lockfile checks list the workspace the same way).
     from conveyor.workspace.listing import workspace_files
 
     return sorted(workspace_files(root))

@@ -149,6 +149,7 @@ def _deps(spec: schema.DepsFile | None) -> model.DepsPolicy:
         licenses_deny=tuple(spec.licenses.deny),
         pypi_index=spec.registries.pypi,
         npm_registry=spec.registries.npm,
+        licenses_overrides=tuple(spec.licenses.overrides.items()),
     )
 
 
@@ -1130,6 +1131,7 @@ def _gates(spec: schema.GatesFile | None) -> model.Gates:
         commands=tuple(
             model.CommandGate(name, g.run, lv(g.level)) for name, g in spec.commands.items()
         ),
+        licenses=_licenses_gate(spec),
         vulnerabilities=_vulnerabilities_gate(spec.vulnerabilities),
     )
 
@@ -1142,3 +1144,11 @@ def _vulnerabilities_gate(
     return model.VulnerabilitiesGate(
         tuple(spec.max.items()), spec.baseline, model.GateLevel(spec.level)
     )
+
+
+def _licenses_gate(spec: schema.GatesFile) -> model.LicensesGate | None:
+    """`gates.licenses` (the pipeline's gates only have it)."""
+    found = getattr(spec, "licenses", None)
+    if found is None:
+        return None
+    return model.LicensesGate(model.GateLevel(found.level))

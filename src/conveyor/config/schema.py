@@ -247,10 +247,18 @@ class GatesFile(Strict):
     vulnerabilities: VulnerabilitiesGateFile | None = None
 
 
+class LicensesGateFile(Strict):
+    """The workspace's dependencies judged by the `deps.licenses` policy."""
+
+    level: Level = "error"
+
+
 class PipelineGatesFile(GatesFile):
-    """The pipeline's `gates:`: a job's, and where the flaky tests' quarantine list is."""
+    """The pipeline's `gates:`: a job's, where the flaky tests' quarantine list is, and
+    the gates on the workspace as a whole (its dependencies' licenses)."""
 
     quarantine: str | None = None
+    licenses: LicensesGateFile | None = None
 
 
 class ArtifactsFile(Strict):
@@ -508,11 +516,28 @@ class DepsLicensesFile(Strict):
     """SPDX license identifiers allowed; when given, any other license fails the gate."""
     deny: StrList = Field(default_factory=list)
     """SPDX license identifiers refused, whatever `allow` says."""
+    overrides: dict[str, str] = Field(default_factory=dict)
+    """Package name -> the SPDX expression to use for it: for a package whose metadata
+    names no license, or names it wrongly (`{left-pad: MIT}`)."""
+
+    @field_validator("overrides")
+    @classmethod
+    def _overrides(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, expression in value.items():
+            if not name.strip():
+                raise ValueError("expected a package name as the key")
+            if not expression.strip():
+                raise ValueError(
+                    f"{name!r}: expected an SPDX license expression (e.g. MIT, or "
+                    "MIT OR Apache-2.0)"
+                )
+        return value
 
 
 class DepsRegistriesFile(Strict):
     pypi: str | None = None
-    """A PyPI-compatible index with the JSON API (`<url>/pypi/<name>/json`)."""
+    """A PyPI-compatible index: its simple API (`.../simple`, as pip's index-url), or a
+    base URL that offers the JSON API (`<url>/pypi/<name>/json`)."""
     npm: str | None = None
     """An npm-compatible registry (`<url>/<name>`)."""
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conveyor.fsutil import atomic_write
+from conveyor.gates.licenses import LicenseSource, licenses_gate
 from conveyor.gates.measure import FINDINGS, Measurements
 from conveyor.model import (
     SEVERITIES,
@@ -53,12 +54,14 @@ class Context:
     (`conveyor.gates.vulnerabilities.Audits`)."""
     deps_ignore: tuple[tuple[str, str, str | None], ...] = ()
     """`deps.ignore`: the advisories set aside (id, reason, until)."""
+    licenses: LicenseSource | None = None
+    """The workspace's dependencies' licenses, judged (conveyor.gates.licenses)."""
 
 
 def evaluate(gates: Gates, m: Measurements, ctx: Context) -> list[GateResult]:
     """One GateResult per threshold of `gates` against `m` (a job's measurements, or the
     pipeline's combined), in a fixed order: tests, coverage, findings, sizes, time,
-    commands, vulnerabilities."""
+    commands, vulnerabilities, licenses."""
     out: list[GateResult] = []
     if gates.tests is not None:
         out.append(_tests(gates, m, ctx))
@@ -85,6 +88,8 @@ def evaluate(gates: Gates, m: Measurements, ctx: Context) -> list[GateResult]:
         out.append(_command(gate, m, ctx))
     if gates.vulnerabilities is not None:
         out += _vulnerabilities(gates, m, ctx)
+    if gates.licenses is not None:
+        out.append(licenses_gate(gates.licenses, m.scope, ctx.licenses))
     return out
 
 

@@ -38,6 +38,7 @@ from conveyor.model import (
 from conveyor.units import first_few
 
 if TYPE_CHECKING:
+    from conveyor.deps.license_report import LicenseReport
     from conveyor.executor.interface import Executor
     from conveyor.gates.vulnerabilities import Audits
     from conveyor.workspace.files import GitScan
@@ -274,6 +275,8 @@ class GateKeeper:
 
             checks = run_after(self.pipeline.root, spec, results, self.context)
         gates: list[GateResult] = []
+        if self.pipeline.gates.licenses is not None:
+            self.ctx.licenses = self._licenses
         if self.pipeline.gates:
             whole = self.combined(results, finished - started)
             self.kept.add(whole)
@@ -322,10 +325,14 @@ class GateKeeper:
             from conveyor.workspace.listing import workspace_files
 
             # A scan of its own, not the run's: a job may have written a lockfile since.
-            # TODO(workspace layer): conveyor.workspace will own this listing.
             return sorted(workspace_files(self.pipeline.root))
 
         return LiveAudits(self.pipeline, self.environ, self.run_dir, files)
+
+    def _licenses(self) -> LicenseReport | None:
+        from conveyor.gates.licenses import scan_for_run
+
+        return scan_for_run(self.pipeline, self.run_dir, self.environ)
 
     def _secrets(self, job: Job) -> tuple[str, ...]:
         return tuple(self.environ[s] for s in job.secrets if self.environ.get(s))

@@ -16,6 +16,7 @@ from conveyor.gates.diffcov import ChangedLines
 from conveyor.gates.evaluate import Context, evaluate, judged_when_partial, severities
 from conveyor.gates.evaluate import write_baseline as save_baseline
 from conveyor.gates.keeper import load_quarantine
+from conveyor.gates.licenses import kept_by_run
 from conveyor.gates.measure import Measurements, load_all
 from conveyor.gates.vulnerabilities import Audits
 from conveyor.model import Finding, GateResult, Gates, Pipeline
@@ -84,6 +85,7 @@ def review(
         own_scanned=scanned,
         vulnerabilities=_vulnerability_audits(pipeline, run_dir, environ),
         deps_ignore=tuple((i.id, i.reason, i.until) for i in pipeline.deps.ignore),
+        licenses=lambda: kept_by_run(pipeline, run_dir),
     )
     written: list[WrittenBaseline] = []
     if write_baseline:

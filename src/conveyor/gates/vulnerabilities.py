@@ -231,7 +231,6 @@ class LiveAudits:
 
 
 def _workspace_files(root: str) -> list[str]:
-    # TODO(workspace layer): conveyor.workspace will own this listing.
     from conveyor.workspace.listing import workspace_files
 
     return sorted(workspace_files(root))
