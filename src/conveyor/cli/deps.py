@@ -19,6 +19,7 @@ class _DepsGroup(LazyGroup):
         "db": "conveyor.cli.deps_audit",
         "licenses": "conveyor.cli.deps_licenses",
         "outdated": "conveyor.cli.deps_licenses",
+        "sbom": "conveyor.cli.deps_sbom",
     }
 
 

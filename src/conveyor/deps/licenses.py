@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from license_expression import Licensing  # type: ignore[import-untyped]
+    from license_expression import Licensing
 
 MAX_BRANCHES = 256
 """Choices an expression is expanded to at most (an `(A OR B) AND (C OR D)...` chain

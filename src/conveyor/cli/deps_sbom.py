@@ -1,0 +1,110 @@
+"""`conveyor deps sbom`: the workspace's software bill of materials, CycloneDX 1.6 or
+SPDX 2.3 JSON, from its lockfiles (conveyor.deps.sbom draws it)."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from conveyor.deps.sbom import FORMATS
+
+
+@click.command("sbom")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="cyclonedx-json",
+    show_default=True,
+    help="CycloneDX 1.6 JSON or SPDX 2.3 JSON.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the SBOM to this file (replaced in one rename) instead of stdout.",
+)
+@click.option(
+    "--no-dev",
+    is_flag=True,
+    help="Leave out the packages only development needs (dev scope in every lockfile).",
+)
+def sbom_command(fmt: str, output: str | None, no_dev: bool) -> int:
+    """Write the workspace's SBOM: every package its lockfiles pin, with package URLs,
+    the hashes and licenses the lockfiles record, and who depends on whom; the project
+    (named by pyproject.toml, package.json or Cargo.toml, else its directory) at the
+    root.
+
+    The workspace is the directory of conveyor.yml (here or above), else the git
+    checkout's top, else this directory; its lockfiles are found as `conveyor deps`
+    finds them. SOURCE_DATE_EPOCH, when set, fixes the document's time and makes its
+    identity derive from its content (the same input, the same bytes).
+
+    A lockfile that cannot be read is reported on stderr with its location; the SBOM is
+    still written from the others, and the exit code is 2, so an incomplete SBOM does
+    not pass unnoticed."""
+    from conveyor.deps.inventory import read_inventory
+    from conveyor.deps.sbom import project_of, render
+    from conveyor.errors import UsageError
+    from conveyor.fsutil import atomic_write
+
+    root = workspace_root()
+    inventory = read_inventory(root, sorted(_files(root)))
+    for error in inventory.errors:
+        where = _shown(root, error.path) + error.location[len(error.path) :]
+        click.echo(f"{where}: {error.message}", err=True)
+    text = render(fmt, inventory, project=project_of(root), dev=not no_dev)
+    if output is None or output == "-":
+        click.echo(text, nl=False)
+    else:
+        try:
+            atomic_write(output, text)
+        except OSError as exc:
+            raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
+    if not inventory.lockfiles and not inventory.errors:
+        click.echo(
+            f"conveyor: no lockfiles under {root}; the SBOM lists the project alone", err=True
+        )
+    if inventory.errors:
+        count = len(inventory.errors)
+        plural = count > 1
+        click.echo(
+            f"conveyor: {count} lockfile{'s' if plural else ''} could not be read; "
+            f"the SBOM leaves out what {'they pin' if plural else 'it pins'}",
+            err=True,
+        )
+        return 2
+    return 0
+
+
+def workspace_root(start: str | None = None) -> str:
+    """The directory of conveyor.yml in `start` (default: here) or a parent; else the
+    top of the git checkout; else `start` itself."""
+    from conveyor.config import find_pipeline_file
+    from conveyor.workspace.git import GitError, toplevel
+
+    here = os.path.abspath(start or os.getcwd())
+    found = find_pipeline_file(here)
+    if os.path.isfile(found):
+        return os.path.dirname(found)
+    try:
+        top = toplevel(here)
+    except (GitError, OSError):
+        return here
+    return top or here
+
+
+def _files(root: str) -> list[str]:
+    # The workspace's files, as the checks list them (moving to the workspace layer).
+    from conveyor.workspace.listing import workspace_files
+
+    return list(workspace_files(root))
+
+
+def _shown(root: str, path: str) -> str:
+    """A workspace-relative path as a path from the current directory (when it is below
+    it; else as it is)."""
+    shown = os.path.relpath(os.path.join(root, path))
+    return path if shown.startswith("..") else shown
