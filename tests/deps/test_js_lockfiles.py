@@ -365,3 +365,48 @@ def test_yarn_berry_before_lockfile_8(tmp_path: Path) -> None:
         ("debug", True, DEV, 13, (f"sha512:{digest}",), ("pkg:npm/ms@2.0.0",)),
         ("ms", False, DEV, 22, (f"sha512:{digest}",), ()),
     ]
+
+
+def test_yarn_resolutions_that_replaced_a_range_still_give_the_edge(tmp_path: Path) -> None:
+    # As JupyterLab's staging yarn.lock has it (Berry, lockfile 6): a package asks for
+    # ^4.7.0-alpha.2, package.json's `resolutions` forces ~4.7.0-alpha.2, and only the
+    # forced range is a key. Without following it, everything under that package
+    # lost its scope (213 of 1,106 packages there). Written in the shape Yarn writes.
+    (tmp_path / "package.json").write_text(
+        json.dumps(
+            {
+                "name": "top",
+                "dependencies": {"ext": "~1.0.0"},
+                "resolutions": {"core": "~4.7.0-alpha.2", "left-pad": "1.3.0"},
+            }
+        )
+    )
+    (tmp_path / "yarn.lock").write_text(
+        "__metadata:\n  version: 6\n  cacheKey: 8\n\n"
+        '"core@npm:~4.7.0-alpha.2":\n  version: 4.7.0-alpha.2\n'
+        '  resolution: "core@npm:4.7.0-alpha.2"\n  dependencies:\n'
+        "    leaf: ^2.0.0\n  languageName: node\n  linkType: hard\n\n"
+        '"ext@npm:~1.0.0":\n  version: 1.0.1\n  resolution: "ext@npm:1.0.1"\n'
+        "  dependencies:\n    core: ^4.7.0-alpha.2\n    left-pad: ^1.1.0\n"
+        "  languageName: node\n  linkType: hard\n\n"
+        '"leaf@npm:^2.0.0":\n  version: 2.1.0\n  resolution: "leaf@npm:2.1.0"\n'
+        "  languageName: node\n  linkType: hard\n\n"
+        '"left-pad@npm:1.3.0":\n  version: 1.3.0\n  resolution: "left-pad@npm:1.3.0"\n'
+        "  languageName: node\n  linkType: hard\n\n"
+        '"left-pad@npm:^1.0.0":\n  version: 1.1.3\n  resolution: "left-pad@npm:1.1.3"\n'
+        "  languageName: node\n  linkType: hard\n\n"
+        '"top@workspace:.":\n  version: 0.0.0-use.local\n  resolution: "top@workspace:."\n'
+        "  dependencies:\n    ext: ~1.0.0\n  languageName: unknown\n  linkType: soft\n"
+    )
+    lock = read_lockfile(str(tmp_path), "yarn.lock")
+    assert isinstance(lock, Lockfile)
+    found = by_ref(list(lock.components))
+    # the range a package asks for is replaced as package.json says; with one version
+    # locked, that one; with two, the one `resolutions` names
+    assert found["pkg:npm/ext@1.0.1"].dependencies == (
+        "pkg:npm/core@4.7.0-alpha.2",
+        "pkg:npm/left-pad@1.3.0",
+    )
+    assert found["pkg:npm/core@4.7.0-alpha.2"].scope is PROD
+    assert found["pkg:npm/leaf@2.1.0"].scope is PROD
+    assert found["pkg:npm/left-pad@1.1.3"].scope is None  # nothing reaches it

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import posixpath
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from conveyor.deps.inventory import LockSource
 
 _SECTIONS = ("dependencies", "devDependencies", "optionalDependencies")
-_EDGE_SECTIONS = ("dependencies", "optionalDependencies", "peerDependencies")
+_PEERS = "peerDependencies"
+_EDGE_SECTIONS = ("dependencies", "optionalDependencies", _PEERS)
 # A range that is not a registry version: a URL, a repository, a local path.
 _NOT_REGISTRY = ("http:", "https:", "git:", "git+", "github:", "gitlab:", "bitbucket:", "file:")
 _LOCAL = ("file:", "link:", "portal:", "workspace:")
@@ -174,16 +175,22 @@ def _read_classic(source: LockSource) -> list[Component]:
         identities.append((name, version, own))
         for spec in entry.specs:
             by_spec[spec] = own
+    overridden = _Overridden(source, identities, by_spec)
+
+    def resolve_classic(name: str, spec: str, peer: bool = False) -> str | None:
+        found = by_spec.get(f"{name}@{spec}")
+        return found if found is not None or peer else overridden.target(name)
+
     edges: dict[str, list[str]] = {}
     for entry, (_, _, own) in zip(entries, identities, strict=True):
         found = edges.setdefault(own, [])
         for section in _EDGE_SECTIONS:
             table = entry.fields.get(section)
             for dep, spec in table.items() if isinstance(table, dict) else ():
-                target = by_spec.get(f"{dep}@{spec}")
+                target = resolve_classic(str(dep), str(spec), section == _PEERS)
                 if target is not None:
                     found.append(target)
-    roots = _classic_roots(source, lambda name, spec: by_spec.get(f"{name}@{spec}"))
+    roots = _classic_roots(source, resolve_classic)
     scopes = reachable_scopes(roots.prod, roots.dev, edges)
     components: dict[str, Component] = {}
     for entry, (name, version, own) in zip(entries, identities, strict=True):
@@ -313,6 +320,49 @@ def _literal_workspaces(manifest: Mapping[str, Any]) -> list[str]:
 # Berry ---------------------------------------------------------------------------------
 
 
+class _Overridden:
+    """Where a dependency's own range names no entry: package.json's `resolutions`
+    replaced it before Yarn locked (a package asks for ^4.7.0, the project forces
+    ~4.7.0-alpha.2, and only the forced range is a key). Then the package is the one
+    `resolutions` names, or the only version of it that is locked."""
+
+    def __init__(
+        self,
+        source: LockSource,
+        identities: Sequence[tuple[str, str | None, str]],
+        by_spec: Mapping[str, str],
+    ) -> None:
+        self._versions: dict[str, set[str]] = {}
+        for name, _version, own in identities:
+            self._versions.setdefault(name, set()).add(own)
+        self._by_spec = by_spec
+        manifest = sibling_document(source.read_sibling, "package.json") or {}
+        forced = manifest.get("resolutions")
+        # Only a plain package name is a rule for every path to it ('a/b' and 'a@1'
+        # keys are narrower and are not applied here).
+        self._forced = {
+            str(k): str(v)
+            for k, v in (forced.items() if isinstance(forced, dict) else ())
+            if _plain_name(str(k))
+        }
+
+    def target(self, name: str) -> str | None:
+        forced = self._forced.get(name)
+        if forced is not None:
+            found = self._by_spec.get(f"{name}@{forced}") or self._by_spec.get(
+                f"{name}@npm:{forced}"
+            )
+            if found is not None:
+                return found
+        versions = self._versions.get(name)
+        return next(iter(versions)) if versions is not None and len(versions) == 1 else None
+
+
+def _plain_name(key: str) -> bool:
+    """'lodash' or '@scope/name', not 'parent/lodash' nor 'lodash@1'."""
+    return key.count("/") == (1 if key.startswith("@") else 0) and "@" not in key[1:]
+
+
 def _read_berry(source: LockSource) -> list[Component]:
     documents, lines = lockyaml.read(source.text)
     data = documents[-1] if documents else None
@@ -342,11 +392,14 @@ def _read_berry(source: LockSource) -> list[Component]:
             by_spec[spec] = own
         entries.append((key, entry, name, version, own))
 
-    def resolve(name: str, spec: str) -> str | None:
+    overridden = _Overridden(source, [(n, v, own) for _, _, n, v, own in entries], by_spec)
+
+    def resolve(name: str, spec: str, peer: bool = False) -> str | None:
         found = by_spec.get(f"{name}@{spec}")
         if found is None and ":" not in spec:
             found = by_spec.get(f"{name}@npm:{spec}")  # npm: is the default protocol
-        return found
+        # A peer is the parent's to provide (Berry resolves it in virtual copies).
+        return found if found is not None or peer else overridden.target(name)
 
     edges: dict[str, list[str]] = {}
     workspaces: list[tuple[str, str, Mapping[str, Any]]] = []
@@ -355,7 +408,7 @@ def _read_berry(source: LockSource) -> list[Component]:
         for section in _EDGE_SECTIONS:
             table = entry.get(section)
             for dep, spec in table.items() if isinstance(table, dict) else ():
-                found = resolve(str(dep), str(spec))
+                found = resolve(str(dep), str(spec), section == _PEERS)
                 if found is not None:
                     depends.append(found)
         resolution = str(entry.get("resolution", ""))
