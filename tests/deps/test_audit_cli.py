@@ -271,3 +271,18 @@ def test_vex_is_valid_cyclonedx_1_6(workspace: Project) -> None:
     assert py["analysis"]["response"] == ["can_not_fix"]
     refs = {c["bom-ref"] for c in bom["components"]}
     assert "pkg:pypi/jinja2@2.10" in refs
+
+
+def test_an_audit_that_could_look_at_nothing_is_not_a_pass(workspace: Project) -> None:
+    # Only PyPI's advisories are imported, and the workspace pins only npm packages: a
+    # CI step must not go green on "no known vulnerability in 0 components".
+    shutil.copytree(OSV / "pypa", workspace.root.parent / "pypa-only")
+    assert workspace.run("deps", "db", "import", str(workspace.root.parent / "pypa-only")).code == 0
+    (workspace.root / "uv.lock").unlink()
+    (workspace.root / "pyproject.toml").unlink()
+    workspace.commit()
+    done = workspace.run("deps", "audit")
+    assert done.code == 2
+    assert "npm: 2 component(s) not audited" in done.out
+    assert "nothing was audited" in done.err
+    assert "conveyor deps db import PATH" in done.err

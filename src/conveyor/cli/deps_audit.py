@@ -15,7 +15,6 @@ from conveyor.cli import pipeline_file_option
 if TYPE_CHECKING:
     from conveyor.deps.audit import AuditResult, ComponentFindings, Vulnerability, WorkspaceAudit
     from conveyor.deps.components import Component
-    from conveyor.model import DepsPolicy
 
 _RATINGS = ("critical", "high", "medium", "low", "none")
 _IMPORT_HINT = (
@@ -82,8 +81,10 @@ def audit_command(
     """Known vulnerabilities of the packages the workspace's lockfiles pin, from the
     advisory database (`conveyor deps db import`) or the OSV API (--online), with the
     upgrade that fixes them. Exit 1 when a finding counts (not set aside by `deps.ignore`
-    or --ignore), 0 when none does, 2 when there is no database to ask."""
+    or --ignore), 0 when none does, 2 when there is no database to ask or none
+    covers any of the packages (nothing audited is not a pass)."""
     from conveyor import __version__
+    from conveyor.cli.deps import workspace, workspace_files
     from conveyor.deps.audit import NoDatabase, audit_workspace, exceptions
     from conveyor.errors import UsageError
 
@@ -92,13 +93,13 @@ def audit_command(
             f"{len(ignored)} --ignore but {len(reasons)} --reason: give each --ignore ID "
             "its --reason TEXT (why it is set aside)"
         )
-    root, policy = _workspace(ctx)
+    root, policy = workspace(ctx)
     ignore = exceptions(
         [(i.id, i.reason, i.until) for i in policy.ignore], zip(ignored, reasons, strict=True)
     )
     source, database = _source(online, timeout)
     try:
-        done = audit_workspace(root, _files(root), source, ignore)
+        done = audit_workspace(root, workspace_files(root), source, ignore)
     except NoDatabase:
         raise UsageError(
             "no advisory database: import one first, or ask the OSV API (--online)",
@@ -126,29 +127,17 @@ def audit_command(
     else:
         for line in render(done, result):
             click.echo(line)
+    if result.audited == 0 and result.no_database and not result.vulnerabilities:
+        # "No known vulnerability" in zero components is no answer: a CI step must not
+        # pass on it.
+        click.echo(
+            "nothing was audited: no advisory database covers "
+            f"{', '.join(sorted(result.no_database))} (import its OSV records: "
+            "conveyor deps db import PATH, or ask the OSV API with --online)",
+            err=True,
+        )
+        return 2
     return 1 if result.vulnerabilities else 0
-
-
-def _workspace(ctx: click.Context) -> tuple[str, DepsPolicy]:
-    """The workspace (the pipeline file's directory, else the current one) and its
-    `deps:` policy (none without a pipeline file)."""
-    from conveyor.config import find_pipeline_file
-    from conveyor.model import DepsPolicy
-
-    named = ctx.find_root().obj.get("pipeline_file") if ctx.find_root().obj else None
-    if named or os.path.isfile(find_pipeline_file()):
-        from conveyor.cli import load
-
-        pipeline = load(ctx)
-        return pipeline.root, pipeline.deps
-    return os.getcwd(), DepsPolicy()
-
-
-def _files(root: str) -> list[str]:
-    """The workspace's files: tracked, and untracked but not ignored."""
-    from conveyor.workspace.listing import workspace_files
-
-    return sorted(workspace_files(root))
 
 
 def _source(online: bool, timeout: float) -> tuple[Any, Any]:

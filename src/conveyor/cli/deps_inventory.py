@@ -56,9 +56,10 @@ def list_command(ctx: click.Context, paths: tuple[str, ...], as_json: bool, tree
     node_modules and vendor trees left out; PATHs (files or directories) narrow the
     list. A lockfile that cannot be read is reported as path:line:col on stderr, the
     others still listed; the exit code is then 2."""
+    from conveyor.cli.deps import workspace_root
     from conveyor.deps.inventory import read_lockfiles
 
-    root = _workspace_root(ctx)
+    root = workspace_root(ctx)
     chosen = _select(root, paths)
     inventory = read_lockfiles(root, chosen)
     if as_json:
@@ -74,23 +75,6 @@ def list_command(ctx: click.Context, paths: tuple[str, ...], as_json: bool, tree
     for error in inventory.errors:
         click.echo(f"{error.location}: {error.message}", err=True)
     return 2 if inventory.errors else 0
-
-
-def _workspace_root(ctx: click.Context) -> str:
-    """Where the workspace is, as other commands find it: the directory of the pipeline
-    file (-f, or conveyor.yml here or in a parent); without one (dependencies need no
-    pipeline), the git checkout's top directory, else the current directory."""
-    from conveyor.config import find_pipeline_file
-    from conveyor.workspace.listing import repository_root
-
-    shared = ctx.find_root().obj
-    named = shared.get("pipeline_file") if isinstance(shared, dict) else None
-    if isinstance(named, str) and named:
-        return os.path.dirname(os.path.abspath(named))
-    found = find_pipeline_file()
-    if os.path.isfile(found):
-        return os.path.dirname(found)
-    return repository_root(os.getcwd())
 
 
 def _select(root: str, paths: tuple[str, ...]) -> list[str]:

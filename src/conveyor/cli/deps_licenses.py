@@ -12,31 +12,17 @@ from typing import TYPE_CHECKING
 
 import click
 
-from conveyor.cli import load, pipeline_file_option
+from conveyor.cli import pipeline_file_option
 
 if TYPE_CHECKING:
     from conveyor.deps.inventory import Inventory
-    from conveyor.model import DepsPolicy
-
-
-def _workspace(ctx: click.Context) -> tuple[str, DepsPolicy]:
-    """The workspace's root and its `deps:` policy: conveyor.yml's (named with -f, or
-    found from here), else the current directory with no policy."""
-    from conveyor.config import find_pipeline_file
-    from conveyor.model import DepsPolicy
-
-    named = ctx.obj.get("pipeline_file") if ctx.obj else None
-    if named or os.path.isfile(find_pipeline_file()):
-        pipeline = load(ctx)
-        return pipeline.root, pipeline.deps
-    return os.getcwd(), DepsPolicy()
 
 
 def _inventory(root: str) -> Inventory:
+    from conveyor.cli.deps import workspace_files
     from conveyor.deps.inventory import read_inventory
-    from conveyor.workspace.listing import tracked_files
 
-    inventory = read_inventory(root, tracked_files(root))
+    inventory = read_inventory(root, workspace_files(root))
     for error in inventory.errors:
         click.echo(f"warning: {error.location}: {error.message} (not read)", err=True)
     return inventory
@@ -56,12 +42,13 @@ def _inventory(root: str) -> Inventory:
 def licenses_command(ctx: click.Context, as_json: bool, python: str | None) -> int:
     """Each dependency's license as an SPDX expression, where it was found, and the
     `deps.licenses` policy's verdict. Exit 1 when a license is denied or unknown."""
+    from conveyor.cli.deps import workspace
     from conveyor.deps.license_report import judge, policy
     from conveyor.deps.license_sources import LicenseFinder, site_packages
     from conveyor.deps.licenses import Verdict
     from conveyor.errors import UserError
 
-    root, deps = _workspace(ctx)
+    root, deps = workspace(ctx)
     if python is not None and not site_packages(python):
         raise UserError(
             f"--python {python}: no site-packages there",
@@ -154,12 +141,13 @@ def outdated_command(
     """Each PyPI and npm dependency's pinned version against the newest its registry
     offers, and how far behind it is (major, minor, patch). Information: exit 0,
     unless --fail-on says otherwise."""
+    from conveyor.cli.deps import workspace
     from conveyor.deps.components import Ecosystem
     from conveyor.deps.outdated import Distance, check
     from conveyor.deps.registries import NPM_HOW, PYPI_HOW, npm_registry, pypi_index
     from conveyor.errors import UserError
 
-    root, deps = _workspace(ctx)
+    root, deps = workspace(ctx)
     wanted = {Ecosystem.PYPI, Ecosystem.NPM}
     if ecosystems:
         wanted = {Ecosystem.PYPI if e == "pypi" else Ecosystem.NPM for e in ecosystems}

@@ -7,6 +7,7 @@ import os
 
 import click
 
+from conveyor.cli import pipeline_file_option
 from conveyor.deps.sbom import FORMATS
 
 
@@ -31,7 +32,9 @@ from conveyor.deps.sbom import FORMATS
     is_flag=True,
     help="Leave out the packages only development needs (dev scope in every lockfile).",
 )
-def sbom_command(fmt: str, output: str | None, no_dev: bool) -> int:
+@pipeline_file_option
+@click.pass_context
+def sbom_command(ctx: click.Context, fmt: str, output: str | None, no_dev: bool) -> int:
     """Write the workspace's SBOM: every package its lockfiles pin, with package URLs,
     the hashes and licenses the lockfiles record, and who depends on whom; the project
     (named by pyproject.toml, package.json or Cargo.toml, else its directory) at the
@@ -45,13 +48,14 @@ def sbom_command(fmt: str, output: str | None, no_dev: bool) -> int:
     A lockfile that cannot be read is reported on stderr with its location; the SBOM is
     still written from the others, and the exit code is 2, so an incomplete SBOM does
     not pass unnoticed."""
+    from conveyor.cli.deps import workspace_files, workspace_root
     from conveyor.deps.inventory import read_inventory
     from conveyor.deps.sbom import project_of, render
     from conveyor.errors import UsageError
     from conveyor.fsutil import atomic_write
 
-    root = workspace_root()
-    inventory = read_inventory(root, sorted(_files(root)))
+    root = workspace_root(ctx)
+    inventory = read_inventory(root, workspace_files(root))
     for error in inventory.errors:
         where = _shown(root, error.path) + error.location[len(error.path) :]
         click.echo(f"{where}: {error.message}", err=True)
@@ -77,30 +81,6 @@ def sbom_command(fmt: str, output: str | None, no_dev: bool) -> int:
         )
         return 2
     return 0
-
-
-def workspace_root(start: str | None = None) -> str:
-    """The directory of conveyor.yml in `start` (default: here) or a parent; else the
-    top of the git checkout; else `start` itself."""
-    from conveyor.config import find_pipeline_file
-    from conveyor.workspace.git import GitError, toplevel
-
-    here = os.path.abspath(start or os.getcwd())
-    found = find_pipeline_file(here)
-    if os.path.isfile(found):
-        return os.path.dirname(found)
-    try:
-        top = toplevel(here)
-    except (GitError, OSError):
-        return here
-    return top or here
-
-
-def _files(root: str) -> list[str]:
-    # The workspace's files, as the checks list them (moving to the workspace layer).
-    from conveyor.workspace.listing import workspace_files
-
-    return list(workspace_files(root))
 
 
 def _shown(root: str, path: str) -> str:
