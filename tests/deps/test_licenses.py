@@ -232,7 +232,7 @@ def test_an_environment_given_and_a_version_that_differs(tmp_path: Path, venv: P
         "appdirs-1.4.4.dist-info, installed 1.4.4 (the lockfile pins 1.4.3) (classifiers)"
     )
     assert missing.expression is None
-    assert missing.source.startswith("not found: in no installed environment")
+    assert missing.source.startswith("not found: not installed in /")
 
 
 def test_node_modules_give_npm_licenses_the_lockfile_first(tmp_path: Path) -> None:
@@ -389,7 +389,7 @@ def test_deps_licenses_without_the_environment_reports_unknowns(project: Project
     data = json.loads(result.out)
     python = [p for p in data["packages"] if p["ecosystem"] == "PyPI"]
     assert {p["verdict"] for p in python} == {"unknown"}
-    assert python[0]["source"].startswith("not found: in no installed environment")
+    assert python[0]["source"].startswith("not found: not installed in /")
     bad = project.run("deps", "licenses", "--python", str(project.root / "web"))
     assert bad.code == 2
     assert "no site-packages there" in bad.err

@@ -268,7 +268,8 @@ def summary(done: WorkspaceAudit, result: AuditResult) -> str:
             by[v.severity.rating] = by.get(v.severity.rating, 0) + 1
         parts = ", ".join(f"{by[r]} {r}" for r in (*_RATINGS, "unknown") if r in by)
         affected = len({id(c) for c, _ in counted})
-        text = f"{len(counted)} vulnerabilities ({parts}) in {affected} of {where}"
+        noun = "vulnerability" if len(counted) == 1 else "vulnerabilities"
+        text = f"{len(counted)} {noun} ({parts}) in {affected} of {where}"
     if ignored:
         text += f"; {ignored} ignored"
     if result.no_database:

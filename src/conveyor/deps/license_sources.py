@@ -158,6 +158,13 @@ class LicenseFinder:
     def _nowhere(self, c: Component) -> str:
         """Where a license was looked for in vain, for the report."""
         if c.ecosystem is Ecosystem.PYPI:
+            sites = self._site_dirs(c.lockfile)
+            if sites:
+                shown = ", ".join(
+                    os.path.relpath(s, self.root) if s.startswith(self.root + os.sep) else s
+                    for s in sites
+                )
+                return f"not found: not installed in {shown} (nor said by the lockfile)"
             return "not found: in no installed environment (.venv/, venv/, --python)"
         if c.ecosystem is Ecosystem.NPM:
             return "not found: not in the lockfile nor in node_modules/ (run npm ci)"
