@@ -389,7 +389,7 @@ def test_deps_licenses_without_the_environment_reports_unknowns(project: Project
     data = json.loads(result.out)
     python = [p for p in data["packages"] if p["ecosystem"] == "PyPI"]
     assert {p["verdict"] for p in python} == {"unknown"}
-    assert python[0]["source"].startswith("not found: not installed in /")
+    assert python[0]["source"].startswith("not found: in no installed environment")
     bad = project.run("deps", "licenses", "--python", str(project.root / "web"))
     assert bad.code == 2
     assert "no site-packages there" in bad.err
