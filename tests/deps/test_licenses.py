@@ -496,3 +496,41 @@ def test_the_license_field_when_nothing_better_is_said(tmp_path: Path) -> None:
     assert (mccabe.expression, mccabe.raw) == ("MIT", "Expat license")
     assert mccabe.source == "site-packages/mccabe-0.7.0.dist-info (License)"
     assert wholetext.expression is None
+
+
+def test_the_sbom_states_the_licenses_the_installed_environment_gives(
+    tmp_path: Path, venv: Path
+) -> None:
+    # uv.lock records no licenses: without the environment the SBOM could state none.
+    root = _workspace(tmp_path)
+    (root / ".venv").symlink_to(venv)
+    done = subprocess.run(
+        [sys.executable, "-m", "conveyor", "deps", "sbom"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    stated = {
+        c["name"]: [
+            entry.get("expression") or entry["license"].get("id") for entry in c["licenses"]
+        ]
+        for c in json.loads(done.stdout)["components"]
+        if c.get("licenses")
+    }
+    assert stated["iniconfig"] == ["MIT"]
+    assert stated["packaging"] == ["Apache-2.0 OR BSD-3-Clause"]
+    # the same workspace without its environment: no license is made up
+    (root / ".venv").unlink()
+    bare = subprocess.run(
+        [sys.executable, "-m", "conveyor", "deps", "sbom"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    unlicensed = json.loads(bare.stdout)["components"]
+    assert all(
+        not c.get("licenses") for c in unlicensed if c.get("purl", "").startswith("pkg:pypi/")
+    )

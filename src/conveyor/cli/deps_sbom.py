@@ -32,9 +32,18 @@ from conveyor.deps.sbom import FORMATS
     is_flag=True,
     help="Leave out the packages only development needs (dev scope in every lockfile).",
 )
+@click.option(
+    "--python",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="A virtualenv (or site-packages) whose installed distributions give Python "
+    "packages' licenses (default: .venv/ or venv/ in the workspace).",
+)
 @pipeline_file_option
 @click.pass_context
-def sbom_command(ctx: click.Context, fmt: str, output: str | None, no_dev: bool) -> int:
+def sbom_command(
+    ctx: click.Context, fmt: str, output: str | None, no_dev: bool, python: str | None
+) -> int:
     """Write the workspace's SBOM: every package its lockfiles pin, with package URLs,
     the hashes and licenses the lockfiles record, and who depends on whom; the project
     (named by pyproject.toml, package.json or Cargo.toml, else its directory) at the
@@ -50,6 +59,7 @@ def sbom_command(ctx: click.Context, fmt: str, output: str | None, no_dev: bool)
     not pass unnoticed."""
     from conveyor.cli.deps import workspace_files, workspace_root
     from conveyor.deps.inventory import read_inventory
+    from conveyor.deps.license_sources import spdx_licenses
     from conveyor.deps.sbom import project_of, render
     from conveyor.errors import UsageError
     from conveyor.fsutil import atomic_write
@@ -59,7 +69,10 @@ def sbom_command(ctx: click.Context, fmt: str, output: str | None, no_dev: bool)
     for error in inventory.errors:
         where = _shown(root, error.path) + error.location[len(error.path) :]
         click.echo(f"{where}: {error.message}", err=True)
-    text = render(fmt, inventory, project=project_of(root), dev=not no_dev)
+    # What the installed environments say (.venv, node_modules, Cargo's sources) beside
+    # what the lockfiles do, as `deps licenses` finds it.
+    licenses = spdx_licenses(root, inventory.components, python=python)
+    text = render(fmt, inventory, project=project_of(root), licenses=licenses, dev=not no_dev)
     if output is None or output == "-":
         click.echo(text, nl=False)
     else:

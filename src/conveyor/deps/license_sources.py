@@ -389,3 +389,13 @@ def _npm_licenses(manifest: object) -> list[str]:
         ]
         return [n for n in names if isinstance(n, str) and n.strip()]
     return []
+
+
+def spdx_licenses(
+    root: str, components: Iterable[Component], *, python: str | None = None
+) -> dict[str, str]:
+    """purl -> SPDX expression of each component whose license is known in SPDX terms
+    (what an SBOM states); a license with terms SPDX does not name is left out, not
+    guessed."""
+    found = LicenseFinder(root, python=python).find(components)
+    return {f.purl: f.expression for f in found if f.expression and not f.unknown}

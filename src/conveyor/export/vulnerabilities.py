@@ -10,24 +10,15 @@ from typing import Any
 from urllib.parse import quote
 
 from conveyor.deps.audit import AuditResult, ComponentFindings, Vulnerability, fingerprint
+from conveyor.reports.sarif import SCHEMA, SEVERITY_LEVEL, SEVERITY_SCORE
 
-SARIF_SCHEMA = (
-    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
-)
 TOOL = "conveyor-deps"
 FINGERPRINT_KEY = "conveyor/vulnerability/v1"
 
 # Code scanning reads a rule's severity from `security-severity` (a CVSS-like score):
-# a rating without a score states one inside its band.
-_BAND_SCORE = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "2.0", "none": "0.0"}
-_LEVEL = {
-    "critical": "error",
-    "high": "error",
-    "medium": "warning",
-    "low": "note",
-    "none": "note",
-    "unknown": "warning",
-}
+# a rating without a score states one inside its band, as every SARIF Conveyor writes.
+_BAND_SCORE = {**SEVERITY_SCORE, "none": SEVERITY_SCORE["note"]}
+_LEVEL = {**SEVERITY_LEVEL, "none": "note", "unknown": "warning"}
 
 
 def sarif(result: AuditResult, version: str) -> dict[str, Any]:
@@ -47,7 +38,7 @@ def sarif(result: AuditResult, version: str) -> dict[str, Any]:
         "rules": list(rules.values()),
     }
     return {
-        "$schema": SARIF_SCHEMA,
+        "$schema": SCHEMA,
         "version": "2.1.0",
         "runs": [
             {

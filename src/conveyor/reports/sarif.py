@@ -62,8 +62,8 @@ FINGERPRINT_KEY = "conveyor/v2"
 SRCROOT = "%SRCROOT%"
 
 # What write_sarif states per severity: scores that read back as the same severity.
-_SEVERITY_SCORE = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "2.0", "note": "0.0"}
-_SEVERITY_LEVEL = {
+SEVERITY_SCORE = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "2.0", "note": "0.0"}
+SEVERITY_LEVEL = {
     "critical": "error",
     "high": "error",
     "medium": "warning",
@@ -289,8 +289,8 @@ def write_sarif(
     driver["rules"] = [
         {
             "id": rule,
-            "defaultConfiguration": {"level": _SEVERITY_LEVEL[severity]},
-            "properties": {"security-severity": _SEVERITY_SCORE[severity]},
+            "defaultConfiguration": {"level": SEVERITY_LEVEL[severity]},
+            "properties": {"security-severity": SEVERITY_SCORE[severity]},
         }
         for rule, severity in rules.items()
     ]
@@ -299,7 +299,7 @@ def write_sarif(
         result: dict[str, Any] = {
             "ruleId": finding.rule,
             "ruleIndex": index[finding.rule],
-            "level": _SEVERITY_LEVEL[finding.severity],
+            "level": SEVERITY_LEVEL[finding.severity],
             "message": {"text": finding.message},
         }
         if finding.path:
@@ -309,7 +309,7 @@ def write_sarif(
             result["locations"] = [{"physicalLocation": physical}]
         if finding.fingerprint:
             result["partialFingerprints"] = {FINGERPRINT_KEY: finding.fingerprint}
-        result["properties"] = {"security-severity": _SEVERITY_SCORE[finding.severity]}
+        result["properties"] = {"security-severity": SEVERITY_SCORE[finding.severity]}
         results.append(result)
     log = {
         "$schema": SCHEMA,
