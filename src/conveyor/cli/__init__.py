@@ -45,6 +45,7 @@ class LazyGroup(click.Group):
         "import": "conveyor.cli.interop",
         "export": "conveyor.cli.interop",
         "deps": "conveyor.cli.deps",
+        "artifacts": "conveyor.cli.artifacts",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -1,0 +1,23 @@
+"""`conveyor artifacts`: the versions a build stored (list, show, verify, fetch,
+promote, prune), their signing keys (keygen) and their publication (publish). Each
+subcommand lives in its own module, imported only when it runs."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import click
+
+from conveyor.cli import LazyGroup
+
+
+class _ArtifactsGroup(LazyGroup):
+    commands_by_module: ClassVar[dict[str, str]] = {
+        # subcommand -> module (one per concern: the store, keys, publishing)
+    }
+
+
+@click.group("artifacts", cls=_ArtifactsGroup)
+def artifacts_command() -> None:
+    """What builds produced, versioned, checksummed, signed and attested: list, show,
+    verify, fetch, promote, prune, keygen, publish."""
