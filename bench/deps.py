@@ -313,7 +313,7 @@ def _lockfiles(root: str) -> int:
 
 def _in_process(root: str, cache: str, reps: int) -> dict[str, float]:
     """The audit's parts, timed inside one process (the database warm)."""
-    from conveyor.checks.before import workspace_files
+    from conveyor.workspace.listing import workspace_files
     from conveyor.deps.advisories import Database
     from conveyor.deps.audit import DatabaseSource, audit
     from conveyor.deps.inventory import read_inventory
