@@ -397,6 +397,13 @@ def test_deps_outdated_reports_both_ecosystems(
     lines = result.out.splitlines()
     assert lines[0].split() == ["PACKAGE", "CURRENT", "NEWEST", "BEHIND", "WHERE"]
     rows = {line.split()[0]: line.split()[1:] for line in lines[1:-1]}
+    # WHERE is the lockfile line of the entry
+    where = rows["major-pkg"][3]
+    path, line = where.split(":")
+    locked = (project.root / path).read_text().splitlines()
+    assert locked[int(line) - 1] == "[[package]]"
+    assert locked[int(line)] == 'name = "major-pkg"'
+    rows = {name: [*row[:3], row[3].rsplit(":", 1)[0]] for name, row in rows.items()}
     assert rows == {
         "major-pkg": ["1.5.0", "3.0.0", "major", "uv.lock"],
         "tinypkg": ["1.0.0", "1.2.0", "minor", "uv.lock"],
@@ -419,7 +426,7 @@ def test_deps_outdated_reports_both_ecosystems(
         "current": "0.2.0",
         "newest": "0.2.0",
         "distance": None,
-        "locations": ["web/package-lock.json"],
+        "locations": ["web/package-lock.json:1"],  # the test writes it on one line
         "error": None,
     }
 

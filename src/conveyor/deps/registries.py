@@ -4,8 +4,8 @@ user configured, and the HTTP that asks it.
 There is no default registry: a PyPI-compatible index comes from `--index-url`,
 `deps.registries.pypi`, `PIP_INDEX_URL` or pip's configuration files (`index-url`); an
 npm-compatible registry from `--registry`, `deps.registries.npm`, `npm_config_registry`
-or an `.npmrc` (`registry=`). Credentials come from the URL's userinfo
-(`https://user:token@host/simple`), a token variable (CONVEYOR_PYPI_TOKEN,
+or an `.npmrc` (`registry=`). Credentials come from the URL's userinfo (user and
+token before the host), a token variable (CONVEYOR_PYPI_TOKEN,
 CONVEYOR_NPM_TOKEN), or for npm the `.npmrc` `//host/:_authToken=`; they go in an
 Authorization header and are never shown (a registry is shown without its userinfo).
 
