@@ -313,11 +313,11 @@ def _lockfiles(root: str) -> int:
 
 def _in_process(root: str, cache: str, reps: int) -> dict[str, float]:
     """The audit's parts, timed inside one process (the database warm)."""
-    from conveyor.workspace.listing import workspace_files
     from conveyor.deps.advisories import Database
     from conveyor.deps.audit import DatabaseSource, audit
     from conveyor.deps.inventory import read_inventory
     from conveyor.deps.versions import package_key, version_key
+    from conveyor.workspace.listing import workspace_files
 
     files = sorted(workspace_files(root))
     inventory_s = []
