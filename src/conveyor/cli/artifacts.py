@@ -14,6 +14,9 @@ from conveyor.cli import LazyGroup
 class _ArtifactsGroup(LazyGroup):
     commands_by_module: ClassVar[dict[str, str]] = {
         # subcommand -> module (one per concern: the store, keys, publishing)
+        "keygen": "conveyor.cli.artifacts_keys",
+        "sign-blob": "conveyor.cli.artifacts_keys",
+        "verify-blob": "conveyor.cli.artifacts_keys",
     }
 
 
