@@ -53,6 +53,17 @@ class ArtifactSpec:
     type: str = "application"
     """What the files are, for the hand-off to deployment: application, library,
     package, container, deployment-manifest, documentation, report or other."""
+    version: str | None = None
+    """The version's template (`1.4.{{ run_number }}`, or a literal); with
+    `version_from`, `{{ version }}` names the version the source gives. None: the build
+    number."""
+    version_from: str | None = None
+    """`git` (git describe), or a pyproject.toml, package.json or Cargo.toml (a path
+    relative to the job's directory) whose version field gives the version."""
+    keep_last: int | None = None
+    """`keep: {last: N}`: the newest N versions are kept (the rest go when pruned)."""
+    keep_per: str | None = None
+    """`keep: {per: branch}`: N per branch rather than N in all."""
 
     def covers(self, path: str) -> bool:
         """Whether a workspace-relative file is one of these artifacts: a path written
@@ -66,6 +77,16 @@ class ArtifactSpec:
             if fnmatchcase(path, pattern):
                 return True
         return False
+
+
+@dataclass(frozen=True)
+class ArtifactStoreSpec:
+    """The pipeline's `artifacts:`: where the artifact store is and which channels keep
+    a version whatever the retention rules say."""
+
+    dir: str | None = None
+    """Absolute; None: `.conveyor/artifacts/` in the workspace."""
+    protected_channels: tuple[str, ...] = ("prod",)
 
 
 @dataclass(frozen=True)
@@ -371,6 +392,8 @@ class Pipeline:
     """The remote cache, if the pipeline file names one (`remote:`)."""
     deps: DepsPolicy = field(default_factory=DepsPolicy)
     """`deps:`: advisories set aside, the license policy, the registries."""
+    artifacts: ArtifactStoreSpec = field(default_factory=ArtifactStoreSpec)
+    """`artifacts:`: the artifact store's directory and protected channels."""
 
     @property
     def label(self) -> str:

@@ -1006,7 +1006,7 @@ def test_unknown_key_lists_the_valid_keys(project: Project) -> None:
         "conveyor.yml:5:7: jobs.build.artifacts.pahts: unknown key 'pahts' (did you mean 'paths'?)"
     )
     assert result.err.splitlines()[1] == (
-        "  hint: valid keys here: paths, name, expire_in, when, type"
+        "  hint: valid keys here: paths, name, version, keep, expire_in, when, type"
     )
 
 

@@ -72,12 +72,15 @@ def test_build_output_hands_over_every_artifact_with_its_digest(
         data = (project.root / location).read_bytes()  # restored by the cache
         assert artifact["sha256"] == hashlib.sha256(data).hexdigest(), location
         assert artifact["size_bytes"] == len(data)
-        assert artifact["metadata"] == {
+        expected = {
             "version": "v1.4.0",
             "commit_hash": latest["commit"],
             "build_number": 3,
             "run_id": latest["id"],
         }
+        if artifact["type"] != "output":  # stored as the job's artifact version too
+            expected["artifact_version"] = f"{artifact['job']}@3"
+        assert artifact["metadata"] == expected
     assert by_location["dist/shop.tar.gz"]["type"] == "application"
     assert by_location["dist/log.txt"]["type"] == "output", "an output not among artifacts"
     assert by_location["dist/shop.tar.gz"]["job"] == "build"

@@ -4,8 +4,8 @@ build-output hand-off read it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -19,6 +19,8 @@ class ArtifactFile:
     sha256: str
     size: int
     media_type: str = "application/octet-stream"
+    executable: bool = False
+    """Fetched with its executable bits set (a binary, a script)."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,14 @@ class Attachment:
     sha256: str
     size: int
     subject: str | None = None
+    media_type: str = "application/octet-stream"
+    created: str = ""
+    """When it was attached, ISO 8601 UTC."""
+
+
+ATTACHMENT_KINDS = ("signature", "provenance", "sbom", "other")
+"""What an attachment may be: a signature of one file (or of the version), a
+provenance statement, the SBOM of the workspace the version was built from."""
 
 
 @dataclass(frozen=True)
@@ -67,11 +77,33 @@ class ArtifactVersion:
     metadata: Mapping[str, str] = field(default_factory=dict)
     """Anything else said about it (the version's source: 'git describe',
     'pyproject.toml', a template)."""
+    tag: str | None = None
+    """The git tag the commit had, if any."""
+    keep_last: int | None = None
+    """The job's `keep: {last: N}` when the version was stored: the newest N versions of
+    the name (per branch, with `keep_per`) are kept when the store is pruned."""
+    keep_per: str | None = None
+    promotions: tuple[Mapping[str, str], ...] = ()
+    """Each move between channels: {from, to, when}."""
 
     @property
     def ref(self) -> str:
         """'name@version'."""
         return f"{self.name}@{self.version}"
+
+    @property
+    def size(self) -> int:
+        """Bytes of its files, added up."""
+        return sum(f.size for f in self.files)
+
+    @property
+    def digest(self) -> str:
+        """'sha256:<hex>': one digest of the version's content, its files' paths, sizes
+        and digests (what two versions of one name and version are compared by)."""
+        return files_digest(self.files)
+
+    def attachments_of(self, kind: str) -> tuple[Attachment, ...]:
+        return tuple(a for a in self.attachments if a.kind == kind)
 
     def as_dict(self) -> dict[str, Any]:
         """The record as the store's index keeps it (JSON)."""
@@ -80,20 +112,42 @@ class ArtifactVersion:
         data = asdict(self)
         data["metadata"] = dict(self.metadata)
         data["published"] = [dict(p) for p in self.published]
+        data["promotions"] = [dict(p) for p in self.promotions]
+        data["digest"] = self.digest
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ArtifactVersion:
         """The record from `as_dict`'s JSON (ValueError when it is not one)."""
         try:
+            # Fields a newer Conveyor added are left out, not refused.
+            known = {f.name for f in fields(cls)}
             return cls(
                 **{
-                    **data,
-                    "files": tuple(ArtifactFile(**f) for f in data["files"]),
-                    "attachments": tuple(Attachment(**a) for a in data.get("attachments", ())),
+                    **{k: v for k, v in data.items() if k in known},
+                    "files": tuple(_known(ArtifactFile, f) for f in data["files"]),
+                    "attachments": tuple(
+                        _known(Attachment, a) for a in data.get("attachments", ())
+                    ),
                     "published": tuple(dict(p) for p in data.get("published", ())),
+                    "promotions": tuple(dict(p) for p in data.get("promotions", ())),
                     "metadata": dict(data.get("metadata", {})),
                 }
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not an artifact record: {exc}") from None
+
+
+def _known(cls: type[Any], data: Mapping[str, Any]) -> Any:
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def files_digest(files: Iterable[ArtifactFile]) -> str:
+    """'sha256:<hex>' of the files' paths, sizes and digests, in path order."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted(files, key=lambda f: f.path):
+        h.update(f"{f.path}\0{f.size}\0{f.sha256}\n".encode())
+    return "sha256:" + h.hexdigest()

@@ -17,6 +17,12 @@ class _ArtifactsGroup(LazyGroup):
         "keygen": "conveyor.cli.artifacts_keys",
         "sign-blob": "conveyor.cli.artifacts_keys",
         "verify-blob": "conveyor.cli.artifacts_keys",
+        "list": "conveyor.cli.artifacts_store",
+        "show": "conveyor.cli.artifacts_store",
+        "verify": "conveyor.cli.artifacts_store",
+        "fetch": "conveyor.cli.artifacts_store",
+        "promote": "conveyor.cli.artifacts_store",
+        "prune": "conveyor.cli.artifacts_store",
     }
 
 

@@ -229,11 +229,14 @@ def show_command(
 
 
 def _build_output(ctx: click.Context, run_id: str | None, window: float, as_json: bool) -> int:
+    from conveyor.artifacts.store import ArtifactStore, default_dir
     from conveyor.export.handoff import for_run
     from conveyor.history.queries import find_run
 
     with _history(ctx) as (pipeline, store):
-        document = for_run(store, find_run(store, pipeline.label, run_id), window).to_json()
+        artifacts = ArtifactStore(pipeline.artifacts.dir or default_dir(pipeline.root))
+        record = find_run(store, pipeline.label, run_id)
+        document = for_run(store, record, window, artifacts).to_json()
     if as_json:
         click.echo(json.dumps(document, indent=2))
         return 0
@@ -241,6 +244,7 @@ def _build_output(ctx: click.Context, run_id: str | None, window: float, as_json
 
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
+    yaml.width = 4096  # digests and paths on one line each
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
     yaml.dump(document, sys.stdout)
     return 0

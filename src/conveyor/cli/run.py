@@ -414,7 +414,8 @@ def for_this_run(
     from conveyor.config.resolve import parse_vars, resolve, uses
 
     overrides = parse_vars(variables, dict(pipeline.vars))
-    if uses(pipeline, "run.number"):
+    # A stored artifact version records the build number, whether a job reads it or not.
+    if uses(pipeline, "run.number") or any(job.artifacts for job in pipeline.jobs):
         import dataclasses
 
         from conveyor.graph.context import build_number

@@ -134,6 +134,22 @@ def build_pipeline(data: Any, *, path: str, root: str) -> model.Pipeline:
         quarantine=_quarantine(top.gates),
         remote=_remote(top.remote, root),
         deps=_deps(top.deps),
+        artifacts=_artifact_store(top.artifacts, root),
+    )
+
+
+def _artifact_store(spec: schema.ArtifactStoreFile | None, root: str) -> model.ArtifactStoreSpec:
+    """`artifacts:` at the top: the store's directory made absolute (relative to the
+    workspace; `~` expanded)."""
+    if spec is None:
+        return model.ArtifactStoreSpec()
+    directory = None
+    if spec.dir is not None:
+        if not spec.dir.strip():
+            raise ConfigError("expected a directory", path=("artifacts", "dir"))
+        directory = os.path.normpath(os.path.join(root, os.path.expanduser(spec.dir)))
+    return model.ArtifactStoreSpec(
+        dir=directory, protected_channels=tuple(dict.fromkeys(spec.protected_channels))
     )
 
 
@@ -503,6 +519,20 @@ def _template(
             expire_in=spec.artifacts.expire_in,
             when=spec.artifacts.when,
             type=spec.artifacts.type,
+            version=(
+                spec.artifacts.version
+                if isinstance(spec.artifacts.version, str)
+                else spec.artifacts.version.template
+                if spec.artifacts.version is not None
+                else None
+            ),
+            version_from=(
+                spec.artifacts.version.from_
+                if isinstance(spec.artifacts.version, schema.ArtifactVersionFile)
+                else None
+            ),
+            keep_last=spec.artifacts.keep.last if spec.artifacts.keep else None,
+            keep_per=spec.artifacts.keep.per if spec.artifacts.keep else None,
         )
         if spec.artifacts
         else None,
@@ -612,6 +642,9 @@ def _instance(
             name=sub(artifacts.name, (*where, "artifacts", "name"))
             if artifacts.name is not None
             else None,
+            version=sub(artifacts.version, _version_at(where, artifacts))
+            if artifacts.version is not None
+            else None,
         )
     caches = tuple(
         model.CacheSpec(
@@ -634,7 +667,11 @@ def _instance(
         env=job_env,
         dir=directory,
         inputs=inputs,
-        outputs=tuple(dict.fromkeys([*declared, *reported])),
+        # Artifact files are outputs too: a cache hit restores them, so they are there
+        # to be stored as a version like those of a job that ran.
+        outputs=tuple(
+            dict.fromkeys([*declared, *reported, *(artifacts.paths if artifacts else ())])
+        ),
         reports=reports,
         reads_values=reads[0],
         resource_group=(
@@ -647,6 +684,13 @@ def _instance(
     if any("${{" in text for text in job_texts(job)):
         job = dataclasses.replace(job, deferred=True)
     return job
+
+
+def _version_at(where: tuple[str, ...], spec: model.ArtifactSpec) -> tuple[str, ...]:
+    """Where an artifact's version template is written in the file."""
+    if spec.version_from is not None:
+        return (*where, "artifacts", "version", "template")
+    return (*where, "artifacts", "version")
 
 
 _Allowed = dict[str, frozenset[str] | None]

@@ -72,6 +72,8 @@ def job_texts(job: model.Job) -> Iterable[str]:
         yield from job.artifacts.paths
         if job.artifacts.name is not None:
             yield job.artifacts.name
+        if job.artifacts.version is not None:
+            yield job.artifacts.version
     for cache in job.caches:
         yield cache.key
         yield from cache.paths
@@ -181,6 +183,7 @@ def _resolve_job(
             artifacts,
             paths=written(artifacts.paths, ("artifacts", "paths"), ARTIFACT),
             name=sub(artifacts.name) if artifacts.name is not None else None,
+            version=sub(artifacts.version) if artifacts.version is not None else None,
         )
     caches = tuple(
         model.CacheSpec(

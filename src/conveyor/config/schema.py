@@ -261,9 +261,78 @@ class PipelineGatesFile(GatesFile):
     licenses: LicensesGateFile | None = None
 
 
+def _artifact_version(value: Any) -> Any:
+    """`version: 2` is the version '2'; but `version: 1.10` is the number 1.1 to YAML,
+    so a fractional number is refused with the fix. A mapping is validated here, so that
+    its own error is said rather than "expected a string"."""
+    if isinstance(value, bool):
+        return value  # refused below
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        raise ValueError(
+            f"expected a quoted string: YAML read this as the number {value}; write the "
+            "version in quotes, e.g. '1.10'"
+        )
+    if isinstance(value, dict):
+        from pydantic import ValidationError
+
+        try:
+            return ArtifactVersionFile.model_validate(value)
+        except ValidationError as exc:
+            errors = exc.errors()
+            first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+            where = ".".join(str(p) for p in first["loc"])
+            message = str(first["msg"]).removeprefix("Value error, ")
+            if first["type"] == "extra_forbidden":
+                message = "unknown key (valid keys: from, template)"
+            elif first["type"] == "missing":
+                message = "missing: say where the version comes from"
+            raise ValueError(f"{where}: {message}" if where else message) from None
+    return value
+
+
+def _version_template(value: str) -> str:
+    from conveyor.config.versions import check
+
+    return check(value)
+
+
+class ArtifactVersionFile(Strict):
+    """`version: {from: git | pyproject.toml | package.json | Cargo.toml | PATH, template}`:
+    the version taken from a source, `{{ version }}` in the template naming it."""
+
+    from_: str = Field(alias="from")
+    template: str = "{{ version }}"
+
+    @field_validator("from_")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        from conveyor.config.versions import check_source
+
+        return check_source(value)
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        from conveyor.config.versions import check
+
+        return check(value, with_version=True)
+
+
+class ArtifactKeepFile(Strict):
+    """`keep: {last: N, per: branch}`: the newest N versions of the artifact (on each
+    branch) are kept, older ones go when the store is pruned."""
+
+    last: Annotated[int, Field(ge=1, le=1_000_000)]
+    per: Literal["branch"] | None = None
+
+
 class ArtifactsFile(Strict):
     paths: StrList
     name: str | None = None
+    version: Annotated[str | ArtifactVersionFile, BeforeValidator(_artifact_version)] | None = None
+    keep: ArtifactKeepFile | None = None
     expire_in: Duration | None = None
     when: Literal["on_success", "on_failure", "always"] = "on_success"
     type: Literal[
@@ -276,6 +345,43 @@ class ArtifactsFile(Strict):
         "report",
         "other",
     ] = "application"
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str | ArtifactVersionFile | None) -> str | ArtifactVersionFile | None:
+        if isinstance(value, str):
+            return _version_template(value)
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        from conveyor.config.versions import NAME
+
+        if value is not None and "${{" not in value and not NAME.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not an artifact name: letters, digits and . _ - (at most "
+                "128, starting with a letter or digit)"
+            )
+        return value
+
+
+class ArtifactStoreFile(Strict):
+    """The pipeline's `artifacts:`: where versions are stored, and which channels keep a
+    version for good."""
+
+    dir: str | None = None
+    protected_channels: StrList = Field(default_factory=lambda: ["prod"])
+
+    @field_validator("protected_channels")
+    @classmethod
+    def _channels(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,63}", name):
+                raise ValueError(
+                    f"{name!r} is not a channel name: lower-case letters, digits and _ . -"
+                )
+        return value
 
 
 def _artifacts(value: Any) -> Any:
@@ -567,6 +673,7 @@ class PipelineFile(Strict):
     checks: ChecksFile | None = None
     limits: LimitsFile = LimitsFile()
     deps: DepsFile | None = None
+    artifacts: ArtifactStoreFile | None = None
 
 
 def model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:

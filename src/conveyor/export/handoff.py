@@ -3,21 +3,27 @@
 `conveyor show RUN --format build-output` prints it: the pipeline file, every file the
 jobs produced (typed by the job's `artifacts:` declaration, else `output`) with its
 digest, size and version metadata, the deployment manifests and documentation among
-them, and the build's metrics (its time, and the pipeline's success rate over the window
-that ends with this run).
+them, the artifact versions the run stored (digests, signature, provenance and SBOM
+paths, where each was published), and the build's metrics (its time, and the pipeline's
+success rate over the window that ends with this run).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from conveyor.history.queries import PipelineTotals, pipeline_totals
 from conveyor.history.record import RunRecord, RunRow
 from conveyor.history.store import HistoryStore
 from conveyor.units import format_duration
+
+if TYPE_CHECKING:
+    from conveyor.artifacts.record import ArtifactVersion
+    from conveyor.artifacts.store import ArtifactStore
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,8 +43,18 @@ class Artifact:
     commit_hash: str | None
     build_number: int
     run_id: str
+    artifact_version: str | None = None
+    """The stored version ('shop@1.4.0') that holds this file, if the run stored one."""
 
     def to_json(self) -> dict[str, object]:
+        metadata: dict[str, object] = {  # a new mapping each: no YAML anchors
+            "version": self.version,
+            "commit_hash": self.commit_hash,
+            "build_number": self.build_number,
+            "run_id": self.run_id,
+        }
+        if self.artifact_version is not None:
+            metadata["artifact_version"] = self.artifact_version
         return {
             "type": self.type,
             "job": self.job,
@@ -46,13 +62,49 @@ class Artifact:
             "absolute_location": self.absolute_location,
             "sha256": self.sha256,
             "size_bytes": self.size_bytes,
-            "metadata": {  # a new mapping each: no YAML anchors
-                "version": self.version,
-                "commit_hash": self.commit_hash,
-                "build_number": self.build_number,
-                "run_id": self.run_id,
-            },
+            "metadata": metadata,
         }
+
+
+def version_json(version: ArtifactVersion, blob_path: Callable[[str], str]) -> dict[str, object]:
+    """A stored artifact version as the hand-off lists it: its digests, where its
+    signatures, provenance and SBOM are, and where it was published."""
+
+    def paths(kind: str) -> list[dict[str, object]]:
+        return [
+            {"name": a.name, "subject": a.subject, "sha256": a.sha256, "path": blob_path(a.sha256)}
+            for a in version.attachments_of(kind)
+        ]
+
+    sbom = paths("sbom")
+    return {
+        "name": version.name,
+        "version": version.version,
+        "ref": version.ref,
+        "digest": version.digest,
+        "type": version.type,
+        "job": version.job,
+        "channel": version.channel,
+        "build_number": version.build_number,
+        "commit_hash": version.commit,
+        "branch": version.branch,
+        "created": version.created,
+        "expires": version.expires,
+        "files": [
+            {
+                "path": f.path,
+                "sha256": f.sha256,
+                "size_bytes": f.size,
+                "media_type": f.media_type,
+                "blob": blob_path(f.sha256),
+            }
+            for f in version.files
+        ],
+        "signatures": paths("signature"),
+        "provenance": paths("provenance"),
+        "sbom": sbom[0]["path"] if sbom else None,
+        "published": [dict(p) for p in version.published],
+    }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,6 +153,8 @@ class BuildOutput:
     run: RunRow
     artifacts: tuple[Artifact, ...]
     metrics: BuildMetrics
+    versions: tuple[dict[str, object], ...] = ()
+    """The artifact versions the run stored (`version_json`)."""
 
     def of_type(self, kind: str) -> list[str]:
         return [a.location for a in self.artifacts if a.type == kind]
@@ -126,6 +180,7 @@ class BuildOutput:
                     "finished_at": _iso(run.finished_at),
                 },
                 "artifacts": [a.to_json() for a in self.artifacts],
+                "artifact_versions": [dict(v) for v in self.versions],
                 "deployment_manifests": self.of_type("deployment-manifest"),
                 "documentation": self.of_type("documentation"),
                 "metrics": self.metrics.to_json(),
@@ -133,25 +188,43 @@ class BuildOutput:
         }
 
 
-def for_run(store: HistoryStore, record: RunRecord, window: float) -> BuildOutput:
+def for_run(
+    store: HistoryStore,
+    record: RunRecord,
+    window: float,
+    artifacts: ArtifactStore | None = None,
+) -> BuildOutput:
     """The hand-off of a recorded run: its build number among the pipeline's runs, and
-    the success rate over the `window` seconds that end with it (not runs after it)."""
+    the success rate over the `window` seconds that end with it (not runs after it);
+    the versions it stored in `artifacts`, the pipeline's artifact store."""
     run = record.run
     return build_output(
         record,
         build_number=store.build_number(run.pipeline, run.started_at),
         totals=pipeline_totals(store, run.pipeline, run.started_at - window, run.started_at),
         window=f"{window / 86400:g}d" if window >= 86400 else format_duration(window),
+        versions=artifacts.versions(run_id=run.id) if artifacts is not None else (),
+        blob_path=artifacts.blob_path if artifacts is not None else None,
     )
 
 
 def build_output(
-    record: RunRecord, *, build_number: int, totals: PipelineTotals, window: str
+    record: RunRecord,
+    *,
+    build_number: int,
+    totals: PipelineTotals,
+    window: str,
+    versions: Sequence[ArtifactVersion] = (),
+    blob_path: Callable[[str], str] | None = None,
 ) -> BuildOutput:
     """The hand-off, given the run's build number and the pipeline's totals over
-    `window` (named as people read it: 30d)."""
+    `window` (named as people read it: 30d), and the artifact versions it stored."""
     run = record.run
     workspace = run.workspace or ""
+    holding: dict[tuple[str, str], str] = {}
+    for v in versions:
+        for f in v.files:
+            holding.setdefault((v.job, f.sha256), v.ref)
     artifacts = tuple(
         Artifact(
             type=out.artifact or "output",
@@ -164,6 +237,7 @@ def build_output(
             commit_hash=run.commit,
             build_number=build_number,
             run_id=run.id,
+            artifact_version=holding.get((out.job, out.sha256)) if out.artifact else None,
         )
         for out in record.outputs
     )
@@ -178,6 +252,7 @@ def build_output(
         pipeline_config=_relative(run.pipeline_file, workspace),
         run=run,
         artifacts=artifacts,
+        versions=tuple(version_json(v, blob_path or (lambda sha: sha)) for v in versions),
         metrics=BuildMetrics(
             build_time=_human(run.wall_time),
             build_time_seconds=_round(run.wall_time),

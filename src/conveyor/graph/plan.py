@@ -181,6 +181,10 @@ def _output_path(job: Job, path: str) -> tuple[str | int, ...]:
         for i, value in enumerate(getattr(job.reports, kind)):
             if posixpath.normpath(posixpath.join(job.dir, value)) == path:
                 return ("jobs", job.base, "reports", kind, i)
+    if job.artifacts is not None:
+        for i, value in enumerate(job.artifacts.paths):
+            if posixpath.normpath(posixpath.join(job.dir, value)) == path:
+                return ("jobs", job.base, "artifacts", "paths", i)
     for i, value in enumerate(job.outputs):
         if posixpath.normpath(posixpath.join(job.dir, value)) == path:
             return ("jobs", job.base, "outputs", i)

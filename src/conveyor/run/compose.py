@@ -35,6 +35,7 @@ from conveyor.workspace.files import GitScan, WorkspaceFiles, workspace_state_fi
 
 if TYPE_CHECKING:
     from conveyor.gates.keeper import GateKeeper
+    from conveyor.run.artifacts import ArtifactCollector
 
 
 @dataclass
@@ -136,6 +137,7 @@ def run_pipeline(
         )
         if jobcache is not None and any(pj.job.inputs for pj in plan.runnable):
             warnings += _unmatched_inputs(pipeline, plan, jobcache.files)
+        collector = _collector(plan, context, run_id, environ)
         bus = EventBus([JobLogSink(), EventLogSink(run_dir, results), summary, *sinks])
         scheduler = Scheduler(
             plan,
@@ -153,17 +155,22 @@ def run_pipeline(
                 hooks=keeper,
                 remote=pipeline.remote if executor is not local else None,
                 remote_jobs=max(1, remote_jobs),
+                artifacts=collector,
             ),
             jobcache,
         )
+        said: list[str] = []
         try:
             finished = scheduler.run()
             if jobcache is not None and jobcache.stored:
                 from conveyor.run.undeclared import review
 
                 warnings += review(jobcache, scheduler.jobs, finished.results)
+            if collector is not None:
+                said, problems = collector.finish()
+                warnings += problems
         finally:
-            notes = _close(bus, keeper, jobcache, warnings)
+            notes = [*said, *_close(bus, keeper, jobcache, warnings)]
         if keeper is not None:
             warnings += _gate_reports(keeper, finished, run_dir)
         if history is not None and record_history:
@@ -172,6 +179,17 @@ def run_pipeline(
         return RunOutcome(finished, summary.summary or {}, run_dir, [*warnings, *bus.errors], notes)
     finally:
         lock.release()
+
+
+def _collector(
+    plan: Plan, context: RunContext, run_id: str, environ: Mapping[str, str]
+) -> ArtifactCollector | None:
+    """What stores the jobs' artifacts as versions, when a job of the run declares any."""
+    if not any(pj.job.artifacts is not None for pj in plan.runnable):
+        return None
+    from conveyor.run.artifacts import ArtifactCollector
+
+    return ArtifactCollector(plan.pipeline, context, run_id, environ)
 
 
 def _executor(

@@ -27,7 +27,9 @@ from conveyor.events import (
     ChecksFinished,
     EventBus,
     JobFinished,
+    JobOutput,
     JobQueued,
+    JobStarted,
     JobWaiting,
     RunFinished,
     RunStarted,
@@ -84,6 +86,20 @@ class RunHooks(Protocol):
         ...
 
 
+class ArtifactHook(Protocol):
+    """Stores a finished job's artifacts (`conveyor.run.artifacts`): on a worker's thread,
+    before the jobs that need it start."""
+
+    def wants(self, job: Job, result: JobResult) -> bool:
+        """Whether the job's artifacts are stored after this result (its `when:`)."""
+        ...
+
+    def collect(self, job: Job, result: JobResult, say: Callable[[str], None]) -> JobResult:
+        """Store them, saying what was done in the job's log; the result after (a job
+        whose artifacts could not be stored has failed)."""
+        ...
+
+
 @dataclass(frozen=True)
 class RunOptions:
     run_id: str
@@ -99,6 +115,8 @@ class RunOptions:
     remote_jobs: int = 64
     """Remote executions in flight at once (`--remote-jobs`); `parallelism` counts the
     local slots only."""
+    artifacts: ArtifactHook | None = None
+    """Stores the jobs' `artifacts:` as versions (None: no job declares any)."""
 
 
 class _RunState:
@@ -239,6 +257,7 @@ class Scheduler:
             else:
                 upstream = job.upstream if job.entry is None else None
                 result = self._ran(pj, cancel, built, reasons, upstream)
+            result = self._collected(pj, result)
         except Exception as exc:  # a bug here must still end the job, or the run hangs
             now = time.time()
             result = JobResult(
@@ -258,6 +277,40 @@ class Scheduler:
         self._done.put(result)
         if hold is not None:
             hold.wait()
+
+    def _collects(self, job: Job, result: JobResult) -> bool:
+        hook = self.opt.artifacts
+        return hook is not None and hook.wants(job, result)
+
+    def _collected(self, pj: PlannedJob, result: JobResult) -> JobResult:
+        """The result after the job's artifacts were stored (when its `when:` says so)."""
+        hook = self.opt.artifacts
+        if hook is None or not hook.wants(pj.job, result):
+            return result
+        said: list[str] = []
+        silent_hit = result.cached and result.log_path is None
+
+        def say(line: str) -> None:
+            if not said and silent_hit:  # its log begins here
+                now = time.time()
+                self.bus.emit(JobStarted(pj.name, 1, now, self._log_path(pj.name), cached=True))
+            said.append(line)
+            self.bus.emit(JobOutput(pj.name, line, time.time()))
+
+        result = hook.collect(pj.job, result, say)
+        if said and result.log_path is None:
+            result = dataclasses.replace(result, log_path=self._log_path(pj.name))
+        return result
+
+    def _collect_hit(self, pj: PlannedJob, hit: JobResult) -> None:
+        """On a worker's thread: a cache hit's artifacts stored, then the hit settled."""
+        try:
+            result = self._collected(pj, hit)
+        except Exception as exc:  # a bug here must still end the job, or the run hangs
+            result = dataclasses.replace(
+                hit, status=JobStatus.FAILED, reason=f"conveyor internal error: {exc!r}"
+            )
+        self._done.put(result)
 
     def _ran(
         self,
@@ -646,6 +699,11 @@ class Scheduler:
                             if hit is not None:
                                 if hooks is not None:
                                     hit = hooks.job(pj.job, hit)
+                                if self._collects(pj.job, hit):
+                                    # Storing its artifacts is work: a slot's, not this thread's.
+                                    running.add(name)
+                                    pool.submit(functools.partial(self._collect_hit, pj, hit))
+                                    continue
                                 completed.append(hit)
                                 break  # handle it (its dependents may be ready) before going on
                             job = _HandOver(pj, looked.built, looked.reasons, looked.entry)
@@ -741,7 +799,7 @@ class Scheduler:
             if isinstance(got, JobResult):
                 if self.opt.hooks is not None:
                     got = self.opt.hooks.job(pj.job, got)
-                self._done.put(got)
+                self._done.put(self._collected(pj, got))
             else:
                 self._done.put(_Missed(_HandOver(pj, got.built, got.reasons)))
         except Exception as exc:  # a bug here must still end the job, or the run hangs

@@ -181,6 +181,13 @@ def start_tags_at_head(root: str) -> Running:
     return Running(("tag", "--points-at", "HEAD"), root)
 
 
+def describe(root: str) -> str:
+    """`git describe --tags --always`: the newest tag reachable from HEAD with the
+    commits since and HEAD's short id (`v1.4.0-3-g8a7d0ce`), the tag alone on a tagged
+    commit, HEAD's short id without any tag; GitError when there is no commit."""
+    return _text(root, ("describe", "--tags", "--always")).strip()
+
+
 # -- changes since a ref (graph.affected, gates.diffcov) -------------------------------
 def is_commit(root: str, ref: str) -> bool:
     """Whether `ref` names a commit."""

@@ -1,0 +1,161 @@
+"""A run's artifacts: each job that declares `artifacts:` has its files stored as a
+version (`conveyor.artifacts.collect`) as it finishes, per its `when:` (on_success, the
+default; on_failure; always), before the jobs that need it start, on the worker's
+thread. What was stored is said in the job's log; a version that cannot be stored (the
+same version with other bytes, a version source that gives none) fails a job that had
+succeeded, with the reason. At the end of the run, retention is applied to the names
+stored with rules (`expire_in`, `keep`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+from conveyor.artifacts.collect import collect_job
+from conveyor.artifacts.record import ArtifactVersion
+from conveyor.artifacts.sbom import WorkspaceSbom
+from conveyor.artifacts.store import ArtifactError, ArtifactStore, default_dir
+from conveyor.artifacts.versioning import Facts
+from conveyor.model import Job, JobResult, JobStatus, Pipeline, RunContext
+from conveyor.units import format_size
+
+_FAILED = (JobStatus.FAILED, JobStatus.TIMED_OUT)
+
+
+def store_of(pipeline: Pipeline) -> ArtifactStore:
+    """The pipeline's artifact store: `artifacts.dir`, else `.conveyor/artifacts/`."""
+    return ArtifactStore(pipeline.artifacts.dir or default_dir(pipeline.root))
+
+
+class ArtifactCollector:
+    """Stores the artifacts of a run's jobs (the scheduler's `artifacts` hook)."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        context: RunContext,
+        run_id: str,
+        environ: Mapping[str, str],
+    ) -> None:
+        self.pipeline = pipeline
+        self.context = context
+        self.run_id = run_id
+        self.environ = environ
+        self.store = store_of(pipeline)
+        self.sbom = WorkspaceSbom(pipeline.root, os.path.join(self.store.root, "cache", "sbom"))
+        self.stored: list[ArtifactVersion] = []
+        self._lock = threading.Lock()
+        self._number = context.number
+
+    def wants(self, job: Job, result: JobResult) -> bool:
+        """Whether the job's artifacts are stored after this result."""
+        spec = job.artifacts
+        if spec is None:
+            return False
+        if result.status is JobStatus.SUCCESS:
+            return spec.when in ("on_success", "always")
+        if result.status in _FAILED and result.started_at is not None:
+            return spec.when in ("on_failure", "always")
+        return False
+
+    def _build_number(self) -> int:
+        with self._lock:
+            if self._number is None:
+                from conveyor.graph.context import build_number
+
+                self._number = build_number(self.pipeline.root, self.environ, take=True)
+            return self._number
+
+    def collect(self, job: Job, result: JobResult, say: Callable[[str], None]) -> JobResult:
+        """The job's artifacts stored; the result as it stands after (failed, when they
+        could not be stored and the job had succeeded)."""
+        began = time.time()
+        ctx = self.context
+        try:
+            facts = Facts(
+                pipeline=self.pipeline.label,
+                job=job.name,
+                run_id=self.run_id,
+                build_number=self._build_number(),
+                commit=ctx.commit,
+                branch=ctx.branch,
+                tag=ctx.tag,
+                when=began,
+            )
+            got = collect_job(self.store, job, self.pipeline.root, facts, sbom=self.sbom)
+        except (ArtifactError, OSError) as exc:
+            problem = (
+                exc.message
+                if isinstance(exc, ArtifactError)
+                else f"the artifact store {self.store.root} cannot be written: {exc}"
+            )
+            say(f"conveyor: artifacts not stored: {problem}")
+            if result.status is JobStatus.SUCCESS:
+                return dataclasses.replace(
+                    _timed(result, began),
+                    status=JobStatus.FAILED,
+                    reason=getattr(exc, "short", None) or f"artifacts not stored: {problem}",
+                    allowed_failure=job.allow_failure and not job.allow_exit_codes,
+                )
+            return _timed(result, began)
+        for pattern in got.missing:
+            say(f"conveyor: artifacts: no file matches {pattern!r}")
+        for path in got.left_out:
+            say(f"conveyor: artifacts: {path} left out (a symlink to outside the workspace)")
+        version = got.version
+        if version is None:
+            say("conveyor: artifacts: no file matched, nothing stored")
+            return _timed(result, began)
+        files = f"{len(version.files)} file{'s' if len(version.files) != 1 else ''}"
+        if got.new:
+            say(
+                f"conveyor: artifact {version.ref} stored: {files}, "
+                f"{format_size(version.size)}, {version.digest}"
+            )
+        else:
+            say(f"conveyor: artifact {version.ref} was stored before with the same bytes")
+        if self.sbom.error is not None:
+            say(f"conveyor: artifacts: no SBOM attached: {self.sbom.error}")
+        with self._lock:
+            self.stored.append(version)
+        return _timed(result, began)
+
+    def finish(self) -> tuple[list[str], list[str]]:
+        """Retention applied to the names stored with rules: (notes, warnings)."""
+        ruled = sorted(
+            {v.name for v in self.stored if v.keep_last is not None or v.expires is not None}
+        )
+        if not ruled:
+            return [], []
+        from conveyor.artifacts.retention import prune
+
+        try:
+            report = prune(
+                self.store, protected=self.pipeline.artifacts.protected_channels, names=ruled
+            )
+        except (ArtifactError, OSError) as exc:
+            return [], [f"artifacts were not pruned: {exc}"]
+        if not report.removed:
+            return [], []
+        refs = ", ".join(r.version.ref for r in report.removed[:5])
+        more = f" and {len(report.removed) - 5} more" if len(report.removed) > 5 else ""
+        return [
+            f"artifacts: {len(report.removed)} version(s) removed by retention ({refs}{more}), "
+            f"{format_size(report.freed)} freed"
+        ], []
+
+
+def _timed(result: JobResult, began: float) -> JobResult:
+    """The result with the time storing its artifacts took in its storing phase."""
+    now = time.time()
+    if result.finished_at is None:
+        return result
+    return dataclasses.replace(
+        result,
+        finished_at=max(result.finished_at, now),
+        store_time=(result.store_time or 0.0) + (now - began),
+    )
