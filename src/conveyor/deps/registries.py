@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 from conveyor.errors import UserError
+from conveyor.urls import without_userinfo
 
 DEFAULT_TIMEOUT = 10.0
 """Seconds one request may take."""
@@ -100,7 +101,7 @@ def registry(url: str, origin: str, token: str | None = None, *, bearer: bool) -
         port = -1
     if parts.scheme not in ("http", "https") or not parts.hostname or port == -1:
         raise UserError(
-            f"{origin}: {_shown(url)!r} is not an http(s) URL of a registry",
+            f"{origin}: {without_userinfo(url)!r} is not an http(s) URL of a registry",
             hint="e.g. https://packages.example.com/simple",
         )
     headers: dict[str, str] = {}
@@ -119,14 +120,6 @@ def registry(url: str, origin: str, token: str | None = None, *, bearer: bool) -
 
 def _basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-def _shown(url: str) -> str:
-    """A URL without its userinfo (credentials are never shown)."""
-    parts = urllib.parse.urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 # -- which registry --------------------------------------------------------------------------

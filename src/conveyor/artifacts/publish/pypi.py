@@ -49,6 +49,7 @@ from conveyor.artifacts.publish.interface import (
     check_names,
     sha256_stream,
 )
+from conveyor.urls import without_userinfo
 
 TIMEOUT = 60.0
 
@@ -78,15 +79,17 @@ class PypiTarget:
         env = os.environ if environ is None else environ
         parts = urllib.parse.urlsplit(upload_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise PublishRefused(f"{_shown(upload_url)!r} is not an http(s) URL of an index")
-        self.upload_url = _shown(upload_url)
+            raise PublishRefused(
+                f"{without_userinfo(upload_url)!r} is not an http(s) URL of an index"
+            )
+        self.upload_url = without_userinfo(upload_url)
         path = parts.path if parts.path.endswith("/") else parts.path + "/"
         if simple_url is None:
             simple_path = path[: -len("legacy/")] if path.endswith("/legacy/") else path
             simple_url = urllib.parse.urlunsplit(
                 (parts.scheme, parts.netloc, simple_path + "simple/", "", "")
             )
-        self.simple_url = _shown(simple_url).rstrip("/") + "/"
+        self.simple_url = without_userinfo(simple_url).rstrip("/") + "/"
         user = env.get("CONVEYOR_PYPI_USERNAME") or env.get("TWINE_USERNAME")
         password = env.get("CONVEYOR_PYPI_PASSWORD") or env.get("TWINE_PASSWORD")
         if parts.username is not None:  # credentials in the URL: used, never shown
@@ -369,13 +372,6 @@ def _fragment(url: str) -> str:
     """The SHA-256 an index states in a link's `#sha256=` fragment ('' when none)."""
     fragment = urllib.parse.urlsplit(url).fragment
     return fragment[len("sha256=") :] if fragment.startswith("sha256=") else ""
-
-
-def _shown(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def _reason(exc: BaseException) -> str:

@@ -57,6 +57,7 @@ from conveyor.artifacts.publish.interface import (
     check_names,
     split_ref,
 )
+from conveyor.urls import without_userinfo
 
 MANIFEST = ".conveyor-manifest.json"
 MIB = 1024 * 1024
@@ -96,7 +97,7 @@ class S3Target:
 
     def describe(self) -> str:
         where = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
-        return f"{where} at {_shown(self.endpoint)}" if self.endpoint else where
+        return f"{where} at {without_userinfo(self.endpoint)}" if self.endpoint else where
 
     # -- reading ---------------------------------------------------------------------
     def base(self, version_ref: str) -> str:
@@ -363,16 +364,6 @@ class S3Target:
 def _chunks(body: Any) -> Iterator[bytes]:
     while chunk := body.read(CHUNK):
         yield chunk
-
-
-def _shown(url: str) -> str:
-    """An endpoint without userinfo."""
-    import urllib.parse
-
-    parts = urllib.parse.urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def _is_s3_error(exc: BaseException) -> bool:
