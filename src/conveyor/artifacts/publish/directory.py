@@ -34,8 +34,8 @@ from conveyor.artifacts.publish.interface import (
     PublishError,
     PublishFile,
     PublishReceipt,
-    PublishRefused,
     check_names,
+    refuse_other_files,
     sha256_file,
     split_ref,
 )
@@ -165,17 +165,7 @@ class DirectoryTarget:
         """A version already there: a no-op when it holds exactly these files."""
         verify_start = time.perf_counter()
         found = self.lookup(version_ref) or {}
-        wanted = {f.name: f.sha256 for f in files}
-        if found != wanted:
-            differ = sorted(
-                n for n in wanted.keys() | found.keys() if found.get(n) != wanted.get(n)
-            )
-            raise PublishRefused(
-                f"{version_ref} is already published at {dest} with other files "
-                f"({', '.join(differ[:3])}{', …' if len(differ) > 3 else ''}): "
-                "a published version is never replaced",
-                hint="publish a new version",
-            )
+        refuse_other_files(version_ref, dest, {f.name: f.sha256 for f in files}, found)
         verify = time.perf_counter() - verify_start
         return PublishReceipt(
             target=self.describe(),

@@ -6,7 +6,7 @@ errors it raises (`PublishError`, retried by `publish_all` when `retry` is set;
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
@@ -96,6 +96,22 @@ class PublishRefused(PublishError):
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message, retry=False, hint=hint)
+
+
+def refuse_other_files(
+    version_ref: str, where: str, wanted: Mapping[str, str], there: Mapping[str, str]
+) -> None:
+    """PublishRefused when `where` already holds `version_ref` with other files than
+    `wanted` (name -> SHA-256): a published version is never replaced."""
+    if dict(there) == dict(wanted):
+        return
+    differ = sorted(n for n in wanted.keys() | there.keys() if there.get(n) != wanted.get(n))
+    raise PublishRefused(
+        f"{version_ref} is already published at {where} with other files "
+        f"({', '.join(differ[:3])}{', …' if len(differ) > 3 else ''}): "
+        "a published version is never replaced",
+        hint="publish a new version",
+    )
 
 
 class Target(Protocol):

@@ -55,6 +55,7 @@ from conveyor.artifacts.publish.interface import (
     PublishReceipt,
     PublishRefused,
     check_names,
+    refuse_other_files,
     split_ref,
 )
 from conveyor.urls import without_userinfo
@@ -288,16 +289,9 @@ class S3Target:
     ) -> PublishReceipt:
         there = {e["name"]: e["sha256"] for e in manifest.get("files", ())}
         wanted = {f.name: f.sha256 for f in files}
-        if there != wanted:
-            differ = sorted(
-                n for n in wanted.keys() | there.keys() if there.get(n) != wanted.get(n)
-            )
-            raise PublishRefused(
-                f"{version_ref} is already published at s3://{self.bucket}/"
-                f"{self.base(version_ref)} with other files ({', '.join(differ[:3])}"
-                f"{', …' if len(differ) > 3 else ''}): a published version is never replaced",
-                hint="publish a new version",
-            )
+        refuse_other_files(
+            version_ref, f"s3://{self.bucket}/{self.base(version_ref)}", wanted, there
+        )
         base = self.base(version_ref)
         return PublishReceipt(
             target=self.describe(),
