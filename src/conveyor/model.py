@@ -87,6 +87,8 @@ class ArtifactStoreSpec:
     dir: str | None = None
     """Absolute; None: `.conveyor/artifacts/` in the workspace."""
     protected_channels: tuple[str, ...] = ("prod",)
+    signing_key: str | None = None
+    """Absolute: the private key a run signs with (CONVEYOR_SIGNING_KEY wins over it)."""
 
 
 @dataclass(frozen=True)

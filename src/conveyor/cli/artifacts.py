@@ -23,6 +23,7 @@ class _ArtifactsGroup(LazyGroup):
         "fetch": "conveyor.cli.artifacts_store",
         "promote": "conveyor.cli.artifacts_store",
         "prune": "conveyor.cli.artifacts_store",
+        "publish": "conveyor.cli.artifacts_publish",
     }
 
 

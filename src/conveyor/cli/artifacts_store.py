@@ -197,11 +197,14 @@ def show_command(ctx: click.Context, ref: str, store_dir: str | None, as_json: b
     others = v.attachments_of("other")
     for a in others:
         click.echo(f"  attachment {a.name}  sha256:{_short(a.sha256)}  {store.attachment_path(a)}")
+    if not v.attachments_of("signature"):
+        click.echo("  unsigned   stored without a signing key")
     if v.published:
         click.echo("  published")
         for p in v.published:
             when = _when(str(p.get("when", "")))
-            click.echo(f"    {p.get('kind', '?')}: {p.get('location', '?')} ({when})")
+            where = p.get("location") or p.get("target", "?")
+            click.echo(f"    {p.get('kind', '?')}: {where} ({when})")
     else:
         click.echo("  published  nowhere yet")
     for step in v.promotions:
@@ -211,17 +214,34 @@ def show_command(ctx: click.Context, ref: str, store_dir: str | None, as_json: b
     return 0
 
 
+key_option = click.option(
+    "--key",
+    "key",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also verify the signatures and provenance with this public key (.pub); "
+    "default: $CONVEYOR_VERIFY_KEY.",
+)
+
+
 def version_checks(ctx: click.Context) -> list[VersionCheck]:
-    """The checks beyond the digests that `verify` (and `fetch`) run: signatures and
-    provenance against the keys the command was given. None yet: the signing module
-    adds its own here (with the options that name a key)."""
-    return []
+    """The checks beyond the digests that `verify`, `fetch` and `publish` run: the
+    signatures and provenance against the public key named by `--key`, else by
+    CONVEYOR_VERIFY_KEY; none without one."""
+    from conveyor.artifacts.signed import VERIFY_KEY_VARIABLE, signature_check
+
+    path = ctx.params.get("key") or os.environ.get(VERIFY_KEY_VARIABLE)
+    return [signature_check(path)] if path else []
 
 
 def _say_verification(result: Verification) -> None:
     v = result.version
     if result.ok:
-        extra = f"; {', '.join(result.checks)} verified" if result.checks else ""
+        extra = (
+            f"; {', '.join(result.checks)} verified"
+            if result.checks
+            else "; signatures not checked (no --key)"
+        )
         click.echo(f"✔ {v.ref}: {result.files} blob(s) match their digests{extra}")
         return
     click.echo(f"✘ {v.ref}: {len(result.problems)} problem(s)")
@@ -231,16 +251,22 @@ def _say_verification(result: Verification) -> None:
 
 @click.command("verify")
 @click.argument("refs", metavar="[NAME[@VERSION]]...", nargs=-1)
+@key_option
 @store_option
 @json_option
 @pipeline_file_option
 @click.pass_context
 def verify_command(
-    ctx: click.Context, refs: tuple[str, ...], store_dir: str | None, as_json: bool
+    ctx: click.Context,
+    refs: tuple[str, ...],
+    key: str | None,
+    store_dir: str | None,
+    as_json: bool,
 ) -> int:
     """Recompute every digest of these versions (default: every version) from the
     bytes in the store: its files and attachments. A changed, truncated or missing blob
-    is named with its file and both digests, and the exit code is 1."""
+    is named with its file and both digests, and the exit code is 1. With --key (or
+    CONVEYOR_VERIFY_KEY), each file's signature and the provenance are verified too."""
     from conveyor.artifacts.verify import verify
 
     store, _protected = open_store(ctx, store_dir)
@@ -297,6 +323,7 @@ def verify_command(
 )
 @click.option("--force", is_flag=True, help="Overwrite files that exist.")
 @click.option("--with-attachments", is_flag=True, help="Also the signatures, provenance and SBOM.")
+@key_option
 @store_option
 @json_option
 @pipeline_file_option
@@ -308,12 +335,14 @@ def fetch_command(
     archive: str | None,
     force: bool,
     with_attachments: bool,
+    key: str | None,
     store_dir: str | None,
     as_json: bool,
 ) -> int:
     """Copy a version's files out of the store, verified first: into a directory (their
     paths as stored) or as one archive. Nothing is written when a digest does not match
-    (exit 1), nor over an existing file without --force."""
+    (exit 1), nor over an existing file without --force. With --key (or
+    CONVEYOR_VERIFY_KEY), nothing is written unless the signatures and provenance verify."""
     from conveyor.artifacts.fetch import fetch_archive, fetch_to
     from conveyor.errors import UsageError
 

@@ -148,8 +148,15 @@ def _artifact_store(spec: schema.ArtifactStoreFile | None, root: str) -> model.A
         if not spec.dir.strip():
             raise ConfigError("expected a directory", path=("artifacts", "dir"))
         directory = os.path.normpath(os.path.join(root, os.path.expanduser(spec.dir)))
+    key = None
+    if spec.signing_key is not None:
+        if not spec.signing_key.strip():
+            raise ConfigError("expected a key file's path", path=("artifacts", "signing_key"))
+        key = os.path.normpath(os.path.join(root, os.path.expanduser(spec.signing_key)))
     return model.ArtifactStoreSpec(
-        dir=directory, protected_channels=tuple(dict.fromkeys(spec.protected_channels))
+        dir=directory,
+        protected_channels=tuple(dict.fromkeys(spec.protected_channels)),
+        signing_key=key,
     )
 
 

@@ -372,6 +372,7 @@ class ArtifactStoreFile(Strict):
 
     dir: str | None = None
     protected_channels: StrList = Field(default_factory=lambda: ["prod"])
+    signing_key: str | None = None
 
     @field_validator("protected_channels")
     @classmethod

@@ -4,7 +4,8 @@ default; on_failure; always), before the jobs that need it start, on the worker'
 thread. What was stored is said in the job's log; a version that cannot be stored (the
 same version with other bytes, a version source that gives none) fails a job that had
 succeeded, with the reason. At the end of the run, retention is applied to the names
-stored with rules (`expire_in`, `keep`).
+stored with rules (`expire_in`, `keep`). With a signing key (conveyor.run.signing), each
+version stored is signed and its provenance attached before the jobs that need it start.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ class ArtifactCollector:
         self.stored: list[ArtifactVersion] = []
         self._lock = threading.Lock()
         self._number = context.number
+        from conveyor.run.signing import run_key
+
+        # Loaded here, as the run is composed: a bad key fails the run before any job.
+        self.key = run_key(pipeline, environ)
 
     def wants(self, job: Job, result: JobResult) -> bool:
         """Whether the job's artifacts are stored after this result."""
@@ -120,9 +125,38 @@ class ArtifactCollector:
             say(f"conveyor: artifact {version.ref} was stored before with the same bytes")
         if self.sbom.error is not None:
             say(f"conveyor: artifacts: no SBOM attached: {self.sbom.error}")
+        if self.key is not None and not version.attachments_of("signature"):
+            version = self._sign(job, result, version, say)
         with self._lock:
             self.stored.append(version)
         return _timed(result, began)
+
+    def _sign(
+        self, job: Job, result: JobResult, version: ArtifactVersion, say: Callable[[str], None]
+    ) -> ArtifactVersion:
+        from conveyor.run.signing import sign_version
+
+        assert self.key is not None
+        with self._lock:
+            upstream = list(self.stored)
+        try:
+            signed = sign_version(
+                self.store,
+                version,
+                self.key,
+                pipeline_file=os.path.relpath(self.pipeline.path, self.pipeline.root),
+                job=job,
+                result=result,
+                upstream=upstream,
+            )
+        except (ArtifactError, OSError) as exc:
+            say(f"conveyor: artifact {version.ref} stored unsigned: {exc}")
+            return version
+        say(
+            f"conveyor: artifact {version.ref} signed ({len(version.files)} signature(s), "
+            f"provenance) with key {self.key.key_id}"
+        )
+        return signed
 
     def finish(self) -> tuple[list[str], list[str]]:
         """Retention applied to the names stored with rules: (notes, warnings)."""

@@ -1,0 +1,188 @@
+"""Real `conveyor run`s that sign what they store (CONVEYOR_SIGNING_KEY from `conveyor
+artifacts keygen`): signatures openssl accepts, provenance that verifies and names the
+job's inputs and upstream artifacts, `artifacts verify --key` that names a tampered
+byte or another key, and a bad password that stops the run before any job."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conveyor.artifacts import provenance
+from conveyor.artifacts.signing import load_public_key
+from tests.artifacts.keytools import keygen, openssl
+from tests.conftest import Project
+
+PIPELINE = """
+    name: shop
+    jobs:
+      build:
+        run:
+          - mkdir -p dist && echo wheel > dist/shop-1.0-py3-none-any.whl
+        artifacts:
+          paths: [dist/]
+          name: shop
+          version: "1.0.{{ run_number }}"
+      docs:
+        needs: [build]
+        run:
+          - mkdir -p site && echo page > site/index.html
+        artifacts:
+          paths: [site/]
+          name: docs
+          version: "2.0"
+"""
+
+
+def _show(project: Project, ref: str) -> dict[str, Any]:
+    shown = project.run("artifacts", "show", ref, "--json")
+    assert shown.code == 0, shown.err
+    return dict(json.loads(shown.out))
+
+
+@pytest.fixture
+def signed(
+    project: Project,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> tuple[Project, Path, Path]:
+    """A project whose run signed with a fresh key: (project, private, public)."""
+    private, public = keygen(capsys, monkeypatch, tmp_path / "ci")
+    monkeypatch.setenv("CONVEYOR_SIGNING_KEY", str(private))
+    project.pipeline(PIPELINE)
+    project.commit()
+    ran = project.run("run", "--plain")
+    assert ran.code == 0, ran.out + ran.err
+    assert "conveyor: artifact shop@1.0.1 signed" in ran.out
+    return project, private, public
+
+
+def test_a_signed_run_stores_signatures_openssl_accepts(
+    signed: tuple[Project, Path, Path], tmp_path: Path
+) -> None:
+    project, _private, public = signed
+    out = tmp_path / "fetched"
+    fetched = project.run(
+        "artifacts", "fetch", "shop@1.0.1", "--to", str(out), "--with-attachments",
+        "--key", str(public),
+    )  # fmt: skip
+    assert fetched.code == 0, fetched.out + fetched.err
+    wheel = out / "dist" / "shop-1.0-py3-none-any.whl"
+    sig = out / "dist" / "shop-1.0-py3-none-any.whl.sig"
+    raw = tmp_path / "sig.der"
+    raw.write_bytes(base64.b64decode(sig.read_text()))
+    checked = openssl("dgst", "-sha256", "-verify", str(public), "-signature", str(raw), str(wheel))
+    assert checked.returncode == 0, checked.stderr
+    assert "Verified OK" in checked.stdout
+
+
+def test_the_provenance_names_the_subjects_inputs_and_upstream_artifacts(
+    signed: tuple[Project, Path, Path],
+) -> None:
+    project, _private, public = signed
+    shop = _show(project, "shop@1.0.1")
+    docs = _show(project, "docs@2.0")
+    [att] = [a for a in docs["attachments"] if a["kind"] == "provenance"]
+    assert att["name"] == "docs-2.0.intoto.jsonl"
+    [envelope] = provenance.loads_jsonl(Path(att["blob"]).read_bytes())
+    statement = provenance.verify_envelope(envelope, load_public_key(public))
+    assert statement["subject"] == [
+        {"name": f["path"], "digest": {"sha256": f["sha256"]}} for f in docs["files"]
+    ]
+    definition = statement["predicate"]["buildDefinition"]
+    assert definition["externalParameters"] == {"pipeline": "conveyor.yml", "job": "docs"}
+    deps = {d.get("name") or d.get("uri"): d["digest"] for d in definition["resolvedDependencies"]}
+    [wheel] = shop["files"]
+    upstream = f"conveyor:artifact/shop@1.0.1/{wheel['path']}"
+    assert deps[upstream] == {"sha256": wheel["sha256"]}
+    metadata = statement["predicate"]["runDetails"]["metadata"]
+    assert metadata["startedOn"] <= metadata["finishedOn"]
+    # The job's inputs, as its cache key digests them.
+    assert len(deps["conveyor:job-inputs/docs"]["sha256"]) == 64
+    shown = project.run("artifacts", "show", "docs@2.0")
+    assert "site/index.html.sig" in shown.out
+    assert "unsigned" not in shown.out
+
+
+def test_verify_with_the_key_names_a_tampered_file_and_another_key(
+    signed: tuple[Project, Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    project, _private, public = signed
+    good = project.run("artifacts", "verify", "shop@1.0.1", "--key", str(public))
+    assert good.code == 0, good.out
+    assert "signatures and provenance verified" in good.out
+    plain = project.run("artifacts", "verify", "shop@1.0.1")
+    assert plain.code == 0
+    assert "signatures not checked" in plain.out
+
+    _other_private, other = keygen(capsys, monkeypatch, tmp_path / "other")
+    wrong = project.run("artifacts", "verify", "shop@1.0.1", "--key", str(other))
+    assert wrong.code == 1
+    assert "dist/shop-1.0-py3-none-any.whl: the signature" in wrong.out
+    assert "another key" in wrong.out
+    assert "shop-1.0.1.intoto.jsonl" in wrong.out
+
+    refused = project.run(
+        "artifacts", "fetch", "shop@1.0.1", "--to", str(tmp_path / "out"), "--key", str(other)
+    )
+    assert refused.code == 1
+    assert "nothing was fetched" in refused.err
+    assert not (tmp_path / "out").exists()
+
+    stored = _show(project, "shop@1.0.1")
+    [sig] = [a for a in stored["attachments"] if a["kind"] == "signature"]
+    sig_blob = Path(sig["blob"])
+    original = sig_blob.read_bytes()
+    sig_blob.chmod(0o644)
+    sig_blob.write_bytes(original[:-4] + b"AAA=")
+    changed = project.run("artifacts", "verify", "shop@1.0.1", "--key", str(public))
+    assert changed.code == 1
+    assert "attachment dist/shop-1.0-py3-none-any.whl.sig: tampered" in changed.out
+    sig_blob.write_bytes(original)
+
+    [wheel] = _show(project, "shop@1.0.1")["files"]
+    blob = Path(wheel["blob"])
+    blob.chmod(0o644)
+    data = bytearray(blob.read_bytes())
+    data[0] ^= 0x01
+    blob.write_bytes(bytes(data))
+    monkeypatch.setenv("CONVEYOR_VERIFY_KEY", str(public))
+    bad = project.run("artifacts", "verify", "shop@1.0.1")
+    assert bad.code == 1
+    assert "dist/shop-1.0-py3-none-any.whl: tampered" in bad.out
+
+
+def test_a_key_that_cannot_be_opened_fails_the_run_before_any_job(
+    project: Project,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    private, _public = keygen(capsys, monkeypatch, tmp_path / "ci")
+    monkeypatch.setenv("CONVEYOR_SIGNING_PASSWORD", "not the password")  # pragma: allowlist secret
+    project.write(
+        "conveyor.yml",
+        PIPELINE + f"    artifacts:\n      signing_key: {private}\n",
+    )
+    project.commit()
+    ran = project.run("run", "--plain")
+    assert ran.code == 2, ran.out + ran.err
+    assert str(private) in ran.err
+    assert len(ran.err.strip().splitlines()) == 1
+    assert not (project.root / "dist").exists()
+
+
+def test_a_version_stored_without_a_key_says_it_is_unsigned(project: Project) -> None:
+    project.pipeline(PIPELINE)
+    project.commit()
+    assert project.run("run", "--plain").code == 0
+    shown = project.run("artifacts", "show", "shop@1.0.1")
+    assert "unsigned" in shown.out
