@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from conveyor.artifacts.backend import Store
 from conveyor.artifacts.record import ArtifactFile, ArtifactVersion
 from conveyor.artifacts.retention import plan, prune
 from conveyor.artifacts.store import (
@@ -160,7 +161,7 @@ def test_checks_beyond_the_digests_run_on_intact_bytes_only(tmp_path: Path) -> N
     class Signature:
         name = "signature"
 
-        def __call__(self, store: ArtifactStore, version: ArtifactVersion) -> list[Problem]:
+        def __call__(self, store: Store, version: ArtifactVersion) -> list[Problem]:
             seen.append(version.ref)
             return [Problem("signature", "no signature by the key")]
 

@@ -15,9 +15,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from conveyor.artifacts.backend import Store
 from conveyor.artifacts.media import media_type
 from conveyor.artifacts.record import ArtifactFile, ArtifactVersion, Attachment
-from conveyor.artifacts.store import ArtifactError, ArtifactStore, check_name, now_iso
+from conveyor.artifacts.store import ArtifactError, check_name, now_iso
 from conveyor.artifacts.versioning import Facts, make_version, safe
 from conveyor.model import ArtifactSpec, Job
 
@@ -85,7 +86,7 @@ def _member(root: str, base: str, rel: str, path: str) -> str:
 
 
 def collect_job(
-    store: ArtifactStore,
+    store: Store,
     job: Job,
     root: str,
     facts: Facts,

@@ -11,14 +11,15 @@ import os
 from collections.abc import Sequence
 
 from conveyor.artifacts.archive import Entry, write_archive
+from conveyor.artifacts.backend import Store
 from conveyor.artifacts.record import ArtifactVersion
-from conveyor.artifacts.store import CHUNK, ArtifactError, ArtifactStore, check_member, parse_iso
+from conveyor.artifacts.store import CHUNK, ArtifactError, check_member, parse_iso
 from conveyor.artifacts.verify import Verification, VersionCheck, verify
 from conveyor.fsutil import atomic_file
 
 
 def _entries(
-    store: ArtifactStore, version: ArtifactVersion, attachments: bool
+    store: Store, version: ArtifactVersion, attachments: bool
 ) -> list[tuple[str, str, str, bool]]:
     """(path, blob, sha256, executable) of what a fetch writes."""
     out = [(f.path, store.blob_path(f.sha256), f.sha256, f.executable) for f in version.files]
@@ -33,7 +34,7 @@ def _entries(
 
 
 def fetch_to(
-    store: ArtifactStore,
+    store: Store,
     version: ArtifactVersion,
     dest: str,
     *,
@@ -75,7 +76,7 @@ def fetch_to(
 
 
 def fetch_archive(
-    store: ArtifactStore,
+    store: Store,
     version: ArtifactVersion,
     out: str,
     *,

@@ -18,8 +18,9 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from conveyor.artifacts.backend import Store
 from conveyor.artifacts.record import ArtifactVersion
-from conveyor.artifacts.store import ArtifactStore, parse_iso, remove_stale_tmp
+from conveyor.artifacts.store import parse_iso, remove_stale_tmp
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def plan(
 
 
 def prune(
-    store: ArtifactStore,
+    store: Store,
     *,
     protected: Sequence[str],
     dry_run: bool = False,

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from conveyor.artifacts.backend import Store
 from conveyor.artifacts.record import ArtifactVersion, Attachment
-from conveyor.artifacts.store import ArtifactStore
 from conveyor.artifacts.verify import Problem
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ class SignatureCheck:
         self.public_key = public_key
         self.key_path = key_path
 
-    def __call__(self, store: ArtifactStore, version: ArtifactVersion) -> Sequence[Problem]:
+    def __call__(self, store: Store, version: ArtifactVersion) -> Sequence[Problem]:
         from conveyor.artifacts.attest import verify_version
 
         def read(attachment: Attachment) -> bytes:

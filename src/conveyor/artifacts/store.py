@@ -133,6 +133,10 @@ class ArtifactStore:
         """Where the blob of these bytes is (whether or not it is there)."""
         return os.path.join(self.root, BLOBS, sha256[:2], sha256)
 
+    def blob_location(self, sha256: str) -> str:
+        """Where the blob is, as shown to a person (here its path; nothing is read)."""
+        return self.blob_path(sha256)
+
     def record_path(self, name: str, version: str) -> str:
         return os.path.join(self.root, INDEX, name, f"{version}.json")
 

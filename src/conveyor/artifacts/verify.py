@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from conveyor.artifacts.backend import Store
 from conveyor.artifacts.record import ArtifactVersion
-from conveyor.artifacts.store import ArtifactStore, file_sha256
+from conveyor.artifacts.store import file_sha256
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class VersionCheck(Protocol):
 
     name: str
 
-    def __call__(self, store: ArtifactStore, version: ArtifactVersion) -> Sequence[Problem]: ...
+    def __call__(self, store: Store, version: ArtifactVersion) -> Sequence[Problem]: ...
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class Verification:
 
 
 def verify(
-    store: ArtifactStore,
+    store: Store,
     version: ArtifactVersion,
     *,
     checks: Sequence[VersionCheck] = (),

@@ -17,8 +17,8 @@ import click
 from conveyor.cli import pipeline_file_option
 
 if TYPE_CHECKING:
+    from conveyor.artifacts.backend import Store
     from conveyor.artifacts.record import ArtifactVersion
-    from conveyor.artifacts.store import ArtifactStore
     from conveyor.artifacts.verify import Verification, VersionCheck
 
 store_option = click.option(
@@ -26,15 +26,14 @@ store_option = click.option(
     "store_dir",
     type=click.Path(file_okay=False),
     default=None,
-    help="The artifact store's directory (default: the pipeline's artifacts.dir, else "
-    ".conveyor/artifacts/ in the workspace).",
+    help="The artifact store's directory or s3://bucket/prefix (default: the pipeline's "
+    "artifacts.dir, else .conveyor/artifacts/ in the workspace).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
-def open_store(ctx: click.Context, store_dir: str | None) -> tuple[ArtifactStore, tuple[str, ...]]:
+def open_store(ctx: click.Context, store_dir: str | None) -> tuple[Store, tuple[str, ...]]:
     """The store and the protected channels (the pipeline's, else `prod`)."""
-    from conveyor.artifacts.store import ArtifactStore, default_dir
     from conveyor.config import find_pipeline_file
     from conveyor.model import ArtifactStoreSpec
 
@@ -52,8 +51,9 @@ def open_store(ctx: click.Context, store_dir: str | None) -> tuple[ArtifactStore
         from conveyor.workspace.listing import repository_root
 
         root = repository_root(os.getcwd())
-    directory = store_dir or spec.dir or default_dir(root)
-    return ArtifactStore(directory), spec.protected_channels
+    from conveyor.artifacts.s3store import open_store as open_at
+
+    return open_at(store_dir or spec.dir, root), spec.protected_channels
 
 
 def _short(sha: str) -> str:
@@ -70,14 +70,14 @@ def _table(rows: Sequence[Sequence[str]]) -> None:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
-def _described(store: ArtifactStore, v: ArtifactVersion) -> dict[str, Any]:
+def _described(store: Store, v: ArtifactVersion) -> dict[str, Any]:
     data = v.as_dict()
     data["ref"] = v.ref
     data["size"] = v.size
     for f in data["files"]:
-        f["blob"] = store.blob_path(f["sha256"])
+        f["blob"] = store.blob_location(f["sha256"])
     for a in data["attachments"]:
-        a["blob"] = store.blob_path(a["sha256"])
+        a["blob"] = store.blob_location(a["sha256"])
     return data
 
 
@@ -192,11 +192,13 @@ def show_command(ctx: click.Context, ref: str, store_dir: str | None, as_json: b
         for a in found:
             about = f" (of {a.subject})" if a.subject else ""
             click.echo(
-                f"    {a.name}{about}  sha256:{_short(a.sha256)}  {store.attachment_path(a)}"
+                f"    {a.name}{about}  sha256:{_short(a.sha256)}  {store.blob_location(a.sha256)}"
             )
     others = v.attachments_of("other")
     for a in others:
-        click.echo(f"  attachment {a.name}  sha256:{_short(a.sha256)}  {store.attachment_path(a)}")
+        click.echo(
+            f"  attachment {a.name}  sha256:{_short(a.sha256)}  {store.blob_location(a.sha256)}"
+        )
     if not v.attachments_of("signature"):
         click.echo("  unsigned   stored without a signing key")
     if v.published:

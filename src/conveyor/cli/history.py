@@ -229,12 +229,12 @@ def show_command(
 
 
 def _build_output(ctx: click.Context, run_id: str | None, window: float, as_json: bool) -> int:
-    from conveyor.artifacts.store import ArtifactStore, default_dir
+    from conveyor.artifacts.s3store import open_store
     from conveyor.export.handoff import for_run
     from conveyor.history.queries import find_run
 
     with _history(ctx) as (pipeline, store):
-        artifacts = ArtifactStore(pipeline.artifacts.dir or default_dir(pipeline.root))
+        artifacts = open_store(pipeline.artifacts.dir, pipeline.root)
         record = find_run(store, pipeline.label, run_id)
         document = for_run(store, record, window, artifacts).to_json()
     if as_json:

@@ -140,14 +140,18 @@ def build_pipeline(data: Any, *, path: str, root: str) -> model.Pipeline:
 
 def _artifact_store(spec: schema.ArtifactStoreFile | None, root: str) -> model.ArtifactStoreSpec:
     """`artifacts:` at the top: the store's directory made absolute (relative to the
-    workspace; `~` expanded)."""
+    workspace; `~` expanded), or an `s3://bucket/prefix` kept as it is."""
     if spec is None:
         return model.ArtifactStoreSpec()
     directory = None
     if spec.dir is not None:
         if not spec.dir.strip():
             raise ConfigError("expected a directory", path=("artifacts", "dir"))
-        directory = os.path.normpath(os.path.join(root, os.path.expanduser(spec.dir)))
+        directory = (
+            spec.dir.rstrip("/")  # a bucket (conveyor.artifacts.s3store): not a path
+            if spec.dir.startswith("s3://")
+            else os.path.normpath(os.path.join(root, os.path.expanduser(spec.dir)))
+        )
     key = None
     if spec.signing_key is not None:
         if not spec.signing_key.strip():

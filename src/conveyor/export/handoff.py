@@ -22,8 +22,8 @@ from conveyor.history.store import HistoryStore
 from conveyor.units import format_duration
 
 if TYPE_CHECKING:
+    from conveyor.artifacts.backend import Store
     from conveyor.artifacts.record import ArtifactVersion
-    from conveyor.artifacts.store import ArtifactStore
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -192,7 +192,7 @@ def for_run(
     store: HistoryStore,
     record: RunRecord,
     window: float,
-    artifacts: ArtifactStore | None = None,
+    artifacts: Store | None = None,
 ) -> BuildOutput:
     """The hand-off of a recorded run: its build number among the pipeline's runs, and
     the success rate over the `window` seconds that end with it (not runs after it);
@@ -204,7 +204,7 @@ def for_run(
         totals=pipeline_totals(store, run.pipeline, run.started_at - window, run.started_at),
         window=f"{window / 86400:g}d" if window >= 86400 else format_duration(window),
         versions=artifacts.versions(run_id=run.id) if artifacts is not None else (),
-        blob_path=artifacts.blob_path if artifacts is not None else None,
+        blob_path=artifacts.blob_location if artifacts is not None else None,
     )
 
 

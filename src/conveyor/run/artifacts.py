@@ -16,10 +16,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
+from conveyor.artifacts.backend import Store
 from conveyor.artifacts.collect import collect_job
 from conveyor.artifacts.record import ArtifactVersion
 from conveyor.artifacts.sbom import WorkspaceSbom
-from conveyor.artifacts.store import ArtifactError, ArtifactStore, default_dir
+from conveyor.artifacts.store import ArtifactError
 from conveyor.artifacts.versioning import Facts
 from conveyor.model import Job, JobResult, JobStatus, Pipeline, RunContext
 from conveyor.units import format_size
@@ -27,9 +28,12 @@ from conveyor.units import format_size
 _FAILED = (JobStatus.FAILED, JobStatus.TIMED_OUT)
 
 
-def store_of(pipeline: Pipeline) -> ArtifactStore:
-    """The pipeline's artifact store: `artifacts.dir`, else `.conveyor/artifacts/`."""
-    return ArtifactStore(pipeline.artifacts.dir or default_dir(pipeline.root))
+def store_of(pipeline: Pipeline) -> Store:
+    """The pipeline's artifact store: `artifacts.dir` (a directory or an
+    `s3://bucket/prefix`), else `.conveyor/artifacts/`."""
+    from conveyor.artifacts.s3store import open_store
+
+    return open_store(pipeline.artifacts.dir, pipeline.root)
 
 
 class ArtifactCollector:
@@ -47,7 +51,9 @@ class ArtifactCollector:
         self.run_id = run_id
         self.environ = environ
         self.store = store_of(pipeline)
-        self.sbom = WorkspaceSbom(pipeline.root, os.path.join(self.store.root, "cache", "sbom"))
+        # The SBOM's cache is local even when the store is a bucket.
+        local = getattr(self.store, "local", None) or self.store.root
+        self.sbom = WorkspaceSbom(pipeline.root, os.path.join(local, "cache", "sbom"))
         self.stored: list[ArtifactVersion] = []
         self._lock = threading.Lock()
         self._number = context.number

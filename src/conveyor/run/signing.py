@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from conveyor.artifacts.backend import Store
 from conveyor.artifacts.record import ArtifactVersion
-from conveyor.artifacts.store import ArtifactStore
 
 if TYPE_CHECKING:
     from conveyor.artifacts.signing import SigningKey
@@ -52,7 +52,7 @@ def dependencies(
 
 
 def sign_version(
-    store: ArtifactStore,
+    store: Store,
     version: ArtifactVersion,
     key: SigningKey,
     *,

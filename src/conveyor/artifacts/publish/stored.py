@@ -7,17 +7,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from conveyor.artifacts.backend import Store
 from conveyor.artifacts.publish import PublishFailure, PublishFile, PublishReceipt, Target
 from conveyor.artifacts.publish import publish_all as _publish_all
 from conveyor.artifacts.record import ArtifactVersion
-from conveyor.artifacts.store import ArtifactStore
 
 _FILES_ONLY = ("pypi",)
 
 
-def files_of(
-    store: ArtifactStore, version: ArtifactVersion, *, attachments: bool
-) -> list[PublishFile]:
+def files_of(store: Store, version: ArtifactVersion, *, attachments: bool) -> list[PublishFile]:
     """What a target is given: each file's blob under its path, then the attachments'."""
     out = [
         PublishFile(f.path, path, f.sha256, f.size, f.media_type)
@@ -32,7 +30,7 @@ def files_of(
 
 
 def publish_version(
-    store: ArtifactStore, version: ArtifactVersion, targets: Sequence[Target], *, retries: int = 3
+    store: Store, version: ArtifactVersion, targets: Sequence[Target], *, retries: int = 3
 ) -> list[PublishReceipt | PublishFailure]:
     """Every target at once, one result each in the order given."""
     groups = {
