@@ -133,3 +133,48 @@ def test_a_version_signed_by_another_key_is_published_nowhere(
     assert f"{WHEEL}: the signature" in published.out
     assert "nothing published" in published.out
     assert not shelf.exists()
+
+
+def test_publish_json_gives_one_object_per_target_with_the_failure_named(
+    built: tuple[Project, Path], tmp_path: Path
+) -> None:
+    project, public = built
+    shelf = tmp_path / "shelf"
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where a directory should be\n")
+    published = project.run(
+        "artifacts", "publish", "shop@1.0", "--to", str(shelf), "--to", str(blocked / "sub"),
+        "--key", str(public), "--json", "--retries", "0",
+    )  # fmt: skip
+    assert published.code == 1, published.out + published.err
+    doc = json.loads(published.out)
+    assert doc["ok"] is False
+    assert doc["signatures_checked"] is True
+    good, bad = doc["targets"]
+    assert good["ok"] is True
+    assert good["verified"] is True
+    assert good["error"] is None
+    assert good["files"] >= 3
+    assert good["bytes"] > 0
+    assert good["seconds"] >= 0
+    assert str(shelf) in good["location"]
+    assert bad["ok"] is False
+    assert bad["verified"] is False
+    assert bad["error"]
+    assert set(good) >= {"target", "ok", "location", "files", "bytes", "seconds", "verified"}
+    assert set(bad) >= set(good) - {"already"}
+
+
+def test_verify_json_says_whether_signatures_were_checked(built: tuple[Project, Path]) -> None:
+    project, public = built
+    plain = project.run("artifacts", "verify", "shop@1.0", "--json")
+    assert plain.code == 0, plain.out + plain.err
+    doc = json.loads(plain.out)
+    assert doc["signatures_checked"] is False
+    assert doc["versions"][0]["signatures_checked"] is False
+
+    keyed = project.run("artifacts", "verify", "shop@1.0", "--json", "--key", str(public))
+    assert keyed.code == 0, keyed.out + keyed.err
+    doc = json.loads(keyed.out)
+    assert doc["signatures_checked"] is True
+    assert doc["versions"][0]["signatures_checked"] is True

@@ -279,6 +279,7 @@ def verify_command(
     if as_json:
         doc = {
             "ok": ok,
+            "signatures_checked": bool(checks),
             "versions": [
                 {
                     "ref": r.version.ref,
@@ -286,6 +287,9 @@ def verify_command(
                     "files": r.files,
                     "bytes": r.bytes,
                     "checks": list(r.checks),
+                    # Whether a public key was given: without one, "ok" covers the
+                    # digests only, and a script must not take it for a signature check.
+                    "signatures_checked": bool(r.checks),
                     "problems": [
                         {
                             "subject": p.subject,

@@ -76,8 +76,6 @@ def sign_version(
         finished_on=stamp(result.finished_at),
         resolved_dependencies=dependencies(job, result, upstream),
     )
-    for attachment, data in made:
-        version, _ = store.attach(
-            version.ref, attachment.kind, attachment.name, data, subject=attachment.subject
-        )
-    return version
+    from conveyor.artifacts.store import attach_all
+
+    return attach_all(store, version.ref, [(a.kind, a.name, data, a.subject) for a, data in made])
