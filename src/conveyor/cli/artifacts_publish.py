@@ -31,7 +31,13 @@ from conveyor.cli.artifacts_store import (
     help="A target: a directory (a path or dir:///path), s3://bucket/prefix, "
     "pypi+https://index/legacy/. Repeat for several, published at once.",
 )
-@click.option("--retries", type=click.IntRange(0, 10), default=3, show_default=True)
+@click.option(
+    "--retries",
+    type=click.IntRange(0, 10),
+    default=3,
+    show_default=True,
+    help="Attempts after a failed one, per target, with backoff (a refusal is not retried).",
+)
 @key_option
 @store_option
 @json_option
