@@ -100,25 +100,14 @@ class S3ArtifactStore(ArtifactStore):
                 f"the artifact store {self.root}: no credentials in the environment",
                 hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
             )
-        import boto3  # lazily: only a bucket store needs it
-        from botocore.config import Config
+        from conveyor.artifacts.s3client import s3_client
 
-        session = boto3.session.Session(
-            aws_access_key_id=self._key_id,
-            aws_secret_access_key=self._secret,
-            aws_session_token=self._token,
-            region_name=self.region,
-        )
-        self._client_cache = session.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            config=Config(
-                retries={"max_attempts": 3, "mode": "standard"},
-                connect_timeout=5,
-                read_timeout=60,
-                max_pool_connections=20,
-                s3={"addressing_style": "path"} if self.endpoint else None,
-            ),
+        self._client_cache = s3_client(
+            key_id=self._key_id,
+            secret=self._secret,
+            token=self._token,
+            region=self.region,
+            endpoint=self.endpoint,
         )
         return self._client_cache
 

@@ -318,27 +318,16 @@ class S3Target:
                 "no credentials in the environment",
                 hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment",
             )
-        import boto3
-        from botocore.config import Config
+        from conveyor.artifacts.s3client import s3_client
 
-        session = boto3.session.Session(
-            aws_access_key_id=self._key_id,
-            aws_secret_access_key=self._secret,
-            aws_session_token=self._token,
-            region_name=self.region,
-        )
-        self._client_cache = session.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            config=Config(
-                retries={"max_attempts": self.request_attempts, "mode": "standard"},
-                connect_timeout=5,
-                read_timeout=60,
-                max_pool_connections=max(10, self.concurrency * 2),
-                # S3-compatible servers (MinIO, Ceph, moto) answer at one host name:
-                # the bucket in the path, not in a host name of its own.
-                s3={"addressing_style": "path"} if self.endpoint else None,
-            ),
+        self._client_cache = s3_client(
+            key_id=self._key_id,
+            secret=self._secret,
+            token=self._token,
+            region=self.region,
+            endpoint=self.endpoint,
+            attempts=self.request_attempts,
+            connections=max(10, self.concurrency * 2),
         )
         return self._client_cache
 
