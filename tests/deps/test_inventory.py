@@ -83,6 +83,8 @@ def test_a_lockfile_that_cannot_be_read_is_one_located_error_and_the_others_are_
     monorepo(project)
     project.write("broken/Gemfile.lock", "GEM\n  specs:\n    rake 13.1.0\n")
     project.write("broken/go.mod", "module m\n\nrequire (\n")
+    project.write("toml/uv.lock", 'version = 1\n\n[[package]]\nname = "idna"\nversion = 3.7"\n')
+    project.write("toml/Cargo.lock", 'version = 3\n\n[[package]\nname = "libc"\n')
     (project.root / "latin1").mkdir()
     (project.root / "latin1/composer.lock").write_bytes(b'{"packages": [], "x": "\xe9"}')
     inventory = inventory_of(str(project.root))
@@ -90,6 +92,8 @@ def test_a_lockfile_that_cannot_be_read_is_one_located_error_and_the_others_are_
         ("broken/Gemfile.lock:3:5", "expected '    name (version)' under specs:"),
         ("broken/go.mod:3:1", "the require block is never closed with ')'"),
         ("latin1/composer.lock:1", "not UTF-8 text"),
+        ("toml/Cargo.lock:3:10", "Expected ']]' at the end of an array declaration"),
+        ("toml/uv.lock:5:14", "Expected newline or end of document after a statement"),
     ]
     assert len(inventory.lockfiles) == 8
 

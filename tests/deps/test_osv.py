@@ -87,6 +87,35 @@ def test_the_semver_order_is_univers_order(a: str, b: str) -> None:
     assert (ka == kb) == (ua == ub)
 
 
+_PEP440 = st.builds(
+    lambda epoch, release, pre, post, dev, local: (
+        (f"{epoch}!" if epoch else "")
+        + ".".join(map(str, release))
+        + (f"{pre[0]}{pre[1]}" if pre else "")
+        + (f".post{post}" if post is not None else "")
+        + (f".dev{dev}" if dev is not None else "")
+        + ("+" + ".".join(local) if local else "")
+    ),
+    st.integers(0, 1),
+    st.lists(st.integers(0, 3), min_size=1, max_size=4),
+    st.none() | st.tuples(st.sampled_from(["a", "b", "rc", "c", "alpha"]), st.integers(0, 2)),
+    st.none() | st.integers(0, 2),
+    st.none() | st.integers(0, 2),
+    st.lists(st.sampled_from(["0", "1", "10", "abc", "ubuntu", "Ab"]), max_size=2),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_PEP440, _PEP440)
+def test_the_pep440_order_is_packagings_order(a: str, b: str) -> None:
+    """PyPI's keys are tuples for speed: they order as packaging's Version objects do."""
+    from packaging.version import Version
+
+    ka, kb = key("PyPI", a), key("PyPI", b)
+    assert (ka < kb) == (Version(a) < Version(b)), (a, b)
+    assert (ka == kb) == (Version(a) == Version(b)), (a, b)
+
+
 def test_package_names_compare_as_each_ecosystem_compares_them() -> None:
     assert package_key("PyPI", "Jinja2") == package_key("PyPI", "jinja2")
     assert package_key("PyPI", "zope.interface") == package_key("PyPI", "Zope_Interface")

@@ -125,8 +125,9 @@ def audit_command(
     if as_json:
         click.echo(json.dumps(as_dict(done, result), indent=2))
     else:
-        for line in render(done, result):
-            click.echo(line)
+        # One write: a report of thousands of lines echoed line by line spent a tenth
+        # of the audit in click's per-call checks.
+        click.echo("\n".join(render(done, result)))
     if result.audited == 0 and result.no_database and not result.vulnerabilities:
         # "No known vulnerability" in zero components is no answer: a CI step must not
         # pass on it.

@@ -17,11 +17,17 @@ import hashlib
 import os
 import pickle
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from conveyor import __version__, model
+from conveyor import __version__
 from conveyor.config.loader import locate, parse_yaml, read_text, relpath, render_warnings
 from conveyor.errors import ConfigError, ConfigPath, format_path
 from conveyor.fsutil import STATE_DIR, atomic_file, ensure_state_dir
+
+if TYPE_CHECKING:
+    # Imported when a pipeline is loaded: commands that only look for the file (the
+    # `deps` commands without one) do not pay for building the model's classes.
+    from conveyor import model
 
 __all__ = [
     "PIPELINE_FILE",
@@ -38,6 +44,8 @@ _CACHE_SCHEMA = "2"
 def _code_stamp() -> str:
     """The code that shapes a cached pipeline, by file identity: a development install
     changes it without changing the version, and an old pickle then lacks new fields."""
+    from conveyor import model
+
     here = os.path.dirname(__file__)
     stamps = []
     modules = ("build.py", "schema.py", "paths.py", "resolve.py")
@@ -73,6 +81,8 @@ def _cache_path(root: str, text: str, abspath: str) -> str:
 
 def load_pipeline(path: str, *, use_cache: bool = True) -> model.Pipeline:
     """Read, validate and build the pipeline in `path`; raise a located ConfigError."""
+    from conveyor import model
+
     abspath = os.path.abspath(path)
     file = relpath(abspath)
     root = os.path.dirname(abspath)

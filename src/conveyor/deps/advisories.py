@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from conveyor.deps.osv import Advisory, RecordError, packages, parse_record
+from conveyor.deps.osv import SCORED, Advisory, RecordError, packages, parse_record
 
-SCHEMA = 1
+SCHEMA = 2
 """The layout of an ecosystem's file; a file of another is refused (import it again)."""
 
 _MAX_RECORD = 8 * 1024 * 1024
@@ -174,7 +174,9 @@ class Database:
             for name, entry, ident, record in rows:
                 advisory = advisories.get(ident)
                 if ident not in advisories:
-                    advisory = advisories[ident] = parse_record(json.loads(record), affected=False)
+                    advisory = advisories[ident] = parse_record(
+                        json.loads(record), affected=False, indexed=True
+                    )
                 assert advisory is not None
                 found.setdefault(name, []).append((advisory, json.loads(entry)))
         return found
@@ -339,6 +341,10 @@ def _stored(data: Mapping[str, Any], record: Advisory) -> str:
     specific = data.get("database_specific")
     if isinstance(specific, dict) and isinstance(specific.get("severity"), str):
         kept["database_specific"] = {"severity": specific["severity"]}
+    # The severity as scored at import: an audit then reads it instead of scoring each
+    # record's CVSS vectors again (and importing the CVSS library at all).
+    severity = record.severity
+    kept[SCORED] = [severity.rating, severity.score, severity.vector]
     return json.dumps(kept, separators=(",", ":"))
 
 

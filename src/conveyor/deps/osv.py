@@ -87,9 +87,18 @@ class Affected:
     ranges: tuple[Range, ...]
     versions: frozenset[str]
     """`versions[]` as written."""
+    _seen: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+    """Answers already given: finding the lowest fix asks about each candidate version
+    once per advisory group and once more for all of them together."""
 
     def affects(self, version: str) -> bool:
         """Whether `version` (as the lockfile pins it) is affected."""
+        known = self._seen.get(version)
+        if known is None:
+            known = self._seen[version] = self._affects(version)
+        return known
+
+    def _affects(self, version: str) -> bool:
         if self.versions and (
             version in self.versions or normal_version(self.ecosystem, version) in self.versions
         ):
@@ -175,9 +184,16 @@ def normal_version(ecosystem: str, version: str) -> str:
     return version
 
 
-def parse_record(data: Any, *, affected: bool = True) -> Advisory:
+SCORED = "x-conveyor-severity"
+"""The key under which the index keeps a record's severity as scored at import
+([rating, score, vector]); a record that has it is not scored again."""
+
+
+def parse_record(data: Any, *, affected: bool = True, indexed: bool = False) -> Advisory:
     """An OSV record (the decoded JSON of one file); without `affected`, only what a
-    report shows of it (the index reads each entry of `affected[]` on its own). Raises
+    report shows of it (the index reads each entry of `affected[]` on its own);
+    `indexed` for a record as the index keeps it, its severity already scored (a
+    record from elsewhere never decides its own severity that way). Raises
     RecordError for something that is not one (no `id`, `affected` not a list, ...)."""
     if not isinstance(data, dict):
         raise RecordError("not an OSV record (expected a JSON object)")
@@ -204,7 +220,9 @@ def parse_record(data: Any, *, affected: bool = True) -> Advisory:
         modified=modified,
         published=_text(data.get("published")) or None,
         withdrawn=_text(data.get("withdrawn")) or None,
-        severity=severity_of(vectors, word if isinstance(word, str) else None),
+        severity=_severity(
+            data if indexed else {}, vectors, word if isinstance(word, str) else None
+        ),
         vectors=vectors,
         affected=tuple(_affected(a) for a in _dicts(entries) if _package(a) is not None)
         if affected
@@ -239,9 +257,11 @@ def _range(ecosystem: str, semver: bool, events: Iterable[Mapping[str, Any]]) ->
     fixed: list[str] = []
     unlimited = False
     for order, event in enumerate(events):
-        for kind in ("introduced", "fixed", "last_affected", "limit"):
-            value = event.get(kind)
-            if not isinstance(value, str):
+        # An event is one of these four keys (the schema allows no other): its items
+        # are walked rather than each kind asked for, the index holds tens of
+        # thousands of events.
+        for kind, value in event.items():
+            if not isinstance(value, str) or kind not in _EVENT_KINDS:
                 continue
             if kind == "limit" and value == "*":
                 unlimited = True
@@ -276,6 +296,9 @@ def _range(ecosystem: str, semver: bool, events: Iterable[Mapping[str, Any]]) ->
     )
 
 
+_EVENT_KINDS = frozenset(("introduced", "fixed", "last_affected", "limit"))
+
+
 def _compare(a: tuple[int, Key, int, str], b: tuple[int, Key, int, str]) -> int:
     if a[0] != b[0]:
         return a[0] - b[0]
@@ -285,6 +308,20 @@ def _compare(a: tuple[int, Key, int, str], b: tuple[int, Key, int, str]) -> int:
         if b[1] < a[1]:
             return 1
     return a[2] - b[2]
+
+
+def _severity(data: Mapping[str, Any], vectors: Sequence[str], word: str | None) -> Severity:
+    scored = data.get(SCORED)
+    if (
+        isinstance(scored, list)
+        and len(scored) == 3
+        and scored[0] in RATINGS
+        and (scored[1] is None or isinstance(scored[1], (int, float)))
+        and (scored[2] is None or isinstance(scored[2], str))
+    ):
+        rating, score, vector = scored
+        return Severity(rating, None if score is None else float(score), vector)
+    return severity_of(vectors, word)
 
 
 def severity_of(vectors: Sequence[str], word: str | None = None) -> Severity:

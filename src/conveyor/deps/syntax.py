@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,6 @@ _JSONC_NAMES = re.compile(
     r"(tsconfig|jsconfig)(\..*)?\.json|\.devcontainer\.json|devcontainer\.json"
 )
 _TOML_NAMES = {"Pipfile", "Cargo.lock", "poetry.lock", "uv.lock", "pdm.lock"}
-_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
-_TOML_END = re.compile(r"\s*\(at end of document\)$")
 
 
 class ParseError(Exception):
@@ -60,21 +57,16 @@ def parse_text(text: str, fmt: str) -> Any:
             # exc.msg: the message without the position, which line and col carry.
             raise ParseError(_one_line(exc.msg), exc.lineno, exc.colno) from None
     if fmt == "TOML":
+        # tomli is the parser the standard library's tomllib was taken from, with the
+        # same results and messages, but its wheels are compiled: lockfiles run to
+        # thousands of tables, and the audit reads them all.
+        import tomli
+
         try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            message = _one_line(str(exc))
-            line: int | None = None
-            col: int | None = None
-            at = _TOML_POSITION.search(message)
-            if at:
-                line, col = int(at.group(1)), int(at.group(2))
-            elif _TOML_END.search(message):
-                lines = text.split("\n")
-                line, col = len(lines), len(lines[-1]) + 1
-            # The position is in line and col, not repeated in the message.
-            message = _TOML_END.sub("", _TOML_POSITION.sub("", message))
-            raise ParseError(message, line, col) from None
+            return tomli.loads(text)
+        except tomli.TOMLDecodeError as exc:
+            # exc.msg: the message without the position, which line and col carry.
+            raise ParseError(_one_line(exc.msg), exc.lineno, exc.colno) from None
     if fmt == "YAML":
         return _parse_yaml(text)
     if fmt == "INI":

@@ -46,9 +46,34 @@ def version_key(ecosystem: str, text: str) -> Key | None:
 
 
 def _pep440(text: str) -> Key:
+    """PEP 440's order (packaging parses), as a tuple of ints and strings: packaging's
+    own Version objects compare through Python methods and its Infinity sentinels, and
+    an audit's binary searches compare them tens of thousands of times; tuples compare
+    in C. The tuple mirrors packaging's comparison key, each sentinel a leading 0 or 2
+    (tests/deps compare the two orders)."""
     from packaging.version import Version
 
-    return Version(text)
+    v = Version(text)
+    release = v.release
+    while len(release) > 1 and release[-1] == 0:
+        release = release[:-1]  # 1.0 == 1.0.0
+    if v.pre is not None:
+        pre: tuple[int, str, int] = (1, v.pre[0], v.pre[1])  # a < b < rc, as letters sort
+    elif v.post is None and v.dev is not None:
+        pre = (0, "", 0)  # 1.0.dev0 is below 1.0a0
+    else:
+        pre = (2, "", 0)  # a release is above its pre-releases
+    post = (0, 0) if v.post is None else (1, v.post)
+    dev = (2, 0) if v.dev is None else (1, v.dev)
+    # A local label sorts above none; in it, numbers above words.
+    local = (
+        ()
+        if v.local is None
+        else tuple(
+            (1, int(p), "") if p.isdigit() else (0, 0, p.lower()) for p in v.local.split(".")
+        )
+    )
+    return (v.epoch, release, pre, post, dev, 0 if v.local is None else 1, local)
 
 
 def _semver(text: str) -> Key:
