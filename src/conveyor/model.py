@@ -64,6 +64,9 @@ class ArtifactSpec:
     """`keep: {last: N}`: the newest N versions are kept (the rest go when pruned)."""
     keep_per: str | None = None
     """`keep: {per: branch}`: N per branch rather than N in all."""
+    keep_latest: bool = False
+    """`keep: {latest: true}`: the newest version on each branch never expires by age
+    (GitLab's keep-latest-artifact; a GitLab job's default)."""
 
     def covers(self, path: str) -> bool:
         """Whether a workspace-relative file is one of these artifacts: a path written

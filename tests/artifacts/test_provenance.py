@@ -204,3 +204,24 @@ def test_keygen_key_signs_provenance_through_the_environment(
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+@pytest.mark.parametrize(
+    ("remote", "uri"),
+    [
+        (
+            "https://ci:t0k@git.example.com/app.git",  # pragma: allowlist secret
+            "git+https://git.example.com/app.git@refs/heads/main",
+        ),
+        ("git@github.com:org/app.git", "git+ssh://github.com/org/app.git@refs/heads/main"),
+        ("ssh://git@host:2222/app", "git+ssh://host:2222/app@refs/heads/main"),
+        (None, "git+file:///work/app@refs/heads/main"),
+    ],
+)
+def test_the_source_is_named_as_slsa_names_a_git_source_without_credentials(
+    remote: str | None, uri: str
+) -> None:
+    found = provenance.source(remote, commit="e" * 40, branch="main", tag=None, root="/work/app")
+    assert found.to_json() == {"uri": uri, "digest": {"gitCommit": "e" * 40}}
+    tagged = provenance.source(remote, commit="e" * 40, branch=None, tag="v1", root="/work/app")
+    assert tagged.uri == uri.replace("refs/heads/main", "refs/tags/v1")

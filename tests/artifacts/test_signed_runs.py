@@ -6,6 +6,7 @@ byte or another key, and a bad password that stops the run before any job."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from conveyor.artifacts import provenance
-from conveyor.artifacts.signing import load_public_key
+from conveyor.artifacts.signing import key_id, load_public_key
 from tests.artifacts.keytools import keygen, openssl
 from tests.conftest import Project
 
@@ -186,3 +187,100 @@ def test_a_version_stored_without_a_key_says_it_is_unsigned(project: Project) ->
     assert project.run("run", "--plain").code == 0
     shown = project.run("artifacts", "show", "shop@1.0.1")
     assert "unsigned" in shown.out
+
+
+CHAIN = """
+    name: shop
+    jobs:
+      build:
+        inputs: [src/**]
+        run:
+          - mkdir -p dist && cp src/app.py dist/app.py
+        artifacts:
+          paths: [dist/]
+          name: app
+          version: "1.{{ run_number }}"
+      package:
+        needs: [build]
+        run:
+          - mkdir -p pkg && cat dist/app.py notes.txt > pkg/app.tar
+        artifacts:
+          paths: [pkg/]
+          name: pkg
+          version: "1.{{ run_number }}"
+"""
+
+
+def _statement_of(project: Project, ref: str, public: Path) -> tuple[dict[str, Any], str]:
+    """The provenance of `ref` as securesystemslib verifies it and the in-toto bindings
+    read it: (statement, its payload as text)."""
+    from google.protobuf import json_format
+    from in_toto_attestation.predicates.provenance.v1 import provenance_pb2
+    from securesystemslib.dsse import Envelope
+    from securesystemslib.signer import SSlibKey
+
+    [att] = [a for a in _show(project, ref)["attachments"] if a["kind"] == "provenance"]
+    [written] = provenance.loads_jsonl(Path(att["blob"]).read_bytes())
+    key = load_public_key(public)
+    envelope = Envelope.from_dict(written)
+    assert envelope.verify([SSlibKey.from_crypto(key, keyid=key_id(key))], 1)
+    statement = json.loads(envelope.payload)
+    json_format.ParseDict(statement["predicate"], provenance_pb2.Provenance())  # SLSA's shape
+    return statement, envelope.payload.decode()
+
+
+def _resolved(statement: dict[str, Any]) -> dict[str, dict[str, str]]:
+    deps = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+    return {d.get("name") or d["uri"]: d["digest"] for d in deps}
+
+
+def test_the_provenance_lists_the_source_each_input_file_and_the_upstream_files(
+    project: Project,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    private, public = keygen(capsys, monkeypatch, tmp_path / "ci")
+    monkeypatch.setenv("CONVEYOR_SIGNING_KEY", str(private))
+    project.pipeline(CHAIN)
+    project.write("src/app.py", "print('app')\n")
+    project.write("notes.txt", "first\n")
+    project.write(".gitignore", "dist/\npkg/\n")
+    url = "https://ci:s3cret@git.example.com/shop.git"  # pragma: allowlist secret
+    project.git("remote", "add", "origin", url)
+    project.commit()
+    assert project.run("run", "--plain").code == 0
+    project.write("notes.txt", "second\n")
+    project.commit("notes changed")
+    again = project.run("run", "--plain")
+    assert again.code == 0, again.out + again.err
+    assert "build cached" in again.out
+
+    first, _ = _statement_of(project, "pkg@1.1", public)
+    second, payload = _statement_of(project, "pkg@1.2", public)
+    before, after = _resolved(first), _resolved(second)
+    # The changed input shows its new digest; the unchanged one its same digest.
+    assert after["notes.txt"] == {"sha256": hashlib.sha256(b"second\n").hexdigest()}
+    assert before["notes.txt"] == {"sha256": hashlib.sha256(b"first\n").hexdigest()}
+    app = {"sha256": hashlib.sha256(b"print('app')\n").hexdigest()}
+    assert before["src/app.py"] == after["src/app.py"] == app
+    # The version the job it needs stored in this run, file by file.
+    assert after["conveyor:artifact/app@1.2/dist/app.py"] == app
+    assert "conveyor:artifact/app@1.1/dist/app.py" not in after
+    # The source at the run's commit, its remote without the credentials.
+    branch = project.git("rev-parse", "--abbrev-ref", "HEAD").strip()
+    commit = project.git("rev-parse", "HEAD").strip()
+    source = f"git+https://git.example.com/shop.git@refs/heads/{branch}"
+    assert after[source] == {"gitCommit": commit}
+    assert "s3cret" not in payload
+    assert len(after["conveyor:job-inputs/package"]["sha256"]) == 64
+    # A version stored from a cache hit names the inputs its key was made of.
+    served, _ = _statement_of(project, "app@1.2", public)
+    assert _resolved(served)["src/app.py"] == app
+    # With the cache off there is no key: the inputs are digested as they are.
+    project.write("notes.txt", "third\n")
+    uncached = project.run("run", "--plain", "--no-cache", "package", "--only")
+    assert uncached.code == 0, uncached.out + uncached.err
+    third, _ = _statement_of(project, "pkg@1.3", public)
+    assert _resolved(third)["notes.txt"] == {"sha256": hashlib.sha256(b"third\n").hexdigest()}
+    assert "conveyor:job-inputs/package" not in _resolved(third)

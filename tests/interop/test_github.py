@@ -482,3 +482,59 @@ def test_a_version_file_is_read_as_the_setup_action_reads_it(
     (tmp_path / name).write_text(text)
 
     assert version_from_file(kind, str(tmp_path / name)) == wanted
+
+
+UPLOADS = """
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - run: mkdir -p dist && date +%s%N > dist/app.txt
+      - uses: actions/upload-artifact@v4
+        with: {name: app, path: dist/}
+      - uses: actions/upload-artifact@v4
+        with: {name: logs, path: dist/app.txt, retention-days: 5}
+  use:
+    needs: build
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/download-artifact@v4
+        with: {name: app}
+      - run: test -s dist/app.txt && echo downloaded
+"""
+
+
+def test_uploads_are_stored_versions_that_expire_as_githubs_do(
+    project: Project, tmp_path: Path
+) -> None:
+    from datetime import datetime
+
+    import conveyor
+
+    # The step runner is the job's own process: it imports the Conveyor under test.
+    offered = tmp_path / "offered.env"
+    offered.write_text(f"PYTHONPATH={Path(conveyor.__file__).parent.parent}\n")
+    project.write(".github/workflows/ci.yml", UPLOADS)
+    project.write(".gitignore", "dist/\n")
+    project.commit()
+    args = ("run", "-f", ".github/workflows/ci.yml", "--plain", "--no-cache")
+    ran = project.run(*args, "--secret-file", str(offered))
+    assert ran.code == 0, ran.out + ran.err
+    assert "downloaded" in ran.out
+    assert "stored as logs@" in ran.out
+    again = project.run(*args, "--secret-file", str(offered), "build")
+    assert again.code == 0, again.out + again.err
+
+    listed = project.run("artifacts", "list", "--json")
+    versions = json.loads(listed.out)["versions"]
+    kept: dict[str, set[int]] = {}
+    for v in versions:
+        span = datetime.fromisoformat(v["expires"]) - datetime.fromisoformat(v["created"])
+        kept.setdefault(v["name"], set()).add(round(span.total_seconds() / 86400))
+    assert kept == {"app": {90}, "logs": {5}}  # GitHub's default, and retention-days
+    assert len(versions) == 4  # one version of each upload per run
+    # What only a run's downloads read is not kept past it: its versions are.
+    assert len(os.listdir(project.root / ".conveyor" / "gha-artifacts")) == 1
+    dry = project.run("artifacts", "prune", "--dry-run")
+    assert "would remove 0 version(s) and 0 blob(s), 0 B; 4 version(s) kept" in dry.out

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -461,3 +462,85 @@ def test_a_code_quality_report_is_imported_for_the_findings_gates(project: Proje
     judged = project.run("gates", "--json")
     [gate] = json.loads(judged.out)["gates"]
     assert (gate["gate"], gate["measured"], gate["passed"]) == ("findings.high", "1", False)
+
+
+RETAINED = """
+stages: [build]
+default:
+  artifacts:
+    paths: [dist/]
+build:
+  stage: build
+  script: ["mkdir -p dist && date +%s%N > dist/out.txt"]
+quick:
+  stage: build
+  script: ["mkdir -p q && date +%s%N > q/out.txt"]
+  artifacts:
+    paths: [q/]
+    expire_in: 1 sec
+forever:
+  stage: build
+  script: ["mkdir -p f && date +%s%N > f/out.txt"]
+  artifacts:
+    paths: [f/]
+    expire_in: never
+"""
+
+
+def test_imported_artifacts_expire_as_gitlabs_do_and_the_newest_per_branch_stays(
+    project: Project,
+) -> None:
+    from datetime import datetime
+
+    project.write(".gitlab-ci.yml", RETAINED)
+    project.write(".gitignore", "dist/\nq/\nf/\n")
+    project.commit()
+    first = project.run("run", "-f", ".gitlab-ci.yml", "--plain", "--no-cache")
+    assert first.code == 0, first.out + first.err
+    time.sleep(1.1)  # quick@1 has expired
+    second = project.run("run", "-f", ".gitlab-ci.yml", "--plain", "--no-cache")
+    assert second.code == 0, second.out + second.err
+    # The run's own retention: quick@1 went; quick@2 expired too, but is the newest.
+    assert "1 version(s) removed by retention (quick@1)" in second.err
+    listed = project.run("artifacts", "list", "--json")
+    versions = {v["name"] + "@" + v["version"]: v for v in json.loads(listed.out)["versions"]}
+    assert sorted(versions) == ["build@1", "build@2", "forever@1", "forever@2", "quick@2"]
+    build = versions["build@2"]
+    kept_for = datetime.fromisoformat(build["expires"]) - datetime.fromisoformat(build["created"])
+    assert round(kept_for.total_seconds()) == 30 * 86400  # `default:`'s artifacts, GitLab's 30 days
+    assert versions["forever@1"]["expires"] is None
+
+    time.sleep(1.1)
+    dry = project.run("artifacts", "prune", "--dry-run")
+    assert dry.code == 0, dry.err
+    branch = project.git("rev-parse", "--abbrev-ref", "HEAD").strip()
+    assert f"kept quick@2: expired {versions['quick@2']['expires']}" in dry.out
+    assert f"but the newest on branch {branch}" in dry.out
+    assert "would remove 0 version(s)" in dry.out
+
+    imported = project.run("import", ".gitlab-ci.yml")
+    assert "expire_in: 30d" in imported.out
+    project.write(".gitlab-ci.yml", RETAINED.replace("1 sec", "1 fortnight"))
+    bad = project.run("run", "-f", ".gitlab-ci.yml", "-n")
+    assert bad.code == 2
+    assert ".gitlab-ci.yml:" in bad.err, bad.err
+    assert "expire_in: cannot read '1 fortnight' as a duration" in bad.err
+
+
+@pytest.mark.parametrize(
+    ("written", "days"),
+    [
+        ("7d", 7),
+        ("1 week and 2 days", 9),
+        ("2 hrs 20 min", 140 / 1440),
+        ("6 mos 1 day", 181),  # a month is 30 days, as GitLab's chronic_duration has it
+        ("1 year", 365.25),
+        ("86400", 1),  # a bare number is seconds
+        ("never", None),
+    ],
+)
+def test_expire_in_is_read_as_gitlab_reads_it(written: str, days: float | None) -> None:
+    from conveyor.interop.gitlab.expiry import seconds
+
+    got = seconds(written)
+    assert (None if got is None else got / 86400) == pytest.approx(days)

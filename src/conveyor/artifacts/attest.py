@@ -40,7 +40,7 @@ def attest(
     pipeline_file: str,
     started_on: datetime | str | None = None,
     finished_on: datetime | str | None = None,
-    resolved_dependencies: Iterable[tuple[str, Mapping[str, str]]] = (),
+    resolved_dependencies: Iterable[provenance.Resource | tuple[str, Mapping[str, str]]] = (),
     build_type: str = provenance.BUILD_TYPE,
 ) -> list[tuple[Attachment, bytes]]:
     """The attachments that sign and attest `version`: a signature per file (signed over

@@ -9,10 +9,11 @@ workspace, else left out (and said); a pattern that matches nothing is said too.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from conveyor.artifacts.backend import Store
@@ -106,6 +107,44 @@ def collect_job(
     base = os.path.normpath(os.path.join(root, job.dir))
     version, source = make_version(spec, facts, base)
     created = now_iso(facts.when or None)
+    record = ArtifactVersion(
+        name=name,
+        version=version,
+        files=(),
+        type=spec.type,
+        pipeline=facts.pipeline,
+        job=facts.job,
+        run_id=facts.run_id,
+        build_number=facts.build_number,
+        commit=facts.commit,
+        branch=facts.branch,
+        tag=facts.tag,
+        created=created,
+        expires=(
+            now_iso((facts.when or time.time()) + spec.expire_in)
+            if spec.expire_in is not None
+            else None
+        ),
+        metadata={"version_source": source},
+        keep_last=spec.keep_last,
+        keep_per=spec.keep_per,
+        keep_latest=spec.keep_latest,
+    )
+    stored, new = store_files(store, files, record, sbom=sbom)
+    return Collected(stored, new, missing, left_out, time.perf_counter() - started)
+
+
+def store_files(
+    store: Store,
+    files: Sequence[tuple[str, str]],
+    record: ArtifactVersion,
+    *,
+    sbom: SbomSource | None = None,
+) -> tuple[ArtifactVersion, bool]:
+    """`files` ((path in the artifact, file to read)) stored as the version `record`
+    describes (its own files left out), with the SBOM attached when `sbom` gives one:
+    (the version as stored, whether it is new). ArtifactError (VersionConflict) when
+    the version is stored with other bytes."""
     with store.writing():
         digests = store.put_files([path for _member_path, path in files])
         described = []
@@ -126,34 +165,11 @@ def collect_job(
                     sha256=sha,
                     size=size,
                     media_type="application/vnd.cyclonedx+json",
-                    created=created,
+                    created=record.created,
                 ),
             )
-        record = ArtifactVersion(
-            name=name,
-            version=version,
-            files=tuple(described),
-            type=spec.type,
-            pipeline=facts.pipeline,
-            job=facts.job,
-            run_id=facts.run_id,
-            build_number=facts.build_number,
-            commit=facts.commit,
-            branch=facts.branch,
-            tag=facts.tag,
-            created=created,
-            expires=(
-                now_iso((facts.when or time.time()) + spec.expire_in)
-                if spec.expire_in is not None
-                else None
-            ),
-            attachments=attachments,
-            metadata={"version_source": source},
-            keep_last=spec.keep_last,
-            keep_per=spec.keep_per,
-        )
-        stored, new = store.store(record)
-    return Collected(stored, new, missing, left_out, time.perf_counter() - started)
+        full = dataclasses.replace(record, files=tuple(described), attachments=attachments)
+        return store.store(full)
 
 
 __all__ = [
@@ -163,4 +179,5 @@ __all__ = [
     "artifact_name",
     "collect_job",
     "matched_files",
+    "store_files",
 ]

@@ -17,12 +17,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from conveyor.artifacts.signing import VerificationFailed, key_id
+from conveyor.urls import without_userinfo
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ec import (
@@ -37,9 +39,54 @@ BUILD_TYPE = "urn:conveyor:build-type:job:v1"
 """What a Conveyor job's externalParameters mean (the pipeline file and the job): a URN,
 since the project has no address of its own to put a URL under."""
 
-# A resolved dependency named by a URI ('git+https://...', 'conveyor-artifact:app@1.2')
-# goes in `uri`; anything else ('src/main.c') is a `name`.
+# A resolved dependency given as (ref, digest) and named by a URI ('git+https://...',
+# 'conveyor-artifact:app@1.2') goes in `uri`; anything else ('src/main.c') is a `name`.
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+# git's scp-like remote syntax, `[user@]host:path` (no scheme, no slash before the colon).
+_SCP = re.compile(r"^(?:[^@/:]+@)?(?P<host>[^/:]+):(?P<path>(?!//).*)$")
+
+
+class Resource(NamedTuple):
+    """A SLSA v1 ResourceDescriptor: a `uri` and/or a `name`, its digests
+    ({'sha256': hex}, {'gitCommit': sha}), and annotations. (A NamedTuple: a job
+    with 10,000 inputs makes 10,000 of them.)"""
+
+    digest: Mapping[str, str]
+    uri: str | None = None
+    name: str | None = None
+    annotations: Mapping[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.uri is not None:
+            out["uri"] = self.uri
+        if self.name is not None:
+            out["name"] = self.name
+        out["digest"] = {alg: value.lower() for alg, value in self.digest.items()}
+        if self.annotations:
+            out["annotations"] = dict(self.annotations)
+        return out
+
+
+def source(
+    url: str | None, *, commit: str, branch: str | None, tag: str | None, root: str
+) -> Resource:
+    """The source repository at `commit`, as SLSA names a git source: uri
+    `git+<url>@refs/heads/<branch>` (or `refs/tags/<tag>`), digest {'gitCommit': sha}.
+    `url` is the checkout's remote (its credentials left out; git's `host:path` form
+    written as ssh://); without one, the checkout's own directory (`root`) as a file URL."""
+    if url is None:
+        where = "file://" + os.path.abspath(root)
+    else:
+        url = url.removeprefix("git+")
+        scp = None if "://" in url else _SCP.match(url)
+        if scp is not None:
+            url = f"ssh://{scp['host']}/{scp['path'].lstrip('/')}"
+        elif not _URI.match(url):
+            url = "file://" + os.path.abspath(os.path.join(root, url))
+        where = without_userinfo(url)
+    ref = f"refs/heads/{branch}" if branch else f"refs/tags/{tag}" if tag else None
+    return Resource({"gitCommit": commit}, uri=f"git+{where}" + (f"@{ref}" if ref else ""))
 
 
 def statement(
@@ -49,14 +96,14 @@ def statement(
     builder_id: str,
     external_parameters: Mapping[str, Any],
     internal_parameters: Mapping[str, Any] | None = None,
-    resolved_dependencies: Iterable[tuple[str, Mapping[str, str]]] = (),
+    resolved_dependencies: Iterable[Resource | tuple[str, Mapping[str, str]]] = (),
     started_on: datetime | str | None = None,
     finished_on: datetime | str | None = None,
     invocation_id: str | None = None,
 ) -> dict[str, Any]:
     """The in-toto Statement v1 with a SLSA Provenance v1 predicate for `subjects`
-    ((name, sha256 hex) each). `resolved_dependencies` are (uri or name, digests:
-    {'sha256': hex, ...}); times are datetimes (UTC if naive) or RFC 3339 strings."""
+    ((name, sha256 hex) each). `resolved_dependencies` are Resources, or (uri or name,
+    digests: {'sha256': hex, ...}); times are datetimes (UTC if naive) or RFC 3339 strings."""
     subject = [{"name": name, "digest": {"sha256": _hex256(sha, name)}} for name, sha in subjects]
     if not subject:
         raise ValueError("a provenance statement needs at least one subject")
@@ -66,7 +113,9 @@ def statement(
     }
     if internal_parameters:
         build_definition["internalParameters"] = dict(internal_parameters)
-    dependencies = [_resource(ref, digest) for ref, digest in resolved_dependencies]
+    dependencies = [
+        d.to_json() if isinstance(d, Resource) else _resource(*d) for d in resolved_dependencies
+    ]
     if dependencies:
         build_definition["resolvedDependencies"] = dependencies
     metadata: dict[str, str] = {}

@@ -83,6 +83,9 @@ class ArtifactVersion:
     """The job's `keep: {last: N}` when the version was stored: the newest N versions of
     the name (per branch, with `keep_per`) are kept when the store is pruned."""
     keep_per: str | None = None
+    keep_latest: bool = False
+    """The job's `keep: {latest: true}` when the version was stored: while it is the
+    newest version of the name on its branch, its `expires` does not remove it."""
     promotions: tuple[Mapping[str, str], ...] = ()
     """Each move between channels: {from, to, when}."""
 

@@ -1,7 +1,9 @@
 """Which versions retention removes, and removing them (`conveyor artifacts prune`, and
 the end of a run that stored versions with retention rules).
 
-- A version past its `expires` (the job's `expire_in`) goes.
+- A version past its `expires` (the job's `expire_in`) goes; but one stored with
+  `keep: {latest: true}` stays while it is the newest version of its name on its
+  branch (GitLab keeps the artifacts of each ref's most recent successful job so).
 - `keep: {last: N}`: of a name's versions (on each branch, with `per: branch`), the N
   newest are kept and older ones go. The rule is the newest version's: what the
   pipeline says now.
@@ -37,6 +39,8 @@ class PruneReport:
     kept: int
     """Versions that stay."""
     dry_run: bool
+    held: tuple[Removal, ...] = ()
+    """Versions past their expiry that stay, and why (the newest on their branch)."""
 
     @property
     def freed(self) -> int:
@@ -44,9 +48,14 @@ class PruneReport:
 
 
 def plan(
-    versions: Iterable[ArtifactVersion], *, protected: Sequence[str], now: float | None = None
+    versions: Iterable[ArtifactVersion],
+    *,
+    protected: Sequence[str],
+    now: float | None = None,
+    held: list[Removal] | None = None,
 ) -> list[Removal]:
-    """The versions retention removes now, and why; protected channels keep theirs."""
+    """The versions retention removes now, and why; protected channels keep theirs.
+    `held` gets the expired versions that stay as the newest on their branch."""
     moment = time.time() if now is None else now
     out: list[Removal] = []
     gone: set[tuple[str, str]] = set()
@@ -55,6 +64,7 @@ def plan(
         by_name.setdefault(v.name, []).append(v)
     for name in sorted(by_name):
         found = sorted(by_name[name], key=lambda v: (v.created, v.build_number or 0))
+        latest = {v.branch: v for v in found}  # the newest on each branch
         for v in found:
             if v.channel in protected or not v.expires:
                 continue
@@ -62,7 +72,11 @@ def plan(
                 expired = parse_iso(v.expires) <= moment
             except ValueError:
                 continue
-            if expired:
+            if expired and v.keep_latest and latest[v.branch] is v:
+                if held is not None:
+                    where = f"branch {v.branch}" if v.branch else "no branch"
+                    held.append(Removal(v, f"expired {v.expires}, but the newest on {where}"))
+            elif expired:
                 out.append(Removal(v, f"expired {v.expires}"))
                 gone.add((v.name, v.version))
         newest = found[-1]
@@ -98,7 +112,8 @@ def prune(
     with store.exclusive():
         every = store.versions()
         judged = every if names is None else [v for v in every if v.name in set(names)]
-        removals = plan(judged, protected=protected, now=now)
+        held: list[Removal] = []
+        removals = plan(judged, protected=protected, now=now, held=held)
         going = {(r.version.name, r.version.version) for r in removals}
         staying = [v for v in every if (v.name, v.version) not in going]
         named: set[str] = set()
@@ -112,4 +127,4 @@ def prune(
             for sha, _size in blobs:
                 store.remove_blob(sha)
             remove_stale_tmp(store.root + "/tmp")
-    return PruneReport(tuple(removals), blobs, len(staying), dry_run)
+    return PruneReport(tuple(removals), blobs, len(staying), dry_run, tuple(held))

@@ -172,6 +172,8 @@ def show_command(ctx: click.Context, ref: str, store_dir: str | None, as_json: b
     if v.keep_last is not None:
         per = " per branch" if v.keep_per == "branch" else ""
         click.echo(f"  retention  the newest {v.keep_last}{per} are kept")
+    if v.keep_latest:
+        click.echo(f"  retention  the newest on {v.branch or 'its branch'} outlives its expiry")
     click.echo(f"  files      {len(v.files)}, {format_size(v.size)}")
     rows = [[f.path, format_size(f.size), f.media_type, f"sha256:{f.sha256}"] for f in v.files]
     widths = [max(len(r[i]) for r in rows) for i in range(4)] if rows else []
@@ -442,8 +444,9 @@ def promote_command(
 @click.pass_context
 def prune_command(ctx: click.Context, dry_run: bool, store_dir: str | None, as_json: bool) -> int:
     """Apply retention: versions past their expiry (`expire_in`) and beyond the newest N
-    (`keep: {last: N, per: branch}`) go, unless in a protected channel; then the blobs
-    no version names any more."""
+    (`keep: {last: N, per: branch}`) go, unless in a protected channel or, with
+    `keep: {latest: true}`, the newest on their branch; then the blobs no version names
+    any more."""
     from conveyor.artifacts.retention import prune
     from conveyor.units import format_size
 
@@ -453,6 +456,7 @@ def prune_command(ctx: click.Context, dry_run: bool, store_dir: str | None, as_j
         doc = {
             "dry_run": dry_run,
             "removed": [{"ref": r.version.ref, "reason": r.reason} for r in report.removed],
+            "held": [{"ref": r.version.ref, "reason": r.reason} for r in report.held],
             "blobs": len(report.blobs),
             "freed_bytes": report.freed,
             "kept": report.kept,
@@ -462,6 +466,8 @@ def prune_command(ctx: click.Context, dry_run: bool, store_dir: str | None, as_j
     verb = "would remove" if dry_run else "removed"
     for r in report.removed:
         click.echo(f"{verb} {r.version.ref}: {r.reason}")
+    for r in report.held:
+        click.echo(f"kept {r.version.ref}: {r.reason}")
     click.echo(
         f"{verb} {len(report.removed)} version(s) and {len(report.blobs)} blob(s), "
         f"{format_size(report.freed)}; {report.kept} version(s) kept"

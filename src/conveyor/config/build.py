@@ -544,6 +544,7 @@ def _template(
             ),
             keep_last=spec.artifacts.keep.last if spec.artifacts.keep else None,
             keep_per=spec.artifacts.keep.per if spec.artifacts.keep else None,
+            keep_latest=spec.artifacts.keep.latest if spec.artifacts.keep else False,
         )
         if spec.artifacts
         else None,

@@ -322,10 +322,21 @@ class ArtifactVersionFile(Strict):
 
 class ArtifactKeepFile(Strict):
     """`keep: {last: N, per: branch}`: the newest N versions of the artifact (on each
-    branch) are kept, older ones go when the store is pruned."""
+    branch) are kept, older ones go when the store is pruned. `keep: {latest: true}`:
+    the newest version on each branch outlives its `expire_in` (GitLab's "keep the
+    artifacts of the most recent successful job")."""
 
-    last: Annotated[int, Field(ge=1, le=1_000_000)]
+    last: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
     per: Literal["branch"] | None = None
+    latest: bool = False
+
+    @model_validator(mode="after")
+    def _something(self) -> ArtifactKeepFile:
+        if self.last is None and not self.latest:
+            raise ValueError("keep needs `last: N` (the newest N are kept) or `latest: true`")
+        if self.per is not None and self.last is None:
+            raise ValueError("`per: branch` counts `last: N` per branch: give `last` too")
+        return self
 
 
 class ArtifactsFile(Strict):

@@ -14,7 +14,8 @@ import dataclasses
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from conveyor.artifacts.backend import Store
 from conveyor.artifacts.collect import collect_job
@@ -25,7 +26,12 @@ from conveyor.artifacts.versioning import Facts
 from conveyor.model import Job, JobResult, JobStatus, Pipeline, RunContext
 from conveyor.units import format_size
 
+if TYPE_CHECKING:
+    from conveyor.artifacts.provenance import Resource
+    from conveyor.workspace.files import WorkspaceFiles
+
 _FAILED = (JobStatus.FAILED, JobStatus.TIMED_OUT)
+_UNASKED = object()
 
 
 def store_of(pipeline: Pipeline) -> Store:
@@ -61,6 +67,9 @@ class ArtifactCollector:
 
         # Loaded here, as the run is composed: a bad key fails the run before any job.
         self.key = run_key(pipeline, environ)
+        self._remote: object = _UNASKED
+        self._files: WorkspaceFiles | None = None
+        self._files_lock = threading.Lock()
 
     def wants(self, job: Job, result: JobResult) -> bool:
         """Whether the job's artifacts are stored after this result."""
@@ -81,9 +90,16 @@ class ArtifactCollector:
                 self._number = build_number(self.pipeline.root, self.environ, take=True)
             return self._number
 
-    def collect(self, job: Job, result: JobResult, say: Callable[[str], None]) -> JobResult:
+    def collect(
+        self,
+        job: Job,
+        result: JobResult,
+        say: Callable[[str], None],
+        inputs: Callable[[], Sequence[tuple[str, str]]] | None = None,
+    ) -> JobResult:
         """The job's artifacts stored; the result as it stands after (failed, when they
-        could not be stored and the job had succeeded)."""
+        could not be stored and the job had succeeded). `inputs`: the input files its
+        cache key was made of, for the provenance."""
         began = time.time()
         ctx = self.context
         try:
@@ -132,13 +148,18 @@ class ArtifactCollector:
         if self.sbom.error is not None:
             say(f"conveyor: artifacts: no SBOM attached: {self.sbom.error}")
         if self.key is not None and not version.attachments_of("signature"):
-            version = self._sign(job, result, version, say)
+            version = self._sign(job, result, version, say, inputs)
         with self._lock:
             self.stored.append(version)
         return _timed(result, began)
 
     def _sign(
-        self, job: Job, result: JobResult, version: ArtifactVersion, say: Callable[[str], None]
+        self,
+        job: Job,
+        result: JobResult,
+        version: ArtifactVersion,
+        say: Callable[[str], None],
+        inputs: Callable[[], Sequence[tuple[str, str]]] | None,
     ) -> ArtifactVersion:
         from conveyor.run.signing import sign_version
 
@@ -146,6 +167,8 @@ class ArtifactCollector:
         with self._lock:
             upstream = list(self.stored)
         try:
+            source = self._source()
+            named = inputs() if inputs is not None else self._inputs_now(job)
             signed = sign_version(
                 self.store,
                 version,
@@ -154,6 +177,8 @@ class ArtifactCollector:
                 job=job,
                 result=result,
                 upstream=upstream,
+                inputs=named,
+                source=source,
             )
         except (ArtifactError, OSError) as exc:
             say(f"conveyor: artifact {version.ref} stored unsigned: {exc}")
@@ -164,8 +189,55 @@ class ArtifactCollector:
         )
         return signed
 
+    def _inputs_now(self, job: Job) -> list[tuple[str, str]]:
+        """A job run without a cache key (the cache off): its inputs as its key would
+        select and digest them, taken now, as its artifacts are stored."""
+        from conveyor.workspace.files import WorkspaceFiles, workspace_state_file
+
+        root = self.pipeline.root
+        out = []
+        with self._files_lock:
+            if self._files is None:
+                self._files = WorkspaceFiles(root, workspace_state_file(root))
+            files = self._files
+            for path in files.select(job.dir, job.inputs):
+                try:
+                    info = files.info(path)
+                except FileNotFoundError:
+                    continue
+                out.append((path, f"{info.digest}{'x' if info.executable else ''}"))
+        return out
+
+    def _source(self) -> Resource | None:
+        """The source repository at the run's commit (None without a commit), its
+        remote asked of git once a run."""
+        commit = self.context.commit
+        if commit is None:
+            return None
+        with self._lock:
+            if self._remote is _UNASKED:
+                from conveyor.workspace import git
+
+                try:
+                    self._remote = git.remote_url(self.pipeline.root)
+                except OSError:
+                    self._remote = None
+            remote = self._remote
+        from conveyor.artifacts.provenance import source
+
+        ctx = self.context
+        return source(
+            remote if isinstance(remote, str) else None,
+            commit=commit,
+            branch=ctx.branch,
+            tag=ctx.tag,
+            root=self.pipeline.root,
+        )
+
     def finish(self) -> tuple[list[str], list[str]]:
         """Retention applied to the names stored with rules: (notes, warnings)."""
+        if self._files is not None:
+            self._files.close()
         ruled = sorted(
             {v.name for v in self.stored if v.keep_last is not None or v.expires is not None}
         )

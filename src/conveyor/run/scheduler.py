@@ -94,9 +94,17 @@ class ArtifactHook(Protocol):
         """Whether the job's artifacts are stored after this result (its `when:`)."""
         ...
 
-    def collect(self, job: Job, result: JobResult, say: Callable[[str], None]) -> JobResult:
+    def collect(
+        self,
+        job: Job,
+        result: JobResult,
+        say: Callable[[str], None],
+        inputs: Callable[[], Sequence[tuple[str, str]]] | None = None,
+    ) -> JobResult:
         """Store them, saying what was done in the job's log; the result after (a job
-        whose artifacts could not be stored has failed)."""
+        whose artifacts could not be stored has failed). `inputs`: the input files its
+        cache key was made of, (path, 'sha256/size[x]'), for its provenance (None: the
+        job had no key: the cache was off)."""
         ...
 
 
@@ -257,7 +265,7 @@ class Scheduler:
             else:
                 upstream = job.upstream if job.entry is None else None
                 result = self._ran(pj, cancel, built, reasons, upstream)
-            result = self._collected(pj, result)
+            result = self._collected(pj, result, built)
         except Exception as exc:  # a bug here must still end the job, or the run hangs
             now = time.time()
             result = JobResult(
@@ -282,8 +290,11 @@ class Scheduler:
         hook = self.opt.artifacts
         return hook is not None and hook.wants(job, result)
 
-    def _collected(self, pj: PlannedJob, result: JobResult) -> JobResult:
-        """The result after the job's artifacts were stored (when its `when:` says so)."""
+    def _collected(
+        self, pj: PlannedJob, result: JobResult, built: BuiltAction | None = None
+    ) -> JobResult:
+        """The result after the job's artifacts were stored (when its `when:` says so).
+        `built`: the job's action, whose manifest names the inputs its key was made of."""
         hook = self.opt.artifacts
         if hook is None or not hook.wants(pj.job, result):
             return result
@@ -297,15 +308,18 @@ class Scheduler:
             said.append(line)
             self.bus.emit(JobOutput(pj.name, line, time.time()))
 
-        result = hook.collect(pj.job, result, say)
+        # The manifest of a hit served by the memo is made only now, and only when a
+        # provenance asks for it (from the stat cache: the same digests as the key's).
+        inputs = None if built is None else functools.partial(_manifest_inputs, built)
+        result = hook.collect(pj.job, result, say, inputs)
         if said and result.log_path is None:
             result = dataclasses.replace(result, log_path=self._log_path(pj.name))
         return result
 
-    def _collect_hit(self, pj: PlannedJob, hit: JobResult) -> None:
+    def _collect_hit(self, pj: PlannedJob, hit: JobResult, built: BuiltAction | None) -> None:
         """On a worker's thread: a cache hit's artifacts stored, then the hit settled."""
         try:
-            result = self._collected(pj, hit)
+            result = self._collected(pj, hit, built)
         except Exception as exc:  # a bug here must still end the job, or the run hangs
             result = dataclasses.replace(
                 hit, status=JobStatus.FAILED, reason=f"conveyor internal error: {exc!r}"
@@ -702,7 +716,9 @@ class Scheduler:
                                 if self._collects(pj.job, hit):
                                     # Storing its artifacts is work: a slot's, not this thread's.
                                     running.add(name)
-                                    pool.submit(functools.partial(self._collect_hit, pj, hit))
+                                    pool.submit(
+                                        functools.partial(self._collect_hit, pj, hit, looked.built)
+                                    )
                                     continue
                                 completed.append(hit)
                                 break  # handle it (its dependents may be ready) before going on
@@ -799,7 +815,7 @@ class Scheduler:
             if isinstance(got, JobResult):
                 if self.opt.hooks is not None:
                     got = self.opt.hooks.job(pj.job, got)
-                self._done.put(self._collected(pj, got))
+                self._done.put(self._collected(pj, got, job.built))
             else:
                 self._done.put(_Missed(_HandOver(pj, got.built, got.reasons)))
         except Exception as exc:  # a bug here must still end the job, or the run hangs
@@ -928,3 +944,8 @@ def _critical_path(state: _RunState, results: Mapping[str, JobResult]) -> tuple[
     durations = {name: r.duration for name, r in results.items() if r.duration is not None}
     needs = {pj.name: state.by_name[pj.name].needs for pj in state.jobs}
     return critical_path(durations, needs, savings=False).chain
+
+
+def _manifest_inputs(built: BuiltAction) -> Sequence[tuple[str, str]]:
+    """The input files a job's key was made of: (path, 'sha256/size[x]')."""
+    return built.manifest.inputs

@@ -14,6 +14,7 @@ from conveyor.artifacts.backend import Store
 from conveyor.artifacts.record import ArtifactVersion
 
 if TYPE_CHECKING:
+    from conveyor.artifacts.provenance import Resource
     from conveyor.artifacts.signing import SigningKey
     from conveyor.model import Job, JobResult, Pipeline
 
@@ -34,18 +35,36 @@ def run_key(pipeline: Pipeline, environ: Mapping[str, str]) -> SigningKey | None
 
 
 def dependencies(
-    job: Job, result: JobResult, upstream: Iterable[ArtifactVersion]
-) -> list[tuple[str, Mapping[str, str]]]:
-    """The provenance's resolvedDependencies: the job's inputs as its cache key digests
-    them (the action digest covers every input file's digest and the environment), then
-    each file of the versions the jobs it needs stored in this run."""
-    out: list[tuple[str, Mapping[str, str]]] = []
+    job: Job,
+    result: JobResult,
+    upstream: Iterable[ArtifactVersion],
+    *,
+    inputs: Iterable[tuple[str, str]] = (),
+    source: Resource | None = None,
+) -> list[Resource]:
+    """The provenance's resolvedDependencies: the source repository at its commit; the
+    job's inputs as its cache key digests them (the action digest, which covers them and
+    the environment, then each input file by workspace-relative name: `inputs` are the
+    key's manifest entries, (path, 'sha256/size' with an 'x' when executable)); then each
+    file of the versions the jobs it needs stored in this run, by `name@version/path`
+    and SHA-256, the digests `artifacts fetch` and their own provenance's subjects give."""
+    from conveyor.artifacts.provenance import Resource
+
+    out: list[Resource] = [] if source is None else [source]
     if result.action_digest:
-        out.append((f"conveyor:job-inputs/{job.name}", {"sha256": result.action_digest}))
+        out.append(
+            Resource({"sha256": result.action_digest}, uri=f"conveyor:job-inputs/{job.name}")
+        )
+    executable = {"executable": True}
+    for path, named in inputs:
+        sha, _, size = named.partition("/")
+        out.append(
+            Resource({"sha256": sha}, None, path, executable if size.endswith("x") else None)
+        )
     for version in upstream:
         if version.job in job.needs:
             out.extend(
-                (f"conveyor:artifact/{version.ref}/{f.path}", {"sha256": f.sha256})
+                Resource({"sha256": f.sha256}, uri=f"conveyor:artifact/{version.ref}/{f.path}")
                 for f in version.files
             )
     return out
@@ -60,8 +79,11 @@ def sign_version(
     job: Job,
     result: JobResult,
     upstream: Sequence[ArtifactVersion],
+    inputs: Iterable[tuple[str, str]] = (),
+    source: Resource | None = None,
 ) -> ArtifactVersion:
-    """The version with its signatures and provenance attached."""
+    """The version with its signatures and provenance attached (`dependencies` says
+    what `inputs` and `source` are)."""
     from conveyor.artifacts.attest import attest
 
     def stamp(at: float | None) -> datetime | None:
@@ -74,7 +96,7 @@ def sign_version(
         pipeline_file=pipeline_file,
         started_on=stamp(result.started_at),
         finished_on=stamp(result.finished_at),
-        resolved_dependencies=dependencies(job, result, upstream),
+        resolved_dependencies=dependencies(job, result, upstream, inputs=inputs, source=source),
     )
     from conveyor.artifacts.store import attach_all
 

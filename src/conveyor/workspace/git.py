@@ -188,6 +188,19 @@ def describe(root: str) -> str:
     return _text(root, ("describe", "--tags", "--always")).strip()
 
 
+def remote_url(root: str) -> str | None:
+    """The URL of the checkout's `origin` remote, else of its first remote; None when it
+    has none (or is no checkout). As configured: it may hold credentials."""
+    done = _run(root, ("remote",))
+    names = done.stdout.decode("utf-8", "replace").split() if done.returncode == 0 else []
+    if not names:
+        return None
+    name = "origin" if "origin" in names else names[0]
+    got = _run(root, ("remote", "get-url", name))
+    url = got.stdout.decode("utf-8", "replace").strip()
+    return url if got.returncode == 0 and url else None
+
+
 # -- changes since a ref (graph.affected, gates.diffcov) -------------------------------
 def is_commit(root: str, ref: str) -> bool:
     """Whether `ref` names a commit."""

@@ -2,7 +2,9 @@
 here without fetching them: checkout (the workspace as it is), setup-python/node/go/java
 (this machine's toolchain, if its version matches), cache (a note: Conveyor's own caches
 do that job), upload-artifact and download-artifact (files passed between the jobs of
-the run through a directory of the workspace's state)."""
+the run through a directory of the workspace's state; each upload also stored in the
+artifact store as `<name>@<run id>`, expiring after its `retention-days`, GitHub's 90
+by default)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -180,22 +183,112 @@ def _cache(with_: Mapping[str, str], root: str, run_id: str) -> Done:
 
 def _upload(with_: Mapping[str, str], root: str, run_id: str) -> Done:
     name = with_.get("name") or "artifact"
+    try:
+        days = _retention_days(with_.get("retention-days") or "")
+    except ValueError as exc:
+        return Done(False, {}, f"actions/upload-artifact: {exc}")
+    _forget_earlier_runs(root, run_id)
     target = os.path.join(root, ARTIFACTS_DIR, run_id, name)
     patterns = [p.strip() for p in (with_.get("path") or "").splitlines() if p.strip()]
     copied = 0
+    files: dict[str, str] = {}
     for pattern in patterns:
         for path in glob.glob(os.path.join(root, pattern), recursive=True):
             rel = os.path.relpath(path, root)
             dest = os.path.join(target, rel)
             if os.path.isdir(path):
                 shutil.copytree(path, dest, dirs_exist_ok=True, symlinks=True)
+                files.update(_files_under(root, path))
             else:
                 os.makedirs(os.path.dirname(dest), exist_ok=True)
                 shutil.copy2(path, dest, follow_symlinks=False)
+                if os.path.isfile(path):
+                    files[rel.replace(os.sep, "/")] = path
             copied += 1
     if not copied and with_.get("if-no-files-found", "warn") == "error":
         return Done(False, {}, f"actions/upload-artifact: no files match {patterns}")
-    return Done(True, {}, f"actions/upload-artifact: {copied} path(s) kept as '{name}'")
+    said = f"actions/upload-artifact: {copied} path(s) kept as '{name}'"
+    if not files:
+        return Done(True, {}, said)
+    from conveyor.artifacts.store import ArtifactError
+
+    try:
+        ref = _store(name, sorted(files.items()), root, days)
+    except (ArtifactError, OSError) as exc:
+        problem = exc.message if isinstance(exc, ArtifactError) else str(exc)
+        return Done(False, {}, f"actions/upload-artifact: not stored: {problem}")
+    return Done(True, {}, f"{said}, stored as {ref} (kept {days} days)")
+
+
+RETENTION_DAYS = 90
+"""How long GitHub keeps an uploaded artifact when `retention-days` does not say."""
+
+
+def _retention_days(given: str) -> int:
+    if not given.strip():
+        return RETENTION_DAYS
+    try:
+        days = int(given.strip())
+    except ValueError:
+        days = 0
+    if days < 1:
+        raise ValueError(f"retention-days: {given!r} is not a number of days (1 or more)")
+    return days
+
+
+def _files_under(root: str, top: str) -> dict[str, str]:
+    """The regular files under `top`, by their path relative to the workspace."""
+    out: dict[str, str] = {}
+    for here, _dirs, names in os.walk(top):
+        for leaf in names:
+            path = os.path.join(here, leaf)
+            if os.path.isfile(path) and not os.path.islink(path):
+                out[os.path.relpath(path, root).replace(os.sep, "/")] = path
+    return out
+
+
+def _store(name: str, files: list[tuple[str, str]], root: str, days: int) -> str:
+    """The upload stored in the workspace's artifact store as `<name>@<run id>`, expiring
+    after `days` (so `artifacts list`, `fetch` and `prune` see it, as GitHub's artifact
+    list and retention do); its ref."""
+    from conveyor.artifacts.collect import store_files
+    from conveyor.artifacts.record import ArtifactVersion
+    from conveyor.artifacts.s3store import open_store
+    from conveyor.artifacts.store import now_iso
+    from conveyor.artifacts.versioning import safe
+
+    env = os.environ
+    now = time.time()
+    run = env.get("CONVEYOR_RUN_ID") or "run"
+    record = ArtifactVersion(
+        name=safe(name).strip("._+-")[:128] or "artifact",
+        version=safe(run)[:128],
+        files=(),
+        type="other",
+        job=env.get("CONVEYOR_JOB", ""),
+        run_id=run,
+        commit=env.get("CONVEYOR_COMMIT") or None,
+        branch=env.get("CONVEYOR_BRANCH") or None,
+        tag=env.get("CONVEYOR_TAG") or None,
+        created=now_iso(now),
+        expires=now_iso(now + days * 86400),
+        metadata={"version_source": "actions/upload-artifact (the run's id)"},
+    )
+    stored, _new = store_files(open_store(None, root), files, record)
+    return stored.ref
+
+
+def _forget_earlier_runs(root: str, run_id: str) -> None:
+    """The copies earlier runs uploaded for their own downloads go: only the run that
+    made them reads them (runs of one workspace never overlap: the run lock), and what
+    outlives a run is its version in the store, which retention governs."""
+    base = os.path.join(root, ARTIFACTS_DIR)
+    try:
+        earlier = [e for e in os.listdir(base) if e != run_id]
+    except OSError:
+        return
+    for entry in earlier:
+        shutil.rmtree(os.path.join(base, entry), ignore_errors=True)
 
 
 def _download(with_: Mapping[str, str], root: str, run_id: str) -> Done:

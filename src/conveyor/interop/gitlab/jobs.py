@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conveyor.errors import ConfigError
-from conveyor.interop.gitlab import rules
+from conveyor.interop.gitlab import expiry, rules
 
 Where = tuple[str | int, ...]
 _NAME = re.compile(r"[^A-Za-z0-9_.:/-]")
@@ -212,6 +212,12 @@ def _script(value: Any, where: Where) -> list[str]:
         else:
             lines.append(str(item))
     return lines
+
+
+def _inherits(ctx: Context, job: Mapping[str, Any], key: str) -> bool:
+    """Whether the job takes `default:`'s `key` (`inherit:default`)."""
+    inherit = (job.get("inherit") or {}).get("default", True)
+    return not (inherit is False or (isinstance(inherit, list) and key not in inherit))
 
 
 def _job_key(ctx: Context, job: Mapping[str, Any], key: str) -> Any:
@@ -468,7 +474,10 @@ def _one(
     caches = _caches(ctx, _job_key(ctx, job, "cache"), scope, (*where, "cache"))
     if caches:
         out["caches"] = caches
-    _artifacts(ctx, name, job.get("artifacts"), out, (*where, "artifacts"), scope, matrix)
+    artifacts = job.get("artifacts")
+    if artifacts is None and _inherits(ctx, job, "artifacts"):
+        artifacts = (ctx.data.get("default") or {}).get("artifacts")
+    _artifacts(ctx, name, artifacts, out, (*where, "artifacts"), scope, matrix)
     return out
 
 
@@ -736,7 +745,11 @@ def _artifacts(
     paths = [path(p) for p in _as_list(spec.get("paths"))]
     when = spec.get("when", "on_success")
     if paths and when in ("on_success", "on_failure", "always"):
-        out["artifacts"] = {"paths": paths, "when": when}
+        try:
+            kept = expiry.retention(spec)
+        except ValueError as exc:
+            raise ConfigError(f"artifacts:expire_in: {exc}", path=(*where, "expire_in")) from None
+        out["artifacts"] = {"paths": paths, "when": when, **kept}
 
 
 def _dotenv(
