@@ -21,7 +21,6 @@ import os
 import re
 import sqlite3
 import time
-import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -358,6 +357,8 @@ def _read_all(path: str, skipped: list[str]) -> Iterator[tuple[str, Any]]:
                     full = os.path.join(base, name)
                     yield from _decode(os.path.relpath(full, path), _read_file(full), skipped)
         return
+    import zipfile  # only an import reads zips: an audit does not load the module
+
     if zipfile.is_zipfile(path):
         try:
             with zipfile.ZipFile(path) as archive:
