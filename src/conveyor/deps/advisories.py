@@ -161,6 +161,10 @@ class Database:
         wanted = sorted(set(keys))
         found: dict[str, list[tuple[Advisory, Mapping[str, Any]]]] = {}
         advisories: dict[str, Advisory | None] = {}
+        # A GHSA record and its PYSEC twin often give a package the same ranges: the
+        # same text is decoded once and its one object shared, which the audit's cache
+        # of matchers is keyed by (a third of the PyPI database's entries are repeats).
+        entries: dict[str, Mapping[str, Any]] = {}
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
@@ -177,7 +181,10 @@ class Database:
                         json.loads(record), affected=False, indexed=True
                     )
                 assert advisory is not None
-                found.setdefault(name, []).append((advisory, json.loads(entry)))
+                decoded = entries.get(entry)
+                if decoded is None:
+                    decoded = entries[entry] = json.loads(entry)
+                found.setdefault(name, []).append((advisory, decoded))
         return found
 
     def close(self) -> None:

@@ -225,10 +225,12 @@ def _component(
     assert c.version is not None
     hits: dict[str, tuple[Advisory, list[Affected]]] = {}
     for advisory, entry in named:
-        cached = entries.get((advisory.id, id(entry)))
+        # Keyed by the entry object, not the advisory: a source hands the same object
+        # for the same entry text in several records (their matchers are the same).
+        name = entry.get("name") if isinstance(entry.get("name"), str) else c.name
+        cached = entries.get((str(name), id(entry)))
         if cached is None:
-            name = entry.get("name") if isinstance(entry.get("name"), str) else c.name
-            cached = entries[(advisory.id, id(entry))] = affected_entry(eco, str(name), entry)
+            cached = entries[(str(name), id(entry))] = affected_entry(eco, str(name), entry)
         record = hits.setdefault(advisory.id, (advisory, []))
         record[1].append(cached)
     affecting = {
@@ -312,12 +314,18 @@ def _vulnerability(
     expired: Sequence[Exemption],
 ) -> Vulnerability:
     ids = {i for record in group for i in record.ids}
-    shown = sorted((r.id for r in group), key=lambda i: (not i.startswith("GHSA-"), i))[0]
-    main = next(r for r in group if r.id == shown)
-    worst = min(group, key=lambda r: (r.severity.rank, -(r.severity.score or 0)))
-    upper = {i.upper() for i in ids}
-    ignored = next((e for e in active if e.id.upper() in upper), None)
-    lapsed = next((e for e in expired if e.id.upper() in upper), None)
+    main = min(group, key=lambda r: (not r.id.startswith("GHSA-"), r.id))
+    shown = main.id
+    worst = (
+        group[0]
+        if len(group) == 1
+        else min(group, key=lambda r: (r.severity.rank, -(r.severity.score or 0)))
+    )
+    ignored = lapsed = None
+    if active or expired:
+        upper = {i.upper() for i in ids}
+        ignored = next((e for e in active if e.id.upper() in upper), None)
+        lapsed = next((e for e in expired if e.id.upper() in upper), None)
     return Vulnerability(
         id=shown,
         aliases=tuple(sorted(ids - {shown}, key=_alias_order)),
