@@ -211,3 +211,15 @@ def test_no_lockfile(project: Project) -> None:
     assert (
         done.out.strip() == f"0 components in 0 lockfiles; no lockfile found under {project.root}"
     )
+
+
+def test_a_requirements_file_without_pip_compiles_comments_says_why_it_has_no_tree(
+    project: Project,
+) -> None:
+    project.write("requirements.txt", "click==8.1.8\nsix==1.17.0\n")
+    done = project.run("deps", "list", "--tree")
+    assert done.code == 0, done.err
+    assert done.out.splitlines()[0] == (
+        "requirements.txt (PyPI): no pip-compile '# via' comments say which package needs "
+        "which, so there is no tree to draw"
+    )

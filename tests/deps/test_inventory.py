@@ -200,3 +200,23 @@ def test_formats_without_edges_have_no_tree(tmp_path: Path) -> None:
     lock = read_lockfile(str(tmp_path), "gradle.lockfile")
     assert isinstance(lock, Lockfile)
     assert dependency_tree(lock) is None
+
+
+def test_a_pip_compile_file_has_a_tree_and_a_hand_written_one_says_why_not(
+    tmp_path: Path,
+) -> None:
+    pip_compile = Path(__file__).parent / "data" / "python" / "pip-compile"
+    for name in ("requirements.in", "requirements.txt"):
+        shutil.copyfile(pip_compile / name, tmp_path / name)
+    lock = read_lockfile(str(tmp_path), "requirements.txt")
+    assert isinstance(lock, Lockfile)
+    rows = dependency_tree(lock)
+    assert rows is not None
+    # six is direct (-r requirements.in) and python-dateutil's too: shown under it once.
+    assert shape(rows) == ["click", "python-dateutil", "  six", "six (*)"]
+
+    (tmp_path / "hand").mkdir()
+    (tmp_path / "hand" / "requirements.txt").write_text("click==8.1.8\nsix==1.17.0\n")
+    plain = read_lockfile(str(tmp_path), "hand/requirements.txt")
+    assert isinstance(plain, Lockfile)
+    assert dependency_tree(plain) is None

@@ -146,11 +146,12 @@ def _tree_lines(lock: Lockfile) -> list[str]:
 
     rows = dependency_tree(lock)
     if rows is None:
-        why = (
-            f"{lock.format.name} keeps no edges between packages"
-            if not lock.format.edges
-            else "the edges between its packages are not read"
-        )
+        if not lock.format.edges:
+            why = f"{lock.format.name} keeps no edges between packages"
+        elif lock.format.name == "requirements.txt":
+            why = "no pip-compile '# via' comments say which package needs which"
+        else:
+            why = "the edges between its packages are not read"
         return [f"{lock.path} ({lock.format.ecosystem}): {why}, so there is no tree to draw"]
     lines = [f"{lock.path} ({lock.format.ecosystem})"]
     more_below: list[bool] = []  # per depth: does the ancestor there have siblings left

@@ -58,7 +58,9 @@ class Format:
 
 FORMATS: tuple[Format, ...] = (
     # Python
-    Format("requirements.txt", Ecosystem.PYPI, "requirements:read_requirements_txt", edges=False),
+    # Edges when pip-compile wrote it (its `# via pkg` comments); a hand-written file
+    # has none, and its tree says so.
+    Format("requirements.txt", Ecosystem.PYPI, "requirements:read_requirements_txt", edges=True),
     Format("poetry.lock", Ecosystem.PYPI, "pylocks:read_poetry_lock", edges=True),
     Format("uv.lock", Ecosystem.PYPI, "pylocks:read_uv_lock", edges=True),
     Format("Pipfile.lock", Ecosystem.PYPI, "pylocks:read_pipfile_lock", edges=False),
@@ -251,7 +253,8 @@ def dependency_tree(lock: Lockfile) -> list[TreeRow] | None:
     say which are direct: from the packages nothing depends on); a package is expanded
     the first time it is met only. Packages none of those lead to follow, as roots
     marked unreached, so that every package is shown. None when the format keeps no
-    edges (gradle.lockfile, go.mod, pom.xml, requirements.txt)."""
+    edges (gradle.lockfile, go.mod, pom.xml), or when this file has none (a
+    requirements file pip-compile did not write)."""
     components = lock.components
     if not lock.format.edges or any(c.dependencies is None for c in components):
         return None
