@@ -162,6 +162,29 @@ def test_yarn_v1() -> None:
     assert lines[line - 1] == '"@sindresorhus/is@^4.0.0", "@sindresorhus/is@^4.6.0":'
 
 
+def test_yarn_v1_workspace_members_named_by_a_glob(tmp_path: Path) -> None:
+    shutil.copytree(DATA / "yarn/v1", tmp_path, dirs_exist_ok=True)
+    manifest = json.loads((tmp_path / "package.json").read_text())
+    manifest["workspaces"] = ["packages/*", "!packages/legacy"]
+    (tmp_path / "package.json").write_text(json.dumps(manifest))
+    # Left out by the '!' pattern: had it counted, is-number 6 would be direct and prod.
+    (tmp_path / "packages/legacy").mkdir()
+    (tmp_path / "packages/legacy/package.json").write_text(
+        json.dumps({"name": "legacy", "dependencies": {"is-number": "^6.0.0"}})
+    )
+    found = read_lockfile(str(tmp_path), "yarn.lock")
+    assert isinstance(found, Lockfile), found
+    components = list(found.components)
+    assert table(components) == {*COMMON, IS_NUMBER_7}
+    assert by_ref(components)["pkg:npm/is-number@7.0.0"].declared == "packages/lib/package.json"
+
+    manifest["workspaces"] = ["packages/*"]  # now legacy is a member
+    (tmp_path / "package.json").write_text(json.dumps(manifest))
+    found = read_lockfile(str(tmp_path), "yarn.lock")
+    assert isinstance(found, Lockfile), found
+    assert ("is-number", "6.0.0", True, PROD) in table(list(found.components))
+
+
 def test_yarn_berry() -> None:
     components = read("yarn/berry", "yarn.lock")
     assert table(components) == {*COMMON, MEMBER, IS_NUMBER_7}

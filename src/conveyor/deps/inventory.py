@@ -31,6 +31,10 @@ class LockSource:
     path: str
     text: str
     read_sibling: Callable[[str], str | None]
+    glob_siblings: Callable[[str], list[str]] = lambda pattern: []
+    """The directories a glob relative to the lockfile's directory matches ('packages/*',
+    as Yarn 1's workspaces name their members), relative to it, sorted; never outside the
+    workspace nor into node_modules and the like."""
 
 
 Parser = Callable[[LockSource], list[Component]]
@@ -185,13 +189,29 @@ def read_lockfile(root: str, path: str) -> Lockfile | LockfileError:
         except (OSError, UnicodeDecodeError):
             return None
 
+    def siblings(pattern: str) -> list[str]:
+        import glob
+
+        folder = os.path.join(root, posixpath.dirname(path))
+        found = []
+        for match in glob.glob(pattern, root_dir=folder, recursive=True):
+            rel = posixpath.normpath(match.replace(os.sep, "/"))
+            wanted = posixpath.normpath(posixpath.join(posixpath.dirname(path), rel))
+            if wanted == ".." or wanted.startswith(("../", "/")):
+                continue
+            if _NOT_THE_WORKSPACES.intersection(rel.split("/")):
+                continue
+            if os.path.isdir(os.path.join(folder, rel)):
+                found.append(rel)
+        return sorted(set(found))
+
     # A large lockfile is read into some 10^5 short-lived objects that form no cycles:
     # the cyclic collector's passes over them are pure cost (~10% of a 3,000-package
     # pnpm-lock.yaml, more in a process with a large heap).
     collecting = gc.isenabled()
     gc.disable()
     try:
-        components = fmt.load()(LockSource(path, text, sibling))
+        components = fmt.load()(LockSource(path, text, sibling, siblings))
     except LockfileSyntaxError as exc:
         return LockfileError(path, exc.message, exc.line, exc.col)
     finally:

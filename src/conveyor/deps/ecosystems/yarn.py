@@ -6,9 +6,8 @@ entry's dependencies name ranges, so an edge is the entry that range keys. Neith
 format says which packages the project asks for, nor which only its development
 needs: those come from package.json beside the lockfile (its devDependencies are the
 development roots; a package reachable only from them is dev) and, for Yarn 1, from the
-workspace members it names by path (a member matched by a glob such as 'packages/*'
-cannot be listed from a sibling file, so its own dependencies count as transitive and
-their scope is what the root's reach says). Berry records every workspace, with what it
+workspace members it names, by path or by glob ('packages/*', '!packages/legacy'
+leaving one out), each with a package.json. Berry records every workspace, with what it
 depends on, as a `linkType: soft` entry (local).
 """
 
@@ -282,7 +281,7 @@ def _classic_roots(source: LockSource, resolve: Callable[[str, str], str | None]
         return roots
     folder = posixpath.dirname(source.path)
     members = [("", root)]
-    for member in _literal_workspaces(root):
+    for member in _workspace_members(root, source.glob_siblings):
         data = sibling_document(source.read_sibling, posixpath.join(member, "package.json"))
         if data is not None:
             members.append((member, data))
@@ -304,17 +303,31 @@ def _requirements(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
                     yield section, str(name), spec
 
 
-def _literal_workspaces(manifest: Mapping[str, Any]) -> list[str]:
+def _workspace_members(
+    manifest: Mapping[str, Any], glob_siblings: Callable[[str], list[str]]
+) -> list[str]:
+    """The directories `workspaces` names, in order: a path as it is, a glob expanded
+    (as Yarn 1 expands it), a '!' pattern taking its matches out again."""
     workspaces = manifest.get("workspaces")
     if isinstance(workspaces, dict):
         workspaces = workspaces.get("packages")
     if not isinstance(workspaces, list):
         return []
-    return [
-        posixpath.normpath(w)
-        for w in workspaces
-        if isinstance(w, str) and not any(c in w for c in "*?[{!")
-    ]
+    members: list[str] = []
+    for w in workspaces:
+        if not isinstance(w, str) or not w.strip():
+            continue
+        negated = w.startswith("!")
+        pattern = w[1:] if negated else w
+        if any(c in pattern for c in "*?[{"):
+            matched = glob_siblings(pattern.rstrip("/"))
+        else:
+            matched = [posixpath.normpath(pattern)]
+        if negated:
+            members = [m for m in members if m not in set(matched)]
+        else:
+            members += [m for m in matched if m not in members and m != "."]
+    return members
 
 
 # Berry ---------------------------------------------------------------------------------
