@@ -26,7 +26,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from conveyor.deps.osv import SCORED, Advisory, RecordError, packages, parse_record
+from conveyor.deps.osv import (
+    SCORED,
+    Advisory,
+    RecordError,
+    indexed_record,
+    packages,
+    parse_record,
+)
 
 SCHEMA = 2
 """The layout of an ecosystem's file; a file of another is refused (import it again)."""
@@ -177,9 +184,7 @@ class Database:
             for name, entry, ident, record in rows:
                 advisory = advisories.get(ident)
                 if ident not in advisories:
-                    advisory = advisories[ident] = parse_record(
-                        json.loads(record), affected=False, indexed=True
-                    )
+                    advisory = advisories[ident] = indexed_record(json.loads(record))
                 assert advisory is not None
                 decoded = entries.get(entry)
                 if decoded is None:

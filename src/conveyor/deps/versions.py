@@ -20,6 +20,7 @@ from typing import Any
 Key = Any
 
 _PEP503 = re.compile(r"[-_.]+")
+_PLAIN = re.compile(r"[0-9]+(?:\.[0-9]+)*")
 
 
 def package_key(ecosystem: str, name: str) -> str:
@@ -51,6 +52,12 @@ def _pep440(text: str) -> Key:
     an audit's binary searches compare them tens of thousands of times; tuples compare
     in C. The tuple mirrors packaging's comparison key, each sentinel a leading 0 or 2
     (tests/deps compare the two orders)."""
+    if _PLAIN.fullmatch(text):
+        # Most versions are a plain release ('2.31.0'): their key without the parser.
+        plain = tuple(map(int, text.split(".")))
+        while len(plain) > 1 and plain[-1] == 0:
+            plain = plain[:-1]
+        return (0, plain, (2, "", 0), (0, 0), (2, 0), 0, ())
     from packaging.version import Version
 
     v = Version(text)
