@@ -46,6 +46,7 @@ class LazyGroup(click.Group):
         "export": "conveyor.cli.interop",
         "deps": "conveyor.cli.deps",
         "artifacts": "conveyor.cli.artifacts",
+        "serve": "conveyor.cli.serve",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

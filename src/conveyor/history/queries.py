@@ -8,15 +8,16 @@ dashboard show these and compute nothing of their own.
 - `pipeline_names`: the pipelines the history has runs of.
 - `run_outcomes`, `job_outcomes`, `gate_outcomes`: every run, job and gate in a window,
   streamed (a long history has millions of job rows), for the metrics.
+- `streamed`: a query's rows a batch at a time, whichever the database.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Float, and_, case, cast, func, select
+from sqlalchemy import ColumnElement, Connection, Float, Select, and_, case, cast, func, select
 
 from conveyor.errors import UsageError
 from conveyor.history.location import database_url
@@ -183,14 +184,26 @@ def _finished(pipeline: str | None, since: float) -> ColumnElement[bool]:
     return window if pipeline is None else and_(window, runs.c.pipeline == pipeline)
 
 
+def streamed(conn: Connection, query: Select[Any]) -> Iterator[Any]:
+    """The rows of `query` a batch at a time: PostgreSQL's driver otherwise holds the
+    whole result in memory (400 MB for a million job rows, read by the metrics). For
+    queries that may return a large window's job rows."""
+    yield from conn.execution_options(stream_results=True, max_row_buffer=STREAM_ROWS).execute(
+        query
+    )
+
+
+STREAM_ROWS = 10_000
+
+
 def run_outcomes(store: HistoryStore, pipeline: str | None, since: float) -> Iterator[RunOutcome]:
     """Each finished run in the window: its pipeline, status and wall time (streamed)."""
     query = select(runs.c.pipeline, runs.c.status, runs.c.wall_time).where(
         _finished(pipeline, since)
     )
     with store.engine.connect() as conn:
-        for row in conn.execute(query):
-            yield RunOutcome(*row)
+        for row in streamed(conn, query):
+            yield RunOutcome._make(row)
 
 
 def job_outcomes(store: HistoryStore, pipeline: str | None, since: float) -> Iterator[JobOutcome]:
@@ -215,7 +228,7 @@ def job_outcomes(store: HistoryStore, pipeline: str | None, since: float) -> Ite
         .where(_finished(pipeline, since))
     )
     with store.engine.connect() as conn:
-        for row in conn.execute(query):
+        for row in streamed(conn, query):
             yield JobOutcome._make(row)
 
 
@@ -227,5 +240,5 @@ def gate_outcomes(store: HistoryStore, pipeline: str | None, since: float) -> It
         .where(_finished(pipeline, since))
     )
     with store.engine.connect() as conn:
-        for row in conn.execute(query):
-            yield GateOutcome(*row)
+        for row in streamed(conn, query):
+            yield GateOutcome._make(row)

@@ -301,6 +301,15 @@ def _gates(results: list[dict[str, Any]], summary: dict[str, Any]) -> tuple[Gate
     return tuple(verdicts.values())
 
 
+def running(run_dir: str) -> bool:
+    """Whether the run in `run_dir` is still going: no summary yet, and the process that
+    started it still there (see `_alive`)."""
+    if os.path.exists(os.path.join(run_dir, "summary.json")):
+        return False
+    meta = _json(os.path.join(run_dir, "run.json"))
+    return meta is None or _alive(meta)
+
+
 def _alive(meta: dict[str, Any]) -> bool:
     """Whether the process that started the run is still running it (on this host; a
     run started elsewhere is taken as alive: only its own host can tell)."""

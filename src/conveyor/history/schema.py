@@ -18,7 +18,7 @@ from sqlalchemy import (
     false,
 )
 
-HEAD = "0007"
+HEAD = "0008"
 """The newest migration: a database at this revision needs no Alembic at all."""
 
 metadata = MetaData()
@@ -52,6 +52,7 @@ runs = Table(
     Column("parallelism", Integer),
     Column("checks_time", Float),
     Index("ix_runs_started_at", "started_at"),
+    Index("ix_runs_pipeline_started_at", "pipeline", "started_at"),
 )
 
 jobs = Table(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 
 from sqlalchemy import and_, select
 
+from conveyor.history.queries import streamed
 from conveyor.history.schema import jobs, runs, tests
 from conveyor.history.store import HistoryStore
 
@@ -89,10 +90,10 @@ def find(store: HistoryStore, pipeline: str, since: float) -> Flaky:
     )
     with store.engine.connect() as conn:
         by_action: dict[tuple[str, str], list[tuple[float, str]]] = {}
-        for name, digest, status, started in conn.execute(job_rows):
+        for name, digest, status, started in streamed(conn, job_rows):
             by_action.setdefault((name, digest), []).append((started, status))
         by_commit: dict[tuple[str, str, str], list[tuple[float, str]]] = {}
-        for job, name, commit, status, started in conn.execute(test_rows):
+        for job, name, commit, status, started in streamed(conn, test_rows):
             by_commit.setdefault((job, name, commit), []).append((started, status))
     flaky_jobs = [
         FlakyJob(

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Row, and_, case, func, select
 
-from conveyor.history.queries import pipeline_totals
+from conveyor.history.queries import pipeline_totals, streamed
 from conveyor.history.record import PHASES
 from conveyor.history.schema import jobs, runs
 from conveyor.history.store import HistoryStore
@@ -162,7 +162,7 @@ def compute(store: HistoryStore, pipeline: str, since: float, job: str | None = 
         rows = list(conn.execute(per_job))
         timed: dict[str, list[tuple[float, float]]] = {}
         memory: dict[str, list[int]] = {}
-        for job_name, started, duration, peak in conn.execute(durations):
+        for job_name, started, duration, peak in streamed(conn, durations):
             if duration is not None:
                 timed.setdefault(job_name, []).append((started, float(duration)))
             if peak is not None:
