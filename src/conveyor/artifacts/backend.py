@@ -26,6 +26,9 @@ class Store(Protocol):
     def put_files(
         self, paths: Sequence[str], *, threads: int | None = None
     ) -> list[tuple[str, int]]: ...
+    def put_many(
+        self, blobs: Sequence[bytes], *, threads: int | None = None
+    ) -> list[tuple[str, int]]: ...
     def store(self, version: ArtifactVersion) -> tuple[ArtifactVersion, bool]: ...
 
     # The index.

@@ -62,6 +62,22 @@ def media_type(path: str) -> str:
     """The media type of a file named `path` ('dist/app-1.0-py3-none-any.whl' ->
     'application/vnd.python.wheel+zip'); `application/octet-stream` when unknown."""
     name = path.rsplit("/", 1)[-1].lower()
+    # Only the name's suffixes decide (from its first dot after the leading ones, which
+    # start no suffix), so the answer is looked up once per suffix, not once per file of
+    # a large artifact. A name with a colon is asked as it is: mimetypes reads 'data:'
+    # names as URLs.
+    dot = name.find(".", max(1, len(name) - len(name.lstrip("."))))
+    if dot < 0 or ":" in name:
+        return _by_name(name)
+    return _by_suffix(name[dot:])
+
+
+@functools.lru_cache(maxsize=1024)
+def _by_suffix(suffix: str) -> str:
+    return _by_name("x" + suffix)
+
+
+def _by_name(name: str) -> str:
     for suffix, kind in _SUFFIXES:
         if name.endswith(suffix):
             return kind

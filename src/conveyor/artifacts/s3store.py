@@ -269,7 +269,7 @@ class S3ArtifactStore(ArtifactStore):
         """The record written if `condition` holds (False: it did not)."""
         from botocore.exceptions import ClientError
 
-        text = json.dumps(version.as_dict(), indent=1, sort_keys=True) + "\n"
+        text = version.to_json()
         try:
             self._client().put_object(
                 Bucket=self.bucket,

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import os
 from collections.abc import Mapping
@@ -40,6 +41,7 @@ from conveyor.errors import ConveyorError, UserError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ec import (
+        ECDSA,
         EllipticCurvePrivateKey,
         EllipticCurvePublicKey,
     )
@@ -209,13 +211,19 @@ def file_sha256(path: str | os.PathLike[str]) -> bytes:
 def sign_digest(private_key: EllipticCurvePrivateKey, sha256: bytes) -> str:
     """The signature over content whose SHA-256 is `sha256` (32 bytes): base64 of the
     DER ECDSA signature, what `sign` gives for the content itself."""
+    if len(sha256) != hashlib.sha256().digest_size:
+        raise ValueError(f"a SHA-256 digest is 32 bytes, not {len(sha256)}")
+    der = private_key.sign(sha256, _prehashed())
+    return base64.b64encode(der).decode("ascii")
+
+
+@functools.cache
+def _prehashed() -> ECDSA:
+    """ECDSA over a SHA-256 given as a digest: made once, not once per file signed."""
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, utils
 
-    if len(sha256) != hashlib.sha256().digest_size:
-        raise ValueError(f"a SHA-256 digest is 32 bytes, not {len(sha256)}")
-    der = private_key.sign(sha256, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
-    return base64.b64encode(der).decode("ascii")
+    return ec.ECDSA(utils.Prehashed(hashes.SHA256()))
 
 
 def sign(private_key: EllipticCurvePrivateKey, data: bytes | str | os.PathLike[str]) -> str:
@@ -228,8 +236,6 @@ def verify_digest(public_key: EllipticCurvePublicKey, sha256: bytes, signature_b
     """Whether `signature_b64` signs content whose SHA-256 is `sha256` under `public_key`
     (False, too, for a signature that is not base64 or not DER)."""
     from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec, utils
 
     try:
         # cosign and `base64` may end the file with a newline; whitespace is not data.
@@ -237,7 +243,7 @@ def verify_digest(public_key: EllipticCurvePublicKey, sha256: bytes, signature_b
     except (binascii.Error, ValueError):
         return False
     try:
-        public_key.verify(der, sha256, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+        public_key.verify(der, sha256, _prehashed())
     except (InvalidSignature, ValueError):
         return False
     return True

@@ -38,7 +38,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from conveyor.artifacts.record import ATTACHMENT_KINDS, ArtifactFile, ArtifactVersion, Attachment
 from conveyor.config.versions import ALLOWED, NAME
@@ -58,6 +58,9 @@ SMALL = 4 << 20
 is new."""
 CHANNEL = "dev"
 """Where a new version stands."""
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 class ArtifactError(UserError):
@@ -126,6 +129,10 @@ class ArtifactStore:
 
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
+        # Paths are made by formatting, not os.path.join: a blob path per file of a
+        # 10,000-file version.
+        self._blobs = os.path.join(self.root, BLOBS)
+        self._tmpdir = os.path.join(self.root, TMP)
         self._dirs: set[str] = set()
         self._dirs_lock = threading.Lock()
         self._counter = itertools.count()
@@ -134,7 +141,7 @@ class ArtifactStore:
     # -- where things are --------------------------------------------------------------
     def blob_path(self, sha256: str) -> str:
         """Where the blob of these bytes is (whether or not it is there)."""
-        return os.path.join(self.root, BLOBS, sha256[:2], sha256)
+        return f"{self._blobs}/{sha256[:2]}/{sha256}"
 
     def blob_location(self, sha256: str) -> str:
         """Where the blob is, as shown to a person (here its path; nothing is read)."""
@@ -188,11 +195,9 @@ class ArtifactStore:
 
     # -- blobs ---------------------------------------------------------------------------
     def _tmp(self) -> str:
-        directory = os.path.join(self.root, TMP)
+        directory = self._tmpdir
         self._makedirs(directory)
-        return os.path.join(
-            directory, f"{os.getpid()}.{threading.get_ident()}.{next(self._counter)}.part"
-        )
+        return f"{directory}/{os.getpid()}.{threading.get_ident()}.{next(self._counter)}.part"
 
     def _makedirs(self, directory: str) -> None:
         if directory in self._dirs:
@@ -261,7 +266,8 @@ class ArtifactStore:
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         """These bytes stored: (sha256, size)."""
         sha = hashlib.sha256(data).hexdigest()
-        dest = self.blob_path(sha)
+        fan = f"{self._blobs}/{sha[:2]}"
+        dest = f"{fan}/{sha}"
         try:
             if os.stat(dest).st_size == len(data):
                 return sha, len(data)
@@ -274,7 +280,7 @@ class ArtifactStore:
                 _write_all(out, data)
             finally:
                 os.close(out)
-            self._makedirs(os.path.dirname(dest))
+            self._makedirs(fan)
             os.replace(tmp, dest)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -285,31 +291,15 @@ class ArtifactStore:
     def put_files(
         self, paths: Sequence[str], *, threads: int | None = None
     ) -> list[tuple[str, int]]:
-        """Many files stored at once (hashing and I/O release the GIL: a thread per core,
-        each taking the next file); (sha256, size) of each, in order."""
-        workers = threads or min(8, os.cpu_count() or 1)
-        workers = min(workers, len(paths))
-        if workers <= 1:
-            return [self.put_file(p) for p in paths]
-        out: list[tuple[str, int] | None] = [None] * len(paths)
-        taken = itertools.count()
-        failed: list[BaseException] = []
+        """Many files stored at once (see `in_parallel`); (sha256, size) of each, in order."""
+        return in_parallel(self.put_file, paths, threads)
 
-        def work() -> None:
-            try:
-                while not failed and (i := next(taken)) < len(paths):
-                    out[i] = self.put_file(paths[i])
-            except BaseException as exc:
-                failed.append(exc)
-
-        pool = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
-        for t in pool:
-            t.start()
-        for t in pool:
-            t.join()
-        if failed:
-            raise failed[0]
-        return [r for r in out if r is not None]
+    def put_many(
+        self, blobs: Sequence[bytes], *, threads: int | None = None
+    ) -> list[tuple[str, int]]:
+        """Many documents stored at once (a version's signatures: a file each);
+        (sha256, size) of each, in order."""
+        return in_parallel(self.put_bytes, blobs, threads)
 
     def blob_digest(self, sha256: str) -> str | None:
         """The SHA-256 of the blob's bytes as they are now (None: it is gone)."""
@@ -401,8 +391,9 @@ class ArtifactStore:
         return version, True
 
     def _write(self, version: ArtifactVersion) -> None:
-        text = json.dumps(version.as_dict(), indent=1, sort_keys=True) + "\n"
-        atomic_write(self.record_path(version.name, version.version), text, makedirs=True)
+        atomic_write(
+            self.record_path(version.name, version.version), version.to_json(), makedirs=True
+        )
 
     def update(
         self, ref: str, change: Callable[[ArtifactVersion], ArtifactVersion]
@@ -532,16 +523,47 @@ class ArtifactStore:
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
+def in_parallel(
+    work: Callable[[_T], _R], items: Sequence[_T], threads: int | None = None
+) -> list[_R]:
+    """`work` done for every item, on a thread per core (up to 8), each thread taking
+    the next item: storing a blob is hashing and system calls, which release the GIL.
+    The results in the items' order; the first exception raised, after the threads
+    have stopped taking items."""
+    workers = min(threads or min(8, os.cpu_count() or 1), len(items))
+    if workers <= 1:
+        return [work(item) for item in items]
+    out: list[_R | None] = [None] * len(items)
+    taken = itertools.count()
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            while not failed and (i := next(taken)) < len(items):
+                out[i] = work(items[i])
+        except BaseException as exc:
+            failed.append(exc)
+
+    pool = [threading.Thread(target=run, daemon=True) for _ in range(workers)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    if failed:
+        raise failed[0]
+    return out  # type: ignore[return-value]  # every slot filled: no thread failed
+
+
 def _read_all(fd: int, size: int) -> bytes:
-    """A small file's bytes (one read, usually; a file that grew is read to its end)."""
-    parts = []
-    want = size + 1
-    while True:
-        chunk = os.read(fd, max(want, 1 << 16))
-        if not chunk:
-            break
+    """A small file's bytes, in one read when the file is still `size` bytes long (a
+    regular file gives fewer bytes than asked only at its end); a file that grew or
+    shrank since it was measured is read on to its end."""
+    first = os.read(fd, size + 1)
+    if len(first) == size:
+        return first
+    parts = [first]
+    while chunk := os.read(fd, 1 << 16):
         parts.append(chunk)
-        want = 1 << 16
     return b"".join(parts)
 
 
@@ -664,17 +686,19 @@ def attach_all(
 ) -> ArtifactVersion:
     """Several documents (kind, name, bytes, subject) attached in one change of the
     version's record: a version of 10,000 files signed one `attach` at a time would
-    rewrite its whole record 10,000 times. Any store (a directory, a bucket): only
-    `writing`, `put_bytes` and `update` are used."""
+    rewrite its whole record 10,000 times; their bytes are stored at once (`put_many`).
+    Any store (a directory, a bucket): only `writing`, `put_many` and `update` are used."""
     from conveyor.artifacts.media import media_type as guess
 
     made: list[Attachment] = []
+    for kind, name, _data, _subject in documents:
+        if kind not in ATTACHMENT_KINDS:
+            raise ArtifactError(f"unknown attachment kind {kind!r}: one of {ATTACHMENT_KINDS}")
+        check_member(name)
+    created = now_iso()
     with store.writing():
-        for kind, name, data, subject in documents:
-            if kind not in ATTACHMENT_KINDS:
-                raise ArtifactError(f"unknown attachment kind {kind!r}: one of {ATTACHMENT_KINDS}")
-            check_member(name)
-            sha, size = store.put_bytes(data)
+        stored = store.put_many([data for _kind, _name, data, _subject in documents])
+        for (kind, name, _data, subject), (sha, size) in zip(documents, stored, strict=True):
             made.append(
                 Attachment(
                     kind=kind,
@@ -683,7 +707,7 @@ def attach_all(
                     size=size,
                     subject=subject,
                     media_type=guess(name),
-                    created=now_iso(),
+                    created=created,
                 )
             )
 
