@@ -303,6 +303,10 @@ def test_purls_spelled_fast_match_packageurl() -> None:
         (Ecosystem.PYPI, "zope.interface", "6.0"),
         (Ecosystem.PYPI, "torch", "2.3.0+cpu"),
         (Ecosystem.PYPI, "six", "1.17.0"),
+        (Ecosystem.CARGO, "serde_json", "1.0.128"),
+        (Ecosystem.CARGO, "Inflector", "0.11.4"),
+        (Ecosystem.CARGO, "a.b", "1.0.0+build.1"),
+        (Ecosystem.CARGO, "x", None),
     ]
     for case in cases:
         assert _purl(*case) == _slow_purl(*case), case

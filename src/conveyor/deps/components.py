@@ -125,7 +125,7 @@ _UNRESERVED = re.compile(r"[A-Za-z0-9._~-]+")
 
 @functools.lru_cache(maxsize=1 << 16)
 def _purl(ecosystem: Ecosystem, name: str, version: str | None) -> str:
-    # Lockfile readers name every edge by its ref: the common npm and PyPI names are
+    # Lockfile readers name every edge by its ref: the common npm, PyPI and crate names are
     # spelled here directly (packageurl's own path costs ~35 us a call, a 3,000-package
     # lockfile's budget several times over); tests check both spell them alike.
     if ecosystem is Ecosystem.NPM and version and _UNRESERVED.fullmatch(version):
@@ -142,6 +142,13 @@ def _purl(ecosystem: Ecosystem, name: str, version: str | None) -> str:
         and _UNRESERVED.fullmatch(name)
     ):
         return f"pkg:pypi/{re.sub(r'[-_.]+', '-', name).lower()}@{version}"
+    elif (
+        ecosystem is Ecosystem.CARGO
+        and version
+        and _UNRESERVED.fullmatch(version)
+        and _UNRESERVED.fullmatch(name)
+    ):
+        return f"pkg:cargo/{name}@{version}"  # a crate's name as written: case kept
     return _slow_purl(ecosystem, name, version)
 
 

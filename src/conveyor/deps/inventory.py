@@ -167,8 +167,12 @@ _NOT_THE_WORKSPACES = frozenset(
 )
 
 
-def read_lockfile(root: str, path: str) -> Lockfile | LockfileError:
-    """One lockfile (workspace-relative `path`) read with its format's parser."""
+def read_lockfile(
+    root: str, path: str, looked: dict[str, object] | None = None
+) -> Lockfile | LockfileError:
+    """One lockfile (workspace-relative `path`) read with its format's parser; `looked`,
+    when given, is filled with what the parser looked at besides the file: each sibling
+    read ('go.sum' -> its text, or None) and each glob ('glob:packages/*' -> matches)."""
     fmt = format_of(path)
     if fmt is None:
         return LockfileError(path, "not a lockfile format Conveyor reads")
@@ -180,30 +184,16 @@ def read_lockfile(root: str, path: str) -> Lockfile | LockfileError:
     def sibling(name: str) -> str | None:
         # Relative to the lockfile's directory ('go.sum', '../pom.xml'), never outside
         # the workspace.
-        wanted = posixpath.normpath(posixpath.join(posixpath.dirname(path), name))
-        if wanted == ".." or wanted.startswith(("../", "/")):
-            return None
-        try:
-            with open(os.path.join(root, wanted), encoding="utf-8") as f:
-                return f.read()
-        except (OSError, UnicodeDecodeError):
-            return None
+        text = read_sibling(root, path, name)
+        if looked is not None:
+            looked[name] = text
+        return text
 
     def siblings(pattern: str) -> list[str]:
-        import glob
-
-        folder = os.path.join(root, posixpath.dirname(path))
-        found = []
-        for match in glob.glob(pattern, root_dir=folder, recursive=True):
-            rel = posixpath.normpath(match.replace(os.sep, "/"))
-            wanted = posixpath.normpath(posixpath.join(posixpath.dirname(path), rel))
-            if wanted == ".." or wanted.startswith(("../", "/")):
-                continue
-            if _NOT_THE_WORKSPACES.intersection(rel.split("/")):
-                continue
-            if os.path.isdir(os.path.join(folder, rel)):
-                found.append(rel)
-        return sorted(set(found))
+        found = glob_siblings(root, path, pattern)
+        if looked is not None:
+            looked["glob:" + pattern] = found
+        return found
 
     # A large lockfile is read into some 10^5 short-lived objects that form no cycles:
     # the cyclic collector's passes over them are pure cost (~10% of a 3,000-package
@@ -220,6 +210,38 @@ def read_lockfile(root: str, path: str) -> Lockfile | LockfileError:
     return Lockfile(path, fmt, tuple(components))
 
 
+def read_sibling(root: str, path: str, name: str) -> str | None:
+    """The text of `name` relative to the lockfile `path`'s directory ('go.sum',
+    '../pom.xml'), never outside the workspace; None when it cannot be read."""
+    wanted = posixpath.normpath(posixpath.join(posixpath.dirname(path), name))
+    if wanted == ".." or wanted.startswith(("../", "/")):
+        return None
+    try:
+        with open(os.path.join(root, wanted), encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def glob_siblings(root: str, path: str, pattern: str) -> list[str]:
+    """The directories `pattern` matches relative to the lockfile `path`'s directory
+    (see LockSource.glob_siblings)."""
+    import glob
+
+    folder = os.path.join(root, posixpath.dirname(path))
+    found = []
+    for match in glob.glob(pattern, root_dir=folder, recursive=True):
+        rel = posixpath.normpath(match.replace(os.sep, "/"))
+        wanted = posixpath.normpath(posixpath.join(posixpath.dirname(path), rel))
+        if wanted == ".." or wanted.startswith(("../", "/")):
+            continue
+        if _NOT_THE_WORKSPACES.intersection(rel.split("/")):
+            continue
+        if os.path.isdir(os.path.join(folder, rel)):
+            found.append(rel)
+    return sorted(set(found))
+
+
 def read_inventory(root: str, files: Sequence[str]) -> Inventory:
     """Every lockfile among `files` (workspace-relative) read; see `discover`."""
     return read_lockfiles(root, discover(files))
@@ -234,12 +256,16 @@ def inventory_of(root: str) -> Inventory:
     return read_inventory(root, tracked_files(root))
 
 
-def read_lockfiles(root: str, paths: Iterable[str]) -> Inventory:
-    """These lockfiles (workspace-relative) read, in the order given."""
+def read_lockfiles(root: str, paths: Iterable[str], *, cache: bool = True) -> Inventory:
+    """These lockfiles (workspace-relative) read, in the order given; with `cache`, a
+    lockfile read before, whose text and every file its parser looked at are the same,
+    comes from the workspace's state directory (`conveyor.deps.lockcache`)."""
+    from conveyor.deps import lockcache
+
     locks: list[Lockfile] = []
     errors: list[LockfileError] = []
     for path in paths:
-        read = read_lockfile(root, path)
+        read = lockcache.read(root, path) if cache else read_lockfile(root, path)
         if isinstance(read, LockfileError):
             errors.append(read)
         else:

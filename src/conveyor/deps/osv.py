@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -146,6 +147,8 @@ class Advisory:
 
 
 ZERO = None
+_NORMAL_RELEASE = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*")
+"""A plain release without leading zeros: PEP 440's normal form already."""
 """The key of OSV's `introduced: "0"`: below every version."""
 
 
@@ -173,6 +176,8 @@ def normal_version(ecosystem: str, version: str) -> str:
     """A version in its normal form: PEP 440's on PyPI ('2.0.0-rc.1' is '2.0.0rc1'),
     without Go's 'v' (OSV writes Go's versions without it); else as written."""
     if ecosystem == "PyPI":
+        if _NORMAL_RELEASE.fullmatch(version):
+            return version  # '2.31.0' is its own normal form: no parse needed
         from packaging.version import InvalidVersion, Version
 
         try:
