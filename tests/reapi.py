@@ -36,7 +36,10 @@ import pytest
 from tests.history.conftest import free_port
 
 REPO = Path(__file__).resolve().parent.parent
-READY_WITHIN = 20.0
+# How long a start may take before the test fails: about 8 s alone (3 s of it importing
+# BuildGrid), but with the suite's other xdist worker busy beside it on a loaded 2-core
+# machine, starts past 20 s were seen. A bound on the server, not on Conveyor.
+READY_WITHIN = 60.0
 
 
 def bgd() -> str:

@@ -129,10 +129,11 @@ def bazel(tmp_path: Path) -> Iterator[Bazel]:
     finally:
         pids = tool.server_pids()
         try:
-            tool("shutdown", timeout=10)
+            tool("shutdown", timeout=3)
         except subprocess.TimeoutExpired:
-            # A server that used a remote executor hangs in its shutdown here (Bazel 4
-            # waits on its gRPC channels): killed, as _wait_gone does a lingering one.
+            # A server that used a remote cache or executor hangs in its shutdown here
+            # (Bazel 4 waits on its gRPC channels; both tests' teardowns sat out a 10 s
+            # bound): killed, as _wait_gone does a lingering one.
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)

@@ -146,6 +146,10 @@ def test_a_fresh_clone_with_a_warm_cache_equals_an_uncached_run(
 
 
 @pytest.mark.slow
+# Three runs of Conveyor's own lint stage (ruff, mypy, import-linter) in three clones:
+# 40-90 s beside the other test worker on two cores; the suite's 120 s guard against a
+# hang is too close for it.
+@pytest.mark.timeout(300)
 def test_conveyors_own_pipeline_in_a_fresh_clone(tmp_path: Path) -> None:
     """Conveyor's own pipeline, its first stage (the later ones need the test job, which
     is the suite this test runs in, and mypy and build, which the test extra lacks)."""

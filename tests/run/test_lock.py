@@ -116,11 +116,21 @@ def other(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Project:
 def test_concurrent_runs_of_two_workspaces_take_turns(
     project: Project, other: Project, tmp_path: Path
 ) -> None:
-    times = tmp_path / "times"
-    project.pipeline(grouped(times, "a1", "a2"))
+    times, go = tmp_path / "times", tmp_path / "go"
+    # a1 holds the group until the other run has said it waits for it: the runs meet in
+    # the group however long either process takes to start (not by a race of sleeps).
+    hold = f"until [ -e {go} ]; do sleep 0.05; done"
+    project.pipeline(grouped(times, "a1", "a2").replace("sleep 0.4", hold, 1))
     other.pipeline(grouped(times, "b1", "b2"))
     first = project.spawn("run", "--plain", "--jobs", "2")
-    second = other.spawn("run", "--plain", "--jobs", "2")
+    try:
+        _wait_for_log(project, "a1")
+        second = other.spawn("run", "--plain", "--jobs", "2")
+        # The run that waited for the other said so, in the terminal and in its log.
+        line = _read_until(second, "waits for resource group 'deploy'")
+        assert "held by another run (pid " in line
+    finally:
+        go.touch()
     out1, err1 = first.communicate(timeout=60)
     out2, err2 = second.communicate(timeout=60)
     assert first.returncode == 0, out1 + err1
@@ -128,9 +138,6 @@ def test_concurrent_runs_of_two_workspaces_take_turns(
     spans = intervals(times)
     assert len(spans) == 4
     assert_no_overlap(spans)
-    # Whoever waited for the other run said so, in the terminal and in the job's log.
-    out = out1 + out2
-    assert "waits for resource group 'deploy', held by another run (pid " in out
     logs = [
         p.read_text()
         for root in (project.root, other.root)
