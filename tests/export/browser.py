@@ -22,6 +22,21 @@ from typing import Any
 
 import pytest
 
+# Chromium on this machine stalls or floods a closed network without these: no sandbox
+# (root), no GPU, and none of its background connections. The dashboard's browser tests
+# start it with the same flags (through Playwright).
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+)
+
 
 def chromium() -> str:
     """The browser's path; a skip without one, a failure where CI promises one."""
@@ -156,16 +171,8 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
             str(to_read),
             str(to_write),
             chromium(),
-            "--headless",
+            *CHROMIUM_FLAGS,
             "--remote-debugging-pipe",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
             f"--user-data-dir={tmp_path / 'chromium-profile'}",
             "about:blank",
         ],

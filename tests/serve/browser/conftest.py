@@ -10,29 +10,15 @@ installs axe-core and exports CONVEYOR_AXE_CORE)."""
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.export.browser import CHROMIUM_FLAGS, chromium
 from tests.serve.browser.pages import Watched
 
 ROOT = Path(__file__).resolve().parents[3]
-
-# Chromium on this machine stalls or floods a closed network without these: no sandbox
-# (root), no GPU, and none of its background connections.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-]
 
 
 def missing(why: str) -> None:
@@ -42,26 +28,16 @@ def missing(why: str) -> None:
     pytest.skip(why)
 
 
-def _chromium_path() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
 @pytest.fixture(scope="session")
 def _playwright_browser() -> Iterator[object]:
-    path = _chromium_path()
-    if path is None:
-        missing("Chromium is not installed")
+    path = chromium()  # a skip without one, a failure where CI promises one
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         missing("Playwright for Python is not installed (pip install -e '.[test]')")
     # Playwright starts Chromium on a fresh, temporary user-data-dir of its own.
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=path, args=list(CHROMIUM_FLAGS))
         try:
             yield browser
         finally:
