@@ -17,7 +17,6 @@ different jobs duplicates of each other (HTTP 400).
 
 from __future__ import annotations
 
-import bisect
 import urllib.error
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -37,15 +36,21 @@ from prometheus_client.core import (
 from prometheus_client.utils import floatToGoString
 
 from conveyor.errors import EnvironmentProblem
-from conveyor.history.queries import gate_outcomes, job_outcomes, run_outcomes
 from conveyor.history.record import PHASES
 from conveyor.history.store import HistoryStore
+from conveyor.history.totals import (
+    Buckets,
+    gate_totals,
+    job_histograms,
+    run_durations,
+    run_totals,
+)
 from conveyor.insights.definitions import (
     DURATION_BUCKETS,
     MEMORY_BUCKETS,
     QUANTILES,
+    TIMED_STATUS,
     relative_error,
-    timed,
 )
 from conveyor.insights.stats import Figures, JobFigures, PipelineFigures, compute
 
@@ -67,29 +72,27 @@ DURATION_BOUND = _bound(DURATION_BUCKETS, "durations", "31 ms", "18 h")
 MEMORY_BOUND = _bound(MEMORY_BUCKETS, "sizes", "1 MiB", "64 GiB")
 
 
-@dataclass(slots=True)
+def _cumulative(hist: Buckets, bounds: Sequence[float]) -> list[tuple[str, float]]:
+    out, running = [], 0
+    for bound, count in zip((*bounds, float("inf")), hist.counts, strict=True):
+        running += count
+        out.append((floatToGoString(bound), float(running)))  # type: ignore[no-untyped-call]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
 class _Histogram:
-    """Counts per bucket (the last one +Inf) and the sum, made by bisection: a long
-    history has millions of jobs, and 169 buckets to walk for each would show."""
+    """Counts per bucket, as the database counted them (`history.totals`)."""
 
     bounds: tuple[float, ...]
-    counts: list[int] = field(default_factory=list)
-    total: float = 0.0
-
-    def observe(self, value: float) -> None:
-        if not self.counts:
-            self.counts = [0] * (len(self.bounds) + 1)
-        # bisect_left: the first bound >= value, as `le` means less than or equal.
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
-        self.total += value
+    buckets: Buckets
 
     def cumulative(self) -> list[tuple[str, float]]:
-        counts = self.counts or [0] * (len(self.bounds) + 1)
-        out, running = [], 0
-        for bound, count in zip((*self.bounds, float("inf")), counts, strict=True):
-            running += count
-            out.append((floatToGoString(bound), float(running)))  # type: ignore[no-untyped-call]
-        return out
+        return _cumulative(self.buckets, self.bounds)
+
+    @property
+    def total(self) -> float:
+        return self.buckets.total
 
 
 @dataclass(slots=True)
@@ -114,51 +117,56 @@ def _add(into: dict[tuple[str, ...], float], key: tuple[str, ...], value: float 
     into[key] = into.get(key, 0.0) + value
 
 
-def _observe(
+def _histograms(
     into: dict[tuple[str, ...], _Histogram],
-    key: tuple[str, ...],
     bounds: tuple[float, ...],
-    value: float,
+    counted: dict[tuple[str, ...], Buckets],
 ) -> None:
-    into.setdefault(key, _Histogram(bounds)).observe(value)
+    for key, buckets in counted.items():
+        into[key] = _Histogram(bounds, buckets)
 
 
 def _read(store: HistoryStore, pipeline: str, into: _History) -> None:
-    """Every finished run of `pipeline`, its jobs and its gates, into the totals."""
-    for run in run_outcomes(store, pipeline, 0.0):
+    """Every finished run of `pipeline`, its jobs and its gates, into the totals (added
+    up by the database: see `history.totals`)."""
+    for run in run_totals(store, pipeline):
         p = (run.pipeline,)
-        _add(into.runs, (run.pipeline, run.status))
+        _add(into.runs, (run.pipeline, run.status), float(run.rows))
         # Series that exist at zero, so a dashboard shows 0 rather than "no data".
         _add(into.saved, p, 0.0)
         _add(into.cache, (run.pipeline, "hit"), 0.0)
         _add(into.cache, (run.pipeline, "miss"), 0.0)
-        # Every finished run, as `conveyor stats`'s mean wall time counts them.
-        if run.wall_time is not None:
-            _observe(into.run_seconds, p, DURATION_BUCKETS, run.wall_time)
-    for g in gate_outcomes(store, pipeline, 0.0):
+    # Every finished run, as `conveyor stats`'s mean wall time counts them.
+    _histograms(
+        into.run_seconds, DURATION_BUCKETS, run_durations(store, pipeline, DURATION_BUCKETS)
+    )
+    for g in gate_totals(store, pipeline):
         result = "passed" if g.passed else ("failed" if g.level == "error" else "warned")
-        _add(into.gates, (g.pipeline, g.scope, g.gate, result))
-    for job in job_outcomes(store, pipeline, 0.0):
+        _add(into.gates, (g.pipeline, g.scope, g.gate, result), float(g.rows))
+    added = job_histograms(
+        store,
+        pipeline,
+        duration_bounds=DURATION_BUCKETS,
+        memory_bounds=MEMORY_BUCKETS,
+        queue_bounds=DURATION_BUCKETS,
+        timed_status=TIMED_STATUS,
+    )
+    for job in added.totals:
         key = (job.pipeline, job.name)
-        _add(into.jobs, (*key, job.status))
+        _add(into.jobs, (*key, job.status), float(job.rows))
         if job.status == "skipped":
             continue
-        _add(into.cache, (job.pipeline, "hit" if job.cached else "miss"))
+        _add(into.cache, (job.pipeline, "hit" if job.cached else "miss"), float(job.rows))
         if job.cached:
-            _add(into.saved, (job.pipeline,), job.saved or 0.0)
+            _add(into.saved, (job.pipeline,), job.saved)
         elif job.cpu_time is not None:
-            _add(into.cpu, key, max(0.0, job.cpu_time))
-        if timed(job.status, job.cached):
-            if job.duration is not None:
-                _observe(into.job_seconds, key, DURATION_BUCKETS, job.duration)
-            if job.peak_rss is not None:
-                _observe(into.memory, key, MEMORY_BUCKETS, float(job.peak_rss))
-        if job.queue_time is not None:
-            _observe(into.queue_seconds, (job.pipeline,), DURATION_BUCKETS, job.queue_time)
-        for phase, column in PHASES:
-            seconds = getattr(job, column)
+            _add(into.cpu, key, job.cpu_time)
+        for (phase, _), seconds in zip(PHASES, job.phases, strict=True):
             if seconds is not None:
-                _add(into.phases, (*key, phase), max(0.0, seconds))
+                _add(into.phases, (*key, phase), seconds)
+    _histograms(into.job_seconds, DURATION_BUCKETS, added.durations)
+    _histograms(into.memory, MEMORY_BUCKETS, added.memory)
+    _histograms(into.queue_seconds, DURATION_BUCKETS, added.queue)
 
 
 def window_label(seconds: float) -> str:

@@ -6,8 +6,6 @@ dashboard show these and compute nothing of their own.
 - `find_run`: the run a command means (an id, a unique prefix, or the latest).
 - `pipeline_totals`: a pipeline's runs in a window (count, success rate, wall time).
 - `pipeline_names`: the pipelines the history has runs of.
-- `run_outcomes`, `job_outcomes`, `gate_outcomes`: every run, job and gate in a window,
-  streamed (a long history has millions of job rows), for the metrics.
 - `streamed`: a query's rows a batch at a time, whichever the database.
 """
 
@@ -15,15 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Float, Select, and_, case, cast, func, select
+from sqlalchemy import Connection, Float, Select, and_, case, cast, func, select
 
 from conveyor.errors import UsageError
 from conveyor.history.location import database_url
 from conveyor.history.record import RunRecord
 from conveyor.history.rundirs import ingest
-from conveyor.history.schema import gates, jobs, runs
+from conveyor.history.schema import jobs, runs
 from conveyor.history.store import HistoryStore
 
 RELIABILITY_TARGET = 0.99
@@ -142,48 +140,6 @@ def pipeline_totals(
     )
 
 
-class RunOutcome(NamedTuple):
-    """A finished run, for the metrics."""
-
-    pipeline: str
-    status: str
-    wall_time: float | None
-
-
-class JobOutcome(NamedTuple):
-    """A job of a finished run, for the metrics."""
-
-    pipeline: str
-    name: str
-    status: str
-    cached: bool
-    duration: float | None
-    queue_time: float | None
-    saved: float | None
-    cpu_time: float | None
-    peak_rss: int | None
-    check_time: float | None
-    restore_time: float | None
-    run_time: float | None
-    store_time: float | None
-
-
-class GateOutcome(NamedTuple):
-    """A gate of a finished run, for the metrics."""
-
-    pipeline: str
-    scope: str
-    gate: str
-    passed: bool
-    level: str
-
-
-def _finished(pipeline: str | None, since: float) -> ColumnElement[bool]:
-    """Runs started at or after `since` (of one pipeline, or all) that are over."""
-    window = and_(runs.c.started_at >= since, runs.c.status != "running")
-    return window if pipeline is None else and_(window, runs.c.pipeline == pipeline)
-
-
 def streamed(conn: Connection, query: Select[Any]) -> Iterator[Any]:
     """The rows of `query` a batch at a time: PostgreSQL's driver otherwise holds the
     whole result in memory (400 MB for a million job rows, read by the metrics). For
@@ -194,51 +150,3 @@ def streamed(conn: Connection, query: Select[Any]) -> Iterator[Any]:
 
 
 STREAM_ROWS = 10_000
-
-
-def run_outcomes(store: HistoryStore, pipeline: str | None, since: float) -> Iterator[RunOutcome]:
-    """Each finished run in the window: its pipeline, status and wall time (streamed)."""
-    query = select(runs.c.pipeline, runs.c.status, runs.c.wall_time).where(
-        _finished(pipeline, since)
-    )
-    with store.engine.connect() as conn:
-        for row in streamed(conn, query):
-            yield RunOutcome._make(row)
-
-
-def job_outcomes(store: HistoryStore, pipeline: str | None, since: float) -> Iterator[JobOutcome]:
-    """Each job of the finished runs in the window, with its timings and resources (streamed)."""
-    query = (
-        select(
-            runs.c.pipeline,
-            jobs.c.name,
-            jobs.c.status,
-            jobs.c.cached,
-            jobs.c.duration,
-            jobs.c.queue_time,
-            jobs.c.saved,
-            jobs.c.cpu_time,
-            jobs.c.peak_rss,
-            jobs.c.check_time,
-            jobs.c.restore_time,
-            jobs.c.run_time,
-            jobs.c.store_time,
-        )
-        .select_from(jobs.join(runs, jobs.c.run_id == runs.c.id))
-        .where(_finished(pipeline, since))
-    )
-    with store.engine.connect() as conn:
-        for row in streamed(conn, query):
-            yield JobOutcome._make(row)
-
-
-def gate_outcomes(store: HistoryStore, pipeline: str | None, since: float) -> Iterator[GateOutcome]:
-    """Each gate of the finished runs in the window: scope, name, passed, level (streamed)."""
-    query = (
-        select(runs.c.pipeline, gates.c.scope, gates.c.gate, gates.c.passed, gates.c.level)
-        .select_from(gates.join(runs, gates.c.run_id == runs.c.id))
-        .where(_finished(pipeline, since))
-    )
-    with store.engine.connect() as conn:
-        for row in streamed(conn, query):
-            yield GateOutcome._make(row)

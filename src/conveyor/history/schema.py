@@ -18,7 +18,7 @@ from sqlalchemy import (
     false,
 )
 
-HEAD = "0008"
+HEAD = "0009"
 """The newest migration: a database at this revision needs no Alembic at all."""
 
 metadata = MetaData()
@@ -72,7 +72,7 @@ jobs = Table(
     Column("attempts", Integer, nullable=False),
     Column("exit_code", Integer),
     Column("cpu_time", Float),
-    Column("peak_rss", Integer),
+    Column("peak_rss", BigInteger),
     Column("saved", Float),
     Column("log_path", Text),
     Column("check_time", Float),

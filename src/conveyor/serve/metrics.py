@@ -1,6 +1,6 @@
 """`/metrics`: the Prometheus exposition `conveyor metrics --all-pipelines` prints (the
-same code), remembered (`AppState.memo`): its counters read every job of the whole
-history, 19 s for a million job rows, more than a scrape should wait for."""
+same code), remembered (`AppState.memo`): its counters add up every job of the whole
+history (in the database: `history.totals`), seconds at a million job rows."""
 
 from __future__ import annotations
 
