@@ -140,14 +140,26 @@ def test_verify_with_the_key_names_a_tampered_file_and_another_key(
 
     stored = _show(project, "shop@1.0.1")
     [sig] = [a for a in stored["attachments"] if a["kind"] == "signature"]
-    sig_blob = Path(sig["blob"])
-    original = sig_blob.read_bytes()
-    sig_blob.chmod(0o644)
-    sig_blob.write_bytes(original[:-4] + b"AAA=")
+    assert sig["blob"] is None  # a signature is kept in the version's record
+    record = project.root / ".conveyor" / "artifacts" / "index" / "shop" / "1.0.1.json"
+    original = record.read_text()
+    assert original.count(sig["content"]) == 1
+    # A byte of the signature changed in the record: its digest no longer matches.
+    record.write_text(original.replace(sig["content"], sig["content"][:-4] + "AAA="))
     changed = project.run("artifacts", "verify", "shop@1.0.1", "--key", str(public))
     assert changed.code == 1
     assert "attachment dist/shop-1.0-py3-none-any.whl.sig: tampered" in changed.out
-    sig_blob.write_bytes(original)
+    # The signature and its digest both changed: the signature itself no longer verifies.
+    forged = sig["content"][:-4] + "AAA="
+    record.write_text(
+        original.replace(sig["content"], forged).replace(
+            sig["sha256"], hashlib.sha256(forged.encode()).hexdigest()
+        )
+    )
+    forged_run = project.run("artifacts", "verify", "shop@1.0.1", "--key", str(public))
+    assert forged_run.code == 1
+    assert "dist/shop-1.0-py3-none-any.whl: the signature" in forged_run.out
+    record.write_text(original)
 
     [wheel] = _show(project, "shop@1.0.1")["files"]
     blob = Path(wheel["blob"])

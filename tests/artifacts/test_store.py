@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conveyor.artifacts.backend import Store
+from conveyor.artifacts.inline import read_attachment
 from conveyor.artifacts.record import ArtifactFile, ArtifactVersion
 from conveyor.artifacts.retention import plan, prune
 from conveyor.artifacts.store import (
@@ -111,8 +112,13 @@ def test_only_channel_attachments_and_publications_change(tmp_path: Path) -> Non
     )
     assert sig in signed.attachments
     assert sig.subject == "dist/app.whl"
-    with open(store.attachment_path(sig), "rb") as fh:
-        assert fh.read() == b"MEUCIQ..."
+    assert read_attachment(store, sig) == b"MEUCIQ..."
+    assert sig.content == "MEUCIQ...", "a signature is kept in the record"
+    assert not os.path.exists(store.attachment_path(sig)), "not as a blob"
+    assert sig.sha256 not in store.referenced()
+    _, doc = store.attach("app@2.0.0", "sbom", "sbom.cdx.json", b"{}")
+    assert doc.content is None, "other kinds: blobs"
+    assert read_attachment(store, doc) == b"{}"
     resigned, _ = store.attach(
         "app@2.0.0", "signature", "app.whl.sig", b"other", subject="dist/app.whl"
     )

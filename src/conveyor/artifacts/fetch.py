@@ -6,12 +6,14 @@ existing file unless `force`."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from conveyor.artifacts.archive import Entry, write_archive
 from conveyor.artifacts.backend import Store
+from conveyor.artifacts.inline import local_paths
 from conveyor.artifacts.record import ArtifactVersion
 from conveyor.artifacts.store import CHUNK, ArtifactError, check_member, parse_iso
 from conveyor.artifacts.verify import Verification, VersionCheck, verify
@@ -19,18 +21,30 @@ from conveyor.fsutil import atomic_file
 
 
 def _entries(
-    store: Store, version: ArtifactVersion, attachments: bool
+    store: Store, version: ArtifactVersion, attachments: Mapping[str, str] | None
 ) -> list[tuple[str, str, str, bool]]:
-    """(path, blob, sha256, executable) of what a fetch writes."""
+    """(path, local file, sha256, executable) of what a fetch writes; `attachments`: a
+    local file for each attachment by name (`inline.local_paths`), when they are wanted."""
     out = [(f.path, store.blob_path(f.sha256), f.sha256, f.executable) for f in version.files]
-    if attachments:
+    if attachments is not None:
         taken = {f.path for f in version.files}
         for a in version.attachments:
             if a.name in taken:
                 raise ArtifactError(f"{version.ref}: the attachment {a.name!r} has a file's name")
-            out.append((a.name, store.blob_path(a.sha256), a.sha256, False))
+            out.append((a.name, attachments[a.name], a.sha256, False))
             taken.add(a.name)
     return out
+
+
+@contextlib.contextmanager
+def _attachments(
+    store: Store, version: ArtifactVersion, wanted: bool
+) -> Iterator[Mapping[str, str] | None]:
+    if not wanted:
+        yield None
+        return
+    with local_paths(store, version.attachments) as paths:
+        yield paths
 
 
 def fetch_to(
@@ -47,7 +61,13 @@ def fetch_to(
     result = verify(store, version, checks=checks)
     if not result.ok:
         return result, []
-    entries = _entries(store, version, attachments)
+    with _attachments(store, version, attachments) as local:
+        return result, _write_entries(_entries(store, version, local), version, dest, force)
+
+
+def _write_entries(
+    entries: list[tuple[str, str, str, bool]], version: ArtifactVersion, dest: str, force: bool
+) -> list[str]:
     os.makedirs(dest, exist_ok=True)
     top = os.path.realpath(dest)
     there = []
@@ -72,7 +92,7 @@ def fetch_to(
             raise ArtifactError(f"{path}: {dest} holds a symlink on its way: not written through")
         _copy_verified(blob, target, sha, 0o755 if executable else 0o644)
         written.append(path)
-    return result, written
+    return written
 
 
 def fetch_archive(
@@ -93,18 +113,19 @@ def fetch_archive(
         return result, []
     if os.path.lexists(out) and not force:
         raise ArtifactError(f"{out} exists: not overwritten", hint="pass --force")
-    entries = _entries(store, version, attachments)
-    for path, *_rest in entries:
-        check_member(path)
     try:
         mtime = parse_iso(version.created) if version.created else 0.0
     except ValueError:
         mtime = 0.0
-    write_archive(
-        out,
-        [Entry(path, blob, executable) for path, blob, _sha, executable in entries],
-        mtime=mtime,
-    )
+    with _attachments(store, version, attachments) as local:
+        entries = _entries(store, version, local)
+        for path, *_rest in entries:
+            check_member(path)
+        write_archive(
+            out,
+            [Entry(path, blob, executable) for path, blob, _sha, executable in entries],
+            mtime=mtime,
+        )
     return result, [path for path, *_rest in entries]
 
 

@@ -29,7 +29,8 @@ class Attachment:
     """A document stored beside a version's files (a file's signature, the provenance
     envelope, the SBOM): its kind ('signature', 'provenance', 'sbom'), the name it is
     fetched under ('app-1.2.0.whl.sig', 'app-1.2.0.intoto.jsonl', 'sbom.cdx.json'),
-    the file of the version it is about (for a signature), and its blob's SHA-256."""
+    the file of the version it is about (for a signature), and its bytes' SHA-256 (the
+    address of its blob, unless it is kept in the record: `content`)."""
 
     kind: str
     name: str
@@ -39,6 +40,11 @@ class Attachment:
     media_type: str = "application/octet-stream"
     created: str = ""
     """When it was attached, ISO 8601 UTC."""
+    content: str | None = None
+    """The document itself, when it is a small text kept in the record rather than as a
+    blob (a file's signature: about 100 bytes of base64). A version of 10,000 files has
+    10,000 signatures, and a file each took longer to create than signing took; `fetch`
+    and `publish` still write each one as `<file>.sig` beside its file."""
 
 
 ATTACHMENT_KINDS = ("signature", "provenance", "sbom", "other")

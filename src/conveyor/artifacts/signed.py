@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from conveyor.artifacts.backend import Store
+from conveyor.artifacts.inline import read_attachment
 from conveyor.artifacts.record import ArtifactVersion, Attachment
 from conveyor.artifacts.verify import Problem
 
@@ -31,8 +32,7 @@ class SignatureCheck:
         from conveyor.artifacts.attest import verify_version
 
         def read(attachment: Attachment) -> bytes:
-            with open(store.attachment_path(attachment), "rb") as fh:
-                return fh.read()
+            return read_attachment(store, attachment)
 
         lines = verify_version(
             version,

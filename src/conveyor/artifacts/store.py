@@ -428,24 +428,31 @@ class ArtifactStore:
         if kind not in ATTACHMENT_KINDS:
             raise ArtifactError(f"unknown attachment kind {kind!r}: one of {ATTACHMENT_KINDS}")
         check_member(name)
-        with self.writing():
-            if path is not None:
-                sha, size = self.put_file(path)
-            elif data is not None:
-                sha, size = self.put_bytes(data)
-            else:
-                raise ArtifactError("an attachment needs bytes or a file")
-            from conveyor.artifacts.media import media_type as guess
+        from conveyor.artifacts.inline import inline_attachment, inline_text
+        from conveyor.artifacts.media import media_type as guess
 
-            attachment = Attachment(
-                kind=kind,
-                name=name,
-                sha256=sha,
-                size=size,
-                subject=subject,
-                media_type=media_type or guess(name),
-                created=now_iso(),
-            )
+        with self.writing():
+            text = inline_text(kind, data) if data is not None else None
+            if text is not None:
+                attachment = inline_attachment(
+                    kind, name, text, subject, media_type or guess(name), now_iso()
+                )
+            else:
+                if path is not None:
+                    sha, size = self.put_file(path)
+                elif data is not None:
+                    sha, size = self.put_bytes(data)
+                else:
+                    raise ArtifactError("an attachment needs bytes or a file")
+                attachment = Attachment(
+                    kind=kind,
+                    name=name,
+                    sha256=sha,
+                    size=size,
+                    subject=subject,
+                    media_type=media_type or guess(name),
+                    created=now_iso(),
+                )
 
             def add(v: ArtifactVersion) -> ArtifactVersion:
                 if subject is not None and subject not in {f.path for f in v.files}:
@@ -482,6 +489,8 @@ class ArtifactStore:
         return [(f, self.blob_path(f.sha256)) for f in version.files]
 
     def attachment_path(self, attachment: Attachment) -> str:
+        """The blob of an attachment that has one (an inline one has none: see
+        `artifacts.inline.read_attachment` and `local_paths`)."""
         return self.blob_path(attachment.sha256)
 
     def remove(self, version: ArtifactVersion) -> None:
@@ -512,7 +521,7 @@ class ArtifactStore:
         out: set[str] = set()
         for v in self.versions():
             out.update(f.sha256 for f in v.files)
-            out.update(a.sha256 for a in v.attachments)
+            out.update(a.sha256 for a in v.attachments if a.content is None)
         return out
 
     def remove_blob(self, sha256: str) -> None:
@@ -687,7 +696,9 @@ def attach_all(
     """Several documents (kind, name, bytes, subject) attached in one change of the
     version's record: a version of 10,000 files signed one `attach` at a time would
     rewrite its whole record 10,000 times; their bytes are stored at once (`put_many`).
-    Any store (a directory, a bucket): only `writing`, `put_many` and `update` are used."""
+    Any store (a directory, a bucket): only `writing`, `put_many` and `update` are used.
+    Signatures are kept in the record (`artifacts.inline`), the rest as blobs."""
+    from conveyor.artifacts.inline import inline_attachment, inline_text
     from conveyor.artifacts.media import media_type as guess
 
     made: list[Attachment] = []
@@ -696,9 +707,16 @@ def attach_all(
             raise ArtifactError(f"unknown attachment kind {kind!r}: one of {ATTACHMENT_KINDS}")
         check_member(name)
     created = now_iso()
+    texts = [inline_text(kind, data) for kind, _name, data, _subject in documents]
     with store.writing():
-        stored = store.put_many([data for _kind, _name, data, _subject in documents])
-        for (kind, name, _data, subject), (sha, size) in zip(documents, stored, strict=True):
+        stored = iter(
+            store.put_many([d[2] for d, text in zip(documents, texts, strict=True) if text is None])
+        )
+        for (kind, name, _data, subject), text in zip(documents, texts, strict=True):
+            if text is not None:
+                made.append(inline_attachment(kind, name, text, subject, guess(name), created))
+                continue
+            sha, size = next(stored)
             made.append(
                 Attachment(
                     kind=kind,

@@ -1,6 +1,7 @@
 """Verifying a stored version: every blob it names (its files and its attachments) hashed
-again and compared with the record, so a changed byte, a truncated or missing blob is
-found and named with the file and both digests.
+again and compared with the record (an attachment kept in the record: its text), so a
+changed byte, a truncated or missing blob is found and named with the file and both
+digests.
 
 Signatures and provenance are verified by checks handed in (`VersionCheck`): the
 signing and provenance modules give theirs (a public key, an expected builder) and the
@@ -10,6 +11,7 @@ version (its blobs already found intact) and returns its problems.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -69,8 +71,22 @@ def verify(
 ) -> Verification:
     """Every digest of the version recomputed from its blobs, then the `checks` run
     (only when the bytes are intact: a signature over tampered bytes says nothing more)."""
+    problems: list[Problem] = []
+    inline = [a for a in version.attachments if a.content is not None]
+    for a in inline:
+        text_digest = hashlib.sha256((a.content or "").encode()).hexdigest()
+        if text_digest != a.sha256:
+            problems.append(
+                Problem(
+                    f"attachment {a.name}",
+                    f"tampered or corrupt: its text in the record has sha256 {text_digest}, "
+                    f"the record says sha256 {a.sha256}",
+                    expected=a.sha256,
+                    actual=text_digest,
+                )
+            )
     subjects = [(f.path, f.sha256, f.size) for f in version.files] + [
-        (f"attachment {a.name}", a.sha256, a.size) for a in version.attachments
+        (f"attachment {a.name}", a.sha256, a.size) for a in version.attachments if a.content is None
     ]
     paths = [store.blob_path(sha) for _subject, sha, _size in subjects]
     workers = threads or min(8, os.cpu_count() or 1, max(1, len(paths)))
@@ -81,7 +97,6 @@ def verify(
             actual = list(pool.map(file_sha256, paths))
     else:
         actual = [file_sha256(p) for p in paths]
-    problems: list[Problem] = []
     for (subject, expected, size), path, got in zip(subjects, paths, actual, strict=True):
         if got is None:
             problems.append(
@@ -110,7 +125,7 @@ def verify(
     return Verification(
         version,
         tuple(problems),
-        len(subjects),
-        sum(size for _s, _sha, size in subjects),
+        len(subjects) + len(inline),
+        sum(size for _s, _sha, size in subjects) + sum(a.size for a in inline),
         tuple(ran),
     )

@@ -77,7 +77,8 @@ def _described(store: Store, v: ArtifactVersion) -> dict[str, Any]:
     for f in data["files"]:
         f["blob"] = store.blob_location(f["sha256"])
     for a in data["attachments"]:
-        a["blob"] = store.blob_location(a["sha256"])
+        # An inline one (a signature) is in the record: its text is `content`.
+        a["blob"] = store.blob_location(a["sha256"]) if a.get("content") is None else None
     return data
 
 
@@ -193,9 +194,8 @@ def show_command(ctx: click.Context, ref: str, store_dir: str | None, as_json: b
         click.echo(f"  {title}")
         for a in found:
             about = f" (of {a.subject})" if a.subject else ""
-            click.echo(
-                f"    {a.name}{about}  sha256:{_short(a.sha256)}  {store.blob_location(a.sha256)}"
-            )
+            where = "in the record" if a.content is not None else store.blob_location(a.sha256)
+            click.echo(f"    {a.name}{about}  sha256:{_short(a.sha256)}  {where}")
     others = v.attachments_of("other")
     for a in others:
         click.echo(

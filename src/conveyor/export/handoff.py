@@ -71,8 +71,16 @@ def version_json(version: ArtifactVersion, blob_path: Callable[[str], str]) -> d
     signatures, provenance and SBOM are, and where it was published."""
 
     def paths(kind: str) -> list[dict[str, object]]:
+        # A signature is kept in the record (no blob, no path): its text is given instead,
+        # and `conveyor artifacts fetch --attachments` writes it as `<file>.sig`.
         return [
-            {"name": a.name, "subject": a.subject, "sha256": a.sha256, "path": blob_path(a.sha256)}
+            {
+                "name": a.name,
+                "subject": a.subject,
+                "sha256": a.sha256,
+                "path": blob_path(a.sha256) if a.content is None else None,
+                **({"content": a.content} if a.content is not None else {}),
+            }
             for a in version.attachments_of(kind)
         ]
 

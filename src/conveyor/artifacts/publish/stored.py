@@ -4,10 +4,11 @@ every target at once. A package index takes distributions only, so it gets the f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from conveyor.artifacts.backend import Store
+from conveyor.artifacts.inline import local_paths
 from conveyor.artifacts.publish import PublishFailure, PublishFile, PublishReceipt, Target
 from conveyor.artifacts.publish import publish_all as _publish_all
 from conveyor.artifacts.record import ArtifactVersion
@@ -15,15 +16,18 @@ from conveyor.artifacts.record import ArtifactVersion
 _FILES_ONLY = ("pypi",)
 
 
-def files_of(store: Store, version: ArtifactVersion, *, attachments: bool) -> list[PublishFile]:
-    """What a target is given: each file's blob under its path, then the attachments'."""
+def files_of(
+    store: Store, version: ArtifactVersion, attachments: Mapping[str, str] | None
+) -> list[PublishFile]:
+    """What a target is given: each file's blob under its path, then (when given: a
+    local file for each by name, `inline.local_paths`) the attachments."""
     out = [
         PublishFile(f.path, path, f.sha256, f.size, f.media_type)
         for f, path in store.files(version)
     ]
-    if attachments:
+    if attachments is not None:
         out += [
-            PublishFile(a.name, store.attachment_path(a), a.sha256, a.size, a.media_type)
+            PublishFile(a.name, attachments[a.name], a.sha256, a.size, a.media_type)
             for a in version.attachments
         ]
     return out
@@ -37,13 +41,16 @@ def publish_version(
         whole: [t for t in targets if (t.kind not in _FILES_ONLY) == whole]
         for whole in (True, False)
     }
-    with ThreadPoolExecutor(2, thread_name_prefix="publish-group") as pool:
+    with (
+        local_paths(store, version.attachments if groups[True] else ()) as local,
+        ThreadPoolExecutor(2, thread_name_prefix="publish-group") as pool,
+    ):
         futures = {
             whole: pool.submit(
                 _publish_all,
                 group,
                 version.ref,
-                files_of(store, version, attachments=whole),
+                files_of(store, version, local if whole else None),
                 retries=retries,
             )
             for whole, group in groups.items()
