@@ -25,7 +25,7 @@ printed beside it. Run it with the project's virtualenv.
 The floor: `cp -r` of the same files into a fresh directory of the same filesystem, in
 the same repetition (after sha256sum, synced before it as the others are). Any store
 that keeps each file as a file of its own writes at least that (Conveyor also hashes
-them, and a signed version writes one more small file per file, its signature); where
+them; a signed version's signatures go into its record, not a file each); where
 `cp -r` alone takes about as long as sha256sum, as creating 10,000 files on this
 filesystem can, the goal is out of reach of such a store, and the table says how far
 Conveyor is from the floor (floor ratio = cp's time / Conveyor's, signed).
