@@ -279,7 +279,7 @@ def test_verify_names_a_tampered_byte(project: Project) -> None:
     assert project.run("run").code == 0
     ok = project.run("artifacts", "verify", "shop@1.0.1")
     assert ok.code == 0
-    assert "✔ shop@1.0.1: 2 blob(s) match their digests" in ok.out
+    assert "✔ shop@1.0.1: 2 digest(s) match their bytes" in ok.out
     wheel = next(f for f in _show(project, "shop@1.0.1")["files"] if f["path"].endswith(".whl"))
     blob = Path(wheel["blob"])
     os.chmod(blob, 0o644)

@@ -52,7 +52,7 @@ class Verification:
     version: ArtifactVersion
     problems: tuple[Problem, ...]
     files: int
-    """Blobs hashed."""
+    """Digests checked: blobs hashed, and attachments kept in the record."""
     bytes: int
     checks: tuple[str, ...] = ()
     """The names of the checks beyond the digests that ran."""

@@ -246,7 +246,7 @@ def _say_verification(result: Verification) -> None:
             if result.checks
             else "; signatures not checked (no --key)"
         )
-        click.echo(f"✔ {v.ref}: {result.files} blob(s) match their digests{extra}")
+        click.echo(f"✔ {v.ref}: {result.files} digest(s) match their bytes{extra}")
         return
     click.echo(f"✘ {v.ref}: {len(result.problems)} problem(s)")
     for problem in result.problems:
