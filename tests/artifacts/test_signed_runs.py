@@ -296,3 +296,55 @@ def test_the_provenance_lists_the_source_each_input_file_and_the_upstream_files(
     third, _ = _statement_of(project, "pkg@1.3", public)
     assert _resolved(third)["notes.txt"] == {"sha256": hashlib.sha256(b"third\n").hexdigest()}
     assert "conveyor:job-inputs/package" not in _resolved(third)
+
+
+def test_a_signed_version_is_never_seen_unsigned(
+    project: Project,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The signatures and provenance go into the version's first record: a reader (a
+    `fetch --key` in another job or on another machine) never finds it unsigned."""
+    import threading
+
+    private, _public = keygen(capsys, monkeypatch, tmp_path / "ci")
+    monkeypatch.setenv("CONVEYOR_SIGNING_KEY", str(private))
+    project.pipeline(
+        """
+        name: shop
+        jobs:
+          build:
+            run:
+              - mkdir -p dist && for i in $(seq 1 400); do echo $i > dist/f$i.txt; done
+            artifacts:
+              paths: [dist/]
+              name: many
+              version: "1.0"
+        """
+    )
+    project.commit()
+    record = project.root / ".conveyor" / "artifacts" / "index" / "many" / "1.0.json"
+    seen: list[int] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        # Every state of the record a reader could meet while the run stores it.
+        while not done.is_set():
+            try:
+                data = json.loads(record.read_text())
+            except (FileNotFoundError, ValueError):
+                continue
+            seen.append(sum(1 for a in data["attachments"] if a["kind"] == "signature"))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        ran = project.run("run", "--plain")
+    finally:
+        done.set()
+        watcher.join()
+    assert ran.code == 0, ran.out
+    assert "signed (400 signature(s), provenance)" in ran.out
+    assert seen, "the record was never read while the run went on"
+    assert set(seen) == {400}, "a reader saw the version with fewer signatures"

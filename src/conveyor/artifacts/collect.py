@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from conveyor.artifacts.backend import Store
 from conveyor.artifacts.media import media_type
 from conveyor.artifacts.record import ArtifactFile, ArtifactVersion, Attachment
-from conveyor.artifacts.store import ArtifactError, check_name, now_iso
+from conveyor.artifacts.store import (
+    ArtifactError,
+    Document,
+    check_name,
+    make_attachments,
+    now_iso,
+    with_attachments,
+)
 from conveyor.artifacts.versioning import Facts, make_version, safe
 from conveyor.model import ArtifactSpec, Job
 
@@ -28,6 +35,10 @@ SBOM_NAME = "sbom.cdx.json"
 
 SbomSource = Callable[[], bytes | None]
 """Gives the workspace's SBOM (None: the workspace has no lockfiles)."""
+
+Attester = Callable[[ArtifactVersion], Sequence[Document]]
+"""Gives the documents to attach to a version about to be stored (its signatures and
+provenance); none when it is not to be signed."""
 
 
 @dataclass(frozen=True)
@@ -93,8 +104,10 @@ def collect_job(
     facts: Facts,
     *,
     sbom: SbomSource | None = None,
+    attest: Attester | None = None,
 ) -> Collected:
-    """The job's artifact files stored as a version of `artifact_name(job)`. Raises
+    """The job's artifact files stored as a version of `artifact_name(job)` (signed by
+    `attest` in the same write, when given: see `store_files`). Raises
     ArtifactError (VersionConflict: the version is stored with other bytes; VersionError:
     no version could be made)."""
     spec = job.artifacts
@@ -130,7 +143,7 @@ def collect_job(
         keep_per=spec.keep_per,
         keep_latest=spec.keep_latest,
     )
-    stored, new = store_files(store, files, record, sbom=sbom)
+    stored, new = store_files(store, files, record, sbom=sbom, attest=attest)
     return Collected(stored, new, missing, left_out, time.perf_counter() - started)
 
 
@@ -140,11 +153,14 @@ def store_files(
     record: ArtifactVersion,
     *,
     sbom: SbomSource | None = None,
+    attest: Attester | None = None,
 ) -> tuple[ArtifactVersion, bool]:
     """`files` ((path in the artifact, file to read)) stored as the version `record`
-    describes (its own files left out), with the SBOM attached when `sbom` gives one:
-    (the version as stored, whether it is new). ArtifactError (VersionConflict) when
-    the version is stored with other bytes."""
+    describes (its own files left out), with the SBOM attached when `sbom` gives one,
+    and what `attest` makes of the version (its signatures and provenance) in the same
+    record: a version is never seen unsigned, and its record is written once. (The
+    version as stored, whether it is new.) ArtifactError (VersionConflict) when the
+    version is stored with other bytes."""
     with store.writing():
         digests = store.put_files([path for _member_path, path in files])
         described = []
@@ -169,6 +185,10 @@ def store_files(
                 ),
             )
         full = dataclasses.replace(record, files=tuple(described), attachments=attachments)
+        if attest is not None:
+            documents = attest(full)
+            if documents:
+                full = with_attachments(full, make_attachments(store, documents, record.created))
         return store.store(full)
 
 

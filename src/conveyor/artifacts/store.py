@@ -690,54 +690,61 @@ def check_member(path: str) -> str:
     return path
 
 
-def attach_all(
-    store: Store, ref: str, documents: Sequence[tuple[str, str, bytes, str | None]]
-) -> ArtifactVersion:
-    """Several documents (kind, name, bytes, subject) attached in one change of the
-    version's record: a version of 10,000 files signed one `attach` at a time would
-    rewrite its whole record 10,000 times; their bytes are stored at once (`put_many`).
-    Any store (a directory, a bucket): only `writing`, `put_many` and `update` are used.
-    Signatures are kept in the record (`artifacts.inline`), the rest as blobs."""
+Document = tuple[str, str, bytes, str | None]
+"""An attachment to make: (kind, name, bytes, subject)."""
+
+
+def make_attachments(store: Store, documents: Sequence[Document], created: str) -> list[Attachment]:
+    """The attachments of `documents`, their blobs stored (at once: `put_many`), a
+    signature kept in the record instead (`artifacts.inline`). Under `store.writing()`."""
     from conveyor.artifacts.inline import inline_attachment, inline_text
     from conveyor.artifacts.media import media_type as guess
 
-    made: list[Attachment] = []
     for kind, name, _data, _subject in documents:
         if kind not in ATTACHMENT_KINDS:
             raise ArtifactError(f"unknown attachment kind {kind!r}: one of {ATTACHMENT_KINDS}")
         check_member(name)
-    created = now_iso()
     texts = [inline_text(kind, data) for kind, _name, data, _subject in documents]
-    with store.writing():
-        stored = iter(
-            store.put_many([d[2] for d, text in zip(documents, texts, strict=True) if text is None])
-        )
-        for (kind, name, _data, subject), text in zip(documents, texts, strict=True):
-            if text is not None:
-                made.append(inline_attachment(kind, name, text, subject, guess(name), created))
-                continue
-            sha, size = next(stored)
-            made.append(
-                Attachment(
-                    kind=kind,
-                    name=name,
-                    sha256=sha,
-                    size=size,
-                    subject=subject,
-                    media_type=guess(name),
-                    created=created,
-                )
+    stored = iter(
+        store.put_many([d[2] for d, text in zip(documents, texts, strict=True) if text is None])
+    )
+    made: list[Attachment] = []
+    for (kind, name, _data, subject), text in zip(documents, texts, strict=True):
+        if text is not None:
+            made.append(inline_attachment(kind, name, text, subject, guess(name), created))
+            continue
+        sha, size = next(stored)
+        made.append(
+            Attachment(
+                kind=kind,
+                name=name,
+                sha256=sha,
+                size=size,
+                subject=subject,
+                media_type=guess(name),
+                created=created,
             )
+        )
+    return made
 
-        def add(v: ArtifactVersion) -> ArtifactVersion:
-            paths = {f.path for f in v.files}
-            for a in made:
-                if a.subject is not None and a.subject not in paths:
-                    raise ArtifactError(
-                        f"{v.ref} has no file {a.subject!r} to attach {a.name!r} to"
-                    )
-            new = {(a.kind, a.name) for a in made}
-            kept = tuple(a for a in v.attachments if (a.kind, a.name) not in new)
-            return dataclasses.replace(v, attachments=(*kept, *made))
 
-        return store.update(ref, add)
+def with_attachments(version: ArtifactVersion, made: Sequence[Attachment]) -> ArtifactVersion:
+    """The version with `made` attached, replacing any of the same kind and name; an
+    ArtifactError when one is about a file the version does not have."""
+    paths = {f.path for f in version.files}
+    for a in made:
+        if a.subject is not None and a.subject not in paths:
+            raise ArtifactError(f"{version.ref} has no file {a.subject!r} to attach {a.name!r} to")
+    new = {(a.kind, a.name) for a in made}
+    kept = tuple(a for a in version.attachments if (a.kind, a.name) not in new)
+    return dataclasses.replace(version, attachments=(*kept, *made))
+
+
+def attach_all(store: Store, ref: str, documents: Sequence[Document]) -> ArtifactVersion:
+    """Several documents (kind, name, bytes, subject) attached in one change of the
+    version's record: a version of 10,000 files signed one `attach` at a time would
+    rewrite its whole record 10,000 times. Any store (a directory, a bucket): only
+    `writing`, `put_many` and `update` are used."""
+    with store.writing():
+        made = make_attachments(store, documents, now_iso())
+        return store.update(ref, lambda v: with_attachments(v, made))

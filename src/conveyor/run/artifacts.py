@@ -21,7 +21,7 @@ from conveyor.artifacts.backend import Store
 from conveyor.artifacts.collect import collect_job
 from conveyor.artifacts.record import ArtifactVersion
 from conveyor.artifacts.sbom import WorkspaceSbom
-from conveyor.artifacts.store import ArtifactError
+from conveyor.artifacts.store import ArtifactError, Document
 from conveyor.artifacts.versioning import Facts
 from conveyor.model import Job, JobResult, JobStatus, Pipeline, RunContext
 from conveyor.units import format_size
@@ -113,7 +113,15 @@ class ArtifactCollector:
                 tag=ctx.tag,
                 when=began,
             )
-            got = collect_job(self.store, job, self.pipeline.root, facts, sbom=self.sbom)
+            attester = self._attester(job, result, inputs) if self.key is not None else None
+            got = collect_job(
+                self.store,
+                job,
+                self.pipeline.root,
+                facts,
+                sbom=self.sbom,
+                attest=attester,
+            )
         except (ArtifactError, OSError) as exc:
             problem = (
                 exc.message
@@ -147,11 +155,56 @@ class ArtifactCollector:
             say(f"conveyor: artifact {version.ref} was stored before with the same bytes")
         if self.sbom.error is not None:
             say(f"conveyor: artifacts: no SBOM attached: {self.sbom.error}")
-        if self.key is not None and not version.attachments_of("signature"):
+        if attester is not None and attester.problem is not None and got.new:
+            say(f"conveyor: artifact {version.ref} stored unsigned: {attester.problem}")
+        elif self.key is not None and not version.attachments_of("signature"):
+            # Stored before, unsigned (by a run without a key): signed now.
             version = self._sign(job, result, version, say, inputs)
+        elif attester is not None and got.new:
+            self._said_signed(version, say)
         with self._lock:
             self.stored.append(version)
         return _timed(result, began)
+
+    def _attester(
+        self,
+        job: Job,
+        result: JobResult,
+        inputs: Callable[[], Sequence[tuple[str, str]]] | None,
+    ) -> _Attester:
+        return _Attester(self, job, result, inputs)
+
+    def _said_signed(self, version: ArtifactVersion, say: Callable[[str], None]) -> None:
+        assert self.key is not None
+        say(
+            f"conveyor: artifact {version.ref} signed ({len(version.files)} signature(s), "
+            f"provenance) with key {self.key.key_id}"
+        )
+
+    def _attestations(
+        self,
+        job: Job,
+        result: JobResult,
+        version: ArtifactVersion,
+        inputs: Callable[[], Sequence[tuple[str, str]]] | None,
+    ) -> list[Document]:
+        """The version's signatures and provenance (ArtifactError, OSError when they
+        cannot be made)."""
+        from conveyor.run.signing import attestations
+
+        assert self.key is not None
+        with self._lock:
+            upstream = list(self.stored)
+        return attestations(
+            version,
+            self.key,
+            pipeline_file=os.path.relpath(self.pipeline.path, self.pipeline.root),
+            job=job,
+            result=result,
+            upstream=upstream,
+            inputs=inputs() if inputs is not None else self._inputs_now(job),
+            source=self._source(),
+        )
 
     def _sign(
         self,
@@ -161,32 +214,15 @@ class ArtifactCollector:
         say: Callable[[str], None],
         inputs: Callable[[], Sequence[tuple[str, str]]] | None,
     ) -> ArtifactVersion:
-        from conveyor.run.signing import sign_version
+        from conveyor.artifacts.store import attach_all
 
-        assert self.key is not None
-        with self._lock:
-            upstream = list(self.stored)
         try:
-            source = self._source()
-            named = inputs() if inputs is not None else self._inputs_now(job)
-            signed = sign_version(
-                self.store,
-                version,
-                self.key,
-                pipeline_file=os.path.relpath(self.pipeline.path, self.pipeline.root),
-                job=job,
-                result=result,
-                upstream=upstream,
-                inputs=named,
-                source=source,
-            )
+            documents = self._attestations(job, result, version, inputs)
+            signed = attach_all(self.store, version.ref, documents)
         except (ArtifactError, OSError) as exc:
             say(f"conveyor: artifact {version.ref} stored unsigned: {exc}")
             return version
-        say(
-            f"conveyor: artifact {version.ref} signed ({len(version.files)} signature(s), "
-            f"provenance) with key {self.key.key_id}"
-        )
+        self._said_signed(version, say)
         return signed
 
     def _inputs_now(self, job: Job) -> list[tuple[str, str]]:
@@ -271,3 +307,28 @@ def _timed(result: JobResult, began: float) -> JobResult:
         finished_at=max(result.finished_at, now),
         store_time=(result.store_time or 0.0) + (now - began),
     )
+
+
+class _Attester:
+    """Signs a version as it is stored (`collect.Attester`); a problem making the
+    signatures is kept to be said, and the version stored unsigned, as before."""
+
+    def __init__(
+        self,
+        collector: ArtifactCollector,
+        job: Job,
+        result: JobResult,
+        inputs: Callable[[], Sequence[tuple[str, str]]] | None,
+    ) -> None:
+        self.collector = collector
+        self.job = job
+        self.result = result
+        self.inputs = inputs
+        self.problem: str | None = None
+
+    def __call__(self, version: ArtifactVersion) -> list[Document]:
+        try:
+            return self.collector._attestations(self.job, self.result, version, self.inputs)
+        except (ArtifactError, OSError) as exc:
+            self.problem = str(exc)
+            return []

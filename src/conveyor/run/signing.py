@@ -16,6 +16,7 @@ from conveyor.artifacts.record import ArtifactVersion
 if TYPE_CHECKING:
     from conveyor.artifacts.provenance import Resource
     from conveyor.artifacts.signing import SigningKey
+    from conveyor.artifacts.store import Document
     from conveyor.model import Job, JobResult, Pipeline
 
 BUILDER_ID = "urn:conveyor:builder:local"
@@ -82,8 +83,36 @@ def sign_version(
     inputs: Iterable[tuple[str, str]] = (),
     source: Resource | None = None,
 ) -> ArtifactVersion:
-    """The version with its signatures and provenance attached (`dependencies` says
-    what `inputs` and `source` are)."""
+    """A stored version with its signatures and provenance attached (a version stored
+    before, unsigned; a new one is signed as it is stored: `attestations`)."""
+    from conveyor.artifacts.store import attach_all
+
+    documents = attestations(
+        version,
+        key,
+        pipeline_file=pipeline_file,
+        job=job,
+        result=result,
+        upstream=upstream,
+        inputs=inputs,
+        source=source,
+    )
+    return attach_all(store, version.ref, documents)
+
+
+def attestations(
+    version: ArtifactVersion,
+    key: SigningKey,
+    *,
+    pipeline_file: str,
+    job: Job,
+    result: JobResult,
+    upstream: Sequence[ArtifactVersion],
+    inputs: Iterable[tuple[str, str]] = (),
+    source: Resource | None = None,
+) -> list[Document]:
+    """The version's signatures and provenance, as documents to attach (`dependencies`
+    says what `inputs` and `source` are)."""
     from conveyor.artifacts.attest import attest
 
     def stamp(at: float | None) -> datetime | None:
@@ -98,6 +127,4 @@ def sign_version(
         finished_on=stamp(result.finished_at),
         resolved_dependencies=dependencies(job, result, upstream, inputs=inputs, source=source),
     )
-    from conveyor.artifacts.store import attach_all
-
-    return attach_all(store, version.ref, [(a.kind, a.name, data, a.subject) for a, data in made])
+    return [(a.kind, a.name, data, a.subject) for a, data in made]
