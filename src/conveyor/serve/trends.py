@@ -4,6 +4,7 @@ getting slower. The per-job figures are `conveyor stats`' own (`insights.stats`)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Float, Integer, and_, case, cast, func, select
@@ -93,6 +94,26 @@ def trends(
             slower=(),
             jobs=(),
         )
+    from concurrent.futures import ThreadPoolExecutor
+
+    # `conveyor stats`' figures in another thread while the buckets are read: each is a
+    # pass over the window's job rows (seconds for a year of a large history), and
+    # SQLite leaves the GIL while it works.
+    with ThreadPoolExecutor(1, thread_name_prefix="trends") as pool:
+        stats = pool.submit(compute, store, pipeline, since)
+        return _trends(store, pipeline, job, since, bucket, origin, size, stats.result)
+
+
+def _trends(
+    store: HistoryStore,
+    pipeline: str,
+    job: str | None,
+    since: float,
+    bucket: str,
+    origin: float,
+    size: float,
+    stats: Callable[[], Figures],
+) -> Trends:
     window = and_(
         runs.c.pipeline == pipeline, runs.c.started_at >= since, runs.c.status != "running"
     )
@@ -158,7 +179,7 @@ def trends(
         return None if row is None or row[i] is None else float(row[i])
 
     what = "wall time" if job is None else "duration"
-    figures = compute(store, pipeline, since)
+    figures = stats()
     names = tuple(sorted(j.job for j in figures.jobs))
     slower = tuple(
         sorted(
