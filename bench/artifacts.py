@@ -50,11 +50,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import dump_json, machine, print_source, src_state, table, tool_version  # noqa: E402
 
 from conveyor.artifacts.collect import collect_job  # noqa: E402
-from conveyor.artifacts.store import ArtifactStore  # noqa: E402
+from conveyor.artifacts.record import ArtifactVersion  # noqa: E402
+from conveyor.artifacts.store import ArtifactStore, Document  # noqa: E402
 from conveyor.artifacts.versioning import Facts  # noqa: E402
 from conveyor.config import load_pipeline  # noqa: E402
 from conveyor.model import JobResult, JobStatus  # noqa: E402
-from conveyor.run.signing import run_key, sign_version  # noqa: E402
+from conveyor.run.signing import attestations, run_key  # noqa: E402
 
 GOAL = 0.8
 
@@ -148,24 +149,31 @@ def collect(
     facts = Facts(pipeline="bench", job="build", build_number=1, when=time.time())
     settle()
     started = time.perf_counter()
-    got = collect_job(store, job, root, facts)
+    attest = None
     if key_file is not None:
+        # As a run signs: the key loaded once, the signatures and provenance made as
+        # the version is stored and written with it.
         environ = {"CONVEYOR_SIGNING_KEY": key_file, "CONVEYOR_SIGNING_PASSWORD": PASSWORD}
         key = run_key(pipeline, environ)
         assert key is not None
-        assert got.version is not None
         result = JobResult(name="build", status=JobStatus.SUCCESS, started_at=facts.when)
-        sign_version(
-            store,
-            got.version,
-            key,
-            pipeline_file="conveyor.yml",
-            job=job,
-            result=result,
-            upstream=[],
-        )
+
+        def attest(version: ArtifactVersion) -> list[Document]:
+            assert key is not None
+            return attestations(
+                version,
+                key,
+                pipeline_file="conveyor.yml",
+                job=job,
+                result=result,
+                upstream=[],
+            )
+
+    got = collect_job(store, job, root, facts, attest=attest)
     took = time.perf_counter() - started
     assert got.version is not None
+    if key_file is not None:
+        assert len(got.version.attachments_of("signature")) == len(got.version.files)
     return took
 
 

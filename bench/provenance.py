@@ -1,7 +1,8 @@
 """What listing a job's inputs in its provenance costs: a job with 1,000, 10,000 and
 50,000 input files (`--counts`), its one artifact file signed with its provenance as a
-run does it (`conveyor.run.signing.sign_version`: a signature, the SLSA statement with
-every input file as a resolvedDependency, the DSSE envelope, both stored), against the
+run does it (`conveyor.run.signing.attestations`, then attached: a signature, the SLSA
+statement with every input file as a resolvedDependency, the DSSE envelope, both
+stored), against the
 same with no input listed (the floor: what signing cost before) and `sha256sum` of the
 input files (what the job's key reads on a cold run), measured in the same run.
 
@@ -33,11 +34,11 @@ from _common import dump_json, machine, print_source, src_state, table  # noqa: 
 
 from artifacts import PASSWORD, keygen  # noqa: E402
 from conveyor.artifacts.collect import collect_job  # noqa: E402
-from conveyor.artifacts.store import ArtifactStore  # noqa: E402
+from conveyor.artifacts.store import ArtifactStore, attach_all  # noqa: E402
 from conveyor.artifacts.versioning import Facts  # noqa: E402
 from conveyor.config import load_pipeline  # noqa: E402
 from conveyor.model import JobResult, JobStatus  # noqa: E402
-from conveyor.run.signing import run_key, sign_version  # noqa: E402
+from conveyor.run.signing import attestations, run_key  # noqa: E402
 from conveyor.workspace.files import digest_file  # noqa: E402
 
 PIPELINE = """\
@@ -102,8 +103,7 @@ def scenario(work: str, count: int, reps: int, key_file: str) -> dict[str, Any]:
             assert got.version is not None
             result = JobResult(name="build", status=JobStatus.SUCCESS, started_at=facts.when)
             started = time.perf_counter()
-            signed = sign_version(
-                store,
+            documents = attestations(
                 got.version,
                 key,
                 pipeline_file="conveyor.yml",
@@ -112,6 +112,7 @@ def scenario(work: str, count: int, reps: int, key_file: str) -> dict[str, Any]:
                 upstream=[],
                 inputs=given,
             )
+            signed = attach_all(store, got.version.ref, documents)
             samples[case].append(time.perf_counter() - started)
             (att,) = signed.attachments_of("provenance")
             with open(store.blob_path(att.sha256), "rb") as f:

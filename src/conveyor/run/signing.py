@@ -1,8 +1,9 @@
 """Signing what a run stores: each new version gets a `<file>.sig` per file and its
 `<name>-<version>.intoto.jsonl` provenance (conveyor.artifacts.attest), signed with the
-run's key. The key is loaded once, when the run is composed, so a key that cannot be
-loaded (a wrong password, a missing file) fails the run before any job starts rather
-than every job that stores something."""
+run's key (`attestations`: the documents, attached as the version is stored, or with
+`artifacts.store.attach_all` to a version stored before). The key is loaded once, when
+the run is composed, so a key that cannot be loaded (a wrong password, a missing file)
+fails the run before any job starts rather than every job that stores something."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from conveyor.artifacts.backend import Store
 from conveyor.artifacts.record import ArtifactVersion
 
 if TYPE_CHECKING:
@@ -69,35 +69,6 @@ def dependencies(
                 for f in version.files
             )
     return out
-
-
-def sign_version(
-    store: Store,
-    version: ArtifactVersion,
-    key: SigningKey,
-    *,
-    pipeline_file: str,
-    job: Job,
-    result: JobResult,
-    upstream: Sequence[ArtifactVersion],
-    inputs: Iterable[tuple[str, str]] = (),
-    source: Resource | None = None,
-) -> ArtifactVersion:
-    """A stored version with its signatures and provenance attached (a version stored
-    before, unsigned; a new one is signed as it is stored: `attestations`)."""
-    from conveyor.artifacts.store import attach_all
-
-    documents = attestations(
-        version,
-        key,
-        pipeline_file=pipeline_file,
-        job=job,
-        result=result,
-        upstream=upstream,
-        inputs=inputs,
-        source=source,
-    )
-    return attach_all(store, version.ref, documents)
 
 
 def attestations(
