@@ -8,7 +8,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 from sqlalchemy import func, select
@@ -35,6 +35,7 @@ class AppState:
         self._memo_lock = threading.Lock()
         self._memo: OrderedDict[tuple[object, ...], tuple[float, object, object]] = OrderedDict()
         self._pending: set[tuple[object, ...]] = set()
+        self._inflight: dict[tuple[object, ...], Future[object]] = {}
         # One background thread: figures are computed again one at a time.
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memo")
         self._version: tuple[float, tuple[object, ...]] = (0.0, ())
@@ -89,13 +90,37 @@ class AppState:
             if hit is not None:
                 self._memo.move_to_end(key)
         if hit is None:
-            value = make()
-            self._keep(key, now, version, value)
-            return value
+            return self._first(key, make, now, version)
         made_at, made_for, kept = hit
         if made_for != version or now - made_at >= MEMO_TTL:
             self._again(key, make, version)
         return kept  # type: ignore[return-value]
+
+    def _first(
+        self, key: tuple[object, ...], make: Callable[[], T], now: float, version: object
+    ) -> T:
+        """`make()` for a key nothing remembers yet, computed once however many ask at
+        the same time (two Prometheus servers scraping a fresh dashboard, a browser
+        beside them): the others wait for that answer rather than compute it again."""
+        with self._memo_lock:
+            running = self._inflight.get(key)
+            mine = running is None
+            if running is None:
+                running = self._inflight[key] = Future()
+        if not mine:
+            return running.result()  # type: ignore[return-value]
+        try:
+            value = make()
+        except BaseException as exc:
+            running.set_exception(exc)
+            raise
+        else:
+            self._keep(key, now, version, value)
+            running.set_result(value)
+            return value
+        finally:
+            with self._memo_lock:
+                self._inflight.pop(key, None)
 
     def _keep(self, key: tuple[object, ...], at: float, version: object, value: object) -> None:
         with self._memo_lock:
