@@ -47,6 +47,8 @@ class LazyGroup(click.Group):
         "deps": "conveyor.cli.deps",
         "artifacts": "conveyor.cli.artifacts",
         "serve": "conveyor.cli.serve",
+        "init": "conveyor.cli.scaffold",
+        "plan": "conveyor.cli.scaffold",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -59,31 +59,23 @@ def export_command(ctx: click.Context, target: str, output: str | None) -> int:
     from conveyor.config.build import merged_jobs
     from conveyor.config.loader import parse_yaml, read_text
     from conveyor.errors import ConfigError
-    from conveyor.interop.export import github, gitlab
+    from conveyor.interop.export import render
 
     pipeline = load(ctx)
     named = ctx.obj.get("pipeline_file") if ctx.obj else None
     path = named or find_pipeline_file()
     data = parse_yaml(read_text(path), path)
     try:
-        written = (github if target == "github" else gitlab).export(pipeline, merged_jobs(data))
+        text = render(target, pipeline, merged_jobs(data), os.path.basename(path))
     except ConfigError as exc:
         raise ConfigError(f"cannot export to {target}: {exc.message}", hint=exc.hint) from None
-    import io
-
-    buffer = io.StringIO()
-    _dumper().dump(_literal(written), buffer)
-    text = buffer.getvalue()
-    for pin, tag in github.PINS.items():  # the tag a SHA stands for, beside it
-        text = text.replace(f"uses: {pin}\n", f"uses: {pin}  # {tag}\n")
-    header = f"# Written by `conveyor export {target}` from {os.path.basename(path)}.\n"
     if output is None:
-        sys.stdout.write(header + text)
+        sys.stdout.write(text)
     else:
         from conveyor.fsutil import atomic_write
 
         os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-        atomic_write(output, (header + text).encode())
+        atomic_write(output, text.encode())
         click.echo(f"wrote {output}", err=True)
     return 0
 

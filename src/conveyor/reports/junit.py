@@ -1,4 +1,5 @@
-"""JUnit XML (pytest, JUnit/Surefire, Jest's jest-junit, go-junit-report) as test cases.
+"""JUnit XML (pytest, JUnit/Surefire, Jest's jest-junit, go-junit-report, Node's
+`--test-reporter=junit`) as test cases.
 
 Parsed with defusedxml (no entity expansion, no external entities: a report is input
 written by whatever a job ran) and read through junitparser.
@@ -26,6 +27,7 @@ def read_cases(path: str) -> list[dict[str, Any]]:
         root = SafeET.parse(path).getroot()
         if root is None:
             raise ReportError(f"{path}: empty")
+        _adopt_loose_cases(root)
         xml = JUnitXml.fromroot(root)  # type: ignore[arg-type]  # an ElementTree element
     except (OSError, SafeET.ParseError, DefusedXmlException, JUnitXmlError) as exc:
         raise ReportError(f"{path}: not JUnit XML ({exc})") from None
@@ -51,6 +53,24 @@ def read_cases(path: str) -> list[dict[str, Any]]:
                 }
             )
     return cases
+
+
+def _adopt_loose_cases(root: Any) -> None:
+    """Test cases written straight under <testsuites>, as Node's test runner writes the
+    tests that are in no `describe`, put in a suite of their own (junitparser reads
+    cases only inside suites, so they would not count)."""
+    if root.tag != "testsuites":
+        return
+    loose = [child for child in root if child.tag == "testcase"]
+    if not loose:
+        return
+    from xml.etree.ElementTree import Element
+
+    suite = Element("testsuite", {"name": ""})
+    for case in loose:
+        root.remove(case)
+        suite.append(case)
+    root.append(suite)
 
 
 def report_files(workspace: str, job_dir: str, patterns: tuple[str, ...]) -> list[str]:
