@@ -368,9 +368,31 @@ def test_coverage_py_without_the_pytest_plugin(project: Project) -> None:
         "[tool.coverage.report]\nfail_under = 95\n"
     )
     jobs = _init(project, {"pyproject.toml": pyproject, "uv.lock": "version = 1\n"})["jobs"]
-    assert jobs["test"]["run"] == [
-        ".venv/bin/python -m coverage run -m pytest --junitxml=reports/junit.xml",
-        ".venv/bin/python -m coverage combine 2>/dev/null || true",
-        ".venv/bin/python -m coverage xml -o reports/coverage.xml",
-    ]
+    # One command: the report is written when a test fails too, pytest's status kept.
+    assert jobs["test"]["run"] == (
+        "status=0; .venv/bin/python -m coverage run -m pytest --junitxml=reports/junit.xml"
+        " || status=$?; "
+        ".venv/bin/python -m coverage combine 2>/dev/null || true; "
+        ".venv/bin/python -m coverage xml -o reports/coverage.xml; exit $status"
+    )
     assert jobs["test"]["gates"]["coverage"] == {"line": 95}
+
+
+def test_the_extra_that_declares_a_configured_tool_is_installed(project: Project) -> None:
+    """attrs' layout: coverage configured, declared only in its `cov` extra (which refers
+    to its own `tests` extra); `pip install -e .[tests,dev]` alone would leave coverage
+    out and the tests job fail on `coverage run`."""
+    pyproject = (
+        '[project]\nname = "attrs"\nversion = "23.2.0"\n\n'
+        "[project.optional-dependencies]\n"
+        'tests = ["pytest", "hypothesis"]\n'
+        'dev = ["attrs[tests]", "pre-commit"]\n'
+        'cov = ["attrs[tests]", "coverage[toml]>=5.3"]\n'
+        'docs = ["sphinx"]\n\n'
+        '[tool.pytest.ini_options]\naddopts = "-ra"\n\n'
+        "[tool.coverage.run]\nbranch = true\n"
+    )
+    jobs = _init(project, {"pyproject.toml": pyproject})["jobs"]
+    assert "install -e '.[tests,dev,cov]'" in " ".join(jobs["setup"]["run"])
+    assert "coverage run -m pytest" in jobs["test"]["run"]
+    assert "coverage" in jobs["test"]["gates"]

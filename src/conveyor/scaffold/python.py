@@ -52,9 +52,20 @@ def read(files: Files, directory: str) -> Project | None:
         name = _table(pyproject, "project").get("name")
         if isinstance(name, str):
             project.facts["name"] = name
-        project.facts["extras"] = ",".join(_extras(pyproject))
     _tools_from_config(files, project, tool, pyproject_path)
     declared = _dependencies(files, project, pyproject, pyproject_path)
+    if installable:
+        configured = {t.name.split()[0] for t in project.tools}
+        extras = _extras(pyproject, configured)
+        project.facts["extras"] = ",".join(extras)
+        if project.manager == "pip":
+            # What `pip install -e .[extras]` installs: an extra not chosen declares
+            # nothing the jobs can use.
+            declared = [
+                (name, source)
+                for name, source, extra in _with_extras(declared, pyproject, pyproject_path)
+                if extra is None or extra in _reached(pyproject, extras)
+            ]
     project.facts["declared"] = " ".join(sorted({name for name, _ in declared}))
     for name, source in declared:
         known = _BY_DEPENDENCY.get(name)
@@ -117,9 +128,86 @@ def _requirement_files(files: Files, directory: str) -> list[str]:
     return sorted(found, key=lambda p: (p != "requirements.txt", p))
 
 
-def _extras(pyproject: Mapping[str, Any]) -> list[str]:
+def _optional(pyproject: Mapping[str, Any]) -> dict[str, list[tuple[str, set[str]]]]:
+    """Each extra's requirements: (normalised name, the extras each asks for)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    from conveyor.deps.ecosystems.pypi import normalise
+
+    out: dict[str, list[tuple[str, set[str]]]] = {}
     optional = _table(_table(pyproject, "project"), "optional-dependencies")
-    return [e for e in _EXTRAS if e in optional]
+    for extra, group in optional.items():
+        out[extra] = []
+        for line in group if isinstance(group, list) else []:
+            try:
+                req = Requirement(str(line))
+            except InvalidRequirement:
+                continue
+            out[extra].append((normalise(req.name), set(req.extras)))
+    return out
+
+
+def _reached(pyproject: Mapping[str, Any], extras: list[str]) -> set[str]:
+    """The extras installing `extras` brings in, following the project's references
+    to its own extras ('attrs[tests]' in attrs' `dev`)."""
+    from conveyor.deps.ecosystems.pypi import normalise
+
+    own = normalise(str(_table(pyproject, "project").get("name", "")))
+    optional = _optional(pyproject)
+    seen: set[str] = set()
+    todo = [e for e in extras if e in optional]
+    while todo:
+        extra = todo.pop()
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for name, asked in optional.get(extra, []):
+            if name == own:
+                todo += [e for e in asked if e in optional]
+    return seen
+
+
+def _extras(pyproject: Mapping[str, Any], configured: set[str]) -> list[str]:
+    """The extras setup installs: those for testing and development, and any other
+    that declares a tool the project configures and those do not bring (attrs'
+    coverage is in `cov`, its mypy in `tests-mypy`)."""
+    optional = _optional(pyproject)
+    chosen = [e for e in _EXTRAS if e in optional]
+    brought = {name for e in _reached(pyproject, chosen) for name, _ in optional[e]}
+    for extra in sorted(optional):
+        if extra in chosen:
+            continue
+        names = {name for name, _ in optional[extra]}
+        if names & (configured - brought):
+            chosen.append(extra)
+            brought |= {name for e in _reached(pyproject, [extra]) for name, _ in optional[e]}
+    return chosen
+
+
+def _with_extras(
+    declared: list[tuple[str, str]], pyproject: Mapping[str, Any], pyproject_path: str | None
+) -> list[tuple[str, str, str | None]]:
+    """`declared` with the extra of pyproject.toml each comes from (None: not an extra:
+    a dependency, or declared in another file)."""
+    optional = _optional(pyproject)
+    by_name: dict[str, set[str]] = {}
+    for extra, reqs in optional.items():
+        for name, _ in reqs:
+            by_name.setdefault(name, set()).add(extra)
+    base = set()
+    from conveyor.deps.ecosystems.pypi import normalise
+
+    for line in _table(pyproject, "project").get("dependencies", []) or []:
+        match = _REQUIREMENT_NAME.match(str(line))
+        if match:
+            base.add(normalise(match.group(1)))
+    out: list[tuple[str, str, str | None]] = []
+    for name, source in declared:
+        if source != pyproject_path or name in base or name not in by_name:
+            out.append((name, source, None))
+        else:
+            out += [(name, source, extra) for extra in sorted(by_name[name])]
+    return out
 
 
 def _tools_from_config(

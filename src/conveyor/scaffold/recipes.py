@@ -231,10 +231,14 @@ def _python_test(project: Project) -> JobSpec | None:
         used = f"pytest-cov ({plugin.source})"
     elif coverage is not None and "coverage" in project.facts.get("declared", "").split():
         # coverage.py itself, as the project configures it ([tool.coverage], .coveragerc)
+        # One command keeping pytest's status (jobs run under `sh -e`, hence `|| status=`):
+        # the report is written when tests fail too
+        # (the gates then say what failed and what the coverage was, not "no report").
+        # `combine` for a project that runs coverage in parallel mode.
         job.run = [
-            f"{_VENV_PY} -m coverage run -m pytest --junitxml={JUNIT}",
-            f"{_VENV_PY} -m coverage combine 2>/dev/null || true",  # when it runs parallel
-            f"{_VENV_PY} -m coverage xml -o {COVERAGE}",
+            f"status=0; {_VENV_PY} -m coverage run -m pytest --junitxml={JUNIT} || status=$?; "
+            f"{_VENV_PY} -m coverage combine 2>/dev/null || true; "
+            f"{_VENV_PY} -m coverage xml -o {COVERAGE}; exit $status"
         ]
         used = f"coverage.py ({coverage.source})"
     else:
