@@ -453,3 +453,40 @@ def test_the_fingerprint_memo_gives_the_full_action_digest(built: Project) -> No
         assert first[name]["action_digest"] == from_memo[name]["action_digest"]
         assert from_memo[name]["action_digest"] == rebuilt[name]["action_digest"]
         assert rebuilt[name]["cached"] is True
+
+
+def test_a_dependency_cache_in_place_is_not_written_again(project: Project) -> None:
+    """A cache-hit job's caches are restored on every run: the files the last restore
+    (or save) left untouched stay as they are (same inode: not rewritten), one changed
+    since is put back, one removed comes back."""
+    project.pipeline(
+        """
+        jobs:
+          setup:
+            caches:
+              - key: venv-{{ hashFiles('requirements.txt') }}
+                paths: [.venv]
+            run: |
+              mkdir -p .venv/lib
+              for i in 1 2 3 4 5; do echo "module $i" > .venv/lib/m$i.py; done
+          test:
+            needs: [setup]
+            run: cat .venv/lib/m1.py .venv/lib/m5.py
+        """
+    )
+    project.write("requirements.txt", "flask==3\n")
+    project.write(".gitignore", ".venv/\n")
+    project.commit()
+    assert project.run("run", "--plain").code == 0
+    lib = project.root / ".venv" / "lib"
+    inodes = {p.name: p.stat().st_ino for p in lib.iterdir()}
+    (lib / "m1.py").write_text("changed by hand\n")
+    (lib / "m5.py").unlink()
+    again = project.run("run", "--plain")
+    assert again.code == 0, again.out
+    assert "cache 'venv-" in again.out
+    assert "restored (5 files)" in again.out
+    assert (lib / "m1.py").read_text() == "module 1\n"  # the changed one put back
+    assert (lib / "m5.py").read_text() == "module 5\n"  # the removed one back
+    for name in ("m2.py", "m3.py", "m4.py"):
+        assert (lib / name).stat().st_ino == inodes[name], f"{name} was written again"

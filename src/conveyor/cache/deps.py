@@ -15,6 +15,7 @@ stored as a blob, indexed by key on this machine under `<cache directory>/deps/`
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -27,7 +28,7 @@ from typing import Any, NamedTuple
 
 from conveyor.cache.interface import BlobMissing, ContentStore, CorruptBlob
 from conveyor.errors import ConfigError
-from conveyor.fsutil import atomic_write
+from conveyor.fsutil import STATE_DIR, atomic_write, ensure_state_dir
 from conveyor.model import CacheSpec, Digest, Job
 from conveyor.workspace.files import WorkspaceFiles
 
@@ -184,13 +185,19 @@ class DependencyCaches:
             return None
         from conveyor.cache.outputs import FileToRestore, restore_files
 
+        targets = self._paths(job, spec)
         try:
             listing = json.loads(self.store.get_bytes(Digest(*entry["listing"])))
-            targets = self._paths(job, spec)
+            placed = self._placed(targets, entry["listing"])
             todo = []
+            dests = []
             for item in listing:
                 top = targets[item["root"]]
                 dest = os.path.join(top, item["path"]) if item["path"] else top
+                dests.append(dest)
+                known = placed.get(dest)
+                if known is not None and known == _stat(dest):
+                    continue  # put there by the last restore or save, untouched since
                 if "link" in item:
                     os.makedirs(os.path.dirname(dest), exist_ok=True)
                     if os.path.lexists(dest):
@@ -201,7 +208,39 @@ class DependencyCaches:
             restore_files(self.store, todo)  # in batches: a .venv is thousands of files
         except (CorruptBlob, BlobMissing, KeyError, ValueError):
             return None
+        self._place(targets, entry["listing"], dests)
         return Restored(entry["key"], exact, len(listing))
+
+    # -- what is in place ------------------------------------------------------------------
+    # A cache-hit job's caches are restored on every run; rewriting a .venv of thousands
+    # of files that is already there took seconds of a no-op run. Each restore (and save)
+    # notes, in the workspace's state, the entry and each file's (size, mtime, inode) as
+    # it left them; the next restore of the same entry skips a file whose stat is
+    # unchanged (as git's index trusts a stat), and rewrites any other.
+
+    def _marker(self, targets: list[str], *, create: bool = False) -> str:
+        digest = hashlib.sha256(json.dumps(targets).encode()).hexdigest()
+        if create:  # through ensure_state_dir: .conveyor/ gets the .gitignore that hides it
+            return os.path.join(ensure_state_dir(self.root, "depcaches", digest[:2]), digest)
+        return os.path.join(self.root, STATE_DIR, "depcaches", digest[:2], digest)
+
+    def _placed(self, targets: list[str], listing: list[Any]) -> dict[str, list[int] | None]:
+        """Each file the last restore or save of the same entry left, with its stat."""
+        try:
+            with open(self._marker(targets), encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict) or data.get("listing") != listing:
+            return {}
+        files = data.get("files")
+        return files if isinstance(files, dict) else {}
+
+    def _place(self, targets: list[str], listing: list[Any], dests: list[str]) -> None:
+        data = {"listing": listing, "files": {d: _stat(d) for d in dests}}
+        # A read-only workspace: no note, and the next restore writes every file again.
+        with contextlib.suppress(OSError):
+            atomic_write(self._marker(targets, create=True), json.dumps(data))
 
     def _load(self, key: str) -> dict[str, Any] | None:
         try:
@@ -244,6 +283,24 @@ class DependencyCaches:
                     )
         blob = self.store.put_bytes(json.dumps(listing, sort_keys=True).encode())
         path = self._index(key)
-        entry = {"key": key, "listing": [blob.hash, blob.size_bytes], "time": time.time()}
+        ref = [blob.hash, blob.size_bytes]
+        entry = {"key": key, "listing": ref, "time": time.time()}
         atomic_write(path, json.dumps(entry), makedirs=True)
+        targets = self._paths(job, spec)
+        dests = [
+            os.path.join(targets[item["root"]], item["path"])
+            if item["path"]
+            else targets[item["root"]]
+            for item in listing
+        ]
+        self._place(targets, ref, dests)
         return len(listing)
+
+
+def _stat(path: str) -> list[int] | None:
+    """(size, mtime in ns, inode) of the file or link itself; None when it is not there."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
