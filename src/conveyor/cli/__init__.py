@@ -46,6 +46,7 @@ class LazyGroup(click.Group):
         "export": "conveyor.cli.interop",
         "deps": "conveyor.cli.deps",
         "artifacts": "conveyor.cli.artifacts",
+        "backup": "conveyor.cli.backup",
         "serve": "conveyor.cli.serve",
         "init": "conveyor.cli.scaffold",
         "plan": "conveyor.cli.scaffold",
