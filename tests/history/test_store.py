@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conveyor.history.schema import HEAD
 from tests.conftest import Project
 from tests.history.conftest import PIPELINE, conveyor_argv, free_port, history
 
@@ -120,3 +121,31 @@ def test_an_older_database_is_migrated_and_keeps_its_runs(
     handoff = json.loads(old.out)["build_output"]
     assert handoff["pipeline_config"] is None, "not recorded before 0003: not invented"
     assert handoff["artifacts"] == []
+
+
+def test_a_database_a_newer_conveyor_wrote_is_refused_with_a_clear_error(
+    project: Project, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A team's shared history migrated by a colleague's newer Conveyor: one clear line
+    saying so (exit 2), not alembic's traceback; the database is left as it was."""
+    from sqlalchemy import create_engine, text
+
+    from conveyor.history.store import HistoryStore
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    HistoryStore(url).close()
+    newer = f"{int(HEAD) + 1:04d}"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": newer})
+    monkeypatch.setenv("CONVEYOR_DB_URL", url)
+    project.pipeline(PIPELINE)
+    project.commit()
+    result = project.run("history")
+    assert result.code == 2, result.err
+    assert f"was written by a newer Conveyor (its schema is {newer}" in result.err
+    assert "upgrade Conveyor" in result.err
+    assert "Traceback" not in result.err
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == newer
+    engine.dispose()

@@ -42,6 +42,7 @@ class HistoryStore:
             with self.engine.connect() as conn:
                 current = _revision(conn)
             if current != HEAD:
+                _refuse_newer(url, current)
                 self._migrate()
         except SQLAlchemyError as exc:
             raise EnvironmentProblem(
@@ -63,13 +64,15 @@ class HistoryStore:
                 with open(f"{path}.migrate.lock", "a") as lock:
                     fcntl.flock(lock, fcntl.LOCK_EX)
                     with self.engine.begin() as conn:
-                        if _revision(conn) != HEAD:
+                        if (current := _revision(conn)) != HEAD:
+                            _refuse_newer(self.url, current)
                             _upgrade(conn)
                 return
         with self.engine.begin() as conn:
             if self.engine.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(74657173)"))
-            if _revision(conn) != HEAD:
+            if (current := _revision(conn)) != HEAD:
+                _refuse_newer(self.url, current)
                 _upgrade(conn)
 
     def close(self) -> None:
@@ -237,6 +240,18 @@ def _revision(conn: Any) -> str | None:
     except SQLAlchemyError:
         return None
     return None if row is None else str(row[0])
+
+
+def _refuse_newer(url: str, current: str | None) -> None:
+    """A database a newer Conveyor migrated (a team's shared history, one person's
+    Conveyor behind): an error saying so, not alembic's 'cannot locate revision'."""
+    if current is not None and current.isdigit() and HEAD.isdigit() and current > HEAD:
+        raise EnvironmentProblem(
+            f"the history database {_safe(url)} was written by a newer Conveyor (its schema "
+            f"is {current}; this Conveyor knows up to {HEAD})",
+            hint="upgrade Conveyor to read it, or use another database "
+            f"({DB_ENV}, history.url, or --no-history)",
+        )
 
 
 def _upgrade(conn: Any) -> None:
