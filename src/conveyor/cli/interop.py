@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
 import click
 
@@ -44,7 +43,9 @@ def import_command(file: str, event: str, inputs: tuple[str, ...]) -> int:
             "# the steps and what they read (JSON; `$\\u007b{` keeps GitHub's own `${{ }}`\n"
             "# from Conveyor's)."
         )
-    _dumper().dump(_literal(data), sys.stdout)
+    from conveyor.interop.export import yaml_text
+
+    click.echo(yaml_text(data), nl=False)
     return 0
 
 
@@ -78,28 +79,6 @@ def export_command(ctx: click.Context, target: str, output: str | None) -> int:
         atomic_write(output, text.encode())
         click.echo(f"wrote {output}", err=True)
     return 0
-
-
-def _dumper() -> Any:
-    from ruamel.yaml import YAML
-
-    yaml = YAML()
-    yaml.default_flow_style = False
-    yaml.width = 4096
-    return yaml
-
-
-def _literal(value: Any) -> Any:
-    """Multi-line strings as YAML block scalars (`|`), as a person writes scripts."""
-    from ruamel.yaml.scalarstring import LiteralScalarString
-
-    if isinstance(value, str) and "\n" in value:
-        return LiteralScalarString(value if value.endswith("\n") else value + "\n")
-    if isinstance(value, list):
-        return [_literal(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _literal(v) for k, v in value.items()}
-    return value
 
 
 def _gitlab(abspath: str, event: str) -> tuple[dict[str, object], list[str]]:
