@@ -1,31 +1,30 @@
 """One backup: every file of the plan chunked into the repository, then the snapshot.
 
-A file whose size and mtime are those the previous backup of this workspace recorded
-is not read again: its chunks are reused (as restic does with its parent snapshot), so
-a second backup costs a stat per file plus the files that changed. A file modified in
-the second before that backup began is read anyway (git's racy-mtime rule). Files are
-chunked on a pool of threads: hashing, compressing and sealing release the GIL.
+A file the previous backup of this workspace vouches for is not read again (scan.py):
+a second backup costs a stat per file plus the files that changed. Files are chunked
+on a pool of threads while the walk goes on, the history copied and chunked alongside:
+copying, hashing, compressing and sealing release the GIL.
 """
 
 from __future__ import annotations
 
-import json
 import mmap
 import os
 import socket
-import stat
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from conveyor.backup import sources
+from conveyor.backup import scan, sources
 from conveyor.backup.repository import Repository, Snapshot
 
-_KEYS = ("source", "path", "mode", "size", "mtime_ns", "chunks")
+_BATCH_FILES = 64
+_BATCH_BYTES = 8 << 20
+"""A task of the pool reads this many files or bytes, whichever comes first."""
 RACY = 1.0
 """Seconds before the previous backup began in which an mtime does not vouch for a file."""
 
@@ -105,99 +104,87 @@ def create(
     host = socket.gethostname()
     workspace = os.path.abspath(plan.workspace)
     latest = _latest(repo, host, workspace)
-    parent = _parent(repo, latest)
     # A file changed in the second before the previous backup began may have changed
     # again within the same mtime: read it.
-    parent_start_ns = int(((latest.time if latest else 0.0) - RACY) * 1e9)
+    parent = scan.Parent(
+        _parent_lines(repo, latest),
+        int(((latest.time if latest else 0.0) - RACY) * 1e9),
+        repo.index,
+    )
     chunker = Chunker(repo)
-    lines: dict[int, str] = {}
-    counts = [0, 0]
-    count_lock = threading.Lock()
 
-    def entry_of(item: sources.Item) -> dict[str, Any] | None:
-        """The file's entry, its chunks reused from the previous backup when its size
-        and mtime vouch for it; else without chunks (to be read)."""
-        st = item.stat
-        if st is None:
+    def read(batch: list[sources.Found]) -> list[tuple[str, int]]:
+        """Each file's manifest line and the bytes read; a file gone since the walk (a
+        pruned run) is left out."""
+        done = []
+        for source, path, where, st in batch:
             try:
-                st = os.stat(item.file)
+                ids, size = read_file(where, chunker.store)
             except FileNotFoundError:
-                return None  # gone since the walk (a pruned run): nothing to keep
-        entry: dict[str, Any] = {
-            "source": item.source,
-            "path": item.path,
-            "mode": stat.S_IMODE(st.st_mode),
-            "mtime_ns": st.st_mtime_ns,
-        }
-        found = None if item.fresh else parent.get((item.source, item.path))
-        if found is not None:
-            before, line = found
-            if (
-                before["size"] == st.st_size
-                and before["mtime_ns"] == st.st_mtime_ns
-                and st.st_mtime_ns < parent_start_ns
-                and all(map(repo.index.__contains__, before["chunks"]))
-            ):
-                entry["size"], entry["chunks"] = before["size"], before["chunks"]
-                if before["mode"] == entry["mode"]:
-                    lines[id(entry)] = line  # the same line: not encoded again
-        return entry
-
-    def read(pair: tuple[sources.Item, dict[str, Any]]) -> dict[str, Any] | None:
-        item, entry = pair
-        try:
-            ids, size = read_file(item.file, chunker.store)
-        except FileNotFoundError:
-            return None
-        with count_lock:
-            counts[0] += 1
-            counts[1] += size
-        entry["size"], entry["chunks"] = size, ids
-        return entry
-
-    entries: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="conveyor-backup-") as scratch:
-        phases = {"parent": time.time() - started}
-        mark = time.time()
-        items, history = sources.items(plan, scratch, environ)
-        # Only the files to read go to the pool: a second backup of 40,000 files hands
-        # it a few hundred, instead of paying a future per file.
-        to_read = []
-        for item in items:
-            entry = entry_of(item)
-            if entry is None:
                 continue
-            if "chunks" in entry:
-                entries.append(entry)
-            else:
-                to_read.append((item, entry))
-        phases["walk"] = time.time() - mark
-        mark = time.time()
-        with ThreadPoolExecutor(max_workers=threads or min(4, os.cpu_count() or 1)) as pool:
-            entries.extend(e for e in pool.map(read, to_read) if e is not None)
-        phases["read"] = time.time() - mark
+            done.append((scan.line_of(source, path, st, size, ids), size))
+        return done
+
+    phases = {"parent": time.time() - started}
     mark = time.time()
-    entries.sort(key=lambda e: (e["source"], e["path"]))
-    # One JSON line per file, keys in one order: unchanged files give unchanged lines,
-    # so the manifest's chunks dedup against the previous backup's.
-    encode = json.JSONEncoder(separators=(",", ":")).encode
-    manifest = "".join(
-        (lines.get(id(e)) or encode({k: e[k] for k in _KEYS})) + "\n" for e in entries
-    ).encode()
-    tree = chunker.store(manifest)
-    total = sum(int(e["size"]) for e in entries)
+    workers = threads or min(4, os.cpu_count() or 1)
+    with (
+        tempfile.TemporaryDirectory(prefix="conveyor-backup-") as scratch,
+        ThreadPoolExecutor(max_workers=workers + 1) as pool,  # one more for the history
+    ):
+        try:
+            # The history is copied and read in the pool while this thread walks the
+            # files: SQLite's backup, pg_dump, hashing and compressing release the GIL.
+            history_job = pool.submit(_history, plan, scratch, environ, read)
+            # Files to read go to the pool as the walk finds them, a few to a task: a
+            # second backup of 40,000 files hands it a few hundred, with no future per
+            # file, and a first backup reads while it walks.
+            jobs: list[Future[list[tuple[str, int]]]] = []
+            batch: list[sources.Found] = []
+            batch_bytes = 0
+
+            def to_read(found: sources.Found) -> None:
+                nonlocal batch, batch_bytes
+                batch.append(found)
+                batch_bytes += found[3].st_size
+                if len(batch) >= _BATCH_FILES or batch_bytes >= _BATCH_BYTES:
+                    jobs.append(pool.submit(read, batch))
+                    batch, batch_bytes = [], 0
+
+            lines, total = scan.scan(*sources.roots(plan), parent, to_read)
+            if batch:
+                jobs.append(pool.submit(read, batch))
+            phases["walk"] = time.time() - mark
+            mark = time.time()
+            done, history = history_job.result()
+            for job in jobs:
+                done.extend(job.result())
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    phases["read"] = time.time() - mark
+    mark = time.time()
+    lines.extend(line for line, _ in done)
+    read_bytes = sum(size for _, size in done)
+    total += read_bytes
+    # One JSON line per file, keys in one order, sorted as text: unchanged files give
+    # unchanged lines in the same order, so the manifest's chunks dedup against the
+    # previous backup's.
+    lines.sort()
+    tree = chunker.store("".join(line + "\n" for line in lines).encode())
     summary: dict[str, Any] = {
-        "files": len(entries),
+        "files": len(lines),
         "bytes": total,
-        "read_files": counts[0],
-        "read_bytes": counts[1],
+        "read_files": len(done),
+        "read_bytes": read_bytes,
         "added_chunks": repo.added_chunks,
         "added_bytes": repo.added_bytes,
         "seconds": round(time.time() - started, 3),
     }
     phases["manifest"] = time.time() - mark
-    # Where the time went (the previous manifest read; the walk, the history copied and
-    # the files stat'ed; the files read; the manifest written), for bench/backup.py.
+    # Where the time went (the previous manifest read; the walk, with the history
+    # copied and files read alongside; the reading left after the walk; the manifest
+    # written), for bench/backup.py.
     summary["phases"] = {k: round(v, 3) for k, v in phases.items()}
     record = {
         "time": started,
@@ -211,14 +198,30 @@ def create(
     snap = repo.save_snapshot(record)
     return Created(
         snapshot=snap,
-        files=len(entries),
+        files=len(lines),
         bytes=total,
-        read_files=counts[0],
-        read_bytes=counts[1],
+        read_files=len(done),
+        read_bytes=read_bytes,
         added_chunks=repo.added_chunks,
         added_bytes=repo.added_bytes,
         seconds=time.time() - started,
     )
+
+
+def _history(
+    plan: sources.Plan,
+    scratch: str,
+    environ: Mapping[str, str],
+    read: Callable[[list[sources.Found]], list[tuple[str, int]]],
+) -> tuple[list[tuple[str, int]], dict[str, str]]:
+    """The history copied and read into the repository: its manifest line, and what the
+    snapshot says of it."""
+    found, said = sources.history(plan, scratch, environ)
+    if found is None:
+        return [], said
+    done = read([found])
+    os.unlink(found[2])  # its bytes are in the repository: the scratch space is free now
+    return done, said
 
 
 def _latest(repo: Repository, host: str, workspace: str) -> Snapshot | None:
@@ -226,15 +229,11 @@ def _latest(repo: Repository, host: str, workspace: str) -> Snapshot | None:
     return mine[-1] if mine else None
 
 
-def _parent(
-    repo: Repository, snap: Snapshot | None
-) -> dict[tuple[str, str], tuple[dict[str, Any], str]]:
-    """The previous backup of this workspace from this host, by (source, path): each
-    file's entry and its manifest line."""
+def _parent_lines(repo: Repository, snap: Snapshot | None) -> list[str]:
+    """The previous backup's manifest lines (none: every file is read)."""
     if snap is None:
-        return {}
+        return []
     try:
-        entries, lines = repo.manifest_lines(snap)
+        return repo.manifest_text(snap)
     except Exception:  # a damaged parent only costs reading every file again
-        return {}
-    return {(e["source"], e["path"]): (e, line) for e, line in zip(entries, lines, strict=True)}
+        return []

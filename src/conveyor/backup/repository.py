@@ -349,14 +349,14 @@ class Repository:
 
     def manifest(self, snap: Snapshot) -> list[dict[str, Any]]:
         """Every file of a snapshot: source, path, mode, size, mtime_ns, chunks."""
-        return self.manifest_lines(snap)[0]
-
-    def manifest_lines(self, snap: Snapshot) -> tuple[list[dict[str, Any]], list[str]]:
-        """The manifest's entries, and each one's line as stored."""
-        text = b"".join(self.chunk(c) for c in snap.tree).strip().decode()
         # One parse of the whole, not one per line: 40,000 files in a third of the time.
-        found: list[dict[str, Any]] = json.loads("[" + text.replace("\n", ",") + "]")
-        return found, text.split("\n") if text else []
+        found: list[dict[str, Any]] = json.loads("[" + ",".join(self.manifest_text(snap)) + "]")
+        return found
+
+    def manifest_text(self, snap: Snapshot) -> list[str]:
+        """The manifest's lines as stored (one JSON object per file)."""
+        text = b"".join(self.chunk(c) for c in snap.tree).strip().decode()
+        return text.split("\n") if text else []
 
     def delete_snapshot(self, snap: Snapshot) -> None:
         self.backend.delete(f"snapshots/{snap.id}")

@@ -21,9 +21,9 @@ import glob
 import os
 import shutil
 import sqlite3
+import stat as _stat
 import subprocess
-from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from conveyor.backup.backend import BackupError
@@ -41,21 +41,13 @@ _SKIP_TOP = {
     "history.db",
     "history.db.migrate.lock",
 }
-_SKIP_NAMES = {"lock", "index.lock", "tmp"}
+SKIP_NAMES = frozenset({"lock", "index.lock", "tmp"})
 PG_DUMP = "history.pgdump"
 
 
-@dataclass(frozen=True)
-class Item:
-    source: str
-    path: str
-    """Relative to the source's root, with `/`."""
-    file: str
-    """Where the bytes are now (a copy made for the backup, for the history)."""
-    fresh: bool = False
-    """A copy made now: never matched against the previous backup by its mtime."""
-    stat: os.stat_result | None = None
-    """As the walk found it (None: stat it when it is backed up)."""
+Found = tuple[str, str, str, os.stat_result]
+"""A file to back up: (source, path relative to the source's root with `/`, where it
+is now, its stat as the walk found it)."""
 
 
 @dataclass(frozen=True)
@@ -68,64 +60,21 @@ class Plan:
     cache_blobs: bool
 
 
-def walk(root: str, source: str, prefix: str = "") -> Iterator[Item]:
-    """Every regular file under `root` with its stat (one per file: the kind comes from
-    the directory entry); temporaries, locks and `tmp/` left out. Unsorted: the manifest
-    is sorted once at the end. A stack, not recursion: 40,000 files cost less."""
-    stack = [(root, prefix)]
-    while stack:
-        folder, rel = stack.pop()
-        try:
-            found = list(os.scandir(folder))
-        except FileNotFoundError:
-            continue
-        for entry in found:
-            name = entry.name
-            if name in _SKIP_NAMES or (name.startswith(".") and name.endswith(".tmp")):
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                stack.append((entry.path, f"{rel}{name}/"))
-            elif entry.is_file(follow_symlinks=False):
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                yield Item(source, rel + name, entry.path, stat=st)
+Folder = tuple[str, str, str]
+"""A folder whose files are backed up: (source, where it is, its path relative to the
+source's root, with `/` at the end or empty). Within it, every regular file is kept
+but those named in SKIP_NAMES and hidden `.tmp` files; `scan.py` walks it."""
 
 
-def items(
-    plan: Plan, scratch: str, environ: Mapping[str, str]
-) -> tuple[list[Item], dict[str, str]]:
-    """The files of a backup, and what the snapshot says of its history."""
-    out: list[Item] = []
+def roots(plan: Plan) -> tuple[list[Found], list[Folder]]:
+    """What a backup holds but the history (see `history`): the files named on their
+    own (stat'ed now), and the folders to walk."""
     root = plan.workspace
-    # The history is copied while the files are walked: SQLite's backup and pg_dump run
-    # without the GIL, and the walk is mostly system calls.
-    copied: list[Item] = []
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        history_job = pool.submit(_history, plan.history_url, root, scratch, environ, copied)
-        _walk_workspace(plan, out)
-        history = history_job.result()
-    out.extend(copied)
-    state = os.path.join(root, STATE_DIR)
-    if (
-        plan.artifacts_dir
-        and not _inside(plan.artifacts_dir, state)
-        and os.path.isdir(plan.artifacts_dir)
-    ):
-        out.extend(walk(plan.artifacts_dir, "artifacts"))
-        history["artifacts_dir"] = plan.artifacts_dir
-    if plan.cache_dir and os.path.isdir(plan.cache_dir):
-        for part in ("ac", "jobs", *(("cas",) if plan.cache_blobs else ())):
-            sub = os.path.join(plan.cache_dir, part)
-            if os.path.isdir(sub):
-                out.extend(walk(sub, "cache", f"{part}/"))
-    return out, history
-
-
-def _walk_workspace(plan: Plan, out: list[Item]) -> None:
-    root = plan.workspace
-    out.append(Item("workspace", os.path.relpath(plan.pipeline_file, root), plan.pipeline_file))
+    singles: list[Found] = []
+    folders: list[Folder] = []
+    one = _one("workspace", os.path.relpath(plan.pipeline_file, root), plan.pipeline_file)
+    if one is not None:
+        singles.append(one)
     state = os.path.join(root, STATE_DIR)
     if os.path.isdir(state):
         for entry in sorted(os.listdir(state)):
@@ -133,9 +82,54 @@ def _walk_workspace(plan: Plan, out: list[Item]) -> None:
                 continue
             full = os.path.join(state, entry)
             if os.path.isdir(full):
-                out.extend(walk(full, "workspace", f"{STATE_DIR}/{entry}/"))
-            elif os.path.isfile(full) and not (entry.startswith(".") and entry.endswith(".tmp")):
-                out.append(Item("workspace", f"{STATE_DIR}/{entry}", full))
+                folders.append(("workspace", full, f"{STATE_DIR}/{entry}/"))
+            elif not skipped(entry):
+                one = _one("workspace", f"{STATE_DIR}/{entry}", full)
+                if one is not None:
+                    singles.append(one)
+    if (
+        plan.artifacts_dir
+        and not _inside(plan.artifacts_dir, state)
+        and os.path.isdir(plan.artifacts_dir)
+    ):
+        folders.append(("artifacts", plan.artifacts_dir, ""))
+    if plan.cache_dir and os.path.isdir(plan.cache_dir):
+        for part in ("ac", "jobs", *(("cas",) if plan.cache_blobs else ())):
+            sub = os.path.join(plan.cache_dir, part)
+            if os.path.isdir(sub):
+                folders.append(("cache", sub, f"{part}/"))
+    return singles, folders
+
+
+def skipped(name: str) -> bool:
+    """A name a backup leaves out wherever it is: a lock, a temporary, `tmp/`."""
+    return name in SKIP_NAMES or (name[:1] == "." and name.endswith(".tmp"))
+
+
+def _one(source: str, rel: str, path: str) -> Found | None:
+    """A file named on its own (the pipeline file may be a link: its content is kept)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (source, rel, path, st) if _stat.S_ISREG(st.st_mode) else None
+
+
+def history(
+    plan: Plan, scratch: str, environ: Mapping[str, str]
+) -> tuple[Found | None, dict[str, str]]:
+    """The history copied into `scratch` (a copy made now: its mtime vouches for
+    nothing), and what the snapshot says of it. SQLite's backup API reads a consistent
+    state under a read transaction, pg_dump a consistent snapshot, while runs go on."""
+    copied: list[Found] = []
+    said = _history(plan.history_url, plan.workspace, scratch, environ, copied)
+    if (
+        plan.artifacts_dir
+        and not _inside(plan.artifacts_dir, os.path.join(plan.workspace, STATE_DIR))
+        and os.path.isdir(plan.artifacts_dir)
+    ):
+        said["artifacts_dir"] = plan.artifacts_dir
+    return (copied[0] if copied else None), said
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -144,7 +138,7 @@ def _inside(path: str, folder: str) -> bool:
 
 
 def _history(
-    url: str, root: str, scratch: str, environ: Mapping[str, str], out: list[Item]
+    url: str, root: str, scratch: str, environ: Mapping[str, str], out: list[Found]
 ) -> dict[str, str]:
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1] if ":///" in url else ""
@@ -154,14 +148,14 @@ def _history(
         sqlite_copy(path, copy)
         default = os.path.join(root, STATE_DIR, "history.db")
         if os.path.abspath(path) == os.path.abspath(default):
-            out.append(Item("workspace", f"{STATE_DIR}/history.db", copy, fresh=True))
+            out.append(("workspace", f"{STATE_DIR}/history.db", copy, os.stat(copy)))
             return {"kind": "sqlite"}
-        out.append(Item("history", "history.db", copy, fresh=True))
+        out.append(("history", "history.db", copy, os.stat(copy)))
         return {"kind": "sqlite", "path": os.path.abspath(path)}
     if url.startswith("postgresql"):
         dump = os.path.join(scratch, PG_DUMP)
         pg_dump(url, dump, environ)
-        out.append(Item("history", PG_DUMP, dump, fresh=True))
+        out.append(("history", PG_DUMP, dump, os.stat(dump)))
         return {"kind": "postgresql"}
     raise BackupError(f"history database {url.split(':', 1)[0]!r}: cannot be backed up")
 
