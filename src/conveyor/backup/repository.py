@@ -349,6 +349,11 @@ class Repository:
 
     def manifest(self, snap: Snapshot) -> list[dict[str, Any]]:
         """Every file of a snapshot: source, path, mode, size, mtime_ns, chunks."""
+        return [e for e in self.entries(snap) if "chunks" in e]
+
+    def entries(self, snap: Snapshot) -> list[dict[str, Any]]:
+        """Every file and folder of a snapshot. A folder's entry (source, path ending
+        with `/` or empty, mode, files, dirs, mtime_ns, ctime_ns, ino) has no chunks."""
         # One parse of the whole, not one per line: 40,000 files in a third of the time.
         found: list[dict[str, Any]] = json.loads("[" + ",".join(self.manifest_text(snap)) + "]")
         return found

@@ -73,12 +73,28 @@ def restore(
 ) -> Restored:
     """Write the snapshot back (see the module's docstring)."""
     to = os.path.abspath(to)
-    entries = repo.manifest(snap)
+    everything = repo.entries(snap)
+    entries = [e for e in everything if "chunks" in e]
     chunker = Chunker(repo)
     plan: list[tuple[dict[str, Any], str]] = []
     conflicts: list[str] = []
     unchanged = 0
     dump: dict[str, Any] | None = None
+    # Folders (empty ones too) are made, and given their mode and mtime once their
+    # files are written; a folder already there is left as it is.
+    folders: list[tuple[dict[str, Any], str]] = []
+    for entry in everything:
+        if "chunks" in entry:
+            continue
+        target = _target(entry, to, cache_dir, snap)
+        if target is None:
+            continue
+        target = os.path.normpath(target)  # a folder's path ends with `/`
+        if os.path.isdir(target):
+            continue
+        if os.path.lexists(target):
+            conflicts.append(target)
+        folders.append((entry, target))
     for entry in entries:
         target = _target(entry, to, cache_dir, snap)
         if target is None:
@@ -116,6 +132,7 @@ def restore(
             written += 1
             size += int(done["size"])
             cached += done["source"] == "cache"
+    _make_folders(folders, force=force)
     history = str(snap.history.get("kind", "none"))
     if dump is not None and db_url:
         with tempfile.TemporaryDirectory(prefix="conveyor-restore-") as scratch:
@@ -141,3 +158,15 @@ def _write(repo: Repository, entry: Mapping[str, Any], target: str) -> Mapping[s
         raise CorruptChunk(exc.chunk, f"{exc.why}; {entry['path']} cannot be restored") from None
     os.utime(target, ns=(int(entry["mtime_ns"]), int(entry["mtime_ns"])))
     return entry
+
+
+def _make_folders(folders: list[tuple[dict[str, Any], str]], *, force: bool) -> None:
+    """The folders no file made, then every new folder's mode and mtime, the deepest
+    first (making a folder inside changes its parent's mtime)."""
+    for _, target in folders:
+        if force and os.path.lexists(target) and not os.path.isdir(target):
+            os.unlink(target)  # a file where a folder was: --force replaces it
+        os.makedirs(target, exist_ok=True)
+    for entry, target in sorted(folders, key=lambda pair: pair[1].count(os.sep), reverse=True):
+        os.chmod(target, int(entry["mode"]) & 0o7777)
+        os.utime(target, ns=(int(entry["mtime_ns"]), int(entry["mtime_ns"])))
