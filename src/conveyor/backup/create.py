@@ -103,14 +103,6 @@ def create(
     started = time.time()
     host = socket.gethostname()
     workspace = os.path.abspath(plan.workspace)
-    latest = _latest(repo, host, workspace)
-    # A file changed in the second before the previous backup began may have changed
-    # again within the same mtime: read it.
-    parent = scan.Parent(
-        _parent_lines(repo, latest),
-        int(((latest.time if latest else 0.0) - RACY) * 1e9),
-        repo.index,
-    )
     chunker = Chunker(repo)
 
     def read(batch: list[sources.Found]) -> list[tuple[str, int]]:
@@ -125,17 +117,26 @@ def create(
             done.append((scan.line_of(source, path, st, size, ids), size))
         return done
 
-    phases = {"parent": time.time() - started}
-    mark = time.time()
     workers = threads or min(4, os.cpu_count() or 1)
     with (
         tempfile.TemporaryDirectory(prefix="conveyor-backup-") as scratch,
         ThreadPoolExecutor(max_workers=workers + 1) as pool,  # one more for the history
     ):
         try:
-            # The history is copied and read in the pool while this thread walks the
-            # files: SQLite's backup, pg_dump, hashing and compressing release the GIL.
+            # The history is copied and read in the pool from the start, while this
+            # thread reads the previous manifest and walks the files: SQLite's backup,
+            # pg_dump, hashing and compressing release the GIL.
             history_job = pool.submit(_history, plan, scratch, environ, read)
+            latest = _latest(repo, host, workspace)
+            # A file changed in the second before the previous backup began may have
+            # changed again within the same mtime: read it.
+            parent = scan.Parent(
+                _parent_lines(repo, latest),
+                int(((latest.time if latest else 0.0) - RACY) * 1e9),
+                repo.index,
+            )
+            phases = {"parent": time.time() - started}
+            mark = time.time()
             # Files to read go to the pool as the walk finds them, a few to a task: a
             # second backup of 40,000 files hands it a few hundred, with no future per
             # file, and a first backup reads while it walks.
