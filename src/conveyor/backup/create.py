@@ -172,9 +172,10 @@ def create(
     # unchanged lines in the same order, so the manifest's chunks dedup against the
     # previous backup's.
     lines.sort()
+    files = sum(line[-2] == "]" for line in lines)  # a folder's line ends with a number
     tree = chunker.store("".join(line + "\n" for line in lines).encode())
     summary: dict[str, Any] = {
-        "files": len(lines),
+        "files": files,
         "bytes": total,
         "read_files": len(done),
         "read_bytes": read_bytes,
@@ -199,7 +200,7 @@ def create(
     snap = repo.save_snapshot(record)
     return Created(
         snapshot=snap,
-        files=len(lines),
+        files=files,
         bytes=total,
         read_files=len(done),
         read_bytes=read_bytes,

@@ -1,0 +1,148 @@
+"""A second backup reads only what changed and lists only the folders that changed, and
+still finds every change: a file edited in place, a file added to a folder that was
+empty, a file renamed over another, a file removed, a file added to a folder whose mtime
+was then set back by hand (its ctime gives it away), a mode changed alone. What it
+restores is the workspace as it is now, empty folders included."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from conveyor.backup.backend import DirectoryBackend
+from conveyor.backup.repository import Repository
+from tests.backup.workspace import backup_json, conveyor_in
+
+PAST = time.time() - 600
+
+
+def _tree(root: Path) -> dict[str, tuple[str, bytes | int]]:
+    """Every file's bytes and every folder's mode under `root`, by relative path; not
+    `.conveyor/cache/` (rebuilt on demand: never backed up)."""
+    found: dict[str, tuple[str, bytes | int]] = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith(".conveyor/cache"):
+            continue
+        if path.is_dir():
+            found[rel] = ("dir", stat.S_IMODE(path.stat().st_mode))
+        else:
+            found[rel] = ("file", path.read_bytes())
+    return found
+
+
+def _age(root: Path) -> None:
+    """Every file and folder under `root` made ten minutes old (the deepest first, so
+    touching a folder's files does not make it new again): no mtime is racy."""
+    for path in sorted(root.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        os.utime(path, (PAST, PAST))
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    state = ws / ".conveyor"
+    for run in ("r1", "r2"):
+        (state / "runs" / run / "logs").mkdir(parents=True)
+        (state / "runs" / run / "run.json").write_text(f'{{"id": "{run}"}}\n')
+        (state / "runs" / run / "summary.json").write_text('{"status": "success"}\n')
+        (state / "runs" / run / "logs" / "build.log").write_text(f"built {run}\n" * 50)
+    (state / "runs" / "empty").mkdir()
+    (state / "runs" / "stays-empty").mkdir(mode=0o750)
+    (state / "artifacts" / "blobs").mkdir(parents=True)
+    (state / "artifacts" / "blobs" / "ab12").write_bytes(os.urandom(5000))
+    (ws / "conveyor.yml").write_text("name: ws\njobs:\n  build:\n    run: echo hi\n")
+    (state / ".gitignore").write_text("*\n")  # as Conveyor writes it on first use
+    _age(ws)
+    return ws
+
+
+def test_a_second_backup_lists_only_changed_folders_and_finds_every_change(
+    workspace: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    repo = tmp_path / "repo"
+    runs = workspace / ".conveyor" / "runs"
+    first = backup_json(workspace, capsys, repo)
+    assert first["read_files"] == first["files"] == 9
+
+    # Edited in place: same size, its folder untouched; an mtime of its own.
+    (runs / "r1" / "run.json").write_text('{"id": "R1"}\n')
+    os.utime(runs / "r1" / "run.json", (PAST + 1, PAST + 1))
+    # Added to a folder that was empty.
+    (runs / "empty" / "new.log").write_text("new\n")
+    # Renamed over another file, and a file removed, in r2.
+    (runs / "r2" / "summary.tmp").write_text('{"status": "failure"}\n')
+    os.replace(runs / "r2" / "summary.tmp", runs / "r2" / "summary.json")
+    (runs / "r2" / "run.json").unlink()
+    # Added to r2/logs, whose mtime is then set back to what the first backup saw.
+    logs = runs / "r2" / "logs"
+    folder_mtime = logs.stat().st_mtime_ns
+    (logs / "test.log").write_text("tested\n")
+    os.utime(logs, ns=(folder_mtime, folder_mtime))
+    # Only its mode changed.
+    (runs / "r1" / "summary.json").chmod(0o600)
+    for path in (runs / "empty", runs / "r2", runs / "r2" / "summary.json"):
+        os.utime(path, (PAST + 2, PAST + 2))
+
+    listed: list[str] = []
+    scandir = os.scandir
+
+    def spy(path: object) -> object:
+        if isinstance(path, str) and path.startswith(str(runs)):
+            listed.append(os.path.relpath(path, runs))
+        return scandir(path)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(os, "scandir", spy)
+    second = backup_json(workspace, capsys, repo)
+    monkeypatch.undo()
+    # The folders that changed are listed again, and only they: runs/ itself, r1 and
+    # the empty folder left alone are stat'ed, not listed.
+    assert sorted(listed) == ["empty", "r2", "r2/logs"]
+    # Read again: the edited file, the new ones, the one renamed over; not the chmod'ed.
+    assert second["read_files"] == 4
+    assert second["files"] == 10
+
+    target = tmp_path / "restored"
+    done = conveyor_in(
+        tmp_path, capsys, "backup", "restore", second["id"], "--repo", str(repo), "--to",
+        str(target),
+    )  # fmt: skip
+    assert done.code == 0, done.err
+    assert _tree(target) == _tree(workspace)
+    assert (target / ".conveyor/runs/r2/logs/test.log").read_text() == "tested\n"
+    assert stat.S_IMODE((target / ".conveyor/runs/r1/summary.json").stat().st_mode) == 0o600
+    assert (target / ".conveyor/runs/stays-empty").is_dir()
+    assert (target / ".conveyor/runs/r1").stat().st_mtime == pytest.approx(PAST, abs=1e-3)
+
+
+def test_a_file_whose_chunk_the_index_lost_is_read_again(
+    workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The previous backup's line vouches for a file only while its chunks are indexed:
+    with one chunk gone from the index, the next backup stores that file again instead
+    of naming a chunk no index has, and `verify` passes on it."""
+    repo = tmp_path / "repo"
+    first = backup_json(workspace, capsys, repo)
+    opened = Repository.open(DirectoryBackend(str(repo)), {})
+    blob = next(e for e in opened.manifest(opened.snapshots()[-1]) if e["path"].endswith("ab12"))
+    opened.rewrite_index(set(opened.index) - set(blob["chunks"]))
+
+    second = backup_json(workspace, capsys, repo)
+    assert second["read_files"] == 1
+    assert second["files"] == first["files"]
+    checked = conveyor_in(tmp_path, capsys, "backup", "verify", "--repo", str(repo))
+    assert checked.code == 0, checked.out + checked.err
+    target = tmp_path / "restored"
+    done = conveyor_in(
+        tmp_path, capsys, "backup", "restore", second["id"], "--repo", str(repo), "--to",
+        str(target),
+    )  # fmt: skip
+    assert done.code == 0, done.err
+    assert _tree(target) == _tree(workspace)
