@@ -146,3 +146,31 @@ def test_a_file_whose_chunk_the_index_lost_is_read_again(
     )  # fmt: skip
     assert done.code == 0, done.err
     assert _tree(target) == _tree(workspace)
+
+
+def test_an_artifact_store_that_is_a_link_is_followed_and_restored_as_a_folder(
+    workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`.conveyor/artifacts` linked to another disk is backed up through the link (as
+    the pipeline file is); links inside the workspace's folders are not followed."""
+    state = workspace / ".conveyor"
+    elsewhere = tmp_path / "big-disk" / "artifacts"
+    elsewhere.parent.mkdir()
+    (state / "artifacts").rename(elsewhere)
+    (state / "artifacts").symlink_to(elsewhere)
+    (state / "runs" / "r1" / "escape").symlink_to(tmp_path / "big-disk")
+    repo = tmp_path / "repo"
+    first = backup_json(workspace, capsys, repo)
+    assert first["files"] == 9
+    target = tmp_path / "restored"
+    done = conveyor_in(
+        tmp_path, capsys, "backup", "restore", first["id"], "--repo", str(repo), "--to",
+        str(target),
+    )  # fmt: skip
+    assert done.code == 0, done.err
+    restored = target / ".conveyor" / "artifacts"
+    assert restored.is_dir()
+    assert not restored.is_symlink()
+    blob = ("blobs", "ab12")
+    assert restored.joinpath(*blob).read_bytes() == elsewhere.joinpath(*blob).read_bytes()
+    assert not (target / ".conveyor" / "runs" / "r1" / "escape").exists()

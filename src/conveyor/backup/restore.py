@@ -10,6 +10,7 @@ file is written to a temporary and renamed, its mode and mtime as backed up.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from collections.abc import Mapping
@@ -19,7 +20,7 @@ from typing import Any
 
 from conveyor.backup import sources
 from conveyor.backup.backend import BackupError
-from conveyor.backup.create import Chunker, read_file
+from conveyor.backup.create import SQLITE_CHUNK, Chunker, read_file
 from conveyor.backup.repository import CorruptChunk, Repository, Snapshot
 from conveyor.fsutil import atomic_file
 
@@ -55,10 +56,15 @@ def _same(path: str, entry: Mapping[str, Any], chunker: Chunker) -> bool:
     try:
         if os.path.getsize(path) != entry["size"]:
             return False
-        ids, _ = read_file(path, chunker.ids)
+        want = list(entry["chunks"])
+        # Cut as it was: where its content says, or at fixed offsets (a SQLite history).
+        for fixed in (0, SQLITE_CHUNK):
+            ids, _ = read_file(path, functools.partial(chunker.ids, fixed=fixed))
+            if ids == want:
+                return True
     except OSError:
         return False
-    return ids == list(entry["chunks"])
+    return False
 
 
 def restore(

@@ -180,11 +180,17 @@ def scan(
     lstat, is_dir, is_file = os.lstat, stat.S_ISDIR, stat.S_ISREG
     for source, top, prefix in folders:
         head = f'{{"source":"{source}","path":'
-        stack = [(top, prefix)]
+        try:
+            # A folder named on its own may be a link (artifacts kept on another disk):
+            # followed; a link inside one is not.
+            top_stat = os.stat(top)
+        except FileNotFoundError:
+            continue
+        stack: list[tuple[str, str, os.stat_result | None]] = [(top, prefix, top_stat)]
         while stack:
-            folder, rel = stack.pop()
+            folder, rel, dst = stack.pop()
             try:
-                dst = lstat(folder)
+                dst = dst or lstat(folder)
             except FileNotFoundError:
                 continue  # gone since its folder was listed
             if not is_dir(dst.st_mode):
@@ -223,7 +229,7 @@ def scan(
                 line = folder_line(source, rel, dst, [n for n, _ in files], subfolders)
             keep(line)
             for name in subfolders:
-                stack.append((f"{folder}/{name}", f"{rel}{name}/"))
+                stack.append((f"{folder}/{name}", f"{rel}{name}/", None))
             for name, st in files:
                 path = rel + name
                 if st.st_mtime_ns < start_ns:
