@@ -42,6 +42,16 @@ def _age(root: Path) -> None:
         os.utime(path, (PAST, PAST))
 
 
+def _restore(tmp_path: Path, capsys: pytest.CaptureFixture[str], repo: Path, snap: str) -> Path:
+    """The snapshot restored into an empty directory: where."""
+    target = tmp_path / "restored"
+    done = conveyor_in(
+        tmp_path, capsys, "backup", "restore", snap, "--repo", str(repo), "--to", str(target)
+    )
+    assert done.code == 0, done.err
+    return target
+
+
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     ws = tmp_path / "ws"
@@ -109,12 +119,7 @@ def test_a_second_backup_lists_only_changed_folders_and_finds_every_change(
     assert second["read_files"] == 4
     assert second["files"] == 10
 
-    target = tmp_path / "restored"
-    done = conveyor_in(
-        tmp_path, capsys, "backup", "restore", second["id"], "--repo", str(repo), "--to",
-        str(target),
-    )  # fmt: skip
-    assert done.code == 0, done.err
+    target = _restore(tmp_path, capsys, repo, second["id"])
     assert _tree(target) == _tree(workspace)
     assert (target / ".conveyor/runs/r2/logs/test.log").read_text() == "tested\n"
     assert stat.S_IMODE((target / ".conveyor/runs/r1/summary.json").stat().st_mode) == 0o600
@@ -139,12 +144,7 @@ def test_a_file_whose_chunk_the_index_lost_is_read_again(
     assert second["files"] == first["files"]
     checked = conveyor_in(tmp_path, capsys, "backup", "verify", "--repo", str(repo))
     assert checked.code == 0, checked.out + checked.err
-    target = tmp_path / "restored"
-    done = conveyor_in(
-        tmp_path, capsys, "backup", "restore", second["id"], "--repo", str(repo), "--to",
-        str(target),
-    )  # fmt: skip
-    assert done.code == 0, done.err
+    target = _restore(tmp_path, capsys, repo, second["id"])
     assert _tree(target) == _tree(workspace)
 
 
@@ -162,12 +162,7 @@ def test_an_artifact_store_that_is_a_link_is_followed_and_restored_as_a_folder(
     repo = tmp_path / "repo"
     first = backup_json(workspace, capsys, repo)
     assert first["files"] == 9
-    target = tmp_path / "restored"
-    done = conveyor_in(
-        tmp_path, capsys, "backup", "restore", first["id"], "--repo", str(repo), "--to",
-        str(target),
-    )  # fmt: skip
-    assert done.code == 0, done.err
+    target = _restore(tmp_path, capsys, repo, first["id"])
     restored = target / ".conveyor" / "artifacts"
     assert restored.is_dir()
     assert not restored.is_symlink()
