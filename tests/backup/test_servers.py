@@ -6,10 +6,17 @@ from __future__ import annotations
 
 import glob
 import json
+import os
+import socket
+import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from conveyor.backup import backend
+from conveyor.backup.backend import S3Backend
 from tests.artifacts.servers import moto_s3
 from tests.backup.workspace import backup_json, conveyor_in, make_workspace, snapshots
 from tests.conftest import Project
@@ -101,3 +108,67 @@ def test_a_repository_in_an_s3_bucket_round_trips(
         assert done.code == 0, done.err
         history = conveyor_in(target, capsys, "history", "--json").out
         assert history == conveyor_in(ws.root, capsys, "history", "--json").out
+
+
+def _lock_time(server: Any, key: str) -> float:
+    body = server.client().get_object(Bucket="backups", Key=key)["Body"].read()
+    return float(json.loads(body)["time"])
+
+
+def _put_lock(server: Any, key: str, **lock: object) -> None:
+    server.client().put_object(Bucket="backups", Key=key, Body=json.dumps(lock).encode())
+
+
+def test_a_bucket_is_locked_as_a_directory_is(
+    project: Project,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """A bucket has no flock: lock objects do the same work. A prune is refused while a
+    backup holds the bucket and a backup while a prune does; backups share it; a lock
+    its holder was killed with stops counting; none of Conveyor's is left behind."""
+    ws = make_workspace(project, capsys, monkeypatch, tmp_path, runs=1)
+    with moto_s3(tmp_path / "moto") as server:
+        for name, value in server.environ().items():
+            monkeypatch.setenv(name, value)
+        server.client().create_bucket(Bucket="backups")
+        repo = "s3://backups/team/shop"
+        backup_json(ws.root, capsys, repo)
+        prune = ("backup", "prune", "--repo", repo, "--keep-daily", "1")
+        bucket = S3Backend(repo, os.environ)
+
+        monkeypatch.setattr(backend, "LOCK_RENEW", 0.05)
+        with bucket.lock(exclusive=False):
+            busy = conveyor_in(tmp_path, capsys, *prune)
+            assert busy.code == 2
+            assert "a backup is using the repository now" in busy.err
+            assert f"pid {os.getpid()}" in busy.err
+            assert "Traceback" not in busy.err
+            backup_json(ws.root, capsys, repo)  # another backup shares it
+            # Held longer than its renewal period: rewritten, so it never looks stale.
+            [held] = [k for k in server.keys("backups") if "/locks/" in k]
+            first = _lock_time(server, held)
+            time.sleep(0.3)
+            assert _lock_time(server, held) > first
+        with bucket.lock(exclusive=True):
+            refused = conveyor_in(ws.root, capsys, "backup", "create", "--repo", repo)
+            assert refused.code == 2
+            assert "a prune is using the repository now" in refused.err
+        assert [k for k in server.keys("backups") if "/locks/" in k] == []
+
+        # Left by a process of this host that is gone, and by another host an hour ago.
+        gone = subprocess.Popen(["true"])
+        gone.wait()
+        _put_lock(server, "team/shop/locks/gone", exclusive=False, host=socket.gethostname(),
+                  pid=gone.pid, time=time.time())  # fmt: skip
+        _put_lock(server, "team/shop/locks/old", exclusive=False, host="runner-7", pid=1,
+                  time=time.time() - 3600)  # fmt: skip
+        pruned = conveyor_in(tmp_path, capsys, *prune)
+        assert pruned.code == 0, pruned.err
+        # Another host's, renewed a minute ago: it counts.
+        _put_lock(server, "team/shop/locks/live", exclusive=False, host="runner-7", pid=1,
+                  time=time.time() - 60)  # fmt: skip
+        busy = conveyor_in(tmp_path, capsys, *prune)
+        assert busy.code == 2
+        assert "host runner-7, pid 1" in busy.err

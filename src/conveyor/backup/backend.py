@@ -3,15 +3,18 @@
 Both offer the same few operations on names like `packs/ab/<hex>`. A directory writes
 each file to a hidden temporary beside it, fsyncs and renames it, so a killed backup
 leaves whole files or hidden temporaries that listing skips. S3's PUT is already whole
-or nothing. The bucket is reached through conveyor.artifacts.s3client, with the endpoint
-and credentials from the environment as for the S3 artifact store (CONVEYOR_S3_ENDPOINT
-or AWS_ENDPOINT_URL; AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+or nothing. Backups share the repository and a prune holds it alone: through flock(2)
+in a directory, through lock objects in a bucket (restic's protocol). The bucket is
+reached through conveyor.artifacts.s3client, with the endpoint and credentials from the
+environment as for the S3 artifact store (CONVEYOR_S3_ENDPOINT or AWS_ENDPOINT_URL;
+AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
@@ -21,6 +24,10 @@ from conveyor.fsutil import atomic_file
 from conveyor.urls import without_userinfo
 
 REPO_ENV = "CONVEYOR_BACKUP_REPO"
+LOCK_STALE = 30 * 60
+"""Seconds after which a bucket's lock not renewed no longer counts (restic's figure)."""
+LOCK_RENEW = 5 * 60
+"""Seconds between renewals of a bucket's lock while it is held."""
 
 
 class BackupError(UserError):
@@ -207,7 +214,79 @@ class S3Backend:
 
     @contextlib.contextmanager
     def lock(self, *, exclusive: bool) -> Iterator[None]:
-        yield  # S3 has no lock: prune a bucket when no backup writes to it
+        """restic's protocol, as a bucket has no flock: a lock object under `locks/`,
+        written, then every other one read. A prune (exclusive) goes on only when there
+        is no other live lock, a backup only when there is no live prune's. Two that
+        start together both see the other and both stop: never both go on. A live lock
+        is rewritten every few minutes; one not rewritten for LOCK_STALE (its holder was
+        killed), or left on this host by a process that is gone, no longer counts."""
+        import json
+        import socket
+
+        name = f"locks/{os.urandom(16).hex()}"
+        mine: dict[str, Any] = {
+            "exclusive": exclusive,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "time": time.time(),
+        }
+        self.write(name, json.dumps(mine).encode())
+        try:
+            for other, _ in self.list("locks"):
+                if other == name:
+                    continue
+                try:
+                    theirs = json.loads(self.read(other))
+                except (FileNotFoundError, ValueError):
+                    continue  # released since it was listed, or not a lock
+                if not isinstance(theirs, dict) or not (exclusive or theirs.get("exclusive")):
+                    continue
+                if _stale(theirs, mine["host"]):
+                    continue
+                what = "a prune" if theirs.get("exclusive") else "a backup"
+                since = time.strftime("%H:%M:%S", time.localtime(float(theirs.get("time", 0))))
+                raise BackupError(
+                    f"{self.where}: {what} is using the repository now (host "
+                    f"{theirs.get('host')}, pid {theirs.get('pid')}, its lock renewed at {since})",
+                    hint="try again when it has finished (a lock a killed process left stops "
+                    f"counting {LOCK_STALE // 60} minutes after it was last renewed)",
+                )
+            stop = threading.Event()
+            renew = threading.Thread(target=self._renew, args=(name, mine, stop), daemon=True)
+            renew.start()
+            try:
+                yield
+            finally:
+                stop.set()
+                renew.join()
+        finally:
+            with contextlib.suppress(EnvironmentProblem):
+                self.delete(name)
+
+    def _renew(self, name: str, lock: dict[str, Any], stop: threading.Event) -> None:
+        import json
+
+        while not stop.wait(LOCK_RENEW):
+            lock["time"] = time.time()
+            with contextlib.suppress(EnvironmentProblem):  # tried again at the next turn
+                self.write(name, json.dumps(lock).encode())
+
+
+def _stale(lock: Mapping[str, Any], host: str) -> bool:
+    """A lock that no longer counts: not renewed for LOCK_STALE, or left on this host by
+    a process that is gone."""
+    try:
+        if time.time() - float(lock.get("time", 0)) > LOCK_STALE:
+            return True
+        if lock.get("host") == host:
+            os.kill(int(lock.get("pid", 0)), 0)
+    except (TypeError, ValueError):
+        return True  # not a lock this code wrote
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, another user's
+    return False
 
 
 def open_backend(repo: str | None, environ: Mapping[str, str]) -> Backend:
