@@ -6,6 +6,7 @@ restores is the workspace as it is now, empty folders included."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conveyor.backup.backend import DirectoryBackend
+from conveyor.backup.prune import prune as run_prune
 from conveyor.backup.repository import Repository
 from tests.backup.workspace import backup_json, conveyor_in
 
@@ -169,3 +171,80 @@ def test_an_artifact_store_that_is_a_link_is_followed_and_restored_as_a_folder(
     blob = ("blobs", "ab12")
     assert restored.joinpath(*blob).read_bytes() == elsewhere.joinpath(*blob).read_bytes()
     assert not (target / ".conveyor" / "runs" / "r1" / "escape").exists()
+
+
+def _unused(repo: Path) -> tuple[int, int]:
+    """(bytes of indexed chunks no snapshot uses, bytes of those it uses)."""
+    opened = Repository.open(DirectoryBackend(str(repo)), {})
+    used: set[str] = set()
+    for snap in opened.snapshots():
+        used.update(snap.tree)
+        for entry in opened.manifest(snap):
+            used.update(entry["chunks"])
+    sizes = {c: loc.length for c, loc in opened.index.items()}
+    return sum(n for c, n in sizes.items() if c not in used), sum(
+        n for c, n in sizes.items() if c in used
+    )
+
+
+def _du(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def test_prune_repacks_packs_mostly_unused_and_a_killed_prune_loses_nothing(
+    workspace: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    repo = tmp_path / "repo"
+    blobs = workspace / ".conveyor" / "artifacts" / "blobs"
+    for n in range(20):
+        (blobs / f"b{n:02d}").write_bytes(os.urandom(50_000))
+    first = backup_json(workspace, capsys, repo)
+    for n in range(15):  # three quarters of the first pack's bytes replaced
+        (blobs / f"b{n:02d}").write_bytes(os.urandom(50_000))
+    newest = backup_json(workspace, capsys, repo)
+
+    def prune(*extra: str) -> dict[str, object]:
+        done = conveyor_in(
+            tmp_path, capsys, "backup", "prune", "--repo", str(repo), "--keep-daily", "1",
+            "--json", *extra,
+        )  # fmt: skip
+        assert done.code == 0, done.err
+        return dict(json.loads(done.out))
+
+    # Told to leave any unused share: the first snapshot is forgotten, its pack stays.
+    lax = prune("--max-unused", "100")
+    assert (lax["forgotten"], lax["packs_repacked"]) == ([first["id"]], 0)
+    unused, used = _unused(repo)
+    assert unused > 700_000
+    before = _du(repo)
+
+    # A prune that dies once the chunks are copied and indexed, as it deletes the old
+    # indexes: two indexes name the chunks in two packs, and every snapshot is whole.
+    real_delete = DirectoryBackend.delete
+
+    def dying(self: DirectoryBackend, name: str) -> None:
+        if name.startswith("index/"):
+            raise OSError("killed")
+        real_delete(self, name)
+
+    monkeypatch.setattr(DirectoryBackend, "delete", dying)
+    with pytest.raises(OSError, match="killed"):
+        run_prune(Repository.open(DirectoryBackend(str(repo)), {}), daily=1, weekly=0,
+                  dry_run=False)  # fmt: skip
+    monkeypatch.undo()
+    checked = conveyor_in(tmp_path, capsys, "backup", "verify", "--repo", str(repo))
+    assert checked.code == 0, checked.out + checked.err
+
+    assert len(list((repo / "index").iterdir())) > 1
+    done = prune()
+    unused, used = _unused(repo)
+    assert unused <= 0.05 * used
+    assert _du(repo) < before - 600_000
+    assert int(str(done["bytes_freed"])) > 0
+    checked = conveyor_in(tmp_path, capsys, "backup", "verify", "--repo", str(repo))
+    assert checked.code == 0, checked.out + checked.err
+    target = _restore(tmp_path, capsys, repo, newest["id"])
+    assert _tree(target) == _tree(workspace)

@@ -246,6 +246,18 @@ class Repository:
         if full is not None:
             self._write_pack(*full)
 
+    def move(self, chunk: str, stored: bytes) -> None:
+        """A chunk's stored bytes copied as they are into the open pack (prune's
+        repacking): the index names the new pack once it is written."""
+        full = None
+        with self._lock:
+            self._pack_entries.append((chunk, len(self._pack), len(stored)))
+            self._pack += stored
+            if len(self._pack) >= PACK_TARGET:
+                full = self._take_pack()
+        if full is not None:
+            self._write_pack(*full)
+
     def _take_pack(self) -> tuple[bytes, list[tuple[str, int, int]]]:
         pack, entries = bytes(self._pack), self._pack_entries
         self._pack, self._pack_entries = bytearray(), []

@@ -303,10 +303,24 @@ def restore_command(
     default=0,
     help="Keep the newest snapshot of each of the M most recent weeks that have one.",
 )
+@click.option(
+    "--max-unused",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    metavar="PERCENT",
+    help="Repack partly used packs, the most unused first, until what stays unused is at "
+    "most this share of what is used.",
+)
 @click.option("--dry-run", is_flag=True, help="Say what would be forgotten; change nothing.")
 @json_option
 def prune_command(
-    repo: str | None, keep_daily: int, keep_weekly: int, dry_run: bool, as_json: bool
+    repo: str | None,
+    keep_daily: int,
+    keep_weekly: int,
+    max_unused: float,
+    dry_run: bool,
+    as_json: bool,
 ) -> int:
     """Forget the snapshots the policy does not keep and delete what no snapshot uses."""
     from conveyor.backup.prune import prune
@@ -319,7 +333,13 @@ def prune_command(
         )
     repository = _open(repo)
     with repository.backend.lock(exclusive=not dry_run):
-        done = prune(repository, daily=keep_daily, weekly=keep_weekly, dry_run=dry_run)
+        done = prune(
+            repository,
+            daily=keep_daily,
+            weekly=keep_weekly,
+            dry_run=dry_run,
+            max_unused=max_unused / 100,
+        )
     if as_json:
         click.echo(
             json.dumps(
@@ -328,6 +348,8 @@ def prune_command(
                     "kept": [s.id for s in done.kept],
                     "forgotten": [s.id for s in done.forgotten],
                     "packs_deleted": done.packs_deleted,
+                    "packs_repacked": done.packs_repacked,
+                    "bytes_freed": done.bytes_freed,
                 },
                 indent=2,
             )
@@ -338,6 +360,11 @@ def prune_command(
         click.echo(f"{verb} {s.short_id} {_when(s.time)} {s.workspace}")
     click.echo(
         f"kept {len(done.kept)} snapshots, {verb} {len(done.forgotten)}"
-        + ("" if dry_run else f", deleted {done.packs_deleted} packs")
+        + (
+            ""
+            if dry_run
+            else f", deleted {done.packs_deleted} packs ({done.packs_repacked} repacked), "
+            f"freed {_size(done.bytes_freed)}"
+        )
     )
     return 0
