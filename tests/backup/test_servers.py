@@ -4,12 +4,14 @@ database, and a repository in an S3 bucket (moto's server on 127.0.0.1)."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import pytest
 
 from conveyor.backup import backend
 from conveyor.backup.backend import S3Backend
-from tests.artifacts.servers import moto_s3
+from tests.artifacts.servers import S3Server, moto_s3
 from tests.backup.workspace import backup_json, conveyor_in, make_workspace, snapshots
 from tests.conftest import Project
 from tests.history.conftest import postgres  # noqa: F401  (the fixture, shared)
@@ -81,6 +83,17 @@ def test_a_postgresql_history_is_dumped_and_restored_into_an_empty_database(
     assert "(it has tables)" in again.err
 
 
+@contextlib.contextmanager
+def _bucket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
+    """moto's S3 server on 127.0.0.1 with a bucket `backups`, its endpoint and keys in
+    the environment."""
+    with moto_s3(tmp_path / "moto") as server:
+        for name, value in server.environ().items():
+            monkeypatch.setenv(name, value)
+        server.client().create_bucket(Bucket="backups")
+        yield server
+
+
 def test_a_repository_in_an_s3_bucket_round_trips(
     project: Project,
     capsys: pytest.CaptureFixture[str],
@@ -88,10 +101,7 @@ def test_a_repository_in_an_s3_bucket_round_trips(
     tmp_path: Path,
 ) -> None:
     ws = make_workspace(project, capsys, monkeypatch, tmp_path, runs=1)
-    with moto_s3(tmp_path / "moto") as server:
-        for name, value in server.environ().items():
-            monkeypatch.setenv(name, value)
-        server.client().create_bucket(Bucket="backups")
+    with _bucket(tmp_path, monkeypatch) as server:
         repo = "s3://backups/team/shop"
         first = backup_json(ws.root, capsys, repo)
         second = backup_json(ws.root, capsys, repo)
@@ -129,10 +139,7 @@ def test_a_bucket_is_locked_as_a_directory_is(
     backup holds the bucket and a backup while a prune does; backups share it; a lock
     its holder was killed with stops counting; none of Conveyor's is left behind."""
     ws = make_workspace(project, capsys, monkeypatch, tmp_path, runs=1)
-    with moto_s3(tmp_path / "moto") as server:
-        for name, value in server.environ().items():
-            monkeypatch.setenv(name, value)
-        server.client().create_bucket(Bucket="backups")
+    with _bucket(tmp_path, monkeypatch) as server:
         repo = "s3://backups/team/shop"
         backup_json(ws.root, capsys, repo)
         prune = ("backup", "prune", "--repo", repo, "--keep-daily", "1")
