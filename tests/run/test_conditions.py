@@ -26,12 +26,14 @@ def log_of(project: Project, name: str) -> str:
     return (project.runs()[-1] / "logs" / f"{name}.log").read_text()
 
 
+# 'build' fails once 'slow' is running, so fail-fast has something to cancel (a job it
+# stops before it starts is skipped, "not started"), however loaded the machine is.
 FAILING = """
 jobs:
   build:
-    run: exit 3
+    run: while [ ! -f slow.started ]; do sleep 0.05; done; exit 3
   slow:
-    run: sleep 30
+    run: touch slow.started; sleep 30
   test:
     needs: [build]
     run: touch test.ran
