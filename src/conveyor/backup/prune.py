@@ -92,7 +92,7 @@ def prune(
             loc = repo.index[chunk]
             stored = data[loc.offset : loc.offset + loc.length]
             repo.check(chunk, stored)
-            repo.move(chunk, stored)
+            repo.add_stored(chunk, stored, new=False)
             moved += len(stored)
     repo.flush()
     # A pack partly used and not repacked keeps all its chunks in the index (they are

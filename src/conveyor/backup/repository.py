@@ -22,7 +22,7 @@ import os
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -39,6 +39,8 @@ MAX_CHUNK = 8 << 20
 RANGE_READ = 64 << 10
 """Chunks from this size on are read alone; smaller ones with their whole pack."""
 PACKS_CACHED = 8
+_WINDOW = 64 << 20
+"""`chunks` plans its reads this many stored bytes of a file at a time."""
 _PLAIN, _ZSTD, _ZLIB = 0, 1, 2
 COMPRESSIONS = ("zstd", "zlib", "none")
 
@@ -70,6 +72,10 @@ class Snapshot:
     """The chunks of the manifest (JSON lines, one per file), in order."""
     summary: Mapping[str, Any]
     history: Mapping[str, Any]
+    indexes: frozenset[str] = frozenset()
+    """The index files there were when it was saved. Index files are never changed, and
+    each chunk it names was in one of them: while they all remain, every chunk it names
+    is indexed (none in older snapshots, which did not say)."""
 
     @property
     def short_id(self) -> str:
@@ -234,25 +240,19 @@ class Repository:
 
     def add(self, chunk: str, data: bytes | memoryview) -> None:
         """Store a claimed chunk: into the open pack, written out when full."""
-        stored = self.encode(data)
-        full = None
-        with self._lock:
-            self._pack_entries.append((chunk, len(self._pack), len(stored)))
-            self._pack += stored
-            self.added_bytes += len(stored)
-            self.added_chunks += 1
-            if len(self._pack) >= PACK_TARGET:
-                full = self._take_pack()
-        if full is not None:
-            self._write_pack(*full)
+        self.add_stored(chunk, self.encode(data))
 
-    def move(self, chunk: str, stored: bytes) -> None:
-        """A chunk's stored bytes copied as they are into the open pack (prune's
+    def add_stored(self, chunk: str, stored: bytes, *, new: bool = True) -> None:
+        """A claimed chunk already encoded (by `encode`, here or in a child process)
+        into the open pack, counted as added unless it is only moved (prune's
         repacking): the index names the new pack once it is written."""
         full = None
         with self._lock:
             self._pack_entries.append((chunk, len(self._pack), len(stored)))
             self._pack += stored
+            if new:
+                self.added_bytes += len(stored)
+                self.added_chunks += 1
             if len(self._pack) >= PACK_TARGET:
                 full = self._take_pack()
         if full is not None:
@@ -318,6 +318,55 @@ class Repository:
             raise CorruptChunk(chunk, f"missing: its pack {where.pack[:12]} is cut short")
         return self.check(chunk, stored)
 
+    def chunks(self, ids: list[str]) -> Iterator[bytes]:
+        """A file's chunks' bytes in order, each checked (CorruptChunk as `chunk`).
+
+        Small chunks a file takes from one pack are read in one range, a window of the
+        file at a time: a SQLite history's pages changed over many backups lie in many
+        packs, a few side by side in each, and read a pack at a time (eight kept) its
+        pages would read each pack whole again and again. A file with one small chunk
+        in a pack reads it as `chunk` does: the whole pack, kept for its neighbours."""
+        at = 0
+        while at < len(ids):
+            window: list[tuple[str, Location]] = []
+            size = 0
+            while at < len(ids) and (not window or size < _WINDOW):
+                where = self.index.get(ids[at])
+                if where is None:
+                    raise CorruptChunk(ids[at], "missing: no index names it")
+                window.append((ids[at], where))
+                size += where.length
+                at += 1
+            stored = self._small_chunks(window)
+            for chunk, _ in window:
+                got = stored.get(chunk)
+                yield self.chunk(chunk) if got is None else self.check(chunk, got)
+
+    def _small_chunks(self, window: list[tuple[str, Location]]) -> dict[str, bytes]:
+        """The stored bytes of the window's small chunks taken two or more from a pack
+        not kept: one range of that pack each."""
+        by_pack: dict[str, list[tuple[str, Location]]] = {}
+        for chunk, where in window:
+            if where.length < RANGE_READ:
+                by_pack.setdefault(where.pack, []).append((chunk, where))
+        found: dict[str, bytes] = {}
+        for pack, wanted in by_pack.items():
+            with self._lock:
+                kept = pack in self._cache
+            if kept or len(wanted) < 2:
+                continue
+            start = min(w.offset for _, w in wanted)
+            end = max(w.offset + w.length for _, w in wanted)
+            try:
+                span = self.backend.read_range(pack_name(pack), start, end - start)
+            except FileNotFoundError:
+                continue  # `chunk` names what is missing
+            for chunk, where in wanted:
+                piece = span[where.offset - start : where.offset - start + where.length]
+                if len(piece) == where.length:
+                    found[chunk] = piece
+        return found
+
     def check(self, chunk: str, stored: bytes) -> bytes:
         try:
             data = self.decode(stored)
@@ -333,7 +382,8 @@ class Repository:
     def save_snapshot(self, record: Mapping[str, Any]) -> Snapshot:
         """The commit point: everything it names is indexed before it is written."""
         self.flush()
-        name = self._write_json("snapshots", dict(record))
+        record = {**record, "indexes": sorted(self.index_files)}
+        name = self._write_json("snapshots", record)
         return _snapshot(name, record)
 
     def snapshots(self) -> list[Snapshot]:
@@ -403,4 +453,5 @@ def _snapshot(name: str, record: Mapping[str, Any]) -> Snapshot:
         tree=tuple(record.get("tree", ())),
         summary=dict(record.get("summary", {})),
         history=dict(record.get("history", {})),
+        indexes=frozenset(record.get("indexes", ())),
     )

@@ -20,8 +20,9 @@ from typing import Any
 
 from conveyor.backup import sources
 from conveyor.backup.backend import BackupError
-from conveyor.backup.create import SQLITE_CHUNK, Chunker, read_file
+from conveyor.backup.create import Chunker, read_file
 from conveyor.backup.repository import CorruptChunk, Repository, Snapshot
+from conveyor.backup.sources import sqlite_page_size
 from conveyor.fsutil import atomic_file
 
 
@@ -57,8 +58,9 @@ def _same(path: str, entry: Mapping[str, Any], chunker: Chunker) -> bool:
         if os.path.getsize(path) != entry["size"]:
             return False
         want = list(entry["chunks"])
-        # Cut as it was: where its content says, or at fixed offsets (a SQLite history).
-        for fixed in (0, SQLITE_CHUNK):
+        # Cut as it was: where its content says, or at fixed offsets (a SQLite history:
+        # its pages, or 64 KiB in backups made before Conveyor cut it by pages).
+        for fixed in (0, sqlite_page_size(path), 64 << 10):
             ids, _ = read_file(path, functools.partial(chunker.ids, fixed=fixed))
             if ids == want:
                 return True
@@ -158,8 +160,8 @@ def _shown(url: str) -> str:
 def _write(repo: Repository, entry: Mapping[str, Any], target: str) -> Mapping[str, Any]:
     try:
         with atomic_file(target, makedirs=True, perms=int(entry["mode"]) & 0o7777) as fh:
-            for chunk in entry["chunks"]:
-                fh.write(repo.chunk(chunk))
+            for data in repo.chunks(list(entry["chunks"])):
+                fh.write(data)
     except CorruptChunk as exc:
         raise CorruptChunk(exc.chunk, f"{exc.why}; {entry['path']} cannot be restored") from None
     os.utime(target, ns=(int(entry["mtime_ns"]), int(entry["mtime_ns"])))

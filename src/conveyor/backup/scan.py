@@ -42,7 +42,14 @@ class Parent:
     """The previous backup's manifest lines by their key (`{"source":...,"path":...`),
     and each folder's files and subfolders as it listed them."""
 
-    def __init__(self, lines: list[str], start_ns: int, index: Mapping[str, object]) -> None:
+    def __init__(
+        self,
+        lines: list[str],
+        start_ns: int,
+        index: Mapping[str, object],
+        *,
+        indexed: bool = False,
+    ) -> None:
         # A `,"mode":` inside the path would be escaped (`,\"mode\":`): the first one
         # found ends the key. Comprehensions, not a loop: 70,000 lines.
         keys = [line[: line.find(',"mode":')] for line in lines]
@@ -50,9 +57,9 @@ class Parent:
         self.start_ns = start_ns
         """Files and folders modified from this time on are read or listed again."""
         self._index = index
-        self.all_indexed = _all_indexed(lines, index)
+        self.all_indexed = indexed or _all_indexed(lines, index)
         """Whether every chunk the lines name is indexed (the usual case: else each
-        line is checked alone before it is reused)."""
+        line is checked alone before it is reused). `indexed`: the caller knows so."""
 
     def line(self, source: str, path: str, st: os.stat_result) -> str | None:
         """The previous line for this file when its stat vouches for it; None when the

@@ -177,6 +177,19 @@ def sqlite_copy(path: str, copy: str) -> None:
         src.close()
 
 
+def sqlite_page_size(path: str) -> int:
+    """A SQLite database's page size, from its header; 0 when it is not one."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(18)
+    except OSError:
+        return 0
+    if len(head) < 18 or not head.startswith(b"SQLite format 3\x00"):
+        return 0
+    size = int.from_bytes(head[16:18], "big")
+    return 65536 if size == 1 else size
+
+
 def postgres_tool(name: str) -> str:
     """`pg_dump`, `pg_restore` or `psql`: the newest server's under /usr/lib/postgresql
     (pg_dump must be at least the server's version), else on PATH; EnvironmentProblem
