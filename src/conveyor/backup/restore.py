@@ -58,9 +58,10 @@ def _same(path: str, entry: Mapping[str, Any], chunker: Chunker) -> bool:
         if os.path.getsize(path) != entry["size"]:
             return False
         want = list(entry["chunks"])
-        # Cut as it was: where its content says, or at fixed offsets (a SQLite history:
-        # its pages, or 64 KiB in backups made before Conveyor cut it by pages).
-        for fixed in (0, sqlite_page_size(path), 64 << 10):
+        # Cut as it was: where its content says, or, a SQLite history, at fixed offsets
+        # (its pages, or 64 KiB in backups made before Conveyor cut it by pages).
+        page = sqlite_page_size(path)
+        for fixed in (0, page, 64 << 10) if page else (0,):
             ids, _ = read_file(path, functools.partial(chunker.ids, fixed=fixed))
             if ids == want:
                 return True
